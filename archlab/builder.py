@@ -1,0 +1,83 @@
+"""Genome -> nn.Module.
+
+The network is stem -> stages -> head. Each stage is an ``nn.Sequential`` of ``ResBlock``s,
+preceded by a temporal max pool where the genome says ``t=p``. The head pools adaptively,
+so any sensible clip size (8x112x112 ... 32x224x224) passes through the same network.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .blocks import ResBlock, Stem, temporal_pool
+from .genome import EXPANSION, Genome
+
+
+class VideoNet(nn.Module):
+    """A video ResNet assembled from a genome; ``stages[i]`` is genome stage i+1."""
+
+    def __init__(self, genome: Genome):
+        super().__init__()
+        self.genome_string = str(genome)
+        self.stem = Stem(genome.stem, genome.stem_width, genome.stem_pool)
+        stages: list[nn.Module] = []
+        cin = genome.stem_width
+        expansion = EXPANSION[genome.family]
+        for s in genome.stages:
+            blocks: list[nn.Module] = []
+            if s.temporal == "p":
+                blocks.append(temporal_pool())
+            for j, letter in enumerate(s.letters):
+                first = j == 0
+                stride = (2 if (first and s.temporal == "c") else 1, s.stride if first else 1, s.stride if first else 1)
+                blocks.append(ResBlock(letter, genome.family, cin, s.width, stride))
+                cin = s.width * expansion
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.ModuleList(stages)
+        self.pool = nn.AdaptiveAvgPool3d(1)
+        self.dropout = nn.Dropout(genome.dropout)
+        self.fc = nn.Linear(cin, genome.classes)
+        self.num_features = cin
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stem(x)
+        for stage in self.stages:
+            x = stage(x)
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(self.features(x)).flatten(1)
+        return self.fc(self.dropout(x))
+
+
+def init_weights(model: nn.Module, zero_init_last_bn: bool = False) -> None:
+    """Kaiming-normal convs (fan-out, ReLU), BN at 1/0, small normal fc, as ResNets train."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv3d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(m, nn.BatchNorm3d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+    if zero_init_last_bn:
+        for m in model.modules():
+            if isinstance(m, ResBlock):
+                m.zero_init_last_bn()
+
+
+def build(genome: Genome | str, *, zero_init_last_bn: bool = False) -> VideoNet:
+    """Build the network for a genome (or genome string / preset name), freshly initialised."""
+    if isinstance(genome, str):
+        from .presets import resolve
+
+        genome = resolve(genome)
+    model = VideoNet(genome)
+    init_weights(model, zero_init_last_bn)
+    return model
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
