@@ -22,8 +22,10 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+from .errors import UserError
 
-class GenomeError(ValueError):
+
+class GenomeError(UserError, ValueError):
     """A genome string or value the user wrote is not a valid network (one line, specific)."""
 
 

@@ -1,0 +1,312 @@
+"""What a network costs: parameters and MACs (total and per stage), latency, memory.
+
+MACs are multiply-adds of conv and linear layers; fvcore's "flop" is one multiply-add.
+Everything else fvcore sees (adds, pools, BN, ReLU) is not a multiply-add: it is listed in
+``Cost.uncounted`` so the report can say so, and never printed as a wall of warnings.
+
+Two counters give the same numbers: ``count_fvcore`` (fvcore's JIT trace, the reference) and
+``count_fast`` (forward hooks on a meta-device model, no arithmetic at all: thousands of
+genomes per minute, for sampling and constraints). Tests check they agree on every preset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import tempfile
+import threading
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .builder import VideoNet, build, count_params
+from .errors import UserError
+from .genome import Genome
+
+Clip = tuple[int, int, int]  # frames, height, width
+
+
+@dataclass
+class StageCost:
+    name: str
+    letters: str
+    out_shape: tuple[int, ...]  # C, T, H, W
+    params: int
+    macs: int
+
+
+@dataclass
+class Cost:
+    params: int
+    macs: int
+    stages: list[StageCost]  # stem, stage 1..n, head
+    uncounted: dict[str, int] = field(default_factory=dict)  # op name -> times seen
+
+    @property
+    def gmacs(self) -> float:
+        return self.macs / 1e9
+
+
+@dataclass
+class Latency:
+    device: str
+    batch: int
+    median_ms: float
+    clips_per_s: float
+    peak_mem_mb: float
+    runs: int
+
+
+def parse_clip(text: str) -> Clip:
+    """'16x160x160' -> (16, 160, 160), with a one-line error for anything else."""
+    parts = text.lower().split("x")
+    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise UserError(f"input {text!r} must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160")
+    t, h, w = (int(p) for p in parts)
+    if h < 16 or w < 16:
+        raise UserError(f"input {text!r}: height and width must be at least 16 pixels")
+    return t, h, w
+
+
+def _stage_names(model: VideoNet) -> list[tuple[str, nn.Module, str]]:
+    g_letters = model.genome_string.split()[0].split("|")
+    out = [("stem", model.stem, "")]
+    out += [(f"stages.{i}", st, g_letters[i]) for i, st in enumerate(model.stages)]
+    return out
+
+
+def _meta_forward(genome: Genome, clip: Clip) -> tuple[VideoNet, dict[str, tuple[int, ...]], dict[int, int]]:
+    """One forward of a meta-device model (no arithmetic): output shape (C,T,H,W) of the stem
+    and each stage, and the multiply-adds of every conv/linear, by module id."""
+    with torch.device("meta"):
+        model = VideoNet(genome)
+    model.eval()
+    shapes: dict[str, tuple[int, ...]] = {}
+    macs: dict[int, int] = {}
+
+    def count(m: nn.Module, _inp: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+        if isinstance(m, nn.Conv3d):
+            k = m.kernel_size[0] * m.kernel_size[1] * m.kernel_size[2]
+            macs[id(m)] = out[0].numel() * (m.in_channels // m.groups) * k
+        elif isinstance(m, nn.Linear):
+            macs[id(m)] = out[0].numel() * m.in_features
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv3d, nn.Linear))]
+    hooks += [m.register_forward_hook(lambda _m, _i, o, n=name: shapes.__setitem__(n, tuple(o.shape[1:])))
+              for name, m, _ in _stage_names(model)]
+    try:
+        with torch.no_grad():
+            model(torch.empty(1, 3, *clip, device="meta"))
+    except RuntimeError as e:
+        raise UserError(f"input {'x'.join(map(str, clip))} is too small for this network: "
+                        f"{str(e).splitlines()[0]}") from None
+    finally:
+        for h in hooks:
+            h.remove()
+    return model, shapes, macs
+
+
+def count_fast(genome: Genome, clip: Clip = (16, 160, 160)) -> Cost:
+    """Params and MACs from hooks on a meta-device model: exact for conv/linear, no compute."""
+    model, shapes, macs = _meta_forward(genome, clip)
+
+    def mod_macs(mod: nn.Module) -> int:
+        return sum(macs.get(id(m), 0) for m in mod.modules())
+
+    stages = [StageCost(name, letters, shapes[name], count_params(mod), mod_macs(mod))
+              for name, mod, letters in _stage_names(model)]
+    stages.append(StageCost("head", "", (genome.classes,), count_params(model.fc), mod_macs(model.fc)))
+    return Cost(params=count_params(model), macs=sum(macs.values()), stages=stages,
+                uncounted={op: 0 for op in _NOT_MACS})
+
+
+# Ops that run in these networks but are not multiply-adds. fvcore would warn about each;
+# we skip them explicitly and list them.
+_NOT_MACS = (
+    "aten::batch_norm", "aten::add", "aten::add_", "aten::relu", "aten::relu_", "aten::max_pool3d",
+    "aten::adaptive_avg_pool3d", "aten::dropout", "aten::flatten", "aten::mean", "aten::feature_dropout",
+)
+
+
+def _zero(_inputs: object, _outputs: object) -> int:
+    return 0
+
+
+def count_fvcore(genome: Genome, clip: Clip = (16, 160, 160), model: nn.Module | None = None) -> Cost:
+    """fvcore's count on model.eval() (the reference the fast counter is checked against)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fvcore.nn import FlopCountAnalysis
+
+    _, shapes, _ = _meta_forward(genome, clip)  # also rejects a clip too small, cheaply
+    model = model if model is not None else build(genome)
+    model.eval()
+    x = torch.zeros(1, 3, *clip)
+    fca = FlopCountAnalysis(model, x)
+    for op in _NOT_MACS:
+        # A handle of None only silences ops fvcore has no handle for; batch_norm has one,
+        # so it gets an explicit zero.
+        fca.set_op_handle(op, _zero)
+    fca.unsupported_ops_warnings(False)
+    fca.uncalled_modules_warnings(False)
+    fca.tracer_warnings("none")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        by_module = fca.by_module()
+        uncounted = dict(fca.unsupported_ops())
+    # Ops we skipped on purpose are also "not counted": say so, with how often they ran.
+    stages = [StageCost(name, letters, shapes[name], count_params(mod), int(by_module.get(name, 0)))
+              for name, mod, letters in _stage_names(model)]  # type: ignore[arg-type]
+    stages.append(StageCost("head", "", (genome.classes,), count_params(model.fc),  # type: ignore[union-attr]
+                            int(by_module.get("fc", 0))))
+    skipped = {op: 0 for op in _NOT_MACS}
+    skipped.update(uncounted)
+    return Cost(params=count_params(model), macs=int(fca.total()), stages=stages, uncounted=skipped)
+
+
+# ---- latency and memory ------------------------------------------------------------------
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _PeakRSS:
+    """Samples resident memory every millisecond: CPU has no allocator high-water mark."""
+
+    def __enter__(self) -> "_PeakRSS":
+        self.base = self.peak = _rss_bytes()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss_bytes())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, _rss_bytes())
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is visible to torch on this machine")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"device {name!r} must be cpu or cuda")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"cpu x{torch.get_num_threads()} threads"
+
+
+def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "cpu", batch: int = 1,
+                    warmup: int = 3, runs: int = 10, seed: int = 0) -> Latency:
+    """Inference latency: warm-up, then the median of ``runs`` timed forwards (synchronised
+    on CUDA), on a deterministic input. Peak memory is the CUDA allocator's high-water mark,
+    or the growth of resident memory on CPU."""
+    device = torch.device(device)
+    model = model.to(device).eval()
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, 3, *clip, generator=gen).to(device)
+    times: list[float] = []
+    with torch.inference_mode():
+        for _ in range(warmup):
+            model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            for _ in range(runs):
+                start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                start.record()
+                model(x)
+                end.record()
+                torch.cuda.synchronize(device)
+                times.append(start.elapsed_time(end) / 1000)
+            peak = torch.cuda.max_memory_allocated(device) - base
+        else:
+            with _PeakRSS() as mem:
+                for _ in range(runs):
+                    t0 = time.perf_counter()
+                    model(x)
+                    times.append(time.perf_counter() - t0)
+            peak = mem.peak - mem.base
+    med = statistics.median(times)
+    return Latency(device=device_label(device), batch=batch, median_ms=med * 1000,
+                   clips_per_s=batch / med, peak_mem_mb=peak / 2**20, runs=runs)
+
+
+# ---- cache -------------------------------------------------------------------------------
+
+class ProfileCache:
+    """Profiles keyed by (genome id, input, batch, device), in memory and optionally in a JSON
+    file (written atomically), so a search never measures the same network twice."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.path = Path(path) if path else None
+        self.data: dict[str, dict] = {}
+        if self.path and self.path.exists():
+            try:
+                self.data = json.loads(self.path.read_text())
+            except (OSError, json.JSONDecodeError):
+                self.data = {}
+
+    @staticmethod
+    def key(genome: Genome, clip: Clip, batch: int, device: str, kind: str) -> str:
+        return f"{kind}:{genome.id}:{'x'.join(map(str, clip))}:b{batch}:{device}"
+
+    def get(self, key: str) -> dict | None:
+        return self.data.get(key)
+
+    def put(self, key: str, value: dict) -> None:
+        self.data[key] = value
+        if self.path:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles.")
+            with os.fdopen(fd, "w") as f:
+                json.dump(self.data, f)
+            os.replace(tmp, self.path)
+
+
+_MEMORY_CACHE = ProfileCache()
+
+
+def cost(genome: Genome, clip: Clip = (16, 160, 160), method: str = "fast",
+         cache: ProfileCache | None = None) -> Cost:
+    """Params and MACs, cached. ``method`` is 'fast' (meta hooks) or 'fvcore'."""
+    cache = cache or _MEMORY_CACHE
+    key = ProfileCache.key(genome, clip, 1, "any", f"cost-{method}")
+    hit = cache.get(key)
+    if hit is not None:
+        hit = dict(hit)
+        hit["stages"] = [StageCost(**{**s, "out_shape": tuple(s["out_shape"])}) for s in hit["stages"]]
+        return Cost(**hit)
+    c = (count_fast if method == "fast" else count_fvcore)(genome, clip)
+    cache.put(key, asdict(c))
+    return c
+
+
+def latency(genome: Genome, clip: Clip = (16, 160, 160), device: str = "cpu", batch: int = 1,
+            runs: int = 10, cache: ProfileCache | None = None, model: nn.Module | None = None) -> Latency:
+    """Measured latency of a genome on a device, cached by (genome id, input, batch, device)."""
+    cache = cache or _MEMORY_CACHE
+    dev = resolve_device(device)
+    key = ProfileCache.key(genome, clip, batch, device_label(dev), "latency")
+    hit = cache.get(key)
+    if hit is not None:
+        return Latency(**hit)
+    lat = measure_latency(model if model is not None else build(genome), clip, dev, batch, runs=runs)
+    cache.put(key, asdict(lat))
+    return lat
