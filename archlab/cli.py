@@ -68,8 +68,9 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from .profile import latency
+    from .profile import latency, resolve_device
 
+    resolve_device(args.device)  # fail before printing anything
     g = _genome_arg(args.genome, args.classes)
     clip = _clip_arg(args, args.genome)
     print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")

@@ -7,7 +7,8 @@ model cards), so it is short for the common case and exact for the rest:
     33|33|33|33 stem=3d/none fam=basic t=-,c,c,c cls=400    r3d_18
 
 Stages are separated by ``|``, one letter per block. Global fields follow, separated by
-spaces, in the fixed order of ``FIELD_ORDER``, and only where they differ from the default,
+spaces, written in the fixed order of ``FIELD_ORDER`` and only where they differ from the default
+(input may give them in any order),
 so one network has exactly one string: ``format(parse(s)) == s`` for every canonical ``s``
 and ``parse(format(g)) == g`` for every genome.
 
@@ -302,8 +303,8 @@ def parse(text: str) -> Genome:
     if n > MAX_STAGES:
         raise GenomeError(f"{n} stages: at most {MAX_STAGES} are allowed")
 
+    # Fields are accepted in any order; the canonical string always spells them in FIELD_ORDER.
     values: dict[str, str] = {}
-    last = -1
     for tok in fields:
         key, eq, value = tok.partition("=")
         if not eq or not value:
@@ -312,10 +313,6 @@ def parse(text: str) -> Genome:
             raise GenomeError(f"unknown field {key!r}: fields are {' '.join(FIELD_ORDER)}")
         if key in values:
             raise GenomeError(f"field {key}= is given twice")
-        pos = FIELD_ORDER.index(key)
-        if pos < last:
-            raise GenomeError(f"field {key}= is out of order: fields go {' '.join(FIELD_ORDER)}")
-        last = pos
         values[key] = value
 
     stem, stem_pool = "2d", "ts"

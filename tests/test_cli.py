@@ -1,0 +1,65 @@
+"""CLI: tables for build/presets/profile, and one-line errors with exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from archlab.cli import main
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_build_prints_stage_table(capsys):
+    code, out, _ = run(capsys, "build", "p3d63", "--classes", "101")
+    assert code == 0
+    assert "ABC|ABCA|BCABCA|222 cls=101" in out
+    assert "25,132,581" in out
+    assert "2048x1x5x5" in out
+    assert "GMACs" in out and "not counted" in out
+
+
+def test_presets_lists_all_with_params(capsys):
+    code, out, _ = run(capsys, "presets")
+    assert code == 0
+    for name, params in [("p3d199", "66,492,240"), ("r2plus1d_18", "31,505,325"), ("mc3_18", "11,695,440")]:
+        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        assert params in line
+
+
+def test_profile_adds_latency(capsys):
+    code, out, _ = run(capsys, "profile", "AB|C2 w=8,16 sw=8 cls=5", "--input", "4x32x32", "--runs", "2")
+    assert code == 0 and "clips/s" in out and "peak memory" in out
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["build", "ABQ|C"], "'Q' is not a block letter"),
+    (["build", "p3d64"], "unknown preset 'p3d64'"),
+    (["build", "p3d63", "--input", "16x160"], "FRAMESxHEIGHTxWIDTH"),
+    (["build", "p3d63", "--classes", "x"], "invalid int value"),
+    (["profile", "p3d63", "--device", "tpu"], "device 'tpu'"),
+    (["nosuchcommand"], "invalid choice"),
+])
+def test_user_errors_are_one_line_exit_2(capsys, argv, needle):
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_console_script_and_module_entry():
+    r = subprocess.run([sys.executable, "-m", "archlab", "build", "AB|C2 w=8,16 sw=8", "--input", "4x32x32"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "AB|C2 sw=8 w=8,16" in r.stdout  # canonical order
+    r = subprocess.run([sys.executable, "-m", "archlab", "build", "A|"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "stage 2 is empty" in r.stderr and "Traceback" not in r.stderr

@@ -1,0 +1,124 @@
+"""The genome language: canonical strings, round trips, ids, and one-line errors."""
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from archlab.genome import (FAMILIES, LETTERS, STEM_KINDS, STEM_POOLS, TEMPORAL, Genome, GenomeError, Stage,
+                            format_genome, parse, scale_widths)
+from archlab.presets import PRESETS
+
+
+@st.composite
+def genomes(draw) -> Genome:
+    family = draw(st.sampled_from(FAMILIES))
+    allowed = [l for l, v in LETTERS.items() if family in v.families]
+    n = draw(st.integers(1, 6))
+    stages = tuple(
+        Stage(letters=draw(st.text(alphabet=allowed, min_size=1, max_size=8)),
+              width=draw(st.integers(1, 4096)), stride=draw(st.sampled_from([1, 2])),
+              temporal=draw(st.sampled_from(list(TEMPORAL))))
+        for _ in range(n)
+    )
+    return Genome(stages=stages, stem=draw(st.sampled_from(list(STEM_KINDS))),
+                  stem_pool=draw(st.sampled_from(list(STEM_POOLS))), stem_width=draw(st.integers(1, 4096)),
+                  family=family, dropout=draw(st.floats(0, 0.99, allow_nan=False)),
+                  classes=draw(st.integers(1, 100000)))
+
+
+@given(genomes())
+@settings(max_examples=300, deadline=None)
+def test_parse_format_round_trip(g):
+    s = format_genome(g)
+    assert parse(s) == g
+    assert format_genome(parse(s)) == s
+    assert Genome.from_json(g.to_json()) == g
+    assert parse(s).id == g.id
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_presets_are_canonical(name):
+    assert format_genome(parse(PRESETS[name])) == PRESETS[name]
+
+
+def test_p3d63_string_and_defaults():
+    g = parse("ABC|ABCA|BCABCA|222")
+    assert [s.width for s in g.stages] == [64, 128, 256, 512]
+    assert [s.stride for s in g.stages] == [1, 2, 2, 2]
+    assert [s.temporal for s in g.stages] == ["-", "p", "p", "p"]
+    assert (g.stem, g.stem_pool, g.stem_width, g.family, g.classes) == ("2d", "ts", 64, "bottleneck", 400)
+    assert g.letter_counts() == {"A": 5, "B": 4, "C": 4, "2": 3, "3": 0, "R": 0}
+    assert g.depth == 16
+
+
+def test_non_default_fields_are_spelled_in_fixed_order():
+    g = parse("AB|C2 stem=3d/none w=8,16 t=-,c drop=0.2 cls=10")
+    assert str(g) == "AB|C2 stem=3d/none w=8,16 t=-,c drop=0.2 cls=10"
+    # Spelling a default is accepted on input but dropped from the canonical form.
+    assert str(parse("AB|C2 fam=bottleneck w=64,128 cls=400")) == "AB|C2"
+    # Any order on input, one order on output.
+    assert str(parse("AB|C2 cls=10 w=8,16 stem=3d/none")) == "AB|C2 stem=3d/none w=8,16 cls=10"
+
+
+def test_id_is_stable_and_distinguishes():
+    assert parse("ABC|ABCA|BCABCA|222").id == parse("ABC|ABCA|BCABCA|222 cls=400").id
+    assert parse("ABC|ABCA|BCABCA|222").id != parse("ABC|ABCA|BCABCA|222 cls=101").id
+    assert len(parse("A").id) == 10
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "empty genome string"),
+    ("ABX|AB", "stage 1, position 3: 'X' is not a block letter (A B C 2 3 R)"),
+    ("AB||C", "stage 2 is empty"),
+    ("AB|C fam=basic", "stage 1, position 1: 'A' is not valid in the basic family (2 3 R)"),
+    ("AB|C w=8", "field w= has 1 values but the genome has 2 stages"),
+    ("AB|C w=8,0", "stage 2: width 0 must be an integer in 1..4096"),
+    ("AB|C s=1,3", "stage 2: spatial stride 3 must be 1 or 2"),
+    ("AB|C t=-,x", "stage 2: temporal downsampling 'x' is not one of - p c"),
+    ("AB|C cls=10 cls=10", "field cls= is given twice"),
+    ("AB|C zz=1", "unknown field 'zz'"),
+    ("AB|C stem=4d/none", "stem '4d' is not one of 2d, 3d, r21"),
+    ("AB|C drop=1.5", "dropout 1.5 must be a number in [0, 1)"),
+    ("AB|C drop=nan", "drop=nan"),
+    ("AB|C cls=-3", "field cls=, value 1: '-3' is not a plain positive integer"),
+])
+def test_errors_are_one_specific_line(text, message):
+    with pytest.raises(GenomeError) as e:
+        parse(text)
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@given(st.text(max_size=60))
+@settings(max_examples=1000, deadline=None)
+def test_fuzz_parser_raises_only_genome_error(text):
+    try:
+        g = parse(text)
+    except GenomeError:
+        return
+    assert parse(str(g)) == g
+
+
+@given(st.text(alphabet="ABC23R|=, wstcldrfmop0123456789/-.abx", max_size=60))
+@settings(max_examples=1000, deadline=None)
+def test_fuzz_near_miss_strings(text):
+    test_fuzz_parser_raises_only_genome_error.hypothesis.inner_test(text)
+
+
+def test_bad_json_is_a_genome_error():
+    with pytest.raises(GenomeError):
+        Genome.from_json("{")
+    with pytest.raises(GenomeError):
+        Genome.from_dict({"stages": [{"letters": "A", "width": 8, "bogus": 1}]})
+    d = json.loads(parse("AB|C").to_json())
+    d["stages"][0]["letters"] = "AQ"
+    with pytest.raises(GenomeError, match="'Q' is not a block letter"):
+        Genome.from_dict(d)
+
+
+def test_scale_widths():
+    g = scale_widths(parse("ABC|ABCA|BCABCA|222"), 0.125)
+    assert [s.width for s in g.stages] == [8, 16, 32, 64] and g.stem_width == 8
+    assert g.letters == "ABC|ABCA|BCABCA|222"

@@ -1,0 +1,76 @@
+"""Profiler: fvcore and the fast counter agree exactly; known MAC figures; latency is sane."""
+
+import pytest
+
+from archlab import profile
+from archlab.errors import UserError
+from archlab.genome import parse
+from archlab.presets import DEFAULT_INPUT, PRESETS, get
+
+# torchvision's own published GFLOPS for these models are multiply-adds at 16x112x112.
+KNOWN_GMACS = {"r3d_18": 40.697, "mc3_18": 43.343, "r2plus1d_18": 40.519}
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+def test_fast_counter_equals_fvcore_per_stage(name):
+    g, clip = get(name), DEFAULT_INPUT[name]
+    fast, ref = profile.count_fast(g, clip), profile.count_fvcore(g, clip)
+    assert fast.params == ref.params
+    assert fast.macs == ref.macs
+    assert [(s.name, s.macs, s.params, s.out_shape) for s in fast.stages] == \
+           [(s.name, s.macs, s.params, s.out_shape) for s in ref.stages]
+    assert sum(s.macs for s in ref.stages) == ref.macs
+    assert sum(s.params for s in ref.stages) == ref.params
+
+
+@pytest.mark.parametrize("name, gmacs", list(KNOWN_GMACS.items()))
+def test_known_gmacs(name, gmacs):
+    assert profile.count_fast(get(name), (16, 112, 112)).gmacs == pytest.approx(gmacs, abs=1e-3)
+
+
+def test_p3d63_macs_by_hand():
+    # Stem 1x7x7 conv 3->64 at 16x80x80 output: 16*80*80*64 * 3*49 MACs.
+    c = profile.count_fast(get("p3d63"), (16, 160, 160))
+    assert c.stages[0].macs == 16 * 80 * 80 * 64 * 3 * 49
+    assert c.stages[-1].macs == 2048 * 400
+    assert c.stages[0].out_shape == (64, 8, 40, 40)
+    assert [s.out_shape for s in c.stages[1:5]] == [(256, 8, 40, 40), (512, 4, 20, 20), (1024, 2, 10, 10), (2048, 1, 5, 5)]
+
+
+def test_uncounted_ops_are_reported_not_warned(recwarn):
+    c = profile.count_fvcore(parse("AB|C2 w=8,16 sw=8 cls=5"), (4, 32, 32))
+    assert "aten::add" in c.uncounted and "aten::max_pool3d" in c.uncounted
+    assert not [w for w in recwarn if "fvcore" in str(w.filename)]
+
+
+def test_parse_clip():
+    assert profile.parse_clip("16x160x160") == (16, 160, 160)
+    for bad in ("16x160", "axbxc", "0x112x112", "8x8x8"):
+        with pytest.raises(UserError):
+            profile.parse_clip(bad)
+
+
+def test_latency_measured_and_cached():
+    g = parse("AB|C2 w=8,16 sw=8 cls=5")
+    cache = profile.ProfileCache()
+    lat = profile.latency(g, (4, 32, 32), "cpu", batch=2, runs=3, cache=cache)
+    assert lat.median_ms > 0 and lat.clips_per_s == pytest.approx(2000 / lat.median_ms)
+    assert lat.batch == 2 and lat.runs == 3
+    assert profile.latency(g, (4, 32, 32), "cpu", batch=2, runs=3, cache=cache) == lat  # cached
+
+
+def test_profile_cache_persists(tmp_path):
+    g = parse("AB|C2 w=8,16 sw=8 cls=5")
+    path = tmp_path / "profiles.json"
+    c1 = profile.cost(g, (4, 32, 32), cache=profile.ProfileCache(path))
+    c2 = profile.cost(g, (4, 32, 32), cache=profile.ProfileCache(path))
+    assert path.exists() and c1 == c2
+
+
+def test_cuda_request_without_gpu_is_user_error():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    with pytest.raises(UserError, match="no CUDA GPU"):
+        profile.resolve_device("cuda")
