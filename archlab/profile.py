@@ -103,8 +103,10 @@ def _meta_forward(genome: Genome, clip: Clip) -> tuple[VideoNet, dict[str, tuple
         with torch.no_grad():
             model(torch.empty(1, 3, *clip, device="meta"))
     except RuntimeError as e:
-        raise UserError(f"input {'x'.join(map(str, clip))} is too small for this network: "
-                        f"{str(e).splitlines()[0]}") from None
+        msg = str(e).splitlines()[0] if str(e) else ""
+        if not any(k in msg.lower() for k in ("too small", "kernel size", "input size", "output size")):
+            raise
+        raise UserError(f"input {'x'.join(map(str, clip))} is too small for this network: {msg}") from None
     finally:
         for h in hooks:
             h.remove()

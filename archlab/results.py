@@ -45,6 +45,7 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     with os.fdopen(fd, "w") as f:
         f.write(text)
+    os.chmod(tmp, 0o644)  # mkstemp makes files private; these are ordinary results
     os.replace(tmp, path)
 
 
@@ -126,6 +127,7 @@ def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
             "epochs": a.get("epochs", 0),
             "train_time_s": a.get("train_time_s"),
             "trial_time_s": a.get("trial_time_s"),
+            "node": a.get("node", ""),
             "checkpoint": a.get("checkpoint", ""),
             "baseline": baseline,
             "optuna_state": state.name,
@@ -169,7 +171,7 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
             rows += _rows(optuna.load_study(study_name=name, storage=info.storage_url), baseline)
     cols = ["number", "trial_id", "genome", "genome_id", "label", "status", "reason", "val_top1", "val_top5",
             "latency_ms", "clips_per_s", "gmacs", "params", "epochs", "train_time_s", "trial_time_s", "checkpoint",
-            "baseline"]
+            "node", "baseline"]
     df = pd.DataFrame(rows, columns=cols + sorted({k for r in rows for k in r} - set(cols) - {"optuna_state"}))
     df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
     df = _genome_columns(df)

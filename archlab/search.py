@@ -49,6 +49,7 @@ class SearchConfig:
     out: str = "runs"
     data: str = "synthetic"
     data_root: str | None = None
+    data_opts: dict[str, Any] = field(default_factory=dict)  # passed to the dataset (e.g. n_clips, classes)
     frames: int = 8
     size: int = 64
     objectives: str = "acc,latency"
@@ -69,7 +70,6 @@ class SearchConfig:
     latency_runs: int = 5
     workers: int = 0
     wandb: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def study_dir(self) -> Path:
         return Path(self.out) / (self.name or f"{self.space}-{self.data}")
@@ -192,7 +192,12 @@ def run_trial(config: dict[str, Any]) -> None:
     torch.set_num_threads(threads)
     clip = (s["frames"], s["size"], s["size"])
     t_start = time.perf_counter()
-    base: dict[str, Any] = {"status": "running", "reason": ""}
+    import ray
+
+    # Every report carries the objectives and ASHA's metrics, even a failure's (Ray checks).
+    base: dict[str, Any] = {"status": "running", "reason": "", "node": ray.get_runtime_context().get_node_id()[:12],
+                            "val_top1": 0.0, "val_top5": 0.0, "epochs": 0, "gmacs": math.nan,
+                            "params": 0, "latency_ms": math.inf}
 
     def final(status: str, reason: str, **metrics: Any) -> None:
         tune.report({**base, **metrics, "status": status, "reason": reason[:500],
@@ -207,7 +212,7 @@ def run_trial(config: dict[str, Any]) -> None:
                         val_top1=0.0, val_top5=0.0, epochs=0)
             final("rejected", config["_rejected"], latency_ms=math.inf)
             return
-        data_opts = dict(frames=s["frames"], size=s["size"], root=s["data_root"])
+        data_opts = dict(frames=s["frames"], size=s["size"], root=s["data_root"], **s["data_opts"])
         train_set = get_dataset(s["data"], "train", **data_opts)
         val_set = get_dataset(s["data"], "val", **data_opts)
         genome = _proxy_genome(space, config, len(train_set.classes))
@@ -281,7 +286,7 @@ class DefineByRun:
 
 
 _ATTRS = ("genome", "genome_id", "label", "status", "reason", "val_top1", "val_top5", "latency_ms",
-          "clips_per_s", "gmacs", "params", "epochs", "checkpoint", "train_time_s", "trial_time_s")
+          "clips_per_s", "gmacs", "params", "epochs", "checkpoint", "train_time_s", "trial_time_s", "node")
 
 
 def _record(ot_trial: Any, trial_id: str, result: dict[str, Any] | None, error: bool) -> tuple[str, bool]:
@@ -474,8 +479,22 @@ def _resources(cfg: SearchConfig) -> tuple[dict[str, float], int]:
     return {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial}, concurrency
 
 
+def _close_orphans(study: Any, known: set[Any]) -> None:
+    """A driver killed between asking Optuna for a trial and Ray saving its experiment leaves
+    an Optuna trial RUNNING that Ray never heard of: nothing will ever finish it. Close it as
+    'interrupted' (not counted against the budget, not in the front)."""
+    import optuna
+
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.number in known:
+            continue
+        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
+        study._storage.set_trial_user_attr(t._trial_id, "reason", "the driver stopped before the trial started")
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+
 def _count(study: Any) -> tuple[int, int, int, int]:
-    """(finished, failed, rejected, running) trials in an Optuna study."""
+    """(finished, failed, rejected or interrupted, running) trials in an Optuna study."""
     import optuna
 
     fin = fail = rej = run = 0
@@ -483,7 +502,7 @@ def _count(study: Any) -> tuple[int, int, int, int]:
         st = t.user_attrs.get("status")
         if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING):
             run += 1
-        elif st == "rejected":
+        elif st in ("rejected", "interrupted"):
             rej += 1
         elif t.state == optuna.trial.TrialState.FAIL:
             fail += 1
@@ -570,7 +589,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
         ray_start = _init_ray(cfg)
         resources, concurrency = _resources(cfg)
-        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "frames", "size", "epochs", "batch",
+        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch",
                                                  "seed", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
                                                  "max_params", "latency_runs", "workers")}
         settings["study_dir"] = str(study_dir.resolve())
@@ -597,8 +616,9 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
                                       grace_period=min(cfg.grace_epochs, cfg.epochs), reduction_factor=2,
                                       time_attr="epochs")
             # Rejected genomes end at once and do not count: allow for many of them.
-            _tune(cfg, study_dir, name, searcher, cfg.trials * 10, settings, concurrency, resources,
+            grid = _tune(cfg, study_dir, name, searcher, cfg.trials * 10, settings, concurrency, resources,
                   [_progress_callback(echo, cfg.trials, "trial"), *wandb_cb], scheduler)
+            _close_orphans(study, {r.config.get("_number") for r in grid if r.config})
         fin, fail, rej, running = _count(study)
         interrupted = running > 0 or fin + fail < cfg.trials
 

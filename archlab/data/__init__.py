@@ -1,1 +1,50 @@
-"""Datasets (placeholder created by the data-pipeline engineer; get_dataset lives here)."""
+"""Datasets of ``(uint8 clip [3, T, H, W], label)`` with ``.classes``, by name.
+
+Every dataset follows one interface so the trainer, the search and the CLI never care which
+one they read: a ``torch.utils.data.Dataset`` yielding ``(clip, label)``, ``clip`` a
+``torch.uint8`` tensor ``[3, T, H, W]`` and ``label`` an int, and a ``classes`` list of
+names. Normalisation happens on the device (``loader.to_input``).
+
+The file-backed datasets are imported only when asked for: they pull in PyAV, and the
+synthetic proxy (the default of every search) should not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch.utils.data import Dataset
+
+from ..errors import UserError
+
+DATASETS: dict[str, str] = {
+    "synthetic": "procedural moving shapes; the 6 classes differ only in the order of the frames (built in)",
+    "ucf101": "UCF101 (13,320 videos, 101 actions) from its official .avi layout and split lists",
+    "folder": "any videos laid out as ROOT/<split>/<class>/<video>",
+}
+
+
+def get_dataset(name: str, split: str = "train", *, root: str | None = None, frames: int = 8,
+                size: int = 64, **opts: Any) -> Dataset:
+    """The dataset ``name`` ("synthetic", "ucf101" or "folder") for ``split``.
+
+    ``opts`` go to the dataset's constructor (e.g. ``n_clips``/``num_classes``/``seed`` for
+    synthetic, ``fold``/``cache`` for ucf101). File-backed datasets need ``root``.
+    """
+    if name == "synthetic":
+        from .synthetic import SyntheticMotion
+
+        if root is not None:
+            raise UserError("the synthetic dataset is generated in memory: it takes no data root")
+        return SyntheticMotion(split, frames=frames, size=size, **opts)
+    if name in ("ucf101", "folder"):
+        if not root:
+            raise UserError(f"the {name} dataset needs a data root (--data-root PATH)")
+        if name == "ucf101":
+            from .ucf101 import UCF101
+
+            return UCF101(root, split=split, frames=frames, size=size, **opts)
+        from .folder import VideoFolder
+
+        return VideoFolder(root, split=split, frames=frames, size=size, **opts)
+    raise UserError(f"unknown dataset {name!r}: datasets are {', '.join(DATASETS)}")

@@ -1,0 +1,15 @@
+"""A search space for the fault tests: trials whose 'boom' parameter is 1 raise inside the
+Ray worker (where the genome is rebuilt from the trial's params), never in the driver."""
+
+from archlab.genome import parse
+
+
+def boom_space(trial):
+    letter = trial.suggest_categorical("letter", ["A", "2"])
+    boom = trial.suggest_categorical("boom", [0, 1])
+    if boom and type(trial).__name__ == "_FixedTrial":  # the worker side
+        raise RuntimeError("boom: this trial fails on purpose")
+    return parse(f"{letter}|2 stem=2d/s sw=4 w=4,8")
+
+
+boom_space.cardinality = 4

@@ -1,0 +1,246 @@
+"""`archlab report` / `archlab dashboard` on a real study directory built without a search:
+study.yaml + optuna.db written the way search.py writes them (user attributes of _record)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+import yaml
+
+from archlab.cli import main
+from archlab.errors import UserError
+from archlab.report import build_report, hypervolume_curve, short_genome
+from archlab.results import load_results
+
+G = "sw=8 w=8,16 cls=6"
+# (genome, status, val_top1, latency_ms, gmacs, params, reason)
+SEARCH = [
+    (f"AB|C2 {G}", "ok", 0.50, 10.0, 0.020, 41_000, ""),  # 0 front
+    (f"AA|22 {G}", "ok", 0.40, 6.0, 0.012, 30_000, ""),  # 1 front
+    (f"CC|C2 {G}", "ok", 0.45, 12.0, 0.022, 43_000, ""),  # 2 dominated by 0
+    (f"BB|B2 {G}", "ok", 0.62, 20.0, 0.030, 45_000, ""),  # 3 front
+    (f"22|22 {G}", "ok", 0.30, 4.0, 0.008, 25_000, ""),  # 4 front
+    (f"RR|R2 {G}", "failed", 0.10, 9.5, 0.018, 40_000, "RuntimeError: loss is NaN at epoch 2"),  # 5
+    (f"33|33 {G}", "rejected", None, None, 1.2, 900_000, "GMACs 1.2 > limit 1"),  # 6
+    (f"A3|R2 {G}", "stopped", 0.35, 9.0, 0.02, 39_000, ""),  # 7 dominated by 1
+    ("ABC|ABCA|BCABCA|222 cls=6", "ok", 0.58, 80.0, 5.1, 23_000_000, ""),  # 8 the p3d63 preset, dominated by 3
+]
+BASELINES = [
+    ("pure A", f"AA|A2 {G}", 0.48, 11.0, 0.021, 42_000),  # dominated by 0
+    ("pure B", f"BB|22 {G}", 0.55, 15.0, 0.026, 44_000),  # on the front (between 0 and 3)
+]
+FRONT = [SEARCH[i][0] for i in (4, 1, 0, 3)] + [BASELINES[1][1]]
+NOT_FRONT = [SEARCH[i][0] for i in (2, 5, 6, 7, 8)] + [BASELINES[0][1]]
+
+
+def _trial(study: optuna.Study, genome: str, status: str, acc, lat, gmacs, params, reason="", label=""):
+    t = study.ask()
+    attrs = {"genome": genome, "genome_id": f"id{t.number:02d}{len(genome)}", "status": status, "reason": reason,
+             "val_top1": acc, "val_top5": None if acc is None else min(1.0, acc + 0.3), "latency_ms": lat,
+             "gmacs": gmacs, "params": params, "epochs": 0 if status == "rejected" else (2 if status == "stopped" else 4),
+             "checkpoint": f"ray/t{t.number}/work", "train_time_s": 12.5, "trial_time_s": 14.0, "label": label,
+             "ray_trial_id": f"rt{t.number:05d}" + ("b" if label else "")}
+    for k, v in attrs.items():
+        if v is not None:
+            t.set_user_attr(k, v)
+    if status in ("failed", "rejected"):
+        study.tell(t, state=optuna.trial.TrialState.FAIL)
+    else:
+        study.tell(t, [acc, lat])
+
+
+def make_study(root: Path, name: str = "mixdemo", search=SEARCH, baselines=BASELINES) -> Path:
+    d = root / name
+    d.mkdir(parents=True)
+    settings = {"space": "interleave", "name": name, "out": str(root), "data": "synthetic", "frames": 8, "size": 32,
+                "objectives": ["val_top1", "latency_ms"], "directions": ["max", "min"], "trials": len(search),
+                "epochs": 4, "sampler": "nsga2", "seed": 0, "storage": None, "wandb": "off"}
+    (d / "study.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{d / 'optuna.db'}"
+    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
+    for row in search:
+        _trial(study, *row)
+    if baselines:
+        bstudy = optuna.create_study(study_name=name + ":baselines", storage=url, directions=["maximize", "minimize"])
+        for label, genome, acc, lat, gmacs, params in baselines:
+            _trial(bstudy, genome, "ok", acc, lat, gmacs, params, label=label)
+    return d
+
+
+@pytest.fixture(scope="module")
+def _study_template(tmp_path_factory) -> Path:
+    return make_study(tmp_path_factory.mktemp("template"))
+
+
+@pytest.fixture()
+def study(_study_template: Path, tmp_path: Path) -> Path:
+    """A fresh copy per test (writing optuna.db trial by trial takes seconds)."""
+    return Path(shutil.copytree(_study_template, tmp_path / _study_template.name))
+
+
+def _assert_png(path: Path, min_bytes: int = 15_000) -> None:
+    from matplotlib.image import imread
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert len(data) > min_bytes, (path, len(data))
+    img = imread(path)
+    assert img.ndim == 3 and img.shape[0] > 200 and img.shape[1] > 300
+    assert float(img[..., :3].var()) > 1e-3, f"{path} looks blank"
+
+
+def test_fixture_is_what_the_results_module_reads(study: Path):
+    df, info = load_results(study)
+    assert len(df) == len(SEARCH) + len(BASELINES)
+    assert sorted(df.loc[df["on_front"], "genome"]) == sorted(FRONT)
+    assert df.loc[df["number"].eq(5) & ~df["baseline"], "status"].item() == "failed"
+
+
+def test_report_md_has_front_failures_and_plots(study: Path):
+    doc = build_report(study, "md")
+    assert doc == study / "report" / "report.md"
+    text = doc.read_text()
+    front_block = text.split("## Pareto front")[1].split("## ")[0]
+    for g in FRONT:
+        assert g in front_block, g
+    for g in NOT_FRONT:
+        assert g not in front_block, g
+    # rows sorted by latency, the fastest first; numbers as logged
+    assert front_block.index(SEARCH[4][0]) < front_block.index(SEARCH[1][0]) < front_block.index(SEARCH[3][0])
+    line = next(l for l in front_block.splitlines() if l.endswith(SEARCH[3][0]))
+    assert line.split()[:4] == ["#3", "0.620", "0.920", "20.00"]
+    failures = text.split("## Failures (2)")[1].split("## ")[0]
+    assert "RuntimeError: loss is NaN at epoch 2" in failures and "GMACs 1.2 > limit 1" in failures
+    assert "rejected" in failures and "failed" in failures
+    summary = text.split("## Summary")[1].split("## ")[0]
+    assert "search trials: 9 — finished 7 (ok 6, stopped early 1), failed 1, rejected 1, running 0" in summary
+    # hypervolume of the search front w.r.t. the reference point (acc 0, latency 1.1 x 80 ms)
+    ref_lat = 80.0 * 1.1
+    pts = sorted([(4.0, 0.30), (6.0, 0.40), (10.0, 0.50), (20.0, 0.62), (80.0, 0.58)])
+    hv, best = 0.0, 0.0
+    for lat, acc in pts:
+        if acc > best:
+            hv += (ref_lat - lat) * (acc - best)
+            best = acc
+    assert f"hypervolume {hv:.4g}" in summary
+    assert "best accuracy: val_top1 0.620 (trial #3, `BB|B2 sw=8 w=8,16 cls=6`)" in summary
+    assert "fastest: 4.00 ms at val_top1 0.300 (trial #4, `22|22 sw=8 w=8,16 cls=6`)" in summary
+    pngs = sorted(p.name for p in (study / "report").glob("*.png"))
+    assert pngs == ["accuracy_vs_gmacs.png", "accuracy_vs_latency.png", "block_mix.png", "hypervolume.png"]
+    for name in pngs:
+        assert f"]({name})" in text
+        _assert_png(study / "report" / name)
+
+
+def test_hypervolume_curve_counts_only_finished_search_trials(study: Path):
+    df, info = load_results(study)
+    curve = hypervolume_curve(df, info.objectives, info.directions, [0.0, 88.0])
+    assert list(curve["number"]) == list(range(9))
+    v = list(curve["hypervolume"])
+    assert v[0] == pytest.approx(0.5 * 78.0)
+    assert v[4] == v[5] == v[6] == v[7]  # failed (with values), rejected and a dominated trial add nothing
+    assert v[3] > v[2] and v[-1] == v[-2]  # p3d63 is dominated
+    assert all(b >= a for a, b in zip(v, v[1:]))
+
+
+def test_html_report(study: Path):
+    doc = build_report(study, "html")
+    text = doc.read_text()
+    assert doc.name == "report.html" and text.startswith("<!DOCTYPE html>")
+    assert "<td>BB|B2 sw=8 w=8,16 cls=6</td>" in text and 'src="accuracy_vs_latency.png"' in text
+    assert "RuntimeError: loss is NaN at epoch 2" in text
+
+
+def test_cli_report_and_errors(study: Path, tmp_path: Path, capsys):
+    assert main(["report", str(study)]) == 0
+    assert (study / "report" / "report.md").exists()
+    assert "report.md" in capsys.readouterr().out
+    empty = tmp_path / "not-a-study"
+    empty.mkdir()
+    assert main(["report", str(empty)]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "not a study directory" in err
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(study), "--format", "pdf"])
+    assert e.value.code == 2
+
+
+def test_empty_study_is_a_user_error(tmp_path: Path, capsys):
+    d = make_study(tmp_path, "empty", search=[], baselines=[])
+    with pytest.raises(UserError, match="no trials yet"):
+        build_report(d)
+    assert main(["report", str(d)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_no_finished_trial(tmp_path: Path):
+    d = make_study(tmp_path, "allfail", search=[SEARCH[5], SEARCH[6]], baselines=[])
+    text = build_report(d).read_text()
+    assert "no trial finished" in text and "GMACs 1.2 > limit 1" in text
+    assert "hypervolume: - (no search trial finished)" in text
+    assert not list((d / "report").glob("*.png"))
+
+
+def test_one_trial_without_baselines(tmp_path: Path):
+    d = make_study(tmp_path, "one", search=[SEARCH[0]], baselines=[])
+    text = build_report(d).read_text()
+    front = text.split("## Pareto front")[1].split("## ")[0]
+    assert SEARCH[0][0] in front and "Baselines" not in text
+    assert "## Failures (0)" in text
+    for p in (d / "report").glob("*.png"):
+        _assert_png(p, 8_000)
+    assert len(list((d / "report").glob("*.png"))) == 4
+
+
+def test_short_genome_fits_labels():
+    long = "ABC|ABCA|BCABCABCABCABCABCABCABCABC|222 stem=3d/none fam=basic t=-,c,c,c cls=400"
+    s = short_genome(long, 24, 2)
+    assert "cls=" not in s and len(s.splitlines()) == 2 and all(len(l) <= 24 for l in s.splitlines())
+    assert s.endswith("…")
+    assert short_genome("AB|C2 sw=8 cls=6") == "AB|C2 sw=8"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_dashboard_serves_the_study(study: Path):
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "archlab", "dashboard", str(study), "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline, names, last = time.monotonic() + 30, None, None
+        while time.monotonic() < deadline and names is None:
+            if proc.poll() is not None:
+                pytest.fail(f"dashboard exited: {proc.stderr.read()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2) as r:
+                    names = [s["study_name"] for s in json.load(r)["study_summaries"]]
+            except OSError as e:
+                last = e
+                time.sleep(0.3)
+        assert names is not None, f"no answer in 30 s: {last}"
+        assert "mixdemo" in names and "mixdemo:baselines" in names
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    assert f"http://127.0.0.1:{port}/" in out
+
+
+def test_dashboard_errors(tmp_path: Path, capsys):
+    assert main(["dashboard", str(tmp_path)]) == 2
+    assert "not a study directory" in capsys.readouterr().err

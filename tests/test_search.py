@@ -1,0 +1,164 @@
+"""`archlab search` end to end through real Ray Tune and Optuna (local Ray, 2 CPUs): results,
+front, directions, failures, resume after a killed driver, the lock, and a two-node cluster."""
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+
+from archlab.errors import UserError
+from archlab.search import SearchConfig, StudyLock, search, shutdown
+
+TESTS = Path(__file__).parent
+TINY_SPACE = """
+description: tiny test space (2 stages, 1 block each)
+kind: free
+depths: [[1], [1]]
+widths: [0.0625]
+letters: [A, B, C, "2"]
+fields: "stem=2d/s"
+"""
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch):
+    # Ray workers inherit the driver's environment: make tests/ importable there too.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.syspath_prepend(str(TESTS))
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    yield
+    shutdown()
+
+
+def tiny(tmp_path, **kw) -> SearchConfig:
+    space = tmp_path / "tiny.yaml"
+    space.write_text(TINY_SPACE)
+    base = dict(space=str(space), name="s", out=str(tmp_path / "runs"), frames=4, size=32, trials=4, epochs=2,
+                batch=8, data_opts={"n_clips": 32}, cpus_per_trial=1, wandb="off", latency_runs=2, seed=1)
+    base.update(kw)
+    return SearchConfig(**base)
+
+
+def test_search_end_to_end(tmp_path):
+    lines = []
+    out = search(tiny(tmp_path), echo=lines.append)
+    d = out.study_dir
+    assert not out.interrupted and out.finished == 4 and out.failed == 0
+    # The study is multi-objective in the database, not silently single-objective.
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{d / 'optuna.db'}")
+    assert study.directions == [optuna.study.StudyDirection.MAXIMIZE, optuna.study.StudyDirection.MINIMIZE]
+    assert len(study.best_trials) >= 1
+    df = pd.read_csv(d / "results.csv")
+    done = df[df.status.isin(["ok", "stopped"])]
+    assert len(done) == 4
+    for col in ("genome", "stage1", "stage2", "n_A", "frac_2", "params", "gmacs", "latency_ms", "clips_per_s",
+                "val_top1", "epochs", "status", "on_front"):
+        assert col in df.columns, col
+    assert done.latency_ms.gt(0).all() and done.gmacs.gt(0).all() and done.val_top1.between(0, 1).all()
+    assert set(done.epochs) <= {1, 2} and (done.epochs == 2).any()  # ASHA may stop some after 1
+    front = pd.read_csv(d / "pareto.csv")
+    assert 1 <= len(front) <= 4 and set(front.genome) <= set(done.genome)
+    # Every trained trial left its best weights where results.csv says.
+    for rel in done.checkpoint:
+        assert (d / rel / "best.pt").exists()
+    assert (d / "study.yaml").exists() and (d / "front.yaml").exists()
+    assert sum(l.startswith("[trial") for l in lines) >= 4
+
+
+def test_failing_trial_is_recorded_and_search_completes(tmp_path):
+    space = tmp_path / "boom.yaml"
+    space.write_text("description: fails when boom=1\npython: search_helpers:boom_space\n")
+    cfg = tiny(tmp_path, space=str(space), trials=6, epochs=1, sampler="random", seed=3)
+    out = search(cfg, echo=lambda _: None)
+    df = pd.read_csv(out.study_dir / "results.csv")
+    failed = df[df.status == "failed"]
+    assert not out.interrupted
+    assert len(failed) >= 1 and len(df[df.status.isin(["ok", "stopped"])]) >= 1
+    assert failed.reason.str.contains("boom: this trial fails on purpose").all()
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
+    states = [t.state for t in study.trials]
+    assert states.count(optuna.trial.TrialState.FAIL) == len(failed)
+    assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("failed").any()
+
+
+def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
+    space = tmp_path / "wide.yaml"
+    space.write_text(TINY_SPACE.replace("widths: [0.0625]", "widths: [0.0625, 1.0]"))
+    out = search(tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random"),
+                 echo=lambda _: None)
+    df = pd.read_csv(out.study_dir / "results.csv")
+    assert len(df[df.status.isin(["ok", "stopped"])]) == 3  # rejections did not eat the budget
+    rejected = df[df.status == "rejected"]
+    assert (rejected.epochs == 0).all() and rejected.reason.str.contains("max_gmacs").all()
+    assert (df[df.status == "ok"].gmacs <= 0.005).all()
+
+
+def test_second_run_on_a_locked_study_refuses(tmp_path):
+    cfg = tiny(tmp_path)
+    with StudyLock(cfg.study_dir()):
+        with pytest.raises(UserError, match="in use by another archlab search"):
+            search(cfg, echo=lambda _: None)
+
+
+def _completed(db: Path) -> dict[int, str]:
+    if not db.exists():
+        return {}
+    try:
+        with sqlite3.connect(db) as c:
+            return dict(c.execute("select number, datetime_complete from trials where state = 'COMPLETE'"))
+    except sqlite3.Error:
+        return {}
+
+
+def test_resume_after_killing_the_driver(tmp_path):
+    runs = tmp_path / "runs"
+    (tmp_path / "tiny.yaml").write_text(TINY_SPACE)
+    argv = [sys.executable, "-m", "archlab", "search", "--space", str(tmp_path / "tiny.yaml"), "--name", "k",
+            "--out", str(runs), "--frames", "4", "--size", "32", "--trials", "4", "--epochs", "3",
+            "--batch", "8", "--data-opt", "n_clips=32", "--concurrency", "1", "--wandb", "off", "--seed", "2"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    db = runs / "k" / "optuna.db"
+    deadline = time.time() + 240
+    while time.time() < deadline and len(_completed(db)) < 2:
+        time.sleep(1)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+    proc.wait()
+    before = _completed(db)
+    assert len(before) >= 2, "no trial finished before the deadline"
+
+    r = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = _completed(db)
+    # Nothing finished before the kill was rerun (same completion time) or lost.
+    assert {n: after.get(n) for n in before} == before
+    study = optuna.load_study(study_name="k", storage=f"sqlite:///{db}")
+    assert sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials) == 4
+    df = pd.read_csv(runs / "k" / "results.csv")
+    assert len(df[df.status.isin(["ok", "stopped"])]) == 4 and df.number.is_unique
+    assert "resuming" in r.stdout
+
+
+def test_two_node_cluster_through_address(tmp_path):
+    ray = str(Path(sys.executable).parent / "ray")
+    port = 26379 + os.getpid() % 1000
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}
+    subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
+                    "--node-ip-address=127.0.0.1"], check=True, capture_output=True, env=env, timeout=120)
+    try:
+        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
+                        "--node-ip-address=127.0.0.1"], check=True, capture_output=True, env=env, timeout=120)
+        out = search(tiny(tmp_path, address=f"127.0.0.1:{port}", trials=2, epochs=1), echo=lambda _: None)
+        df = pd.read_csv(out.study_dir / "results.csv")
+        assert len(df[df.status.isin(["ok", "stopped"])]) == 2
+        assert df.node.nunique() == 2  # one trial on each node (1 CPU each, 2 at a time)
+    finally:
+        shutdown()
+        subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)

@@ -1,0 +1,234 @@
+"""Search spaces: shipped files load and suggest valid genomes, from_params round-trips,
+cardinality is exact, the paper's models are points of their spaces, bad files fail with
+one line naming the file and the key."""
+
+import random
+import textwrap
+
+import optuna
+import pytest
+
+from archlab.errors import UserError
+from archlab.genome import Genome
+from archlab.presets import PRESETS, get
+from archlab.spaces import enumerate_count, list_spaces, load_space, spaces_dir
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+SHIPPED = ("free", "interleave", "per_stage", "uniform")
+P3D63 = {"depth_1": 3, "depth_2": 4, "depth_3": 6, "depth_4": 3, "width": 1.0}
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_shipped_spaces_are_listed_with_descriptions():
+    spaces = list_spaces()
+    assert [s.name for s in spaces] == list(SHIPPED)
+    for s in spaces:
+        assert s.description and "\n" not in s.description
+        assert s.cardinality() > 100
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_optuna_trials_suggest_genomes_that_round_trip(name):
+    space = load_space(name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for _ in range(8):
+        trial = study.ask()
+        g = space.suggest(trial)
+        assert isinstance(g, Genome)
+        assert space.from_params(trial.params) == g
+        # optuna's own FixedTrial gives the same genome (the contract of from_params)
+        assert space.suggest(optuna.trial.FixedTrial(trial.params)) == g
+        study.tell(trial, 0.0)
+
+
+def test_p3d63_is_a_point_of_interleave_and_per_stage():
+    g = load_space("interleave").from_params({**P3D63, "n_2d": 1, "phase": 0})
+    assert str(g) == PRESETS["p3d63"] and g == get("p3d63")
+    g = load_space("per_stage").from_params(
+        {**P3D63, "letter_1": "cycle", "letter_2": "cycle", "letter_3": "cycle", "letter_4": "2", "phase": 0})
+    assert g == get("p3d63")
+
+
+@pytest.mark.parametrize("letter, preset", [("A", "p3d_a50"), ("B", "p3d_b50"), ("C", "p3d_c50"), ("2", "c2d50")])
+def test_table1_models_are_points_of_uniform(letter, preset):
+    g = load_space("uniform").from_params({**P3D63, "n_2d": 1, "letter": letter})
+    assert g == get(preset)
+
+
+def test_interleave_phase_and_late_2d_stages():
+    space = load_space("interleave")
+    g = space.from_params({"depth_1": 2, "depth_2": 2, "depth_3": 1, "depth_4": 1, "width": 0.125,
+                           "n_2d": 2, "phase": 1})
+    assert g.letters == "BC|AB|2|2"
+    assert [s.width for s in g.stages] == [8, 16, 32, 64] and g.stem_width == 8
+    # all stages 2D: the phase is not asked (it would change nothing)
+    g = space.from_params({"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1, "width": 0.25, "n_2d": 2,
+                           "phase": 0})
+    assert g.letters == "A|B|2|2"
+
+
+def test_cardinality_of_tiny_spaces_is_exact(tmp_path):
+    cases = {
+        # widths 2 x depths 2*1 x (phase 2 for n_2d 0 and 1; no phase when both stages are 2D)
+        "interleave": ("kind: interleave\ndepths: [[1, 2], [1]]\nwidths: [0.5, 1.0]\nphase: [0, 1]\n"
+                       "n_2d: [0, 1, 2]\n", 2 * 2 * (2 + 2 + 1)),
+        # depths 2 x (3 letters for n_2d 0 and 1)
+        "uniform": ("kind: uniform\ndepths: [[1], [1, 2]]\nletters: [A, B, '2']\nn_2d: [0, 1]\n", 2 * (3 + 3)),
+        # 2 stages x {cycle, A}: AA once, the 3 assignments with a cycle x 3 phases
+        "per_stage": ("kind: per_stage\ndepths: [[1], [1]]\nletters: [cycle, A]\nphase: [0, 1, 2]\n", 1 + 3 * 3),
+        # stage 1: 2 + 2^2 letter strings, stage 2: 2
+        "free": ("kind: free\ndepths: [[1, 2], [1]]\nletters: [A, '2']\nchoices: {stem: [2d/ts, 2d/s]}\n",
+                 (2 + 4) * 2 * 2),
+    }
+    for kind, (body, expected) in cases.items():
+        space = load_space(str(write(tmp_path, kind, f"description: tiny {kind}\n{body}")))
+        assert space.cardinality() == expected, kind
+        assert enumerate_count(space.suggest) == expected, kind
+        # every assignment is a different parameter dict, and from_params rebuilds each
+        seen = set()
+        rng = random.Random(0)
+        for _ in range(200):
+            params = space.sample_params(rng)
+            seen.add(tuple(sorted(params.items())))
+            assert isinstance(space.from_params(params), Genome)
+        assert len(seen) == expected, kind  # 200 draws find every one of <= 24 assignments
+
+
+@pytest.mark.parametrize("name", ["interleave", "uniform"])
+def test_shipped_cardinality_matches_enumeration(name):
+    space = load_space(name)
+    assert enumerate_count(space.suggest) == space.cardinality()
+
+
+def test_free_and_per_stage_cardinality_formulas():
+    assert load_space("free").cardinality() == 2 * (6 + 6**2 + 6**3) ** 4
+    # 4 depth choices x 4 x ... and 7 stage choices (cycle + 6 letters), 3 phases when any stage cycles
+    per_stage = load_space("per_stage")
+    assert per_stage.cardinality() == 3 * 4 * 4 * 3 * 3 * (6**4 + (7**4 - 6**4) * 3)
+
+
+def test_sample_is_seeded_and_respects_constraints():
+    space = load_space("interleave")
+    a = [str(space.sample(random.Random(7))) for _ in range(3)]
+    b = [str(space.sample(random.Random(7))) for _ in range(3)]
+    assert a == b
+    rng1, rng2 = random.Random(1), random.Random(2)
+    assert [str(space.sample(rng1)) for _ in range(5)] != [str(space.sample(rng2)) for _ in range(5)]
+    rng = random.Random(3)
+    for _ in range(20):
+        g = space.sample(rng)
+        assert space.violates(g) is None
+        assert g.stages[0].width in (8, 16)  # width 1.0 never passes max_gmacs 0.1 at 8x64x64
+
+
+def test_violates_names_the_limit():
+    space = load_space("interleave")
+    assert space.max_gmacs == 0.1 and space.clip == (8, 64, 64)
+    reason = space.violates(get("p3d63"))
+    assert reason is not None and "max_gmacs 0.1" in reason and "0.706 GMACs" in reason
+    assert space.violates(get("p3d63"), (4, 16, 16)) is None  # 1/32 of the MACs
+    tight = load_space("interleave", max_params=1_000_000, max_gmacs=10.0)
+    small = tight.from_params({**P3D63, "width": 0.125, "n_2d": 1, "phase": 0})
+    assert tight.violates(small) is None  # 499,592 params
+    assert "params > max_params 1,000,000" in tight.violates(get("p3d63"))
+    assert load_space("interleave", max_params=2e6).max_params == 2_000_000  # CLI floats are fine
+
+
+def test_classes_override():
+    g = load_space("uniform", classes=6).from_params({**P3D63, "n_2d": 1, "letter": "A"})
+    assert g.classes == 6
+
+
+@pytest.mark.parametrize("params, needle", [
+    ({"depth_1": 3}, "parameter 'depth_2' is missing"),
+    ({**P3D63, "depth_1": 5, "n_2d": 1, "phase": 0}, "depth_1=5 is not an integer in 1..3"),
+    ({**P3D63, "width": 0.3, "n_2d": 1, "phase": 0}, "width=0.3 is not one of [0.125, 0.25, 1.0]"),
+])
+def test_from_params_rejects_points_outside_the_space(params, needle):
+    with pytest.raises(UserError, match=needle.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
+        load_space("interleave").from_params(params)
+
+
+BAD = [
+    ("description: x\nkind: interleave\ndepths: [[1]]\nwidth: [1.0]\n", "unknown key 'width'"),
+    ("kind: interleave\ndepths: [[1]]\n", "key 'description'"),
+    ("description: x\nkind: spiral\ndepths: [[1]]\n", "key 'kind'"),
+    ("description: x\nkind: free\nletters: [A]\n", "key 'depths' is required"),
+    ("description: x\nkind: free\ndepths: [[1, 0]]\nletters: [A]\n", "key 'depths', stage 1"),
+    ("description: x\nkind: free\ndepths: [[1]]\nletters: [A, Q]\n", "key 'letters': 'Q'"),
+    ("description: x\nkind: free\ndepths: [[1]]\n", "key 'letters' is required"),
+    ("description: x\nkind: uniform\ndepths: [[1]]\nletters: [A]\nwidths: [0.5, -1]\n", "key 'widths': -1"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\nphase: [0, 0]\n", "key 'phase': values repeat"),
+    ("description: x\nkind: interleave\ndepths: [[1], [1]]\nn_2d: [3]\n", "key 'n_2d': 3"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\ncycle: AXC\n", "key 'cycle'"),
+    ("description: x\nkind: interleave\ndepths: [[1], [1]]\nfields: t=-,p,p\n", "key 'fields': field t="),
+    ("description: x\nkind: interleave\ndepths: [[1]]\nfields: w=8\n", "key 'fields': w= is not allowed"),
+    ("description: x\nkind: free\ndepths: [[1]]\nletters: [A]\nfields: fam=basic\n",
+     "key 'letters': 'A' is not valid in the basic family"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\nchoices: {cls: [5]}\n", "key 'choices': 'cls'"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\nchoices: {stem: [2d/zz]}\n", "key 'choices', stem=2d/zz"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\nmax_gmacs: -2\n", "key 'max_gmacs'"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\ninput: 8x64\n", "key 'input'"),
+    ("description: x\nname: other\nkind: interleave\ndepths: [[1]]\n", "key 'name'"),
+    ("description: x\npython: no_such_module_here:f\n", "key 'python': cannot import"),
+    ("description: x\npython: archlab.spaces:f\nkind: free\n", "unknown key 'kind' for a python space"),
+    ("description: [unclosed\n", "not valid YAML"),
+    ("- a list\n", "expected a mapping"),
+]
+
+
+@pytest.mark.parametrize("text, needle", BAD)
+def test_bad_files_name_the_file_and_the_key(tmp_path, text, needle):
+    path = write(tmp_path, "bad", text)
+    with pytest.raises(UserError) as e:
+        load_space(str(path))
+    msg = str(e.value)
+    assert msg.startswith("bad.yaml: ") and needle in msg and "\n" not in msg
+
+
+def test_unknown_names_and_missing_files(tmp_path):
+    with pytest.raises(UserError, match="unknown search space 'nope': spaces are free, interleave"):
+        load_space("nope")
+    with pytest.raises(UserError, match="not found"):
+        load_space(str(tmp_path / "missing.yaml"))
+
+
+def test_spaces_dir_is_the_repository_folder_or_the_environment(tmp_path, monkeypatch):
+    assert (spaces_dir() / "interleave.yaml").is_file()
+    assert spaces_dir().name == "search_spaces"
+    write(tmp_path, "mine", "description: my space\nkind: free\ndepths: [[1]]\nletters: [A, B]\n")
+    monkeypatch.setenv("ARCHLAB_SPACES", str(tmp_path))
+    assert [s.name for s in list_spaces()] == ["mine"]
+    assert load_space("mine").cardinality() == 2
+
+
+def test_python_escape_hatch(tmp_path, monkeypatch):
+    (tmp_path / "my_space_mod.py").write_text(textwrap.dedent("""
+        from archlab.genome import parse
+
+        def tiny(trial):
+            depth = trial.suggest_int("depth", 1, 2)
+            letter = trial.suggest_categorical("letter", ["A", "3"])
+            if letter == "3":
+                trial.suggest_categorical("extra", ["x", "y"])
+            return parse(letter * depth + "|2 w=8,16 sw=8")
+
+        def declared(trial):
+            return tiny(trial)
+        declared.cardinality = 12345
+    """))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    space = load_space(str(write(tmp_path, "py", "description: a function\npython: my_space_mod:tiny\nmax_gmacs: 1\n")))
+    assert space.cardinality() == 2 * (1 + 2)
+    trial = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0)).ask()
+    g = space.suggest(trial)
+    assert space.from_params(trial.params) == g and g.letters.endswith("|2")
+    assert space.violates(g) is None
+    declared = load_space(str(write(tmp_path, "py2", "description: d\npython: my_space_mod:declared\n")))
+    assert declared.cardinality() == 12345

@@ -1,0 +1,216 @@
+"""The proxy trainer: learns, resumes exactly, fails as a value, writes usable files."""
+
+import csv
+import math
+from dataclasses import asdict
+
+import pytest
+import torch
+
+from archlab import train as train_mod
+from archlab.builder import build
+from archlab.data.loader import make_loader, to_input
+from archlab.data.synthetic import SyntheticMotion
+from archlab.errors import UserError
+from archlab.genome import parse
+from archlab.train import EpochMetrics, TrainConfig, lr_factor, param_groups, train
+
+TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
+
+
+@pytest.fixture(scope="module")
+def tiny_data():
+    kw = dict(frames=4, size=16, num_classes=2, paths=("translate",), distractors=False)
+    return SyntheticMotion("train", n_clips=32, **kw), SyntheticMotion("val", n_clips=16, **kw)
+
+
+def cfg(**kw) -> TrainConfig:
+    return TrainConfig(**{"epochs": 2, "batch_size": 8, "device": "cpu", **kw})
+
+
+def comparable(history: list[EpochMetrics]) -> list[dict]:
+    """Everything but wall-clock numbers."""
+    return [{k: v for k, v in asdict(m).items() if k not in ("epoch_time_s", "train_clips_per_s")} for m in history]
+
+
+def test_lr_schedule_warms_up_then_follows_a_cosine():
+    assert [lr_factor(s, 10, 4) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert lr_factor(4, 10, 4) == 1.0
+    assert lr_factor(7, 10, 4) == pytest.approx(0.5)  # halfway through the decay
+    assert lr_factor(9, 10, 4) == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 6)))
+    assert lr_factor(0, 10, 0) == 1.0
+    assert TrainConfig(batch_size=32).base_lr() == pytest.approx(0.05)
+    assert TrainConfig(optimizer="adamw").base_lr() == 1e-3
+    assert TrainConfig(lr=0.3).base_lr() == 0.3
+
+
+def test_weight_decay_skips_batchnorm_and_biases():
+    model = build(parse(TINY))
+    decay, no_decay = param_groups(model, 5e-4)
+    assert decay["weight_decay"] == 5e-4 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim > 1 for p in decay["params"])
+    bn_and_bias = [p for n, p in model.named_parameters() if p.ndim == 1]
+    assert len(no_decay["params"]) == len(bn_and_bias) > 0
+    assert sum(p.numel() for g in (decay, no_decay) for p in g["params"]) == sum(p.numel() for p in model.parameters())
+
+
+def test_resume_reproduces_the_uninterrupted_run(tiny_data, tmp_path):
+    tr, va = tiny_data
+    g = parse(TINY)
+    straight = train(g, tr, va, cfg(epochs=3), out_dir=tmp_path / "a")
+    assert straight.status == "ok" and len(straight.history) == 3
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(m):
+        if m.epoch == 2:
+            raise Killed  # what Ray does to stop a trial: the exception propagates
+
+    with pytest.raises(Killed):
+        train(g, tr, va, cfg(epochs=3), out_dir=tmp_path / "b", on_epoch=kill_after_two)
+    seen = []
+    resumed = train(g, tr, va, cfg(epochs=3), out_dir=tmp_path / "b", on_epoch=seen.append)
+    assert [m.epoch for m in seen] == [3]  # only the missing epoch ran
+    assert resumed.status == "ok"
+    assert comparable(resumed.history) == comparable(straight.history)  # bit-identical, not just close
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    # a finished run resumed again trains nothing and reports the same
+    again = train(g, tr, va, cfg(epochs=3), out_dir=tmp_path / "b")
+    assert comparable(again.history) == comparable(straight.history)
+    assert (again.best_top1, again.best_epoch) == (straight.best_top1, straight.best_epoch)
+
+
+def test_resume_refuses_another_genome(tiny_data, tmp_path):
+    tr, va = tiny_data
+    train(parse(TINY), tr, va, cfg(epochs=1), out_dir=tmp_path)
+    with pytest.raises(UserError, match="checkpoint of 'A|2"):
+        train(parse(TINY.replace("A|2", "B|2")), tr, va, cfg(epochs=2), out_dir=tmp_path)
+
+
+def test_files_checkpoint_best_and_metrics(tiny_data, tmp_path):
+    tr, va = tiny_data
+    g = parse(TINY)
+    checkpoints = []
+
+    def on_epoch(m):  # runs after the epoch's checkpoint is on disk
+        ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+        checkpoints.append((m.epoch, ck["epoch"] + 1, len(ck["history"])))
+
+    result = train(g, tr, va, cfg(epochs=2), out_dir=tmp_path, on_epoch=on_epoch)
+    assert checkpoints == [(1, 1, 1), (2, 2, 2)]
+    assert result.out_dir == str(tmp_path) and result.train_time_s > 0
+    assert result.best_top1 == max(m.val_top1 for m in result.history)
+
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["genome"] == str(g) and best["epoch"] == result.best_epoch
+    assert best["classes"] == tr.classes
+    assert best["input"] == {"frames": 4, "size": 16, "height": 16, "width": 16,
+                             "mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225]}
+    assert best["metrics"]["val_top1"] == result.best_top1
+    # the weights reproduce the recorded accuracy
+    model = build(parse(best["genome"]))
+    model.load_state_dict(best["model"])
+    model.eval()
+    hits = 0
+    with torch.no_grad():
+        for clips, labels in make_loader(va, 8, shuffle=False):
+            hits += int((model(to_input(clips, "cpu")).argmax(1) == labels).sum())
+    assert hits / len(va) == pytest.approx(best["metrics"]["val_top1"])
+
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert float(rows[1]["val_top1"]) == result.history[1].val_top1
+    assert set(rows[0]) == set(asdict(result.history[0]))
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp files left
+
+
+def test_non_finite_loss_is_a_status_not_an_exception(tiny_data, tmp_path, monkeypatch):
+    tr, va = tiny_data
+    real = train_mod.F.cross_entropy
+    calls = {"n": 0}
+
+    def nan_on_third_training_step(logits, y, **kw):
+        if "label_smoothing" in kw:  # the training loss (validation uses reduction="sum")
+            calls["n"] += 1
+            if calls["n"] == 3:
+                return real(logits, y, **kw) * float("nan")
+        return real(logits, y, **kw)
+
+    monkeypatch.setattr(train_mod.F, "cross_entropy", nan_on_third_training_step)
+    result = train(parse(TINY), tr, va, cfg(epochs=2), out_dir=tmp_path)
+    assert result.status == "nan"
+    assert result.reason == "non-finite training loss (nan) at epoch 1, step 3"
+    assert result.history == [] and result.best_epoch == 0
+    assert not (tmp_path / "checkpoint.pt").exists()
+
+
+def test_huge_learning_rate_ends_as_nan(tiny_data):
+    tr, va = tiny_data
+    result = train(parse(TINY), tr, va, cfg(epochs=3, lr=1e12, warmup_epochs=0))
+    assert result.status == "nan" and "non-finite" in result.reason
+
+
+@pytest.mark.parametrize("error, status", [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+    (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes"), "oom"),
+    (RuntimeError("Given groups=1, weight of size [4], expected input to have 3 channels"), "error"),
+])
+def test_out_of_memory_and_runtime_errors_are_statuses(tiny_data, monkeypatch, error, status):
+    tr, va = tiny_data
+    real_build = train_mod.build
+
+    def build_failing(genome):
+        model = real_build(genome)
+
+        def boom(x):
+            raise error
+
+        model.forward = boom
+        return model
+
+    monkeypatch.setattr(train_mod, "build", build_failing)
+    result = train(parse(TINY), tr, va, cfg())
+    assert result.status == status
+    assert result.reason.startswith("epoch 1: ") and str(error).splitlines()[0] in result.reason
+
+
+@pytest.mark.parametrize("genome, kw, needle", [
+    (TINY.replace("cls=2", "cls=5"), {}, "the genome has 5 classes but the dataset has 2"),
+    (TINY, {"optimizer": "lamb"}, "optimizer 'lamb'"),
+    (TINY, {"epochs": 0}, "must be positive"),
+    (TINY, {"lr": -1.0}, "learning rate"),
+    (TINY, {"device": "tpu"}, "device 'tpu'"),
+    ("A|2|2|2|2 w=4,8,8,8,8 sw=4 s=2,2,2,2,2 cls=2", {}, "too small for this network"),
+])
+def test_mistakes_raise_user_errors_before_training(tiny_data, genome, kw, needle):
+    tr, va = tiny_data
+    with pytest.raises(UserError, match=needle):
+        train(parse(genome), tr, va, cfg(**kw))
+
+
+def test_progress_prints_one_line_per_epoch(tiny_data, capsys):
+    tr, va = tiny_data
+    train(parse(TINY), tr, va, cfg(epochs=2, max_steps_per_epoch=2), progress=True)
+    err = capsys.readouterr().err
+    lines = [l for l in err.splitlines() if l.startswith("epoch ") and "top1" in l]
+    assert [l.split()[1] for l in lines] == ["1/2", "2/2"]
+
+
+def test_max_steps_per_epoch_and_adamw(tiny_data):
+    tr, va = tiny_data
+    result = train(parse(TINY), tr, va, cfg(epochs=1, optimizer="adamw", max_steps_per_epoch=1))
+    assert result.status == "ok"
+    assert result.history[0].train_clips_per_s > 0
+
+
+def test_a_small_p3d_learns_the_easy_motion_task():
+    """Forward vs backward translation, no distractors: well above chance in a few seconds."""
+    kw = dict(frames=8, size=32, num_classes=2, paths=("translate",), distractors=False)
+    tr, va = SyntheticMotion("train", n_clips=256, **kw), SyntheticMotion("val", n_clips=64, **kw)
+    g = parse("A|A|A w=8,16,32 sw=16 stem=2d/none t=-,-,- drop=0.0 cls=2")
+    result = train(g, tr, va, cfg(epochs=6, batch_size=16, optimizer="adamw"))
+    assert result.status == "ok"
+    assert result.best_top1 >= 0.8, [m.val_top1 for m in result.history]
