@@ -365,6 +365,22 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_blocks(args: argparse.Namespace) -> int:
+    from .bench import blocks_table, block_costs
+    from .profile import device_label, parse_clip, resolve_device
+
+    dev = resolve_device(args.device)
+    clip = parse_clip(args.input)
+    if args.width <= 0 or args.runs < 1:
+        raise UserError("--width must be positive and --runs at least 1")
+    print(f"one bottleneck block per letter at each P3D-63 stage's shape, input 1x3x{args.input}, "
+          f"width x{args.width:g}, {device_label(dev)}; median of {args.runs} round-robin runs", file=sys.stderr)
+    body, header = blocks_table(block_costs(clip, args.width, args.device, args.runs))
+    print(_table([[str(c) for c in r] for r in body], header, right=set(range(2, len(header)))))
+    print("MACs = multiply-adds of conv layers; ms/GMAC vs 2D > 1: slower per multiply-add than the 2D block.")
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------
 
 def _add_genome_args(p: argparse.ArgumentParser) -> None:
@@ -486,6 +502,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--unconstrained", action="store_true", help="also draw genomes that break the space's limits")
     p.add_argument("--show-params", action="store_true", help="also print each genome's space parameters")
     p.set_defaults(func=cmd_sample)
+
+    p = sub.add_parser("blocks", help="per-letter block cost: latency, MACs, params, ms/GMAC vs the 2D block")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--input", default="8x112x112", help="clip FRAMESxHEIGHTxWIDTH (default 8x112x112)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of P3D-63 (default 1.0)")
+    p.add_argument("--runs", type=int, default=20, help="timed round-robin runs after warm-up (default 20)")
+    p.set_defaults(func=cmd_blocks)
 
     return parser
 

@@ -183,12 +183,18 @@ def test_out_of_memory_and_runtime_errors_are_statuses(tiny_data, monkeypatch, e
     (TINY, {"epochs": 0}, "must be positive"),
     (TINY, {"lr": -1.0}, "learning rate"),
     (TINY, {"device": "tpu"}, "device 'tpu'"),
-    ("A|2|2|2|2 w=4,8,8,8,8 sw=4 s=2,2,2,2,2 cls=2", {}, "too small for this network"),
 ])
-def test_mistakes_raise_user_errors_before_training(tiny_data, genome, kw, needle):
+def test_mistakes_raise_user_errors_before_training(tiny_data, tmp_path, genome, kw, needle):
     tr, va = tiny_data
     with pytest.raises(UserError, match=needle):
-        train(parse(genome), tr, va, cfg(**kw))
+        train(parse(genome), tr, va, cfg(**kw), out_dir=tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
+def test_empty_sets_are_user_errors(tiny_data):
+    tr, va = tiny_data
+    with pytest.raises(UserError, match="must not be empty"):
+        train(parse(TINY), tr, torch.utils.data.Subset(va, []), cfg())
 
 
 def test_progress_prints_one_line_per_epoch(tiny_data, capsys):
@@ -206,11 +212,12 @@ def test_max_steps_per_epoch_and_adamw(tiny_data):
     assert result.history[0].train_clips_per_s > 0
 
 
-def test_a_small_p3d_learns_the_easy_motion_task():
-    """Forward vs backward translation, no distractors: well above chance in a few seconds."""
-    kw = dict(frames=8, size=32, num_classes=2, paths=("translate",), distractors=False)
-    tr, va = SyntheticMotion("train", n_clips=256, **kw), SyntheticMotion("val", n_clips=64, **kw)
+def test_a_small_p3d_learns_forward_versus_backward():
+    """The two time-reversed classes of the synthetic proxy (a 2D network is at 0.5 by
+    construction): measured 0.90 top-1 with seed 0 (0.76 and 0.95 with seeds 1, 2), ~8 s."""
+    kw = dict(frames=8, size=32, num_classes=2)
+    tr, va = SyntheticMotion("train", n_clips=800, **kw), SyntheticMotion("val", n_clips=96, **kw)
     g = parse("A|A|A w=8,16,32 sw=16 stem=2d/none t=-,-,- drop=0.0 cls=2")
-    result = train(g, tr, va, cfg(epochs=6, batch_size=16, optimizer="adamw"))
+    result = train(g, tr, va, cfg(epochs=3, batch_size=8, lr=0.025, seed=0))
     assert result.status == "ok"
-    assert result.best_top1 >= 0.8, [m.val_top1 for m in result.history]
+    assert result.best_top1 >= 0.7, [m.val_top1 for m in result.history]

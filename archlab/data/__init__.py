@@ -29,7 +29,8 @@ def get_dataset(name: str, split: str = "train", *, root: str | None = None, fra
     """The dataset ``name`` ("synthetic", "ucf101" or "folder") for ``split``.
 
     ``opts`` go to the dataset's constructor (e.g. ``n_clips``/``num_classes``/``seed`` for
-    synthetic, ``fold``/``cache`` for ucf101). File-backed datasets need ``root``.
+    synthetic, ``fold``/``cache`` for ucf101). File-backed datasets need ``root`` or, once
+    decoded by ``archlab data prepare``, ``cache=``.
     """
     if name == "synthetic":
         from .synthetic import SyntheticMotion
@@ -38,7 +39,7 @@ def get_dataset(name: str, split: str = "train", *, root: str | None = None, fra
             raise UserError("the synthetic dataset is generated in memory: it takes no data root")
         return SyntheticMotion(split, frames=frames, size=size, **opts)
     if name in ("ucf101", "folder"):
-        if not root:
+        if not root and opts.get("cache") is None:
             raise UserError(f"the {name} dataset needs a data root (--data-root PATH)")
         if name == "ucf101":
             from .ucf101 import UCF101

@@ -1,0 +1,105 @@
+"""archlab.bench: correctness of what the benchmarks measure (no timing assertions)."""
+
+import json
+
+import pytest
+import torch
+
+from archlab import bench
+from archlab.blocks import r21_midplanes
+from archlab.cli import main
+
+TINY = (2, 32, 32)
+
+
+def test_block_costs_every_letter_and_stage_with_analytic_macs():
+    rows = bench.block_costs(TINY, width=0.0625, runs=1, warmup=0)
+    assert {(r["stage"], r["letter"]) for r in rows} == {(s, l) for s in range(1, 5) for l in bench.LETTERS}
+    shapes = bench.stage_shapes(TINY, 0.0625)
+    for r in rows:
+        s = shapes[r["stage"] - 1]
+        thw, p = s["T"] * s["H"] * s["W"], s["planes"]
+        assert r["channels"] == 4 * p
+        assert r["macs"] == bench.block_macs_analytic(r["letter"], p, thw)
+        assert r["median_ms"] > 0 and r["ms_per_gmac"] > 0 and r["params"] > 0
+    by = {(r["stage"], r["letter"]): r for r in rows}
+    for s, shape in enumerate(shapes, 1):
+        p, out_elems = shape["planes"], shape["planes"] * shape["T"] * shape["H"] * shape["W"]
+        # A/B/C = 2D + one 3x1x1 temporal conv p -> p: out_elems * p * 3 MACs, 3*p*p params
+        for l in "ABC":
+            assert by[s, l]["macs"] - by[s, "2"]["macs"] == out_elems * p * 3
+            assert by[s, l]["params"] - by[s, "2"]["params"] == 3 * p * p + 2 * p  # conv + its BN
+        assert by[s, "3"]["macs"] - by[s, "2"]["macs"] == out_elems * p * 18
+        assert by[s, "2"]["ms_per_gmac_vs_2d"] == 1.0
+    assert bench.block_macs_analytic("R", 64, 10) == 10 * 64 * 256 * 2 + 10 * r21_midplanes(64, 64) * 64 * 12
+
+
+def test_stage_shapes_follow_p3d63():
+    s = bench.stage_shapes((8, 112, 112))
+    assert [(x["planes"], x["channels"], x["T"], x["H"]) for x in s] == \
+        [(64, 256, 4, 28), (128, 512, 2, 14), (256, 1024, 1, 7), (512, 2048, 1, 4)]
+
+
+@pytest.mark.parametrize("preset", ["p3d63", "r2plus1d_18"])
+def test_reference_matches_archlab_with_same_weights(preset):
+    model, ref = bench.archlab_and_reference(preset, width=0.125, classes=10)
+    x = torch.randn(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.inference_mode():
+        y = model(x)
+        assert y.abs().max() > 0
+        assert bench.max_rel_diff(ref(x), y) < 1e-5
+        assert bench.max_rel_diff(bench.fuse_bn(model)(x), y) < 1e-4
+        assert bench.max_rel_diff(bench.fuse_bn(ref)(x), y) < 1e-4
+
+
+def test_fuse_bn_removes_every_batchnorm_and_leaves_the_original():
+    model, ref = bench.archlab_and_reference("p3d63", width=0.125, classes=10)
+    for m in (model, ref):
+        fused = bench.fuse_bn(m)
+        assert not any(isinstance(x, torch.nn.BatchNorm3d) for x in fused.modules())
+        assert any(isinstance(x, torch.nn.BatchNorm3d) for x in m.modules())
+
+
+def test_weight_mapping_rejects_a_different_network():
+    model, _ = bench.archlab_and_reference("p3d63", width=0.125, classes=10)
+    with pytest.raises(ValueError):
+        bench.load_reference_weights(bench.RefR2Plus1D18(num_classes=10, width=0.125), model)
+
+
+def test_profiling_writes_json_and_counters_agree(tmp_path):
+    out = bench.run_profiling(n=3, out_dir=tmp_path)
+    assert out["agree"] == 3 and out["mismatches"] == []
+    data = json.loads((tmp_path / "profiling.json").read_text())
+    assert {"benchmark", "machine", "space", "input", "genomes", "rows", "fast_vs_fvcore_speedup",
+            "agree", "mismatches"} <= set(data)
+    assert {r["counter"] for r in data["rows"]} == {"fast", "fvcore"}
+    assert all(r["genomes_per_s"] > 0 for r in data["rows"])
+    assert (tmp_path / "profiling.md").read_text().startswith("# profiling")
+
+
+def test_train_and_reference_write_json_at_tiny_sizes(tmp_path):
+    t = bench.run_train(out_dir=tmp_path, width=0.0625, clip=TINY, batch=2, runs=1, compile=False, matmul_n=128)
+    assert {"ceiling_gmacs_per_s", "step_macs", "rows"} <= set(json.loads((tmp_path / "train.json").read_text()))
+    assert t["step_macs"] == 3 * t["forward_macs"] > 0
+    assert [r["candidate"].split(",")[0] for r in t["rows"]][1:] == ["train step", "train step"]
+    r = bench.run_reference(out_dir=tmp_path, presets=["p3d63"], clip=TINY, runs=1, compile=False)
+    data = json.loads((tmp_path / "reference.json").read_text())
+    assert [x["variant"] for x in data["rows"]] == ["eager", "fused BN", "fused BN + channels_last_3d"]
+    assert all(x["max_rel_diff_archlab"] < 1e-3 and x["archlab_vs_reference"] > 0 for x in r["rows"])
+
+
+def test_bench_main_quick_profiling(tmp_path, capsys):
+    assert bench.main(["profiling", "--quick", "--out", str(tmp_path)]) == 0
+    assert "genomes/s" in capsys.readouterr().out
+    assert json.loads((tmp_path / "profiling.json").read_text())["genomes"] == 10
+
+
+def test_cli_blocks_prints_the_table(capsys):
+    assert main(["blocks", "--input", "2x32x32", "--width", "0.0625", "--runs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "ms/GMAC vs 2D" in out and out.count("1.00x") >= 4
+
+
+def test_cli_blocks_bad_input_is_one_line_error(capsys):
+    assert main(["blocks", "--input", "8x112"]) == 2
+    assert "error" in capsys.readouterr().err
