@@ -218,11 +218,11 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
                    help="dataset option, repeatable (e.g. n_clips=600 for synthetic, classes=10 or "
                         "cache=PATH for ucf101)")
     p.add_argument("--frames", type=int, default=8, help="frames per proxy clip (default 8)")
-    p.add_argument("--size", type=int, default=64, help="proxy clip height=width (default 64)")
+    p.add_argument("--size", type=int, default=32, help="proxy clip height=width (default 32)")
     p.add_argument("--objectives", default="acc,latency", help="acc,latency (default) | acc,gmacs | acc,params")
     p.add_argument("--trials", type=int, default=12, help="trials to run in total (default 12)")
-    p.add_argument("--epochs", type=int, default=4, help="proxy epochs per trial (default 4)")
-    p.add_argument("--batch", type=int, default=16, help="proxy batch size (default 16)")
+    p.add_argument("--epochs", type=int, default=5, help="proxy epochs per trial (default 5)")
+    p.add_argument("--batch", type=int, default=8, help="proxy batch size (default 8)")
     p.add_argument("--sampler", default="nsga2", choices=["nsga2", "tpe", "random"], help="Optuna sampler")
     p.add_argument("--concurrency", type=int, help="trials at a time (default: as many as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")
@@ -312,7 +312,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     g = g.with_(classes=len(train_set.classes))
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
                       seed=args.seed, workers=args.workers, device=args.device, compile=args.compile,
-                      max_steps_per_epoch=args.max_steps)
+                      max_steps_per_epoch=args.max_steps, zero_init_last_bn=not args.no_zero_init)
     print(f"genome  {g}\nid      {g.id}\ndata    {args.data}: {len(train_set)} train / {len(val_set)} val clips, "
           f"{len(train_set.classes)} classes, {args.frames}x{args.size}x{args.size}\nout     {args.out}", flush=True)
     result = train(g, train_set, val_set, cfg, out_dir=args.out, progress=True)
@@ -486,6 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch")
     p.add_argument("--clips", type=int, help="synthetic only: training clips (default 1200; val gets a quarter)")
+    p.add_argument("--no-zero-init", action="store_true",
+                   help="start residual branches at their random init, not at zero (better for 1-3 block nets)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="writes checkpoint.pt, best.pt, metrics.csv; a DIR with a checkpoint resumes")
     p.set_defaults(func=cmd_train)

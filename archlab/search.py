@@ -51,11 +51,12 @@ class SearchConfig:
     data_root: str | None = None
     data_opts: dict[str, Any] = field(default_factory=dict)  # passed to the dataset (e.g. n_clips, classes)
     frames: int = 8
-    size: int = 64
+    size: int = 32
     objectives: str = "acc,latency"
     trials: int = 12
-    epochs: int = 4
-    batch: int = 16
+    epochs: int = 5
+    batch: int = 8
+    lr: float = 0.025  # SGD; measured to train the synthetic proxies within 5 epochs at batch 8
     sampler: str = "nsga2"
     concurrency: int | None = None  # None: as many as the CPUs/GPUs allow
     cpus_per_trial: float = 1.0
@@ -228,7 +229,7 @@ def run_trial(config: dict[str, Any]) -> None:
         ckpt = tune.get_checkpoint()
         if ckpt is not None:  # a restored trial continues from its last epoch
             ckpt.to_directory(str(work))
-        cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch"], seed=s["seed"], workers=s["workers"],
+        cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch"], lr=s["lr"], seed=s["seed"], workers=s["workers"],
                           device=device)
 
         train_time = [0.0]
@@ -338,7 +339,14 @@ def _optuna_search_class() -> type:
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
                 return super().on_trial_complete(trial_id, result, error)
-            _, failed = _record(self._ot_trials[trial_id], trial_id, result, error)
+            import optuna
+
+            try:
+                _, failed = _record(self._ot_trials[trial_id], trial_id, result, error)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # A resumed run re-reported a trial Optuna already holds as finished: keep it.
+                self._completed_trials.add(trial_id)
+                return None
             if failed:
                 return super().on_trial_complete(trial_id, None, True)
             return super().on_trial_complete(trial_id, result, error)
@@ -373,7 +381,11 @@ def _fixed_search_class() -> type:
             import optuna
 
             ot, _ = self.ot_trials[trial_id]
-            _, failed = _record(ot, trial_id, result, error)
+            try:
+                _, failed = _record(ot, trial_id, result, error)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                return  # already recorded before an interrupt
+
             values = None if failed or not result else [result.get(m) for m in self.objectives]
             state = optuna.trial.TrialState.FAIL if values is None else optuna.trial.TrialState.COMPLETE
             try:
@@ -589,7 +601,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
         ray_start = _init_ray(cfg)
         resources, concurrency = _resources(cfg)
-        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch",
+        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch", "lr",
                                                  "seed", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
                                                  "max_params", "latency_runs", "workers")}
         settings["study_dir"] = str(study_dir.resolve())

@@ -2,15 +2,19 @@
 
 A network of 2D blocks with no temporal pooling (stem pool none, t=-) ends in
 AdaptiveAvgPool3d: it is exactly per-frame features + temporal average pooling, so it cannot
-see the order of frames, which is all that separates the classes. A P3D network can.
+see the order of frames, which is all that separates the classes. A P3D network can. With
+8 frames even the official P3D skeleton's temporal max pools (stem 2x3x3, t=p) see nothing:
+every class shows the same aligned frame pairs and quads.
 
-Measured on this machine kind (2 CPU cores, torch 2.13 CPU; the default 6 classes, 1440
-training clips at 8x32x32, 5 epochs of SGD at batch 8, lr 0.025): P3D 'A|B|C' 0.946 / 0.938
-/ 0.958 val top-1 with seeds 0 / 1 / 2, 2D '2|2|2' 0.171 / 0.221 / 0.171 (chance 0.167);
-about 23 s of training each when the cores are free. (At batch 16, lr 0.025 the P3D net
-took off later and less reliably: 0.74 / 0.27 / 0.80.) Thresholds, with room for other
-machines' numerics: P3D >= chance + 0.45, 2D <= chance + 0.12 (val has 240 clips: one
-standard error of a chance-level accuracy is 0.024).
+Measured on this machine kind (2 CPU cores, torch 2.13 CPU; the default 6 classes, 1920
+training clips at 8x32x32, 5 epochs of SGD at batch 8, lr 0.025, no zero-init): P3D 'A|B|C'
+0.833 / 0.654 / 0.596 val top-1 with seeds 0 / 1 / 2, 2D '2|2|2' 0.150 / 0.179 / 0.204
+(chance 0.167); about 37 s of training each when the cores are free. Thresholds, with room
+for other machines' numerics: P3D >= chance + 0.35, 2D <= chance + 0.12 (val has 240
+clips: one standard error of a chance-level accuracy is 0.024). Notes from calibrating:
+unique clips matter more than epochs (480 clips for 12 epochs stayed at chance); batch 16 at
+the same lr took off later and less reliably; zero-initialised residual branches (the
+trainer's default, which deeper proxies need) keep these 3-block nets at chance for 5 epochs.
 """
 
 import pytest
@@ -27,12 +31,16 @@ P3D = parse(f"A|B|C {FIELDS}")
 FLAT = parse(f"2|2|2 {FIELDS}")
 
 
-def test_a_2d_network_cannot_see_the_order_of_frames():
-    """Exactly: the 2D network's logits are the same for every class's ordering of a clip's
-    frames; the P3D network's are not (untrained networks, eval mode)."""
-    ds = SyntheticMotion("val", n_clips=4, size=32)
+@pytest.mark.parametrize("flat, p3d, size", [
+    (FLAT, P3D, 32),  # temporal average pooling only
+    (parse("22|22|22|22 sw=8 w=8,16,32,64 cls=6"), parse("AB|CA|BC|22 sw=8 w=8,16,32,64 cls=6"), 64),  # official pools
+])
+def test_a_2d_network_cannot_see_the_order_of_frames(flat, p3d, size):
+    """Exactly: a 2D network's logits are the same for every class's ordering of a clip's
+    frames; a P3D network's are not (untrained networks, eval mode)."""
+    ds = SyntheticMotion("val", n_clips=3, size=size)
     torch.manual_seed(0)
-    flat, p3d = build(FLAT).eval(), build(P3D).eval()
+    flat, p3d = build(flat).eval(), build(p3d).eval()
     with torch.no_grad():
         for i in range(len(ds)):
             clips = torch.stack([ds.clip(i, c) for c in range(len(ds.classes))])
@@ -45,9 +53,9 @@ def test_a_2d_network_cannot_see_the_order_of_frames():
 @pytest.mark.slow
 def test_p3d_learns_the_order_a_2d_network_stays_at_chance():
     kw = dict(frames=8, size=32)  # everything else at the dataset's defaults
-    tr = SyntheticMotion("train", n_clips=1440, **kw)
+    tr = SyntheticMotion("train", n_clips=1920, **kw)
     va = SyntheticMotion("val", n_clips=240, **kw)
-    cfg = TrainConfig(epochs=5, batch_size=8, lr=0.025, seed=0, device="cpu")
+    cfg = TrainConfig(epochs=5, batch_size=8, lr=0.025, seed=0, device="cpu", zero_init_last_bn=False)
     chance = 1 / len(tr.classes)
     p3d = train(P3D, tr, va, cfg)
     flat = train(FLAT, tr, va, cfg)
