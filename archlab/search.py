@@ -85,7 +85,6 @@ class SearchOutcome:
     rejected: int
     wall_s: float
     ray_start_s: float
-    train_s: float
     hypervolume: float | None
 
 
@@ -598,7 +597,6 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         info = load_study_info(study_dir)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = optuna.storages.RDBStorage(info.storage_url)
-        existing = {s.study_name for s in optuna.get_all_study_summaries(storage)}
         ray_start = _init_ray(cfg)
         resources, concurrency = _resources(cfg)
         settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch", "lr",
@@ -609,7 +607,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
 
         study = optuna.create_study(study_name=name, storage=storage, directions=[
             "maximize" if d == "max" else "minimize" for d in directions], load_if_exists=True)
-        fin0, fail0, _, run0 = _count(study)
+        fin0, fail0, _, _ = _count(study)
         done_before = fin0 + fail0
         todo = cfg.trials - done_before
         echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {cfg.frames}x{cfg.size}x{cfg.size}  ·  "
@@ -618,7 +616,6 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
              f"{max(todo, 0)} trials to run, {concurrency} at a time, {cfg.epochs} epochs each "
              f"(ASHA on val_top1, grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
-        interrupted = False
         if todo > 0 or tune.Tuner.can_restore(str(study_dir.resolve() / "ray" / name)):
             searcher = _optuna_search_class()(
                 space=define, metric=objectives, mode=directions, sampler=_sampler(cfg.sampler, cfg.seed, cfg.trials),
@@ -636,26 +633,23 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
 
         if cfg.baselines and not interrupted:
             interrupted = _run_baselines(cfg, study_dir, name, storage, directions, objectives, settings,
-                                         concurrency, resources, wandb_cb, existing, echo)
+                                         concurrency, resources, wandb_cb, echo)
 
-        df, front, hv = write_tables(study_dir)
+        df, _, hv = write_tables(study_dir)
         _finish_wandb(wandb_cb, df, hv)
-    train_s = float(df["train_time_s"].fillna(0).sum()) if "train_time_s" in df else 0.0
-    outcome = SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=fin, failed=fail, rejected=rej,
-                            wall_s=time.perf_counter() - t_start, ray_start_s=ray_start, train_s=train_s,
-                            hypervolume=hv.get("hypervolume"))
-    return outcome
+    return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=fin, failed=fail, rejected=rej,
+                         wall_s=time.perf_counter() - t_start, ray_start_s=ray_start,
+                         hypervolume=hv.get("hypervolume"))
 
 
 def _run_baselines(cfg: SearchConfig, study_dir: Path, name: str, storage: Any, directions: list[str],
                    objectives: list[str], settings: dict, concurrency: int, resources: dict, wandb_cb: list,
-                   existing: set[str], echo: Callable[[str], None]) -> bool:
+                   echo: Callable[[str], None]) -> bool:
     import optuna
-    from ray import tune
 
     from .results import finished, load_results
 
-    df, info = load_results(study_dir)
+    df, _ = load_results(study_dir)
     search_df = finished(df[~df["baseline"]])
     if search_df.empty:
         echo("baselines: skipped (no finished search trial to take the skeleton from)")
