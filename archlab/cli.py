@@ -175,7 +175,8 @@ def cmd_search(args: argparse.Namespace) -> int:
     cfg = SearchConfig(space=args.space, name=args.name, out=args.out, data=args.data, data_root=args.data_root,
                        data_opts=_key_values(args.data_opt, "--data-opt"),
                        frames=args.frames, size=args.size, objectives=args.objectives, trials=args.trials,
-                       epochs=args.epochs, batch=args.batch, sampler=args.sampler, concurrency=args.concurrency,
+                       epochs=args.epochs, batch=args.batch, optimizer=args.optimizer, lr=args.lr,
+                       grace_epochs=args.grace_epochs, sampler=args.sampler, concurrency=args.concurrency,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        address=args.address, seed=args.seed, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb)
@@ -223,6 +224,10 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trials", type=int, default=12, help="trials to run in total (default 12)")
     p.add_argument("--epochs", type=int, default=5, help="proxy epochs per trial (default 5)")
     p.add_argument("--batch", type=int, default=8, help="proxy batch size (default 8)")
+    p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"], help="proxy optimizer (default adamw)")
+    p.add_argument("--lr", type=float, default=0.002, help="proxy peak learning rate (default 0.002)")
+    p.add_argument("--grace-epochs", type=int, default=3,
+                   help="ASHA: epochs every trial gets before it can be stopped (default 3)")
     p.add_argument("--sampler", default="nsga2", choices=["nsga2", "tpe", "random"], help="Optuna sampler")
     p.add_argument("--concurrency", type=int, help="trials at a time (default: as many as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")

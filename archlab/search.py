@@ -56,7 +56,13 @@ class SearchConfig:
     trials: int = 12
     epochs: int = 5
     batch: int = 8
-    lr: float = 0.025  # SGD; measured to train the synthetic proxies within 5 epochs at batch 8
+    # The proxy recipe, chosen by measurement on the synthetic benchmark (8x32x32, batch 8,
+    # 5 epochs, 2-core CPU): with SGD (lr 0.025) or with zero-initialised residual branches,
+    # 4-stage proxies stayed at chance (0.14-0.19, chance 0.167); AdamW at 2e-3 with plain
+    # init took the same networks to 0.27-0.45. See README "Proxy recipe".
+    optimizer: str = "adamw"
+    lr: float = 0.002
+    zero_init: bool = False
     sampler: str = "nsga2"
     concurrency: int | None = None  # None: as many as the CPUs/GPUs allow
     cpus_per_trial: float = 1.0
@@ -67,7 +73,9 @@ class SearchConfig:
     max_gmacs: float | None = None
     max_params: float | None = None
     storage: str | None = None  # an RDB URL for a shared database; default optuna.db in the study
-    grace_epochs: int = 1  # ASHA: the fewest epochs a trial gets before it can be stopped
+    # ASHA: the fewest epochs a trial gets before it can be stopped. Proxies sit near chance
+    # for their first 1-2 epochs, so stopping there is a coin toss; 3 of 5 lets them take off.
+    grace_epochs: int = 3
     latency_runs: int = 5
     workers: int = 0
     wandb: str = "auto"
@@ -205,13 +213,6 @@ def run_trial(config: dict[str, Any]) -> None:
 
     try:
         space = load_space(s["space"])
-        if config.get("_rejected"):  # decided by the driver: never load data or train
-            genome = _proxy_genome(space, config, None)
-            cost = profile.cost(genome, clip)
-            base.update(genome=str(genome), genome_id=genome.id, gmacs=cost.gmacs, params=cost.params,
-                        val_top1=0.0, val_top5=0.0, epochs=0)
-            final("rejected", config["_rejected"], latency_ms=math.inf)
-            return
         data_opts = dict(frames=s["frames"], size=s["size"], root=s["data_root"], **s["data_opts"])
         train_set = get_dataset(s["data"], "train", **data_opts)
         val_set = get_dataset(s["data"], "val", **data_opts)
@@ -228,8 +229,8 @@ def run_trial(config: dict[str, Any]) -> None:
         ckpt = tune.get_checkpoint()
         if ckpt is not None:  # a restored trial continues from its last epoch
             ckpt.to_directory(str(work))
-        cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch"], lr=s["lr"], seed=s["seed"], workers=s["workers"],
-                          device=device)
+        cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch"], optimizer=s["optimizer"], lr=s["lr"],
+                          zero_init_last_bn=s["zero_init"], seed=s["seed"], workers=s["workers"], device=device)
 
         train_time = [0.0]
 
@@ -281,8 +282,9 @@ class DefineByRun:
 
             name, max_gmacs, max_params = self.args
             self._space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
-        reason = self._space.violates(self._space.suggest(trial), self.clip)
-        return {"_number": trial.number, "_rejected": reason or ""}
+        genome = self._space.suggest(trial)
+        reason = self._space.violates(genome, self.clip)
+        return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome)}
 
 
 _ATTRS = ("genome", "genome_id", "label", "status", "reason", "val_top1", "val_top5", "latency_ms",
@@ -310,16 +312,21 @@ def _record(ot_trial: Any, trial_id: str, result: dict[str, Any] | None, error: 
     return status, status in FAILED_STATUSES
 
 
-def _optuna_search_class() -> type:
+MAX_REJECTIONS_IN_A_ROW = 1000
+
+
+def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
     from ray.tune.search.optuna import OptunaSearch
 
     class RecordingOptunaSearch(OptunaSearch):
         """OptunaSearch that stores each trial's outcome in the study and tells Optuna FAIL for
         failed and rejected trials (so they never enter the front or the sampler's model).
 
-        It also owns the budget: ``budget`` trials that TRAIN. Genomes over a constraint are
-        rejected in the driver (``_rejected`` in their config), end at once and do not count,
-        so a constraint never eats the search's budget."""
+        It also owns the budget: ``budget`` trials that TRAIN. A genome over a constraint is
+        rejected here, in the driver, before Ray ever sees it: it is recorded in Optuna (status
+        ``rejected``, with its GMACs and params) and the sampler is asked again. Launching it as
+        a Ray trial instead cost about 4 s of a trial slot per rejection (measured on the
+        default run), and a constraint must never eat the search's budget."""
 
         budget: int = 0
         proposed: int = 0
@@ -329,11 +336,32 @@ def _optuna_search_class() -> type:
 
             if trial_id not in self._ot_trials and self.proposed >= self.budget:
                 return Searcher.FINISHED
-            config = super().suggest(trial_id)
-            if config and not config.get("_rejected") and trial_id not in self._counted:
+            for _ in range(MAX_REJECTIONS_IN_A_ROW):
+                config = super().suggest(trial_id)
+                if not config or not config.get("_rejected"):
+                    break
+                self._reject(trial_id, config)
+            else:
+                raise UserError(f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints: "
+                                "loosen --max-gmacs / --max-params or the space's limits")
+            if config and trial_id not in self._counted:
                 self._counted.add(trial_id)
                 self.proposed += 1
             return config
+
+        def _reject(self, trial_id: str, config: dict) -> None:
+            import optuna
+
+            from .profile import cost
+
+            ot = self._ot_trials.pop(trial_id)
+            genome = parse(config["_genome"])
+            c = cost(genome, self._space.clip, method="fast")
+            _record(ot, trial_id, {"genome": str(genome), "genome_id": genome.id, "gmacs": c.gmacs,
+                                   "params": c.params, "status": "rejected", "reason": config["_rejected"],
+                                   "epochs": 0}, False)
+            self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
+            echo(f"[rejected] #{ot.number} {genome}  -- {config['_rejected']} (not trained, not counted)")
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -417,7 +445,6 @@ def _progress_callback(echo: Callable[[str], None], total: int, label: str) -> A
 
         def __init__(self) -> None:
             self.done = 0
-            self.rejected = 0
             self.last: dict[str, dict] = {}
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
@@ -433,12 +460,9 @@ def _progress_callback(echo: Callable[[str], None], total: int, label: str) -> A
             status = r.get("status", "?")
             status = "stopped" if status == "running" else status
             g = r.get("genome", "?")
-            if status == "rejected":  # does not count towards the budget
-                self.rejected += 1
-                echo(f"[{label} {'-':>3}/{total}] rejected {g}  -- {r.get('reason', '')} (not trained, not counted)")
-                return
             self.done += 1
-            head = f"[{label} {self.done:>3}/{total}] {status:<8}"
+            number = (trial.config or {}).get("_number")
+            head = f"[{label} {self.done:>3}/{total}] " + (f"#{number:<3} " if number is not None else "") + f"{status:<8}"
             if status in FAILED_STATUSES:
                 echo(f"{head} {g}  -- {r.get('reason', '')}")
                 return
@@ -586,6 +610,12 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         raise UserError(f"--data {cfg.data} needs --data-root PATH")
     if cfg.trials < 1 or cfg.epochs < 1:
         raise UserError("--trials and --epochs must be at least 1")
+    if cfg.grace_epochs < 1:
+        raise UserError("--grace-epochs must be at least 1")
+    if not cfg.lr > 0:
+        raise UserError(f"--lr {cfg.lr}: must be positive")
+    if cfg.optimizer not in ("adamw", "sgd"):
+        raise UserError(f"--optimizer {cfg.optimizer!r}: use adamw or sgd")
     load_space(cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params)  # a bad space fails here
     cfg, resumed = prepare_study(cfg, resume)
     study_dir = cfg.study_dir()
@@ -599,7 +629,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         storage = optuna.storages.RDBStorage(info.storage_url)
         ray_start = _init_ray(cfg)
         resources, concurrency = _resources(cfg)
-        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch", "lr",
+        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch", "optimizer", "lr", "zero_init",
                                                  "seed", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
                                                  "max_params", "latency_runs", "workers")}
         settings["study_dir"] = str(study_dir.resolve())
@@ -617,7 +647,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
              f"(ASHA on val_top1, grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         if todo > 0 or tune.Tuner.can_restore(str(study_dir.resolve() / "ray" / name)):
-            searcher = _optuna_search_class()(
+            searcher = _optuna_search_class(echo)(
                 space=define, metric=objectives, mode=directions, sampler=_sampler(cfg.sampler, cfg.seed, cfg.trials),
                 storage=storage, study_name=name)
             searcher.budget, searcher.proposed, searcher._counted = cfg.trials, done_before, set()

@@ -62,7 +62,7 @@ def test_spaces_lists_names_sizes_and_constraints(capsys):
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
     assert set(rows) == {"free", "interleave", "per_stage", "uniform"}
-    assert "3,888" in rows["interleave"] and "<= 0.1 GMACs at 8x64x64" in rows["interleave"]
+    assert "15,552" in rows["interleave"] and "<= 0.1 GMACs at 8x32x32" in rows["interleave"]
     assert "8,861,532,192" in rows["free"]
 
 
@@ -72,7 +72,7 @@ def test_sample_is_seeded_and_prints_costs(capsys):
     _, c, _ = run(capsys, "sample", "interleave", "-n", "3", "--seed", "6")
     assert code == 0 and a == b and a != c
     lines = a.splitlines()
-    assert "GMACs@8x64x64" in lines[0] and len(lines) == 5
+    assert "GMACs@8x32x32" in lines[0] and len(lines) == 5
     for line in lines[2:]:
         n, params, gmacs, genome = line.split(None, 3)
         assert int(params.replace(",", "")) > 0 and 0 < float(gmacs) <= 0.1 and "|" in genome

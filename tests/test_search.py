@@ -92,13 +92,20 @@ def test_failing_trial_is_recorded_and_search_completes(tmp_path):
 def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
     space = tmp_path / "wide.yaml"
     space.write_text(TINY_SPACE.replace("widths: [0.0625]", "widths: [0.0625, 1.0]"))
+    lines = []
     out = search(tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random"),
-                 echo=lambda _: None)
+                 echo=lines.append)
     df = pd.read_csv(out.study_dir / "results.csv")
     assert len(df[df.status.isin(["ok", "stopped"])]) == 3  # rejections did not eat the budget
     rejected = df[df.status == "rejected"]
+    assert len(rejected) >= 1 and out.rejected == len(rejected)
     assert (rejected.epochs == 0).all() and rejected.reason.str.contains("max_gmacs").all()
-    assert (df[df.status == "ok"].gmacs <= 0.005).all()
+    assert (rejected.gmacs > 0.005).all() and (df[df.status == "ok"].gmacs <= 0.005).all()
+    # rejected in the driver: announced once each, and never launched as a Ray trial
+    assert sum(l.startswith("[rejected]") for l in lines) == len(rejected)
+    assert sum(l.startswith("[trial") for l in lines) == 3
+    ray_trials = [p for p in (out.study_dir / "ray" / "s").iterdir() if p.is_dir()]
+    assert len(ray_trials) == 3
 
 
 def test_second_run_on_a_locked_study_refuses(tmp_path):
