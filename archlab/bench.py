@@ -1,6 +1,6 @@
 """Benchmarks: what our blocks and networks cost, measured side by side in ONE run.
 
-    python -m archlab.bench [all|blocks|reference|train|profiling] [--quick] [--out DIR]
+    python -m archlab.bench [all|blocks|reference|train|profiling|search] [--quick] [--out DIR]
 
 Every ratio printed here comes from timings taken round-robin in the same process, minutes
 and thread count (CPU clocks and background load drift; numbers from separate runs do not
@@ -17,6 +17,9 @@ compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.
   MACs) against this machine's fp32 matmul ceiling measured in the same run.
 * ``profiling`` – genomes/s of ``profile.count_fast`` vs ``profile.count_fvcore`` on random
   genomes of the interleave space, and whether they agree exactly on every one.
+* ``search``    – the default ``archlab search --space interleave`` (``--quick``: 4 tiny
+  trials) in a temporary study: wall time, Ray start-up, and the overhead fraction, the share
+  of the trial slots' time (concurrency x wall) not spent training a proxy.
 
 MACs are multiply-adds of conv and linear layers (fvcore's "flop"), as everywhere in archlab.
 """
@@ -24,7 +27,6 @@ MACs are multiply-adds of conv and linear layers (fvcore's "flop"), as everywher
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import platform
@@ -40,7 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .blocks import ResBlock, r21_midplanes
-from .builder import build, count_params, init_weights
+from .builder import build, count_params, fuse_bn, init_weights
 from .genome import EXPANSION, Genome, scale_widths
 from .presets import get as get_preset
 from .profile import Clip, count_fast, count_fvcore, parse_clip, resolve_device
@@ -415,23 +417,6 @@ def archlab_and_reference(preset: str = "p3d63", width: float = 1.0, classes: in
     return model, load_reference_weights(ref, model)
 
 
-def fuse_bn(model: nn.Module) -> nn.Module:
-    """An eval-mode copy with every BatchNorm3d that directly follows a Conv3d in an
-    nn.Sequential folded into the conv (weight scaled, bias added; BN -> Identity). Same
-    outputs up to float rounding; inference only."""
-    from torch.nn.utils.fusion import fuse_conv_bn_eval
-
-    model = copy.deepcopy(model).eval()
-    for m in list(model.modules()):
-        if not isinstance(m, nn.Sequential):
-            continue
-        for i in range(len(m) - 1):
-            if isinstance(m[i], nn.Conv3d) and isinstance(m[i + 1], nn.BatchNorm3d):
-                m[i] = fuse_conv_bn_eval(m[i], m[i + 1])
-                m[i + 1] = nn.Identity()
-    return model
-
-
 def max_rel_diff(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp_min(1e-12))
 
@@ -640,10 +625,72 @@ def run_profiling(quick: bool = False, out_dir: str | Path | None = None, n: int
     return payload
 
 
+# ---- 5. search overhead ------------------------------------------------------------------------
+
+QUICK_SPACE = """description: two one-block stages (the search benchmark's --quick space)
+kind: free
+depths: [[1], [1]]
+widths: [0.0625]
+letters: [A, B, C, "2"]
+fields: "stem=2d/s"
+"""
+
+
+def search_overhead(df: Any, wall_s: float, slots: int) -> dict[str, float]:
+    """Where a search's time went, from its results table. ``slots`` trials run at once, so
+    the search had ``slots * wall_s`` slot-seconds; what no trial trained in is overhead
+    (Ray and driver start-up, trial start-up, data generation, latency measurement, slots
+    idle while the last trials finish, writing tables)."""
+    train_s = float(df["train_time_s"].fillna(0).sum())
+    trial_s = float(df["trial_time_s"].fillna(0).sum())
+    capacity = slots * wall_s
+    return {"wall_s": wall_s, "slots": slots, "train_s": train_s, "trial_s": trial_s,
+            "overhead": 1 - train_s / capacity, "overhead_outside_trials": 1 - trial_s / capacity}
+
+
+def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[str, Any]:
+    """The default search (or 4 tiny trials) in a temporary directory, timed end to end."""
+    import tempfile
+
+    from .results import load_results
+    from .search import SearchConfig, search, shutdown
+
+    with tempfile.TemporaryDirectory(prefix="archlab-bench-search-") as tmp:
+        cfg = SearchConfig(out=tmp, name="bench", wandb="off")
+        if quick:
+            space = Path(tmp) / "quick.yaml"
+            space.write_text(QUICK_SPACE)
+            cfg = SearchConfig(space=str(space), out=tmp, name="bench", wandb="off", frames=4, trials=4, epochs=2,
+                               grace_epochs=1, data_opts={"n_clips": 64}, latency_runs=2)
+        print(f"searching {cfg.space} ({cfg.trials} trials of {cfg.epochs} epochs, "
+              f"{cfg.frames}x{cfg.size}x{cfg.size}) in {tmp} ...", flush=True)
+        try:
+            out = search(cfg, echo=lambda line: print("  " + line, flush=True))
+        finally:
+            shutdown()
+        df, _ = load_results(out.study_dir)
+    slots = out.concurrency
+    o = search_overhead(df, out.wall_s, slots)
+    o.update(ray_start_s=out.ray_start_s, trials=cfg.trials, finished=out.finished, rejected=out.rejected)
+    header = ["wall s", "Ray start s", "slots", "trial s", "training s", "overhead", "outside trials"]
+    body = [[f"{o['wall_s']:.0f}", f"{o['ray_start_s']:.1f}", slots, f"{o['trial_s']:.0f}", f"{o['train_s']:.0f}",
+             f"{o['overhead']:.1%}", f"{o['overhead_outside_trials']:.1%}"]]
+    note = (f"{'quick: 4 tiny trials' if quick else 'the default run: archlab search --space interleave'}; "
+            f"{out.finished} finished, {out.rejected} rejected. overhead = 1 - (sum of training time) / "
+            f"(slots x wall); 'outside trials' counts a trial's data generation and latency measurement as "
+            f"trial time.")
+    print(text_table(body, header))
+    print(note)
+    path = write_results("search", {**o, "quick": quick}, md_table(body, header) + "\n\n" + note, out_dir)
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return o
+
+
 # ---- entry point -----------------------------------------------------------------------------
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "blocks": run_blocks, "reference": run_reference, "train": run_train, "profiling": run_profiling,
+    "search": run_search,
 }
 
 
@@ -670,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             kw["compile"] = comp
         if name == "reference" and args.models:
             kw["presets"] = [m.strip() for m in args.models.split(",") if m.strip()]
-        if args.runs and name != "profiling":
+        if args.runs and name not in ("profiling", "search"):
             kw["runs"] = args.runs
         BENCHMARKS[name](**kw)
     return 0

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .builder import VideoNet, build, count_params
+from .builder import VideoNet, build, count_params, fuse_bn
 from .errors import UserError
 from .genome import Genome
 
@@ -301,14 +301,19 @@ def cost(genome: Genome, clip: Clip = (16, 160, 160), method: str = "fast",
 
 
 def latency(genome: Genome, clip: Clip = (16, 160, 160), device: str = "cpu", batch: int = 1,
-            runs: int = 10, cache: ProfileCache | None = None, model: nn.Module | None = None) -> Latency:
-    """Measured latency of a genome on a device, cached by (genome id, input, batch, device)."""
+            runs: int = 10, cache: ProfileCache | None = None, model: nn.Module | None = None,
+            fused: bool = True) -> Latency:
+    """Measured latency of a genome on a device, cached by (genome id, input, batch, device).
+    ``fused``: of the network's inference form (BatchNorm folded into the convs,
+    ``builder.fuse_bn``), the form a deployed network runs, on every device; measured faster
+    than the training form on CPU (python -m archlab.bench reference)."""
     cache = cache or _MEMORY_CACHE
     dev = resolve_device(device)
-    key = ProfileCache.key(genome, clip, batch, device_label(dev), "latency")
+    key = ProfileCache.key(genome, clip, batch, device_label(dev), "latency-fused" if fused else "latency")
     hit = cache.get(key)
     if hit is not None:
         return Latency(**hit)
-    lat = measure_latency(model if model is not None else build(genome), clip, dev, batch, runs=runs)
+    net = model if model is not None else build(genome)
+    lat = measure_latency(fuse_bn(net) if fused else net, clip, dev, batch, runs=runs)
     cache.put(key, asdict(lat))
     return lat

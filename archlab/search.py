@@ -20,6 +20,8 @@ what really finished.
 from __future__ import annotations
 
 import fcntl
+import functools
+import json
 import logging
 import math
 import os
@@ -94,6 +96,7 @@ class SearchOutcome:
     wall_s: float
     ray_start_s: float
     hypervolume: float | None
+    concurrency: int = 1  # trials that ran at once
 
 
 # ---- the study directory and its lock ----------------------------------------------------
@@ -181,6 +184,16 @@ def _relative(path: str | Path, root: str) -> str:
         return str(path)
 
 
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, split: str, opts_json: str) -> Any:
+    """A trial's dataset, kept by the worker process: Ray reuses a worker for the next trial
+    (``reuse_actors``), which then skips generating or opening the data again (about 1 s of
+    a 20-40 s proxy trial on the synthetic default)."""
+    from .data import get_dataset
+
+    return get_dataset(name, split, **json.loads(opts_json))
+
+
 def run_trial(config: dict[str, Any]) -> None:
     """One Ray Tune trial: genome -> cheap costs -> constraint -> latency -> proxy training with a
     report per epoch. Failures are reported as a final result with status and reason, so the
@@ -190,7 +203,6 @@ def run_trial(config: dict[str, Any]) -> None:
     import torch
 
     from . import profile
-    from .data import get_dataset
     from .spaces import load_space
     from .train import TrainConfig, train
 
@@ -214,8 +226,8 @@ def run_trial(config: dict[str, Any]) -> None:
     try:
         space = load_space(s["space"])
         data_opts = dict(frames=s["frames"], size=s["size"], root=s["data_root"], **s["data_opts"])
-        train_set = get_dataset(s["data"], "train", **data_opts)
-        val_set = get_dataset(s["data"], "val", **data_opts)
+        train_set = _dataset(s["data"], "train", json.dumps(data_opts, sort_keys=True))
+        val_set = _dataset(s["data"], "val", json.dumps(data_opts, sort_keys=True))
         genome = _proxy_genome(space, config, len(train_set.classes))
         cost = profile.cost(genome, clip)
         base.update(genome=str(genome), genome_id=genome.id, gmacs=cost.gmacs, params=cost.params,
@@ -558,8 +570,11 @@ def _tune(cfg: SearchConfig, study_dir: Path, name: str, searcher: Any, num_samp
     else:
         tuner = tune.Tuner(
             trainable,
+            # reuse_actors: a new trial runs in a finished trial's worker process instead of a
+            # fresh one, saving the process start and imports (~2.5 s per trial, measured on
+            # the default run, 12% of a short proxy trial).
             tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=num_samples,
-                                        max_concurrent_trials=concurrency),
+                                        max_concurrent_trials=concurrency, reuse_actors=True),
             run_config=tune.RunConfig(name=name, storage_path=str(study_dir.resolve() / "ray"), verbose=0,
                                       callbacks=callbacks,
                                       checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -669,7 +684,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         _finish_wandb(wandb_cb, df, hv)
     return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=fin, failed=fail, rejected=rej,
                          wall_s=time.perf_counter() - t_start, ray_start_s=ray_start,
-                         hypervolume=hv.get("hypervolume"))
+                         hypervolume=hv.get("hypervolume"), concurrency=concurrency)
 
 
 def _run_baselines(cfg: SearchConfig, study_dir: Path, name: str, storage: Any, directions: list[str],

@@ -103,3 +103,22 @@ def test_cli_blocks_prints_the_table(capsys):
 def test_cli_blocks_bad_input_is_one_line_error(capsys):
     assert main(["blocks", "--input", "8x112"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_search_overhead_counts_slot_seconds_not_spent_training():
+    import pandas as pd
+
+    df = pd.DataFrame({"train_time_s": [30.0, 40.0, None], "trial_time_s": [33.0, 44.0, 0.5]})
+    o = bench.search_overhead(df, wall_s=50.0, slots=2)
+    assert o["train_s"] == 70.0 and o["trial_s"] == 77.5
+    assert o["overhead"] == pytest.approx(0.30) and o["overhead_outside_trials"] == pytest.approx(0.225)
+
+
+@pytest.mark.slow
+def test_search_benchmark_quick_runs_a_real_search(tmp_path):
+    o = bench.run_search(quick=True, out_dir=tmp_path)
+    assert o["finished"] == 4 and o["slots"] >= 1 and o["ray_start_s"] > 0
+    assert 0 < o["train_s"] <= o["trial_s"] <= o["slots"] * o["wall_s"]
+    assert 0 < o["overhead_outside_trials"] <= o["overhead"] < 1
+    saved = json.loads((tmp_path / "search.json").read_text())
+    assert saved["overhead"] == o["overhead"] and (tmp_path / "search.md").exists()

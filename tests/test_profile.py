@@ -74,3 +74,39 @@ def test_cuda_request_without_gpu_is_user_error():
         pytest.skip("a GPU is present")
     with pytest.raises(UserError, match="no CUDA GPU"):
         profile.resolve_device("cuda")
+
+
+def test_latency_is_measured_on_the_inference_form(monkeypatch):
+    """BN folded into the convs (what a deployed network runs); the caller's model untouched,
+    and fused / unfused latencies are cached apart."""
+    import torch
+
+    from archlab.builder import build
+
+    g = parse("AB|C2 w=8,16 sw=8 cls=5")
+    seen = []
+    real = profile.measure_latency
+    monkeypatch.setattr(profile, "measure_latency", lambda m, *a, **k: seen.append(m) or real(m, *a, **k))
+    model = build(g)
+    cache = profile.ProfileCache()
+    profile.latency(g, (4, 32, 32), "cpu", runs=2, cache=cache, model=model)
+    profile.latency(g, (4, 32, 32), "cpu", runs=2, cache=cache, model=model, fused=False)
+    bns = [sum(isinstance(m, torch.nn.BatchNorm3d) for m in net.modules()) for net in seen]
+    assert bns[0] == 0 and bns[1] == sum(isinstance(m, torch.nn.BatchNorm3d) for m in model.modules()) > 0
+    assert len(cache.data) == 2
+
+
+def test_fused_network_computes_the_same_function():
+    import torch
+
+    from archlab.builder import build, fuse_bn
+
+    model = build(parse("AB|CR w=8,16 sw=8 cls=5")).eval()
+    with torch.no_grad():  # non-trivial BN statistics, as after training
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm3d):
+                m.running_mean.uniform_(-0.2, 0.2), m.running_var.uniform_(0.5, 1.5), m.weight.uniform_(0.5, 1.5)
+    x = torch.randn(2, 3, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        y, yf = model(x), fuse_bn(model)(x)
+    assert (yf - y).abs().max() <= 1e-4 * y.abs().max()
