@@ -1,5 +1,6 @@
 """Latency of an exported model: model.pt2 (torch.export) and model.onnx (onnxruntime CPU)
-against eager PyTorch, measured side by side in one run.
+against eager PyTorch, and the shipped .pt2 (BatchNorm folded into the convs) against the
+same export without folding, measured side by side in one run.
 
 Why one run, round-robin: CPU clocks and background load drift over minutes, so timings from
 separate runs do not compare; here every timed round runs the three engines back to back on
@@ -49,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--preset", default="r2plus1d_18", help="preset or genome string (default r2plus1d_18)")
     ap.add_argument("--input", default="8x112x112", help="clip FRAMESxHEIGHTxWIDTH (default 8x112x112)")
     ap.add_argument("--batch", type=int, default=1)
-    ap.add_argument("--runs", type=int, default=10, help="timed rounds (each runs all three engines)")
+    ap.add_argument("--runs", type=int, default=10, help="timed rounds (each runs every engine)")
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=torch.get_num_threads(), help="intra-op threads for all engines")
     ap.add_argument("--json", default="bench/results/export_latency.json", help="where to write the JSON")
@@ -64,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
         export_s = time.perf_counter() - t0
 
         eager = build_model(src)
-        pt2 = torch.export.load(str(res.out_dir / FILE_NAMES["pt2"])).module()
+        pt2 = torch.export.load(str(res.out_dir / FILE_NAMES["pt2"])).module()  # BN folded, as shipped
+        # the same export without folding BN (what archlab shipped before), to show what folding buys
+        example = torch.randn(2, 3, *clip)
+        unfolded = torch.export.export(eager, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},)).module()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = args.threads
         opts.inter_op_num_threads = 1
@@ -83,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         engines: dict[str, Callable[[], np.ndarray]] = {
             "eager torch": run_torch(eager),
             "torch.export .pt2": run_torch(pt2),
+            ".pt2 without BN folding": run_torch(unfolded),
             "onnxruntime CPU": lambda: session.run([OUTPUT_NAME], {INPUT_NAME: x_np})[0],
         }
         outputs = {name: f() for name, f in engines.items()}
@@ -92,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {name: [] for name in engines}
         names = list(engines)
         for r in range(args.runs):
-            for name in names[r % 3:] + names[: r % 3]:  # rotate who goes first each round
+            for name in names[r % len(names):] + names[: r % len(names)]:  # rotate who goes first each round
                 t = time.perf_counter()
                 engines[name]()
                 times[name].append((time.perf_counter() - t) * 1000)

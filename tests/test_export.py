@@ -297,13 +297,33 @@ def test_genome_export_with_checkpoint_path(study, tmp_path):
     assert card["classes"] == CLASSES and card["weights"]["kind"] == "path" and card["input"]["frames"] == 4
 
 
+def test_the_shipped_pt2_has_batchnorm_folded_and_matches_eager(study, tmp_path):
+    code, _, err = run_cli("--genome", TINY, "--weights", str(study / "trials/t1/best.pt"), "--format", "pt2",
+                           "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    program = torch.export.load(str(tmp_path / "e/model.pt2"))
+    ops = [str(n.target) for n in program.graph.nodes if n.op == "call_function"]
+    assert any("conv3d" in op or "convolution" in op for op in ops)
+    assert not any("batch_norm" in op for op in ops)  # folded into the convs
+    card = json.loads((tmp_path / "e/model_card.json").read_text())
+    checks = card["verification"]["checks"]
+    assert checks and all(c["ok"] and c["format"] == "pt2" for c in checks)
+    assert "BatchNorm folded" in card["verification"]["exported_form"]
+
+
 # ---- verification catches wrong exports ---------------------------------------------------
 
 def perturb_one_bn(model: nn.Module) -> nn.Module:
-    """A copy with ONE BatchNorm's running variance 5% off: a subtly wrong layer."""
+    """A copy with ONE BatchNorm's running variance 5% off: a subtly wrong layer. In the
+    BN-folded network that export ships, the same error lands in the conv the BN was folded
+    into (its weight scaled by 1/sqrt(1.05))."""
     bad = copy.deepcopy(model)
-    bn = next(m for m in bad.stages[1].modules() if isinstance(m, nn.BatchNorm3d))
-    bn.running_var.mul_(1.05)
+    bn = next((m for m in bad.stages[1].modules() if isinstance(m, nn.BatchNorm3d)), None)
+    if bn is not None:
+        bn.running_var.mul_(1.05)
+    else:
+        conv = next(m for m in bad.stages[1].modules() if isinstance(m, nn.Conv3d))
+        conv.weight.data.mul_(1.05 ** -0.5)
     return bad
 
 

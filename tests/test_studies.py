@@ -1,0 +1,238 @@
+"""Studies (studies/*.yaml, `archlab study`): file checks with one-line errors, a train study's
+numbers and its resume, the shipped studies, and a search study's common reference point."""
+
+import csv
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from archlab import pareto
+from archlab.builder import build, count_params
+from archlab.cli import main
+from archlab.errors import UserError
+from archlab.genome import parse
+from archlab.profile import cost
+from archlab.results import finished, load_results
+from archlab.studies import default_out, list_studies, load_study, run_study, studies_dir
+
+TINY_A = "A|2 stem=2d/none sw=4 w=4,8 t=-,-"
+TINY_2 = "2|2 stem=2d/none sw=4 w=4,8 t=-,-"
+TRAIN = {"genomes": {"tiny-A": TINY_A, "tiny-2D": TINY_2}, "seeds": [0], "epochs": 1, "batch": 8, "frames": 4,
+         "size": 16, "train_clips": 16, "val_clips": 8, "latency_runs": 2, "threads": 1}
+
+
+def write_study(d: Path, name: str = "tiny", **body) -> Path:
+    body.setdefault("description", "a tiny test study")
+    path = d / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(body, sort_keys=False))
+    return path
+
+
+def run_cli(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as e:  # argparse's own errors
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+# ---- the file format -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("body, needle", [
+    ({"train": TRAIN, "trian": {}}, "bad.yaml: unknown key 'trian'"),
+    ({"description": "", "train": TRAIN}, "bad.yaml: key 'description'"),
+    ({}, "give a 'train' section, a 'search' section or both"),
+    ({"train": {**TRAIN, "epoch": 2}}, "bad.yaml: unknown key 'epoch' in 'train'"),
+    ({"train": {k: v for k, v in TRAIN.items() if k != "genomes"}}, "bad.yaml: key 'train.genomes' is required"),
+    ({"train": {**TRAIN, "genomes": {"x": "ABQ|2"}}}, "bad.yaml: key 'train.genomes.x': stage 1, position 3: 'Q'"),
+    ({"train": {**TRAIN, "genomes": {"x": "p3d64"}}}, "bad.yaml: key 'train.genomes.x': unknown preset 'p3d64'"),
+    ({"train": {**TRAIN, "genomes": {"a b": TINY_A}}}, "bad.yaml: key 'train.genomes.a b': a label is a directory"),
+    ({"train": {**TRAIN, "seeds": [0, 0]}}, "bad.yaml: key 'train.seeds'"),
+    ({"train": {**TRAIN, "optimizer": "adam"}}, "bad.yaml: key 'train.optimizer'"),
+    ({"train": {**TRAIN, "classes": 9}}, "bad.yaml: key 'train.classes': 9 must be an integer in 2..8"),
+    ({"train": {**TRAIN, "size": 8}}, "bad.yaml: key 'train.frames'/'train.size'"),
+    ({"search": {"searches": {"a": {"spaec": "free"}}}}, "bad.yaml: unknown key 'spaec' in 'search.searches.a'"),
+    ({"search": {"searches": {"a": {"space": "nosuch"}}}}, "bad.yaml: key 'search.searches.a': unknown search space"),
+    ({"search": {"searches": {"a": {"trials": "many"}}}}, "bad.yaml: key 'search.searches.a.trials': 'many'"),
+    ({"search": {"searches": {"a": {"name": "x"}}}}, "bad.yaml: unknown key 'name' in 'search.searches.a'"),
+    ({"search": {"searches": {"a": {"sampler": "grid"}}}}, "bad.yaml: key 'search.searches.a.sampler'"),
+    ({"search": {"searches": {"a": {}, "b": {"objectives": "acc,gmacs"}}}}, "same objectives"),
+    ({"search": {"common": {"trials": 2}}}, "bad.yaml: key 'search.searches' is required"),
+    ({"train": TRAIN, "quick": {"train": {"genomes": {}}}}, "bad.yaml: unknown key 'genomes' in 'quick.train'"),
+    ({"train": TRAIN, "quick": {"search": {"trials": 0.5}}}, "bad.yaml: key 'quick.search.trials'"),
+])
+def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
+    path = write_study(tmp_path, "bad", **body)
+    code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_bad_yaml_and_unknown_names(capsys, tmp_path, monkeypatch):
+    (tmp_path / "broken.yaml").write_text("description: x\ntrain: [\n")
+    code, _, err = run_cli(capsys, "study", "run", str(tmp_path / "broken.yaml"))
+    assert code == 2 and "broken.yaml: not valid YAML" in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("ARCHLAB_STUDIES", str(tmp_path))
+    write_study(tmp_path, "mine", train=TRAIN)
+    code, _, err = run_cli(capsys, "study", "run", "nosuch")
+    assert code == 2 and "unknown study 'nosuch': studies are broken, mine" in err
+    code, _, err = run_cli(capsys, "study", "run", str(tmp_path / "missing.yaml"))
+    assert code == 2 and "missing.yaml not found" in err
+
+
+def test_every_shipped_study_loads_and_the_list_shows_them(capsys):
+    names = sorted(p.stem for p in studies_dir().glob("*.yaml"))
+    assert {"p3d_table1", "interleave_vs_free", "sampler_vs_random"} <= set(names)
+    for name in names:
+        for quick in (False, True):
+            s = load_study(name, quick=quick)
+            assert s.name == name and s.description and (s.train is not None or s.searches)
+    assert [s.name for s in list_studies()] == names
+    code, out, _ = run_cli(capsys, "study", "list")
+    assert code == 0 and all(n in out for n in names)
+
+
+def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
+    s = load_study("p3d_table1")
+    t = s.train
+    assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 2
+    assert (t.epochs, t.batch, t.optimizer, t.lr, t.zero_init, t.clip) == (5, 8, "adamw", 0.002, False, (8, 32, 32))
+    skeletons = {(tuple(st.depth for st in g.stages), tuple(st.width for st in g.stages), g.stem_width, g.stem,
+                  tuple(st.temporal for st in g.stages), g.dropout, g.classes) for g in t.genomes.values()}
+    assert len(skeletons) == 1  # same depths, widths, stem, temporal skeleton, head
+    letters = {k: g.letters for k, g in t.genomes.items()}
+    assert letters["P3D-ABC"] == "A|B|CAB|2" and letters["C2D"] == "2|2|222|2"
+    for v in "ABC":
+        assert letters[f"P3D-{v}"] == f"{v}|{v}|{v * 3}|2"
+    for s2 in ("interleave_vs_free", "sampler_vs_random"):
+        cfgs = load_study(s2).searches
+        budgets = {(c.trials, c.epochs, c.objectives, c.seed) for c in cfgs.values()}
+        assert len(cfgs) == 2 and len(budgets) == 1  # the same budget for both searches
+
+
+def test_quick_shrinks_the_study_and_writes_elsewhere(tmp_path):
+    path = write_study(tmp_path, train={**TRAIN, "epochs": 3, "seeds": [4, 5], "train_clips": 500},
+                       quick={"train": {"val_clips": 4}},
+                       search={"common": {"trials": 30, "epochs": 5, "data_opts": {"num_classes": 3}},
+                               "searches": {"a": {"space": "interleave"}, "b": {"space": "free", "trials": 40}}})
+    full, quick = load_study(path), load_study(path, quick=True)
+    assert (full.train.epochs, full.train.seeds, full.train.train_clips) == (3, [4, 5], 500)
+    assert (quick.train.epochs, quick.train.seeds, quick.train.train_clips, quick.train.val_clips) == (1, [4], 64, 4)
+    assert [c.trials for c in full.searches.values()] == [30, 40]
+    for c in quick.searches.values():
+        assert (c.trials, c.epochs, c.grace_epochs) == (2, 1, 1)
+        assert c.data_opts == {"num_classes": 3, "n_clips": 64}
+    assert default_out(full) == Path("runs/studies/tiny") and default_out(quick) == Path("runs/studies/tiny-quick")
+
+
+# ---- a train study: numbers, resume, refusal of changed settings -----------------------------
+
+def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
+    path = write_study(tmp_path, train=TRAIN)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 0, err
+    assert stdout.count("[train ") == 2 and "reused" not in stdout.split("# Study")[0]
+    table = rows(out / "summary.csv")
+    assert [r["label"] for r in table] == ["tiny-A", "tiny-2D"] and {r["kind"] for r in table} == {"train"}
+    for r, text in zip(table, (TINY_A, TINY_2)):
+        g = parse(text).with_(classes=6)  # the synthetic benchmark's classes
+        assert r["genome"] == str(g)
+        assert int(r["params"]) == count_params(build(g))
+        assert float(r["gmacs"]) == pytest.approx(cost(g, (4, 16, 16)).gmacs, rel=1e-12)
+        run_dir = out / "train" / r["label"] / "seed0"
+        last = rows(run_dir / "metrics.csv")[-1]
+        assert float(r["val_top1_mean"]) == pytest.approx(float(last["val_top1"]))
+        assert r["val_top1_std"] == "" and r["seeds"] == "0" and r["epochs"] == "1" and r["status"] == "ok"
+        assert float(r["latency_ms"]) > 0 and float(r["train_s"]) > 0
+        assert yaml.safe_load((run_dir / "result.yaml").read_text())["status"] == "ok"
+    md = (out / "summary.md").read_text()
+    assert "tiny-A" in md and "tiny-2D" in md and md.strip() in stdout
+    # Re-run: nothing retrains (checkpoints untouched), the table is the same file.
+    ckpts = {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
+    first = (out / "summary.csv").read_text()
+    code, stdout, _ = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 0 and stdout.count("(reused)") == 2 and "0 train run(s) trained, 2 reused" in stdout
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")} == ckpts and len(ckpts) == 2
+    assert (out / "summary.csv").read_text() == first
+    # The file changed under a finished run: refused, not silently reused.
+    write_study(tmp_path, train={**TRAIN, "epochs": 2})
+    code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 2 and "was trained with epochs=1, the study now says 2" in err
+
+
+def test_two_seeds_give_mean_and_std(tmp_path):
+    path = write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}, "seeds": [0, 1]})
+    lines = []
+    res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    (row,) = res.rows
+    per_seed = [float(rows(tmp_path / "out" / "train" / "tiny-A" / f"seed{s}" / "metrics.csv")[-1]["val_top1"])
+                for s in (0, 1)]
+    assert row["val_top1_mean"] == pytest.approx(sum(per_seed) / 2)
+    assert row["val_top1_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
+    assert res.trained == 2 and res.reused == 0 and sum(l.startswith("[train ") for l in lines) == 2
+
+
+# ---- a search study: fronts from one reference point --------------------------------------------
+
+TINY_SPACE = """
+description: tiny test space (2 stages, 1 block each)
+kind: free
+depths: [[1], [1]]
+widths: [0.0625]
+letters: [A, B, C, "2"]
+fields: "stem=2d/s"
+"""
+
+
+@pytest.mark.slow
+def test_search_study_compares_fronts_on_one_reference_point(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
+    common = {"space": "tiny_space.yaml",  # relative to the study file
+              "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8, "data_opts": {"n_clips": 16},
+              "cpus_per_trial": 1, "wandb": "off", "latency_runs": 2}
+    path = write_study(tmp_path, search={"common": common, "searches": {
+        "rand": {"sampler": "random", "seed": 1}, "nsga": {"sampler": "nsga2", "seed": 2}}})
+    lines = []
+    res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    assert not res.interrupted
+    assert sum(l.startswith("[search rand] [trial") for l in lines) == 2
+    assert sum(l.startswith("[search nsga] [trial") for l in lines) == 2
+    table = rows(tmp_path / "out" / "summary.csv")
+    assert [r["label"] for r in table] == ["rand", "nsga"] and {r["kind"] for r in table} == {"search"}
+    # Recompute everything from the searches' own results.
+    done = {r["label"]: finished(load_results(tmp_path / "out" / "searches" / r["label"])[0]) for r in table}
+    objs, dirs = ["val_top1", "latency_ms"], ["max", "min"]
+    ref = pareto.reference_point(pd.concat(done.values(), ignore_index=True), objs, dirs)
+    assert ref[1] > max(float(d["latency_ms"].max()) for d in done.values())  # beyond BOTH searches' worst
+    assert len({r["hv_reference"] for r in table}) == 1
+    assert table[0]["hv_reference"] == f"val_top1={ref[0]:.6g}, latency_ms={ref[1]:.6g}"
+    for r in table:
+        d = done[r["label"]]
+        assert int(r["finished"]) == len(d) == 2 and r["status"] == "ok" and r["space"] == "tiny_space"
+        assert float(r["hypervolume"]) == pytest.approx(pareto.hypervolume(d, objs, dirs, ref))
+        assert float(r["hypervolume"]) > 0
+        assert int(r["front_size"]) == int(pareto.non_dominated(d, objs, dirs).sum())
+        assert float(r["best_val_top1"]) == pytest.approx(d["val_top1"].max())
+    assert "ONE reference point" in (tmp_path / "out" / "summary.md").read_text()
+    # A re-run continues the finished searches: no new trial.
+    lines.clear()
+    run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    assert not any("[trial" in l for l in lines)
+    assert rows(tmp_path / "out" / "summary.csv") == table
+    # A changed recipe under a finished search is refused before anything runs.
+    write_study(tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}})
+    with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the study now says 2"):
+        run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
