@@ -312,14 +312,16 @@ class RefBottleneck(nn.Module):
         return F.relu(out + res)
 
 
-class RefP3D63(nn.Module):
-    """P3D ResNet-63 (official layout: A->B->C cycle over res2-res4, 2D res5, temporal max
-    pools before res3-res5), written out plainly. ``width`` scales every width (rounded)."""
+class RefP3D(nn.Module):
+    """The official P3D ResNet layout (bottleneck blocks of the given kinds per res stage, 2D
+    res5 in the presets, temporal max pools before res3-res5), written out plainly: P3D-63 is
+    ``layers=("ABC", "ABCA", "BCABCA", "222")``; P3D-131/199, the pure P3D-A/B/C-50 and C2D-50
+    differ only in ``layers``. ``width`` scales every width (rounded)."""
 
-    LAYERS = ("ABC", "ABCA", "BCABCA", "222")
-
-    def __init__(self, num_classes: int = 400, width: float = 1.0, dropout: float = 0.5):
+    def __init__(self, layers: Sequence[str] = ("ABC", "ABCA", "BCABCA", "222"), num_classes: int = 400,
+                 width: float = 1.0, dropout: float = 0.5):
         super().__init__()
+        self.LAYERS = tuple(layers)
         w = lambda c: max(1, int(round(c * width)))  # noqa: E731
         self.stem = nn.Sequential(*_conv_bn(3, w(64), (1, 7, 7), (1, 2, 2)))
         self.stem[0].padding = (0, 3, 3)
@@ -386,7 +388,61 @@ class RefR2Plus1D18(nn.Module):
         return self.fc(x.mean(dim=(2, 3, 4)))
 
 
-REFERENCES: dict[str, Callable[..., nn.Module]] = {"p3d63": RefP3D63, "r2plus1d_18": RefR2Plus1D18}
+class RefBasic3D(nn.Module):
+    """torchvision's BasicBlock with Conv3DSimple (3x3x3) or Conv3DNoTemporal (1x3x3) convs."""
+
+    def __init__(self, cin: int, planes: int, stride: int, temporal: bool):
+        super().__init__()
+        k = (3, 3, 3) if temporal else (1, 3, 3)
+        st = (stride, stride, stride) if temporal else (1, stride, stride)
+        self.conv1 = nn.Sequential(*_conv_bn(cin, planes, k, st))
+        self.conv2 = nn.Sequential(*_conv_bn(planes, planes, k, relu=False))
+        self.downsample = None
+        if cin != planes or stride != 1:
+            self.downsample = nn.Sequential(*_conv_bn(cin, planes, (1, 1, 1), st, relu=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        res = x if self.downsample is None else self.downsample(x)
+        return F.relu(self.conv2(self.conv1(x)) + res)
+
+
+class RefR3D18(nn.Module):
+    """torchvision's r3d_18 (``temporal=(True,)*4``) and mc3_18 (3D in layer1 only, then 2D
+    convs with spatial-only strides): stem 3x7x7 stride (1,2,2), no pooling."""
+
+    def __init__(self, num_classes: int = 400, width: float = 1.0,
+                 temporal: Sequence[bool] = (True, True, True, True)):
+        super().__init__()
+        w = lambda c: max(1, int(round(c * width)))  # noqa: E731
+        self.stem = nn.Sequential(*_conv_bn(3, w(64), (3, 7, 7), (1, 2, 2)))
+        self.stem[0].padding = (1, 3, 3)
+        cin, layers = w(64), []
+        for i, (planes, t) in enumerate(zip((64, 128, 256, 512), temporal)):
+            s = 1 if i == 0 else 2
+            layers.append(nn.Sequential(RefBasic3D(cin, w(planes), s, t), RefBasic3D(w(planes), w(planes), 1, t)))
+            cin = w(planes)
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
+        return self.fc(x.mean(dim=(2, 3, 4)))
+
+
+def _ref_p3d(preset: str) -> Callable[..., nn.Module]:
+    layers = tuple(get_preset(preset).letters.split("|"))
+    return lambda num_classes=400, width=1.0: RefP3D(layers, num_classes, width)
+
+
+# One plain reference per preset: every preset has one, so "at least as fast as a
+# straightforward implementation" is checked for all of them (python -m archlab.bench reference
+# --models all).
+REFERENCES: dict[str, Callable[..., nn.Module]] = {
+    **{p: _ref_p3d(p) for p in ("p3d63", "p3d131", "p3d199", "p3d_a50", "p3d_b50", "p3d_c50", "c2d50")},
+    "r3d_18": RefR3D18,
+    "mc3_18": lambda num_classes=400, width=1.0: RefR3D18(num_classes, width, (True, False, False, False)),
+    "r2plus1d_18": RefR2Plus1D18,
+}
 
 
 def load_reference_weights(ref: nn.Module, model: nn.Module) -> nn.Module:
@@ -702,7 +758,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                     help="torch.compile variants (auto: on unless --quick)")
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's)")
-    ap.add_argument("--models", help="reference: comma-separated presets (default p3d63,r2plus1d_18; "
+    ap.add_argument("--models", help="reference: comma-separated presets or 'all' (default p3d63,r2plus1d_18; "
                     "--quick: p3d63)")
     ap.add_argument("--runs", type=int, help="timed round-robin runs (default: per benchmark)")
     args = ap.parse_args(argv)
@@ -716,7 +772,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if name in ("reference", "train"):
             kw["compile"] = comp
         if name == "reference" and args.models:
-            kw["presets"] = [m.strip() for m in args.models.split(",") if m.strip()]
+            kw["presets"] = list(REFERENCES) if args.models == "all" else \
+                [m.strip() for m in args.models.split(",") if m.strip()]
+            unknown = [m for m in kw["presets"] if m not in REFERENCES]
+            if unknown:
+                ap.error(f"--models: no reference for {', '.join(unknown)} (have: {', '.join(REFERENCES)}, all)")
         if args.runs and name not in ("profiling", "search"):
             kw["runs"] = args.runs
         BENCHMARKS[name](**kw)

@@ -40,7 +40,7 @@ def test_stage_shapes_follow_p3d63():
         [(64, 256, 4, 28), (128, 512, 2, 14), (256, 1024, 1, 7), (512, 2048, 1, 4)]
 
 
-@pytest.mark.parametrize("preset", ["p3d63", "r2plus1d_18"])
+@pytest.mark.parametrize("preset", sorted(bench.REFERENCES))
 def test_reference_matches_archlab_with_same_weights(preset):
     model, ref = bench.archlab_and_reference(preset, width=0.125, classes=10)
     x = torch.randn(2, 3, 8, 32, 32, generator=torch.Generator().manual_seed(3))
@@ -50,6 +50,12 @@ def test_reference_matches_archlab_with_same_weights(preset):
         assert bench.max_rel_diff(ref(x), y) < 1e-5
         assert bench.max_rel_diff(bench.fuse_bn(model)(x), y) < 1e-4
         assert bench.max_rel_diff(bench.fuse_bn(ref)(x), y) < 1e-4
+
+
+def test_every_preset_has_a_reference():
+    from archlab.presets import PRESETS
+
+    assert set(bench.REFERENCES) == set(PRESETS)
 
 
 def test_fuse_bn_removes_every_batchnorm_and_leaves_the_original():

@@ -20,7 +20,7 @@ from ..errors import UserError
 DATASETS: dict[str, str] = {
     "synthetic": "procedural moving shapes; the 6 classes differ only in the order of the frames (built in)",
     "ucf101": "UCF101 (13,320 videos, 101 actions) from its official .avi layout and split lists",
-    "folder": "any videos laid out as ROOT/<split>/<class>/<video>",
+    "folder": "your own videos laid out as ROOT/<class>/<video> (a stable per-class train/val split)",
 }
 
 
