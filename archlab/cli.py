@@ -201,7 +201,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         for _, r in failed.iterrows():
             print(f"  #{int(r['number'])} {r['status']}: {r['reason']}  ({r['genome']})")
     busy = float(df["trial_time_s"].fillna(0).sum())
-    print(f"\n{out.finished} finished, {out.failed} failed, {out.rejected} rejected in {out.wall_s:.0f} s "
+    repeats = int((df["status"] == "repeat").sum())
+    rejected = f"{out.rejected - repeats} rejected" + (f", {repeats} repeated genome(s) not retrained" if repeats else "")
+    print(f"\n{out.finished} finished, {out.failed} failed, {rejected} in {out.wall_s:.0f} s "
           f"(Ray start {out.ray_start_s:.1f} s, trials busy {busy:.0f} s)  ·  results: {out.study_dir}/results.csv")
     if out.interrupted:
         print(f"search INTERRUPTED: continue it with `archlab search --name {out.study_dir.name} "

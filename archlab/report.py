@@ -426,6 +426,7 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
     summary = [f"search trials: {len(search)} — finished {int(st.isin(FINISHED).sum())} "
                f"(ok {int((st == 'ok').sum())}, stopped early {int((st == 'stopped').sum())}), "
                f"failed {int((st == 'failed').sum())}, rejected {int((st == 'rejected').sum())}, "
+               f"repeats not retrained {int((st == 'repeat').sum())}, "
                f"running {int((st == 'running').sum())}",
                f"baselines: {int(df['baseline'].astype(bool).sum())}"]
     if "hypervolume" in hv:

@@ -27,7 +27,7 @@ from .genome import LETTERS, GenomeError, parse
 OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
               "gmacs": ("gmacs", "min"), "params": ("params", "min")}
 BASELINE_SUFFIX = ":baselines"
-STATUSES = ("ok", "stopped", "failed", "rejected", "running")
+STATUSES = ("ok", "stopped", "failed", "rejected", "repeat", "running")  # repeat: an earlier trial's result reused
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:

@@ -40,6 +40,7 @@ from .genome import Genome, parse
 from .results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_atomic, write_tables
 
 FAILED_STATUSES = ("failed", "rejected")
+FINISHED = ("ok", "stopped")  # trained: to the last epoch, or until ASHA stopped it
 
 
 @dataclass
@@ -325,6 +326,7 @@ def _record(ot_trial: Any, trial_id: str, result: dict[str, Any] | None, error: 
 
 
 MAX_REJECTIONS_IN_A_ROW = 1000
+MAX_REPEATS_IN_A_ROW = 100  # a space smaller than the budget: stop instead of looping
 
 
 def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
@@ -338,24 +340,44 @@ def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
         rejected here, in the driver, before Ray ever sees it: it is recorded in Optuna (status
         ``rejected``, with its GMACs and params) and the sampler is asked again. Launching it as
         a Ray trial instead cost about 4 s of a trial slot per rejection (measured on the
-        default run), and a constraint must never eat the search's budget."""
+        default run), and a constraint must never eat the search's budget.
+
+        A genome the study already trained to the end (NSGA-II's crossover proposes one again
+        now and then: 1 of 12 on the default run) is not trained twice: the new trial gets the
+        earlier trial's result (status ``repeat``), Optuna is told the same values so the
+        sampler moves on, and it does not count towards the budget. A repeat of a genome that
+        is still training trains again (its result does not exist yet)."""
 
         budget: int = 0
         proposed: int = 0
+        exhausted: bool = False  # every recent proposal was a genome already trained
 
         def suggest(self, trial_id: str) -> dict | None:
             from ray.tune.search import Searcher
 
-            if trial_id not in self._ot_trials and self.proposed >= self.budget:
+            if self.exhausted or (trial_id not in self._ot_trials and self.proposed >= self.budget):
                 return Searcher.FINISHED
+            repeats = 0
             for _ in range(MAX_REJECTIONS_IN_A_ROW):
                 config = super().suggest(trial_id)
-                if not config or not config.get("_rejected"):
+                if not config:
                     break
-                self._reject(trial_id, config)
+                if config.get("_rejected"):
+                    self._reject(trial_id, config)
+                    continue
+                earlier = self._trained_before(self._ot_trials[trial_id])
+                if earlier is None:
+                    break
+                self._repeat(trial_id, earlier)
+                repeats += 1
+                if repeats >= MAX_REPEATS_IN_A_ROW:
+                    self.exhausted = True
+                    echo(f"[done]     the sampler proposed {repeats} trained genomes in a row: the space looks "
+                         "exhausted, so the search ends here")
+                    return Searcher.FINISHED
             else:
-                raise UserError(f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints: "
-                                "loosen --max-gmacs / --max-params or the space's limits")
+                raise UserError(f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints or "
+                                "repeated trained genomes: loosen --max-gmacs / --max-params or the space's limits")
             if config and trial_id not in self._counted:
                 self._counted.add(trial_id)
                 self.proposed += 1
@@ -374,6 +396,27 @@ def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
                                    "epochs": 0}, False)
             self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
             echo(f"[rejected] #{ot.number} {genome}  -- {config['_rejected']} (not trained, not counted)")
+
+        def _trained_before(self, ot: Any) -> Any:
+            """The earliest trial of this study with the same parameters that trained to the end."""
+            import optuna
+
+            for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+                if t.number != ot.number and t.params == ot.params and t.user_attrs.get("status") in FINISHED:
+                    return t
+            return None
+
+        def _repeat(self, trial_id: str, earlier: Any) -> None:
+            ot = self._ot_trials.pop(trial_id)
+            for k, v in earlier.user_attrs.items():
+                if k not in ("train_time_s", "trial_time_s", "node", "ray_trial_id"):  # it took no time here
+                    ot.set_user_attr(k, v)
+            ot.set_user_attr("ray_trial_id", trial_id)
+            ot.set_user_attr("status", "repeat")
+            ot.set_user_attr("reason", f"same genome as trial #{earlier.number}: its result reused, not retrained")
+            self._ot_study.tell(ot, earlier.values)
+            echo(f"[repeat]   #{ot.number} {earlier.user_attrs.get('genome', '?')}  -- same genome as #{earlier.number}: "
+                 "its result reused (not trained, not counted)")
 
         def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
             if trial_id in self._completed_trials or trial_id not in self._ot_trials:
@@ -541,7 +584,8 @@ def _close_orphans(study: Any, known: set[Any]) -> None:
 
 
 def _count(study: Any) -> tuple[int, int, int, int]:
-    """(finished, failed, rejected or interrupted, running) trials in an Optuna study."""
+    """(finished, failed, not trained (rejected, interrupted or a repeat), running) trials in
+    an Optuna study."""
     import optuna
 
     fin = fail = rej = run = 0
@@ -549,7 +593,7 @@ def _count(study: Any) -> tuple[int, int, int, int]:
         st = t.user_attrs.get("status")
         if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING):
             run += 1
-        elif st in ("rejected", "interrupted"):
+        elif st in ("rejected", "interrupted", "repeat"):
             rej += 1
         elif t.state == optuna.trial.TrialState.FAIL:
             fail += 1
@@ -661,6 +705,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
              f"{max(todo, 0)} trials to run, {concurrency} at a time, {cfg.epochs} epochs each "
              f"(ASHA on val_top1, grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
+        exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0 or tune.Tuner.can_restore(str(study_dir.resolve() / "ray" / name)):
             searcher = _optuna_search_class(echo)(
                 space=define, metric=objectives, mode=directions, sampler=_sampler(cfg.sampler, cfg.seed, cfg.trials),
@@ -673,8 +718,9 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             grid = _tune(cfg, study_dir, name, searcher, cfg.trials * 10, settings, concurrency, resources,
                   [_progress_callback(echo, cfg.trials, "trial"), *wandb_cb], scheduler)
             _close_orphans(study, {r.config.get("_number") for r in grid if r.config})
+            exhausted = searcher.exhausted
         fin, fail, rej, running = _count(study)
-        interrupted = running > 0 or fin + fail < cfg.trials
+        interrupted = running > 0 or (fin + fail < cfg.trials and not exhausted)
 
         if cfg.baselines and not interrupted:
             interrupted = _run_baselines(cfg, study_dir, name, storage, directions, objectives, settings,

@@ -13,3 +13,12 @@ def boom_space(trial):
 
 
 boom_space.cardinality = 4
+
+
+def two_genomes(trial):
+    """A space of exactly two genomes: a budget above 2 can only repeat them."""
+    letter = trial.suggest_categorical("letter", ["A", "2"])
+    return parse(f"{letter}|2 stem=2d/s sw=4 w=4,8")
+
+
+two_genomes.cardinality = 2

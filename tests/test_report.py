@@ -124,7 +124,7 @@ def test_report_md_has_front_failures_and_plots(study: Path):
     assert "RuntimeError: loss is NaN at epoch 2" in failures and "GMACs 1.2 > limit 1" in failures
     assert "rejected" in failures and "failed" in failures
     summary = text.split("## Summary")[1].split("## ")[0]
-    assert "search trials: 9 — finished 7 (ok 6, stopped early 1), failed 1, rejected 1, running 0" in summary
+    assert "search trials: 9 — finished 7 (ok 6, stopped early 1), failed 1, rejected 1, repeats not retrained 0, running 0" in summary
     # hypervolume of the search front w.r.t. the reference point (acc 0, latency 1.1 x 80 ms)
     ref_lat = 80.0 * 1.1
     pts = sorted([(4.0, 0.30), (6.0, 0.40), (10.0, 0.50), (20.0, 0.62), (80.0, 0.58)])

@@ -169,3 +169,24 @@ def test_two_node_cluster_through_address(tmp_path):
     finally:
         shutdown()
         subprocess.run([ray, "stop", "--force"], capture_output=True, env=env, timeout=120)
+
+
+def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(tmp_path):
+    space = tmp_path / "two.yaml"  # 2 genomes only, and a budget of 4
+    space.write_text("description: two genomes\npython: search_helpers:two_genomes\n")
+    lines = []
+    out = search(tiny(tmp_path, space=str(space), trials=4, epochs=1, sampler="random", concurrency=1),
+                 echo=lines.append)
+    df = pd.read_csv(out.study_dir / "results.csv")
+    trained, repeats = df[df.status.isin(["ok", "stopped"])], df[df.status == "repeat"]
+    assert len(trained) == 2 and trained.genome.nunique() == 2  # each genome trained once
+    assert len(repeats) >= 1 and set(repeats.genome) <= set(trained.genome)
+    for _, r in repeats.iterrows():  # the earlier result, reused
+        first = trained[trained.genome == r.genome].iloc[0]
+        assert r.val_top1 == first.val_top1 and r.latency_ms == first.latency_ms
+        assert f"same genome as trial #{int(first.number)}" in r.reason and pd.isna(r.trial_time_s)
+    # only 2 trials were ever launched in Ray, and a space smaller than the budget ends the search
+    assert len([p for p in (out.study_dir / "ray" / "s").iterdir() if p.is_dir()]) == 2
+    assert not out.interrupted and out.finished == 2
+    assert any(l.startswith("[repeat]") for l in lines) and any("space looks exhausted" in l for l in lines)
+    assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("repeat").any()
