@@ -359,6 +359,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     g = g.with_(classes=len(train_set.classes))
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
                       seed=args.seed, workers=args.workers, device=args.device, compile=args.compile,
+                      channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
                       max_steps_per_epoch=args.max_steps, zero_init_last_bn=not args.no_zero_init)
     print(f"genome  {g}\nid      {g.id}\ndata    {args.data}: {len(train_set)} train / {len(val_set)} val clips, "
           f"{len(train_set.classes)} classes, {args.frames}x{args.size}x{args.size}\nout     {args.out}", flush=True)
@@ -530,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="peak learning rate (default 0.1*batch/64 for sgd, 1e-3 for adamw)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays 15-30 s)")
+    p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
+                   help="channels_last_3d memory format (auto: on for CUDA, off for CPU, as measured)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch")

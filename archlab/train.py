@@ -16,7 +16,8 @@ What the search needs from a trial, and where it lives here:
   none of them raises. Mistakes in the call itself (wrong class count, bad optimizer name)
   raise ``UserError`` before any training; exceptions from ``on_epoch`` propagate.
 
-On CUDA: cudnn.benchmark, bf16 autocast and channels_last_3d. On CPU: plain fp32.
+On CUDA: cudnn.benchmark, bf16 autocast and channels_last_3d. On CPU: plain fp32 NCDHW
+(channels_last_3d is opt-in there: ``TrainConfig.channels_last``, measured in the benchmarks).
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class TrainConfig:
     workers: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu
     compile: bool = False
+    # channels_last_3d memory format. None = the per-device default: on for CUDA, off for CPU,
+    # where it was measured slower at 1 thread and at the proxy size (python -m archlab.bench
+    # train; README "Benchmarks"); with 2+ threads on larger clips it can help (1.33x at
+    # 8x64x64, 2 threads): `archlab train --channels-last on`.
+    channels_last: bool | None = None
     max_steps_per_epoch: int | None = None
     # Each residual branch starts at zero (gamma of its last BN), as PySlowFast trains video
     # ResNets. Measured on the synthetic proxy (batch 8, 4-5 epochs of 1200 clips): 4-stage
@@ -260,7 +266,8 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
     if cuda:
         torch.backends.cudnn.benchmark = True
     net = build(genome, zero_init_last_bn=cfg.zero_init_last_bn).to(device)
-    if cuda:
+    channels_last = cuda if cfg.channels_last is None else cfg.channels_last
+    if channels_last:
         net = net.to(memory_format=torch.channels_last_3d)
     model: nn.Module = torch.compile(net) if cfg.compile else net
     optimizer = make_optimizer(net, cfg)
@@ -296,7 +303,6 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
     input_info = {"frames": clip[0], "size": clip[1], "height": clip[1], "width": clip[2],
                   "mean": list(MEAN), "std": list(STD)}
-    channels_last = cuda
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
 
     for epoch in range(start_epoch, cfg.epochs):

@@ -206,6 +206,19 @@ def test_zero_init_last_bn_is_wired(tiny_data, tmp_path):
         assert (last_bn.abs().max().item() < 1e-6) == zero
 
 
+def test_channels_last_is_opt_in_on_cpu_and_trains_the_same_network(tiny_data, monkeypatch):
+    tr, va = tiny_data
+    seen = []
+    real = train_mod.to_input
+    monkeypatch.setattr(train_mod, "to_input", lambda *a, **kw: seen.append(kw.get("channels_last")) or real(*a, **kw))
+    runs = {cl: train(parse(TINY), tr, va, cfg(epochs=2, channels_last=cl)) for cl in (None, True)}
+    assert seen and set(seen[: len(seen) // 2]) == {False} and set(seen[len(seen) // 2:]) == {True}  # CPU default: off
+    a, b = (comparable(runs[k].history) for k in (None, True))
+    for ma, mb in zip(a, b):  # same maths, other memory layout: equal up to float rounding
+        assert ma["train_loss"] == pytest.approx(mb["train_loss"], rel=1e-4)
+        assert ma["val_loss"] == pytest.approx(mb["val_loss"], rel=1e-4)
+
+
 def test_progress_prints_one_line_per_epoch(tiny_data, capsys):
     tr, va = tiny_data
     train(parse(TINY), tr, va, cfg(epochs=2, max_steps_per_epoch=2), progress=True)
