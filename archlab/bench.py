@@ -364,21 +364,20 @@ class RefR21Basic(nn.Module):
         return F.relu(self.conv2(self.conv1(x)) + res)
 
 
-class RefR2Plus1D18(nn.Module):
-    """torchvision's r2plus1d_18 (R(2+1)D stem 3->45->64, no pooling, temporal stride 2 in
-    layers 2-4, dropout before fc as archlab's preset has 0.0)."""
+class RefVideoResNet18(nn.Module):
+    """torchvision's VideoResNet-18 layout: a stem, four layers of two basic blocks (widths
+    64-512, spatial stride 2 from layer 2), global average pool, fc. ``block(cin, planes,
+    stride, layer)`` builds one block, ``stem(sw)`` the stem; the subclasses below pick them."""
 
-    def __init__(self, num_classes: int = 400, width: float = 1.0):
+    def __init__(self, stem: Callable[[int], nn.Module], block: Callable[[int, int, int, int], nn.Module],
+                 num_classes: int = 400, width: float = 1.0):
         super().__init__()
         w = lambda c: max(1, int(round(c * width)))  # noqa: E731
-        sw = w(64)
-        self.stem = nn.Sequential(*_conv_bn(3, sw * 45 // 64, (1, 7, 7), (1, 2, 2)),
-                                  *_conv_bn(sw * 45 // 64, sw, (3, 1, 1)))
-        self.stem[0].padding = (0, 3, 3)
-        cin, layers = sw, []
+        self.stem = stem(w(64))
+        cin, layers = w(64), []
         for i, planes in enumerate((64, 128, 256, 512)):
             s = 1 if i == 0 else 2
-            layers.append(nn.Sequential(RefR21Basic(cin, w(planes), s), RefR21Basic(w(planes), w(planes), 1)))
+            layers.append(nn.Sequential(block(cin, w(planes), s, i), block(w(planes), w(planes), 1, i)))
             cin = w(planes)
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
         self.fc = nn.Linear(cin, num_classes)
@@ -386,6 +385,24 @@ class RefR2Plus1D18(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
         return self.fc(x.mean(dim=(2, 3, 4)))
+
+
+def _stem(*convs: tuple[int, int, tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for cin, cout, k, stride, pad in convs:
+        layers += _conv_bn(cin, cout, k, stride)
+        layers[-3].padding = pad
+    return nn.Sequential(*layers)
+
+
+class RefR2Plus1D18(RefVideoResNet18):
+    """torchvision's r2plus1d_18: R(2+1)D stem 3->45->64, (2+1)D basic blocks, temporal stride
+    2 in layers 2-4, no dropout (archlab's preset has 0.0)."""
+
+    def __init__(self, num_classes: int = 400, width: float = 1.0):
+        super().__init__(lambda sw: _stem((3, sw * 45 // 64, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
+                                          (sw * 45 // 64, sw, (3, 1, 1), (1, 1, 1), (1, 0, 0))),
+                         lambda cin, planes, s, _i: RefR21Basic(cin, planes, s), num_classes, width)
 
 
 class RefBasic3D(nn.Module):
@@ -406,27 +423,14 @@ class RefBasic3D(nn.Module):
         return F.relu(self.conv2(self.conv1(x)) + res)
 
 
-class RefR3D18(nn.Module):
+class RefR3D18(RefVideoResNet18):
     """torchvision's r3d_18 (``temporal=(True,)*4``) and mc3_18 (3D in layer1 only, then 2D
     convs with spatial-only strides): stem 3x7x7 stride (1,2,2), no pooling."""
 
     def __init__(self, num_classes: int = 400, width: float = 1.0,
                  temporal: Sequence[bool] = (True, True, True, True)):
-        super().__init__()
-        w = lambda c: max(1, int(round(c * width)))  # noqa: E731
-        self.stem = nn.Sequential(*_conv_bn(3, w(64), (3, 7, 7), (1, 2, 2)))
-        self.stem[0].padding = (1, 3, 3)
-        cin, layers = w(64), []
-        for i, (planes, t) in enumerate(zip((64, 128, 256, 512), temporal)):
-            s = 1 if i == 0 else 2
-            layers.append(nn.Sequential(RefBasic3D(cin, w(planes), s, t), RefBasic3D(w(planes), w(planes), 1, t)))
-            cin = w(planes)
-        self.layer1, self.layer2, self.layer3, self.layer4 = layers
-        self.fc = nn.Linear(cin, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.layer4(self.layer3(self.layer2(self.layer1(self.stem(x)))))
-        return self.fc(x.mean(dim=(2, 3, 4)))
+        super().__init__(lambda sw: _stem((3, sw, (3, 7, 7), (1, 2, 2), (1, 3, 3))),
+                         lambda cin, planes, s, i: RefBasic3D(cin, planes, s, temporal[i]), num_classes, width)
 
 
 def _ref_p3d(preset: str) -> Callable[..., nn.Module]:

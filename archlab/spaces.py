@@ -36,14 +36,13 @@ and the ``choices`` field names.
 from __future__ import annotations
 
 import importlib
-import os
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import yaml
 
+from . import named
 from .errors import UserError
 from .genome import FIELD_ORDER, LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse, scale_widths
 
@@ -64,12 +63,8 @@ ENUMERATION_LIMIT = 1_000_000
 
 
 def spaces_dir() -> Path:
-    """Where named spaces live: $ARCHLAB_SPACES if set, else the repository's search_spaces/
-    (next to the package: the package is installed editable, ``pip install -e .``)."""
-    env = os.environ.get("ARCHLAB_SPACES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "search_spaces"
+    """Where named spaces live: $ARCHLAB_SPACES if set, else the repository's search_spaces/."""
+    return named.folder("ARCHLAB_SPACES", "search_spaces")
 
 
 # ---- trials that are not Optuna's --------------------------------------------------------
@@ -357,16 +352,7 @@ def load_space(name_or_path: str, *, classes: int | None = None, max_gmacs: floa
     """A space by name (``search_spaces/NAME.yaml``) or by path to a ``.yaml`` file.
     ``max_gmacs`` / ``max_params`` override the file's constraints; ``classes`` sets every
     genome's class count."""
-    text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
-        path = Path(text)
-        if not path.is_file():
-            raise UserError(f"search space file {text} not found")
-    else:
-        path = spaces_dir() / f"{text}.yaml"
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in spaces_dir().glob("*.yaml"))) or "none"
-            raise UserError(f"unknown search space {text!r}: spaces are {known} (or give a path to a .yaml)")
+    path = named.resolve(str(name_or_path), spaces_dir(), "search space", "spaces")
     space = _from_file(path)
     space.classes = classes
     if max_gmacs is not None:
@@ -383,28 +369,16 @@ def list_spaces() -> list[Space]:
 
 def _from_file(path: Path) -> Space:
     where = path.name
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UserError(f"{where}: not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
-    except OSError as e:
-        raise UserError(f"{where}: cannot read: {e.strerror}") from None
+    data = named.read(path)
     if not isinstance(data, dict):
         raise UserError(f"{where}: expected a mapping of keys (description, kind, depths, ...)")
     for key in data:
         if not isinstance(key, str):
             raise UserError(f"{where}: key {key!r} is not a name")
-    name = path.stem
-    if "name" in data and data["name"] != name:
-        raise UserError(f"{where}: key 'name': {data['name']!r} must match the file name {name!r}")
-    desc = data.get("description")
-    if not isinstance(desc, str) or not desc.strip() or "\n" in desc.strip():
-        raise UserError(f"{where}: key 'description': give a one-line description")
+    name, desc = named.name_and_description(path, data)
     common = dict(
         name=name,
-        description=desc.strip(),
+        description=desc,
         max_gmacs=_positive(where, "max_gmacs", data["max_gmacs"], float) if "max_gmacs" in data else None,
         max_params=_positive(where, "max_params", data["max_params"], int) if "max_params" in data else None,
         clip=_clip(where, data.get("input", DEFAULT_INPUT)),

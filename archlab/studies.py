@@ -48,7 +48,6 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import re
 import statistics
 import time
@@ -60,6 +59,7 @@ from typing import Any, Callable
 
 import yaml
 
+from . import named
 from .errors import UserError
 from .genome import Genome, GenomeError
 from .results import write_atomic
@@ -98,12 +98,8 @@ SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "objectives", "trials", "
 
 
 def studies_dir() -> Path:
-    """Where named studies live: $ARCHLAB_STUDIES if set, else the repository's studies/
-    (next to the package, like search_spaces/: the package is installed editable)."""
-    env = os.environ.get("ARCHLAB_STUDIES")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parent.parent / "studies"
+    """Where named studies live: $ARCHLAB_STUDIES if set, else the repository's studies/."""
+    return named.folder("ARCHLAB_STUDIES", "studies")
 
 
 # ---- the study, as loaded and checked ------------------------------------------------------
@@ -155,17 +151,7 @@ class Study:
 def load_study(name_or_path: str | Path, quick: bool = False) -> Study:
     """A study by name (``studies/NAME.yaml``) or by path to a ``.yaml`` file, checked
     completely (genomes parse and fit the clip, spaces load) without running anything."""
-    text = str(name_or_path)
-    if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
-        path = Path(text)
-        if not path.is_file():
-            raise UserError(f"study file {text} not found")
-    else:
-        path = studies_dir() / f"{text}.yaml"
-        if not path.is_file():
-            known = ", ".join(sorted(p.stem for p in studies_dir().glob("*.yaml"))) or "none"
-            raise UserError(f"unknown study {text!r}: studies are {known} (or give a path to a .yaml)")
-    return _from_file(path, quick)
+    return _from_file(named.resolve(str(name_or_path), studies_dir(), "study", "studies"), quick)
 
 
 def list_studies() -> list[Study]:
@@ -175,21 +161,8 @@ def list_studies() -> list[Study]:
 
 def _from_file(path: Path, quick: bool) -> Study:
     where = path.name
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UserError(f"{where}: not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
-    except OSError as e:
-        raise UserError(f"{where}: cannot read: {e.strerror}") from None
-    data = _mapping(where, "", data, TOP_KEYS)
-    name = path.stem
-    if "name" in data and data["name"] != name:
-        raise UserError(f"{where}: key 'name': {data['name']!r} must match the file name {name!r}")
-    desc = data.get("description")
-    if not isinstance(desc, str) or not desc.strip() or "\n" in desc.strip():
-        raise UserError(f"{where}: key 'description': give a one-line description")
+    data = _mapping(where, "", named.read(path), TOP_KEYS)
+    name, desc = named.name_and_description(path, data)
     if "train" not in data and "search" not in data:
         raise UserError(f"{where}: give a 'train' section, a 'search' section or both")
     # The quick section is checked on every load, so that --quick cannot fail on a file that loads.
@@ -204,7 +177,7 @@ def _from_file(path: Path, quick: bool) -> Study:
             train = _train_spec(where, data["train"], q_train if use_quick else None)
         if "search" in data:
             searches = _searches(where, path.parent, data["search"], q_search if use_quick else None)
-    return Study(name=name, description=desc.strip(), path=path, quick=quick, train=train, searches=searches)
+    return Study(name=name, description=desc, path=path, quick=quick, train=train, searches=searches)
 
 
 def _mapping(where: str, key: str, value: Any, allowed: tuple[str, ...]) -> dict[str, Any]:

@@ -3,6 +3,15 @@ Ray worker (where the genome is rebuilt from the trial's params), never in the d
 
 from archlab.genome import parse
 
+TINY_SPACE = """
+description: tiny test space (2 stages, 1 block each)
+kind: free
+depths: [[1], [1]]
+widths: [0.0625]
+letters: [A, B, C, "2"]
+fields: "stem=2d/s"
+"""
+
 
 def boom_space(trial):
     letter = trial.suggest_categorical("letter", ["A", "2"])

@@ -15,16 +15,9 @@ import pytest
 
 from archlab.errors import UserError
 from archlab.search import SearchConfig, StudyLock, search, shutdown
+from search_helpers import TINY_SPACE
 
 TESTS = Path(__file__).parent
-TINY_SPACE = """
-description: tiny test space (2 stages, 1 block each)
-kind: free
-depths: [[1], [1]]
-widths: [0.0625]
-letters: [A, B, C, "2"]
-fields: "stem=2d/s"
-"""
 pytestmark = pytest.mark.slow
 
 

@@ -17,6 +17,7 @@ from archlab.genome import parse
 from archlab.profile import cost
 from archlab.results import finished, load_results
 from archlab.studies import default_out, list_studies, load_study, run_study, studies_dir
+from search_helpers import TINY_SPACE
 
 TINY_A = "A|2 stem=2d/none sw=4 w=4,8 t=-,-"
 TINY_2 = "2|2 stem=2d/none sw=4 w=4,8 t=-,-"
@@ -186,14 +187,6 @@ def test_two_seeds_give_mean_and_std(tmp_path):
 
 # ---- a search study: fronts from one reference point --------------------------------------------
 
-TINY_SPACE = """
-description: tiny test space (2 stages, 1 block each)
-kind: free
-depths: [[1], [1]]
-widths: [0.0625]
-letters: [A, B, C, "2"]
-fields: "stem=2d/s"
-"""
 
 
 @pytest.mark.slow
