@@ -387,12 +387,9 @@ class RefVideoResNet18(nn.Module):
         return self.fc(x.mean(dim=(2, 3, 4)))
 
 
-def _stem(*convs: tuple[int, int, tuple[int, int, int], tuple[int, int, int], tuple[int, int, int]]) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for cin, cout, k, stride, pad in convs:
-        layers += _conv_bn(cin, cout, k, stride)
-        layers[-3].padding = pad
-    return nn.Sequential(*layers)
+def _stem(*convs: tuple[int, int, tuple[int, int, int], tuple[int, int, int]]) -> nn.Sequential:
+    """conv-BN-ReLU layers (cin, cout, kernel, stride), each padded by kernel // 2."""
+    return nn.Sequential(*[m for cin, cout, k, stride in convs for m in _conv_bn(cin, cout, k, stride)])
 
 
 class RefR2Plus1D18(RefVideoResNet18):
@@ -400,8 +397,7 @@ class RefR2Plus1D18(RefVideoResNet18):
     2 in layers 2-4, no dropout (archlab's preset has 0.0)."""
 
     def __init__(self, num_classes: int = 400, width: float = 1.0):
-        super().__init__(lambda sw: _stem((3, sw * 45 // 64, (1, 7, 7), (1, 2, 2), (0, 3, 3)),
-                                          (sw * 45 // 64, sw, (3, 1, 1), (1, 1, 1), (1, 0, 0))),
+        super().__init__(lambda sw: _stem((3, sw * 45 // 64, (1, 7, 7), (1, 2, 2)), (sw * 45 // 64, sw, (3, 1, 1), (1, 1, 1))),
                          lambda cin, planes, s, _i: RefR21Basic(cin, planes, s), num_classes, width)
 
 
@@ -429,7 +425,7 @@ class RefR3D18(RefVideoResNet18):
 
     def __init__(self, num_classes: int = 400, width: float = 1.0,
                  temporal: Sequence[bool] = (True, True, True, True)):
-        super().__init__(lambda sw: _stem((3, sw, (3, 7, 7), (1, 2, 2), (1, 3, 3))),
+        super().__init__(lambda sw: _stem((3, sw, (3, 7, 7), (1, 2, 2))),
                          lambda cin, planes, s, i: RefBasic3D(cin, planes, s, temporal[i]), num_classes, width)
 
 
@@ -731,12 +727,13 @@ def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[s
         df, _ = load_results(out.study_dir)
     slots = out.concurrency
     o = search_overhead(df, out.wall_s, slots)
-    o.update(ray_start_s=out.ray_start_s, trials=cfg.trials, finished=out.finished, rejected=out.rejected)
+    o.update(ray_start_s=out.ray_start_s, trials=cfg.trials, finished=out.finished, rejected=out.rejected,
+             repeated=out.repeated)
     header = ["wall s", "Ray start s", "slots", "trial s", "training s", "overhead", "outside trials"]
     body = [[f"{o['wall_s']:.0f}", f"{o['ray_start_s']:.1f}", slots, f"{o['trial_s']:.0f}", f"{o['train_s']:.0f}",
              f"{o['overhead']:.1%}", f"{o['overhead_outside_trials']:.1%}"]]
     note = (f"{'quick: 4 tiny trials' if quick else 'the default run: archlab search --space interleave'}; "
-            f"{out.finished} finished, {out.rejected} rejected. overhead = 1 - (sum of training time) / "
+            f"{out.finished} finished, {out.rejected} rejected, {out.repeated} repeats reused. overhead = 1 - (sum of training time) / "
             f"(slots x wall); 'outside trials' counts a trial's data generation and latency measurement as "
             f"trial time.")
     print(text_table(body, header))

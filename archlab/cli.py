@@ -169,7 +169,7 @@ def _key_values(items: list[str] | None, flag: str) -> dict:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .results import finished, load_results
+    from .results import FINISHED, finished, load_results
     from .search import SearchConfig, search, shutdown
 
     cfg = SearchConfig(space=args.space, name=args.name, out=args.out, data=args.data, data_root=args.data_root,
@@ -189,7 +189,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     print(f"\nPareto front ({len(front)} of {len(finished(df))} finished trials; "
           f"{info.objectives[0]} up, {info.objectives[1]} down):")
     print(_front_table(front, info.objectives) if len(front) else "  (empty)")
-    base = df[df["baseline"] & df["status"].isin(["ok", "stopped"])]
+    base = df[df["baseline"] & df["status"].isin(FINISHED)]
     if len(base):
         print("\nBaselines (same proxy budget, on the knee point's skeleton):")
         print(_front_table(base, info.objectives))
@@ -201,8 +201,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         for _, r in failed.iterrows():
             print(f"  #{int(r['number'])} {r['status']}: {r['reason']}  ({r['genome']})")
     busy = float(df["trial_time_s"].fillna(0).sum())
-    repeats = int((df["status"] == "repeat").sum())
-    rejected = f"{out.rejected - repeats} rejected" + (f", {repeats} repeated genome(s) not retrained" if repeats else "")
+    rejected = f"{out.rejected} rejected" + (f", {out.repeated} repeated genome(s) not retrained" if out.repeated else "")
     print(f"\n{out.finished} finished, {out.failed} failed, {rejected} in {out.wall_s:.0f} s "
           f"(Ray start {out.ray_start_s:.1f} s, trials busy {busy:.0f} s)  ·  results: {out.study_dir}/results.csv")
     if out.interrupted:

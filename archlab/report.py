@@ -27,9 +27,9 @@ import pandas as pd
 from . import pareto
 from .errors import UserError
 from .genome import LETTERS, GenomeError, parse
+from .results import FINISHED
 
 FORMATS = ("md", "html")
-FINISHED = ("ok", "stopped")
 AXIS_LABELS = {"val_top1": "val top-1 accuracy", "latency_ms": "latency (ms per clip, batch 1)",
                "gmacs": "GMACs per clip", "params": "parameters"}
 # Colours that stay apart for colour-blind readers (Okabe-Ito).

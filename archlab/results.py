@@ -28,6 +28,7 @@ OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
               "gmacs": ("gmacs", "min"), "params": ("params", "min")}
 BASELINE_SUFFIX = ":baselines"
 STATUSES = ("ok", "stopped", "failed", "rejected", "repeat", "running")  # repeat: an earlier trial's result reused
+FINISHED = ("ok", "stopped")  # trained: to the last epoch, or until ASHA stopped it
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -181,7 +182,7 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
     """Trials whose objectives count: trained to the end or stopped early by ASHA."""
-    return df[df["status"].isin(["ok", "stopped"])]
+    return df[df["status"].isin(FINISHED)]
 
 
 def mark_front(df: pd.DataFrame, objectives: list[str], directions: list[str]) -> pd.Series:

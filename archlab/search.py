@@ -37,10 +37,9 @@ import yaml
 
 from .errors import UserError
 from .genome import Genome, parse
-from .results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_atomic, write_tables
+from .results import BASELINE_SUFFIX, FINISHED, load_study_info, parse_objectives, write_atomic, write_tables
 
 FAILED_STATUSES = ("failed", "rejected")
-FINISHED = ("ok", "stopped")  # trained: to the last epoch, or until ASHA stopped it
 
 
 @dataclass
@@ -93,7 +92,8 @@ class SearchOutcome:
     interrupted: bool
     finished: int
     failed: int
-    rejected: int
+    rejected: int  # never trained: over a constraint, or interrupted before it started
+    repeated: int  # never trained: an earlier trial's result reused
     wall_s: float
     ray_start_s: float
     hypervolume: float | None
@@ -583,23 +583,25 @@ def _close_orphans(study: Any, known: set[Any]) -> None:
         study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
 
-def _count(study: Any) -> tuple[int, int, int, int]:
-    """(finished, failed, not trained (rejected, interrupted or a repeat), running) trials in
-    an Optuna study."""
+def _count(study: Any) -> tuple[int, int, int, int, int]:
+    """(finished, failed, rejected or interrupted, repeats, running) trials in an Optuna study;
+    only the first two were trained and count towards the budget."""
     import optuna
 
-    fin = fail = rej = run = 0
+    fin = fail = rej = rep = run = 0
     for t in study.get_trials(deepcopy=False):
         st = t.user_attrs.get("status")
         if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING):
             run += 1
-        elif st in ("rejected", "interrupted", "repeat"):
+        elif st in ("rejected", "interrupted"):
             rej += 1
+        elif st == "repeat":
+            rep += 1
         elif t.state == optuna.trial.TrialState.FAIL:
             fail += 1
         else:
             fin += 1
-    return fin, fail, rej, run
+    return fin, fail, rej, rep, run
 
 
 def _tune(cfg: SearchConfig, study_dir: Path, name: str, searcher: Any, num_samples: int, settings: dict,
@@ -696,7 +698,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
 
         study = optuna.create_study(study_name=name, storage=storage, directions=[
             "maximize" if d == "max" else "minimize" for d in directions], load_if_exists=True)
-        fin0, fail0, _, _ = _count(study)
+        fin0, fail0, _, _, _ = _count(study)
         done_before = fin0 + fail0
         todo = cfg.trials - done_before
         echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {cfg.frames}x{cfg.size}x{cfg.size}  ·  "
@@ -719,7 +721,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
                   [_progress_callback(echo, cfg.trials, "trial"), *wandb_cb], scheduler)
             _close_orphans(study, {r.config.get("_number") for r in grid if r.config})
             exhausted = searcher.exhausted
-        fin, fail, rej, running = _count(study)
+        fin, fail, rej, rep, running = _count(study)
         interrupted = running > 0 or (fin + fail < cfg.trials and not exhausted)
 
         if cfg.baselines and not interrupted:
@@ -728,7 +730,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
 
         df, _, hv = write_tables(study_dir)
         _finish_wandb(wandb_cb, df, hv)
-    return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=fin, failed=fail, rejected=rej,
+    return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=fin, failed=fail, rejected=rej, repeated=rep,
                          wall_s=time.perf_counter() - t_start, ray_start_s=ray_start,
                          hypervolume=hv.get("hypervolume"), concurrency=concurrency)
 
@@ -759,7 +761,7 @@ def _run_baselines(cfg: SearchConfig, study_dir: Path, name: str, storage: Any, 
     searcher = _fixed_search_class()(todo, bstudy, objectives, directions)
     _tune(cfg, study_dir, name + "-baselines", searcher, len(todo), settings, concurrency, resources,
           [_progress_callback(echo, len(todo), "baseline"), *wandb_cb], None)
-    fin, fail, _, running = _count(bstudy)
+    fin, fail, _, _, running = _count(bstudy)
     return running > 0 or fin + fail < len(todo) + len(done)
 
 

@@ -184,6 +184,6 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
         assert f"same genome as trial #{int(first.number)}" in r.reason and pd.isna(r.trial_time_s)
     # only 2 trials were ever launched in Ray, and a space smaller than the budget ends the search
     assert len([p for p in (out.study_dir / "ray" / "s").iterdir() if p.is_dir()]) == 2
-    assert not out.interrupted and out.finished == 2
+    assert not out.interrupted and out.finished == 2 and out.repeated == len(repeats)
     assert any(l.startswith("[repeat]") for l in lines) and any("space looks exhausted" in l for l in lines)
     assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("repeat").any()
