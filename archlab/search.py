@@ -343,10 +343,12 @@ def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
         default run), and a constraint must never eat the search's budget.
 
         A genome the study already trained to the end (NSGA-II's crossover proposes one again
-        now and then: 1 of 12 on the default run) is not trained twice: the new trial gets the
-        earlier trial's result (status ``repeat``), Optuna is told the same values so the
-        sampler moves on, and it does not count towards the budget. A repeat of a genome that
-        is still training trains again (its result does not exist yet)."""
+        now and then: 1 of 12 on the default run) is not trained twice: the new trial records the
+        earlier trial's result (status ``repeat``) and does not count towards the budget. Optuna
+        is told FAIL, as for a rejection: told the copied values instead, the duplicates filled
+        NSGA-II's population, its children became copies of the same parents, and a resumed
+        16-genome search stopped as "exhausted" after 3 trained genomes. A repeat of a genome
+        that is still training trains again (its result does not exist yet)."""
 
         budget: int = 0
         proposed: int = 0
@@ -407,6 +409,8 @@ def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
             return None
 
         def _repeat(self, trial_id: str, earlier: Any) -> None:
+            import optuna
+
             ot = self._ot_trials.pop(trial_id)
             for k, v in earlier.user_attrs.items():
                 if k not in ("train_time_s", "trial_time_s", "node", "ray_trial_id"):  # it took no time here
@@ -414,7 +418,7 @@ def _optuna_search_class(echo: Callable[[str], None] = print) -> type:
             ot.set_user_attr("ray_trial_id", trial_id)
             ot.set_user_attr("status", "repeat")
             ot.set_user_attr("reason", f"same genome as trial #{earlier.number}: its result reused, not retrained")
-            self._ot_study.tell(ot, earlier.values)
+            self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
             echo(f"[repeat]   #{ot.number} {earlier.user_attrs.get('genome', '?')}  -- same genome as #{earlier.number}: "
                  "its result reused (not trained, not counted)")
 

@@ -143,8 +143,12 @@ def test_resume_after_killing_the_driver(tmp_path):
     complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     trained = [t for t in complete if t.user_attrs["status"] in ("ok", "stopped")]
     assert len(trained) == 4 and len({tuple(sorted(t.params.items())) for t in trained}) == 4
-    # the restarted sampler may propose trained genomes again: reused, never retrained
+    # the restarted sampler may propose trained genomes again: reused, never retrained, and
+    # told FAIL so they never crowd the sampler's population
     assert all(t.user_attrs["status"] == "repeat" for t in complete if t not in trained)
+    trained_params = {tuple(sorted(t.params.items())) for t in trained}
+    for t in (t for t in study.trials if t.user_attrs.get("status") == "repeat"):
+        assert t.state == optuna.trial.TrialState.FAIL and tuple(sorted(t.params.items())) in trained_params
     df = pd.read_csv(runs / "k" / "results.csv")
     assert len(df[df.status.isin(["ok", "stopped"])]) == 4 and df.number.is_unique
     assert "resuming" in r.stdout
@@ -187,3 +191,5 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
     assert not out.interrupted and out.finished == 2 and out.repeated == len(repeats)
     assert any(l.startswith("[repeat]") for l in lines) and any("space looks exhausted" in l for l in lines)
     assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("repeat").any()
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
+    assert {t.state for t in study.trials if t.user_attrs.get("status") == "repeat"} == {optuna.trial.TrialState.FAIL}
