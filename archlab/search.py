@@ -37,9 +37,8 @@ import yaml
 
 from .errors import UserError
 from .genome import Genome, parse
-from .results import BASELINE_SUFFIX, FINISHED, load_study_info, parse_objectives, write_atomic, write_tables
-
-FAILED_STATUSES = ("failed", "rejected")
+from .record import DRIVER_STOPPED, WORKER_DIED, final_status, FAILED as FAILED_STATUSES, FINISHED, Status, TrialRecord
+from .results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_atomic, write_tables
 
 
 @dataclass
@@ -300,29 +299,13 @@ class DefineByRun:
         return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome)}
 
 
-_ATTRS = ("genome", "genome_id", "label", "status", "reason", "val_top1", "val_top5", "latency_ms",
-          "clips_per_s", "gmacs", "params", "epochs", "checkpoint", "train_time_s", "trial_time_s", "node")
-
-
 def _record(ot_trial: Any, trial_id: str, result: dict[str, Any] | None, error: bool) -> tuple[str, bool]:
     """Write the trial's outcome as user attributes (before Optuna is told: a finished trial
     cannot be changed). Returns (status, whether Optuna should count it as failed)."""
-    result = dict(result or {})
-    status = result.get("status", "failed" if error else "ok")
-    if status == "running":  # the last report was an intermediate epoch: ASHA stopped it
-        status = "stopped"
-    if error and status not in FAILED_STATUSES:
-        status, result["reason"] = "failed", result.get("reason") or "the trial's worker died (see ray/ logs)"
-    result["status"] = status
-    ot_trial.set_user_attr("ray_trial_id", trial_id)
-    for k in _ATTRS:
-        v = result.get(k)
-        if v is None:
-            continue
-        if isinstance(v, float) and not math.isfinite(v):
-            v = None
+    rec = TrialRecord.from_result(result, error, ray_trial_id=trial_id)
+    for k, v in rec.to_attrs().items():
         ot_trial.set_user_attr(k, v)
-    return status, status in FAILED_STATUSES
+    return rec.status.value, rec.status.value in FAILED_STATUSES
 
 
 MAX_REJECTIONS_IN_A_ROW = 1000
@@ -513,11 +496,10 @@ def _progress_callback(echo: Callable[[str], None], total: int, label: str) -> A
             self._line(trial, self.last.get(trial.trial_id, trial.last_result or {}))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._line(trial, {"status": "failed", "reason": "the trial's worker died (see ray/ logs)"})
+            self._line(trial, {"status": "failed", "reason": WORKER_DIED})
 
         def _line(self, trial: Any, r: dict) -> None:
-            status = r.get("status", "?")
-            status = "stopped" if status == "running" else status
+            status = final_status(r.get("status"), False).value
             g = r.get("genome", "?")
             self.done += 1
             number = (trial.config or {}).get("_number")
@@ -582,8 +564,8 @@ def _close_orphans(study: Any, known: set[Any]) -> None:
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
         if t.number in known:
             continue
-        study._storage.set_trial_user_attr(t._trial_id, "status", "interrupted")
-        study._storage.set_trial_user_attr(t._trial_id, "reason", "the driver stopped before the trial started")
+        for k, v in TrialRecord(status=Status.INTERRUPTED, reason=DRIVER_STOPPED).to_attrs().items():
+            study._storage.set_trial_user_attr(t._trial_id, k, v)
         study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
 
