@@ -29,7 +29,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -43,28 +42,19 @@ from torch import nn
 
 from .blocks import ResBlock, r21_midplanes
 from .builder import build, count_params, fuse_bn, init_weights
-from .genome import EXPANSION, Genome, scale_widths
+from .device import resolve_device
+from .genome import EXPANSION, LETTERS, Genome, scale_widths
 from .presets import get as get_preset
-from .profile import Clip, count_fast, count_fvcore, parse_clip, resolve_device
-
-LETTERS = ("A", "B", "C", "2", "3", "R")
+from .profile import Clip, count_fast, count_fvcore, parse_clip
+from .tables import md_table, text_table
+from .versions import machine, versions
 RESULTS_DIR = Path("bench") / "results"
 
 
 # ---- shared helpers ----------------------------------------------------------------------
 
 def machine_info() -> dict[str, Any]:
-    cpu = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "python": platform.python_version(), "torch": torch.__version__,
-            "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None}
+    return {**machine(), **versions(("torch",))}
 
 
 def _sync(device: torch.device) -> None:
@@ -95,19 +85,6 @@ def interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2,
 
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
-
-
-def md_table(rows: list[list[Any]], header: list[str]) -> str:
-    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-def text_table(rows: list[list[Any]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w)  # noqa: E731
-                               for i, (c, w) in enumerate(zip(r, widths)))
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 def write_results(name: str, payload: dict[str, Any], markdown: str, out_dir: str | Path | None = None) -> Path:
@@ -191,13 +168,19 @@ def block_macs_analytic(letter: str, planes: int, thw: int) -> int:
     return outer + middle[letter]
 
 
+def bottleneck_letters() -> list[str]:
+    """The block letters of the bottleneck family, in genome.LETTERS order (A B C 2 3 R)."""
+    return [l for l, info in LETTERS.items() if "bottleneck" in info.families]
+
+
 def block_costs(clip: Clip = (8, 112, 112), width: float = 1.0, device: str = "cpu", runs: int = 20,
-                warmup: int = 3, letters: Sequence[str] = LETTERS, seed: int = 0) -> list[dict[str, Any]]:
+                warmup: int = 3, letters: Sequence[str] | None = None, seed: int = 0) -> list[dict[str, Any]]:
     """One bottleneck ResBlock per letter at each P3D-63 stage's shape (a repeated block of the
     stage: cin = 4*planes, stride 1, the stage's output T x H x W), timed round-robin within a
     stage (inference mode, batch 1). Rows: stage, letter, shape, params, macs, median_ms,
     ms_per_gmac and ms_per_gmac_vs_2d (1.0 = as efficient per MAC as the 2D block)."""
     dev = resolve_device(device)
+    letters = bottleneck_letters() if letters is None else list(letters)
     gen = torch.Generator().manual_seed(seed)
     rows: list[dict[str, Any]] = []
     for s in stage_shapes(clip, width):
@@ -248,10 +231,10 @@ def run_blocks(quick: bool = False, out_dir: str | Path | None = None, clip: Cli
             f"stage's shape for a {'x'.join(map(str, clip))} clip, width x{width}, batch 1, {device}, "
             f"inference mode; median of {runs} round-robin runs. ms/GMAC vs 2D > 1 means the block "
             "is slower per multiply-add than the 2D block.")
-    print(text_table(body, header))
+    print(text_table(header, body))
     print(note)
     payload = {"input": "x".join(map(str, clip)), "width": width, "device": device, "runs": runs, "rows": rows}
-    path = write_results("blocks", payload, md_table(body, header) + "\n\n" + note, out_dir)
+    path = write_results("blocks", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return payload
 
@@ -546,12 +529,12 @@ def run_reference(quick: bool = False, out_dir: str | Path | None = None, preset
     note = (f"Batch 1x3x{'x'.join(map(str, clip))}, CPU, inference mode, median of {runs} round-robin runs "
             "(every model x variant in the same rounds). Same weights in both (BN statistics randomised); "
             "speed ratio > 1 means archlab is faster.")
-    print(text_table(body, header))
+    print(text_table(header, body))
     print(note)
     for n in notes:
         print(n)
     payload = {"input": "x".join(map(str, clip)), "batch": 1, "runs": runs, "rows": rows, "notes": notes}
-    path = write_results("reference", payload, md_table(body, header) + "\n\n" + note + "\n\n" +
+    path = write_results("reference", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note + "\n\n" +
                          "\n".join(f"- {n}" for n in notes), out_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return payload
@@ -629,11 +612,11 @@ def run_train(quick: bool = False, out_dir: str | Path | None = None, width: flo
             f"forward {fwd_macs / 1e9:.3f} GMACs, step counted as 3x forward = {step_macs / 1e9:.3f} GMACs. "
             f"Ceiling: fp32 {n}x{n} matmul ({ceiling_gmacs * 2:.1f} GFLOP/s = {ceiling_gmacs:.1f} GMAC/s). "
             f"Median of {runs} round-robin runs, {torch.get_num_threads()} threads.")
-    print(text_table(body, header))
+    print(text_table(header, body))
     print(note)
     payload = {"genome": str(g), "width": width, "input": "x".join(map(str, clip)), "batch": batch, "runs": runs,
                "forward_macs": fwd_macs, "step_macs": step_macs, "ceiling_gmacs_per_s": ceiling_gmacs, "rows": rows}
-    path = write_results("train", payload, md_table(body, header) + "\n\n" + note, out_dir)
+    path = write_results("train", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return payload
 
@@ -672,11 +655,11 @@ def run_profiling(quick: bool = False, out_dir: str | Path | None = None, n: int
     note = (f"{n} random genomes of space {space!r} (random.Random(i), i < {n}) at {'x'.join(map(str, clip))}, "
             f"params + MACs (total and per stage). count_fast is {speedup:.1f}x faster; agreement: "
             f"{n - len(mismatches)}/{n} exact.")
-    print(text_table(body, header))
+    print(text_table(header, body))
     print(note)
     payload = {"space": space, "input": "x".join(map(str, clip)), "genomes": n, "rows": rows,
                "fast_vs_fvcore_speedup": speedup, "agree": n - len(mismatches), "mismatches": mismatches}
-    path = write_results("profiling", payload, md_table(body, header) + "\n\n" + note, out_dir)
+    path = write_results("profiling", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return payload
 
@@ -736,9 +719,9 @@ def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[s
             f"{out.finished} finished, {out.rejected} rejected, {out.repeated} repeats reused. overhead = 1 - (sum of training time) / "
             f"(slots x wall); 'outside trials' counts a trial's data generation and latency measurement as "
             f"trial time.")
-    print(text_table(body, header))
+    print(text_table(header, body))
     print(note)
-    path = write_results("search", {**o, "quick": quick}, md_table(body, header) + "\n\n" + note, out_dir)
+    path = write_results("search", {**o, "quick": quick}, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return o
 

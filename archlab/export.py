@@ -41,12 +41,10 @@ import json
 import logging
 import math
 import os
-import platform
 import shutil
 import tempfile
 import warnings
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -56,6 +54,8 @@ from torch import nn
 from .builder import fuse_bn
 from .errors import UserError
 from .genome import Genome, GenomeError, parse
+from .tables import md_cell
+from .versions import EXPORT as EXPORT_DISTRIBUTIONS, versions
 
 Clip = tuple[int, int, int]  # frames, height, width
 
@@ -628,16 +628,6 @@ def sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version(), "torch": torch.__version__}
-    for dist in ("onnx", "onnxruntime", "onnxscript", "archlab"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = None
-    return out
-
-
 def how_to_load(clip: Clip, classes: int) -> dict[str, str]:
     """Five lines each, runnable as they stand from the export directory."""
     shape = ", ".join(map(str, (2, 3, *clip)))
@@ -699,7 +689,7 @@ def model_card(src: Source, clip: Clip, classes: list[str], params: int, macs: i
             "checks": [asdict(c) for c in checks],
         },
         "onnx": onnx_info,
-        "versions": versions(),
+        "versions": versions(EXPORT_DISTRIBUTIONS),
         "how_to_load": {k: v for k, v in how_to_load(clip, len(classes)).items()
                         if (k == "torch" and FILE_NAMES["pt2"] in files) or (k == "onnxruntime" and onnx_info)},
     }
@@ -727,7 +717,7 @@ def render_card(card: dict[str, Any]) -> str:
     lines += ["", f"## Classes ({len(classes)})", "", ", ".join(f"{i}: {c}" for i, c in enumerate(classes))]
     if card["trial"]:
         lines += ["", "## Search metrics of its trial", "", "| metric | value |", "|---|---|"]
-        lines += [f"| {k} | {_md_cell(v)} |" for k, v in card["trial"].items()]
+        lines += [f"| {md_cell(k)} | {md_cell(v)} |" for k, v in card["trial"].items()]
     lines += ["", "## Files", "", "| file | bytes | sha256 |", "|---|---:|---|"]
     lines += [f"| {n} | {f['bytes']:,} | `{f['sha256']}` |" for n, f in card["files"].items()]
     v = card["verification"]
@@ -754,11 +744,6 @@ def _weights_words(w: dict[str, Any]) -> str:
 
 
 # ---- small helpers ------------------------------------------------------------------------
-
-def _md_cell(v: Any) -> str:
-    """A markdown table cell: genome strings contain '|', which would split the cell."""
-    return str(v).replace("|", "\\|")
-
 
 def _clip_str(clip: Clip) -> str:
     return "x".join(map(str, clip))

@@ -28,6 +28,7 @@ from . import pareto
 from .errors import UserError
 from .genome import LETTERS, GenomeError, parse
 from .results import FINISHED
+from .tables import text_table
 
 FORMATS = ("md", "html")
 AXIS_LABELS = {"val_top1": "val top-1 accuracy", "latency_ms": "latency (ms per clip, batch 1)",
@@ -100,12 +101,6 @@ def _num(v: Any, fmt: str) -> str:
     except (TypeError, ValueError):
         return "-"
     return format(x, fmt) if math.isfinite(x) else "-"
-
-
-def _text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
-    return "\n".join([line(header), "  ".join("-" * w for w in widths), *(line(r) for r in rows)])
 
 
 # ---- plots -----------------------------------------------------------------------------------
@@ -333,7 +328,7 @@ def _md(blocks: list[Block]) -> str:
         elif kind == "list":
             out.append("\n".join(f"- {item}" for item in b[1]))
         elif kind == "table":
-            out.append("```text\n" + _text_table(b[1], b[2]) + "\n```")
+            out.append("```text\n" + text_table(b[1], b[2], right=()) + "\n```")
         elif kind == "img":
             out.append(f"![{b[2]}]({b[1]})")
     return "\n\n".join(out) + "\n"

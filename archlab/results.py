@@ -11,8 +11,6 @@ anywhere.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +20,7 @@ import yaml
 
 from . import pareto
 from .errors import UserError
+from .files import atomic_write
 from .genome import LETTERS, GenomeError, parse
 
 OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
@@ -29,6 +28,7 @@ OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
 BASELINE_SUFFIX = ":baselines"
 STATUSES = ("ok", "stopped", "failed", "rejected", "repeat", "running")  # repeat: an earlier trial's result reused
 FINISHED = ("ok", "stopped")  # trained: to the last epoch, or until ASHA stopped it
+write_atomic = atomic_write  # TRANSITION: search.py and studies.py still import it from here (requests.md)
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -38,16 +38,6 @@ def parse_objectives(text: str) -> tuple[list[str], list[str]]:
     if bad or len(keys) != 2 or keys[0] != "acc":
         raise UserError(f"--objectives {text!r}: use acc,latency | acc,gmacs | acc,params")
     return [OBJECTIVES[k][0] for k in keys], [OBJECTIVES[k][1] for k in keys]
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write a file so that a reader never sees half of it (temp file + rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes files private; these are ordinary results
-    os.replace(tmp, path)
 
 
 @dataclass
@@ -198,9 +188,9 @@ def write_tables(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dic
     beside it) and front.yaml (reference point + hypervolume). Returns (results, front, hv)."""
     df, info = load_results(study_dir)
     objs, dirs = info.objectives, info.directions
-    write_atomic(info.dir / "results.csv", df.to_csv(index=False))
+    atomic_write(info.dir / "results.csv", df.to_csv(index=False))
     front = df[df["on_front"]].sort_values(objs[1])
-    write_atomic(info.dir / "pareto.csv", front.to_csv(index=False))
+    atomic_write(info.dir / "pareto.csv", front.to_csv(index=False))
     search = finished(df[~df["baseline"]])
     hv: dict[str, Any] = {"objectives": objs, "directions": dirs}
     if len(search):
@@ -208,7 +198,7 @@ def write_tables(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dic
         hv["reference_point"] = [float(x) for x in ref]
         hv["hypervolume"] = pareto.hypervolume(search, objs, dirs, ref)
         hv["front_size"] = int(pareto.non_dominated(search, objs, dirs).sum())
-    write_atomic(info.dir / "front.yaml", yaml.safe_dump(hv, sort_keys=False))
+    atomic_write(info.dir / "front.yaml", yaml.safe_dump(hv, sort_keys=False))
     return df, front, hv
 
 

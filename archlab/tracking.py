@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator
 from urllib.parse import urlparse
 
 from .errors import UserError
+from .files import atomic_write
 from .genome import LETTERS, GenomeError, parse
 
 MODES = ("auto", "online", "offline", "off")
@@ -202,12 +203,7 @@ def _read_registry(study_dir: Path) -> dict[str, Any]:
 
 
 def _write_registry(study_dir: Path, data: dict[str, Any]) -> None:
-    path = study_dir / "wandb" / REGISTRY
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{REGISTRY}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    atomic_write(study_dir / "wandb" / REGISTRY, json.dumps(data, indent=1, sort_keys=True))
 
 
 def registered_runs(study_dir: str | Path) -> dict[str, Any]:

@@ -27,7 +27,6 @@ start when the disk cannot hold it.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import os
@@ -41,6 +40,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from ..errors import UserError
+from ..files import PARTIAL, FileLock, atomic_write
 from .video import (CorruptVideo, Resize, crop_pair, format_size, parse_size, probe_video, read_video,
                     target_size)
 
@@ -48,7 +48,6 @@ FORMAT = 1
 CONFIG = "cache.json"
 MANIFEST = "manifest.json"
 VIDEOS = "videos"
-_PARTIAL = ".partial-"
 DEFAULT_SIZE: dict[str, Resize] = {"ucf101": (128, 171), "folder": 128}
 
 
@@ -72,49 +71,10 @@ def frames_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / VIDEOS / (key + ".npy")
 
 
-def _write_atomic(path: Path, data: bytes, fsync: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + _PARTIAL + str(os.getpid()))
-    with open(tmp, "wb") as f:
-        f.write(data)
-        if fsync:
-            f.flush()
-            os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _save_frames(path: Path, frames: np.ndarray) -> int:
     """np.save under a temporary name, then rename: a .npy with its final name is whole."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + _PARTIAL + str(os.getpid()))
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, frames, allow_pickle=False)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    atomic_write(path, lambda f: np.save(f, frames, allow_pickle=False))
     return path.stat().st_size
-
-
-class _Lock:
-    """One prepare per cache at a time (flock: released by the kernel if the process dies)."""
-
-    def __init__(self, cache_dir: Path):
-        self.path = cache_dir / ".lock"
-
-    def __enter__(self) -> "_Lock":
-        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self.fd)
-            raise UserError(f"cache {self.path.parent} is being written by another `archlab data prepare`") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
 
 
 # ---- reading -----------------------------------------------------------------------------
@@ -236,7 +196,8 @@ def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: s
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create cache folder {cache_dir}: {e.strerror}") from None
-    with _Lock(cache_dir):
+    with FileLock(cache_dir / ".lock", busy=f"cache {cache_dir} is being written by another "
+                                           "`archlab data prepare` (pid {{pid}})"):
         config_path = cache_dir / CONFIG
         if config_path.is_file():
             config = _read_json(config_path) or {}
@@ -244,15 +205,15 @@ def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: s
                 raise UserError(f"cache {cache_dir} was started as {config.get('kind')} at {config.get('size')} "
                                 f"(format {config.get('format')}): use another --cache for {kind} at {size_text}")
         else:
-            _write_atomic(config_path, json.dumps({"format": FORMAT, "kind": kind, "size": size_text}).encode())
+            atomic_write(config_path, json.dumps({"format": FORMAT, "kind": kind, "size": size_text}))
         manifest_path = cache_dir / MANIFEST
         old: dict[str, Any] = _read_json(manifest_path) or {}  # the .npy files are the truth
         if manifest_path.is_file():
             manifest_path.unlink()  # from here until the end, the cache reads as incomplete
-        for partial in (cache_dir / VIDEOS).rglob(f"*{_PARTIAL}*"):
+        for partial in (cache_dir / VIDEOS).rglob(f"*{PARTIAL}*"):
             partial.unlink()  # left by an interrupted run (the lock says none is running)
         for rel, src in (copy or {}).items():
-            _write_atomic(cache_dir / rel, Path(src).read_bytes())
+            atomic_write(cache_dir / rel, Path(src).read_bytes())
 
         todo = [k for k in sources if not _is_whole(cache_dir, k)]
         todo_set = set(todo)
@@ -297,7 +258,7 @@ def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: s
         corrupt.update(summary.corrupt)
         manifest = {"format": FORMAT, "kind": kind, "size": size_text, **(extra or {}),
                     "videos": dict(sorted(videos.items())), "corrupt": dict(sorted(corrupt.items()))}
-        _write_atomic(manifest_path, json.dumps(manifest, indent=1).encode(), fsync=True)
+        atomic_write(manifest_path, json.dumps(manifest, indent=1), fsync=True)
     summary.seconds = time.perf_counter() - t0
     return summary
 
