@@ -43,7 +43,7 @@ from typing import Any, Callable, Sequence
 
 
 from . import named
-from .errors import UserError
+from .errors import UserError, shorten
 from .genome import FIELD_ORDER, LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse, scale_widths
 
 KINDS = ("interleave", "uniform", "per_stage", "free")
@@ -95,20 +95,20 @@ class _FixedTrial:
 
     def _get(self, name: str) -> Any:
         if name not in self.given:
-            raise UserError(f"space {self.space}: parameter {name!r} is missing")
+            raise UserError(f"space {self.space}: parameter {shorten(name)} is missing")
         return self.given[name]
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
         value = self._get(name)
         if value not in list(choices) or isinstance(value, bool) != isinstance(choices[0], bool):
-            raise UserError(f"space {self.space}: {name}={value!r} is not one of {list(choices)}")
+            raise UserError(f"space {self.space}: {name}={shorten(value)} is not one of {list(choices)}")
         self.params[name] = value
         return value
 
     def suggest_int(self, name: str, low: int, high: int) -> int:
         value = self._get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            raise UserError(f"space {self.space}: {name}={value!r} is not an integer in {low}..{high}")
+            raise UserError(f"space {self.space}: {name}={shorten(value)} is not an integer in {low}..{high}")
         self.params[name] = value
         return value
 
@@ -166,7 +166,8 @@ def _ask(trial: Any, name: str, choices: Sequence[Any]) -> Any:
 
 def _is_int_range(choices: Sequence[Any]) -> bool:
     ints = all(isinstance(c, int) and not isinstance(c, bool) for c in choices)
-    return ints and sorted(choices) == list(range(min(choices), max(choices) + 1))
+    # the length first: [0, 100000000] must not build a list of 10^8 integers to compare
+    return ints and max(choices) - min(choices) + 1 == len(choices) and len(set(choices)) == len(choices)
 
 
 # ---- spaces --------------------------------------------------------------------------------
@@ -374,7 +375,7 @@ def _from_file(path: Path) -> Space:
         raise UserError(f"{where}: expected a mapping of keys (description, kind, depths, ...)")
     for key in data:
         if not isinstance(key, str):
-            raise UserError(f"{where}: key {key!r} is not a name")
+            raise UserError(f"{where}: key {shorten(key)} is not a name")
     name, desc = named.name_and_description(path, data)
     common = dict(
         name=name,
@@ -390,7 +391,7 @@ def _from_file(path: Path) -> Space:
 
     kind = data.get("kind")
     if kind not in KINDS:
-        raise UserError(f"{where}: key 'kind': {kind!r} is not one of {', '.join(KINDS)} (or use 'python')")
+        raise UserError(f"{where}: key 'kind': {shorten(kind)} is not one of {', '.join(KINDS)} (or use 'python')")
     _only(where, data, COMMON_KEYS + KIND_KEYS[kind], f"kind {kind}")
     if "depths" not in data:
         raise UserError(f"{where}: key 'depths' is required: block counts per stage, e.g. [[1, 2], [1, 2, 4]]")
@@ -409,9 +410,12 @@ def _from_file(path: Path) -> Space:
     if "cycle" in KIND_KEYS[kind]:
         space.cycle = _letters_str(where, "cycle", data.get("cycle", "ABC"), family)
     if "phase" in KIND_KEYS[kind]:
-        space.phase = _choices(where, "phase", data.get("phase", 0), lambda v: _is_int(v) and v >= 0)
+        k = len(space.cycle)  # phase k+i is phase i again: a larger one only repeats genomes
+        space.phase = _choices(where, "phase", data.get("phase", 0), lambda v: _is_int(v) and 0 <= v < k,
+                               f" (an integer in 0..{k - 1}: the cycle {space.cycle} has {k} letters)")
     if "n_2d" in KIND_KEYS[kind]:
-        space.n_2d = _choices(where, "n_2d", data.get("n_2d", 1), lambda v: _is_int(v) and 0 <= v <= n)
+        space.n_2d = _choices(where, "n_2d", data.get("n_2d", 1), lambda v: _is_int(v) and 0 <= v <= n,
+                              f" (an integer in 0..{n}: the space has {n} stages)")
     if "letters" in KIND_KEYS[kind]:
         if "letters" not in data:
             raise UserError(f"{where}: key 'letters' is required for kind {kind}")
@@ -420,7 +424,7 @@ def _from_file(path: Path) -> Space:
                                  lambda v: (allow_cycle and v == CYCLE) or (isinstance(v, str) and v in LETTERS))
         for ch in space.letters:
             if ch != CYCLE and family not in LETTERS[ch].families:
-                raise UserError(f"{where}: key 'letters': {ch!r} is not valid in the {family} family")
+                raise UserError(f"{where}: key 'letters': {shorten(ch)} is not valid in the {family} family")
     # Build the smallest and the largest genome once: a bad combination fails at load time.
     for pick in (min, max):
         trial = _ExtremeTrial(pick)
@@ -457,28 +461,28 @@ def _is_positive_number(v: Any) -> bool:
 def _only(where: str, data: dict, allowed: Sequence[str], what: str) -> None:
     for key in data:
         if key not in allowed:
-            raise UserError(f"{where}: unknown key {key!r} for {what} (keys: {', '.join(allowed)})")
+            raise UserError(f"{where}: unknown key {shorten(key)} for {what} (keys: {', '.join(allowed)})")
 
 
 def _positive(where: str, key: str, value: Any, typ: type) -> Any:
     """A positive number; for ``int`` keys a whole one (1e6 from a CLI float is fine)."""
     if not _is_positive_number(value) or (typ is int and value != int(value)):
-        raise UserError(f"{where}: key {key!r}: {value!r} must be a positive {'integer' if typ is int else 'number'}")
+        raise UserError(f"{where}: key {shorten(key)}: {shorten(value)} must be a positive {'integer' if typ is int else 'number'}")
     return typ(value)
 
 
-def _choices(where: str, key: str, value: Any, ok: Callable[[Any], bool]) -> tuple[Any, ...]:
+def _choices(where: str, key: str, value: Any, ok: Callable[[Any], bool], hint: str = "") -> tuple[Any, ...]:
     """A value or a list of distinct values, each passing ``ok``."""
     items = value if isinstance(value, list) else [value]
     if isinstance(value, str) and key == "letters" and len(value) > 1 and value != CYCLE:
         items = list(value)  # letters: ABC23R
     if not items:
-        raise UserError(f"{where}: key {key!r}: give at least one value")
+        raise UserError(f"{where}: key {shorten(key)}: give at least one value")
     for v in items:
         if not ok(v):
-            raise UserError(f"{where}: key {key!r}: {v!r} is not allowed here")
+            raise UserError(f"{where}: key {shorten(key)}: {shorten(v)} is not allowed here{hint}")
     if len(set(map(repr, items))) != len(items):
-        raise UserError(f"{where}: key {key!r}: values repeat")
+        raise UserError(f"{where}: key {shorten(key)}: values repeat")
     return tuple(items)
 
 
@@ -491,17 +495,17 @@ def _depths(where: str, value: Any) -> tuple[tuple[int, ...], ...]:
         try:
             out.append(_choices(where, "depths", d, ok))
         except UserError:
-            raise UserError(f"{where}: key 'depths', stage {i}: {d!r} must be block counts in "
+            raise UserError(f"{where}: key 'depths', stage {i}: {shorten(d)} must be block counts in "
                             f"1..{MAX_BLOCKS_PER_STAGE}") from None
     return tuple(out)
 
 
 def _letters_str(where: str, key: str, value: Any, family: str) -> str:
     if not isinstance(value, str) or not value or any(ch not in LETTERS for ch in value):
-        raise UserError(f"{where}: key {key!r}: {value!r} must be block letters ({' '.join(LETTERS)})")
+        raise UserError(f"{where}: key {shorten(key)}: {shorten(value)} must be block letters ({' '.join(LETTERS)})")
     for ch in value:
         if family not in LETTERS[ch].families:
-            raise UserError(f"{where}: key {key!r}: {ch!r} is not valid in the {family} family")
+            raise UserError(f"{where}: key {shorten(key)}: {shorten(ch)} is not valid in the {family} family")
     return value
 
 
@@ -529,7 +533,7 @@ def _field_choices(where: str, value: Any, fields: str, n: int) -> dict[str, tup
     out: dict[str, tuple[str, ...]] = {}
     for key, vals in value.items():
         if key not in SEARCHABLE_FIELDS:
-            raise UserError(f"{where}: key 'choices': {key!r} is not a searchable field ({', '.join(SEARCHABLE_FIELDS)})")
+            raise UserError(f"{where}: key 'choices': {shorten(key)} is not a searchable field ({', '.join(SEARCHABLE_FIELDS)})")
         items = tuple(str(v) for v in (vals if isinstance(vals, list) else [vals]))
         for v in items:
             try:
@@ -553,14 +557,14 @@ def _clip(where: str, value: Any) -> tuple[int, int, int]:
 
 def _import(where: str, value: Any) -> Callable[[Any], Genome]:
     if not isinstance(value, str) or value.count(":") != 1:
-        raise UserError(f"{where}: key 'python': {value!r} must be module:function")
+        raise UserError(f"{where}: key 'python': {shorten(value)} must be module:function")
     module, func = value.split(":")
     try:
         fn = getattr(importlib.import_module(module), func)
     except ImportError as e:
-        raise UserError(f"{where}: key 'python': cannot import {module}: {e}") from None
+        raise UserError(f"{where}: key 'python': cannot import {shorten(module)}: {shorten(str(e), 120)}") from None
     except AttributeError:
-        raise UserError(f"{where}: key 'python': {module} has no {func!r}") from None
+        raise UserError(f"{where}: key 'python': {shorten(module)} has no {shorten(func)}") from None
     if not callable(fn):
         raise UserError(f"{where}: key 'python': {value} is not a function")
     return fn

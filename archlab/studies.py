@@ -60,7 +60,7 @@ from typing import Any, Callable
 import yaml
 
 from . import named
-from .errors import UserError
+from .errors import UserError, shorten
 from .genome import Genome, GenomeError
 from .results import write_atomic
 
@@ -80,7 +80,7 @@ SEARCH_FIXED = ("name", "out")
 QUICK_TRAIN: dict[str, Any] = {"epochs": 1, "train_clips": 64, "val_clips": 32}  # and the first seed only
 QUICK_SEARCH: dict[str, Any] = {"trials": 2, "epochs": 1, "grace_epochs": 1, "latency_runs": 2,
                                 "data_opts": {"n_clips": 64}}
-LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # labels are directory names
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names
 # What a finished train run's numbers depend on: a run directory trained under other
 # settings is refused instead of silently reused.
 RUN_SETTINGS = ("genome", "seed", "epochs", "batch", "optimizer", "lr", "zero_init", "frames", "size",
@@ -187,7 +187,7 @@ def _mapping(where: str, key: str, value: Any, allowed: tuple[str, ...]) -> dict
     for k in value:
         if k not in allowed:
             inside = f" in '{key}'" if key else ""
-            raise UserError(f"{where}: unknown key {k!r}{inside} (keys: {', '.join(allowed)})")
+            raise UserError(f"{where}: unknown key {shorten(k)}{inside} (keys: {', '.join(allowed)})")
     return value
 
 
@@ -208,7 +208,7 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
         opts.update(quick)
 
     def bad(key: str, what: str) -> UserError:
-        return UserError(f"{where}: key 'train.{key}': {opts[key]!r} {what}")
+        return UserError(f"{where}: key 'train.{key}': {shorten(opts[key])} {what}")
 
     seeds = opts["seeds"] if isinstance(opts["seeds"], list) else [opts["seeds"]]
     if not seeds or not all(_is_int(s) and s >= 0 for s in seeds) or len(set(seeds)) != len(seeds):
@@ -238,16 +238,16 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
     for label, text in entries.items():
         key = f"train.genomes.{label}"
         if not isinstance(label, str) or not LABEL.match(label):
-            raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -)")
+            raise UserError(f"{where}: key {shorten(key)}: a label is a directory name (letters, digits, _ . + -)")
         if not isinstance(text, str):
-            raise UserError(f"{where}: key {key!r}: {text!r} is not a genome string or a preset name")
+            raise UserError(f"{where}: key {shorten(key)}: {shorten(text)} is not a genome string or a preset name")
         try:
             g = resolve(text, classes=opts["classes"])
             count_fast(g, clip)  # the clip must be large enough for the network
         except GenomeError as e:
-            raise UserError(f"{where}: key {key!r}: {e}") from None
+            raise UserError(f"{where}: key {shorten(key)}: {e}") from None
         except UserError as e:
-            raise UserError(f"{where}: key {key!r} at clip {'x'.join(map(str, clip))}: {e}") from None
+            raise UserError(f"{where}: key {shorten(key)} at clip {'x'.join(map(str, clip))}: {e}") from None
         genomes[label] = g
     return TrainSpec(genomes=genomes, seeds=list(seeds), lr=float(opts["lr"]),
                      **{k: opts[k] for k in TRAIN_DEFAULTS if k not in ("seeds", "lr")})
@@ -288,7 +288,7 @@ def _type_name(hint: Any) -> str:
 def _check_types(where: str, key: str, values: dict[str, Any], hints: dict[str, Any]) -> None:
     for k, v in values.items():
         if not _type_ok(v, hints[k]):
-            raise UserError(f"{where}: key '{key}.{k}': {v!r} is not {_type_name(hints[k])}")
+            raise UserError(f"{where}: key '{key}.{k}': {shorten(v)} is not {_type_name(hints[k])}")
 
 
 def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) -> dict[str, Any]:
@@ -309,7 +309,7 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     for label, own in entries.items():
         key = f"search.searches.{label}"
         if not isinstance(label, str) or not LABEL.match(label):
-            raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -)")
+            raise UserError(f"{where}: key {shorten(key)}: a label is a directory name (letters, digits, _ . + -)")
         own = _mapping(where, key, own or {}, allowed)
         settings = {**common, **own}
         _check_types(where, key, settings, hints)
@@ -326,12 +326,12 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
             load_space(space)
             objs = parse_objectives(settings.get("objectives", SearchConfig.objectives))
         except UserError as e:
-            raise UserError(f"{where}: key {key!r}: {e}") from None
+            raise UserError(f"{where}: key {shorten(key)}: {e}") from None
         if settings.get("sampler", SearchConfig.sampler) not in ("nsga2", "tpe", "random"):
             raise UserError(f"{where}: key '{key}.sampler': use nsga2, tpe or random")
         for k in ("trials", "epochs", "grace_epochs", "frames", "size", "batch", "latency_runs"):
             if k in settings and settings[k] < 1:
-                raise UserError(f"{where}: key '{key}.{k}': {settings[k]!r} must be at least 1")
+                raise UserError(f"{where}: key '{key}.{k}': {shorten(settings[k])} must be at least 1")
         if objectives is not None and objs != objectives:
             raise UserError(f"{where}: key '{key}.objectives': every search must have the same objectives "
                             "(their fronts are compared on one reference point)")
@@ -427,7 +427,7 @@ def _check_run_dir(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path) ->
     settings = _run_settings(spec, genome, seed)
     for k in RUN_SETTINGS:
         if stored.get(k) != settings[k]:
-            raise UserError(f"{run_dir} was trained with {k}={stored.get(k)!r}, the study now says {settings[k]!r}: "
+            raise UserError(f"{run_dir} was trained with {k}={shorten(stored.get(k))}, the study now says {shorten(settings[k])}: "
                             "delete that directory or give another --out")
 
 
@@ -532,16 +532,16 @@ def _check_stored_search(label: str, cfg: Any) -> None:
     stored = load_study_info(d).settings
     objectives = parse_objectives(cfg.objectives)[0]
     if list(stored.get("objectives", [])) != objectives:
-        raise UserError(f"search {label!r} in {d} was run with objectives {stored.get('objectives')}, the study now "
+        raise UserError(f"search {shorten(label)} in {d} was run with objectives {stored.get('objectives')}, the study now "
                         f"says {objectives}: delete that directory or give another --out")
     for k, v in asdict(cfg).items():
         if k in SEARCH_FREE or k not in stored:
             continue
         if stored[k] != v:
-            raise UserError(f"search {label!r} in {d} was run with {k}={stored[k]!r}, the study now says {v!r}: "
+            raise UserError(f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the study now says {shorten(v)}: "
                             "delete that directory or give another --out")
     if int(stored.get("trials", 0)) > cfg.trials:
-        raise UserError(f"search {label!r} in {d} was run with trials={stored['trials']}, the study now says "
+        raise UserError(f"search {shorten(label)} in {d} was run with trials={stored['trials']}, the study now says "
                         f"{cfg.trials}: a search can grow, not shrink; delete that directory or give another --out")
 
 
@@ -561,7 +561,7 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
         try:
             outcome = search(cfg, resume=False, echo=lambda line, label=label: echo(f"[search {label}] {line}"))
         except UserError as e:
-            raise UserError(f"search {label!r}: {e}") from None
+            raise UserError(f"search {shorten(label)}: {e}") from None
         if outcome.interrupted:
             interrupted = True
             break
