@@ -13,6 +13,7 @@ import sys
 from typing import Sequence
 
 from .errors import UserError
+from .recipe import ProxyRecipe
 
 
 def _fmt_int(n: int) -> str:
@@ -173,12 +174,10 @@ def cmd_search(args: argparse.Namespace) -> int:
     from .search import SearchConfig, search, shutdown
 
     cfg = SearchConfig(space=args.space, name=args.name, out=args.out, data=args.data, data_root=args.data_root,
-                       data_opts=_key_values(args.data_opt, "--data-opt"),
-                       frames=args.frames, size=args.size, objectives=args.objectives, trials=args.trials,
-                       epochs=args.epochs, batch=args.batch, optimizer=args.optimizer, lr=args.lr,
-                       grace_epochs=args.grace_epochs, sampler=args.sampler, concurrency=args.concurrency,
+                       data_opts=_key_values(args.data_opt, "--data-opt"), recipe=ProxyRecipe.from_args(args),
+                       objectives=args.objectives, trials=args.trials, grace_epochs=args.grace_epochs, sampler=args.sampler, concurrency=args.concurrency,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
-                       address=args.address, seed=args.seed, baselines=args.baselines, max_gmacs=args.max_gmacs,
+                       address=args.address, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
@@ -219,14 +218,8 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-opt", action="append", metavar="KEY=VALUE",
                    help="dataset option, repeatable (e.g. n_clips=600 for synthetic, classes=10 or "
                         "cache=PATH for ucf101)")
-    p.add_argument("--frames", type=int, default=8, help="frames per proxy clip (default 8)")
-    p.add_argument("--size", type=int, default=32, help="proxy clip height=width (default 32)")
     p.add_argument("--objectives", default="acc,latency", help="acc,latency (default) | acc,gmacs | acc,params")
     p.add_argument("--trials", type=int, default=12, help="trials to run in total (default 12)")
-    p.add_argument("--epochs", type=int, default=5, help="proxy epochs per trial (default 5)")
-    p.add_argument("--batch", type=int, default=8, help="proxy batch size (default 8)")
-    p.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"], help="proxy optimizer (default adamw)")
-    p.add_argument("--lr", type=float, default=0.002, help="proxy peak learning rate (default 0.002)")
     p.add_argument("--grace-epochs", type=int, default=3,
                    help="ASHA: epochs every trial gets before it can be stopped (default 3)")
     p.add_argument("--sampler", default="nsga2", choices=["nsga2", "tpe", "random"], help="Optuna sampler")
@@ -237,7 +230,6 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="study name (default SPACE-DATA); re-running a name continues it")
     p.add_argument("--out", default="runs", help="where study directories live (default runs/)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted study (must exist)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--baselines", action="store_true",
                    help="also train pure A/B/C, 2D and the A->B->C interleave on the knee point's skeleton")
     p.add_argument("--max-gmacs", type=float, help="reject genomes above this many GMACs before training")
@@ -245,6 +237,7 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", help="Optuna RDB URL for a shared database (default: optuna.db in the study)")
     p.add_argument("--wandb", default="auto", choices=["auto", "online", "offline", "off"],
                    help="W&B logging (auto: online with credentials, else offline files in the study)")
+    ProxyRecipe.add_arguments(p)  # --epochs, --batch, --lr, --frames, --size, --seed, ... (one definition)
     p.set_defaults(func=cmd_search)
 
 
@@ -341,27 +334,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from .genome import scale_widths
     from .train import TrainConfig, train
 
+    recipe = ProxyRecipe.from_args(args)
+    cfg = TrainConfig(recipe=recipe, workers=args.workers, device=args.device, compile=args.compile,
+                      channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
+                      max_steps_per_epoch=args.max_steps)
     g = _genome_arg(args.genome, None)
     if args.width != 1.0:
         g = scale_widths(g, args.width)
-    opts: dict = {}
-    if args.clips is not None:
-        if args.data != "synthetic":
-            raise UserError("--clips sets the size of the synthetic dataset only")
-        if args.clips < 2:
-            raise UserError(f"--clips {args.clips}: give at least 2 clips")
-        opts = {"n_clips": args.clips}
-    data = dict(root=args.data_root, frames=args.frames, size=args.size)
-    train_set = get_dataset(args.data, "train", **data, **opts)
-    val_opts = {"n_clips": max(2, args.clips // 4)} if opts else {}
-    val_set = get_dataset(args.data, "val", **data, **val_opts)
+    train_set = get_dataset(args.data, "train", root=args.data_root, **recipe.dataset_opts(args.data, "train"))
+    val_set = get_dataset(args.data, "val", root=args.data_root, **recipe.dataset_opts(args.data, "val"))
     g = g.with_(classes=len(train_set.classes))
-    cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
-                      seed=args.seed, workers=args.workers, device=args.device, compile=args.compile,
-                      channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
-                      max_steps_per_epoch=args.max_steps, zero_init_last_bn=not args.no_zero_init)
     print(f"genome  {g}\nid      {g.id}\ndata    {args.data}: {len(train_set)} train / {len(val_set)} val clips, "
-          f"{len(train_set.classes)} classes, {args.frames}x{args.size}x{args.size}\nout     {args.out}", flush=True)
+          f"{len(train_set.classes)} classes, {'x'.join(map(str, recipe.clip))}\nrecipe  {_recipe_line(recipe)}\n"
+          f"out     {args.out}", flush=True)
     result = train(g, train_set, val_set, cfg, out_dir=args.out, progress=True)
     if result.status != "ok":
         print(f"archlab train: training stopped ({result.status}): {result.reason}", file=sys.stderr)
@@ -371,6 +356,11 @@ def cmd_train(args: argparse.Namespace) -> int:
           f"top5 {last.val_top5:.3f} loss {last.val_loss:.3f}  ·  {result.train_time_s:.1f} s training  ·  "
           f"weights {args.out}/best.pt")
     return 0
+
+
+def _recipe_line(r: ProxyRecipe) -> str:
+    return (f"{r.optimizer} lr {r.lr:g}, batch {r.batch}, {r.epochs} epochs, "
+            f"{'zero-init' if r.zero_init else 'plain init'}, seed {r.seed}")
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
@@ -521,25 +511,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="synthetic", choices=["synthetic", "ucf101", "folder"],
                    help="dataset (default synthetic: built in, no download)")
     p.add_argument("--data-root", help="dataset root for ucf101/folder")
-    p.add_argument("--frames", type=int, default=8, help="frames per clip (default 8)")
-    p.add_argument("--size", type=int, default=64, help="clip height=width (default 64)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier of every stage and the stem (default 1.0)")
-    p.add_argument("--epochs", type=int, default=5, help="epochs (default 5)")
-    p.add_argument("--batch", type=int, default=16, help="batch size (default 16)")
-    p.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"], help="default sgd (Nesterov)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default 0.1*batch/64 for sgd, 1e-3 for adamw)")
     p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays 15-30 s)")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="channels_last_3d memory format (auto: on for CUDA, off for CPU, as measured)")
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch")
-    p.add_argument("--clips", type=int, help="synthetic only: training clips (default 1200; val gets a quarter)")
-    p.add_argument("--no-zero-init", action="store_true",
-                   help="start residual branches at their random init, not at zero (better for 1-3 block nets)")
     p.add_argument("--out", required=True, metavar="DIR",
                    help="writes checkpoint.pt, best.pt, metrics.csv; a DIR with a checkpoint resumes")
+    ProxyRecipe.add_arguments(p)  # the search's recipe by default: a winner retrains as it was searched
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("spaces", help="list the search spaces with their size and constraints")

@@ -37,6 +37,7 @@ import yaml
 
 from .errors import UserError
 from .genome import Genome, parse
+from .recipe import ProxyRecipe
 from .record import DRIVER_STOPPED, WORKER_DIED, final_status, FAILED as FAILED_STATUSES, FINISHED, Status, TrialRecord
 from .results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_atomic, write_tables
 
@@ -51,25 +52,15 @@ class SearchConfig:
     data: str = "synthetic"
     data_root: str | None = None
     data_opts: dict[str, Any] = field(default_factory=dict)  # passed to the dataset (e.g. n_clips, classes)
-    frames: int = 8
-    size: int = 32
     objectives: str = "acc,latency"
     trials: int = 12
-    epochs: int = 5
-    batch: int = 8
-    # The proxy recipe, chosen by measurement on the synthetic benchmark (8x32x32, batch 8,
-    # 5 epochs, 2-core CPU): with SGD (lr 0.025) or with zero-initialised residual branches,
-    # 4-stage proxies stayed at chance (0.14-0.19, chance 0.167); AdamW at 2e-3 with plain
-    # init took the same networks to 0.27-0.45. See README "Proxy recipe".
-    optimizer: str = "adamw"
-    lr: float = 0.002
-    zero_init: bool = False
+    # How every proxy is trained, and on which clips (archlab.recipe: its only definition).
+    recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
     sampler: str = "nsga2"
     concurrency: int | None = None  # None: as many as the CPUs/GPUs allow
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     address: str | None = None
-    seed: int = 0
     baselines: bool = False
     max_gmacs: float | None = None
     max_params: float | None = None
@@ -83,6 +74,21 @@ class SearchConfig:
 
     def study_dir(self) -> Path:
         return Path(self.out) / (self.name or f"{self.space}-{self.data}")
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The flat setting names: the search's own and the recipe's (a study file or an old
+        study.yaml writes ``epochs: 3`` beside ``trials: 8``)."""
+        return tuple(k for k in cls.__dataclass_fields__ if k != "recipe") + ProxyRecipe.names()
+
+    @classmethod
+    def from_settings(cls, settings: dict[str, Any]) -> "SearchConfig":
+        """A config from flat settings (recipe keys routed into the recipe) or with a
+        ``recipe`` mapping (study.yaml)."""
+        own = {k: v for k, v in settings.items() if k in cls.__dataclass_fields__ and k != "recipe"}
+        recipe = dict(settings.get("recipe") or {})
+        recipe.update({k: v for k, v in settings.items() if k in ProxyRecipe.names()})
+        return cls(**own, recipe=ProxyRecipe.from_dict(recipe))
 
 
 @dataclass
@@ -146,12 +152,12 @@ def prepare_study(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     stored = d / "study.yaml"
     if stored.exists():
         old = load_study_info(d).settings
-        kept = {k: v for k, v in old.items() if k in SearchConfig.__dataclass_fields__}
+        kept = {k: v for k, v in old.items() if k in SearchConfig.keys() or k == "recipe"}
         kept["out"] = cfg.out  # the study may have been moved
         kept["trials"] = max(int(old.get("trials", 0)), cfg.trials)
         kept["address"] = cfg.address
         kept["concurrency"] = cfg.concurrency
-        return SearchConfig(**kept), True
+        return SearchConfig.from_settings(kept), True
     if resume:
         raise UserError(f"--resume: there is no study at {d} (no study.yaml)")
     return cfg, False
@@ -161,6 +167,7 @@ def write_settings(cfg: SearchConfig, objectives: list[str], directions: list[st
     d = cfg.study_dir()
     settings = asdict(cfg)
     settings["name"] = d.name
+    settings["clip"] = list(cfg.recipe.clip)  # [frames, height, width]: what export builds at
     settings["objectives"] = objectives
     settings["directions"] = directions
     settings["versions"] = _versions()
@@ -210,7 +217,8 @@ def run_trial(config: dict[str, Any]) -> None:
     study_dir = s["study_dir"]
     threads = max(1, int(s["cpus_per_trial"]))
     torch.set_num_threads(threads)
-    clip = (s["frames"], s["size"], s["size"])
+    recipe = ProxyRecipe.from_dict(s["recipe"])
+    clip = recipe.clip
     t_start = time.perf_counter()
     import ray
 
@@ -225,9 +233,10 @@ def run_trial(config: dict[str, Any]) -> None:
 
     try:
         space = load_space(s["space"])
-        data_opts = dict(frames=s["frames"], size=s["size"], root=s["data_root"], **s["data_opts"])
-        train_set = _dataset(s["data"], "train", json.dumps(data_opts, sort_keys=True))
-        val_set = _dataset(s["data"], "val", json.dumps(data_opts, sort_keys=True))
+        opts = {split: {**recipe.dataset_opts(s["data"], split), "root": s["data_root"], **s["data_opts"]}
+                for split in ("train", "val")}
+        train_set = _dataset(s["data"], "train", json.dumps(opts["train"], sort_keys=True))
+        val_set = _dataset(s["data"], "val", json.dumps(opts["val"], sort_keys=True))
         genome = _proxy_genome(space, config, len(train_set.classes))
         cost = profile.cost(genome, clip)
         base.update(genome=str(genome), genome_id=genome.id, gmacs=cost.gmacs, params=cost.params,
@@ -241,15 +250,14 @@ def run_trial(config: dict[str, Any]) -> None:
         ckpt = tune.get_checkpoint()
         if ckpt is not None:  # a restored trial continues from its last epoch
             ckpt.to_directory(str(work))
-        cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch"], optimizer=s["optimizer"], lr=s["lr"],
-                          zero_init_last_bn=s["zero_init"], seed=s["seed"], workers=s["workers"], device=device)
+        cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device)
 
         train_time = [0.0]
 
         def on_epoch(m: Any) -> None:
             from ray.tune import Checkpoint
 
-            done = m.epoch >= s["epochs"]
+            done = m.epoch >= recipe.epochs
             train_time[0] += m.epoch_time_s
             metrics = {**base, "val_top1": m.val_top1, "val_top5": m.val_top5, "train_loss": m.train_loss,
                        "val_loss": m.val_loss, "epochs": m.epoch, "epoch_time_s": m.epoch_time_s,
@@ -650,19 +658,15 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     # Our define-by-run function counts MACs on a meta-device model (~1 s the first time).
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
     objectives, directions = parse_objectives(cfg.objectives)
-    _sampler(cfg.sampler, cfg.seed, cfg.trials)  # validate before touching anything
+    _sampler(cfg.sampler, cfg.recipe.seed, cfg.trials)  # validate before touching anything
     if cfg.data not in DATASETS:
         raise UserError(f"--data {cfg.data!r}: use one of {', '.join(DATASETS)}")
     if cfg.data != "synthetic" and not cfg.data_root:
         raise UserError(f"--data {cfg.data} needs --data-root PATH")
-    if cfg.trials < 1 or cfg.epochs < 1:
-        raise UserError("--trials and --epochs must be at least 1")
+    if cfg.trials < 1:
+        raise UserError(f"--trials must be at least 1 (got {cfg.trials})")
     if cfg.grace_epochs < 1:
         raise UserError("--grace-epochs must be at least 1")
-    if not cfg.lr > 0:
-        raise UserError(f"--lr {cfg.lr}: must be positive")
-    if cfg.optimizer not in ("adamw", "sgd"):
-        raise UserError(f"--optimizer {cfg.optimizer!r}: use adamw or sgd")
     load_space(cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params)  # a bad space fails here
     cfg, resumed = prepare_study(cfg, resume)
     study_dir = cfg.study_dir()
@@ -676,31 +680,32 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         storage = optuna.storages.RDBStorage(info.storage_url)
         ray_start = _init_ray(cfg)
         resources, concurrency = _resources(cfg)
-        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch", "optimizer", "lr", "zero_init",
-                                                 "seed", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
-                                                 "max_params", "latency_runs", "workers")}
+        settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "cpus_per_trial",
+                                                 "gpus_per_trial", "max_gmacs", "max_params", "latency_runs",
+                                                 "workers")}
+        settings["recipe"] = cfg.recipe.as_dict()
         settings["study_dir"] = str(study_dir.resolve())
-        define = DefineByRun(cfg.space, cfg.max_gmacs, cfg.max_params, (cfg.frames, cfg.size, cfg.size))
+        define = DefineByRun(cfg.space, cfg.max_gmacs, cfg.max_params, cfg.recipe.clip)
 
         study = optuna.create_study(study_name=name, storage=storage, directions=[
             "maximize" if d == "max" else "minimize" for d in directions], load_if_exists=True)
         fin0, fail0, _, _, _ = _count(study)
         done_before = fin0 + fail0
         todo = cfg.trials - done_before
-        echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {cfg.frames}x{cfg.size}x{cfg.size}  ·  "
+        echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {'x'.join(map(str, cfg.recipe.clip))}  ·  "
              f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}")
         echo(f"{'resuming: ' + str(done_before) + ' trials already done, ' if resumed else ''}"
-             f"{max(todo, 0)} trials to run, {concurrency} at a time, {cfg.epochs} epochs each "
+             f"{max(todo, 0)} trials to run, {concurrency} at a time, {cfg.recipe.epochs} epochs each "
              f"(ASHA on val_top1, grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0 or tune.Tuner.can_restore(str(study_dir.resolve() / "ray" / name)):
             searcher = _optuna_search_class(echo)(
-                space=define, metric=objectives, mode=directions, sampler=_sampler(cfg.sampler, cfg.seed, cfg.trials),
+                space=define, metric=objectives, mode=directions, sampler=_sampler(cfg.sampler, cfg.recipe.seed, cfg.trials),
                 storage=storage, study_name=name)
             searcher.budget, searcher.proposed, searcher._counted = cfg.trials, done_before, set()
-            scheduler = ASHAScheduler(metric="val_top1", mode="max", max_t=cfg.epochs,
-                                      grace_period=min(cfg.grace_epochs, cfg.epochs), reduction_factor=2,
+            scheduler = ASHAScheduler(metric="val_top1", mode="max", max_t=cfg.recipe.epochs,
+                                      grace_period=min(cfg.grace_epochs, cfg.recipe.epochs), reduction_factor=2,
                                       time_attr="epochs")
             # Rejected genomes end at once and do not count: allow for many of them.
             grid = _tune(cfg, study_dir, name, searcher, cfg.trials * 10, settings, concurrency, resources,

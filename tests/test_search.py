@@ -35,9 +35,9 @@ def tiny(tmp_path, **kw) -> SearchConfig:
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
     base = dict(space=str(space), name="s", out=str(tmp_path / "runs"), frames=4, size=32, trials=4, epochs=2,
-                batch=8, data_opts={"n_clips": 32}, cpus_per_trial=1, wandb="off", latency_runs=2, seed=1)
+                batch=8, train_clips=32, val_clips=32, cpus_per_trial=1, wandb="off", latency_runs=2, seed=1)
     base.update(kw)
-    return SearchConfig(**base)
+    return SearchConfig.from_settings(base)  # recipe keys (frames, epochs, seed...) go into the recipe
 
 
 def test_search_end_to_end(tmp_path):
