@@ -27,6 +27,9 @@ from typing import Any, Mapping
 from .errors import UserError
 
 OPTIMIZERS = ("adamw", "sgd")
+# Upper bounds: a typo (frames: 100000000) must be one line, not a dataset allocation that
+# exhausts memory. Far above any proxy (studies/spec.py uses the same caps).
+LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 100_000, "classes": 1000}
 
 
 def _opt(option: str, help: str, **extra: Any) -> dict[str, Any]:
@@ -71,8 +74,8 @@ class ProxyRecipe:
             elif f.type in ("bool", bool):
                 if not isinstance(v, bool):
                     raise UserError(f"{opt} must be true or false (got {_show(v)})")
-        _at_least("--epochs", self.epochs, 1)
-        _at_least("--batch", self.batch, 1)
+        _in_range("--epochs", self.epochs, 1, LIMITS["epochs"])
+        _in_range("--batch", self.batch, 1, LIMITS["batch"])
         if self.optimizer not in OPTIMIZERS:
             raise UserError(f"--optimizer must be one of {', '.join(OPTIMIZERS)} (got {_show(self.optimizer)})")
         if not self.lr > 0:
@@ -85,11 +88,11 @@ class ProxyRecipe:
             raise UserError(f"--label-smoothing must be in [0, 1) (got {self.label_smoothing:g})")
         if self.warmup < 0:
             raise UserError(f"--warmup must not be negative (got {self.warmup:g})")
-        _at_least("--frames", self.frames, 1)
-        _at_least("--size", self.size, 1)
-        _at_least("--train-clips", self.train_clips, 1)
-        _at_least("--val-clips", self.val_clips, 1)
-        _at_least("--classes", self.classes, 2)
+        _in_range("--frames", self.frames, 1, LIMITS["frames"])
+        _in_range("--size", self.size, 1, LIMITS["size"])
+        _in_range("--train-clips", self.train_clips, 1, LIMITS["clips"])
+        _in_range("--val-clips", self.val_clips, 1, LIMITS["clips"])
+        _in_range("--classes", self.classes, 2, LIMITS["classes"])
         _at_least("--seed", self.seed, 0)
 
     # ---- uses ----------------------------------------------------------------------------
@@ -169,3 +172,9 @@ def _show(v: Any) -> str:
 def _at_least(option: str, value: int, low: int) -> None:
     if value < low:
         raise UserError(f"{option} must be at least {low} (got {value})")
+
+
+def _in_range(option: str, value: int, low: int, high: int) -> None:
+    _at_least(option, value, low)
+    if value > high:
+        raise UserError(f"{option} must be at most {high:,} (got {value:,})")

@@ -62,6 +62,8 @@ def test_every_field_is_a_cli_option_of_train_and_search():
     ({"val_clips": 0}, "--val-clips must be at least 1 (got 0)"),
     ({"classes": 1}, "--classes must be at least 2 (got 1)"),
     ({"seed": -1}, "--seed must be at least 0 (got -1)"),
+    ({"frames": 100_000_000}, "--frames must be at most 256 (got 100,000,000)"),
+    ({"train_clips": 10**6}, "--train-clips must be at most 100,000 (got 1,000,000)"),
 ])
 def test_every_bad_value_names_its_option(kw, message):
     with pytest.raises(UserError) as e:
