@@ -44,7 +44,7 @@ def _add(study: Any, rec: TrialRecord, objectives: Sequence[str]) -> None:
     study.add_trial(optuna.trial.create_trial(state=state, values=values, user_attrs=attrs))
 
 
-def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines: Sequence[TrialRecord] = (),
+def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines: Sequence[TrialRecord] = (), /,
                 *, tables: bool = True, **config: Any) -> Path:
     """A finished study at ``study_dir``: settings (see ``write_settings``), the search trials
     numbered 0, 1, ... in order, the baselines in the ``<name>:baselines`` study, and
