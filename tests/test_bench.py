@@ -112,6 +112,20 @@ def test_cli_blocks_prints_the_table(capsys):
     assert "ms/GMAC vs 2D" in out and out.count("1.00x") >= 4
 
 
+def test_archlab_blocks_does_not_import_the_reference_oracle():
+    """The reference networks are a test oracle (archlab.testing.reference), not product code:
+    `archlab blocks` runs without importing them (or the search and Ray)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from archlab.cli import main; "
+            "rc = main(['blocks', '--input', '2x32x32', '--width', '0.0625', '--runs', '1']); "
+            "print(rc, sorted(m for m in sys.modules if m.startswith(('archlab.testing', 'archlab.search', 'ray'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "0 []"
+
+
 def test_cli_blocks_bad_input_is_one_line_error(capsys):
     assert main(["blocks", "--input", "8x112"]) == 2
     assert "error" in capsys.readouterr().err
