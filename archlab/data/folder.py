@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import UserError
-from .video import VIDEO_EXTENSIONS, Resize, Video, VideoClipDataset
+from .cache import check_resize, open_cache
+from .clips import Video, VideoClipDataset
+from .video import VIDEO_EXTENSIONS, Resize
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -80,8 +82,6 @@ class VideoFolder(VideoClipDataset):
         cache_dir = Path(cache) if cache is not None else None
         skipped: dict[str, str] = {}
         if cache_dir is not None:
-            from .cache import check_resize, open_cache
-
             manifest = open_cache(cache_dir, "folder")
             resize = check_resize(cache_dir, manifest, resize, size)
             classes: list[str] = manifest["classes"]
