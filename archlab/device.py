@@ -12,7 +12,7 @@ import re
 
 import torch
 
-from .errors import UserError
+from .errors import UserError, shorten
 
 CHOICES = "auto, cpu, cuda or cuda:N"
 
@@ -26,8 +26,7 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     m = re.fullmatch(r"cuda(?::(\d{1,3}))?", text)
     if m is None:
-        shown = text if len(text) <= 40 else text[:37] + "..."
-        raise UserError(f"--device {shown!r}: use {CHOICES}")
+        raise UserError(f"--device {shorten(text)}: use {CHOICES}")
     if not torch.cuda.is_available():
         raise UserError(f"--device {text}: no CUDA GPU is visible to torch on this machine")
     if m.group(1) is not None and int(m.group(1)) >= torch.cuda.device_count():

@@ -25,7 +25,7 @@ from torch import nn
 
 from .builder import VideoNet, build, count_params, fuse_bn
 from .device import device_label, resolve_device
-from .errors import UserError
+from .errors import UserError, shorten
 from .files import atomic_write
 from .genome import Genome
 
@@ -67,10 +67,10 @@ def parse_clip(text: str) -> Clip:
     """'16x160x160' -> (16, 160, 160), with a one-line error for anything else."""
     parts = text.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UserError(f"input {text!r} must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160")
+        raise UserError(f"input {shorten(text)} must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160")
     t, h, w = (int(p) for p in parts)
     if h < 16 or w < 16:
-        raise UserError(f"input {text!r}: height and width must be at least 16 pixels")
+        raise UserError(f"input {shorten(text)}: height and width must be at least 16 pixels")
     return t, h, w
 
 
@@ -207,7 +207,7 @@ def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "
     or the growth of resident memory on CPU."""
     for name, v, least in (("--runs", runs, 1), ("--batch", batch, 1), ("warm-up", warmup, 0)):
         if not isinstance(v, int) or v < least:
-            raise UserError(f"{name} {v!r}: latency needs an integer of at least {least}")
+            raise UserError(f"{name} {shorten(v)}: latency needs an integer of at least {least}")
     device = torch.device(device)
     model = model.to(device).eval()
     gen = torch.Generator().manual_seed(seed)

@@ -34,7 +34,7 @@ import pandas as pd
 import yaml
 
 from . import pareto
-from .errors import UserError
+from .errors import UserError, shorten
 from .files import atomic_write
 from .genome import LETTERS, GenomeError, parse
 from .record import ATTRS, FINISHED, STATUSES, TrialRecord
@@ -60,7 +60,7 @@ def parse_objectives(text: str) -> tuple[list[str], list[str]]:
     keys = [k.strip() for k in text.split(",") if k.strip()]
     bad = [k for k in keys if k not in OBJECTIVES]
     if bad or len(keys) != 2 or keys[0] != "acc":
-        raise UserError(f"--objectives {text!r}: use acc,latency | acc,gmacs | acc,params")
+        raise UserError(f"--objectives {shorten(text)}: use acc,latency | acc,gmacs | acc,params")
     return [OBJECTIVES[k][0] for k in keys], [OBJECTIVES[k][1] for k in keys]
 
 
@@ -124,8 +124,8 @@ class StudyInfo:
         try:
             clip = (int(t), int(h), int(w))
         except (TypeError, ValueError):
-            raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {t!r}x{h!r}x{w!r} is not three whole "
-                            "numbers") from None
+            raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {shorten([t, h, w])} is not three "
+                            "whole numbers") from None
         if min(clip) < 1:
             raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {'x'.join(map(str, clip))} is not positive")
         return clip
@@ -147,11 +147,11 @@ def load_study_info(study_dir: str | Path) -> StudyInfo:
     info = StudyInfo(d, settings)
     unknown = [o for o in info.objectives if o not in pareto.DIRECTIONS and settings.get("directions") is None]
     if unknown:
-        raise UserError(f"{f}: objective {unknown[0]!r} has no known direction ({', '.join(pareto.DIRECTIONS)}); "
+        raise UserError(f"{f}: objective {shorten(unknown[0])} has no known direction ({', '.join(pareto.DIRECTIONS)}); "
                         "add `directions:`")
     if len(info.directions) != len(info.objectives) or set(info.directions) - {"max", "min"}:
-        raise UserError(f"{f}: directions {settings.get('directions')!r} do not match objectives "
-                        f"{info.objectives!r} (one of max/min each)")
+        raise UserError(f"{f}: directions {shorten(settings.get('directions'))} do not match objectives "
+                        f"{shorten(info.objectives)} (one of max/min each)")
     return info
 
 
@@ -298,13 +298,13 @@ def find_trial(df: pd.DataFrame, text: str) -> Any:
     if not hits:
         names = list(df["trial"])
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-        raise UserError(f"--trial {key!r}: no such trial in the study ({len(names)} trials: {shown or 'none'}); "
+        raise UserError(f"--trial {shorten(key)}: no such trial in the study ({len(names)} trials: {shown or 'none'}); "
                         "give a trial number as the report and the search print it")
     which = ", ".join(df.loc[hits, "trial"])
     if len(by_name) and len(by_ray):
-        raise UserError(f"--trial {key!r} is ambiguous: trial number {key} and the Ray trial id of trial(s) "
+        raise UserError(f"--trial {shorten(key)} is ambiguous: trial number {key} and the Ray trial id of trial(s) "
                         f"{which}; give the trial number of the one you mean")
-    raise UserError(f"--trial {key!r} is ambiguous: the Ray trial id is shared by {len(hits)} trials ({which}: "
+    raise UserError(f"--trial {shorten(key)} is ambiguous: the Ray trial id is shared by {len(hits)} trials ({which}: "
                     "proposals rejected or repeated within one Ray trial); give the trial number")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 from .folder import VideoFolder
 from .synthetic import SyntheticMotion
 from .ucf101 import UCF101
@@ -47,4 +47,4 @@ def get_dataset(name: str, split: str = "train", *, root: str | None = None, fra
         if name == "ucf101":
             return UCF101(root, split=split, frames=frames, size=size, **opts)
         return VideoFolder(root, split=split, frames=frames, size=size, **opts)
-    raise UserError(f"unknown dataset {name!r}: datasets are {', '.join(DATASETS)}")
+    raise UserError(f"unknown dataset {shorten(name)}: datasets are {', '.join(DATASETS)}")

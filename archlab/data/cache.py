@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 from .video import CorruptVideo, Resize, crop_pair, format_size, parse_size
 
 FORMAT = 1
@@ -64,10 +64,10 @@ def open_cache(cache_dir: str | os.PathLike[str], kind: str) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"cache manifest {path} is unreadable ({e}): re-run {hint}") from None
     if manifest.get("format") != FORMAT:
-        raise UserError(f"cache {cache_dir} has format {manifest.get('format')!r}, this archlab reads "
+        raise UserError(f"cache {cache_dir} has format {shorten(manifest.get('format'))}, this archlab reads "
                         f"{FORMAT}: re-create it with {hint}")
     if manifest.get("kind") != kind:
-        raise UserError(f"cache {cache_dir} holds {manifest.get('kind')!r} videos, not {kind!r}")
+        raise UserError(f"cache {cache_dir} holds {shorten(manifest.get('kind'))} videos, not {shorten(kind)}")
     return manifest
 
 

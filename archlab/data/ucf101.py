@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 from .cache import check_resize, open_cache
 from .clips import Video, VideoClipDataset
 from .video import Resize
@@ -36,13 +36,13 @@ SPLITS = {"train": "train", "val": "test", "test": "test"}
 def list_kind(split: str) -> str:
     """'train' -> 'train'; 'val' and 'test' -> 'test' (the official test list)."""
     if split not in SPLITS:
-        raise UserError(f"ucf101 split {split!r} must be one of {', '.join(SPLITS)}")
+        raise UserError(f"ucf101 split {shorten(split)} must be one of {', '.join(SPLITS)}")
     return SPLITS[split]
 
 
 def split_path(lists_dir: Path, split: str, fold: int) -> Path:
     if fold not in FOLDS:
-        raise UserError(f"ucf101 split number {fold!r} must be 1, 2 or 3")
+        raise UserError(f"ucf101 split number {shorten(fold)} must be 1, 2 or 3")
     return lists_dir / f"{list_kind(split)}list{fold:02d}.txt"
 
 
@@ -60,7 +60,7 @@ def read_class_index(lists_dir: Path) -> list[str]:
     for lineno, line in _lines(path, "class index"):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
-            raise UserError(f"{path}:{lineno}: expected 'INDEX ClassName', got {line!r}")
+            raise UserError(f"{path}:{lineno}: expected 'INDEX ClassName', got {shorten(line)}")
         names[int(parts[0])] = parts[1]
     if not names or sorted(names) != list(range(1, len(names) + 1)):
         raise UserError(f"{path}: class indices must run 1..N without gaps")
@@ -77,13 +77,13 @@ def read_split(lists_dir: Path, split: str, fold: int, all_classes: list[str]) -
         parts = line.split()
         key = parts[0].replace("\\", "/")
         if len(parts) > 2 or key.count("/") != 1:
-            raise UserError(f"{path}:{lineno}: expected 'Class/v_Class_gXX_cYY.avi [label]', got {line!r}")
+            raise UserError(f"{path}:{lineno}: expected 'Class/v_Class_gXX_cYY.avi [label]', got {shorten(line)}")
         folder = key.split("/")[0]
         label = by_name.get(folder.lower())
         if label is None:
-            raise UserError(f"{path}:{lineno}: class {folder!r} is not in classInd.txt")
+            raise UserError(f"{path}:{lineno}: class {shorten(folder)} is not in classInd.txt")
         if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) != label + 1):
-            raise UserError(f"{path}:{lineno}: label {parts[1]} disagrees with folder {folder!r}, "
+            raise UserError(f"{path}:{lineno}: label {parts[1]} disagrees with folder {shorten(folder)}, "
                             f"class {label + 1} in classInd.txt")
         out.append((key, label))
     return out
@@ -177,7 +177,7 @@ class UCF101(VideoClipDataset):
                  seed: int = 0, flip: bool | None = None):
         kind = list_kind(split)
         if fold not in FOLDS:
-            raise UserError(f"ucf101 split number {fold!r} must be 1, 2 or 3")
+            raise UserError(f"ucf101 split number {shorten(fold)} must be 1, 2 or 3")
         name = f"ucf101 {split} (split {fold})"
         cache_dir = Path(cache) if cache is not None else None
         if cache_dir is not None:

@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
@@ -45,7 +45,7 @@ def parse_size(text: str) -> Resize:
     """'128x171' -> (128, 171) exact height x width; '128' -> 128, the short side."""
     parts = text.lower().strip().split("x")
     if not all(p.isdigit() and int(p) > 0 for p in parts) or len(parts) not in (1, 2):
-        raise UserError(f"size {text!r} must be HEIGHTxWIDTH (e.g. 128x171) or a short side (e.g. 128)")
+        raise UserError(f"size {shorten(text)} must be HEIGHTxWIDTH (e.g. 128x171) or a short side (e.g. 128)")
     return int(parts[0]) if len(parts) == 1 else (int(parts[0]), int(parts[1]))
 
 

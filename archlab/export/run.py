@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..builder import fuse_bn
-from ..errors import UserError
+from ..errors import UserError, shorten
 from ..files import atomic_write
 from ..profile import count_fast
 from .card import model_card, render_card, sha256
@@ -53,7 +53,7 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
     formats = list(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
-        raise UserError(f"format {bad[0] if bad else ''!r} is not one of {', '.join(FORMATS)}")
+        raise UserError(f"format {shorten(bad[0] if bad else '')} is not one of {', '.join(FORMATS)}")
     notes: list[str] = []
     stored = src.clip
     clip = clip or stored or DEFAULT_CLIP

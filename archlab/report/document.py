@@ -17,7 +17,7 @@ from typing import Callable
 
 import pandas as pd
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 from ..files import atomic_write
 from ..record import FINISHED
 from ..results import load_results
@@ -100,7 +100,7 @@ def _describe(r: pd.Series, what: str) -> str:
 def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], None] | None = None) -> Path:
     """Write STUDY_DIR/report/ (plots + report.md or report.html); returns the document's path."""
     if fmt not in FORMATS:
-        raise UserError(f"--format {fmt!r}: use {' or '.join(FORMATS)}")
+        raise UserError(f"--format {shorten(fmt)}: use {' or '.join(FORMATS)}")
     df, info = load_results(study_dir)
     if df.empty:
         raise UserError(f"{info.dir}: the study has no trials yet (run `archlab search --name {info.name}` first)")

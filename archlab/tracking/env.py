@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 
 MODES = ("auto", "online", "offline", "off")
 PROJECT = "archlab"
@@ -33,7 +33,7 @@ def resolve_mode(mode: str) -> str:
     """'auto' -> 'online' with credentials, else 'offline' (or what WANDB_MODE says). Returns
     one of online, offline, off."""
     if mode not in MODES:
-        raise UserError(f"--wandb {mode!r}: use {', '.join(MODES)}")
+        raise UserError(f"--wandb {shorten(mode)}: use {', '.join(MODES)}")
     if mode != "auto":
         return mode
     env = (os.environ.get("WANDB_MODE") or "").lower()
