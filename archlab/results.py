@@ -48,7 +48,6 @@ COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "statu
            "val_top5", "latency_ms", "clips_per_s", "gmacs", "params", "epochs", "train_time_s", "trial_time_s",
            "checkpoint", "node", "baseline")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-write_atomic = atomic_write  # TRANSITION: search.py and studies.py still import it from here (requests.md)
 
 __all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "find_trial", "finished",
            "letters_summary", "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives",
