@@ -314,12 +314,12 @@ def test_alias_bomb_in_block_style_and_through_merge_keys(capsys, tmp_path):
     # before: phase: [0, 100000000] built a list of 10^8 integers (1.7 GiB), then MemoryError
     ("range", TINY_OK + "phase: [0, 100000000]\n", "key 'phase': 100000000 is not allowed here (an integer in 0..2"),
     ("float", TINY_OK + "phase: [1.0e+30, 1]\n", "key 'phase': 1e+30 is not allowed"),
-    ("huge", TINY_OK + "phase: 1" + "0" * 1000 + "\n", "line 4: the integer '1000"),
+    ("huge", TINY_OK + "phase: 1" + "0" * 1000 + "\n", "key 'phase' (line 4): the integer '1000"),
     ("hex", TINY_OK + "phase: 0x" + "f" * 30 + "\n", "outside +-2^63"),
     ("widths", TINY_OK + "widths: [1.0e+30]\n", "widths"),
     ("inf", TINY_OK + "max_gmacs: .inf\n", "key 'max_gmacs': inf must be a positive number"),
     # before: ValueError tracebacks from PyYAML's constructor
-    ("date", TINY_OK + "phase: 2001-13-45\n", "line 4: cannot read '2001-13-45': month must be in 1..12"),
+    ("date", TINY_OK + "phase: 2001-13-45\n", "key 'phase' (line 4): cannot read '2001-13-45': month must be in 1..12"),
     ("cycle", "description: x\nkind: interleave\ndepths: &a [*a]\n", "alias *a refers to a collection"),
     ("alias", TINY_OK + "phase: *nothing\n", "not valid YAML (line 4): found undefined alias"),
     ("wide", TINY_OK + "widths: [" + ", ".join(["1"] * 5000) + "]\n", "more than 1,000 items"),
@@ -349,3 +349,12 @@ def test_long_values_are_echoed_cut(capsys, tmp_path):
     path.write_text(TINY_OK.replace("kind: interleave", "kind: " + "k" * 4000))
     err = one_line_exit_2(capsys, path, "key 'kind': 'kkkk", "(4,000 characters) is not one of")
     assert len(err) < 400
+
+
+def test_archlab_spaces_refuses_a_huge_description_in_one_line(capsys, tmp_path, monkeypatch):
+    # before: a 50 MB description made `archlab spaces` print 157 MB
+    (tmp_path / "big.yaml").write_text(TINY_OK.replace("description: x", "description: " + "d" * 900_000))
+    monkeypatch.setenv("ARCHLAB_SPACES", str(tmp_path))
+    code, out, err = run_cli(capsys, "spaces")
+    assert code == 2 and len(err) < 300 and len(err.splitlines()) == 1 and not out
+    assert "big.yaml: " in err and "key 'description'" in err

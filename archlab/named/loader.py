@@ -51,6 +51,7 @@ class BoundedLoader(yaml.SafeLoader):
         super().__init__(stream)
         self._path: list[str] = []  # the keys (and [i] positions) down to the node being composed
         self._size: dict[int, int] = {}  # node id -> values in its full expansion (set when complete)
+        self._at: dict[int, str] = {}  # node id -> where it is ("key 'train.lr'")
 
     def _key(self) -> str:
         """Where the composer is: "key 'train.genomes.a'", "key 'depths[2]'" or "the file"."""
@@ -92,6 +93,7 @@ class BoundedLoader(yaml.SafeLoader):
                         raise _Refused(self._key(), f"a value of {len(node.value):,} characters "
                                                     f"(at most {MAX_SCALAR:,})")
                 self._size[id(node)] = size
+                self._at[id(node)] = self._key()  # for an error found while constructing it
             if size > MAX_VALUES:
                 raise _Refused(self._key(), f"expands to more than {MAX_VALUES:,} values "
                                             "(aliases of aliases: a 'billion laughs' file?)")
@@ -116,7 +118,9 @@ class BoundedLoader(yaml.SafeLoader):
                                                f"{shorten(str(e), 80, plain=True)}") from None
 
     def _key_of(self, node: Node) -> str:
-        return f"line {node.start_mark.line + 1}"  # constructing: the composer's path is gone
+        """Where ``node`` is: its key as composed, and its line."""
+        line = f"line {node.start_mark.line + 1}"
+        return f"{self._at[id(node)]} ({line})" if id(node) in self._at else line
 
 
 BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)
