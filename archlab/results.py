@@ -51,7 +51,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 __all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "find_trial", "finished",
            "letters_summary", "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives",
-           "trial_name", "write_tables"]
+           "row", "table", "trial_name", "write_tables"]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -209,23 +209,37 @@ def open_storage(info: StudyInfo) -> Any | None:
             raise UserError(f"{f or info.storage_url}: {_first_line(e)}") from None
 
 
+def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One row of a results table: a trial's number, its record, whether it is a baseline,
+    and the space's choices (``param_*``)."""
+    out: dict[str, Any] = {"trial": trial_name(number, baseline), "number": number, "trial_id": rec.ray_trial_id or ""}
+    for name in ATTRS:
+        if name != "ray_trial_id":
+            out[name] = getattr(rec, name)
+    out["status"] = rec.status.value
+    for k in ("genome", "genome_id", "label", "checkpoint", "node"):
+        out[k] = out[k] or ""
+    out["epochs"] = out["epochs"] or 0
+    out["baseline"] = baseline
+    out.update({f"param_{k}": v for k, v in (params or {}).items()})
+    return out
+
+
 def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
-    rows = []
-    for t in study.get_trials(deepcopy=False):
-        rec = TrialRecord.from_attrs(t.user_attrs, t.state.name)
-        row: dict[str, Any] = {"trial": trial_name(t.number, baseline), "number": t.number,
-                               "trial_id": rec.ray_trial_id or ""}
-        for name in ATTRS:
-            if name != "ray_trial_id":
-                row[name] = getattr(rec, name)
-        row["status"] = rec.status.value
-        for k in ("genome", "genome_id", "label", "checkpoint", "node"):
-            row[k] = row[k] or ""
-        row["epochs"] = row["epochs"] or 0
-        row["baseline"] = baseline
-        row.update({f"param_{k}": v for k, v in t.params.items()})
-        rows.append(row)
-    return rows
+    return [row(t.number, TrialRecord.from_attrs(t.user_attrs, t.state.name), baseline, t.params)
+            for t in study.get_trials(deepcopy=False)]
+
+
+def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[str]) -> pd.DataFrame:
+    """The results table of ``rows`` (``row`` dicts): the columns in order, search trials then
+    baselines by number, genome columns, the front marked. ``load_results`` builds its table
+    with this; tests build tables from trial records with it, without a database."""
+    df = pd.DataFrame(rows, columns=list(COLUMNS) + sorted({k for r in rows for k in r} - set(COLUMNS)))
+    df = df.astype({"trial": str, "trial_id": str, "genome": str, "status": str, "baseline": bool})
+    df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
+    df = _genome_columns(df)
+    df["on_front"] = mark_front(df, objectives, directions)
+    return df
 
 
 def _genome_columns(df: pd.DataFrame) -> pd.DataFrame:
@@ -262,12 +276,7 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
             for name, baseline in ((info.name, False), (info.name + BASELINE_SUFFIX, True)):
                 if name in names:
                     rows += _rows(optuna.load_study(study_name=name, storage=storage), baseline)
-    df = pd.DataFrame(rows, columns=list(COLUMNS) + sorted({k for r in rows for k in r} - set(COLUMNS)))
-    df = df.astype({"trial": str, "trial_id": str, "genome": str, "status": str, "baseline": bool})
-    df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
-    df = _genome_columns(df)
-    df["on_front"] = mark_front(df, info.objectives, info.directions)
-    return df, info
+    return table(rows, info.objectives, info.directions), info
 
 
 # ---- what a table says -----------------------------------------------------------------------

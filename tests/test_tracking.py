@@ -41,29 +41,29 @@ def _trial(trial_id: str, **config):
     return SimpleNamespace(trial_id=trial_id, config=config, last_result={})
 
 
-def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
-    """What results.load_results gives the search at the end (the columns the callback reads)."""
-    from archlab.results import mark_front
+def _rec(ray_id: str, genome: str, gid: str, status: str, acc, top5, lat, gmacs, params, epochs, reason="",
+         label="") -> "TrialRecord":
+    from archlab.record import TrialRecord
 
-    rows = [
-        dict(number=0, trial_id="aaa_00000", genome=GA, genome_id="ga", label="", status="ok", reason="",
-             val_top1=0.5, val_top5=0.8, latency_ms=10.0, gmacs=0.02, params=41_000, epochs=2, baseline=False),
-        dict(number=1, trial_id="bbb_00001", genome=GB, genome_id="gb", label="", status="stopped", reason="",
-             val_top1=0.6, val_top5=0.8, latency_ms=8.0, gmacs=0.03, params=45_000, epochs=1, baseline=False),
-        dict(number=2, trial_id="ccc_00002", genome=GC, genome_id="gc", label="", status="rejected",
-             reason="GMACs 1.2 > limit 1", val_top1=0.0, val_top5=0.0, latency_ms=float("nan"), gmacs=1.2,
-             params=900_000, epochs=0, baseline=False),
-        dict(number=3, trial_id="ddd_00003", genome=GD, genome_id="gd", label="", status="failed",
-             reason="the trial's worker died (see ray/ logs)", val_top1=0.2, val_top5=0.5, latency_ms=9.5,
-             gmacs=0.02, params=40_000, epochs=1, baseline=False),
-        dict(number=4, trial_id="fff_00004", genome=GF, genome_id="gf", label="", status=f_status, reason="",
-             val_top1=f_acc, val_top5=0.7, latency_ms=9.0, gmacs=0.02, params=39_000, epochs=f_epochs, baseline=False),
-        dict(number=0, trial_id="base_00000", genome=GE, genome_id="ge", label="pure A", status="ok", reason="",
-             val_top1=0.4, val_top5=0.7, latency_ms=5.0, gmacs=0.01, params=30_000, epochs=2, baseline=True),
+    return TrialRecord(status=status, reason=reason, ray_trial_id=ray_id, genome=genome, genome_id=gid, label=label,
+                       val_top1=acc, val_top5=top5, latency_ms=lat, gmacs=gmacs, params=params, epochs=epochs)
+
+
+def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
+    """What results.load_results gives the search at the end, built from trial records by the
+    same table builder (results.row / results.table)."""
+    from archlab.results import row, table
+
+    search = [
+        _rec("aaa_00000", GA, "ga", "ok", 0.5, 0.8, 10.0, 0.02, 41_000, 2),
+        _rec("bbb_00001", GB, "gb", "stopped", 0.6, 0.8, 8.0, 0.03, 45_000, 1),
+        _rec("ccc_00002", GC, "gc", "rejected", 0.0, 0.0, float("nan"), 1.2, 900_000, 0, "GMACs 1.2 > limit 1"),
+        _rec("ddd_00003", GD, "gd", "failed", 0.2, 0.5, 9.5, 0.02, 40_000, 1, "the trial's worker died (see ray/ logs)"),
+        _rec("fff_00004", GF, "gf", f_status, f_acc, 0.7, 9.0, 0.02, 39_000, f_epochs),
     ]
-    df = pd.DataFrame(rows)
-    df["on_front"] = mark_front(df, OBJ, DIRS)
-    return df
+    base = [_rec("base_00000", GE, "ge", "ok", 0.4, 0.7, 5.0, 0.01, 30_000, 2, label="pure A")]
+    return table([row(n, r, False) for n, r in enumerate(search)] + [row(n, r, True) for n, r in enumerate(base)],
+                 OBJ, DIRS)
 
 
 def _hv(df: pd.DataFrame) -> dict:
