@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -211,11 +212,13 @@ def open_storage(info: StudyInfo) -> Any | None:
 
 def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | None = None) -> dict[str, Any]:
     """One row of a results table: a trial's number, its record, whether it is a baseline,
-    and the space's choices (``param_*``)."""
+    and the space's choices (``param_*``). A value that is not finite is missing, as the
+    record stores it (``TrialRecord.to_attrs``), so a table is the same read back or built."""
     out: dict[str, Any] = {"trial": trial_name(number, baseline), "number": number, "trial_id": rec.ray_trial_id or ""}
     for name in ATTRS:
         if name != "ray_trial_id":
-            out[name] = getattr(rec, name)
+            v = getattr(rec, name)
+            out[name] = None if isinstance(v, float) and not math.isfinite(v) else v  # as stored: missing
     out["status"] = rec.status.value
     for k in ("genome", "genome_id", "label", "checkpoint", "node"):
         out[k] = out[k] or ""

@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from ..files import atomic_write
 from ..versions import machine, versions
 
 RESULTS_DIR = Path("bench") / "results"
@@ -60,10 +61,10 @@ def write_results(name: str, payload: dict[str, Any], markdown: str, out_dir: st
     out = Path(out_dir) if out_dir is not None else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
     payload = {"benchmark": name, "machine": machine_info(), **payload}
-    path = out / f"{name}.json"
-    path.write_text(json.dumps(payload, indent=2) + "\n")
+    path = atomic_write(out / f"{name}.json", json.dumps(payload, indent=2) + "\n")
     m = payload["machine"]
-    (out / f"{name}.md").write_text(
+    atomic_write(
+        out / f"{name}.md",
         f"# {name}\n\n{markdown}\n\nMachine: {m['cpu']} ({m['logical_cpus']} logical CPUs, "
         f"{m['torch_threads']} torch threads), torch {m['torch']}. Ratios come from one run, "
         f"timed round-robin.\n")
