@@ -3,15 +3,13 @@ failure one line naming the file and the key (``tiny.yaml: key 'train.lr': ...``
 
 A train section's recipe and a search's recipe keys are checked by ``ProxyRecipe`` (the one
 definition of what a proxy recipe may be); this module adds what only a study knows: the
-synthetic data's class range, the upper LIMITS, seeds, labels, and the search settings
-(types from ``SearchConfig``'s hints, then their ranges)."""
+synthetic data's class range, LIMITS of its own keys, seeds, labels, and the names of
+``data_opts`` (checked against the dataset's constructor: a typo would fail every trial).
+A search's own settings are checked by ``SearchConfig``, which validates itself when built."""
 
 from __future__ import annotations
 
 import inspect
-import types
-import typing
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +22,6 @@ from ..recipe import ProxyRecipe
 from .spec import (LABEL, LIMITS, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
                    SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Study, TrainSpec,
                    studies_dir)
-
-SAMPLERS = ("nsga2", "tpe", "random")
-
 
 def load_study(name_or_path: str | Path, quick: bool = False) -> Study:
     """A study by name (``studies/NAME.yaml``) or by path to a ``.yaml`` file, checked
@@ -56,7 +51,7 @@ def _from_file(path: Path, quick: bool) -> Study:
     q = mapping(where, "quick", _section(data, "quick"), QUICK_KEYS)
     q_train = mapping(where, "quick.train", _section(q, "train"), tuple(k for k in TRAIN_KEYS if k != "genomes"))
     q_search = mapping(where, "quick.search", _section(q, "search"), _search_keys())
-    _check_search_types(where, "quick.search", q_search)
+    _check_search_settings(where, "quick.search", q_search)
     train = None
     searches: dict[str, Any] = {}
     for use_quick in ((True,) if quick else (True, False)):  # the last pass is the one kept
@@ -83,10 +78,7 @@ def recipe(where: str, key: str, values: dict[str, Any], base: ProxyRecipe | Non
         try:
             base.with_(**{name: v})
         except UserError as e:
-            text = str(e)
-            option = "--" + name.replace("_", "-")
-            text = text[len(option) + 1:] if text.startswith(option + " ") else text
-            raise UserError(f"{where}: key '{key}.{name}': {text}") from None
+            raise UserError(f"{where}: key '{key}.{name}': {_without_option(str(e), name)}") from None
         _limit(where, key, name, v)
     try:
         return base.with_(**values)
@@ -162,76 +154,27 @@ def _search_keys() -> tuple[str, ...]:
     return tuple(k for k in _search_config().keys() if k not in SEARCH_FIXED)
 
 
-def _own_hints() -> dict[str, Any]:
-    """The search's own settings (not the recipe's) and their types."""
-    cfg = _search_config()
-    hints = typing.get_type_hints(cfg)
-    return {f.name: hints[f.name] for f in fields(cfg) if f.name != "recipe" and f.name not in SEARCH_FIXED}
+def _without_option(text: str, name: str) -> str:
+    """A recipe or SearchConfig message says "--lr must be ..."; in a file the key is named."""
+    option = "--" + name.replace("_", "-")
+    return text[len(option) + 1:] if text.startswith(option + " ") else text
 
 
-def _type_ok(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        return any(_type_ok(value, a) for a in typing.get_args(hint))
-    if hint is type(None):
-        return value is None
-    if hint is float:
-        return is_number(value)
-    if hint is int:
-        return is_int(value)
-    return isinstance(value, origin or hint)
-
-
-def _type_name(hint: Any) -> str:
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return " or ".join(_type_name(a) for a in typing.get_args(hint))
-    if hint is type(None):
-        return "null"
-    return {"str": "text", "int": "an integer", "float": "a finite number", "bool": "true or false"}.get(
-        getattr(typing.get_origin(hint) or hint, "__name__", str(hint)), "a mapping")
-
-
-def _check_search_types(where: str, key: str, values: dict[str, Any]) -> None:
-    hints = _own_hints()
+def _check_search_settings(where: str, key: str, values: dict[str, Any]) -> None:
+    """Each setting alone, by the ones that own its rules: ``ProxyRecipe`` for a recipe key,
+    ``SearchConfig`` (validated when built) for the search's own; ``data``/``data_root``
+    depend on each other and are checked with the whole search (``_searches``)."""
+    SearchConfig = _search_config()
     for k, v in values.items():
-        if k in hints and not _type_ok(v, hints[k]):
-            raise UserError(f"{where}: key '{key}.{k}': {shorten(v)} is not {_type_name(hints[k])}")
-        if k not in hints:
+        if k in ProxyRecipe.names():
             recipe(where, key, {k: v})
-
-
-def _check_search_values(where: str, key: str, s: dict[str, Any]) -> None:
-    """The ranges of a search's own settings (their types are checked already)."""
-    from ..data import DATASETS
-    from ..tracking import MODES
-
-    def bad(k: str, what: str) -> UserError:
-        return UserError(f"{where}: key '{key}.{k}': {shorten(s[k])} {what}")
-
-    for k in ("trials", "grace_epochs", "latency_runs", "concurrency"):
-        if s.get(k) is not None and s[k] < 1:
-            raise bad(k, "must be at least 1")
-        _limit(where, key, k, s.get(k))
-    if "workers" in s and s["workers"] < 0:
-        raise bad("workers", "must be at least 0")
-    _limit(where, key, "workers", s.get("workers"))
-    if "cpus_per_trial" in s and not s["cpus_per_trial"] > 0:
-        raise bad("cpus_per_trial", "must be positive")
-    if "gpus_per_trial" in s and not s["gpus_per_trial"] >= 0:
-        raise bad("gpus_per_trial", "must not be negative")
-    for k in ("max_gmacs", "max_params"):
-        if s.get(k) is not None and not s[k] > 0:
-            raise bad(k, "must be positive (or null: no limit)")
-    if "sampler" in s and s["sampler"] not in SAMPLERS:
-        raise bad("sampler", f"is not a sampler: use {', '.join(SAMPLERS)}")
-    if "data" in s and s["data"] not in DATASETS:
-        raise bad("data", f"is not a dataset: use {', '.join(DATASETS)}")
-    if "wandb" in s and s["wandb"] not in MODES:
-        raise bad("wandb", f"is not a W&B mode: use {', '.join(MODES)}")
-    if s.get("data", "synthetic") != "synthetic" and not s.get("data_root"):
-        raise UserError(f"{where}: key '{key}.data_root': the {s['data']} dataset needs a data root")
-    if "data_opts" in s:
-        _check_data_opts(where, f"{key}.data_opts", s.get("data", "synthetic"), s["data_opts"])
+        elif k == "data_opts" and not isinstance(v, dict):
+            raise UserError(f"{where}: key '{key}.{k}': {shorten(v)} is not a mapping of dataset options")
+        elif k not in ("data", "data_root"):
+            try:
+                SearchConfig.from_settings({k: v})
+            except UserError as e:
+                raise UserError(f"{where}: key '{key}.{k}': {_without_option(str(e), k)}") from None
 
 
 def _dataset_class(data: str) -> type:
@@ -274,7 +217,7 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     allowed = _search_keys()
     data = mapping(where, "search", value, SEARCH_KEYS)
     common = mapping(where, "search.common", _section(data, "common"), allowed)
-    _check_search_types(where, "search.common", common)
+    _check_search_settings(where, "search.common", common)
     entries = data.get("searches")
     if not isinstance(entries, dict) or not entries:
         raise UserError(f"{where}: key 'search.searches' is required: a mapping LABEL: {{SearchConfig overrides}}")
@@ -286,30 +229,31 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
             raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -; "
                             "at most 64)")
         own = mapping(where, key, {} if own is None else own, allowed)
-        _check_search_types(where, key, own)
+        _check_search_settings(where, key, own)
         settings = {**common, **own}
         if quick is not None:
             synthetic = settings.get("data", "synthetic") == "synthetic"
             settings.update({**QUICK_SEARCH, **(QUICK_SEARCH_SYNTHETIC if synthetic else {}), **quick})
             if synthetic and "n_clips" in (settings.get("data_opts") or {}):  # n_clips overrides the clip counts
                 settings["data_opts"] = {**settings["data_opts"], "n_clips": QUICK_SEARCH_SYNTHETIC["train_clips"]}
-        _check_search_values(where, key, settings)
         space = settings.get("space", SearchConfig.space)
-        if space.endswith((".yaml", ".yml")) or "/" in space:  # a file beside the study, for Ray workers: absolute
-            settings["space"] = space = str((base / space).resolve())
+        if isinstance(space, str) and (space.endswith((".yaml", ".yml")) or "/" in space):
+            settings["space"] = str((base / space).resolve())  # a file beside the study, for Ray workers: absolute
+        rec = recipe(where, key, {k: v for k, v in settings.items() if k in ProxyRecipe.names()})
+        own_settings = {k: v for k, v in settings.items() if k not in ProxyRecipe.names()}
+        try:  # the rules between settings (data needs data_root...): SearchConfig's own
+            cfg = SearchConfig.from_settings({**own_settings, "recipe": rec.as_dict()})
+        except UserError as e:
+            raise UserError(f"{where}: key {key!r}: {e}") from None
+        _check_data_opts(where, f"{key}.data_opts", cfg.data, cfg.data_opts)
         try:
-            load_space(space)
-            objs = parse_objectives(settings.get("objectives", SearchConfig.objectives))
+            load_space(cfg.space)
+            objs = parse_objectives(cfg.objectives)
         except UserError as e:
             raise UserError(f"{where}: key {key!r}: {e}") from None
         if objectives is not None and objs != objectives:
             raise UserError(f"{where}: key '{key}.objectives': every search must have the same objectives "
                             "(their fronts are compared on one reference point)")
         objectives = objs
-        rec = recipe(where, key, {k: v for k, v in settings.items() if k in ProxyRecipe.names()})
-        own_settings = {k: v for k, v in settings.items() if k not in ProxyRecipe.names()}
-        try:
-            out[label] = SearchConfig.from_settings({**own_settings, "recipe": rec.as_dict()})
-        except UserError as e:
-            raise UserError(f"{where}: key {key!r}: {e}") from None
+        out[label] = cfg
     return out
