@@ -229,8 +229,7 @@ def test_two_seeds_give_mean_and_std(tmp_path):
 
 
 @pytest.mark.slow
-def test_search_study_compares_fronts_on_one_reference_point(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
     common = {"space": "tiny_space.yaml",  # relative to the study file
               "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8, "data_opts": {"n_clips": 16},
