@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..outdir import writable_folder
 from .common import fmt_int, table
 
 
@@ -27,6 +28,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..export import FORMATS, VerificationError, export, resolve_source
     from ..profile import parse_clip
 
+    if args.out is not None:
+        writable_folder("--out", args.out)
     clip = parse_clip(args.input) if args.input else None
     src = resolve_source(args.study_dir, args.genome, rank=args.rank, trial=args.trial, weights=args.weights,
                          max_latency=args.max_latency, max_gmacs=args.max_gmacs)

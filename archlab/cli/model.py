@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..errors import UserError
-from .common import add_genome_args, clip_arg, cost_table, fmt_int, genome_arg, table
+from .common import add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -70,8 +70,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("profile", help="build + measured latency, clips/s and memory")
     add_genome_args(p)
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    p.add_argument("--batch", type=int, default=1, help="clips per forward (default 1)")
-    p.add_argument("--runs", type=int, default=10, help="timed runs after warm-up (default 10)")
+    p.add_argument("--batch", type=at_least(1), default=1, help="clips per forward (default 1)")
+    p.add_argument("--runs", type=at_least(1), default=10, help="timed runs after warm-up (default 10)")
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("presets", help="list the named models with params and GMACs")
@@ -81,5 +81,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--input", default="8x112x112", help="clip FRAMESxHEIGHTxWIDTH (default 8x112x112)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier of P3D-63 (default 1.0)")
-    p.add_argument("--runs", type=int, default=20, help="timed round-robin runs after warm-up (default 20)")
+    p.add_argument("--runs", type=at_least(1), default=20, help="timed round-robin runs after warm-up (default 20)")
     p.set_defaults(func=cmd_blocks)

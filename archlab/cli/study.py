@@ -5,12 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..outdir import writable_folder
 from .common import Parser, table
 
 
 def cmd_study_run(args: argparse.Namespace) -> int:
     from ..studies import load_study, run_study
 
+    if args.out is not None:
+        writable_folder("--out", args.out)
     study = load_study(args.study, quick=args.quick)
     res = run_study(study, out=args.out, echo=lambda line: print(line, flush=True))
     print()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..outdir import writable_folder
 from ..recipe import ProxyRecipe
 from .common import genome_arg
 
@@ -14,6 +15,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..genome import scale_widths
     from ..train import TrainConfig, train
 
+    writable_folder("--out", args.out)  # before 10 s of building a dataset
     recipe = ProxyRecipe.from_args(args)
     cfg = TrainConfig(recipe=recipe, workers=args.workers, device=args.device, compile=args.compile,
                       channels_last=None if args.channels_last == "auto" else args.channels_last == "on",

@@ -17,7 +17,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import UserError
+from ..errors import UserError, shorten
+from ..outdir import writable_folder
 from ..recipe import ProxyRecipe
 
 SAMPLERS = ("nsga2", "tpe", "random")
@@ -139,30 +140,15 @@ def check_environment(cfg: SearchConfig) -> None:
 
     load_space(cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params)
     if cfg.data_root is not None and not Path(cfg.data_root).is_dir() and "cache" not in cfg.data_opts:
-        raise UserError(f"--data-root {_show(cfg.data_root)}: no such folder")
+        raise UserError(f"--data-root {shorten(cfg.data_root, plain=True)}: no such folder")
     writable_folder("--out", cfg.out)
     d = cfg.study_dir()
     if d.exists() and not d.is_dir():
         raise UserError(f"--out/--name: {d} exists and is not a folder")
 
 
-def writable_folder(option: str, path: str | Path) -> None:
-    """``path`` is a writable folder, or the nearest existing parent of it is one."""
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise UserError(f"{option} {_show(str(p))}: exists and is not a folder")
-    probe = p
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise UserError(f"{option} {_show(str(p))}: {probe} is not a folder")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise UserError(f"{option} {_show(str(p))}: {probe} is not writable")
-
-
 def _show(v: Any) -> str:
-    text = repr(v)
-    return text if len(text) <= 60 else f"{text[:57]}... ({len(text):,} characters)"
+    return shorten(v)
 
 
 def _text(option: str, v: Any) -> None:
