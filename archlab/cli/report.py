@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import sys
 
 
@@ -16,11 +17,26 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_dashboard(args: argparse.Namespace) -> int:
     from ..report import serve_dashboard
 
+    if not is_loopback(args.host):
+        print(f"archlab dashboard: warning: --host {args.host} serves the study to other machines; the dashboard "
+              "has no login and its API can change the study (notes, trial states): use it only on a network "
+              "you trust, or keep the default 127.0.0.1 and tunnel (ssh -L)", file=sys.stderr, flush=True)
     try:
         serve_dashboard(args.study_dir, host=args.host, port=args.port, echo=lambda line: print(line, flush=True))
     except KeyboardInterrupt:  # Ctrl-C is how a user stops it: not an error
         pass
     return 0
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost; anything else (0.0.0.0, a name, an interface address)
+    can be reached from other hosts."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

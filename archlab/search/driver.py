@@ -3,7 +3,7 @@
 Traps handled here (shared/STACK_NOTES.md): the objectives go to OptunaSearch only (a metric
 on TuneConfig would silently make the study single-objective); ASHA prunes on accuracy
 alone; after Ctrl-C ``Tuner.fit`` returns as if finished, so the driver counts what really
-finished. Security: a local Ray cluster binds to 127.0.0.1 and keeps Ray's token
+finished. Security: a local Ray cluster listens on 127.0.0.1 only and keeps Ray's token
 authentication on (issue 15 item 1: with ``RAY_AUTH_MODE=disabled`` and all interfaces, any
 host that could reach the GCS port ran code in the search).
 """
@@ -25,7 +25,6 @@ from ..results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_
 from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
-LOCAL_HOST = "127.0.0.1"
 TRIAL_SETTINGS = ("space", "data", "data_root", "data_opts", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
                   "max_params", "latency_runs", "workers")
 
@@ -43,6 +42,8 @@ def init_ray(cfg: SearchConfig) -> float:
     import ray
     import torch
 
+    from .searchers import bind_local_cluster_to_loopback  # imports Ray: only when a search runs
+
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
@@ -55,10 +56,8 @@ def init_ray(cfg: SearchConfig) -> float:
         if cfg.address:
             ray.init(address=cfg.address, **kwargs)
         else:
-            # _node_ip_address is ray.init's documented-but-underscored way to bind the GCS,
-            # raylet and workers to one address (checked: ray 2.60).
-            ray.init(num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(),
-                     _node_ip_address=LOCAL_HOST, **kwargs)
+            bind_local_cluster_to_loopback()  # and Ray's token auth stays on (its default)
+            ray.init(num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **kwargs)
     except ConnectionError as e:
         raise UserError(f"--address {cfg.address}: cannot reach a Ray cluster there ({e})") from None
     return time.perf_counter() - t0

@@ -9,14 +9,17 @@ these lines first.
 * ``FixedGenomes``: the baselines, a fixed list, recorded in their own Optuna study.
 * ``close_orphans``: Optuna trials a killed driver left RUNNING become ``interrupted``.
 * ``Progress``: one line per started and finished trial, instead of Ray's table.
+* ``bind_local_cluster_to_loopback``: a local Ray cluster listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any, Callable
 
 import optuna
+import ray._private.ray_constants as ray_constants
 from ray.tune import Callback
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
@@ -278,3 +281,21 @@ class Progress(Callback):
             return
         self.echo(f"{head} acc {r.get('val_top1', 0):.3f}  lat {r.get('latency_ms', float('nan')):6.1f} ms  "
                   f"{r.get('gmacs', float('nan')):.3f} GMACs  ep {r.get('epochs', 0)}  {g}")
+
+
+def bind_local_cluster_to_loopback() -> None:
+    """Make the next ``ray.init()`` start a cluster whose GCS, raylet, object manager, workers
+    and agents listen on 127.0.0.1 only (issue 15 item 1: they listened on every interface).
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` does not do it: Ray 2.60 "resolves" a loopback
+    address to the machine's reachable IP (``services.resolve_ip_for_localhost``). What does is
+    the switch Ray uses for single-machine clusters on macOS and Windows: with
+    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` the node IP is the loopback IP, and every server
+    binds to the node IP (measured: tests/test_ray_security.py reads /proc/net/tcp{,6}).
+    Only for a local cluster: a driver joining a real cluster (``--address``) needs its IP.
+    """
+    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"  # for processes started from here
+    # PRIVATE (checked: ray 2.60): ray_constants.ENABLE_RAY_CLUSTER is read from the
+    # environment when ray is imported, which happened already; get_node_ip_address reads
+    # the module attribute at call time.
+    ray_constants.ENABLE_RAY_CLUSTER = False
