@@ -327,6 +327,9 @@ def test_alias_bomb_in_block_style_and_through_merge_keys(capsys, tmp_path):
     ("desc", TINY_OK.replace("description: x", "description: " + "d" * 1000),
      "key 'description': 1,000 characters; at most 200"),
     ("nul", TINY_OK + "fields: a\x00b\n", "not valid YAML: unacceptable character #x0000"),
+    # before: the second of two equal keys silently won
+    ("twice", TINY_OK + "phase: 0\nphase: 1\n", "key 'phase': given twice"),
+    ("twice2", TINY_OK + "choices: {stem: [2d/s], stem: [2d/ts]}\n", "key 'choices.stem': given twice"),
 ])
 def test_hostile_values_are_one_line(capsys, tmp_path, name, text, needle):
     path = tmp_path / f"{name}.yaml"

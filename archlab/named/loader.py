@@ -12,7 +12,7 @@ Python value is built:
 - at most ``MAX_ITEMS`` items in one list or mapping;
 - at most ``MAX_VALUES`` values in the whole document *counted with every alias expanded*
   (each node knows the size of its expansion, so counting costs one addition per node);
-- no alias that refers to the collection it is in (a cycle);
+- no alias that refers to the collection it is in (a cycle), no key given twice;
 - scalars of at most ``MAX_SCALAR`` characters and integers within 64 bits.
 
 Each refusal is one UserError naming the file and the key (``depths[2]``, ``train.lr``).
@@ -87,6 +87,7 @@ class BoundedLoader(yaml.SafeLoader):
                     size = 1 + sum(self._size[id(n)] for n in node.value)
                 elif isinstance(node, MappingNode):
                     size = 1 + sum(self._size[id(k)] + self._size[id(v)] for k, v in node.value)
+                    self._no_repeated_keys(node)
                 else:
                     size = 1
                     if len(node.value) > MAX_SCALAR:
@@ -100,6 +101,19 @@ class BoundedLoader(yaml.SafeLoader):
             return node
         finally:
             self._path.pop()
+
+    def _no_repeated_keys(self, node: MappingNode) -> None:
+        """PyYAML keeps the last of two equal keys without a word: ``lr: 0.1`` then ``lr: 1``
+        trains with 1. A repeated key is refused instead (``<<`` merge keys aside)."""
+        seen: set[str] = set()
+        for k, _ in node.value:
+            if isinstance(k, ScalarNode) and k.tag != "tag:yaml.org,2002:merge":
+                if k.value in seen:
+                    self._path.append("." + shorten(k.value, 40, plain=True))
+                    at = self._key()
+                    self._path.pop()
+                    raise _Refused(at, "given twice (the second would silently win)")
+                seen.add(k.value)
 
     def construct_yaml_int(self, node: ScalarNode) -> int:
         text = str(node.value).replace("_", "")
