@@ -199,3 +199,19 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
     assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("repeat").any()
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
     assert {t.state for t in study.trials if t.user_attrs.get("status") == "repeat"} == {optuna.trial.TrialState.FAIL}
+
+
+def test_raising_trials_on_a_finished_study_trains_exactly_the_difference(tmp_path):
+    """Issue 15 item 3: on main the rerun with --trials 3 said '2 trials already done, 1 to
+    run', trained nothing (Tune.restore of the finished experiment ignores a new budget) and
+    reported INTERRUPTED. A resume without --trials keeps the stored budget."""
+    first = search(tiny(tmp_path, trials=2, epochs=1, sampler="random", concurrency=1), echo=lambda _: None)
+    assert (first.finished, first.interrupted) == (2, False)
+    lines = []
+    more = search(tiny(tmp_path, trials=3, epochs=1, sampler="random", concurrency=1), echo=lines.append)
+    assert (more.finished, more.failed, more.interrupted) == (3, 0, False)
+    assert sum(l.startswith("[trial start]") for l in lines) == 1  # exactly one more trial trained
+    assert any("resuming: 2 trials already done, 1 trials to run" in l for l in lines)
+    again = search(tiny(tmp_path, trials=None, epochs=1, sampler="random", concurrency=1), resume=True,
+                   echo=lambda _: None)
+    assert (again.finished, again.interrupted) == (3, False)  # the stored budget, not the default 12

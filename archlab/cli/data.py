@@ -12,7 +12,7 @@ from .common import Parser, fmt_int
 
 
 def cmd_data_prepare(args: argparse.Namespace) -> int:
-    from ..data.cache import PREPARERS
+    from ..data.prepare import PREPARERS
     from ..data.video import parse_size
 
     opts: dict = {}

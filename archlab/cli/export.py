@@ -21,7 +21,7 @@ only with --trial):
     objective scaled to [0, 1] over the front); rank k is the knee of the front that remains
     after removing ranks 1..k-1 (from the balanced middle towards the extremes; ties: the
     earlier row of results.csv).
-  --trial ID skips the rule (a trial_id, or a trial number)."""
+  --trial N skips the rule (the trial number the report and search print; bN for baseline N)."""
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     src = resolve_source(args.study_dir, args.genome, rank=args.rank, trial=args.trial, weights=args.weights,
                          max_latency=args.max_latency, max_gmacs=args.max_gmacs)
     if src.trial is not None:
-        print(f"trial   {src.trial['trial_id']}  ({src.selection})")
+        print(f"trial   {src.trial['trial']}  ({src.selection})")
     print(f"genome  {src.genome}\nid      {src.genome.id}")
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
@@ -60,7 +60,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--genome", metavar="GENOME|PRESET", help="export this genome instead of a study's trial")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--rank", type=int, help="the k-th trial by the rule above (default 1)")
-    which.add_argument("--trial", metavar="ID", help="this trial: a trial_id or a trial number")
+    which.add_argument("--trial", metavar="N", help="this trial: its number (bN: baseline N), as the report prints it")
     p.add_argument("--weights", metavar="trial|none|PATH",
                    help="trial: the trial's best.pt (default for a study); none: fresh initialisation "
                         "(default for --genome); PATH: this checkpoint")

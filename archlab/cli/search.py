@@ -12,7 +12,7 @@ from .common import fmt_int, key_values, table
 def _front_table(front, objectives: list[str]) -> str:
     rows = []
     for _, r in front.iterrows():
-        rows.append([str(int(r["number"])) if not r["baseline"] else "base", f"{r['val_top1']:.3f}",
+        rows.append([str(r["trial"]), f"{r['val_top1']:.3f}",
                      f"{r['latency_ms']:.1f}" if r["latency_ms"] == r["latency_ms"] else "-",
                      f"{r['gmacs']:.3f}", fmt_int(int(r["params"])), r["label"] or "", r["genome"]])
     return table(rows, ["trial", "val_top1", "latency ms", "GMACs", "params", "baseline", "genome"],
@@ -53,6 +53,9 @@ def cmd_search(args: argparse.Namespace) -> int:
     rejected = f"{out.rejected} rejected" + (f", {out.repeated} repeated genome(s) not retrained" if out.repeated else "")
     print(f"\n{out.finished} finished, {out.failed} failed, {rejected} in {out.wall_s:.0f} s "
           f"(Ray start {out.ray_start_s:.1f} s, trials busy {busy:.0f} s)  ·  results: {out.study_dir}/results.csv")
+    if not out.interrupted:
+        print(f"next: archlab report {out.study_dir}  ·  archlab export {out.study_dir} --rank 1  ·  "
+              f"more trials: the same command with a larger --trials")
     if out.interrupted:
         print(f"search INTERRUPTED: continue it with `archlab search --name {out.study_dir.name} "
               f"--out {cfg.out} --resume`", file=sys.stderr)
@@ -69,7 +72,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dataset option, repeatable (e.g. n_clips=600 for synthetic, classes=10 or "
                         "cache=PATH for ucf101)")
     p.add_argument("--objectives", default="acc,latency", help="acc,latency (default) | acc,gmacs | acc,params")
-    p.add_argument("--trials", type=int, default=12, help="trials to run in total (default 12)")
+    p.add_argument("--trials", type=int, help="trials that train, in total (default 12; a continued study keeps "
+                   "its own; a larger value on a finished study trains the difference)")
     p.add_argument("--grace-epochs", type=int, default=3,
                    help="ASHA: epochs every trial gets before it can be stopped (default 3)")
     p.add_argument("--sampler", default="nsga2", choices=["nsga2", "tpe", "random"], help="Optuna sampler")

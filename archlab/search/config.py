@@ -25,6 +25,7 @@ SAMPLERS = ("nsga2", "tpe", "random")
 WANDB = ("auto", "online", "offline", "off")
 DATASETS = ("synthetic", "ucf101", "folder")  # archlab.data.DATASETS (checked by a test); no torch here
 MAX_TRIALS = 100_000
+DEFAULT_TRIALS = 12
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,7 +39,9 @@ class SearchConfig:
     data_root: str | None = None
     data_opts: Mapping[str, Any] = field(default_factory=dict)  # passed to the dataset, last (wins)
     objectives: str = "acc,latency"
-    trials: int = 12
+    # Trials that train (rejections and repeats do not count). None: DEFAULT_TRIALS for a new
+    # study, the stored budget for one that continues (so `--resume` never changes it).
+    trials: int | None = None
     # How every proxy is trained, and on which clips (archlab.recipe: its only definition).
     recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
     sampler: str = "nsga2"
@@ -80,7 +83,8 @@ class SearchConfig:
         from ..results import parse_objectives  # noqa: PLC0415 - pandas, only when a config is built
 
         parse_objectives(self.objectives)
-        _int("--trials", self.trials, 1, MAX_TRIALS)
+        if self.trials is not None:
+            _int("--trials", self.trials, 1, MAX_TRIALS)
         _choice("--sampler", self.sampler, SAMPLERS)
         if self.concurrency is not None:
             _int("--concurrency", self.concurrency, 1, 10_000)

@@ -269,18 +269,18 @@ def _run_baselines(cfg: SearchConfig, study_dir: Path, storage: Any, directions:
     return n.running > 0 or n.counted < len(todo) + len(done)
 
 
-# W&B lives in archlab.tracking; the search only hands it Ray callbacks.
+# W&B lives in archlab.tracking; the search wraps its tracker in a Ray callback.
 def _wandb_callbacks(cfg: SearchConfig, study_dir: Path, echo: Callable[[str], None]) -> list:
-    from ..tracking import search_callbacks
+    from ..tracking import make_tracker
+    from .searchers import Tracking
 
-    return search_callbacks(cfg.wandb, study_dir, echo)
+    tracker = make_tracker(cfg.wandb, study_dir, echo)
+    return [] if tracker is None else [Tracking(tracker=tracker)]
 
 
 def _finish_wandb(callbacks: list, df: Any, hv: dict) -> None:
     for cb in callbacks:
-        finish = getattr(cb, "finish_study", None)
-        if finish is not None:
-            finish(df, hv)
+        cb.tracker.finish_study(df, hv)
 
 
 def shutdown() -> None:

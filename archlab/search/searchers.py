@@ -283,6 +283,23 @@ class Progress(Callback):
                   f"{r.get('gmacs', float('nan')):.3f} GMACs  ep {r.get('epochs', 0)}  {g}")
 
 
+class Tracking(Callback):
+    """Forwards Ray Tune's trial hooks to the W&B tracker (``archlab.tracking``), which stays
+    free of Ray. Picklable: the tracker drops its open runs when pickled."""
+
+    def __init__(self, *, tracker: Any):
+        self.tracker = tracker
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.tracker.trial_result(trial, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.trial_complete(trial, error=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.trial_complete(trial, error=True)
+
+
 def bind_local_cluster_to_loopback() -> None:
     """Make the next ``ray.init()`` start a cluster whose GCS, raylet, object manager, workers
     and agents listen on 127.0.0.1 only (issue 15 item 1: they listened on every interface).

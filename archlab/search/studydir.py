@@ -14,14 +14,15 @@ One study = one directory (default ``runs/<name>/``):
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from ..errors import UserError
 from ..files import FileLock, atomic_write
-from ..results import load_study_info
+from ..results import OBJECTIVES, load_study_info
 from ..versions import SEARCH, versions
-from .config import SearchConfig
+from .config import DEFAULT_TRIALS, SearchConfig
 
 # Settings a rerun may change without changing what the study means: where it lives and
 # runs, how many trials at once, and a larger budget (the study continues).
@@ -47,11 +48,22 @@ def prepare_study(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
         for k in RERUN_FREE:
             kept[k] = getattr(cfg, k)
         kept["name"] = d.name
-        kept["trials"] = max(int(old.get("trials", 0)), cfg.trials)
+        stored = int(old.get("trials") or DEFAULT_TRIALS)
+        kept["trials"] = stored if cfg.trials is None else max(stored, cfg.trials)
+        kept["objectives"] = _objectives_text(old.get("objectives", cfg.objectives))
         return SearchConfig.from_settings(kept), True
     if resume:
         raise UserError(f"--resume: there is no study at {d} (no study.yaml)")
-    return cfg, False
+    return (cfg if cfg.trials is not None else cfg.with_(trials=DEFAULT_TRIALS)), False
+
+
+def _objectives_text(stored: Any) -> str:
+    """study.yaml stores the resolved objectives (['val_top1', 'latency_ms']); the config
+    takes the option's words ('acc,latency')."""
+    if isinstance(stored, str):
+        return stored
+    words = {column: word for word, (column, _) in OBJECTIVES.items()}
+    return ",".join(words.get(str(o), str(o)) for o in stored)
 
 
 def write_settings(cfg: SearchConfig, objectives: list[str], directions: list[str]) -> None:
