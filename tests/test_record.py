@@ -59,3 +59,32 @@ def test_the_words_match_strings_read_back_from_a_table():
     df = pd.DataFrame({"status": ["ok", "stopped", "failed", "interrupted"]})
     assert df["status"].isin(FINISHED).tolist() == [True, True, False, False]
     assert f"{Status.INTERRUPTED}" == "interrupted" and Status("stopped") in {Status.STOPPED}
+
+
+def test_an_orphan_the_search_closes_is_read_back_as_interrupted(tmp_path):
+    """Bug 5 end to end: the search's writer (searchers.close_orphans) and the one reader
+    (results) agree on `interrupted`; on main results.STATUSES lacked it and tracking kept
+    its own FINISHED."""
+    import optuna
+
+    from archlab import results, tracking
+    from archlab.search.searchers import close_orphans
+    from archlab.testing.study import write_settings
+
+    d = tmp_path / "st"
+    write_settings(d, frames=4, size=32)
+    study = optuna.create_study(study_name="st", storage=f"sqlite:///{d / 'optuna.db'}",
+                                directions=["maximize", "minimize"])
+    done = study.ask()
+    for k, v in TrialRecord(status=Status.OK, genome="A|2", val_top1=0.5, latency_ms=1.0, gmacs=0.001,
+                            params=10).to_attrs().items():
+        done.set_user_attr(k, v)
+    study.tell(done, [0.5, 1.0])
+    study.ask()  # proposed, never launched: the driver died
+    close_orphans(study, known=set())
+    df, _ = results.load_results(d)
+    assert df["status"].tolist() == ["ok", "interrupted"]
+    assert df["reason"].iloc[1] == "the driver stopped before the trial started"
+    assert df["on_front"].tolist() == [True, False]
+    assert set(df["status"]) <= set(results.STATUSES) and results.FINISHED == FINISHED
+    assert getattr(tracking, "FINISHED", FINISHED) == FINISHED
