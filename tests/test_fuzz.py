@@ -143,9 +143,9 @@ HOSTILE = [
 ]
 
 
-def _mutate_yaml(text: str, rng: random.Random) -> str:
+def _mutate_yaml(text: str, rng: random.Random, edits: int) -> str:
     lines = text.split("\n")
-    for _ in range(rng.randint(1, 3)):
+    for _ in range(rng.randint(1, edits)):
         op = rng.randrange(6)
         i = rng.randrange(len(lines))
         if op == 0:  # a value replaced by something hostile
@@ -172,12 +172,13 @@ def _drop_python_keys(text: str) -> str:
     return "\n".join(l for l in text.split("\n") if "python" not in l)
 
 
-def _fuzz_files(tmp_path: Path, name: str, bases: list[str], n: int, load, rng: random.Random) -> tuple[int, int]:
+def _fuzz_files(tmp_path: Path, name: str, bases: list[str], n: int, load, rng: random.Random,
+                edits: int = 3) -> tuple[int, int]:
     ok = bad = 0
     tracemalloc.start()
     try:
         for k in range(n):
-            text = _drop_python_keys(_mutate_yaml(rng.choice(bases), rng))
+            text = _drop_python_keys(_mutate_yaml(rng.choice(bases), rng, edits))
             path = tmp_path / f"{name}.yaml"
             if k % 10 == 9:  # raw bytes: not UTF-8, NULs
                 path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randint(0, 64))) + text.encode())
@@ -204,7 +205,7 @@ def test_space_files_raise_only_user_error_in_bounded_memory(tmp_path):
     load_space("interleave")  # imports and the first cost count are not what is measured
     ok, bad = _fuzz_files(tmp_path, "fuzzed", bases, SPACE_FILES, lambda p: load_space(str(p)),
                           random.Random(7))
-    assert ok > 0.05 * SPACE_FILES and bad > 0.3 * SPACE_FILES, (ok, bad)
+    assert ok > 0.1 * SPACE_FILES and bad > 0.3 * SPACE_FILES, (ok, bad)  # measured: 60 of 250 load
 
 
 STUDY_BASE = """description: a fuzzed study
@@ -236,7 +237,8 @@ def test_study_files_raise_only_user_error_in_bounded_memory(tmp_path):
     warm = tmp_path / "warm.yaml"
     warm.write_text(STUDY_BASE)
     load_study(warm, quick=True)  # the base loads: the fuzzer starts from a valid file
+    # one edit per file: the base has no comment lines to absorb edits (measured: 8 of 60 load)
     ok, bad = _fuzz_files(tmp_path, "fuzzed", [STUDY_BASE], STUDY_FILES, lambda p: load_study(p, quick=True),
-                          random.Random(11))
-    assert ok > 0.05 * STUDY_FILES and bad > 0.3 * STUDY_FILES, (ok, bad)
+                          random.Random(11), edits=1)
+    assert ok >= 5 and bad > 0.3 * STUDY_FILES, (ok, bad)
 
