@@ -173,7 +173,7 @@ def test_limits_rank_the_front_within_them_by_accuracy(table, limits, want):
 def test_cli_limits_choose_the_trial(study, tmp_path):
     code, out, err = run_cli(str(study), "--max-latency", "9.2", "--format", "pt2", "--out", str(tmp_path / "e"))
     assert code == 0, err
-    assert "latency_ms <= 9.2" in out
+    assert "trial   0  (rank 1: best val_top1" in out and "latency_ms <= 9.2" in out
     card = json.loads((tmp_path / "e/model_card.json").read_text())
     assert card["genome"] == ROWS[0][1] and card["trial"]["trial_id"] == "t0"
 
@@ -270,7 +270,7 @@ def test_card_describes_the_files_and_the_trial(exported, study):
     assert TINY in md and card["files"]["model.pt2"]["sha256"] in md and "walk" in md
     assert "torch.export.load" in md and "InferenceSession" in md
     # what the CLI said
-    assert "wrote" in exported["out"]
+    assert "trial   1  (rank 1: knee point" in exported["out"] and "wrote" in exported["out"]
     assert "exporting model.pt2" in exported["err"] and "verifying" in exported["err"]
     assert "Warning" not in exported["err"] and "torchvision" not in exported["err"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left

@@ -408,11 +408,18 @@ def test_modes(monkeypatch, tmp_path):
 
 
 def test_tracker_survives_pickling_like_ray_does(tmp_path):
+    """Ray pickles the search's callbacks (search.searchers.Tracking, holding the tracker) with
+    the experiment, to resume it."""
     import ray.cloudpickle as cloudpickle
+    from ray.tune import Callback
 
+    from archlab.search.searchers import Tracking
     from archlab.tracking import make_tracker
 
     cb = make_tracker("offline", tmp_path / "s", lambda line: None)
+    assert isinstance(Tracking(tracker=cb), Callback)
+    wrapped = cloudpickle.loads(cloudpickle.dumps(Tracking(tracker=cb)))
+    assert wrapped.tracker.study_dir == cb.study_dir
     cb._runs["x"] = object()  # an open run is never pickled with the experiment
     back = cloudpickle.loads(cloudpickle.dumps(cb))
     assert back._runs == {} and back.study_dir == cb.study_dir and back.mode == "offline"

@@ -39,7 +39,7 @@ from .tracker import TABLE_COLUMNS, WandbTracker
 
 __all__ = ["HISTORY_KEYS", "MODES", "PROJECT", "REGISTRY", "SUMMARY_KEYS", "TABLE_COLUMNS", "WandbTracker",
            "final_summary", "genome_config", "has_credentials", "make_tracker", "registered_runs", "resolve_mode",
-           "run_prefix", "search_callbacks", "study_run_id", "trial_config", "trial_run_id", "wandb_env"]
+           "run_prefix", "study_run_id", "trial_config", "trial_run_id", "wandb_env"]
 
 
 def make_tracker(mode: str, study_dir: Path, echo: Callable[[str], None]) -> WandbTracker | None:
@@ -64,24 +64,3 @@ def make_tracker(mode: str, study_dir: Path, echo: Callable[[str], None]) -> Wan
         raise UserError(f"--wandb {mode}: wandb cannot be imported ({e})") from None
     echo(f"W&B: logging {resolved} (one run per trial, group {study_dir.name!r}) into {study_dir / 'wandb'}")
     return WandbTracker(resolved, study_dir, echo)
-
-
-def search_callbacks(mode: str, study_dir: Path, echo: Callable[[str], None]) -> list:
-    """TRANSITION (until search/ wraps the tracker in its own Ray callback, requests.md): the
-    tracker as a list of Ray Tune callbacks. The one place outside search/ that imports ray."""
-    tracker = make_tracker(mode, study_dir, echo)
-    if tracker is None:
-        return []
-    from ray.tune import Callback
-
-    class WandbCallback(WandbTracker, Callback):
-        def on_trial_result(self, iteration, trials, trial, result, **info):  # noqa: ANN001
-            self.trial_result(trial, result)
-
-        def on_trial_complete(self, iteration, trials, trial, **info):  # noqa: ANN001
-            self.trial_complete(trial, error=False)
-
-        def on_trial_error(self, iteration, trials, trial, **info):  # noqa: ANN001
-            self.trial_complete(trial, error=True)
-
-    return [WandbCallback(tracker.mode, tracker.study_dir, echo)]
