@@ -305,10 +305,3 @@ def test_hypervolume_plot_has_whole_trial_numbers_as_ticks(study: Path):
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
 
-
-def test_dashboard_warns_beyond_loopback():
-    """Its API can write (notes, trial states): only a loopback --host goes without a warning."""
-    from archlab.report.dashboard import _loopback
-
-    assert all(_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "localhost"))
-    assert not any(_loopback(h) for h in ("0.0.0.0", "", "::", "192.168.1.5", "example.com"))

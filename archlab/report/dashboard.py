@@ -2,12 +2,11 @@
 
 The storage is opened through ``results.open_storage`` (read-only open, checked), so a
 damaged optuna.db is one line and exit 2 before anything listens. optuna-dashboard's API
-can write (notes, trial states): a non-loopback ``--host`` gets a warning.
+can write (notes, trial states): the CLI warns on a non-loopback ``--host``.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import socketserver
 import sys
 from pathlib import Path
@@ -16,16 +15,6 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from ..errors import UserError
 from ..results import load_results, load_study_info, open_storage
-
-
-def _loopback(host: str) -> bool:
-    """Whether ``host`` only accepts connections from this machine ("" or 0.0.0.0 accept all)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def serve_dashboard(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8080,
@@ -37,9 +26,6 @@ def serve_dashboard(study_dir: str | Path, host: str = "127.0.0.1", port: int = 
     if storage is None:
         raise UserError(f"{info.dir}: no Optuna storage (optuna.db) yet: run `archlab search` first")
     load_results(info.dir)  # reads every trial once: a page damaged past the header fails here too
-    if not _loopback(host):
-        echo(f"warning: --host {host} serves the dashboard beyond this machine, and its API can change the "
-             "study (notes, trial states): anyone who can reach the port can")
     try:
         from optuna_dashboard import wsgi
     except ImportError as e:
