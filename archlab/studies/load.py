@@ -150,6 +150,12 @@ def _search_config() -> type:
     return SearchConfig
 
 
+def _default_trials() -> int:
+    from ..search.config import DEFAULT_TRIALS
+
+    return DEFAULT_TRIALS
+
+
 def _search_keys() -> tuple[str, ...]:
     return tuple(k for k in _search_config().keys() if k not in SEARCH_FIXED)
 
@@ -241,6 +247,9 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
             settings["space"] = str((base / space).resolve())  # a file beside the study, for Ray workers: absolute
         rec = recipe(where, key, {k: v for k, v in settings.items() if k in ProxyRecipe.names()})
         own_settings = {k: v for k, v in settings.items() if k not in ProxyRecipe.names()}
+        # a study's search runs exactly the budget its file gives (or the default), also when
+        # continued: `trials: None` would mean "the stored budget" to the search
+        own_settings.setdefault("trials", _default_trials())
         try:  # the rules between settings (data needs data_root...): SearchConfig's own
             cfg = SearchConfig.from_settings({**own_settings, "recipe": rec.as_dict()})
         except UserError as e:
