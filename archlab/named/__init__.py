@@ -1,6 +1,8 @@
 """Named YAML files: ``search_spaces/NAME.yaml`` and ``studies/NAME.yaml`` are both asked for
 by a short name or by a path, and both folders can be moved with an environment variable.
-One resolver, so a space and a study answer a typo with the same one-line error."""
+One resolver, so a space and a study answer a typo with the same one-line error, and one
+reader (``loader``: the file's YAML bounded in size, aliases, depth, lengths and numbers
+before anything uses it). ``checks`` holds the value checks both kinds of file share."""
 
 from __future__ import annotations
 
