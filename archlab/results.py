@@ -51,8 +51,8 @@ COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "statu
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 __all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "find_trial", "finished",
-           "letters_summary", "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives",
-           "row", "table", "trial_name", "write_tables"]
+           "hypervolume_summary", "letters_summary", "load_results", "load_study_info", "mark_front", "open_storage",
+           "parse_objectives", "row", "table", "trial_name", "write_tables"]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -319,15 +319,18 @@ def find_trial(df: pd.DataFrame, text: str) -> Any:
                     "proposals rejected or repeated within one Ray trial); give the trial number")
 
 
-def _hypervolume(df: pd.DataFrame, info: StudyInfo) -> dict[str, Any]:
-    objs, dirs = info.objectives, info.directions
-    search = finished(df[~df["baseline"]])
-    hv: dict[str, Any] = {"objectives": objs, "directions": dirs}
+def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: list[str],
+                        reference_point: list[float] | None = None) -> dict[str, Any]:
+    """What front.yaml holds: the objectives, and over the finished SEARCH trials (baselines
+    are shown beside the front, never part of it) the reference point (study.yaml's, else
+    ``pareto.reference_point``), the hypervolume and the front's size."""
+    search = finished(df[~df["baseline"].astype(bool)])
+    hv: dict[str, Any] = {"objectives": list(objectives), "directions": list(directions)}
     if len(search):
-        ref = info.settings.get("reference_point") or pareto.reference_point(search, objs, dirs)
+        ref = reference_point or pareto.reference_point(search, objectives, directions)
         hv["reference_point"] = [float(x) for x in ref]
-        hv["hypervolume"] = pareto.hypervolume(search, objs, dirs, ref)
-        hv["front_size"] = int(pareto.non_dominated(search, objs, dirs).sum())
+        hv["hypervolume"] = pareto.hypervolume(search, objectives, directions, ref)
+        hv["front_size"] = int(pareto.non_dominated(search, objectives, directions).sum())
     return hv
 
 
@@ -338,7 +341,7 @@ def write_tables(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dic
     atomic_write(info.dir / "results.csv", df.to_csv(index=False))
     front = df[df["on_front"]].sort_values(info.objectives[1])
     atomic_write(info.dir / "pareto.csv", front.to_csv(index=False))
-    hv = _hypervolume(df, info)
+    hv = hypervolume_summary(df, info.objectives, info.directions, info.settings.get("reference_point"))
     atomic_write(info.dir / "front.yaml", yaml.safe_dump(hv, sort_keys=False))
     return df, front, hv
 

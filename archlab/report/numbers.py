@@ -14,6 +14,7 @@ from .. import pareto
 from ..genome import GenomeError, parse
 from ..presets import PRESETS
 from ..record import FINISHED
+from ..results import hypervolume_summary
 
 
 def hypervolume_curve(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
@@ -30,15 +31,8 @@ def hypervolume_curve(df: pd.DataFrame, objectives: Sequence[str], directions: S
 
 def study_hypervolume(df: pd.DataFrame, settings: dict[str, Any], objectives: list[str],
                       directions: list[str]) -> dict[str, Any]:
-    """The same numbers as front.yaml (results.write_tables), computed from the table at hand."""
-    search = df[~df["baseline"].astype(bool) & df["status"].isin(FINISHED)]
-    out: dict[str, Any] = {"objectives": objectives, "directions": directions}
-    if len(search):
-        ref = settings.get("reference_point") or pareto.reference_point(search, objectives, directions)
-        out["reference_point"] = [float(x) for x in ref]
-        out["hypervolume"] = pareto.hypervolume(search, objectives, directions, ref)
-        out["front_size"] = int(pareto.non_dominated(search, objectives, directions).sum())
-    return out
+    """The same numbers as front.yaml (``results.hypervolume_summary``), from the table at hand."""
+    return hypervolume_summary(df, objectives, directions, settings.get("reference_point"))
 
 
 def preset_names(genomes: Sequence[str]) -> dict[str, str]:
