@@ -290,7 +290,8 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
         t0 = time.perf_counter()
         try:
             train_loss, train_time, n_train = _train_epoch(
-                model, train_loader, optimizer, scheduler, cfg, epoch, steps, device, channels_last, amp, progress)
+                model, train_loader, optimizer=optimizer, scheduler=scheduler, cfg=cfg, epoch=epoch, steps=steps,
+                device=device, channels_last=channels_last, amp=amp, progress=progress)
             val_loss, top1, top5 = _evaluate(model, val_loader, device, channels_last, amp)
             if not math.isfinite(val_loss):
                 raise _Stop("nan", f"non-finite validation loss after epoch {epoch + 1}")
@@ -336,7 +337,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
     return result
 
 
-def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
+def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig, epoch: int, steps: int,
                  device: torch.device, channels_last: bool, amp: Any, progress: bool) -> tuple[float, float, int]:
     """One epoch of at most ``steps`` optimizer steps; (mean loss, seconds, clips seen)."""

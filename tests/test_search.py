@@ -193,7 +193,7 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
         assert r.val_top1 == first.val_top1 and r.latency_ms == first.latency_ms
         assert f"same genome as trial #{int(first.number)}" in r.reason and pd.isna(r.trial_time_s)
     # only 2 trials were ever launched in Ray, and a space smaller than the budget ends the search
-    assert len([p for p in (out.study_dir / "ray" / "s").iterdir() if p.is_dir()]) == 2
+    assert len([p for p in (out.study_dir / "ray" / "s-t4").iterdir() if p.is_dir()]) == 2
     assert not out.interrupted and out.finished == 2 and out.repeated == len(repeats)
     assert any(l.startswith("[repeat]") for l in lines) and any("space looks exhausted" in l for l in lines)
     assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("repeat").any()
@@ -215,3 +215,13 @@ def test_raising_trials_on_a_finished_study_trains_exactly_the_difference(tmp_pa
     again = search(tiny(tmp_path, trials=None, epochs=1, sampler="random", concurrency=1), resume=True,
                    echo=lambda _: None)
     assert (again.finished, again.interrupted) == (3, False)  # the stored budget, not the default 12
+
+
+def test_baselines_train_the_reference_points_on_the_knee_skeleton(tmp_path):
+    out = search(tiny(tmp_path, trials=2, epochs=1, sampler="random", baselines=True), echo=lambda _: None)
+    assert not out.interrupted
+    df = pd.read_csv(out.study_dir / "results.csv")
+    base = df[df.baseline]
+    assert sorted(base.label) == sorted(["pure A", "pure B", "pure C", "2D", "A->B->C"])
+    assert base.status.isin(["ok", "stopped"]).all() and (base.epochs == 1).all()
+    assert df[~df.baseline].status.isin(["ok", "stopped"]).sum() == 2

@@ -228,8 +228,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         interrupted = n.running > 0 or (n.counted < cfg.trials and not exhausted)
 
         if cfg.baselines and not interrupted:
-            interrupted = _run_baselines(cfg, study_dir, storage, directions, objectives, (concurrency, res),
-                                         wandb_cb, echo)
+            interrupted = _run_baselines(cfg, study_dir, storage=storage, directions=directions,
+                                         objectives=objectives, slots=(concurrency, res), wandb_cb=wandb_cb, echo=echo)
         df, _, hv = write_tables(study_dir)
         _finish_wandb(wandb_cb, df, hv)
     return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=n.finished, failed=n.failed,
@@ -237,7 +237,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
                          ray_start_s=ray_start, hypervolume=hv.get("hypervolume"), concurrency=concurrency)
 
 
-def _run_baselines(cfg: SearchConfig, study_dir: Path, storage: Any, directions: list[str], objectives: list[str],
+def _run_baselines(cfg: SearchConfig, study_dir: Path, *, storage: Any, directions: list[str], objectives: list[str],
                    slots: tuple[int, dict], wandb_cb: list, echo: Callable[[str], None]) -> bool:
     import optuna
 
@@ -284,7 +284,13 @@ def _finish_wandb(callbacks: list, df: Any, hv: dict) -> None:
 
 
 def shutdown() -> None:
-    import ray
+    import sys
 
+    ray = sys.modules.get("ray")
+    if ray is None:  # no search ran in this process: nothing to stop
+        return
     if ray.is_initialized():
         ray.shutdown()
+    from .searchers import restore_cluster_default
+
+    restore_cluster_default()

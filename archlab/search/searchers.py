@@ -15,7 +15,6 @@ these lines first.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any, Callable
 
 import optuna
@@ -306,13 +305,20 @@ def bind_local_cluster_to_loopback() -> None:
 
     ``ray.init(_node_ip_address="127.0.0.1")`` does not do it: Ray 2.60 "resolves" a loopback
     address to the machine's reachable IP (``services.resolve_ip_for_localhost``). What does is
-    the switch Ray uses for single-machine clusters on macOS and Windows: with
-    ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` the node IP is the loopback IP, and every server
-    binds to the node IP (measured: tests/test_ray_security.py reads /proc/net/tcp{,6}).
-    Only for a local cluster: a driver joining a real cluster (``--address``) needs its IP.
+    the switch Ray uses for single-machine clusters on macOS and Windows: with it off, the node
+    IP is the loopback IP, Ray hands that IP to every process it starts, and every server binds
+    to it (measured: tests/test_ray_security.py reads /proc/net/tcp{,6}). Only for a local
+    cluster: a driver joining a real cluster (``--address``) needs its IP; ``driver.shutdown``
+    switches it back.
     """
-    os.environ[ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR] = "0"  # for processes started from here
-    # PRIVATE (checked: ray 2.60): ray_constants.ENABLE_RAY_CLUSTER is read from the
-    # environment when ray is imported, which happened already; get_node_ip_address reads
-    # the module attribute at call time.
+    # PRIVATE (checked: ray 2.60): ray_constants.ENABLE_RAY_CLUSTER (the env switch
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, read when ray is imported) is read by
+    # services.get_node_ip_address at call time. The environment is left alone, so processes
+    # this one starts later (a `ray start` of a user's own cluster) are unaffected.
     ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def restore_cluster_default() -> None:
+    # PRIVATE (checked: ray 2.60): see bind_local_cluster_to_loopback.
+    ray_constants.ENABLE_RAY_CLUSTER = ray_constants.env_bool(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR,
+                                                              not ray_constants.IS_WINDOWS_OR_OSX)
