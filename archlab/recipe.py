@@ -28,7 +28,7 @@ from .errors import UserError
 
 OPTIMIZERS = ("adamw", "sgd")
 # Upper bounds: a typo (frames: 100000000) must be one line, not a dataset allocation that
-# exhausts memory. Far above any proxy (studies/spec.py uses the same caps).
+# exhausts memory. Far above any proxy (study files are bounded by these too).
 LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 100_000, "classes": 1000}
 
 

@@ -90,3 +90,18 @@ def test_profile_runs_0_is_refused_before_the_table(capsys):
     out = capsys.readouterr()
     assert e.value.code == 2 and out.out == ""
     assert out.err.count("\n") == 1 and "--runs: must be at least 1 (got 0)" in out.err
+
+
+def test_resume_of_a_study_with_a_corrupt_database_is_one_line(capsys, tmp_path):
+    """Issue 15 item 4 (measured by R2): a 40-line sqlalchemy traceback and exit 1 on main."""
+    from archlab.record import TrialRecord
+    from archlab.testing.study import write_study
+
+    d = tmp_path / "runs" / "x"
+    write_study(d, [TrialRecord(status="ok", genome="A|2 sw=4 w=4,8", val_top1=0.5, latency_ms=2.0, gmacs=0.01)],
+                space="interleave", wandb="off", trials=2)
+    db = d / "optuna.db"
+    db.write_bytes(db.read_bytes()[:3000])
+    code = main(["search", "--out", str(tmp_path / "runs"), "--name", "x", "--resume", "--wandb", "off"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and err.startswith("archlab search: error: ") and "optuna.db" in err

@@ -20,7 +20,7 @@ import yaml
 
 from ..errors import UserError
 from ..files import FileLock, atomic_write
-from ..results import OBJECTIVES, load_study_info
+from ..results import OBJECTIVES, load_study_info, open_storage
 from ..versions import SEARCH, versions
 from .config import DEFAULT_TRIALS, SearchConfig
 
@@ -43,7 +43,9 @@ def prepare_study(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     its settings (only ``--trials`` may grow; where it runs may change). Writes nothing."""
     d = cfg.study_dir()
     if (d / "study.yaml").exists():
-        old = load_study_info(d).settings
+        info = load_study_info(d)
+        open_storage(info)  # a corrupt optuna.db is one line now, before Ray starts (issue 15 item 4)
+        old = info.settings
         kept = {k: v for k, v in old.items() if k in SearchConfig.keys() or k == "recipe"}
         for k in RERUN_FREE:
             kept[k] = getattr(cfg, k)
