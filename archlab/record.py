@@ -24,7 +24,7 @@ class Status(str, enum.Enum):
     """The status of a trial. The values are the words stored in optuna.db and results.csv."""
 
     OK = "ok"  # trained to the last epoch
-    STOPPED = "stopped"  # trained until ASHA stopped it early: its objectives count
+    STOPPED = "stopped"  # trained until the scheduler stopped it at a rung: never on a front
     FAILED = "failed"  # trained (or tried to) and broke: exception, NaN, out of memory, worker died
     REJECTED = "rejected"  # never trained: over a constraint (--max-gmacs / --max-params / the space's)
     REPEAT = "repeat"  # never trained: the same genome as an earlier trial, whose result is copied
@@ -39,7 +39,12 @@ class Status(str, enum.Enum):
 # read back from a CSV or optuna.db: an Enum member hashes by its name, not by its value.
 STATUSES: tuple[str, ...] = tuple(s.value for s in Status)
 FINISHED: tuple[str, ...] = (Status.OK.value, Status.STOPPED.value)
-"""Trained, with objectives that count: the only trials on a front."""
+"""Trained (to the end, or until the scheduler stopped it at a rung): they spent the budget."""
+FRONT: tuple[str, ...] = (Status.OK.value,)
+"""Trained to the full budget: the only trials on a front, in a hypervolume, in export's ranks
+and told to the sampler as final. A trial stopped at a rung has an accuracy of an earlier epoch
+than the others': treating it as final made a fast genome stopped at epoch 3 look worse than
+it is (issue 13). It is recorded with the epochs it reached and told to Optuna as PRUNED."""
 FAILED: tuple[str, ...] = (Status.FAILED.value, Status.REJECTED.value)
 """What the search reports as failed or rejected (and tells Optuna FAIL)."""
 NOT_TRAINED: tuple[str, ...] = (Status.REJECTED.value, Status.REPEAT.value, Status.INTERRUPTED.value)

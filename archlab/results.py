@@ -38,7 +38,7 @@ from . import pareto
 from .errors import UserError, shorten
 from .files import atomic_write
 from .genome import LETTERS, GenomeError, parse
-from .record import ATTRS, FINISHED, STATUSES, TrialRecord
+from .record import ATTRS, FINISHED, FRONT, STATUSES, TrialRecord
 
 OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
               "gmacs": ("gmacs", "min"), "params": ("params", "min")}
@@ -291,7 +291,7 @@ def finished(df: pd.DataFrame) -> pd.DataFrame:
 
 def mark_front(df: pd.DataFrame, objectives: list[str], directions: list[str]) -> pd.Series:
     mask = pd.Series(False, index=df.index, name="on_front")
-    done = finished(df)
+    done = df[df["status"].isin(FRONT)]  # a trial stopped at a rung is never on a front
     if len(done):
         mask.loc[done.index] = pareto.non_dominated(done, objectives, directions)
     return mask
@@ -321,10 +321,10 @@ def find_trial(df: pd.DataFrame, text: str) -> Any:
 
 def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: list[str],
                         reference_point: list[float] | None = None) -> dict[str, Any]:
-    """What front.yaml holds: the objectives, and over the finished SEARCH trials (baselines
+    """What front.yaml holds: the objectives, and over the full-budget SEARCH trials (baselines
     are shown beside the front, never part of it) the reference point (study.yaml's, else
     ``pareto.reference_point``), the hypervolume and the front's size."""
-    search = finished(df[~df["baseline"].astype(bool)])
+    search = df[~df["baseline"].astype(bool) & df["status"].isin(FRONT)]
     hv: dict[str, Any] = {"objectives": list(objectives), "directions": list(directions)}
     if len(search):
         ref = reference_point or pareto.reference_point(search, objectives, directions)

@@ -8,7 +8,7 @@ import pytest
 ray = pytest.importorskip("ray")
 from ray import tune  # noqa: E402
 
-from archlab.mo_asha_scheduler import MOASHAScheduler  # noqa: E402
+from archlab.search.mo_asha import MOASHAScheduler  # noqa: E402
 
 # (accuracy at every epoch, latency): run one at a time, in this order. Rung at epoch 1
 # (grace 1, eta 3, max_t 3 -> milestones (1,)). Same arithmetic as tests/test_rungs.py:

@@ -102,4 +102,10 @@ def test_table_from_records_is_what_load_results_reads(tmp_path):
     assert read[cols].astype(str).to_dict("records") == built[cols].astype(str).to_dict("records")
     assert list(read["trial"]) == ["0", "1", "2", "b0"]
     assert read.loc[1, "latency_ms"] != read.loc[1, "latency_ms"]  # inf stored as missing (NaN)
-    assert list(read["on_front"]) == [True, False, True, True]  # the rejected trial never is
+    # neither the rejected trial nor the one stopped at a rung (0.4 at 1 ms would not be
+    # dominated) is on the front; a stopped trial is PRUNED in Optuna, not COMPLETE
+    assert list(read["on_front"]) == [True, False, False, True]
+    import optuna
+
+    states = [t.state.name for t in optuna.load_study(study_name=info.name, storage=info.storage_url).trials]
+    assert states == ["COMPLETE", "FAIL", "PRUNED"]

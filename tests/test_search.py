@@ -114,7 +114,7 @@ def _completed(db: Path) -> dict[int, str]:
         return {}
     try:
         with sqlite3.connect(db) as c:
-            return dict(c.execute("select number, datetime_complete from trials where state = 'COMPLETE'"))
+            return dict(c.execute("select number, datetime_complete from trials where state in ('COMPLETE', 'PRUNED')"))
     except sqlite3.Error:
         return {}
 
@@ -141,7 +141,8 @@ def test_resume_after_killing_the_driver(tmp_path):
     # Nothing finished before the kill was rerun (same completion time) or lost.
     assert {n: after.get(n) for n in before} == before
     study = optuna.load_study(study_name="k", storage=f"sqlite:///{db}")
-    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    complete = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE,
+                                                       optuna.trial.TrialState.PRUNED)]  # PRUNED: stopped at a rung
     trained = [t for t in complete if t.user_attrs["status"] in ("ok", "stopped")]
     assert len(trained) == 4 and len({tuple(sorted(t.params.items())) for t in trained}) == 4
     # the restarted sampler may propose trained genomes again: reused, never retrained, and
@@ -225,3 +226,25 @@ def test_baselines_train_the_reference_points_on_the_knee_skeleton(tmp_path):
     assert sorted(base.label) == sorted(["pure A", "pure B", "pure C", "2D", "A->B->C"])
     assert base.status.isin(["ok", "stopped"]).all() and (base.epochs == 1).all()
     assert df[~df.baseline].status.isin(["ok", "stopped"]).sum() == 2
+
+
+def test_mo_asha_search_never_puts_a_stopped_trial_on_the_front_or_in_optuna_as_final(tmp_path):
+    """With --scheduler mo-asha (rung at epoch 1 of 2) trials stopped at the rung are PRUNED
+    in Optuna, recorded with the epoch they reached, and never on the front (issue 13). The
+    decisions themselves are checked by hand in tests/test_rungs.py and
+    tests/test_mo_asha_scheduler.py; which trials a real search stops depends on the sampler."""
+    lines = []
+    out = search(tiny(tmp_path, scheduler="mo-asha", grace_epochs=1, trials=6, concurrency=1), echo=lines.append)
+    assert not out.interrupted and out.finished == 6
+    assert any("MO-ASHA on val_top1 & latency_ms" in line for line in lines)
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
+    trained = [t for t in study.trials if t.user_attrs.get("status") in ("ok", "stopped")]
+    assert len(trained) == 6
+    for t in trained:
+        if t.user_attrs["status"] == "stopped":
+            assert t.state == optuna.trial.TrialState.PRUNED and t.values is None and t.user_attrs["epochs"] == 1
+        else:
+            assert t.state == optuna.trial.TrialState.COMPLETE and t.user_attrs["epochs"] == 2
+    df = pd.read_csv(out.study_dir / "results.csv")
+    assert not df[df.status == "stopped"].on_front.any()
+    assert set(pd.read_csv(out.study_dir / "pareto.csv").status) == {"ok"}

@@ -25,7 +25,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     cfg = SearchConfig(space=args.space, name=args.name, out=args.out, data=args.data, data_root=args.data_root,
                        data_opts=key_values(args.data_opt, "--data-opt"), recipe=ProxyRecipe.from_args(args),
-                       objectives=args.objectives, trials=args.trials, grace_epochs=args.grace_epochs, sampler=args.sampler, concurrency=args.concurrency,
+                       objectives=args.objectives, trials=args.trials, grace_epochs=args.grace_epochs, scheduler=args.scheduler, sampler=args.sampler, concurrency=args.concurrency,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        address=args.address, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb)
@@ -76,6 +76,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "its own; a larger value on a finished study trains the difference)")
     p.add_argument("--grace-epochs", type=int, default=3,
                    help="ASHA: epochs every trial gets before it can be stopped (default 3)")
+    p.add_argument("--scheduler", default="asha", choices=["asha", "mo-asha"],
+                   help="early stopping at the rungs: ASHA on val_top1, or MO-ASHA on every objective (default asha)")
     p.add_argument("--sampler", default="nsga2", choices=["nsga2", "tpe", "random"], help="Optuna sampler")
     p.add_argument("--concurrency", type=int, help="trials at a time (default: as many as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")

@@ -1,7 +1,7 @@
 """Which trial of a study to export ("rank 1" on a multi-objective front).
 
-* The search's finished trials compete: status ``ok`` or ``stopped`` (ASHA stopped it early;
-  its metrics are its last epoch's), as ``archlab.results.finished`` defines them, with finite
+* The search's full-budget trials compete: status ``ok`` (``record.FRONT``; a trial stopped
+  at a rung has an earlier epoch's accuracy and never competes), with finite
   objectives. Baseline trials (``baseline`` true: references trained on the knee's skeleton)
   do not; export one with ``--trial b<N>``. The front is ``archlab.pareto.non_dominated`` on
   the study's objectives (study.yaml ``objectives``/``directions``).
@@ -27,7 +27,7 @@ import pandas as pd
 
 from .. import pareto
 from ..errors import UserError
-from ..results import finished
+from ..record import FRONT
 
 ACCURACY = "val_top1"
 LIMIT_COLUMNS = {"max_latency": "latency_ms", "max_gmacs": "gmacs"}
@@ -42,12 +42,12 @@ def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], 
     absent = [o for o in objectives if o not in df.columns]
     if absent:
         raise UserError(f"the study's results have no column for the objective(s) {', '.join(absent)}")
-    ok = finished(df)
+    ok = df[df["status"].isin(FRONT)]  # full-budget trials only: a stopped one's accuracy is not final
     if "baseline" in ok.columns:
         ok = ok[~ok["baseline"].fillna(False).astype(bool)]
     ok = ok[ok[list(objectives)].apply(_finite_column).all(axis=1)]
     if ok.empty:
-        raise UserError("no search trial finished (status ok or stopped) with all objectives: nothing to export")
+        raise UserError("no search trial trained to the full budget (status ok) with all objectives: nothing to export")
     limits = {LIMIT_COLUMNS[k]: v for k, v in (("max_latency", max_latency), ("max_gmacs", max_gmacs))
               if v is not None}
     for col in limits:

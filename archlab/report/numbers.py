@@ -13,7 +13,7 @@ import pandas as pd
 from .. import pareto
 from ..genome import GenomeError, parse
 from ..presets import PRESETS
-from ..record import FINISHED
+from ..record import FRONT
 from ..results import hypervolume_summary
 
 
@@ -24,7 +24,7 @@ def hypervolume_curve(df: pd.DataFrame, objectives: Sequence[str], directions: S
     stays flat (their objective values do not count, even when a failed trial has some)."""
     search = df[~df["baseline"].astype(bool)].sort_values("number")
     pts = search[list(objectives)].apply(pd.to_numeric, errors="coerce")
-    pts.loc[~search["status"].isin(FINISHED)] = np.nan
+    pts.loc[~search["status"].isin(FRONT)] = np.nan
     hv = pareto.hypervolume_history(pts, objectives, directions, ref) if len(pts) else []
     return pd.DataFrame({"number": search["number"].astype(int).to_numpy(), "hypervolume": hv})
 

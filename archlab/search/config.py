@@ -22,6 +22,7 @@ from ..outdir import writable_folder
 from ..recipe import ProxyRecipe
 
 SAMPLERS = ("nsga2", "tpe", "random")
+SCHEDULERS = ("asha", "mo-asha")
 WANDB = ("auto", "online", "offline", "off")
 DATASETS = ("synthetic", "ucf101", "folder")  # archlab.data.DATASETS (checked by a test); no torch here
 MAX_TRIALS = 100_000
@@ -56,6 +57,11 @@ class SearchConfig:
     # ASHA: the fewest epochs a trial gets before it can be stopped. Proxies sit near chance
     # for their first 1-2 epochs, so stopping there is a coin toss; 3 of 5 lets them take off.
     grace_epochs: int = 3
+    # Early stopping at the rungs: "asha" (Ray's, on val_top1 alone) or "mo-asha" (archlab.rungs:
+    # non-dominated rank of (val_top1 at the rung, latency), so a cheap trial on the front at
+    # its cost is not stopped for a middling accuracy). Either way a stopped trial is never on
+    # the front nor told to the sampler as final.
+    scheduler: str = "asha"
     latency_runs: int = 5
     workers: int = 0
     wandb: str = "auto"
@@ -86,6 +92,7 @@ class SearchConfig:
         if self.trials is not None:
             _int("--trials", self.trials, 1, MAX_TRIALS)
         _choice("--sampler", self.sampler, SAMPLERS)
+        _choice("--scheduler", self.scheduler, SCHEDULERS)
         if self.concurrency is not None:
             _int("--concurrency", self.concurrency, 1, 10_000)
         _number("--cpus-per-trial", self.cpus_per_trial, positive=True)

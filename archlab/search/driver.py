@@ -171,7 +171,6 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     tables are rewritten at the end even after an interrupt."""
     import optuna
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
 
     # Deferred: the searchers subclass Ray's classes, and `import archlab.search` (which the
     # studies and the CLI's parser do) must not pay for importing Ray.
@@ -204,7 +203,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
              f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}")
         echo(f"{'resuming: ' + str(done_before) + ' trials already done, ' if resumed else ''}"
              f"{max(todo, 0)} trials to run, {concurrency} at a time, {r.epochs} epochs each "
-             f"(ASHA on val_top1, grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
+             f"({'ASHA on val_top1' if cfg.scheduler == 'asha' else 'MO-ASHA on ' + ' & '.join(objectives)}, "
+             f"grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0:
@@ -212,9 +212,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             searcher = RecordingOptunaSearch(define=define, objectives=objectives, directions=directions,
                                              sampler=make_sampler(cfg.sampler, r.seed, cfg.trials), storage=storage,
                                              study_name=name, budget=cfg.trials, proposed=done_before, echo=echo)
-            scheduler = ASHAScheduler(metric="val_top1", mode="max", max_t=r.epochs,
-                                      grace_period=min(cfg.grace_epochs, r.epochs), reduction_factor=2,
-                                      time_attr="epochs")
+            scheduler = _scheduler(cfg, objectives, directions)
             # Rejected genomes end at once and do not count: allow for many of them. Each
             # budget gets its own Ray experiment: a restored FINISHED experiment ignores a new
             # searcher's budget (STACK_NOTES), so raising --trials must start a new one.
@@ -235,6 +233,21 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=n.finished, failed=n.failed,
                          rejected=n.not_trained, repeated=n.repeats, wall_s=time.perf_counter() - t_start,
                          ray_start_s=ray_start, hypervolume=hv.get("hypervolume"), concurrency=concurrency)
+
+
+def _scheduler(cfg: SearchConfig, objectives: list[str], directions: list[str]) -> Any:
+    """The early-stopping scheduler: rungs at grace * 2**k epochs below the last epoch."""
+    from ray.tune.schedulers import ASHAScheduler
+
+    from .mo_asha import MOASHAScheduler
+
+    r = cfg.recipe
+    grace = min(cfg.grace_epochs, r.epochs)
+    if cfg.scheduler == "mo-asha":
+        return MOASHAScheduler(metrics=objectives, modes=directions, time_attr="epochs", max_t=r.epochs, grace=grace,
+                               eta=2)
+    return ASHAScheduler(metric="val_top1", mode="max", max_t=r.epochs, grace_period=grace, reduction_factor=2,
+                         time_attr="epochs")
 
 
 def _run_baselines(cfg: SearchConfig, study_dir: Path, *, storage: Any, directions: list[str], objectives: list[str],

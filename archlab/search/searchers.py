@@ -155,7 +155,8 @@ class RecordingOptunaSearch(OptunaSearch):
 
     def _trained_before(self, ot: Any) -> Any:
         """The earliest trial of this study with the same parameters that trained to the end."""
-        for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)  # PRUNED: stopped at a rung
+        for t in self._ot_study.get_trials(deepcopy=False, states=states):
             if t.number != ot.number and t.params == ot.params and t.user_attrs.get("status") in FINISHED:
                 return t
         return None
@@ -185,8 +186,13 @@ class RecordingOptunaSearch(OptunaSearch):
             return None
         if record.told_fail:
             return super().on_trial_complete(trial_id, None, True)
-        # ok or stopped: Optuna gets the values even if Ray reported an error after the final
-        # epoch (record.final_status: that result is complete)
+        if record.status is Status.STOPPED:
+            # Stopped at a rung: its accuracy is an earlier epoch's, not a final value. Told
+            # PRUNED (OptunaSearch tells PRUNED for no values and no error), so the sampler
+            # never models it as final; the record keeps the epochs it reached (issue 13).
+            return super().on_trial_complete(trial_id, None, False)
+        # ok: Optuna gets the values even if Ray reported an error after the final epoch
+        # (record.final_status: that result is complete)
         return super().on_trial_complete(trial_id, result, False)
 
 

@@ -39,6 +39,8 @@ def _add(study: Any, rec: TrialRecord, objectives: Sequence[str]) -> None:
         state, values = optuna.trial.TrialState.RUNNING, None
     elif rec.told_fail:
         state, values = optuna.trial.TrialState.FAIL, None
+    elif rec.status is Status.STOPPED:  # as the search tells it: PRUNED, no final values
+        state, values = optuna.trial.TrialState.PRUNED, None
     else:
         state, values = optuna.trial.TrialState.COMPLETE, [float(attrs[o]) for o in objectives]
     study.add_trial(optuna.trial.create_trial(state=state, values=values, user_attrs=attrs))

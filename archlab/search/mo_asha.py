@@ -17,7 +17,7 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from .rungs import STOP, Rungs
+from ..rungs import STOP, Rungs
 
 
 class MOASHAScheduler(FIFOScheduler):
