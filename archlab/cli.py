@@ -562,6 +562,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=20, help="timed round-robin runs after warm-up (default 20)")
     p.set_defaults(func=cmd_blocks)
 
+    from .cli_fidelity import add_parser as add_fidelity_parser
+    add_fidelity_parser(sub)
     return parser
 
 
