@@ -24,6 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-clips", type=int, default=None, help="proxy training clips (default: the recipe's)")
     p.add_argument("--val-clips", type=int, default=None, help="validation clips (default: the recipe's)")
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the recipe's)")
+    p.add_argument("--optimizer", choices=("adamw", "sgd"), default=None, help="optimizer (default: the recipe's)")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: the recipe's)")
     p.add_argument("--fresh-clips", choices=("on", "off"), default=None,
                    help="new training clips every epoch (default: the recipe's)")
     p.add_argument("--ref-epochs-x", type=int, default=3, help="reference epochs = this x proxy epochs (default 3)")
@@ -63,7 +65,8 @@ def config_from_args(args: argparse.Namespace):
     if args.quick:
         proxy = replace(proxy, epochs=1, train_clips=32, val_clips=24)
     changes = {k: v for k, v in (("epochs", args.epochs), ("train_clips", args.train_clips),
-                                 ("val_clips", args.val_clips), ("lr", args.lr)) if v is not None}
+                                 ("val_clips", args.val_clips), ("lr", args.lr),
+                                 ("optimizer", args.optimizer), ("batch", args.batch)) if v is not None}
     if args.fresh_clips is not None:
         changes["fresh_clips"] = args.fresh_clips == "on"
     proxy = replace(proxy, **changes)

@@ -58,7 +58,9 @@ BLIND = ("2D",)
 
 @dataclass(frozen=True)
 class Recipe:
-    """How one budget trains a proxy, in plain fields (the lab's recipe object can stand in).
+    """How one budget trains a proxy, in plain fields named as ``archlab.recipe.ProxyRecipe``'s
+    (so the lab's recipe can stand in), plus two of the fidelity study's own: ``data_seed``
+    (the synthetic set's seed) and ``fresh_clips``.
 
     ``fresh_clips``: render new training clips every epoch (the synthetic set's
     ``fresh_per_epoch`` option) instead of showing the same ``train_clips`` again."""
@@ -69,9 +71,10 @@ class Recipe:
     batch: int = 8
     optimizer: str = "adamw"
     lr: float = 2e-3
+    momentum: float = 0.9
     weight_decay: float = 5e-4
     label_smoothing: float = 0.1
-    warmup_epochs: float = 1.0
+    warmup: float = 1.0
     zero_init: bool = False
     frames: int = 8
     size: int = 32
@@ -92,8 +95,8 @@ class Recipe:
         from ..train import TrainConfig
 
         return TrainConfig(epochs=self.epochs, batch_size=self.batch, optimizer=self.optimizer, lr=self.lr,
-                           weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
-                           warmup_epochs=self.warmup_epochs, zero_init_last_bn=self.zero_init,
+                           momentum=self.momentum, weight_decay=self.weight_decay, label_smoothing=self.label_smoothing,
+                           warmup_epochs=self.warmup, zero_init_last_bn=self.zero_init,
                            seed=seed, device="cpu")
 
     def datasets(self) -> tuple[Any, Any]:
