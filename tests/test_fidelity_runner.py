@@ -69,6 +69,9 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     (["--space", "no_such_space"], "no_such_space"),
     (["--ref-epochs-x", "0"], "--ref-epochs-x"),
     (["--seeds", "two"], "invalid int"),
+    (["--epochs", "0"], "--epochs must be at least 1"),  # the recipe's own check
+    (["--classes", "9"], "--classes must be at most 8"),  # the synthetic clips', before any file
+    (["--val-clips", "60000"], "reference budget"),  # 2x val clips past the recipe's limit
 ])
 def test_bad_fidelity_inputs_are_one_line(tmp_path, capsys, args, words):
     with pytest.raises(SystemExit) if args[-1] == "two" else _no_raise() as _:
@@ -76,7 +79,7 @@ def test_bad_fidelity_inputs_are_one_line(tmp_path, capsys, args, words):
         assert code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err, err
-    assert not (tmp_path / "x" / "runs").exists()
+    assert not (tmp_path / "x" / "runs").exists() and not (tmp_path / "x" / "fidelity.json").exists()
 
 
 class _no_raise:
