@@ -148,3 +148,22 @@ def test_get_dataset():
         get_dataset("kinetics")
     with pytest.raises(UserError, match="takes no data root"):
         get_dataset("synthetic", root="/data")
+
+
+def test_fresh_per_epoch_renders_the_splits_next_clips():
+    """Epoch e of a fresh set shows clips e*n .. e*n+n-1 of the split (deterministic, so a
+    resumed run sees what an uninterrupted one does); without the option set_epoch is a no-op."""
+    n = 4
+    fresh = SyntheticMotion("train", n_clips=n, size=16, fresh_per_epoch=True)
+    plain = SyntheticMotion("train", n_clips=n, size=16)
+    big = SyntheticMotion("train", n_clips=2 * n, size=16)
+    assert torch.equal(fresh[1][0], plain[1][0])
+    fresh.set_epoch(1)
+    plain.set_epoch(1)
+    assert torch.equal(plain[1][0], big[1][0])  # unchanged
+    for i in range(n):
+        clip, label = fresh[i]
+        assert label == plain[i][1]
+        assert torch.equal(fresh._states[i], big._states[n + i])
+    fresh.set_epoch(0)
+    assert torch.equal(fresh[2][0], plain[2][0])

@@ -100,11 +100,15 @@ class SyntheticMotion(Dataset):
             background, objects and noise only; for debugging).
         paths: the motions objects may follow: "translate", "rotate", "scale".
         objects: moving objects per clip (all shown in the label's order).
+        fresh_per_epoch: new content every epoch: ``set_epoch(e)`` (the trainer calls it)
+            renders clips ``e * n_clips ... e * n_clips + n_clips - 1`` of the split, so
+            epoch 0 is the plain set and E epochs see the split's first E * n_clips clips
+            (unique clips at about 1.5 ms each at 8x32x32; see README "The proxy recipe").
     """
 
     def __init__(self, split: str = "train", *, n_clips: int | None = None, frames: int = 8, size: int = 64,
                  num_classes: int = 6, seed: int = 0, distractors: bool = True,
-                 paths: tuple[str, ...] = ("translate",), objects: int = 2):
+                 paths: tuple[str, ...] = ("translate",), objects: int = 2, fresh_per_epoch: bool = False):
         if split not in SPLITS:
             raise UserError(f"synthetic: split {shorten(split)} is not one of {', '.join(SPLITS)}")
         if not 2 <= num_classes <= MAX_CLASSES:
@@ -125,6 +129,8 @@ class SyntheticMotion(Dataset):
         self.distractors = bool(distractors)
         self.paths = tuple(paths)
         self.objects = int(objects)
+        self.fresh_per_epoch = bool(fresh_per_epoch)
+        self.epoch = 0
         orders = _orders(self.frames)
         self.classes: list[str] = list(orders)[:num_classes]
         self.orders = torch.tensor([orders[c] for c in self.classes], dtype=torch.long)
@@ -135,6 +141,16 @@ class SyntheticMotion(Dataset):
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def set_epoch(self, epoch: int) -> None:
+        """With ``fresh_per_epoch``, render epoch ``epoch``'s clips (a no-op otherwise, and
+        when that epoch is already rendered): a function of (seed, split, epoch, index), so
+        a resumed run sees the clips an uninterrupted one does."""
+        if not self.fresh_per_epoch or int(epoch) == self.epoch:
+            return
+        self.epoch = int(epoch)
+        n = len(self.labels)
+        self._states = torch.stack([self.render_states(self.epoch * n + i) for i in range(n)])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
         label = self.labels[index]

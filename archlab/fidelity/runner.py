@@ -1,0 +1,275 @@
+"""``archlab fidelity``: is a proxy's accuracy evidence or luck? Measured, not assumed.
+
+For a set of genomes (N sampled from a space, stratified by GMACs, plus fixed anchors on one
+skeleton) it trains k seeds at the proxy budget and some seeds at a reference budget (several
+times the epochs and clips), then reports how the proxy's numbers agree with themselves
+(seed noise, seed-to-seed rank correlation, bimodal genomes) and with the reference
+(rank correlation, top-quarter overlap), and how each cheaper score (val loss, the
+training-speed score, synflow, params, MACs) ranks against the reference.
+
+Layout of ``out``::
+
+    fidelity.json                 the settings; a re-run with other settings is refused
+    genomes.csv                   label, genome, params, GMACs, synflow (before any training)
+    runs/<budget>/<genome id>/seed<k>/   one training run (checkpoint.pt while it runs,
+                                         result.json once finished: reused by a re-run)
+    runs.csv                      one row per finished run
+    summary.json, summary.md      per-genome mean/std/95% CI and the statistics
+    fidelity.png                  proxy mean +- CI against the reference
+
+A run killed half-way resumes from its last epoch (train.py's checkpoint); a finished one is
+never trained again. Both budgets are the lab's one ``ProxyRecipe`` (``archlab.recipe``; the
+reference is ``proxy.with_(epochs=..., train_clips=...)``), so what is measured is exactly what
+the search, ``archlab train`` and studies train. Two settings are the measurement's own, not
+the recipe's: ``data_seed`` (which synthetic clips) and ``fresh_clips`` (new training clips
+every epoch, a lever measured here that no other command uses yet). The statistics and the
+files they go into are ``archlab.fidelity.summary``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from ..errors import UserError, shorten
+from ..files import atomic_write
+from ..genome import Genome
+from ..recipe import ProxyRecipe
+from . import scores
+from .anchors import ANCHORS, anchor_genomes
+from .summary import Run, plot, render_markdown, summarize
+
+
+@dataclass(frozen=True, kw_only=True)
+class FidelityConfig:
+    """What one fidelity measurement trains. Keyword-only, validated when built (a bad value
+    is one line before anything is written). The recipes validated themselves."""
+
+    out: str
+    space: str = "interleave"
+    genomes: int = 10  # sampled from the space (stratified by GMACs), besides the anchors
+    anchors: tuple[str, ...] = tuple(ANCHORS)
+    seeds: int = 3  # proxy seeds per genome (run k trains proxy.with_(seed=k))
+    ref_seeds: int = 1  # reference seeds per genome
+    proxy: ProxyRecipe = field(default_factory=ProxyRecipe)
+    reference: ProxyRecipe | None = None  # None: ``reference_of(proxy)``
+    # The measurement's own data settings (both budgets): the synthetic set's seed, and new
+    # training clips every epoch (SyntheticMotion(fresh_per_epoch=True)).
+    data_seed: int = 0
+    fresh_clips: bool = False
+    sample_seed: int = 0
+    tse_epochs: int = 2  # the training-speed score sums this many last epochs
+    max_gmacs: float | None = None  # overrides the space's
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        for name in ("proxy",) + (("reference",) if self.reference is not None else ()):
+            if not isinstance(getattr(self, name), ProxyRecipe):
+                raise TypeError(f"FidelityConfig.{name} must be a ProxyRecipe")
+        if self.genomes < 0:
+            raise UserError(f"--genomes must be at least 0 (got {self.genomes})")
+        if self.seeds < 2:
+            raise UserError(f"--seeds must be at least 2: seed noise needs 2 proxy seeds (got {self.seeds})")
+        if self.ref_seeds < 1:
+            raise UserError(f"--ref-seeds must be at least 1 (got {self.ref_seeds})")
+        if self.tse_epochs < 1:
+            raise UserError(f"--tse-epochs must be at least 1 (got {self.tse_epochs})")
+        if self.threads < 1:
+            raise UserError(f"--threads must be at least 1 (got {self.threads})")
+        if self.data_seed < 0:
+            raise UserError(f"--data-seed must be at least 0 (got {self.data_seed})")
+        unknown = [a for a in self.anchors if a not in ANCHORS]
+        if unknown:
+            raise UserError(f"anchor {shorten(unknown[0])} is not one of {', '.join(ANCHORS)}")
+        if self.genomes + len(self.anchors) < 2:
+            raise UserError("a ranking needs at least 2 genomes (sampled + anchors)")
+        if self.ref().classes != self.proxy.classes:
+            raise UserError("the proxy and reference recipes must have the same classes")
+        from ..data.synthetic import MAX_CLASSES  # the clips are built later, after files are written
+
+        if self.proxy.classes > MAX_CLASSES:
+            raise UserError(f"--classes must be at most {MAX_CLASSES} for the synthetic clips (got {self.proxy.classes})")
+
+    def ref(self) -> ProxyRecipe:
+        return self.reference if self.reference is not None else reference_of(self.proxy)
+
+    def datasets(self, recipe: ProxyRecipe) -> tuple[Any, Any]:
+        """The synthetic train and val sets of one budget's recipe."""
+        from ..data.synthetic import SyntheticMotion
+
+        train = SyntheticMotion("train", **recipe.dataset_opts("synthetic", "train"), seed=self.data_seed,
+                                fresh_per_epoch=self.fresh_clips)
+        val = SyntheticMotion("val", **recipe.dataset_opts("synthetic", "val"), seed=self.data_seed)
+        return train, val
+
+
+def reference_of(proxy: ProxyRecipe, epochs_x: int = 3, clips_x: int = 2) -> ProxyRecipe:
+    """The default reference: ``epochs_x`` times the epochs on ``clips_x`` times the clips
+    (and a val set twice as large: its binomial error would otherwise blur the reference).
+    The recipe checks the products against its limits."""
+    return proxy.with_(epochs=proxy.epochs * epochs_x, train_clips=proxy.train_clips * clips_x,
+                       val_clips=proxy.val_clips * 2)
+
+
+# ---- the genomes -------------------------------------------------------------------------
+
+def sample_stratified(space_name: str, n: int, clip: tuple[int, int, int], seed: int,
+                      max_gmacs: float | None = None, pool: int = 20) -> list[Genome]:
+    """``n`` distinct genomes of the space, one from each of ``n`` equal-count GMAC strata of
+    a pool of ``pool * n`` constrained random draws: the sample spans cheap to costly
+    instead of clustering where the space is densest."""
+    from ..profile import cost
+    from ..spaces import load_space
+
+    if n == 0:
+        return []
+    space = load_space(space_name, max_gmacs=max_gmacs, classes=None)
+    rng = random.Random(seed)
+    seen: dict[str, Genome] = {}
+    for _ in range(pool * n):
+        g = space.sample(rng)
+        seen.setdefault(g.id, g)
+    if len(seen) < n:
+        raise UserError(f"space {shorten(space_name)}: only {len(seen)} distinct genomes in {pool * n} draws, "
+                        f"{n} asked for")
+    ordered = sorted(seen.values(), key=lambda g: (cost(g, clip).macs, g.id))
+    picks = []
+    for k in range(n):
+        lo, hi = len(ordered) * k // n, len(ordered) * (k + 1) // n
+        picks.append(ordered[rng.randrange(lo, hi)])
+    return picks
+
+
+# ---- one run -----------------------------------------------------------------------------
+
+def _run_dir(out: Path, budget: str, genome: Genome, seed: int) -> Path:
+    return out / "runs" / budget / genome.id / f"seed{seed}"
+
+
+def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyRecipe, seed: int,
+              tse_epochs: int, data: Callable[[], tuple[Any, Any]]) -> tuple[Run, bool]:
+    """Train (or reuse) one (genome, seed, budget) run under ``recipe.with_(seed=seed)``;
+    returns (run, reused)."""
+    from ..train import TrainConfig, train
+
+    d = _run_dir(out, budget, genome, seed)
+    done = d / "result.json"
+    if done.exists():
+        try:
+            return Run(**json.loads(done.read_text())), True
+        except (ValueError, TypeError) as e:
+            raise UserError(f"{done} is corrupt ({e}): delete it to train that run again") from e
+    train_set, val_set = data()
+    g = genome.with_(classes=len(train_set.classes))
+    result = train(g, train_set, val_set, TrainConfig(recipe=recipe.with_(seed=seed), device="cpu"), out_dir=d)
+    h = result.history
+    losses = [m.train_loss for m in h]
+    run = Run(label=label, genome=str(genome), budget=budget, seed=seed, status=result.status,
+              val_top1=h[-1].val_top1 if h else 0.0, val_loss=h[-1].val_loss if h else math.inf,
+              training_speed=scores.training_speed(losses, tse_epochs) if losses else math.inf,
+              train_losses=losses, val_top1s=[m.val_top1 for m in h], train_time_s=result.train_time_s)
+    if result.status != "ok":
+        # a failed run is a measurement too (it counts at its last accuracy), but say so
+        print(f"  {label} {budget} seed {seed}: {result.status}: {result.reason}", file=sys.stderr, flush=True)
+    _write_json(done, asdict(run))
+    return run, False
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
+
+
+def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    buf = io.StringIO(newline="")
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]) if rows else [])
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write(path, buf.getvalue())
+
+
+# ---- the measurement ---------------------------------------------------------------------
+
+def _manifest(cfg: FidelityConfig, genomes: list[tuple[str, Genome]]) -> dict[str, Any]:
+    return {"space": cfg.space, "seeds": cfg.seeds, "ref_seeds": cfg.ref_seeds, "sample_seed": cfg.sample_seed,
+            "tse_epochs": cfg.tse_epochs, "data_seed": cfg.data_seed, "fresh_clips": cfg.fresh_clips,
+            "proxy": cfg.proxy.as_dict(), "reference": cfg.ref().as_dict(),
+            "genomes": [[label, str(g)] for label, g in genomes]}
+
+
+def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Train what ``cfg`` asks for (reusing finished runs) and write the summary files;
+    returns the summary (what summary.json holds)."""
+    import torch
+
+    out = Path(cfg.out)
+    clip = cfg.proxy.clip
+    from ..profile import cost
+
+    sampled = sample_stratified(cfg.space, cfg.genomes, clip, cfg.sample_seed, cfg.max_gmacs)
+    genomes = anchor_genomes(cfg.anchors) + [(f"s{i + 1}", g) for i, g in enumerate(sampled)]
+    manifest = _manifest(cfg, genomes)
+    out.mkdir(parents=True, exist_ok=True)
+    mpath = out / "fidelity.json"
+    if mpath.exists():
+        try:
+            old = json.loads(mpath.read_text())
+        except ValueError as e:
+            raise UserError(f"{mpath} is corrupt ({e}): use another --out") from e
+        if old != manifest:
+            diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
+            raise UserError(f"{out} holds a fidelity run with other settings ({', '.join(diff)}): "
+                            "use another --out")
+    else:
+        _write_json(mpath, manifest)
+
+    torch.set_num_threads(cfg.threads)
+    rows = []
+    for label, g in genomes:
+        c = cost(g.with_(classes=cfg.proxy.classes), clip)
+        rows.append({"label": label, "genome": str(g), "id": g.id, "params": c.params, "gmacs": c.gmacs,
+                     "synflow": scores.synflow_of(g.with_(classes=cfg.proxy.classes), clip)})
+    _write_csv(out / "genomes.csv", rows)
+
+    datasets: dict[str, tuple[Any, Any]] = {}
+
+    def data_of(budget: str, recipe: ProxyRecipe) -> Callable[[], tuple[Any, Any]]:
+        def get() -> tuple[Any, Any]:
+            if budget not in datasets:
+                datasets.clear()  # one budget's clips in memory at a time
+                datasets[budget] = cfg.datasets(recipe)
+            return datasets[budget]
+        return get
+
+    plan = [(budget, recipe, seed) for budget, recipe, n in (("proxy", cfg.proxy, cfg.seeds),
+                                                             ("reference", cfg.ref(), cfg.ref_seeds))
+            for seed in range(n)]
+    total = len(plan) * len(genomes)
+    runs: list[Run] = []
+    k = 0
+    t_all = time.perf_counter()
+    for budget, recipe, seed in plan:
+        get = data_of(budget, recipe)
+        for label, g in genomes:
+            k += 1
+            t0 = time.perf_counter()
+            run, reused = train_one(out, label, g, budget, recipe, seed, cfg.tse_epochs, get)
+            runs.append(run)
+            how = "reused" if reused else f"{time.perf_counter() - t0:.0f} s"
+            log(f"[{k}/{total}] {budget} {label} seed {seed}: top1 {run.val_top1:.3f} "
+                f"loss {run.val_loss:.3f} ({how})")
+    _write_csv(out / "runs.csv", [{k: v for k, v in asdict(r).items() if not isinstance(v, list)} for r in runs])
+    summary = summarize(genomes, rows, runs, seeds=cfg.seeds, ref_seeds=cfg.ref_seeds, proxy=cfg.proxy,
+                        reference=cfg.ref())
+    summary["wall_s"] = time.perf_counter() - t_all
+    _write_json(out / "summary.json", summary)
+    (out / "summary.md").write_text(render_markdown(summary))
+    plot(summary, out / "fidelity.png")
+    return summary

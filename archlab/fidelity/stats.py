@@ -1,0 +1,186 @@
+"""Statistics of a fidelity measurement: rank agreement, seed noise, bimodal seeds.
+
+No scipy (it is not a dependency of the lab): Kendall's tau-b, Spearman's rho and the
+Student t quantile are short enough to write out, and tests/test_fidelity_stats.py checks
+them against values computed by hand.
+
+Conventions: a score is "higher is better"; a correlation of vectors where one is constant
+is undefined and returned as ``nan`` (never 0: "no information" is not "no agreement").
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+# Two-sided 95% Student t quantiles t_{0.975, df} for df = 1..30 (standard tables).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_Z975 = 1.959964
+
+
+def t975(df: int) -> float:
+    """The 0.975 quantile of Student's t with ``df`` degrees of freedom (table to 30, then
+    the Cornish-Fisher expansion around the normal quantile, exact to 1e-3 there)."""
+    if df < 1:
+        raise ValueError(f"degrees of freedom must be >= 1, got {df}")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    z = _Z975
+    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+
+
+def ranks(x: Sequence[float]) -> list[float]:
+    """1-based ranks, ties get the mean of the ranks they span (as Spearman's rho needs)."""
+    order = sorted(range(len(x)), key=lambda i: x[i])
+    out = [0.0] * len(x)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and x[order[j + 1]] == x[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            out[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return out
+
+
+def _pearson(x: Sequence[float], y: Sequence[float]) -> float:
+    n = len(x)
+    mx, my = sum(x) / n, sum(y) / n
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    if sxx == 0 or syy == 0:
+        return math.nan
+    return sxy / math.sqrt(sxx * syy)
+
+
+def _check_pair(x: Sequence[float], y: Sequence[float]) -> None:
+    if len(x) != len(y):
+        raise ValueError(f"rank correlation of vectors of different lengths ({len(x)} and {len(y)})")
+
+
+def spearman_rho(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman's rho: Pearson's correlation of the (tie-averaged) ranks."""
+    _check_pair(x, y)
+    if len(x) < 2:
+        return math.nan
+    return _pearson(ranks(x), ranks(y))
+
+
+def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
+    """Kendall's tau-b: (concordant - discordant) / sqrt((n0 - ties_x) (n0 - ties_y)),
+    n0 = n(n-1)/2; pairs tied in x or y count in neither C nor D (tau-b corrects for ties,
+    which a 300-clip validation set makes common: accuracies are multiples of 1/300)."""
+    _check_pair(x, y)
+    n = len(x)
+    conc = disc = tie_x = tie_y = 0
+    for i, j in itertools.combinations(range(n), 2):
+        dx, dy = x[i] - x[j], y[i] - y[j]
+        if dx == 0:
+            tie_x += 1
+        if dy == 0:
+            tie_y += 1
+        if dx == 0 or dy == 0:
+            continue
+        if (dx > 0) == (dy > 0):
+            conc += 1
+        else:
+            disc += 1
+    n0 = n * (n - 1) // 2
+    denom = math.sqrt((n0 - tie_x) * (n0 - tie_y))
+    if denom == 0:
+        return math.nan
+    return (conc - disc) / denom
+
+
+def mean_over_seed_pairs(by_seed: Sequence[Sequence[float]],
+                         corr: Callable[[Sequence[float], Sequence[float]], float]) -> float:
+    """Seed-to-seed agreement: ``by_seed[s][g]`` is genome g's score under seed s; the mean
+    of ``corr`` over all pairs of seeds (nan pairs left out; nan with fewer than 2 seeds)."""
+    values = [corr(a, b) for a, b in itertools.combinations(by_seed, 2)]
+    values = [v for v in values if not math.isnan(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
+@dataclass(frozen=True)
+class Interval:
+    """Mean of a genome's seeds, their sample standard deviation (ddof 1) and the half-width
+    of the 95% confidence interval of the mean, t_{0.975, n-1} * std / sqrt(n)."""
+
+    n: int
+    mean: float
+    std: float
+    half: float
+
+    @property
+    def low(self) -> float:
+        return self.mean - self.half
+
+    @property
+    def high(self) -> float:
+        return self.mean + self.half
+
+
+def interval(values: Sequence[float]) -> Interval:
+    """``Interval`` of ``values``; with one value the spread is unknown (std and half nan)."""
+    n = len(values)
+    if n == 0:
+        raise ValueError("a confidence interval needs at least one value")
+    mean = sum(values) / n
+    if n == 1:
+        return Interval(1, mean, math.nan, math.nan)
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    return Interval(n, mean, std, t975(n - 1) * std / math.sqrt(n))
+
+
+def top_overlap(x: Sequence[float], y: Sequence[float], fraction: float = 0.25) -> float:
+    """The share of the top ``fraction`` under ``x`` (k = ceil(fraction * n) genomes, at least
+    1) that is also in the top k under ``y``: 1.0 = the search would keep the same best
+    quarter whichever ranking it trusted. Ties at the cut are broken by position (first
+    listed wins) in both rankings, so the figure is deterministic."""
+    _check_pair(x, y)
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction {fraction} must be in (0, 1]")
+    n = len(x)
+    if n == 0:
+        return math.nan
+    k = max(1, math.ceil(fraction * n))
+
+    def top(v: Sequence[float]) -> set[int]:
+        return set(sorted(range(n), key=lambda i: (-v[i], i))[:k])
+
+    return len(top(x) & top(y)) / k
+
+
+# ---- bimodal seeds -----------------------------------------------------------------------
+
+#: "well above chance": a seed this far above chance has clearly learned something. 0.15 is
+#: 7 binomial standard errors of a chance-level accuracy on the default 300-clip val set
+#: (6 classes: sqrt(1/6 * 5/6 / 300) = 0.0215) and 5x the seed-std target (0.03): a genome
+#: with one seed there and another at chance is not "noisy", it has two outcomes.
+WELL_ABOVE = 0.15
+
+
+def chance_band(chance: float, n_val: int) -> float:
+    """How far above chance a seed may be and still count as "at chance": two binomial
+    standard errors of a chance-level accuracy on ``n_val`` clips (a network that learned
+    nothing lands below it 97.7% of the time). 0.043 on 300 clips of 6 classes."""
+    if not 0 < chance < 1 or n_val < 1:
+        raise ValueError(f"chance {chance} must be in (0, 1) and n_val {n_val} positive")
+    return 2 * math.sqrt(chance * (1 - chance) / n_val)
+
+
+def is_bimodal(accuracies: Sequence[float], chance: float, n_val: int, well_above: float = WELL_ABOVE) -> bool:
+    """True when at least one seed is at chance (<= chance + ``chance_band``) while another
+    is well above it (>= chance + max(``well_above``, 2 x the band)): the genome's outcome is
+    a coin toss. The floor of twice the band matters only on tiny val sets (smoke runs)."""
+    band = chance_band(chance, n_val)
+    well_above = max(well_above, 2 * band)
+    at_chance = any(a <= chance + band for a in accuracies)
+    learned = any(a >= chance + well_above for a in accuracies)
+    return at_chance and learned

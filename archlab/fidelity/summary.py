@@ -1,0 +1,170 @@
+"""The statistics of a fidelity measurement and the files they go into (summary.json's dict,
+summary.md, fidelity.png), computed from finished runs only: a re-run that trains nothing
+writes the same numbers.
+
+Per genome: mean, std and 95% CI over proxy seeds, "bimodal" (a seed at chance while another
+is well above it). Over genomes: seed-to-seed Kendall tau / Spearman rho (mean over seed
+pairs), proxy-vs-reference tau / rho and top-quarter overlap, the same for each cheaper score
+(val loss, training-speed score, synflow, params, MACs), and the issue's targets met or not.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..genome import Genome
+from ..recipe import ProxyRecipe
+from . import scores, stats
+from .anchors import ANCHORS, BLIND
+
+
+@dataclass
+class Run:
+    """One finished (genome, budget, seed) run: what result.json holds and the summary reads."""
+
+    label: str
+    genome: str
+    budget: str  # "proxy" | "reference"
+    seed: int
+    status: str
+    val_top1: float
+    val_loss: float
+    training_speed: float
+    train_losses: list[float]
+    val_top1s: list[float]
+    train_time_s: float
+
+
+def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], runs: list[Run], *,
+              seeds: int, ref_seeds: int, proxy: ProxyRecipe, reference: ProxyRecipe) -> dict[str, Any]:
+    """The statistics of the measurement (see the module docstring) of ``seeds`` proxy and
+    ``ref_seeds`` reference runs per genome; plain JSON types."""
+    chance = 1.0 / proxy.classes
+    labels = [label for label, _ in genomes]
+    by = {(r.label, r.budget, r.seed): r for r in runs}
+
+    def series(budget: str, n: int, attr: str) -> list[list[float]]:  # [seed][genome]
+        return [[getattr(by[(lab, budget, s)], attr) for lab in labels] for s in range(n)]
+
+    proxy_acc = series("proxy", seeds, "val_top1")
+    ref_acc = series("reference", ref_seeds, "val_top1")
+    per_genome = []
+    for gi, (label, g) in enumerate(genomes):
+        accs = [proxy_acc[s][gi] for s in range(seeds)]
+        iv = stats.interval(accs)
+        refs = [ref_acc[s][gi] for s in range(ref_seeds)]
+        per_genome.append({
+            "label": label, "genome": str(g), "proxy": accs, "mean": iv.mean, "std": iv.std, "ci95": iv.half,
+            "bimodal": stats.is_bimodal(accs, chance, proxy.val_clips),
+            "reference": refs, "ref_mean": sum(refs) / len(refs),
+            "params": rows[gi]["params"], "gmacs": rows[gi]["gmacs"], "synflow": rows[gi]["synflow"],
+        })
+    ref_mean = [p["ref_mean"] for p in per_genome]
+    proxy_mean = [p["mean"] for p in per_genome]
+
+    def mean_of(attr: str) -> list[float]:
+        values = series("proxy", seeds, attr)
+        return [sum(values[s][gi] for s in range(seeds)) / seeds for gi in range(len(labels))]
+
+    candidates = {
+        "val_top1": proxy_mean,
+        "val_loss": mean_of("val_loss"),
+        "training_speed": mean_of("training_speed"),
+        "synflow": [p["synflow"] for p in per_genome],
+        "params": [float(p["params"]) for p in per_genome],
+        "gmacs": [p["gmacs"] for p in per_genome],
+    }
+    ranking = {}
+    for name, values in candidates.items():
+        v = [scores.rank_value(name, x) for x in values]
+        ranking[name] = {"rho": stats.spearman_rho(v, ref_mean), "tau": stats.kendall_tau_b(v, ref_mean),
+                         "top_quarter": stats.top_overlap(v, ref_mean)}
+    stds = sorted(p["std"] for p in per_genome)
+    median_std = stds[len(stds) // 2] if len(stds) % 2 else (stds[len(stds) // 2 - 1] + stds[len(stds) // 2]) / 2
+    blind = [p["mean"] for p in per_genome if p["label"] in BLIND]
+    seeing = [p["mean"] for p in per_genome if p["label"] in ANCHORS and p["label"] not in BLIND]
+    summary = {
+        "chance": chance, "n_genomes": len(labels), "seeds": seeds, "ref_seeds": ref_seeds,
+        "proxy": proxy.as_dict(), "reference": reference.as_dict(),
+        "per_genome": per_genome,
+        "median_seed_std": median_std,
+        "bimodal": [p["label"] for p in per_genome if p["bimodal"]],
+        "seed_tau": stats.mean_over_seed_pairs(proxy_acc, stats.kendall_tau_b),
+        "seed_rho": stats.mean_over_seed_pairs(proxy_acc, stats.spearman_rho),
+        "proxy_vs_ref_tau": ranking["val_top1"]["tau"], "proxy_vs_ref_rho": ranking["val_top1"]["rho"],
+        "top_quarter_overlap": ranking["val_top1"]["top_quarter"],
+        "scores": ranking,
+        "blind_anchor_max_gap": max((abs(m - chance) for m in blind), default=math.nan),
+        "seeing_anchor_min_gain": min((m - chance for m in seeing), default=math.nan),
+        "proxy_train_s": sum(r.train_time_s for r in runs if r.budget == "proxy"),
+        "reference_train_s": sum(r.train_time_s for r in runs if r.budget == "reference"),
+    }
+    summary["targets"] = {
+        "median seed std <= 0.03": median_std <= 0.03,
+        "no bimodal genome": not summary["bimodal"],
+        "seed-to-seed tau >= 0.7": summary["seed_tau"] >= 0.7,
+        "proxy-vs-reference rho >= 0.8": summary["proxy_vs_ref_rho"] >= 0.8,
+        "2D anchors within 0.05 of chance": summary["blind_anchor_max_gap"] <= 0.05,
+        "every P3D anchor >= chance + 0.3": summary["seeing_anchor_min_gain"] >= 0.3,
+    }
+    return summary
+
+
+def _f(x: float, d: int = 3) -> str:
+    return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
+
+
+def render_markdown(s: dict[str, Any]) -> str:
+    lines = [f"# Proxy fidelity ({s['n_genomes']} genomes, {s['seeds']} proxy seeds, "
+             f"{s['ref_seeds']} reference seeds; chance {s['chance']:.3f})", "",
+             "| genome | proxy per seed | mean | std | 95% CI | bimodal | reference |",
+             "|---|---|---|---|---|---|---|"]
+    for p in s["per_genome"]:
+        lines.append(f"| {p['label']} `{p['genome'].split(' ')[0]}` | {' '.join(_f(a, 2) for a in p['proxy'])} | "
+                     f"{_f(p['mean'])} | {_f(p['std'])} | ±{_f(p['ci95'])} | {'yes' if p['bimodal'] else ''} | "
+                     f"{_f(p['ref_mean'])} |")
+    lines += ["", f"- median per-genome seed std: {_f(s['median_seed_std'])}",
+              f"- bimodal genomes: {', '.join(s['bimodal']) or 'none'}",
+              f"- seed-to-seed Kendall tau {_f(s['seed_tau'])}, Spearman rho {_f(s['seed_rho'])} "
+              "(mean over seed pairs)",
+              f"- proxy vs reference: tau {_f(s['proxy_vs_ref_tau'])}, rho {_f(s['proxy_vs_ref_rho'])}, "
+              f"top-quarter overlap {_f(s['top_quarter_overlap'], 2)}",
+              f"- blind (2D) anchors: at most {_f(s['blind_anchor_max_gap'])} from chance; "
+              f"the other anchors at least chance + {_f(s['seeing_anchor_min_gain'])}",
+              f"- training time: proxy {s['proxy_train_s']:.0f} s, reference {s['reference_train_s']:.0f} s",
+              "", "| score | rho vs reference | tau | top-quarter overlap |", "|---|---|---|---|"]
+    for name, r in s["scores"].items():
+        lines.append(f"| {name} | {_f(r['rho'])} | {_f(r['tau'])} | {_f(r['top_quarter'], 2)} |")
+    lines += ["", "| target | met |", "|---|---|"]
+    lines += [f"| {k} | {'yes' if v else 'NO'} |" for k, v in s["targets"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot(s: dict[str, Any], path: Path) -> None:
+    """Proxy mean +- 95% CI (y) against the reference mean (x), anchors labelled."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    for p in s["per_genome"]:
+        anchor = p["label"] in ANCHORS
+        ci = 0.0 if math.isnan(p["ci95"]) else p["ci95"]
+        ax.errorbar(p["ref_mean"], p["mean"], yerr=ci, fmt="s" if anchor else "o", capsize=3,
+                    color="tab:red" if anchor else "tab:blue", alpha=0.8)
+        if anchor:
+            ax.annotate(p["label"], (p["ref_mean"], p["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
+    ax.axhline(s["chance"], color="grey", lw=0.8, ls="--")
+    ax.set_xlabel(f"reference val top-1 ({s['reference']['epochs']} epochs, {s['reference']['train_clips']} clips)")
+    ax.set_ylabel(f"proxy val top-1, mean ± 95% CI ({s['seeds']} seeds)")
+    ax.set_title(f"proxy vs reference: rho {_f(s['proxy_vs_ref_rho'], 2)}, seed tau {_f(s['seed_tau'], 2)}")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

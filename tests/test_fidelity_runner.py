@@ -1,0 +1,90 @@
+"""`archlab fidelity --quick` end to end: the files, the statistics they hold, re-run safety,
+and the CLI's bad inputs (one line, exit 2)."""
+
+import csv
+import json
+import math
+
+import pytest
+
+from archlab.cli import main
+from archlab.fidelity import stats
+
+
+def _read_runs(out):
+    with open(out / "runs.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
+    out = tmp_path / "fid"
+    assert main(["fidelity", "--quick", "--out", str(out)]) == 0
+    first = capsys.readouterr().out
+    for name in ("fidelity.json", "genomes.csv", "runs.csv", "summary.json", "summary.md", "fidelity.png"):
+        assert (out / name).stat().st_size > 0, name
+    s = json.loads((out / "summary.json").read_text())
+    labels = [p["label"] for p in s["per_genome"]]
+    assert labels == ["2D", "s1"] and s["seeds"] == 2 and s["ref_seeds"] == 1
+    runs = _read_runs(out)
+    assert len(runs) == 2 * (2 + 1)  # genomes x (proxy seeds + reference seeds)
+    assert {(r["label"], r["budget"], r["seed"]) for r in runs} == {
+        (lab, b, str(k)) for lab in labels for b, n in (("proxy", 2), ("reference", 1)) for k in range(n)}
+    assert all(r["status"] == "ok" for r in runs)
+    # the statistics are those of the runs it wrote
+    acc = {(r["label"], r["budget"], int(r["seed"])): float(r["val_top1"]) for r in runs}
+    for p in s["per_genome"]:
+        seeds = [acc[(p["label"], "proxy", k)] for k in range(2)]
+        iv = stats.interval(seeds)
+        assert p["proxy"] == pytest.approx(seeds)
+        assert (p["mean"], p["std"], p["ci95"]) == pytest.approx((iv.mean, iv.std, iv.half))
+        assert p["ref_mean"] == pytest.approx(acc[(p["label"], "reference", 0)])
+        assert p["bimodal"] == stats.is_bimodal(seeds, 1 / 6, 24)
+    by_seed = [[acc[(lab, "proxy", k)] for lab in labels] for k in range(2)]
+    expect_tau = stats.kendall_tau_b(*by_seed)
+    assert (math.isnan(s["seed_tau"]) and math.isnan(expect_tau)) or s["seed_tau"] == pytest.approx(expect_tau)
+    assert set(s["scores"]) == {"val_top1", "val_loss", "training_speed", "synflow", "params", "gmacs"}
+    with open(out / "genomes.csv") as f:
+        genomes = list(csv.DictReader(f))
+    assert [g["label"] for g in genomes] == labels and all(float(g["synflow"]) > 0 for g in genomes)
+    assert "[6/6]" in first
+
+    # a re-run trains nothing and writes the same statistics
+    assert main(["fidelity", "--quick", "--out", str(out)]) == 0
+    again = capsys.readouterr().out
+    assert again.count("(reused)") == 6
+    s2 = json.loads((out / "summary.json").read_text())
+    assert s2["per_genome"] == s["per_genome"]
+
+    # other settings into the same directory: refused, nothing lost
+    assert main(["fidelity", "--quick", "--seeds", "3", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "other settings" in err
+    assert len(_read_runs(out)) == 6
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seeds", "1"], "at least 2"),
+    (["--anchors", "P3D-Z"], "P3D-Z"),
+    (["--genomes", "-1"], "--genomes"),
+    (["--space", "no_such_space"], "no_such_space"),
+    (["--ref-epochs-x", "0"], "--ref-epochs-x"),
+    (["--seeds", "two"], "invalid int"),
+    (["--epochs", "0"], "--epochs must be at least 1"),  # the recipe's own check
+    (["--classes", "9"], "--classes must be at most 8"),  # the synthetic clips', before any file
+    (["--val-clips", "60000"], "reference budget"),  # 2x val clips past the recipe's limit
+])
+def test_bad_fidelity_inputs_are_one_line(tmp_path, capsys, args, words):
+    with pytest.raises(SystemExit) if args[-1] == "two" else _no_raise() as _:
+        code = main(["fidelity", "--quick", "--out", str(tmp_path / "x"), *args])
+        assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err, err
+    assert not (tmp_path / "x" / "runs").exists() and not (tmp_path / "x" / "fidelity.json").exists()
+
+
+class _no_raise:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

@@ -1,0 +1,92 @@
+"""The fidelity statistics against values computed by hand (no scipy in the lab's stack)."""
+
+import math
+
+import pytest
+
+from archlab.fidelity import scores, stats
+
+
+def test_ranks_average_ties():
+    assert stats.ranks([10, 30, 20, 30]) == [1.0, 3.5, 2.0, 3.5]
+
+
+def test_kendall_tau_b_without_ties():
+    # pairs of x=[1,2,3,4], y=[1,3,2,4]: only (2,3) is discordant -> (5 - 1) / 6
+    assert stats.kendall_tau_b([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)
+    assert stats.kendall_tau_b([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+
+
+def test_kendall_tau_b_with_ties():
+    # x=[1,2,2,3], y=[1,2,3,3]: 6 pairs; (1,2) tied in x, (2,3) tied in y; the other 4 are
+    # concordant. tau-b = 4 / sqrt((6-1)(6-1)) = 0.8 (tau-a would say 4/6).
+    assert stats.kendall_tau_b([1, 2, 2, 3], [1, 2, 3, 3]) == pytest.approx(0.8)
+
+
+def test_spearman_rho_by_hand():
+    # ranks x = 1..5, y = [2,1,4,3,5]: d^2 = 1+1+1+1+0 = 4, rho = 1 - 6*4/(5*24) = 0.8
+    assert stats.spearman_rho([1, 2, 3, 4, 5], [20, 10, 40, 30, 50]) == pytest.approx(0.8)
+    # with ties: x ranks [1, 2.5, 2.5, 4], y ranks [1, 2, 3, 4]: Pearson of the ranks
+    # = sum((rx - 2.5)(ry - 2.5)) / sqrt(sum (rx-2.5)^2 * sum (ry-2.5)^2) = 4.5 / sqrt(4.5 * 5)
+    assert stats.spearman_rho([1, 2, 2, 3], [1, 2, 3, 4]) == pytest.approx(4.5 / math.sqrt(4.5 * 5))
+
+
+def test_constant_vectors_have_no_correlation():
+    assert math.isnan(stats.spearman_rho([1, 1, 1], [1, 2, 3]))
+    assert math.isnan(stats.kendall_tau_b([0.5, 0.5, 0.5], [1, 2, 3]))
+    with pytest.raises(ValueError):
+        stats.kendall_tau_b([1, 2], [1, 2, 3])
+
+
+def test_mean_over_seed_pairs():
+    # seeds 0/1 agree (tau 1), 0/2 and 1/2 are reversed in one pair of three (tau 1/3)
+    by_seed = [[1, 2, 3], [1, 2, 3], [2, 1, 3]]
+    assert stats.mean_over_seed_pairs(by_seed, stats.kendall_tau_b) == pytest.approx((1 + 1 / 3 + 1 / 3) / 3)
+    assert math.isnan(stats.mean_over_seed_pairs([[1, 2, 3]], stats.kendall_tau_b))
+
+
+def test_interval_uses_the_t_distribution():
+    iv = stats.interval([0.80, 0.84, 0.82])
+    # mean 0.82, std sqrt((0.0004 + 0.0004 + 0) / 2) = 0.02, half = t(0.975, 2) * 0.02 / sqrt(3)
+    assert iv.mean == pytest.approx(0.82)
+    assert iv.std == pytest.approx(0.02)
+    assert iv.half == pytest.approx(4.303 * 0.02 / math.sqrt(3))
+    assert (iv.low, iv.high) == pytest.approx((0.82 - iv.half, 0.82 + iv.half))
+    one = stats.interval([0.5])
+    assert one.mean == 0.5 and math.isnan(one.std) and math.isnan(one.half)
+
+
+def test_t_quantiles():
+    assert stats.t975(1) == pytest.approx(12.706)
+    assert stats.t975(30) == pytest.approx(2.042)
+    assert stats.t975(40) == pytest.approx(2.021, abs=1e-3)  # table value
+    assert stats.t975(120) == pytest.approx(1.980, abs=1e-3)
+
+
+def test_top_quarter_overlap():
+    x = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2]  # top 2 (ceil(8/4)): genomes 0, 1
+    y = [0.9, 0.1, 0.8, 0.6, 0.5, 0.4, 0.3, 0.2]  # top 2: genomes 0, 2
+    assert stats.top_overlap(x, y) == 0.5
+    assert stats.top_overlap(x, x) == 1.0
+    assert stats.top_overlap([1, 2, 3], [3, 2, 1]) == 0.0  # k = 1
+
+
+def test_bimodal_detection():
+    chance, n = 1 / 6, 300
+    band = stats.chance_band(chance, n)
+    assert band == pytest.approx(2 * math.sqrt(chance * (1 - chance) / n))  # 0.043
+    # the issue's P3D-C at the search budget: two seeds at chance, two well above
+    assert stats.is_bimodal([0.21, 0.42, 0.18, 0.58], chance, n)
+    assert not stats.is_bimodal([0.80, 0.82, 0.84], chance, n)  # learned every time
+    assert not stats.is_bimodal([0.15, 0.17, 0.19], chance, n)  # never learned (2D): not bimodal
+    # 0.30 is above the chance band, so not "at chance": noisy, not two outcomes
+    assert not stats.is_bimodal([0.30, 0.60], chance, n)
+    assert stats.is_bimodal([chance + band, chance + 0.15], chance, n)  # both edges included
+
+
+def test_training_speed_score():
+    assert scores.training_speed([1.8, 1.5, 1.0, 0.7], last=2) == pytest.approx(1.7)
+    assert scores.training_speed([1.8], last=3) == pytest.approx(1.8)
+    assert scores.rank_value("training_speed", 1.7) == -1.7  # lower loss ranks higher
+    with pytest.raises(ValueError):
+        scores.training_speed([], last=1)
