@@ -36,7 +36,7 @@ def test_p3d_minus_2d_is_the_temporal_convs():
 
 
 def test_p3d199_letters_follow_the_global_cycle():
-    stages = PRESETS["p3d199"].split("|")
+    stages = get("p3d199").letters.split("|")
     assert stages[0] == "ABC" and stages[1] == "ABCABCAB"
     assert stages[2].startswith("CABC") and stages[2].endswith("AB") and len(stages[2]) == 36
     assert stages[3] == "222"

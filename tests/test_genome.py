@@ -49,7 +49,7 @@ def test_p3d63_string_and_defaults():
     assert [s.stride for s in g.stages] == [1, 2, 2, 2]
     assert [s.temporal for s in g.stages] == ["-", "p", "p", "p"]
     assert (g.stem, g.stem_pool, g.stem_width, g.family, g.classes) == ("2d", "ts", 64, "bottleneck", 400)
-    assert g.letter_counts() == {"A": 5, "B": 4, "C": 4, "2": 3, "3": 0, "R": 0}
+    assert g.letter_counts() == {"A": 5, "B": 4, "C": 4, "2": 3, **{l: 0 for l in LETTERS if l not in "ABC2"}}
     assert g.depth == 16
 
 
@@ -70,16 +70,25 @@ def test_id_is_stable_and_distinguishes():
 
 @pytest.mark.parametrize("text, message", [
     ("", "empty genome string"),
-    ("ABX|AB", "stage 1, position 3: 'X' is not a block letter (A B C 2 3 R)"),
+    ("ABZ|AB", "stage 1, position 3: 'Z' is not a block letter (A B C 2 3 R F D I X Y T)"),
     ("AB||C", "stage 2 is empty"),
     ("AB|C fam=basic", "stage 1, position 1: 'A' is not valid in the basic family (2 3 R)"),
+    ("DX|T fam=basic", "stage 1, position 1: 'D' is not valid in the basic family (2 3 R)"),
+    ("AB|C pool=ceil", "pool rule 'ceil' is not one of torch, caffe"),
+    ("AB|C sp=last", "stride placement sp='last' is not one of first, mid"),
+    ("AB|C head=mlp", "head 'mlp' is not one of fc, x3d"),
+    ("AB|C ex=0", "expansion ex=0.0 must be a number in (0, 16]"),
+    ("AB|C ex=nan", "ex=nan is not a finite number"),
+    ("AB|C cw=2", "P3D-C sum weight cw=2.0 must be a number in (0, 1]"),
+    ("AB|C cw=half", "cw=half is not a number"),
+    ("AB|C stem=5d/none", "stem '5d' is not one of 2d, 3d, r21, x3d"),
     ("AB|C w=8", "field w= has 1 values but the genome has 2 stages"),
     ("AB|C w=8,0", "stage 2: width 0 must be an integer in 1..4096"),
     ("AB|C s=1,3", "stage 2: spatial stride 3 must be 1 or 2"),
     ("AB|C t=-,x", "stage 2: temporal downsampling 'x' is not one of - p c"),
     ("AB|C cls=10 cls=10", "field cls= is given twice"),
     ("AB|C zz=1", "unknown field 'zz'"),
-    ("AB|C stem=4d/none", "stem '4d' is not one of 2d, 3d, r21"),
+    ("AB|C stem=4d/none", "stem '4d' is not one of 2d, 3d, r21, x3d"),
     ("AB|C drop=1.5", "dropout 1.5 must be a number in [0, 1)"),
     ("AB|C drop=nan", "drop=nan"),
     ("AB|C cls=-3", "field cls=, value 1: '-3' is not a plain positive integer"),
