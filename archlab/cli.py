@@ -562,6 +562,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", type=int, default=20, help="timed round-robin runs after warm-up (default 20)")
     p.set_defaults(func=cmd_blocks)
 
+    from . import cli_weights  # archlab import-weights (its own module)
+
+    cli_weights.add_parser(sub)
     return parser
 
 
