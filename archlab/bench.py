@@ -7,7 +7,7 @@ and thread count (CPU clocks and background load drift; numbers from separate ru
 compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.md`` into
 ``bench/results/`` (gitignored). ``--quick`` shrinks everything to about a minute in all.
 
-* ``blocks``    – one bottleneck ResBlock per letter (A B C 2 3 R) at each P3D-63 stage's
+* ``blocks``    – one bottleneck ResBlock per letter (every bottleneck letter) at each P3D-63 stage's
   shape: median ms, MACs, params, and ms per GMAC relative to the 2D block (why MACs alone do
   not predict speed). Also ``archlab blocks``.
 * ``reference`` – archlab's built P3D-63 (and r2plus1d_18) against a plain hand-written eager
@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .blocks import ResBlock, r21_midplanes
+from .blocks import ResBlock, r21_midplanes, se_width
 from .builder import build, count_params, fuse_bn, init_weights
-from .genome import EXPANSION, Genome, scale_widths
+from .genome import EXPANSION, LETTERS as ALPHABET, Genome, scale_widths
 from .presets import get as get_preset
 from .profile import Clip, count_fast, count_fvcore, parse_clip, resolve_device
 
-LETTERS = ("A", "B", "C", "2", "3", "R")
+LETTERS = tuple(l for l, v in ALPHABET.items() if "bottleneck" in v.families)  # every bottleneck letter
 RESULTS_DIR = Path("bench") / "results"
 
 
@@ -184,7 +184,10 @@ def block_macs_analytic(letter: str, planes: int, thw: int) -> int:
     p, cin = planes, planes * EXPANSION["bottleneck"]
     outer = thw * p * cin * 2  # 1x1x1 reduce + 1x1x1 expand
     middle = {"2": thw * p * p * 9, "A": thw * p * p * 12, "B": thw * p * p * 12, "C": thw * p * p * 12,
-              "3": thw * p * p * 27}
+              "3": thw * p * p * 27, "F": thw * p * p * 12, "T": thw * p * p * 9,
+              "D": thw * p * 27, "Y": thw * p * 27,  # depthwise: 27 MACs per output element
+              "X": thw * p * 27 + 2 * p * se_width(p),  # + squeeze-excitation on the pooled 1x1x1
+              "I": thw * p * p * 9 + thw * p * cin * 2}  # first conv 3x1x1: 2 more taps of cin -> p
     if letter == "R":
         mid = r21_midplanes(p, p)
         return outer + thw * mid * p * 9 + thw * p * mid * 3
@@ -231,9 +234,11 @@ def block_costs(clip: Clip = (8, 112, 112), width: float = 1.0, device: str = "c
 
 
 def blocks_table(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[str]]:
-    header = ["stage", "block", "in CxTxHxW", "params", "MMACs", "median ms", "min ms", "ms/GMAC", "ms/GMAC vs 2D"]
+    header = ["stage", "block", "in CxTxHxW", "params", "MMACs", "median ms", "min ms", "MMACs/ms", "ms/GMAC",
+              "ms/GMAC vs 2D"]
     body = [[r["stage"], r["letter"], r["shape"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}" if r["macs"] >= 1e7 else f"{r['macs'] / 1e6:.3f}",
-             f"{r['median_ms']:.3f}", f"{r['min_ms']:.3f}", f"{r['ms_per_gmac']:.1f}",
+             f"{r['median_ms']:.3f}", f"{r['min_ms']:.3f}", f"{r['macs'] / 1e6 / r['median_ms']:.1f}",
+             f"{r['ms_per_gmac']:.1f}",
              "-" if r["ms_per_gmac_vs_2d"] is None else f"{r['ms_per_gmac_vs_2d']:.2f}x"] for r in rows]
     return body, header
 
@@ -437,6 +442,130 @@ def _ref_p3d(preset: str) -> Callable[..., nn.Module]:
     return lambda num_classes=400, width=1.0: RefP3D(layers, num_classes, width, caffe=g.pool == "caffe", cw=g.cw)
 
 
+class RefPVBottleneck(nn.Module):
+    """One residual bottleneck as pytorchvideo's create_res_block builds it (conv_a, conv_b,
+    conv_c, each normalised; branch1 projection), in its variants: ``csn`` depthwise 3x3x3;
+    ``2d`` / ``slow`` 1x3x3 (slow: conv_a 3x1x1); ``r2p1d`` 3x1x1 then 1x3x3; ``x3d``
+    depthwise 3x3x3 + optional squeeze-excitation + swish (branch1 normalised only when the
+    channels change); ``tsm`` the 2D block with TSM's shift in front. Stride (t, s) on conv_b.
+    Parameters registered in archlab's order (residual branch, then branch1)."""
+
+    def __init__(self, kind: str, cin: int, inner: int, cout: int, t: int, s: int, se: bool = False):
+        super().__init__()
+        self.kind = kind
+        ka = (3, 1, 1) if kind == "slow" else (1, 1, 1)
+        self.conv_a = nn.Conv3d(cin, inner, ka, padding=tuple(k // 2 for k in ka), bias=False)
+        self.norm_a = nn.BatchNorm3d(inner)
+        if kind == "r2p1d":
+            self.conv_b_t = nn.Conv3d(inner, inner, (3, 1, 1), (t, 1, 1), (1, 0, 0), bias=False)
+            self.norm_b_t = nn.BatchNorm3d(inner)
+            self.conv_b = nn.Conv3d(inner, inner, (1, 3, 3), (1, s, s), (0, 1, 1), bias=False)
+        elif kind in ("csn", "x3d"):
+            self.conv_b = nn.Conv3d(inner, inner, 3, (t, s, s), 1, groups=inner, bias=False)
+        else:
+            self.conv_b = nn.Conv3d(inner, inner, (1, 3, 3), (t, s, s), (0, 1, 1), bias=False)
+        self.norm_b = nn.BatchNorm3d(inner)
+        self.se = None
+        if se:  # pytorchvideo round_width(inner, 0.0625): a multiple of 8, at least 8
+            r = max(8, int(inner * 0.0625 + 4) // 8 * 8)
+            r = r + 8 if r < 0.9 * inner * 0.0625 else r
+            self.se = nn.Sequential(nn.Conv3d(inner, r, 1), nn.Conv3d(r, inner, 1))
+        self.conv_c = nn.Conv3d(inner, cout, 1, bias=False)
+        self.norm_c = nn.BatchNorm3d(cout)
+        self.branch1 = None
+        if cin != cout or (t, s) != (1, 1):
+            norm = [nn.BatchNorm3d(cout)] if kind != "x3d" or cin != cout else []
+            self.branch1 = nn.Sequential(nn.Conv3d(cin, cout, 1, (t, s, s), bias=False), *norm)
+
+    @staticmethod
+    def shift(x: torch.Tensor) -> torch.Tensor:
+        f, out = x.shape[1] // 8, torch.zeros_like(x)
+        out[:, :f, :-1] = x[:, :f, 1:]  # towards the past
+        out[:, f:2 * f, 1:] = x[:, f:2 * f, :-1]  # towards the future
+        out[:, 2 * f:] = x[:, 2 * f:]
+        return out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = F.relu(self.norm_a(self.conv_a(self.shift(x) if self.kind == "tsm" else x)))
+        if self.kind == "r2p1d":
+            a = F.relu(self.norm_b_t(self.conv_b_t(a)))
+        b = self.norm_b(self.conv_b(a))
+        if self.se is not None:
+            b = b * torch.sigmoid(self.se[1](F.relu(self.se[0](b.mean(dim=(2, 3, 4), keepdim=True)))))
+        b = F.silu(b) if self.kind == "x3d" else F.relu(b)
+        res = x if self.branch1 is None else self.branch1(x)
+        return F.relu(self.norm_c(self.conv_c(b)) + res)
+
+
+# pytorchvideo 0.1.5's hub models, as its builders configure them: block kind per stage,
+# depths, stem, stem pool, spatial and temporal stride per stage (on conv_b), widths.
+PV_MODELS: dict[str, dict[str, Any]] = {
+    "csn_r101": dict(kinds=("csn",) * 4, depths=(3, 4, 23, 3), stem="3d", pool=True, s=(1, 2, 2, 2), t=(1, 2, 2, 1),
+                     dropout=0.0),
+    "slow_r50": dict(kinds=("2d", "2d", "slow", "slow"), depths=(3, 4, 6, 3), stem="2d", pool=True, s=(1, 2, 2, 2),
+                     t=(1, 1, 1, 1)),
+    "r2plus1d_r50": dict(kinds=("r2p1d",) * 4, depths=(3, 4, 6, 3), stem="2d", pool=False, s=(2, 2, 2, 2),
+                         t=(1, 1, 2, 2)),
+    "tsm_r50": dict(kinds=("tsm",) * 4, depths=(3, 4, 6, 3), stem="2d", pool=True, s=(1, 2, 2, 2), t=(1, 1, 1, 1)),
+    "x3d_s": dict(kinds=("x3d",) * 4, depths=(3, 5, 11, 7), stem="x3d", pool=False, s=(2, 2, 2, 2), t=(1, 1, 1, 1)),
+    "x3d_l": dict(kinds=("x3d",) * 4, depths=(5, 10, 25, 15), stem="x3d", pool=False, s=(2, 2, 2, 2), t=(1, 1, 1, 1)),
+}
+PV_MODELS["x3d_m"] = PV_MODELS["x3d_s"]
+
+
+class RefPVNet(nn.Module):
+    """A pytorchvideo-style video ResNet (``PV_MODELS``): stem, four stages of RefPVBottleneck,
+    head (ResNets: global average, dropout, fc; X3D: 1x1x1 conv to 432 + BN + ReLU, average,
+    2048-wide linear + ReLU, dropout, fc). ``width`` scales the widths (X3D: its inner widths,
+    the outputs are inner / 2.25, which at width 1 is 54 -> 24 exactly)."""
+
+    def __init__(self, model: str, num_classes: int = 400, width: float = 1.0):
+        super().__init__()
+        cfg = PV_MODELS[model]
+        w = lambda c: max(1, int(round(c * width)))  # noqa: E731
+        x3d = cfg["stem"] == "x3d"
+        sw = w(24) if x3d else w(64)
+        if x3d:
+            self.stem = nn.Sequential(nn.Conv3d(3, sw, (1, 3, 3), (1, 2, 2), (0, 1, 1), bias=False),
+                                      nn.Conv3d(sw, sw, (5, 1, 1), 1, (2, 0, 0), groups=sw, bias=False),
+                                      nn.BatchNorm3d(sw), nn.ReLU(inplace=True))
+        else:
+            kt = 3 if cfg["stem"] == "3d" else 1
+            self.stem = nn.Sequential(nn.Conv3d(3, sw, (kt, 7, 7), (1, 2, 2), (kt // 2, 3, 3), bias=False),
+                                      nn.BatchNorm3d(sw), nn.ReLU(inplace=True))
+        self.stem_pool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)) if cfg["pool"] else nn.Identity()
+        cin, stages = sw, []
+        for i, (kind, depth) in enumerate(zip(cfg["kinds"], cfg["depths"])):
+            inner = w(54 * 2**i) if x3d else w(64 * 2**i)
+            cout = max(1, int(round(inner / 2.25))) if x3d else 4 * inner
+            blocks = []
+            for j in range(depth):
+                t, s = (cfg["t"][i], cfg["s"][i]) if j == 0 else (1, 1)
+                blocks.append(RefPVBottleneck(kind, cin, inner, cout, t, s, se=x3d and j % 2 == 0))
+                cin = cout
+            stages.append(nn.Sequential(*blocks))
+        self.stages = nn.Sequential(*stages)
+        self.head_pre = None
+        if x3d:
+            self.head_pre = nn.Sequential(nn.Conv3d(cin, inner, 1, bias=False), nn.BatchNorm3d(inner), nn.ReLU())
+            self.head_post = nn.Linear(inner, 2048, bias=False)
+            cin = 2048
+        self.dropout = nn.Dropout(cfg.get("dropout", 0.5))
+        self.fc = nn.Linear(cin, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.stages(self.stem_pool(self.stem(x)))
+        if self.head_pre is not None:
+            x = F.relu(self.head_post(self.head_pre(x).mean(dim=(2, 3, 4))))
+        else:
+            x = x.mean(dim=(2, 3, 4))
+        return self.fc(self.dropout(x))
+
+
+def _ref_pv(model: str) -> Callable[..., nn.Module]:
+    return lambda num_classes=400, width=1.0: RefPVNet(model, num_classes, width)
+
+
 # One plain reference per preset: every preset has one, so "at least as fast as a
 # straightforward implementation" is checked for all of them (python -m archlab.bench reference
 # --models all).
@@ -445,6 +574,7 @@ REFERENCES: dict[str, Callable[..., nn.Module]] = {
     "r3d_18": RefR3D18,
     "mc3_18": lambda num_classes=400, width=1.0: RefR3D18(num_classes, width, (True, False, False, False)),
     "r2plus1d_18": RefR2Plus1D18,
+    **{p: _ref_pv(p) for p in PV_MODELS},
 }
 
 
