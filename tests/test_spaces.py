@@ -15,7 +15,7 @@ from archlab.spaces import enumerate_count, list_spaces, load_space, spaces_dir
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-SHIPPED = ("free", "interleave", "per_stage", "uniform")
+SHIPPED = ("free", "interleave", "literature", "per_stage", "uniform")
 P3D63 = {"depth_1": 3, "depth_2": 4, "depth_3": 6, "depth_4": 3, "width": 1.0}
 
 
