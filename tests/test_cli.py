@@ -17,7 +17,7 @@ def run(capsys, *argv):
 def test_build_prints_stage_table(capsys):
     code, out, _ = run(capsys, "build", "p3d63", "--classes", "101")
     assert code == 0
-    assert "ABC|ABCA|BCABCA|222 cls=101" in out
+    assert "ABC|ABCA|BCABCA|222 pool=caffe cw=0.5 cls=101" in out
     assert "25,132,581" in out
     assert "2048x1x5x5" in out
     assert "GMACs" in out and "not counted" in out
