@@ -36,3 +36,14 @@ def test_cli_presets_lists_the_family(capsys):
     for name in ("csn_r101", "slow_r50", "r2plus1d_r50", "x3d_s", "x3d_m", "x3d_l", "tsm_r50"):
         assert name in out
     assert "22,213,776" in out and "3,794,274" in out and "6,153,384" in out
+
+
+def test_a_yaml_space_keeps_the_new_fields(tmp_path):
+    path = tmp_path / "official.yaml"
+    path.write_text("description: official rules\nkind: free\ndepths: [[1], [1]]\nwidths: [0.125]\n"
+                    "letters: [C, \"2\"]\nfields: \"pool=caffe cw=0.5 sp=mid drop=0.0\"\n")
+    space = load_space(str(path))
+    gs = {space.from_params({"depth_1": 1, "depth_2": 1, "width": 0.125, "block_1_1": a, "block_2_1": b})
+          for a in "C2" for b in "C2"}
+    assert all(g.pool == "caffe" and g.stride_at == "mid" for g in gs)
+    assert {g.cw for g in gs if "C" in g.letters} == {0.5} and {g.cw for g in gs if "C" not in g.letters} == {1.0}
