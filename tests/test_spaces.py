@@ -171,7 +171,7 @@ BAD = [
     ("description: x\nkind: uniform\ndepths: [[1]]\nletters: [A]\nwidths: [0.5, -1]\n", "key 'widths': -1"),
     ("description: x\nkind: interleave\ndepths: [[1]]\nphase: [0, 0]\n", "key 'phase': values repeat"),
     ("description: x\nkind: interleave\ndepths: [[1], [1]]\nn_2d: [3]\n", "key 'n_2d': 3"),
-    ("description: x\nkind: interleave\ndepths: [[1]]\ncycle: AXC\n", "key 'cycle'"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\ncycle: AQC\n", "key 'cycle'"),
     ("description: x\nkind: interleave\ndepths: [[1], [1]]\nfields: t=-,p,p\n", "key 'fields': field t="),
     ("description: x\nkind: interleave\ndepths: [[1]]\nfields: w=8\n", "key 'fields': w= is not allowed"),
     ("description: x\nkind: free\ndepths: [[1]]\nletters: [A]\nfields: fam=basic\n",
