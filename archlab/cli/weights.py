@@ -1,6 +1,5 @@
 """``archlab import-weights``: the official P3D's released Caffe weights -> an archlab checkpoint.
 
-A separate module so the command is one registration line in the CLI (``add_parser``).
 The checkpoint is what the trainer writes ({"model": state_dict, "genome": ..., "input": ...}),
 read with ``torch.load(weights_only=True)`` by ``archlab export --weights PATH``.
 """
@@ -8,11 +7,9 @@ read with ``torch.load(weights_only=True)`` by ``archlab export --weights PATH``
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError, shorten
 
 # Networks whose official caffemodel layout archlab knows (names checked against the released
 # deploy prototxt; tests/test_p3d_official.py).
@@ -22,11 +19,12 @@ IMPORTABLE = ("p3d199",)
 def cmd_import_weights(args: argparse.Namespace) -> int:
     import torch
 
-    from .caffe import import_p3d
-    from .presets import DEFAULT_INPUT, get
+    from ..caffe import import_p3d
+    from ..files import atomic_write
+    from ..presets import DEFAULT_INPUT, get
 
     if args.preset not in IMPORTABLE:
-        raise UserError(f"import-weights knows the Caffe layout of {', '.join(IMPORTABLE)}, not {args.preset!r}")
+        raise UserError(f"import-weights knows the Caffe layout of {', '.join(IMPORTABLE)}, not {shorten(args.preset)}")
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a directory: give a file name, e.g. {out / 'model.pt'}")
@@ -35,15 +33,7 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     ckpt = {"model": sd, "genome": str(genome),
             "input": {"frames": frames, "size": h, "height": h, "width": w},
             "source": {"caffemodel": str(args.caffemodel), "preset": args.preset}}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".import.", suffix=".pt")
-    os.close(fd)
-    try:  # written whole or not at all
-        torch.save(ckpt, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write(out, lambda f: torch.save(ckpt, f))  # written whole or not at all
     n = sum(t.numel() for k, t in sd.items() if not k.endswith("num_batches_tracked"))
     print(f"{args.preset}: {n:,} parameters from {args.caffemodel} -> {out} (genome '{genome}')")
     return 0
