@@ -79,11 +79,12 @@ def test_import_weights_cli_writes_a_checkpoint_export_reads(p3d199_files, tmp_p
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["genome"] == PRESETS["p3d199"]
     assert torch.equal(ckpt["model"]["stages.1.1.transform.a.0.weight"], blobs["res3a_branch2a"][0])
-    from archlab.export import _weights_from
+    from archlab.export import resolve_source
 
-    sd, _ = _weights_from(out, get("p3d199"), str(out))  # what `archlab export --weights` reads
+    src = resolve_source(genome="p3d199", weights=str(out))  # what `archlab export --genome p3d199 --weights` reads
+    assert src.genome == get("p3d199")
     with torch.device("meta"):
-        VideoNet(get("p3d199")).load_state_dict(sd, assign=True)
+        VideoNet(get("p3d199")).load_state_dict(src.state_dict, assign=True)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "text", "other_net", "missing"])
