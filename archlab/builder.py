@@ -12,7 +12,8 @@ import copy
 import torch
 from torch import nn
 
-from .blocks import ResBlock, Rules, Stem, conv, bn, temporal_pool
+from .blocks import ResBlock, Rules, conv, bn
+from .stems import Stem, temporal_pool
 from .genome import X3D_HEAD_WIDTH, Genome, stage_out
 
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from archlab import blocks
+from archlab import blocks, stems
 from archlab.builder import VideoNet, build
 from archlab.caffe import CaffeLayer, import_p3d, p3d_state_dict, read_caffemodel, write_caffemodel
 from archlab.errors import UserError
@@ -156,14 +156,14 @@ def _caffe_max_pool(x, k, s):
 @pytest.mark.parametrize("size", [8, 9, 16])
 def test_pool_rule_caffe_is_caffes_max_pooling(size):
     x = torch.randn(1, 2, 4, size, size, generator=torch.Generator().manual_seed(size))
-    caffe_pool = blocks.Stem("2d", 2, "ts", rule="caffe")[-1]
-    torch_pool = blocks.Stem("2d", 2, "ts", rule="torch")[-1]
+    caffe_pool = stems.Stem("2d", 2, "ts", rule="caffe")[-1]
+    torch_pool = stems.Stem("2d", 2, "ts", rule="torch")[-1]
     want = _caffe_max_pool(x, (2, 3, 3), (2, 2, 2))
     assert torch.equal(caffe_pool(x), want)
     assert not torch.equal(torch_pool(x), want)  # the old rule's windows start at -1
     # t=p pools round up too: 3 frames -> 2 (Caffe's ceil), not 1
-    assert blocks.temporal_pool("caffe")(torch.zeros(1, 1, 3, 2, 2)).shape[2] == 2
-    assert blocks.temporal_pool("torch")(torch.zeros(1, 1, 3, 2, 2)).shape[2] == 1
+    assert stems.temporal_pool("caffe")(torch.zeros(1, 1, 3, 2, 2)).shape[2] == 2
+    assert stems.temporal_pool("torch")(torch.zeros(1, 1, 3, 2, 2)).shape[2] == 1
 
 
 def test_cw_rule_is_the_official_c_eltwise():
