@@ -3,7 +3,7 @@
 Modelled on PySlowFast's resnet_helper: ``ResBlock`` owns the shortcut, the residual add and
 the final ReLU; a *transform* owns what happens inside. Transforms are looked up by genome
 letter in ``TRANSFORMS``; a new block type is one class with ``@register("X")`` plus one row
-in ``genome.LETTERS``.
+in ``alphabet.LETTERS``.
 
 P3D-A/B/C follow the official Caffe definition (see shared/ANCHORS.md): bottleneck with the
 spatial stride on the FIRST 1x1x1 conv (genome ``sp=first``), no conv biases, BN after every
