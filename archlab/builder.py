@@ -12,8 +12,9 @@ import copy
 import torch
 from torch import nn
 
-from .blocks import ResBlock, Stem, temporal_pool
-from .genome import EXPANSION, Genome
+from .blocks import ResBlock, Rules, conv, bn
+from .stems import Stem, temporal_pool
+from .genome import X3D_HEAD_WIDTH, Genome, stage_out
 
 
 class VideoNet(nn.Module):
@@ -22,21 +23,33 @@ class VideoNet(nn.Module):
     def __init__(self, genome: Genome):
         super().__init__()
         self.genome_string = str(genome)
-        self.stem = Stem(genome.stem, genome.stem_width, genome.stem_pool)
+        self.stem = Stem(genome.stem, genome.stem_width, genome.stem_pool, rule=genome.pool)
         stages: list[nn.Module] = []
         cin = genome.stem_width
-        expansion = EXPANSION[genome.family]
+        rules = Rules(cw=genome.cw)
         for s in genome.stages:
             blocks: list[nn.Module] = []
             if s.temporal == "p":
-                blocks.append(temporal_pool())
+                blocks.append(temporal_pool(genome.pool))
+            cout = stage_out(genome, s.width)
             for j, letter in enumerate(s.letters):
                 first = j == 0
                 stride = (2 if (first and s.temporal == "c") else 1, s.stride if first else 1, s.stride if first else 1)
-                blocks.append(ResBlock(letter, genome.family, cin, s.width, stride))
-                cin = s.width * expansion
+                blocks.append(ResBlock(letter, genome.family, cin, s.width, stride, cout=cout,
+                                       stride_at=genome.stride_at, rules=rules))
+                cin = cout
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)
+        # The head: ``neck`` before the global pool and ``post`` after it are identities for
+        # head=fc (so older networks keep their modules and state dicts); X3D's head projects to
+        # the last stage's inner width before pooling and lifts to 2048 after it.
+        self.neck: nn.Module = nn.Identity()
+        self.post: nn.Module = nn.Identity()
+        if genome.head == "x3d":
+            inner = genome.stages[-1].width
+            self.neck = nn.Sequential(conv(cin, inner, (1, 1, 1)), bn(inner), nn.ReLU(inplace=True))
+            self.post = nn.Sequential(nn.Linear(inner, X3D_HEAD_WIDTH, bias=False), nn.ReLU(inplace=True))
+            cin = X3D_HEAD_WIDTH
         self.pool = nn.AdaptiveAvgPool3d(1)
         self.dropout = nn.Dropout(genome.dropout)
         self.fc = nn.Linear(cin, genome.classes)
@@ -49,7 +62,7 @@ class VideoNet(nn.Module):
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.pool(self.features(x)).flatten(1)
+        x = self.post(self.pool(self.neck(self.features(x))).flatten(1))
         return self.fc(self.dropout(x))
 
 
@@ -58,12 +71,15 @@ def init_weights(model: nn.Module, zero_init_last_bn: bool = False) -> None:
     for m in model.modules():
         if isinstance(m, nn.Conv3d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:  # squeeze-excitation's convs
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm3d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
             nn.init.normal_(m.weight, 0, 0.01)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     if zero_init_last_bn:
         for m in model.modules():
             if isinstance(m, ResBlock):

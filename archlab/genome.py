@@ -23,57 +23,14 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
+# The alphabet (letters, families, stems, pools, heads, limits) is alphabet.py, re-exported here.
+from .alphabet import (DEFAULT_EX, EXPANSION, FAMILIES, HEADS, LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES,  # noqa: F401
+                       MAX_WIDTH, POOL_RULES, STEM_KINDS, STEM_POOLS, STRIDE_AT, TEMPORAL, X3D_HEAD_WIDTH, Letter)
 from .errors import UserError, shorten
 
 
 class GenomeError(UserError, ValueError):
     """A genome string or value the user wrote is not a valid network (one line, specific)."""
-
-
-@dataclass(frozen=True)
-class Letter:
-    """One block letter: what it means and which block families it can live in."""
-
-    letter: str
-    description: str
-    families: tuple[str, ...]
-    temporal: bool  # does the block mix information across frames?
-
-
-# The alphabet. A new block type is one row here plus one transform class registered in
-# blocks.py (a test checks the two agree).
-LETTERS: dict[str, Letter] = {
-    l.letter: l
-    for l in (
-        Letter("A", "P3D-A: temporal conv after spatial conv (S -> T)", ("bottleneck",), True),
-        Letter("B", "P3D-B: spatial and temporal convs in parallel, summed", ("bottleneck",), True),
-        Letter("C", "P3D-C: spatial conv plus temporal conv of it (S + T(S))", ("bottleneck",), True),
-        Letter("2", "2D: 1x3x3 spatial conv only", ("bottleneck", "basic"), False),
-        Letter("3", "3D: full 3x3x3 conv", ("bottleneck", "basic"), True),
-        Letter("R", "(2+1)D: 1x3x3 then 3x1x1 with R(2+1)D mid-planes", ("bottleneck", "basic"), True),
-    )
-}
-
-FAMILIES = ("bottleneck", "basic")
-EXPANSION = {"bottleneck": 4, "basic": 1}
-STEM_KINDS = {
-    "2d": "1x7x7 conv, stride (1,2,2)",
-    "3d": "3x7x7 conv, stride (1,2,2)",
-    "r21": "(2+1)D stem: 1x7x7 then 3x1x1, as R(2+1)D",
-}
-STEM_POOLS = {
-    "ts": "max pool 2x3x3, stride (2,2,2) (official P3D)",
-    "s": "max pool 1x3x3, stride (1,2,2)",
-    "none": "no stem pooling",
-}
-TEMPORAL = {
-    "-": "no temporal downsampling",
-    "p": "max pool (2,1,1) stride (2,1,1) before the stage (official P3D)",
-    "c": "temporal stride 2 on the stage's first conv and its shortcut",
-}
-MAX_BLOCKS_PER_STAGE = 64
-MAX_STAGES = 6
-MAX_WIDTH = 4096
 
 
 @dataclass(frozen=True)
@@ -101,9 +58,22 @@ class Genome:
     family: str = "bottleneck"
     dropout: float = 0.5
     classes: int = 400
+    pool: str = "torch"  # one of POOL_RULES
+    ex: float = DEFAULT_EX  # bottleneck inner width = ex x output width (X3D: 2.25)
+    stride_at: str = "first"  # one of STRIDE_AT
+    cw: float = 1.0  # P3D-C's sum: ReLU(cw*s + cw*BN(T s)); the official Caffe model uses 0.5
+    head: str = "fc"  # one of HEADS
 
     def __post_init__(self) -> None:
         validate(self)
+        # One network, one string: a field that cannot change this network takes its
+        # default, so no two strings name the same network (cw only acts on C blocks; the
+        # basic family has no bottleneck for ex and stride_at to act on).
+        if self.cw != 1.0 and not any("C" in s.letters for s in self.stages):
+            object.__setattr__(self, "cw", 1.0)
+        if self.family == "basic":
+            object.__setattr__(self, "ex", DEFAULT_EX)
+            object.__setattr__(self, "stride_at", "first")
 
     def __str__(self) -> str:
         return format_genome(self)
@@ -139,6 +109,11 @@ class Genome:
             "family": self.family,
             "dropout": self.dropout,
             "classes": self.classes,
+            "pool": self.pool,
+            "ex": self.ex,
+            "stride_at": self.stride_at,
+            "cw": self.cw,
+            "head": self.head,
         }
 
     @classmethod
@@ -177,6 +152,14 @@ def default_temporal(n: int) -> tuple[str, ...]:
     return tuple("-" if i == 0 else "p" for i in range(n))
 
 
+def stage_out(g: "Genome", planes: int) -> int:
+    """Output channels of a stage whose blocks are ``planes`` wide inside: planes for the basic
+    family; planes / ex for the bottleneck (4 x planes at ResNet's ex=0.25, 24 for X3D's 54)."""
+    if g.family == "basic":
+        return planes
+    return max(1, int(round(planes / g.ex)))
+
+
 # ---- validation --------------------------------------------------------------------------
 
 def _is_int(v: Any) -> bool:
@@ -201,6 +184,16 @@ def validate(g: Genome) -> None:
         raise GenomeError(f"classes {shorten(g.classes)} must be a positive integer")
     if isinstance(g.dropout, bool) or not isinstance(g.dropout, (int, float)) or not 0.0 <= g.dropout < 1.0:
         raise GenomeError(f"dropout {shorten(g.dropout)} must be a number in [0, 1)")
+    if g.pool not in POOL_RULES:
+        raise GenomeError(f"pool rule {shorten(g.pool)} is not one of {', '.join(POOL_RULES)}")
+    if g.stride_at not in STRIDE_AT:
+        raise GenomeError(f"stride placement sp={shorten(g.stride_at)} is not one of {', '.join(STRIDE_AT)}")
+    if g.head not in HEADS:
+        raise GenomeError(f"head {shorten(g.head)} is not one of {', '.join(HEADS)}")
+    if isinstance(g.ex, bool) or not isinstance(g.ex, (int, float)) or not 0.0 < g.ex <= 16.0:
+        raise GenomeError(f"expansion ex={shorten(g.ex)} must be a number in (0, 16]")
+    if isinstance(g.cw, bool) or not isinstance(g.cw, (int, float)) or not 0.0 < g.cw <= 1.0:
+        raise GenomeError(f"P3D-C sum weight cw={shorten(g.cw)} must be a number in (0, 1]")
     for i, s in enumerate(g.stages, 1):
         if not isinstance(s, Stage):
             raise GenomeError(f"stage {i} is not a Stage")
@@ -230,7 +223,7 @@ def validate(g: Genome) -> None:
 
 # ---- the string form ---------------------------------------------------------------------
 
-FIELD_ORDER = ("stem", "fam", "sw", "w", "s", "t", "drop", "cls")
+FIELD_ORDER = ("stem", "pool", "fam", "sw", "w", "ex", "s", "sp", "t", "cw", "head", "drop", "cls")
 
 
 def _fmt_float(x: float) -> str:
@@ -244,6 +237,8 @@ def format_genome(g: Genome) -> str:
     stem = f"{g.stem}/{g.stem_pool}"
     if stem != "2d/ts":
         parts.append(f"stem={stem}")
+    if g.pool != "torch":
+        parts.append(f"pool={g.pool}")
     if g.family != "bottleneck":
         parts.append(f"fam={g.family}")
     if g.stem_width != 64:
@@ -251,12 +246,20 @@ def format_genome(g: Genome) -> str:
     widths = tuple(s.width for s in g.stages)
     if widths != default_widths(n):
         parts.append("w=" + ",".join(map(str, widths)))
+    if g.ex != DEFAULT_EX:
+        parts.append(f"ex={_fmt_float(g.ex)}")
     strides = tuple(s.stride for s in g.stages)
     if strides != default_strides(n):
         parts.append("s=" + ",".join(map(str, strides)))
+    if g.stride_at != "first":
+        parts.append(f"sp={g.stride_at}")
     temporal = tuple(s.temporal for s in g.stages)
     if temporal != default_temporal(n):
         parts.append("t=" + ",".join(temporal))
+    if g.cw != 1.0:
+        parts.append(f"cw={_fmt_float(g.cw)}")
+    if g.head != "fc":
+        parts.append(f"head={g.head}")
     if g.dropout != 0.5:
         parts.append(f"drop={_fmt_float(g.dropout)}")
     if g.classes != 400:
@@ -280,6 +283,16 @@ def _int_list(key: str, value: str, n: int) -> list[int]:
 
 def _int(key: str, value: str) -> int:
     return _int_list(key, value, 1)[0]
+
+
+def _float(key: str, value: str) -> float:
+    try:
+        x = float(value) + 0.0  # -0.0 is 0.0
+    except ValueError:
+        raise GenomeError(f"{key}={shorten(value, plain=True)} is not a number") from None
+    if x != x or x in (float("inf"), float("-inf")):  # NaN, inf
+        raise GenomeError(f"{key}={shorten(value, plain=True)} is not a finite number")
+    return x
 
 
 def parse(text: str) -> Genome:
@@ -340,6 +353,13 @@ def parse(text: str) -> Genome:
         if dropout != dropout:  # NaN
             raise GenomeError("drop=nan is not a number in [0, 1)")
     classes = _int("cls", values["cls"]) if "cls" in values else 400
+    # Fields added with the model family (pool, ex, sp, cw, head): absent from every older
+    # string, so their defaults are the old behaviour and an old string means what it meant.
+    pool = values.get("pool", "torch")
+    ex = _float("ex", values["ex"]) if "ex" in values else DEFAULT_EX
+    stride_at = values.get("sp", "first")
+    cw = _float("cw", values["cw"]) if "cw" in values else 1.0
+    head = values.get("head", "fc")
 
     g = Genome(
         stages=tuple(
@@ -352,6 +372,11 @@ def parse(text: str) -> Genome:
         family=family,
         dropout=dropout,
         classes=classes,
+        pool=pool,
+        ex=ex,
+        stride_at=stride_at,
+        cw=cw,
+        head=head,
     )
     # A string with a field spelled at its default value is accepted but is not canonical;
     # that is fine for input. Canonical output always comes from format_genome.

@@ -81,6 +81,11 @@ def _stage_names(model: VideoNet) -> list[tuple[str, nn.Module, str]]:
     return out
 
 
+def _head_modules(model: VideoNet) -> dict[str, nn.Module]:
+    """The head's modules by attribute name (X3D's head has a neck and a 2048-wide layer)."""
+    return {"neck": model.neck, "post": model.post, "fc": model.fc}
+
+
 def _meta_forward(genome: Genome, clip: Clip) -> tuple[VideoNet, dict[str, tuple[int, ...]], dict[int, int]]:
     """One forward of a meta-device model (no arithmetic): output shape (C,T,H,W) of the stem
     and each stage, and the multiply-adds of every conv/linear, by module id."""
@@ -123,7 +128,9 @@ def count_fast(genome: Genome, clip: Clip = (16, 160, 160)) -> Cost:
 
     stages = [StageCost(name, letters, shapes[name], count_params(mod), mod_macs(mod))
               for name, mod, letters in _stage_names(model)]
-    stages.append(StageCost("head", "", (genome.classes,), count_params(model.fc), mod_macs(model.fc)))
+    head = _head_modules(model)
+    stages.append(StageCost("head", "", (genome.classes,), sum(count_params(m) for m in head.values()),
+                            sum(mod_macs(m) for m in head.values())))
     return Cost(params=count_params(model), macs=sum(macs.values()), stages=stages,
                 uncounted={op: 0 for op in _NOT_MACS})
 
@@ -133,6 +140,9 @@ def count_fast(genome: Genome, clip: Clip = (16, 160, 160)) -> Cost:
 _NOT_MACS = (
     "aten::batch_norm", "aten::add", "aten::add_", "aten::relu", "aten::relu_", "aten::max_pool3d",
     "aten::adaptive_avg_pool3d", "aten::dropout", "aten::flatten", "aten::mean", "aten::feature_dropout",
+    # X3D (squeeze-excitation, swish) and TSM (the shift is slicing and padding):
+    "aten::mul", "aten::sigmoid", "aten::silu", "aten::silu_", "aten::slice", "aten::constant_pad_nd",
+    "aten::pad", "aten::cat",
 )
 
 
@@ -165,8 +175,9 @@ def count_fvcore(genome: Genome, clip: Clip = (16, 160, 160), model: nn.Module |
     # Ops we skipped on purpose are also "not counted": say so, with how often they ran.
     stages = [StageCost(name, letters, shapes[name], count_params(mod), int(by_module.get(name, 0)))
               for name, mod, letters in _stage_names(model)]  # type: ignore[arg-type]
-    stages.append(StageCost("head", "", (genome.classes,), count_params(model.fc),  # type: ignore[union-attr]
-                            int(by_module.get("fc", 0))))
+    head = _head_modules(model)  # type: ignore[arg-type]
+    stages.append(StageCost("head", "", (genome.classes,), sum(count_params(m) for m in head.values()),
+                            sum(int(by_module.get(name, 0)) for name in head)))
     skipped = {op: 0 for op in _NOT_MACS}
     skipped.update(uncounted)
     return Cost(params=count_params(model), macs=int(fca.total()), stages=stages, uncounted=skipped)

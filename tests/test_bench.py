@@ -14,8 +14,8 @@ TINY = (2, 32, 32)
 
 def test_block_costs_every_letter_and_stage_with_analytic_macs():
     rows = bench.block_costs(TINY, width=0.0625, runs=1, warmup=0)
-    assert {(r["stage"], r["letter"]) for r in rows} == {(s, l) for s in range(1, 5) for l in "ABC23R"}
-    assert bench.bottleneck_letters() == list("ABC23R")  # from genome.LETTERS, in its order
+    assert {(r["stage"], r["letter"]) for r in rows} == {(s, l) for s in range(1, 5) for l in "ABC23RFDIXYT"}
+    assert bench.bottleneck_letters() == list("ABC23RFDIXYT")  # from genome.LETTERS, in its order
     shapes = bench.stage_shapes(TINY, 0.0625)
     for r in rows:
         s = shapes[r["stage"] - 1]
@@ -31,6 +31,8 @@ def test_block_costs_every_letter_and_stage_with_analytic_macs():
             assert by[s, l]["macs"] - by[s, "2"]["macs"] == out_elems * p * 3
             assert by[s, l]["params"] - by[s, "2"]["params"] == 3 * p * p + 2 * p  # conv + its BN
         assert by[s, "3"]["macs"] - by[s, "2"]["macs"] == out_elems * p * 18
+        # TSM's shift adds no parameter and no MAC to the 2D block
+        assert (by[s, "T"]["macs"], by[s, "T"]["params"]) == (by[s, "2"]["macs"], by[s, "2"]["params"])
         # each ratio is this block's measured ms per GMAC over the 2D block's of the SAME stage
         two = by[s, "2"]["median_ms"] / (by[s, "2"]["macs"] / 1e9)
         for l in "ABC3R":

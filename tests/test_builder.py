@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from archlab import blocks
+from archlab import blocks, stems
 from archlab.builder import VideoNet, build, count_params
 from archlab.genome import LETTERS, parse, scale_widths
 from archlab.presets import PRESETS, get
@@ -36,7 +36,7 @@ def test_p3d_minus_2d_is_the_temporal_convs():
 
 
 def test_p3d199_letters_follow_the_global_cycle():
-    stages = PRESETS["p3d199"].split("|")
+    stages = get("p3d199").letters.split("|")
     assert stages[0] == "ABC" and stages[1] == "ABCABCAB"
     assert stages[2].startswith("CABC") and stages[2].endswith("AB") and len(stages[2]) == 36
     assert stages[3] == "222"
@@ -49,7 +49,7 @@ def test_registry_matches_alphabet():
 def test_official_stride_placement_and_pooling():
     m = build("p3d63")
     first = m.stages[1][1]  # stage 2: [temporal pool, first block, ...]
-    assert isinstance(m.stages[1][0], blocks.ClampedMaxPool)
+    assert isinstance(m.stages[1][0], stems.ClampedMaxPool)
     assert first.transform.a[0].stride == (1, 2, 2)  # stride on the FIRST 1x1x1 conv
     assert first.transform.b.s[0].stride == (1, 1, 1)
     assert first.shortcut[0].stride == (1, 2, 2)

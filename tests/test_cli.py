@@ -17,7 +17,7 @@ def run(capsys, *argv):
 def test_build_prints_stage_table(capsys):
     code, out, _ = run(capsys, "build", "p3d63", "--classes", "101")
     assert code == 0
-    assert "ABC|ABCA|BCABCA|222 cls=101" in out
+    assert "ABC|ABCA|BCABCA|222 pool=caffe cw=0.5 cls=101" in out
     assert "25,132,581" in out
     assert "2048x1x5x5" in out
     assert "GMACs" in out and "not counted" in out
@@ -73,5 +73,5 @@ def test_the_command_registry_builds_every_command_without_importing_torch():
             "print(sorted(sub.choices)); print(all(hasattr(m, 'add_parser') for m in COMMANDS)); "
             "print([m for m in ('torch', 'ray', 'optuna') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == ["['blocks', 'build', 'dashboard', 'data', 'export', 'fidelity', 'presets', 'profile', 'report', "
-                   "'sample', 'search', 'spaces', 'study', 'train']", "True", "[]"]
+    assert out == ["['blocks', 'build', 'dashboard', 'data', 'export', 'fidelity', 'import-weights', 'presets', "
+                   "'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']", "True", "[]"]

@@ -90,6 +90,6 @@ def test_train_as_a_subprocess(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert (out / "best.pt").is_file() and (out / "checkpoint.pt").is_file()
-    bad = subprocess.run([sys.executable, "-m", "archlab", "train", "A|X", "--out", str(out)],
+    bad = subprocess.run([sys.executable, "-m", "archlab", "train", "A|Q", "--out", str(out)],
                          capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'X' is not a block letter" in bad.stderr
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'Q' is not a block letter" in bad.stderr

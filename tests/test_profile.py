@@ -11,7 +11,12 @@ from archlab.presets import DEFAULT_INPUT, PRESETS, get
 KNOWN_GMACS = {"r3d_18": 40.697, "mc3_18": 43.343, "r2plus1d_18": 40.519}
 
 
-@pytest.mark.parametrize("name", list(PRESETS))
+# Checked at width 1/4 in tests/test_family.py: fvcore's traced forward at full width costs
+# 18-58 GMACs each on a CPU.
+HEAVY = {"csn_r101", "slow_r50", "r2plus1d_r50", "tsm_r50", "x3d_l"}
+
+
+@pytest.mark.parametrize("name", [p for p in PRESETS if p not in HEAVY])
 def test_fast_counter_equals_fvcore_per_stage(name):
     g, clip = get(name), DEFAULT_INPUT[name]
     fast, ref = profile.count_fast(g, clip), profile.count_fvcore(g, clip)

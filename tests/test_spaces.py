@@ -15,7 +15,7 @@ from archlab.spaces import enumerate_count, list_spaces, load_space, spaces_dir
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
-SHIPPED = ("free", "interleave", "per_stage", "uniform")
+SHIPPED = ("free", "interleave", "literature", "per_stage", "uniform")
 P3D63 = {"depth_1": 3, "depth_2": 4, "depth_3": 6, "depth_4": 3, "width": 1.0}
 
 
@@ -48,19 +48,20 @@ def test_optuna_trials_suggest_genomes_that_round_trip(name):
 
 
 def test_p3d63_is_a_point_of_interleave_and_per_stage():
-    # the official skeleton; the space trains proxies without dropout, which changes no weight
+    # the official skeleton; the space trains proxies without dropout, which changes no weight,
+    # under archlab's original pooling and C-sum rules (the space's strings predate pool=/cw=)
     g = load_space("interleave").from_params({**P3D63, "n_2d": 1, "phase": 0, "stem": "2d/ts", "t": "-,p,p,p"})
-    assert str(g) == PRESETS["p3d63"] + " drop=0.0" and g.with_(dropout=0.5) == get("p3d63")
+    assert str(g) == "ABC|ABCA|BCABCA|222 drop=0.0" and g.with_(dropout=0.5, pool="caffe", cw=0.5) == get("p3d63")
     g = load_space("per_stage").from_params(
         {**P3D63, "letter_1": "cycle", "letter_2": "cycle", "letter_3": "cycle", "letter_4": "2", "phase": 0,
          "stem": "2d/ts", "t": "-,p,p,p"})
-    assert g.with_(dropout=0.5) == get("p3d63")
+    assert g.with_(dropout=0.5, pool="caffe", cw=0.5) == get("p3d63")
 
 
 @pytest.mark.parametrize("letter, preset", [("A", "p3d_a50"), ("B", "p3d_b50"), ("C", "p3d_c50"), ("2", "c2d50")])
 def test_table1_models_are_points_of_uniform(letter, preset):
     g = load_space("uniform").from_params({**P3D63, "n_2d": 1, "letter": letter, "stem": "2d/ts", "t": "-,p,p,p"})
-    assert g.with_(dropout=0.5) == get(preset)
+    assert g.with_(dropout=0.5, pool="caffe", cw=0.5) == get(preset)  # the presets' official rules
 
 
 def test_interleave_phase_and_late_2d_stages():
@@ -170,7 +171,7 @@ BAD = [
     ("description: x\nkind: uniform\ndepths: [[1]]\nletters: [A]\nwidths: [0.5, -1]\n", "key 'widths': -1"),
     ("description: x\nkind: interleave\ndepths: [[1]]\nphase: [0, 0]\n", "key 'phase': values repeat"),
     ("description: x\nkind: interleave\ndepths: [[1], [1]]\nn_2d: [3]\n", "key 'n_2d': 3"),
-    ("description: x\nkind: interleave\ndepths: [[1]]\ncycle: AXC\n", "key 'cycle'"),
+    ("description: x\nkind: interleave\ndepths: [[1]]\ncycle: AQC\n", "key 'cycle'"),
     ("description: x\nkind: interleave\ndepths: [[1], [1]]\nfields: t=-,p,p\n", "key 'fields': field t="),
     ("description: x\nkind: interleave\ndepths: [[1]]\nfields: w=8\n", "key 'fields': w= is not allowed"),
     ("description: x\nkind: free\ndepths: [[1]]\nletters: [A]\nfields: fam=basic\n",

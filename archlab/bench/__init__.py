@@ -7,7 +7,7 @@ and thread count (CPU clocks and background load drift; numbers from separate ru
 compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.md`` into
 ``bench/results/`` (gitignored). ``--quick`` shrinks everything to about a minute in all.
 
-* ``blocks``    – one bottleneck ResBlock per letter (A B C 2 3 R) at each P3D-63 stage's
+* ``blocks``    – one bottleneck ResBlock per letter (every bottleneck letter) at each P3D-63 stage's
   shape: median ms, MACs, params, and ms per GMAC relative to the 2D block (why MACs alone do
   not predict speed). Also ``archlab blocks``.
 * ``reference`` – archlab's built P3D-63 (and r2plus1d_18) against a plain hand-written eager
@@ -46,6 +46,7 @@ _LAZY = {
                                                  "RefR21Basic", "RefR2Plus1D18", "RefR3D18", "RefVideoResNet18",
                                                  "archlab_and_reference", "load_reference_weights", "max_rel_diff",
                                                  "randomize_bn")},
+    **{n: "archlab.testing.reference_pv" for n in ("PV_MODELS", "RefPVBottleneck", "RefPVNet")},
     "run_reference": "archlab.bench.reference", "run_train": "archlab.bench.train", "matmul_gflops": "archlab.bench.train",
     "run_profiling": "archlab.bench.profiling", "run_search": "archlab.bench.searching",
     "search_overhead": "archlab.bench.searching", "QUICK_SPACE": "archlab.bench.searching",

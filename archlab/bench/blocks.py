@@ -1,6 +1,6 @@
-"""Benchmark 1: one bottleneck ResBlock per letter at each P3D-63 stage's shape (also
-``archlab blocks``): median ms, MACs, params, and ms per GMAC relative to the 2D block (why
-MACs alone do not predict speed). Imports nothing of the reference networks: ``archlab
+"""Benchmark 1: one bottleneck ResBlock per letter (every bottleneck letter) at each P3D-63
+stage's shape (also ``archlab blocks``): median ms, MACs, params, MACs per ms, and ms per GMAC
+relative to the 2D block (why MACs alone do not predict speed: the depthwise letters). Imports nothing of the reference networks: ``archlab
 blocks`` is product code."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..blocks import ResBlock, r21_midplanes
+from ..blocks import ResBlock, r21_midplanes, se_width
 from ..builder import count_params, init_weights
 from ..device import resolve_device
 from ..genome import EXPANSION, LETTERS, scale_widths
@@ -41,7 +41,10 @@ def block_macs_analytic(letter: str, planes: int, thw: int) -> int:
     p, cin = planes, planes * EXPANSION["bottleneck"]
     outer = thw * p * cin * 2  # 1x1x1 reduce + 1x1x1 expand
     middle = {"2": thw * p * p * 9, "A": thw * p * p * 12, "B": thw * p * p * 12, "C": thw * p * p * 12,
-              "3": thw * p * p * 27}
+              "3": thw * p * p * 27, "F": thw * p * p * 12, "T": thw * p * p * 9,
+              "D": thw * p * 27, "Y": thw * p * 27,  # depthwise: 27 MACs per output element
+              "X": thw * p * 27 + 2 * p * se_width(p),  # + squeeze-excitation on the pooled 1x1x1
+              "I": thw * p * p * 9 + thw * p * cin * 2}  # first conv 3x1x1: 2 more taps of cin -> p
     if letter == "R":
         mid = r21_midplanes(p, p)
         return outer + thw * mid * p * 9 + thw * p * mid * 3
@@ -49,7 +52,7 @@ def block_macs_analytic(letter: str, planes: int, thw: int) -> int:
 
 
 def bottleneck_letters() -> list[str]:
-    """The block letters of the bottleneck family, in genome.LETTERS order (A B C 2 3 R)."""
+    """The block letters of the bottleneck family, in genome.LETTERS order (A B C 2 3 R F D I X Y T)."""
     return [l for l, info in LETTERS.items() if "bottleneck" in info.families]
 
 
@@ -94,9 +97,11 @@ def block_costs(clip: Clip = (8, 112, 112), width: float = 1.0, device: str = "c
 
 
 def blocks_table(rows: list[dict[str, Any]]) -> tuple[list[list[Any]], list[str]]:
-    header = ["stage", "block", "in CxTxHxW", "params", "MMACs", "median ms", "min ms", "ms/GMAC", "ms/GMAC vs 2D"]
+    header = ["stage", "block", "in CxTxHxW", "params", "MMACs", "median ms", "min ms", "MMACs/ms", "ms/GMAC",
+              "ms/GMAC vs 2D"]
     body = [[r["stage"], r["letter"], r["shape"], f"{r['params']:,}", f"{r['macs'] / 1e6:.1f}" if r["macs"] >= 1e7 else f"{r['macs'] / 1e6:.3f}",
-             f"{r['median_ms']:.3f}", f"{r['min_ms']:.3f}", f"{r['ms_per_gmac']:.1f}",
+             f"{r['median_ms']:.3f}", f"{r['min_ms']:.3f}", f"{r['macs'] / 1e6 / r['median_ms']:.1f}",
+             f"{r['ms_per_gmac']:.1f}",
              "-" if r["ms_per_gmac_vs_2d"] is None else f"{r['ms_per_gmac_vs_2d']:.2f}x"] for r in rows]
     return body, header
 

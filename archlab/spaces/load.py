@@ -170,8 +170,11 @@ def _fields(where: str, value: Any, n: int) -> str:
         if key in ("w", "sw"):
             raise UserError(f"{where}: key 'fields': {key}= is not allowed (widths are the 'widths' multipliers "
                             "of the P3D widths)")
+    # Probe with C blocks (2 in the basic family): a field that acts only on some letters
+    # (cw=) must survive the canonical round trip that drops fields a network cannot use.
+    probe = "2" if "fam=basic" in value.split() else "C"
     try:
-        g = parse("|".join("2" * n) + " " + value)
+        g = parse("|".join(probe * n) + " " + value)
     except GenomeError as e:
         raise UserError(f"{where}: key 'fields': {e}") from None
     # canonical order, defaults dropped: the letters-free part of the genome string

@@ -4,6 +4,7 @@ Written the way one writes a network from the paper: explicit Conv3d/BatchNorm3d
 nn.Sequential, one Bottleneck class with an if per letter, no registry. Parameters are
 registered in the same order as archlab's, so state dicts map position by position
 (``load_reference_weights`` checks every shape; tests check the outputs agree). The
+pytorchvideo-style family (CSN, Slow, R(2+1)D-50, TSM, X3D) is in ``reference_pv.py``. The
 benchmark ``python -m archlab.bench reference`` times archlab against them.
 
 An oracle, not product code: nothing ``archlab`` runs imports it (tests/test_imports.py).
@@ -20,6 +21,7 @@ from torch import nn
 from ..builder import build
 from ..genome import scale_widths
 from ..presets import get as get_preset
+from .reference_pv import PV_MODELS, RefPVNet
 
 
 def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
@@ -45,19 +47,19 @@ def _conv_bn(cin: int, cout: int, k: tuple[int, int, int], stride: tuple[int, in
 
 
 def _tpool(x: torch.Tensor, k: tuple[int, int, int], s: tuple[int, int, int],
-           pad: tuple[int, int, int] = (0, 0, 0)) -> torch.Tensor:
+           pad: tuple[int, int, int] = (0, 0, 0), ceil: bool = False) -> torch.Tensor:
     """max_pool3d whose temporal kernel is clamped to the clip length (so 8-frame clips pass)."""
     t = x.shape[2]
     kt, st = min(k[0], t), (s[0] if t > 1 else 1)
     if (kt, k[1], k[2]) == (1, 1, 1):
         return x
-    return F.max_pool3d(x, (kt, k[1], k[2]), (st, s[1], s[2]), pad)
+    return F.max_pool3d(x, (kt, k[1], k[2]), (st, s[1], s[2]), pad, ceil_mode=ceil)
 
 
 class RefBottleneck(nn.Module):
-    def __init__(self, kind: str, cin: int, planes: int, stride: int):
+    def __init__(self, kind: str, cin: int, planes: int, stride: int, cw: float = 1.0):
         super().__init__()
-        self.kind = kind
+        self.kind, self.cw = kind, cw
         p = planes
         self.conv1 = nn.Sequential(*_conv_bn(cin, p, (1, 1, 1), (1, stride, stride)))
         if kind == "2":
@@ -78,9 +80,9 @@ class RefBottleneck(nn.Module):
             out = self.conv2_t(self.conv2_s(out))
         elif self.kind == "B":
             out = F.relu(self.conv2_s(out) + self.conv2_t(out))
-        else:  # C
+        else:  # C (official Caffe: cw = 0.5, ReLU(0.5 s + 0.5 T(s)))
             s = self.conv2_s(out)
-            out = F.relu(s + self.conv2_t(s))
+            out = F.relu(s + self.conv2_t(s)) if self.cw == 1.0 else F.relu(self.cw * s + self.cw * self.conv2_t(s))
         out = self.conv3(out)
         res = x if self.downsample is None else self.downsample(x)
         return F.relu(out + res)
@@ -90,12 +92,13 @@ class RefP3D(nn.Module):
     """The official P3D ResNet layout (bottleneck blocks of the given kinds per res stage, 2D
     res5 in the presets, temporal max pools before res3-res5), written out plainly: P3D-63 is
     ``layers=("ABC", "ABCA", "BCABCA", "222")``; P3D-131/199, the pure P3D-A/B/C-50 and C2D-50
-    differ only in ``layers``. ``width`` scales every width (rounded)."""
+    differ only in ``layers``. ``width`` scales every width (rounded). ``caffe``: the official
+    Caffe pooling (pad 0, ceil rounding); ``cw``: P3D-C's sum weights (0.5 officially)."""
 
     def __init__(self, layers: Sequence[str] = ("ABC", "ABCA", "BCABCA", "222"), num_classes: int = 400,
-                 width: float = 1.0, dropout: float = 0.5):
+                 width: float = 1.0, dropout: float = 0.5, caffe: bool = False, cw: float = 1.0):
         super().__init__()
-        self.LAYERS = tuple(layers)
+        self.LAYERS, self.caffe = tuple(layers), caffe
         w = lambda c: max(1, int(round(c * width)))  # noqa: E731
         self.stem = nn.Sequential(*_conv_bn(3, w(64), (1, 7, 7), (1, 2, 2)))
         self.stem[0].padding = (0, 3, 3)
@@ -103,7 +106,7 @@ class RefP3D(nn.Module):
         for i, (kinds, planes) in enumerate(zip(self.LAYERS, (64, 128, 256, 512))):
             blocks = []
             for j, kind in enumerate(kinds):
-                blocks.append(RefBottleneck(kind, cin, w(planes), 2 if (j == 0 and i > 0) else 1))
+                blocks.append(RefBottleneck(kind, cin, w(planes), 2 if (j == 0 and i > 0) else 1, cw))
                 cin = 4 * w(planes)
             layers.append(nn.Sequential(*blocks))
         self.layer1, self.layer2, self.layer3, self.layer4 = layers
@@ -111,11 +114,12 @@ class RefP3D(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = _tpool(self.stem(x), (2, 3, 3), (2, 2, 2), (0, 1, 1))
+        c = self.caffe
+        x = _tpool(self.stem(x), (2, 3, 3), (2, 2, 2), (0, 0, 0) if c else (0, 1, 1), c)
         x = self.layer1(x)
-        x = self.layer2(_tpool(x, (2, 1, 1), (2, 1, 1)))
-        x = self.layer3(_tpool(x, (2, 1, 1), (2, 1, 1)))
-        x = self.layer4(_tpool(x, (2, 1, 1), (2, 1, 1)))
+        x = self.layer2(_tpool(x, (2, 1, 1), (2, 1, 1), ceil=c))
+        x = self.layer3(_tpool(x, (2, 1, 1), (2, 1, 1), ceil=c))
+        x = self.layer4(_tpool(x, (2, 1, 1), (2, 1, 1), ceil=c))
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))
 
 
@@ -204,8 +208,13 @@ class RefR3D18(RefVideoResNet18):
 
 
 def _ref_p3d(preset: str) -> Callable[..., nn.Module]:
-    layers = tuple(get_preset(preset).letters.split("|"))
-    return lambda num_classes=400, width=1.0: RefP3D(layers, num_classes, width)
+    g = get_preset(preset)
+    layers = tuple(g.letters.split("|"))
+    return lambda num_classes=400, width=1.0: RefP3D(layers, num_classes, width, caffe=g.pool == "caffe", cw=g.cw)
+
+
+def _ref_pv(model: str) -> Callable[..., nn.Module]:
+    return lambda num_classes=400, width=1.0: RefPVNet(model, num_classes, width)
 
 
 # One plain reference per preset: every preset has one, so "at least as fast as a
@@ -216,6 +225,7 @@ REFERENCES: dict[str, Callable[..., nn.Module]] = {
     "r3d_18": RefR3D18,
     "mc3_18": lambda num_classes=400, width=1.0: RefR3D18(num_classes, width, (True, False, False, False)),
     "r2plus1d_18": RefR2Plus1D18,
+    **{p: _ref_pv(p) for p in PV_MODELS},
 }
 
 
