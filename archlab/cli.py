@@ -12,6 +12,7 @@ import os
 import sys
 from typing import Sequence
 
+from . import cli_calibrate
 from .errors import UserError
 
 
@@ -76,9 +77,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")
     print(_cost_table(g, clip, args.counter))
     print(f"measuring latency on {args.device} ({args.runs} runs after warm-up)...", file=sys.stderr)
-    lat = latency(g, clip, device=args.device, batch=args.batch, runs=args.runs)
+    lat = latency(g, clip, device=args.device, batch=args.batch, runs=args.runs, form=cli_calibrate.latency_form(args),
+                  runtime=args.latency_runtime)
     print(f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
-          f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}")
+          f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}")
     return 0
 
 
@@ -179,7 +181,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                        grace_epochs=args.grace_epochs, sampler=args.sampler, concurrency=args.concurrency,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        address=args.address, seed=args.seed, baselines=args.baselines, max_gmacs=args.max_gmacs,
-                       max_params=args.max_params, storage=args.storage, wandb=args.wandb)
+                       max_params=args.max_params, storage=args.storage, wandb=args.wandb,
+                       latency_runtime=args.latency_runtime)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
     finally:
@@ -245,6 +248,9 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", help="Optuna RDB URL for a shared database (default: optuna.db in the study)")
     p.add_argument("--wandb", default="auto", choices=["auto", "online", "offline", "off"],
                    help="W&B logging (auto: online with credentials, else offline files in the study)")
+    p.add_argument("--latency-runtime", choices=["torch", "onnxruntime", "openvino"], default="torch",
+                   help="where the latency objective is measured: torch eager in this machine's calibrated "
+                        "form (default), or the exported ONNX graph in onnxruntime / openvino")
     p.set_defaults(func=cmd_search)
 
 
@@ -359,7 +365,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(epochs=args.epochs, batch_size=args.batch, optimizer=args.optimizer, lr=args.lr,
                       seed=args.seed, workers=args.workers, device=args.device, compile=args.compile,
                       channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
-                      max_steps_per_epoch=args.max_steps, zero_init_last_bn=not args.no_zero_init)
+                      max_steps_per_epoch=args.max_steps, zero_init_last_bn=not args.no_zero_init,
+                      form=cli_calibrate.train_form(args))
     print(f"genome  {g}\nid      {g.id}\ndata    {args.data}: {len(train_set)} train / {len(val_set)} val clips, "
           f"{len(train_set.classes)} classes, {args.frames}x{args.size}x{args.size}\nout     {args.out}", flush=True)
     result = train(g, train_set, val_set, cfg, out_dir=args.out, progress=True)
@@ -460,6 +467,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch", type=int, default=1, help="clips per forward (default 1)")
     p.add_argument("--runs", type=int, default=10, help="timed runs after warm-up (default 10)")
+    cli_calibrate.add_latency_args(p)
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("presets", help="list the named models with params and GMACs")
@@ -468,6 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_search_parser(sub)
     _add_study_parser(sub)
+    cli_calibrate.add_parser(sub)
 
     p = sub.add_parser("export", help="export a study's best trial or a genome: .pt2 + ONNX + model card",
                        description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -532,6 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays 15-30 s)")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="channels_last_3d memory format (auto: on for CUDA, off for CPU, as measured)")
+    cli_calibrate.add_train_form_arg(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch")

@@ -79,6 +79,13 @@ class SearchConfig:
     # for their first 1-2 epochs, so stopping there is a coin toss; 3 of 5 lets them take off.
     grace_epochs: int = 3
     latency_runs: int = 5
+    # Forms (forms.Form names) trials train and measure latency in; None = this machine's
+    # calibrated choice (calibrate.training_form / inference_form), fixed in study.yaml when
+    # the study is created so a resumed study keeps them. latency_runtime: torch | onnxruntime
+    # | openvino (runtimes.py).
+    train_form: str | None = None
+    latency_form: str | None = None
+    latency_runtime: str = "torch"
     workers: int = 0
     wandb: str = "auto"
 
@@ -235,15 +242,21 @@ def run_trial(config: dict[str, Any]) -> None:
                     val_top1=0.0, val_top5=0.0, epochs=0, label=config.get("_label", ""))
         device = "cuda" if torch.cuda.is_available() and s["gpus_per_trial"] > 0 else "cpu"
         cache = profile.ProfileCache(Path(study_dir) / "profiles" / f"{os.getpid()}.json")
-        lat = profile.latency(genome, clip, device=device, batch=1, runs=s["latency_runs"], cache=cache)
-        base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s)
+        from .forms import Form
+
+        lat_form = Form.parse(s["latency_form"]).with_threads(threads) if s.get("latency_form") else None
+        lat = profile.latency(genome, clip, device=device, batch=1, runs=s["latency_runs"], cache=cache,
+                              form=lat_form, runtime=s.get("latency_runtime") or "torch")
+        base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
+                    latency_runtime=lat.runtime, train_form=s.get("train_form") or "")
 
         work = Path(tune.get_context().get_trial_dir()) / "work"
         ckpt = tune.get_checkpoint()
         if ckpt is not None:  # a restored trial continues from its last epoch
             ckpt.to_directory(str(work))
         cfg = TrainConfig(epochs=s["epochs"], batch_size=s["batch"], optimizer=s["optimizer"], lr=s["lr"],
-                          zero_init_last_bn=s["zero_init"], seed=s["seed"], workers=s["workers"], device=device)
+                          zero_init_last_bn=s["zero_init"], seed=s["seed"], workers=s["workers"], device=device,
+                          form=s.get("train_form"))
 
         train_time = [0.0]
 
@@ -301,7 +314,8 @@ class DefineByRun:
 
 
 _ATTRS = ("genome", "genome_id", "label", "status", "reason", "val_top1", "val_top5", "latency_ms",
-          "clips_per_s", "gmacs", "params", "epochs", "checkpoint", "train_time_s", "trial_time_s", "node")
+          "clips_per_s", "gmacs", "params", "epochs", "checkpoint", "train_time_s", "trial_time_s", "node",
+          "train_form", "latency_form", "latency_runtime")
 
 
 def _record(ot_trial: Any, trial_id: str, result: dict[str, Any] | None, error: bool) -> tuple[str, bool]:
@@ -683,6 +697,10 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         raise UserError(f"--optimizer {cfg.optimizer!r}: use adamw or sgd")
     load_space(cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params)  # a bad space fails here
     cfg, resumed = prepare_study(cfg, resume)
+    if not resumed:
+        from .calibrate import search_forms
+
+        cfg = search_forms(cfg)
     study_dir = cfg.study_dir()
     name = study_dir.name
 
@@ -696,7 +714,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         resources, concurrency = _resources(cfg)
         settings = {k: getattr(cfg, k) for k in ("space", "data", "data_root", "data_opts", "frames", "size", "epochs", "batch", "optimizer", "lr", "zero_init",
                                                  "seed", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
-                                                 "max_params", "latency_runs", "workers")}
+                                                 "max_params", "latency_runs", "workers", "train_form",
+                                                 "latency_form", "latency_runtime")}
         settings["study_dir"] = str(study_dir.resolve())
         define = DefineByRun(cfg.space, cfg.max_gmacs, cfg.max_params, (cfg.frames, cfg.size, cfg.size))
 

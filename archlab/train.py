@@ -18,6 +18,8 @@ What the search needs from a trial, and where it lives here:
 
 On CUDA: cudnn.benchmark, bf16 autocast and channels_last_3d. On CPU: plain fp32 NCDHW
 (channels_last_3d is opt-in there: ``TrainConfig.channels_last``, measured in the benchmarks).
+``TrainConfig.form`` (``archlab.forms``) replaces both: precision x memory format, e.g. the
+form ``archlab.calibrate.training_form(device)`` measured fastest and safe on this machine.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from torch import nn
 from .builder import build
 from .data.loader import MEAN, STD, make_loader, set_loader_epoch, to_input
 from .errors import UserError
+from .forms import Form
 from .genome import Genome
 
 CHECKPOINT = "checkpoint.pt"
@@ -78,6 +81,10 @@ class TrainConfig:
     # it; but a 3-block net's temporal convs get no gradient until gamma grows, and it stayed
     # at chance where it learned without. Shallow (1-3 block) nets: set False.
     zero_init_last_bn: bool = True
+    # The numeric form (forms.Form or its name, e.g. "bf16-autocast/cl3d"): None = the
+    # per-device default above (with ``channels_last``). Callers that want this machine's
+    # calibrated form pass calibrate.training_form(device).
+    form: Any = None
 
     def base_lr(self) -> float:
         if self.lr is not None:
@@ -106,6 +113,7 @@ class TrainResult:
     best_epoch: int = 0  # 1-based; 0 = no epoch finished
     train_time_s: float = 0.0  # sum of epoch times, resumed epochs included
     out_dir: str | None = None
+    form: str = ""  # forms.Form.name it trained in
 
 
 class _Stop(Exception):
@@ -170,6 +178,11 @@ def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tu
         raise UserError(f"max_steps_per_epoch={cfg.max_steps_per_epoch} must be positive")
     if cfg.lr is not None and not cfg.lr > 0:
         raise UserError(f"learning rate {cfg.lr} must be positive")
+    if cfg.form is not None and not isinstance(cfg.form, (str, Form)):
+        raise UserError(f"form {cfg.form!r} must be a forms.Form or its name, e.g. bf16-autocast/cl3d")
+    if cfg.form is not None and cfg.channels_last is not None and \
+            _as_form(cfg.form).channels_last != cfg.channels_last:
+        raise UserError(f"channels_last={cfg.channels_last} contradicts form {cfg.form}: give one of them")
     if len(train_set) == 0 or len(val_set) == 0:
         raise UserError("the train and val sets must not be empty")
     n_classes = len(train_set.classes)
@@ -184,6 +197,10 @@ def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tu
 
     count_fast(genome, (t, h, w))  # UserError if the clip is too small for this network
     return t, h, w
+
+
+def _as_form(form: "Form | str") -> Form:
+    return form if isinstance(form, Form) else Form.parse(form)  # UserError for a bad name
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -267,8 +284,11 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
         torch.backends.cudnn.benchmark = True
     net = build(genome, zero_init_last_bn=cfg.zero_init_last_bn).to(device)
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last_3d)
+    form = _as_form(cfg.form) if cfg.form is not None else \
+        Form("bf16-autocast" if cuda else "fp32", "cl3d" if channels_last else "ncdhw")
+    form.apply_threads()
+    net = form.apply_model(net)
+    result.form = form.name
     model: nn.Module = torch.compile(net) if cfg.compile else net
     optimizer = make_optimizer(net, cfg)
 
@@ -303,14 +323,14 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
     input_info = {"frames": clip[0], "size": clip[1], "height": clip[1], "width": clip[2],
                   "mean": list(MEAN), "std": list(STD)}
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+    amp = form.autocast(device)
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
         try:
             train_loss, train_time, n_train = _train_epoch(
-                model, train_loader, optimizer, scheduler, cfg, epoch, steps, device, channels_last, amp, progress)
-            val_loss, top1, top5 = _evaluate(model, val_loader, device, channels_last, amp)
+                model, train_loader, optimizer, scheduler, cfg, epoch, steps, device, form, amp, progress)
+            val_loss, top1, top5 = _evaluate(model, val_loader, device, form, amp)
             if not math.isfinite(val_loss):
                 raise _Stop("nan", f"non-finite validation loss after epoch {epoch + 1}")
         except _Stop as stop:
@@ -339,7 +359,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
                 _atomic_save({
                     "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                     "genome": str(genome), "epoch": m.epoch, "metrics": asdict(m),
-                    "classes": list(train_set.classes), "input": input_info,
+                    "classes": list(train_set.classes), "input": input_info, "form": form.name,
                 }, out / BEST)
             _atomic_save({
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -357,7 +377,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
 def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig, epoch: int, steps: int,
-                 device: torch.device, channels_last: bool, amp: Any, progress: bool) -> tuple[float, float, int]:
+                 device: torch.device, form: Form, amp: Any, progress: bool) -> tuple[float, float, int]:
     """One epoch of at most ``steps`` optimizer steps; (mean loss, seconds, clips seen)."""
     model.train()
     set_loader_epoch(loader, epoch, cfg.seed)
@@ -373,7 +393,7 @@ def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer
         for step, (clips, labels) in enumerate(loader):
             if step >= steps:
                 break
-            x = to_input(clips, device, channels_last=channels_last)
+            x = form.apply_input(to_input(clips, device, channels_last=form.channels_last))
             y = labels.to(device, non_blocking=True)
             with amp:
                 logits = model(x)
@@ -398,14 +418,14 @@ def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, loader: Any, device: torch.device, channels_last: bool,
+def _evaluate(model: nn.Module, loader: Any, device: torch.device, form: Form,
               amp: Any) -> tuple[float, float, float]:
     """(mean cross-entropy, top-1, top-5) over the whole loader, in eval mode."""
     model.eval()
     set_loader_epoch(loader, 0)
     loss_sum, top1, top5, n = 0.0, 0, 0, 0
     for clips, labels in loader:
-        x = to_input(clips, device, channels_last=channels_last)
+        x = form.apply_input(to_input(clips, device, channels_last=form.channels_last))
         y = labels.to(device, non_blocking=True)
         with amp:
             logits = model(x)

@@ -1,0 +1,559 @@
+"""Which form (precision x memory format x threads) is fastest AND safe on this machine.
+
+Why measure instead of hard-coding: bf16 + channels_last_3d trains proxies 1.7x faster on
+an Intel CPU with AMX, and the per-device defaults had been measured on an AMD EPYC where
+channels_last_3d alone was slower (issue 17). The answer belongs to the machine, so it is
+measured once per machine and cached:
+
+* **timing**: every candidate training form runs the search's proxy training step (the
+  proxy genome at batch 8x8x32x32, AdamW, the thread count trials run with) and every
+  candidate inference form runs a preset's forward (BN folded, as latency is measured),
+  interleaved round-robin in ONE run (``bench.interleaved``), so every form sees the same
+  minutes of machine load; medians are compared as ratios to fp32/ncdhw.
+* **numerics** (``check_training`` / ``check_inference``): a form is only eligible if it
+  computes what fp32 computes, closely enough that it cannot reorder a search:
+
+  - training: from the same initial weights, ``NUMERICS_STEPS`` AdamW steps (20% warm-up,
+    cosine to 0) over ``NUMERICS_BATCHES`` fixed batches of the synthetic proxy task, cycled
+    so the network memorises them and the loss falls from ~1.8 to ~0.7 nats (on fresh
+    batches a proxy stays at chance for its first 40 steps, and a check of a flat curve
+    detects nothing). Run at the search's LR (2e-3) and at 2e-4 (where the cosine ends and
+    bf16 weights lose updates below 2^-8 of a weight); at both, the mean loss over the
+    second half of the steps must be within ``TRAIN_LOSS_TOL`` (0.02 nats) of fp32's, every
+    loss finite. Why 0.02: fp32 runs that differ only in the init seed differ by 0.006-0.039
+    nats (median 0.014) on this check, fp32 channels_last_3d by 0.0003 and bf16 autocast by
+    0.002-0.006 (AMD EPYC, README "Calibration"): a form inside 0.02 perturbs the trajectory
+    less than re-seeding does, so it cannot reorder a search more than seed noise; bf16
+    weights measured 0.019-0.036 at 2e-3 and 0.074 at 2e-4: updates are being lost.
+  - inference: max |logits - fp32 logits| <= ``INFER_REL_TOL`` (2e-2) x max |fp32 logits|
+    on random clips. bf16 keeps 8 significant bits (2^-8 = 4e-3 per rounding); 60 layers
+    of it accumulate to ~1e-2 of the output scale, a wrong kernel gives O(1).
+* **choice** (``choose``): the fastest form that passes, provided it beats fp32/ncdhw by
+  ``MIN_GAIN`` (5%): a gain inside the noise of a shared machine is no reason to change
+  the numerics. fp32/ncdhw (the reference) always passes, so nothing gets slower.
+
+The cache is a JSON file in the user's cache directory (``$ARCHLAB_CACHE_DIR``, else
+``$XDG_CACHE_HOME/archlab``, else ``~/.cache/archlab``; never the repository), keyed by
+``machine_key``: CPU model, ISA flags, torch version and CUDA device, so a new CPU or a
+torch upgrade is measured again. ``ARCHLAB_CALIBRATION=off`` never measures (today's
+defaults: ``forms.default_training_form``), ``=refresh`` measures again on next use,
+``auto`` (default) measures on first use. On CUDA, calibration is not run automatically
+(not measured on a GPU yet): the defaults stay unless ``archlab calibrate --device cuda``
+was run.
+"""
+
+from __future__ import annotations
+
+import copy
+import fcntl
+import hashlib
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .errors import UserError
+from .forms import FP32, Form, candidates, default_inference_form, default_training_form
+
+PROXY_GENOME = "A|B|CAB|2 stem=2d/none sw=8 w=8,16,32,64 t=-,-,-,- cls=6"  # the search's proxy shape
+PROXY_CLIP = (8, 32, 32)
+PROXY_BATCH = 8
+INFER_GENOME = "p3d63"
+INFER_CLIP = (16, 160, 160)
+NUMERICS_STEPS = 32
+NUMERICS_BATCHES = 2  # distinct batches, cycled: the net memorises them, so the loss falls fast
+NUMERICS_LRS = (2e-3, 2e-4)  # the search's AdamW LR, and the low-LR regime of the cosine's tail
+TRAIN_LOSS_TOL = 0.02  # nats, mean loss over the second half of NUMERICS_STEPS (see docstring)
+INFER_REL_TOL = 2e-2  # of the fp32 output scale
+MIN_GAIN = 1.05  # a form must be 5% faster than fp32/ncdhw to be chosen
+CACHE_FILE = "calibration.json"
+CACHE_VERSION = 1
+ENV_MODE = "ARCHLAB_CALIBRATION"  # auto | off | refresh
+ENV_DIR = "ARCHLAB_CACHE_DIR"
+
+
+# ---- what a calibration holds --------------------------------------------------------------
+
+@dataclass
+class Row:
+    """One candidate form: its timing and its numerics check."""
+
+    kind: str  # "training" | "inference"
+    form: str  # Form.name, with threads
+    median_ms: float
+    speedup: float  # fp32/ncdhw median / this median, same threads
+    runs: int
+    numerics: float  # training: |mean loss diff| (nats); inference: max rel error
+    tol: float
+    ok: bool  # numerics within tol and finite
+    note: str = ""
+
+
+@dataclass
+class Calibration:
+    key: str
+    machine: dict[str, Any]
+    created: str
+    device: str
+    rows: list[Row]
+    training: dict[str, str]  # threads -> chosen Form.name
+    inference: dict[str, str]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "version": CACHE_VERSION}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Calibration":
+        return cls(key=d["key"], machine=d["machine"], created=d["created"], device=d["device"],
+                   rows=[Row(**r) for r in d["rows"]], training=dict(d["training"]),
+                   inference=dict(d["inference"]), settings=dict(d.get("settings", {})))
+
+
+# ---- the cache -------------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def isa_flags() -> list[str]:
+    """The CPU flags that decide which kernels oneDNN runs (vector widths, bf16/int8 dot
+    products, AMX tiles), sorted; other flags do not change speed and would only split the
+    cache between machines that are the same for us."""
+    flags: set[str] = set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    keep = ("avx", "amx", "fma", "f16c", "sse4", "neon", "sve", "asimd", "bf16", "vnni")
+    return sorted(f for f in flags if f.startswith(keep) or any(k in f for k in ("bf16", "vnni", "amx")))
+
+
+def machine_key(device: torch.device | str = "cpu") -> tuple[str, dict[str, Any]]:
+    """(hash, what it hashes): CPU model, ISA flags, torch version and capability, CUDA device."""
+    dev = torch.device(device)
+    info: dict[str, Any] = {"cpu": cpu_model(), "isa": isa_flags(), "torch": torch.__version__,
+                            "capability": torch.backends.cpu.get_cpu_capability(), "device": dev.type,
+                            "cuda": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}
+    digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
+    return digest, info
+
+
+def cache_dir() -> Path:
+    if os.environ.get(ENV_DIR):
+        return Path(os.environ[ENV_DIR])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "archlab"
+
+
+def mode() -> str:
+    m = os.environ.get(ENV_MODE, "auto").strip().lower() or "auto"
+    if m not in ("auto", "off", "refresh"):
+        raise UserError(f"{ENV_MODE}={m!r} must be auto, off or refresh")
+    return m
+
+
+def _read_all(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, json.JSONDecodeError):
+        return {}  # a corrupt cache is re-measured, never an error
+
+
+def load(device: torch.device | str = "cpu") -> Calibration | None:
+    """This machine's cached calibration, or None (none yet, another machine's, or corrupt)."""
+    key, _ = machine_key(device)
+    entry = _read_all(cache_dir() / CACHE_FILE).get(key)
+    if not isinstance(entry, dict) or entry.get("version") != CACHE_VERSION:
+        return None
+    try:
+        return Calibration.from_dict(entry)
+    except (KeyError, TypeError):
+        return None
+
+
+def save(cal: Calibration) -> Path:
+    """Merge into the cache file (other machines' entries kept), atomically, under a lock."""
+    d = cache_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    path = d / CACHE_FILE
+    with open(d / ".calibration.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = _read_all(path)
+        data[cal.key] = cal.to_dict()
+        fd, tmp = tempfile.mkstemp(dir=d, prefix=".calibration.")
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    return path
+
+
+# ---- the choice ------------------------------------------------------------------------------
+
+def choose(timings: dict[Form, float], ok: dict[Form, bool], min_gain: float = MIN_GAIN) -> Form:
+    """The fastest form whose numerics passed, if it beats the fp32/ncdhw reference (same
+    threads as the candidates) by ``min_gain``; else that reference. A form absent from
+    ``ok`` or failing it is never chosen, however fast."""
+    threads = {f.threads for f in timings}
+    if len(threads) != 1:
+        raise ValueError(f"choose() compares forms at one thread count, got {sorted(map(str, threads))}")
+    ref = FP32.with_threads(threads.pop())
+    if ref not in timings:
+        raise ValueError(f"the reference {ref} must be among the timed forms")
+    passing = [f for f in timings if f == ref or ok.get(f, False)]
+    passing = [f for f in passing if math.isfinite(timings[f])]
+    best = min(passing, key=lambda f: (timings[f], f != ref))
+    return best if timings[ref] >= min_gain * timings[best] else ref
+
+
+# ---- timing ---------------------------------------------------------------------------------
+
+def _threaded(fn: Callable[[], Any], threads: int | None) -> Callable[[], Any]:
+    def call() -> Any:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        return fn()
+
+    return call
+
+
+def _train_step(model: nn.Module, form: Form, x: torch.Tensor, y: torch.Tensor,
+                opt: torch.optim.Optimizer, label_smoothing: float = 0.1) -> float:
+    with form.autocast(x.device):
+        logits = model(x)
+    loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
+def _adamw(model: nn.Module, lr: float = 2e-3) -> torch.optim.Optimizer:
+    from .train import param_groups
+
+    return torch.optim.AdamW(param_groups(model, 5e-4), lr=lr)
+
+
+def training_steppers(genome: Any, forms: Sequence[Form], batch: int, clip: tuple[int, int, int],
+                      seed: int = 0) -> dict[str, Callable[[], Any]]:
+    """One proxy training step per form (same init, same batch), as the search's trials run
+    it: AdamW, cross-entropy with label smoothing, threads as each form says."""
+    from .builder import build
+
+    gen = torch.Generator().manual_seed(seed)
+    x0 = torch.randn(batch, 3, *clip, generator=gen)
+    y = torch.randint(0, genome.classes, (batch,), generator=gen)
+    out: dict[str, Callable[[], Any]] = {}
+    for f in forms:
+        torch.manual_seed(seed)
+        m = f.apply_model(build(genome).train())
+        x, opt = f.apply_input(x0), _adamw(m)
+        out[f.name] = _threaded(lambda m=m, f=f, x=x, opt=opt: _train_step(m, f, x, y, opt), f.threads)
+    return out
+
+
+def inference_runners(genome: Any, forms: Sequence[Form], clip: tuple[int, int, int], batch: int = 1,
+                      seed: int = 0) -> tuple[dict[str, Callable[[], torch.Tensor]], torch.Tensor]:
+    """One forward per form of the BN-folded network (the form latency is measured in), and
+    the fp32 input they all see."""
+    from .builder import build, fuse_bn
+
+    torch.manual_seed(seed)
+    base = fuse_bn(build(genome).eval())
+    x0 = torch.randn(batch, 3, *clip, generator=torch.Generator().manual_seed(seed + 1))
+    out: dict[str, Callable[[], torch.Tensor]] = {}
+    for f in forms:
+        m = f.apply_model(copy.deepcopy(base))
+        x = f.apply_input(x0)
+
+        def run(m: nn.Module = m, f: Form = f, x: torch.Tensor = x) -> torch.Tensor:
+            with torch.inference_mode(), f.autocast("cpu"):
+                return m(x)
+
+        out[f.name] = _threaded(run, f.threads)
+    return out, x0
+
+
+def time_forms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2) -> dict[str, float]:
+    """Median ms per form, round-robin in one run (``bench.interleaved``)."""
+    from .bench import interleaved
+
+    times = interleaved(fns, runs, warmup=warmup)
+    return {k: float(statistics.median(v)) for k, v in times.items()}
+
+
+# ---- numerics -------------------------------------------------------------------------------
+
+def proxy_batches(n: int, batch: int = PROXY_BATCH, clip: tuple[int, int, int] = PROXY_CLIP,
+                  seed: int = 0, distinct: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """``n`` batches of the synthetic proxy task (the data search trials train on),
+    normalised as the loader feeds training: ``distinct`` fixed ones cycled (default all
+    different)."""
+    distinct = n if distinct is None else max(1, min(distinct, n))
+    from .data.loader import to_input
+    from .data.synthetic import SyntheticMotion
+
+    ds = SyntheticMotion("train", n_clips=distinct * batch, frames=clip[0], size=clip[1], seed=seed)
+    out = []
+    for i in range(distinct):
+        items = [ds[i * batch + j] for j in range(batch)]
+        clips = torch.stack([c for c, _ in items])
+        labels = torch.tensor([int(lab) for _, lab in items])
+        out.append((to_input(clips, "cpu"), labels))
+    return [out[i % distinct] for i in range(n)]
+
+
+def loss_curve(genome: Any, form: Form, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+               init_seed: int = 0, lr: float = 2e-3) -> list[float]:
+    """Training losses over ``batches`` in ``form``, from the init of ``init_seed``, with the
+    search's recipe compressed to len(batches) steps: AdamW, 20% warm-up, cosine to 0."""
+    from .builder import build
+    from .train import lr_factor
+
+    torch.manual_seed(init_seed)
+    m = build(genome).train()
+    if form.threads is not None:
+        torch.set_num_threads(form.threads)
+    m = form.apply_model(m)
+    opt = _adamw(m, lr)
+    n = len(batches)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: lr_factor(s, n, max(1, n // 5)))
+    losses = []
+    for x, y in batches:
+        value = _train_step(m, form, form.apply_input(x), y, opt)
+        sched.step()
+        losses.append(value)
+        if not math.isfinite(value):
+            break
+    return losses
+
+
+def tail_mean(losses: Sequence[float]) -> float:
+    half = losses[len(losses) // 2:]
+    return float(sum(half) / len(half)) if half else math.nan
+
+
+def check_training(ref_losses: Sequence[float], losses: Sequence[float],
+                   tol: float = TRAIN_LOSS_TOL) -> tuple[float, bool]:
+    """(|tail mean difference| in nats, passed): finite, complete, within ``tol`` of fp32."""
+    if len(losses) != len(ref_losses) or not all(math.isfinite(v) for v in losses):
+        return math.inf, False
+    diff = abs(tail_mean(losses) - tail_mean(ref_losses))
+    return diff, diff <= tol
+
+
+def numerics_checks(genome: Any, forms: Sequence[Form], batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+                    threads: int = 1, lrs: Sequence[float] = NUMERICS_LRS,
+                    tol: float = TRAIN_LOSS_TOL) -> tuple[dict[Form, tuple[float, bool]], dict[float, list[float]]]:
+    """Form (threads None) -> (worst |tail mean diff| over ``lrs``, passed at every LR), and
+    fp32's loss curve per LR. fp32/ncdhw is the reference: (0, True)."""
+    refs = {lr: loss_curve(genome, FP32.with_threads(threads), batches, lr=lr) for lr in lrs}
+    out: dict[Form, tuple[float, bool]] = {FP32: (0.0, True)}
+    for f in forms:
+        f0 = f.with_threads(None)
+        if f0 in out:
+            continue
+        per_lr = [check_training(refs[lr], loss_curve(genome, f0.with_threads(threads), batches, lr=lr), tol)
+                  for lr in lrs]
+        out[f0] = (max(d for d, _ in per_lr), all(ok for _, ok in per_lr))
+    return out, refs
+
+
+def check_inference(ref: torch.Tensor, got: torch.Tensor, rel_tol: float = INFER_REL_TOL) -> tuple[float, bool]:
+    """(max |got - ref| / max |ref|, passed)."""
+    ref, got = ref.detach().float(), got.detach().float()
+    if got.shape != ref.shape or not torch.isfinite(got).all():
+        return math.inf, False
+    scale = float(ref.abs().max()) or 1.0
+    rel = float((got - ref).abs().max()) / scale
+    return rel, rel <= rel_tol
+
+
+# ---- a calibration ------------------------------------------------------------------------------
+
+def _parse_threads(threads: Iterable[int] | None) -> tuple[int, ...]:
+    ts = tuple(threads) if threads else (1,)
+    if not ts or any(int(t) < 1 for t in ts):
+        raise UserError(f"threads {ts} must be positive")
+    return tuple(int(t) for t in ts)
+
+
+def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
+        infer_threads: Iterable[int] | None = None, train_genome: str = PROXY_GENOME,
+        train_clip: tuple[int, int, int] = PROXY_CLIP, train_batch: int = PROXY_BATCH,
+        infer_genome: str = INFER_GENOME, infer_clip: tuple[int, int, int] = INFER_CLIP,
+        train_runs: int = 15, infer_runs: int = 8, numerics_steps: int = NUMERICS_STEPS,
+        forms: Sequence[Form] | None = None, log: Callable[[str], None] = lambda _m: None) -> Calibration:
+    """Time and check every candidate form; the choice per thread count. Writes nothing."""
+    from .presets import resolve
+
+    if device != "cpu":
+        raise UserError(f"calibration on {device!r} is not implemented: it has only been run on CPU "
+                        "(the CUDA defaults stay bf16 autocast + channels_last_3d)")
+    if numerics_steps < 4:
+        raise UserError(f"numerics steps {numerics_steps} must be at least 4")
+    tg, ig = resolve(train_genome), resolve(infer_genome)
+    tt, it = _parse_threads(train_threads), _parse_threads(infer_threads)
+    base = list(forms) if forms is not None else candidates()
+    before = torch.get_num_threads()
+    rows: list[Row] = []
+    training: dict[str, str] = {}
+    inference: dict[str, str] = {}
+    try:
+        # numerics of training (threads do not change what is computed: checked at the first count)
+        log(f"numerics: {numerics_steps} proxy training steps per form and LR from one init ...")
+        batches = proxy_batches(numerics_steps, train_batch, train_clip, distinct=NUMERICS_BATCHES)
+        checks, refs = numerics_checks(tg, base, batches, tt[0])
+        noise = tail_mean(loss_curve(tg, FP32.with_threads(tt[0]), batches, init_seed=1, lr=NUMERICS_LRS[0]))
+        seed_noise = abs(noise - tail_mean(refs[NUMERICS_LRS[0]]))
+
+        tforms = [f.with_threads(t) for t in tt for f in base]
+        log(f"timing {len(tforms)} training forms x {train_runs} round-robin steps "
+            f"({train_genome}, batch {train_batch}x{'x'.join(map(str, train_clip))}) ...")
+        tms = time_forms(training_steppers(tg, tforms, train_batch, train_clip), train_runs)
+        for t in tt:
+            here = {f: tms[f.name] for f in tforms if f.threads == t}
+            ref_ms = here[FP32.with_threads(t)]
+            for f, ms in here.items():
+                diff, ok = checks[f.with_threads(None)]
+                rows.append(Row("training", f.name, ms, ref_ms / ms, train_runs, diff, TRAIN_LOSS_TOL, ok,
+                                "reference" if f.with_threads(None) == FP32 else ""))
+            training[str(t)] = choose(here, {f: checks[f.with_threads(None)][1] for f in here}).name
+
+        iforms = [f.with_threads(t) for t in it for f in base]
+        log(f"timing {len(iforms)} inference forms x {infer_runs} round-robin forwards "
+            f"({infer_genome}, 1x{'x'.join(map(str, infer_clip))}, BN folded) ...")
+        runners, _ = inference_runners(ig, iforms, infer_clip)
+        outs = {name: fn() for name, fn in runners.items()}
+        ims = time_forms(runners, infer_runs, warmup=1)
+        for t in it:
+            here = {f: ims[f.name] for f in iforms if f.threads == t}
+            ref_f = FP32.with_threads(t)
+            ichecks = {f: check_inference(outs[ref_f.name], outs[f.name]) for f in here}
+            for f, ms in here.items():
+                rel, ok = ichecks[f]
+                rows.append(Row("inference", f.name, ms, here[ref_f] / ms, infer_runs, rel, INFER_REL_TOL, ok,
+                                "reference" if f == ref_f else ""))
+            inference[str(t)] = choose(here, {f: ichecks[f][1] for f in here}).name
+    finally:
+        torch.set_num_threads(before)
+    key, info = machine_key(device)
+    settings = {"train_genome": train_genome, "train_clip": list(train_clip), "train_batch": train_batch,
+                "infer_genome": infer_genome, "infer_clip": list(infer_clip), "numerics_steps": numerics_steps,
+                "train_loss_tol": TRAIN_LOSS_TOL, "infer_rel_tol": INFER_REL_TOL, "min_gain": MIN_GAIN,
+                "fp32_seed_noise_nats": seed_noise}
+    return Calibration(key=key, machine=info, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
+                       rows=rows, training=training, inference=inference, settings=settings)
+
+
+# ---- the lookups the rest of archlab calls ------------------------------------------------------
+
+def _lookup(choices: dict[str, str], threads: int) -> Form | None:
+    """The choice at ``threads``, else at the nearest thread count measured."""
+    if not choices:
+        return None
+    t = min(choices, key=lambda k: (abs(int(k) - threads), int(k)))
+    return Form.parse(choices[t]).with_threads(threads)
+
+
+def _get(device: torch.device | str, log: Callable[[str], None]) -> Calibration | None:
+    dev = torch.device(device)
+    m = mode()
+    if m == "off":
+        return None
+    cal = None if m == "refresh" else load(dev)
+    if cal is None and dev.type == "cpu":
+        log("calibrating this machine's training and inference forms once (archlab calibrate; "
+            f"{ENV_MODE}=off to skip) ...")
+        cal = run("cpu", log=log)
+        save(cal)
+        if m == "refresh":
+            os.environ[ENV_MODE] = "auto"  # refreshed once per process, not on every lookup
+    return cal
+
+
+def training_form(device: torch.device | str = "cpu", threads: int | None = None,
+                  log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Form:
+    """The form training should use on ``device`` at ``threads`` (default: torch's current
+    count): the cached calibration's choice, measured on first use (CPU only); the defaults
+    of ``forms`` with ``ARCHLAB_CALIBRATION=off``, on CUDA, or when nothing fits."""
+    threads = threads or torch.get_num_threads()
+    cal = _get(device, log) if torch.device(device).type == "cpu" else load(device) if mode() != "off" else None
+    chosen = _lookup(cal.training, threads) if cal else None
+    return chosen or default_training_form(device).with_threads(threads)
+
+
+def inference_form(device: torch.device | str = "cpu", threads: int | None = None,
+                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Form:
+    """The form latency is measured (and a model deployed) in; as ``training_form``."""
+    threads = threads or torch.get_num_threads()
+    cal = _get(device, log) if torch.device(device).type == "cpu" else load(device) if mode() != "off" else None
+    chosen = _lookup(cal.inference, threads) if cal else None
+    return chosen or default_inference_form(device).with_threads(threads)
+
+
+# ---- printing -----------------------------------------------------------------------------------
+
+def table(cal: Calibration) -> str:
+    from .bench import text_table
+
+    header = ["kind", "form", "median ms", "vs fp32/ncdhw", "numerics", "tolerance", "check", "chosen"]
+    chosen = {("training", v) for v in cal.training.values()} | {("inference", v) for v in cal.inference.values()}
+    body = []
+    for r in cal.rows:
+        num = f"{r.numerics:.3f} nats" if r.kind == "training" else f"{r.numerics:.1e} rel"
+        tol = f"{r.tol:.3f} nats" if r.kind == "training" else f"{r.tol:.1e} rel"
+        body.append([r.kind, r.form, f"{r.median_ms:.1f}", f"{r.speedup:.2f}x", num if r.note != "reference" else "-",
+                     tol if r.note != "reference" else "-", ("pass" if r.ok else "FAIL") if r.note != "reference"
+                     else "reference", "<-" if (r.kind, r.form) in chosen else ""])
+    return text_table(body, header)
+
+
+# ---- wiring ---------------------------------------------------------------------------------------
+
+def search_forms(cfg: Any) -> Any:
+    """A new search's config with ``train_form`` / ``latency_form`` fixed: the ones given,
+    else this machine's calibrated choice at the trials' thread count (``cpus_per_trial``).
+    Stored in study.yaml, so every trial of the study (and a resumed one) uses the same forms
+    and its latencies are points of one front. A latency runtime other than torch runs the
+    exported fp32 graph: its form is that runtime's (recorded per trial as latency_form)."""
+    import dataclasses
+
+    from .runtimes import RUNTIMES
+
+    if cfg.latency_runtime not in RUNTIMES:
+        raise UserError(f"--latency-runtime {cfg.latency_runtime!r} must be one of {', '.join(RUNTIMES)}")
+    for name in (cfg.train_form, cfg.latency_form):
+        if name is not None:
+            Form.parse(name)
+    device = "cuda" if cfg.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
+    threads = max(1, int(cfg.cpus_per_trial))
+    train = cfg.train_form or training_form(device, threads).with_threads(None).name
+    if cfg.latency_form:
+        latency = cfg.latency_form
+    elif cfg.latency_runtime == "torch":
+        latency = inference_form(device, threads).with_threads(None).name
+    else:
+        latency = FP32.name
+    return dataclasses.replace(cfg, train_form=train, latency_form=latency)
