@@ -127,7 +127,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"genome  {src.genome}\nid      {src.genome.id}")
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
-        res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                     form=cli_calibrate.export_form(args))
     except VerificationError as e:  # the exporter's fault, not the user's: exit 1, with the numbers
         print(f"archlab export: error: verification failed, nothing written: {e}", file=sys.stderr)
         return 1
@@ -494,6 +495,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="default STUDY_DIR/export/<genome_id>/ or ./export/<genome_id>/")
     p.add_argument("--max-latency", type=float, metavar="MS", help="rank among trials with latency_ms <= MS")
     p.add_argument("--max-gmacs", type=float, metavar="G", help="rank among trials with gmacs <= G")
+    cli_calibrate.add_export_form_arg(p)
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("data", help="prepare datasets (decode videos once into a frame cache)")

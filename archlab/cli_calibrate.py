@@ -132,3 +132,19 @@ def latency_form(args: argparse.Namespace) -> Any:
     from .calibrate import inference_form
 
     return inference_form(args.device).with_threads(None)
+
+
+def add_export_form_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--form", default="fp32/ncdhw", help="precision/layout model.pt2 runs in: fp32/ncdhw "
+                   "(default, runs well anywhere), e.g. bf16/cl3d, or 'calibrated': this machine's "
+                   "measured fastest safe inference form (archlab calibrate); model.onnx stays fp32")
+
+
+def export_form(args: argparse.Namespace) -> Any:
+    from .forms import Form
+
+    if args.form == "calibrated":
+        from .calibrate import inference_form
+
+        return inference_form("cpu").with_threads(None)
+    return Form.parse(args.form)

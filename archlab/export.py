@@ -35,6 +35,7 @@ Only then are the card and checksums written and the directory renamed into plac
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import io
 import json
@@ -65,6 +66,10 @@ INPUT_NAME, OUTPUT_NAME = "clip", "logits"
 EXAMPLE_BATCH = 2  # traced example (embedded in model.pt2); batch 1 would be specialised
 VERIFY_BATCHES = (2, 3, 1)  # fresh clips; 3 and 1 differ from the example batch
 REL_TOL = 1e-4  # max |exported - eager| <= REL_TOL * max |eager|
+# A .pt2 in a bf16 form (``--form``) against fp32 eager: bf16 keeps 8 significant bits
+# (4e-3 per rounding); 60 layers accumulate ~1e-2 of the output scale (measured 1.5e-3 on
+# p3d63 weights at init), a wrong layer gives O(1). The same bound calibration uses.
+BF16_REL_TOL = 2e-2
 ABS_FLOOR = 1e-6  # ... or this, for a model whose logits are all ~0
 DEFAULT_CLIP: Clip = (16, 160, 160)
 ACCURACY = "val_top1"
@@ -197,6 +202,10 @@ def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], 
     from .results import finished
 
     ok = finished(df)
+    if "latency_ms" in objectives:
+        from .forms import check_one_form
+
+        check_one_form(ok)  # latencies of different forms/runtimes are not one front
     if "baseline" in ok.columns:
         ok = ok[~ok["baseline"].fillna(False).astype(bool)]
     ok = ok[ok[list(objectives)].apply(_finite_column).all(axis=1)]
@@ -508,8 +517,8 @@ def random_clips(clip: Clip, batch: int, seed: int) -> torch.Tensor:
     return torch.randn(batch, 3, *clip, generator=g)
 
 
-def compare(fmt: str, batch: int, got: torch.Tensor, want: torch.Tensor) -> Check:
-    """One check: max abs error against ``REL_TOL`` x the output scale (max |eager|)."""
+def compare(fmt: str, batch: int, got: torch.Tensor, want: torch.Tensor, rel_tol: float = REL_TOL) -> Check:
+    """One check: max abs error against ``rel_tol`` x the output scale (max |eager|)."""
     if tuple(got.shape) != tuple(want.shape):
         return Check(fmt, batch, math.inf, math.inf, 0.0, 0.0, False)
     got, want = got.detach().float(), want.detach().float()
@@ -517,14 +526,17 @@ def compare(fmt: str, batch: int, got: torch.Tensor, want: torch.Tensor) -> Chec
     err = float((got - want).abs().max())
     if not math.isfinite(err):
         err = math.inf
-    tol = max(REL_TOL * scale, ABS_FLOOR)
+    tol = max(rel_tol * scale, ABS_FLOOR)
     return Check(fmt, batch, err, err / scale if scale > 0 else math.inf if err > 0 else 0.0, scale, tol,
                  err <= tol)
 
 
 def verify(model: nn.Module, runners: dict[str, Runner], clip: Clip,
-           batches: Sequence[int] = VERIFY_BATCHES, seed: int = 1234) -> list[Check]:
-    """Every runner against eager ``model`` on fresh random clips of each batch size."""
+           batches: Sequence[int] = VERIFY_BATCHES, seed: int = 1234,
+           rel_tols: dict[str, float] | None = None) -> list[Check]:
+    """Every runner against eager ``model`` on fresh random clips of each batch size
+    (``rel_tols``: per format, default ``REL_TOL``)."""
+    rel_tols = rel_tols or {}
     checks = []
     for i, b in enumerate(batches):
         x = random_clips(clip, b, seed + i)
@@ -533,7 +545,7 @@ def verify(model: nn.Module, runners: dict[str, Runner], clip: Clip,
         if not torch.isfinite(want).all():
             raise UserError("the model's outputs are not finite (NaN/inf): the weights are broken")
         for fmt, run in runners.items():
-            checks.append(compare(fmt, b, run(x.clone()), want))
+            checks.append(compare(fmt, b, run(x.clone()), want, rel_tols.get(fmt, REL_TOL)))
     return sorted(checks, key=lambda c: list(runners).index(c.format))  # grouped by format
 
 
@@ -543,13 +555,21 @@ def default_out_dir(src: Source) -> Path:
 
 
 def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = FORMATS,
-           clip: Clip | None = None, progress: Callable[[str], None] = lambda _m: None) -> ExportResult:
+           clip: Clip | None = None, progress: Callable[[str], None] = lambda _m: None,
+           form: Any = None) -> ExportResult:
     """Export, verify, write the card; all into a temp dir renamed to ``out`` at the end.
 
     ``clip`` (frames, height, width) overrides the one stored with the weights or study.
+    ``form`` (``forms.Form``, default fp32 NCDHW): the precision and layout model.pt2 runs
+    in, behind a float32 interface (``forms.InForm``), e.g. this machine's calibrated
+    inference form; checked against fp32 eager within ``BF16_REL_TOL`` when not fp32.
+    model.onnx stays fp32 (onnxruntime's CPU kernels are fp32).
     Raises VerificationError (and writes nothing) if an exported file disagrees with eager.
     """
+    from .forms import FP32, InForm
     from .profile import count_fast
+
+    form = (form or FP32).with_threads(None)
 
     formats = list(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
@@ -584,7 +604,8 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
         runners: dict[str, Runner] = {}
         if "pt2" in formats:
             progress(f"exporting {FILE_NAMES['pt2']} (torch.export, BN folded, dynamic batch, example batch {EXAMPLE_BATCH})...")
-            export_pt2(deployed, example, tmp / FILE_NAMES["pt2"])
+            export_pt2(deployed if form == FP32 else InForm(copy.deepcopy(deployed), form).eval(), example,
+                       tmp / FILE_NAMES["pt2"])
             runners["pt2"] = load_pt2(tmp / FILE_NAMES["pt2"])
         if "onnx" in formats:
             progress(f"exporting {FILE_NAMES['onnx']} (torch.onnx dynamo exporter, dynamic batch)...")
@@ -592,11 +613,13 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
             runners["onnx"] = load_onnx(tmp / FILE_NAMES["onnx"])
         progress(f"verifying {' and '.join(runners)} against eager torch on fresh clips, "
                  f"batches {', '.join(map(str, VERIFY_BATCHES))}...")
-        checks = verify(model, runners, clip)
+        checks = verify(model, runners, clip, rel_tols={"pt2": REL_TOL if form.precision == "fp32" else BF16_REL_TOL})
         if not all(c.ok for c in checks):
             raise VerificationError(checks)
         files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
         card = model_card(src, clip, classes, cost.params, cost.macs, files, checks, tmp)
+        card["form"] = {**form_card(form, formats),
+                        "pt2_rel_tol": REL_TOL if form.precision == "fp32" else BF16_REL_TOL}
         (tmp / "model_card.json").write_text(json.dumps(card, indent=2) + "\n")
         (tmp / "MODEL_CARD.md").write_text(render_card(card))
         replaced = out_dir.exists()
@@ -705,6 +728,29 @@ def model_card(src: Source, clip: Clip, classes: list[str], params: int, macs: i
     }
 
 
+def form_card(form: Any, formats: Sequence[str]) -> dict[str, Any]:
+    """Which form each file runs in, and what this machine's calibration measured (if it
+    was calibrated: ``archlab calibrate``), for the card."""
+    from . import calibrate
+
+    out: dict[str, Any] = {"pt2": form.name if "pt2" in formats else None,
+                           "onnx": "fp32/ncdhw" if "onnx" in formats else None,
+                           "interface": "float32 [B, 3, T, H, W] in, float32 logits out, whatever the form",
+                           "calibration": None}
+    try:
+        cal = calibrate.load("cpu") if calibrate.mode() != "off" else None
+    except UserError:
+        cal = None
+    if cal is not None:
+        out["calibration"] = {
+            "cpu": cal.machine.get("cpu"), "torch": cal.machine.get("torch"), "created": cal.created,
+            "chosen_inference": cal.inference, "measured_on": f"{cal.settings.get('infer_genome')} "
+            f"1x{'x'.join(map(str, cal.settings.get('infer_clip', [])))}",
+            "inference": [{"form": r.form, "median_ms": r.median_ms, "speedup_vs_fp32": r.speedup,
+                           "max_rel_err": r.numerics, "ok": r.ok} for r in cal.rows if r.kind == "inference"]}
+    return out
+
+
 def render_card(card: dict[str, Any]) -> str:
     """MODEL_CARD.md: the JSON card for people."""
     inp = card["input"]
@@ -728,6 +774,17 @@ def render_card(card: dict[str, Any]) -> str:
     if card["trial"]:
         lines += ["", "## Search metrics of its trial", "", "| metric | value |", "|---|---|"]
         lines += [f"| {k} | {_md_cell(v)} |" for k, v in card["trial"].items()]
+    fc = card.get("form")
+    if fc:
+        lines += ["", "## Form", "", f"model.pt2 runs in `{fc['pt2']}`, model.onnx in `{fc['onnx']}` "
+                  f"({fc['interface']})."]
+        cal = fc.get("calibration")
+        if cal:
+            lines += ["", f"Inference forms measured by `archlab calibrate` on {cal['cpu']} (torch {cal['torch']}, "
+                      f"{cal['created']}, {cal['measured_on']}); chosen {cal['chosen_inference']}:", "",
+                      "| form | median ms | vs fp32 | max rel err | ok |", "|---|---:|---:|---:|---|"]
+            lines += [f"| {r['form']} | {r['median_ms']:.1f} | {r['speedup_vs_fp32']:.2f}x | {r['max_rel_err']:.1e} | "
+                      f"{'yes' if r['ok'] else 'no'} |" for r in cal["inference"]]
     lines += ["", "## Files", "", "| file | bytes | sha256 |", "|---|---:|---|"]
     lines += [f"| {n} | {f['bytes']:,} | `{f['sha256']}` |" for n, f in card["files"].items()]
     v = card["verification"]

@@ -149,3 +149,33 @@ def candidates(precisions: tuple[str, ...] = PRECISIONS, memory_formats: tuple[s
     """Every combination, fp32/ncdhw first (the reference)."""
     forms = [Form(p, m, t) for t in threads for p in precisions for m in memory_formats]
     return sorted(forms, key=lambda f: (f.threads or 0, f != Form("fp32", "ncdhw", f.threads)))
+
+
+class InForm(nn.Module):
+    """``model`` run in ``form`` behind a float32 NCDHW interface: it takes and returns
+    float32, converting the input to the form's dtype and layout inside. What a deployed
+    file needs: its users feed float32 clips whatever the form (``archlab export --form``)."""
+
+    def __init__(self, model: nn.Module, form: Form):
+        super().__init__()
+        self.form = form
+        self.model = form.apply_model(model)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.form.apply_input(x)
+        with self.form.autocast(x.device):
+            y = self.model(x)
+        return y.float()
+
+
+def check_one_form(rows: Any, columns: tuple[str, ...] = ("latency_form", "latency_runtime")) -> None:
+    """Raise UserError if ``rows`` (a DataFrame of trials) holds latencies taken in more than
+    one form or runtime: such figures are not points of one front. Rows without the columns
+    (studies from before forms were recorded) are fp32 eager torch."""
+    for col in columns:
+        if col not in getattr(rows, "columns", ()):
+            continue
+        seen = sorted({str(v) for v in rows[col].dropna() if str(v)})
+        if len(seen) > 1:
+            raise UserError(f"the trials' latencies were measured in different {col.replace('latency_', '')}s "
+                            f"({', '.join(seen)}): they are not points of one front; compare within one")

@@ -130,6 +130,10 @@ def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
             "trial_time_s": a.get("trial_time_s"),
             "node": a.get("node", ""),
             "checkpoint": a.get("checkpoint", ""),
+            # the forms every figure was taken in (archlab.forms); empty for older studies
+            "train_form": a.get("train_form", ""),
+            "latency_form": a.get("latency_form", ""),
+            "latency_runtime": a.get("latency_runtime", ""),
             "baseline": baseline,
             "optuna_state": state.name,
         }

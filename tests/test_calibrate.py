@@ -261,3 +261,63 @@ def test_openvino_missing_is_one_line(monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_openvino)
     with pytest.raises(UserError, match="pip install 'archlab\\[openvino\\]'"):
         profile.latency(parse(TINY), (4, 16, 16), runs=2, cache=profile.ProfileCache(), runtime="openvino")
+
+
+# ---- deployment form -------------------------------------------------------------------------------
+
+def test_export_writes_the_pt2_in_a_bf16_form_behind_a_float32_interface(tmp_path, cache):
+    from archlab.builder import build
+    from archlab.export import BF16_REL_TOL
+
+    out = tmp_path / "e"
+    assert main(["export", "--genome", TINY, "--input", "4x16x16", "--format", "all", "--form", "bf16/cl3d",
+                 "--out", str(out)]) == 0
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["form"]["pt2"] == "bf16/cl3d" and card["form"]["onnx"] == "fp32/ncdhw"
+    assert card["form"]["pt2_rel_tol"] == BF16_REL_TOL
+    checks = card["verification"]["checks"]
+    assert {c["format"] for c in checks} == {"pt2", "onnx"} and all(c["ok"] for c in checks)
+    pt2 = [c for c in checks if c["format"] == "pt2"]
+    assert all(c["tol"] == pytest.approx(max(BF16_REL_TOL * c["scale"], 1e-6)) for c in pt2)
+    assert max(c["max_rel_err"] for c in pt2) > 1e-5  # it really ran in bf16 (fp32 reorders ~1e-7)
+    program = torch.export.load(str(out / "model.pt2"))
+    assert any("bfloat16" in str(n.meta.get("val", "")) for n in program.graph.nodes)
+    torch.manual_seed(0)
+    eager = build(TINY).eval()
+    x = torch.randn(3, 3, 4, 16, 16)
+    with torch.no_grad():
+        got, want = program.module()(x), eager(x)
+    assert got.dtype == torch.float32
+    assert float((got - want).abs().max()) <= BF16_REL_TOL * float(want.abs().max())
+    assert "## Form" in (out / "MODEL_CARD.md").read_text()
+
+
+def test_latencies_of_two_forms_are_not_one_front():
+    import pandas as pd
+
+    from archlab.forms import check_one_form
+
+    check_one_form(pd.DataFrame({"latency_form": ["bf16/cl3d", "bf16/cl3d", None]}))
+    check_one_form(pd.DataFrame({"val_top1": [0.5]}))  # a study from before forms were recorded
+    with pytest.raises(UserError, match="not points of one front"):
+        check_one_form(pd.DataFrame({"latency_form": ["bf16/cl3d", "fp32/ncdhw"]}))
+    with pytest.raises(UserError):
+        check_one_form(pd.DataFrame({"latency_form": ["fp32/ncdhw"] * 2, "latency_runtime": ["torch", "openvino"]}))
+
+
+def test_kendall_tau():
+    from archlab.bench import kendall_tau
+
+    assert kendall_tau([1, 2, 3, 4], [10, 20, 30, 40]) == 1.0
+    assert kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert kendall_tau([1, 2, 3], [1, 3, 2]) == pytest.approx(1 / 3)
+
+
+def test_runtimes_bench_measures_every_runtime_and_a_noise_floor(tmp_path):
+    from archlab import bench
+
+    out = bench.run_runtimes(quick=True, out_dir=tmp_path, n=3, clip=(4, 16, 16), runs=1)
+    names = list(out["latency_ms"])
+    assert names[:2] == ["torch fp32/ncdhw", "torch fp32/ncdhw (repeat)"] and "onnxruntime" in names
+    assert all(len(v) == 3 and min(v) > 0 for v in out["latency_ms"].values())
+    assert all(-1.0 <= t <= 1.0 for t in out["kendall_tau"].values())
