@@ -788,7 +788,8 @@ def run_forms(quick: bool = False, out_dir: str | Path | None = None, runs: int 
     note = f"Medians of round-robin runs per workload, torch {torch.__version__}; ratios vs fp32 NCDHW."
     print(text_table(body, header))
     print(note)
-    path = write_results("forms", {"rows": rows, "quick": quick}, md_table(body, header) + "\n\n" + note, out_dir)
+    md_body = [[str(c).replace("|", "\\|") for c in r] for r in body]  # genome strings contain '|'
+    path = write_results("forms", {"rows": rows, "quick": quick}, md_table(md_body, header) + "\n\n" + note, out_dir)
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return {"rows": rows}
 

@@ -180,8 +180,8 @@ def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tu
         raise UserError(f"learning rate {cfg.lr} must be positive")
     if cfg.form is not None and not isinstance(cfg.form, (str, Form)):
         raise UserError(f"form {cfg.form!r} must be a forms.Form or its name, e.g. bf16-autocast/cl3d")
-    if cfg.form is not None and cfg.channels_last is not None and \
-            _as_form(cfg.form).channels_last != cfg.channels_last:
+    form = _as_form(cfg.form) if cfg.form is not None else None  # UserError for a bad name
+    if form is not None and cfg.channels_last is not None and form.channels_last != cfg.channels_last:
         raise UserError(f"channels_last={cfg.channels_last} contradicts form {cfg.form}: give one of them")
     if len(train_set) == 0 or len(val_set) == 0:
         raise UserError("the train and val sets must not be empty")

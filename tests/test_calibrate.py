@@ -321,3 +321,21 @@ def test_runtimes_bench_measures_every_runtime_and_a_noise_floor(tmp_path):
     assert names[:2] == ["torch fp32/ncdhw", "torch fp32/ncdhw (repeat)"] and "onnxruntime" in names
     assert all(len(v) == 3 and min(v) > 0 for v in out["latency_ms"].values())
     assert all(-1.0 <= t <= 1.0 for t in out["kendall_tau"].values())
+
+
+def test_a_new_search_fixes_the_calibrated_forms_at_its_thread_count(cache, monkeypatch):
+    from archlab.search import SearchConfig
+
+    key, _ = calibrate.machine_key("cpu")
+    cal = _planted(key, "bf16-autocast/cl3d/t1", "bf16/cl3d/t1")
+    cal.training["2"], cal.inference["2"] = "fp32/ncdhw/t2", "fp32/cl3d/t2"
+    calibrate.save(cal)
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("must not measure: cached"))
+    cfg = calibrate.search_forms(SearchConfig())
+    assert (cfg.train_form, cfg.latency_form, cfg.latency_runtime) == ("bf16-autocast/cl3d", "bf16/cl3d", "torch")
+    cfg = calibrate.search_forms(SearchConfig(cpus_per_trial=2))
+    assert (cfg.train_form, cfg.latency_form) == ("fp32/ncdhw", "fp32/cl3d")
+    cfg = calibrate.search_forms(SearchConfig(latency_runtime="onnxruntime", train_form="fp32/cl3d"))
+    assert (cfg.train_form, cfg.latency_form) == ("fp32/cl3d", "fp32/ncdhw")  # given wins; ONNX graph is fp32
+    with pytest.raises(UserError):
+        calibrate.search_forms(SearchConfig(latency_runtime="tensorrt"))
