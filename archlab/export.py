@@ -776,12 +776,14 @@ def render_card(card: dict[str, Any]) -> str:
         lines += [f"| {k} | {_md_cell(v)} |" for k, v in card["trial"].items()]
     fc = card.get("form")
     if fc:
-        lines += ["", "## Form", "", f"model.pt2 runs in `{fc['pt2']}`, model.onnx in `{fc['onnx']}` "
-                  f"({fc['interface']})."]
+        runs_in = ", ".join(f"{FILE_NAMES[k]} runs in `{fc[k]}`" for k in FORMATS if fc.get(k))
+        lines += ["", "## Form", "", f"{runs_in} ({fc['interface']}); verified within "
+                  f"{fc.get('pt2_rel_tol', REL_TOL):g} of the output scale."]
         cal = fc.get("calibration")
         if cal:
             lines += ["", f"Inference forms measured by `archlab calibrate` on {cal['cpu']} (torch {cal['torch']}, "
-                      f"{cal['created']}, {cal['measured_on']}); chosen {cal['chosen_inference']}:", "",
+                      f"{cal['created']}, {cal['measured_on']}); chosen: "
+                      + ", ".join(f"{f} at {t} thread(s)" for t, f in cal["chosen_inference"].items()) + ":", "",
                       "| form | median ms | vs fp32 | max rel err | ok |", "|---|---:|---:|---:|---|"]
             lines += [f"| {r['form']} | {r['median_ms']:.1f} | {r['speedup_vs_fp32']:.2f}x | {r['max_rel_err']:.1e} | "
                       f"{'yes' if r['ok'] else 'no'} |" for r in cal["inference"]]
