@@ -152,6 +152,8 @@ def isa_flags() -> list[str]:
 def machine_key(device: torch.device | str = "cpu") -> tuple[str, dict[str, Any]]:
     """(hash, what it hashes): CPU model, ISA flags, torch version and capability, CUDA device."""
     dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"device {device}: no CUDA GPU is visible to torch on this machine")
     info: dict[str, Any] = {"cpu": cpu_model(), "isa": isa_flags(), "torch": torch.__version__,
                             "capability": torch.backends.cpu.get_cpu_capability(), "device": dev.type,
                             "cuda": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}

@@ -27,6 +27,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from . import calibrate
     from .profile import parse_clip
 
+    if args.device != "cpu":
+        raise UserError(f"--device {args.device}: calibration runs on cpu only for now (not measured on a GPU; "
+                        "CUDA keeps bf16 autocast + channels_last_3d)")
     train_threads, infer_threads = _threads(args.train_threads), _threads(args.infer_threads)
     path = calibrate.cache_dir() / calibrate.CACHE_FILE
     if args.show or not args.refresh:

@@ -205,6 +205,9 @@ def test_calibrate_cli_prints_the_table_then_uses_the_cache(cache, capsys):
     assert main(["calibrate", "--show"]) == 0
     assert "cached" in capsys.readouterr().out
     assert main(["calibrate", "--train-threads", "0"]) == 2
+    assert main(["calibrate", "--device", "cuda"]) == 2
+    err = capsys.readouterr().err
+    assert "cpu only" in err and "Traceback" not in err
 
 
 # ---- where forms are used -------------------------------------------------------------------------
