@@ -183,7 +183,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        address=args.address, seed=args.seed, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb,
-                       latency_runtime=args.latency_runtime)
+                       latency_runtime=args.latency_runtime, train_form=args.train_form)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
     finally:
@@ -252,6 +252,8 @@ def _add_search_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-runtime", choices=["torch", "onnxruntime", "openvino"], default="torch",
                    help="where the latency objective is measured: torch eager in this machine's calibrated "
                         "form (default), or the exported ONNX graph in onnxruntime / openvino")
+    p.add_argument("--train-form", metavar="FORM", help="precision/layout proxies train in, e.g. fp32/ncdhw "
+                   "(default: this machine's calibrated choice, archlab calibrate)")
     p.set_defaults(func=cmd_search)
 
 
