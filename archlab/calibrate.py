@@ -50,10 +50,8 @@ import hashlib
 import json
 import math
 import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -64,7 +62,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import UserError
-from .forms import FP32, Form, candidates, default_inference_form, default_training_form
+from .files import atomic_write
+from .forms import CALIBRATED, FP32, Form, candidates, default_inference_form, default_training_form
+from .versions import cpu_name
 
 PROXY_GENOME = "A|B|CAB|2 stem=2d/none sw=8 w=8,16,32,64 t=-,-,-,- cls=6"  # the search's proxy shape
 PROXY_CLIP = (8, 32, 32)
@@ -123,16 +123,6 @@ class Calibration:
 
 # ---- the cache -------------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
 def isa_flags() -> list[str]:
     """The CPU flags that decide which kernels oneDNN runs (vector widths, bf16/int8 dot
     products, AMX tiles), sorted; other flags do not change speed and would only split the
@@ -154,7 +144,7 @@ def machine_key(device: torch.device | str = "cpu") -> tuple[str, dict[str, Any]
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device}: no CUDA GPU is visible to torch on this machine")
-    info: dict[str, Any] = {"cpu": cpu_model(), "isa": isa_flags(), "torch": torch.__version__,
+    info: dict[str, Any] = {"cpu": cpu_name(), "isa": isa_flags(), "torch": torch.__version__,
                             "capability": torch.backends.cpu.get_cpu_capability(), "device": dev.type,
                             "cuda": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}
     digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
@@ -204,10 +194,7 @@ def save(cal: Calibration) -> Path:
         fcntl.flock(lock, fcntl.LOCK_EX)
         data = _read_all(path)
         data[cal.key] = cal.to_dict()
-        fd, tmp = tempfile.mkstemp(dir=d, prefix=".calibration.")
-        with os.fdopen(fd, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        atomic_write(path, json.dumps(data, indent=1))
     return path
 
 
@@ -299,7 +286,7 @@ def inference_runners(genome: Any, forms: Sequence[Form], clip: tuple[int, int, 
 
 def time_forms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2) -> dict[str, float]:
     """Median ms per form, round-robin in one run (``bench.interleaved``)."""
-    from .bench import interleaved
+    from .bench.common import interleaved
 
     times = interleaved(fns, runs, warmup=warmup)
     return {k: float(statistics.median(v)) for k, v in times.items()}
@@ -518,7 +505,7 @@ def inference_form(device: torch.device | str = "cpu", threads: int | None = Non
 # ---- printing -----------------------------------------------------------------------------------
 
 def table(cal: Calibration) -> str:
-    from .bench import text_table
+    from .tables import text_table
 
     header = ["kind", "form", "median ms", "vs fp32/ncdhw", "numerics", "tolerance", "check", "chosen"]
     chosen = {("training", v) for v in cal.training.values()} | {("inference", v) for v in cal.inference.values()}
@@ -529,33 +516,24 @@ def table(cal: Calibration) -> str:
         body.append([r.kind, r.form, f"{r.median_ms:.1f}", f"{r.speedup:.2f}x", num if r.note != "reference" else "-",
                      tol if r.note != "reference" else "-", ("pass" if r.ok else "FAIL") if r.note != "reference"
                      else "reference", "<-" if (r.kind, r.form) in chosen else ""])
-    return text_table(body, header)
+    return text_table(header, body)
 
 
 # ---- wiring ---------------------------------------------------------------------------------------
 
 def search_forms(cfg: Any) -> Any:
-    """A new search's config with ``train_form`` / ``latency_form`` fixed: the ones given,
-    else this machine's calibrated choice at the trials' thread count (``cpus_per_trial``).
-    Stored in study.yaml, so every trial of the study (and a resumed one) uses the same forms
-    and its latencies are points of one front. A latency runtime other than torch runs the
-    exported fp32 graph: its form is that runtime's (recorded per trial as latency_form)."""
-    import dataclasses
-
-    from .runtimes import RUNTIMES
-
-    if cfg.latency_runtime not in RUNTIMES:
-        raise UserError(f"--latency-runtime {cfg.latency_runtime!r} must be one of {', '.join(RUNTIMES)}")
-    for name in (cfg.train_form, cfg.latency_form):
-        if name is not None:
-            Form.parse(name)
+    """A new search's config with ``train_form`` / ``latency_form`` fixed: as given, or, for
+    ``"calibrated"`` (an opt-in: it may calibrate this machine first, ~3 min), this
+    machine's calibrated choice at the trials' thread count (``cpus_per_trial``). Stored in
+    study.yaml, so every trial of the study (and a resumed one) uses the same forms and its
+    latencies are points of one front. A latency runtime other than torch runs the exported
+    fp32 graph: its form is that runtime's (recorded per trial as latency_form)."""
     device = "cuda" if cfg.gpus_per_trial > 0 and torch.cuda.is_available() else "cpu"
     threads = max(1, int(cfg.cpus_per_trial))
-    train = cfg.train_form or training_form(device, threads).with_threads(None).name
-    if cfg.latency_form:
-        latency = cfg.latency_form
-    elif cfg.latency_runtime == "torch":
-        latency = inference_form(device, threads).with_threads(None).name
-    else:
-        latency = FP32.name
-    return dataclasses.replace(cfg, train_form=train, latency_form=latency)
+    train, latency = cfg.train_form, cfg.latency_form
+    if train == CALIBRATED:
+        train = training_form(device, threads).with_threads(None).name
+    if latency == CALIBRATED:
+        latency = inference_form(device, threads).with_threads(None).name if cfg.latency_runtime == "torch" \
+            else FP32.name
+    return cfg.with_(train_form=train, latency_form=latency)

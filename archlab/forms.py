@@ -131,6 +131,10 @@ class Form:
 
 
 FP32 = Form("fp32", "ncdhw")
+# The word for "this machine's measured choice" (``archlab calibrate``) where a form is asked
+# for: ``--form auto`` of train/profile resolves it at once, the search's ``--train-form
+# calibrated`` when a study is created. Never the default: calibrating takes ~3 min.
+CALIBRATED = "calibrated"
 
 
 def default_training_form(device: torch.device | str) -> Form:

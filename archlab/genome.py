@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .errors import UserError
+from .errors import UserError, shorten
 
 
 class GenomeError(UserError, ValueError):
@@ -150,7 +150,7 @@ class Genome:
         except GenomeError:
             raise
         except (KeyError, TypeError, ValueError) as e:
-            raise GenomeError(f"bad genome JSON: {e}") from None
+            raise GenomeError(f"bad genome JSON: {shorten(str(e), 120, plain=True)}") from None
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True)
@@ -190,17 +190,17 @@ def validate(g: Genome) -> None:
     if len(g.stages) > MAX_STAGES:
         raise GenomeError(f"{len(g.stages)} stages: at most {MAX_STAGES} are allowed")
     if g.family not in FAMILIES:
-        raise GenomeError(f"family {g.family!r} is not one of {', '.join(FAMILIES)}")
+        raise GenomeError(f"family {shorten(g.family)} is not one of {', '.join(FAMILIES)}")
     if g.stem not in STEM_KINDS:
-        raise GenomeError(f"stem {g.stem!r} is not one of {', '.join(STEM_KINDS)}")
+        raise GenomeError(f"stem {shorten(g.stem)} is not one of {', '.join(STEM_KINDS)}")
     if g.stem_pool not in STEM_POOLS:
-        raise GenomeError(f"stem pool {g.stem_pool!r} is not one of {', '.join(STEM_POOLS)}")
+        raise GenomeError(f"stem pool {shorten(g.stem_pool)} is not one of {', '.join(STEM_POOLS)}")
     if not _is_int(g.stem_width) or not 1 <= g.stem_width <= MAX_WIDTH:
-        raise GenomeError(f"stem width {g.stem_width!r} must be an integer in 1..{MAX_WIDTH}")
+        raise GenomeError(f"stem width {shorten(g.stem_width)} must be an integer in 1..{MAX_WIDTH}")
     if not _is_int(g.classes) or not 1 <= g.classes <= 1_000_000:
-        raise GenomeError(f"classes {g.classes!r} must be a positive integer")
+        raise GenomeError(f"classes {shorten(g.classes)} must be a positive integer")
     if isinstance(g.dropout, bool) or not isinstance(g.dropout, (int, float)) or not 0.0 <= g.dropout < 1.0:
-        raise GenomeError(f"dropout {g.dropout!r} must be a number in [0, 1)")
+        raise GenomeError(f"dropout {shorten(g.dropout)} must be a number in [0, 1)")
     for i, s in enumerate(g.stages, 1):
         if not isinstance(s, Stage):
             raise GenomeError(f"stage {i} is not a Stage")
@@ -219,12 +219,12 @@ def validate(g: Genome) -> None:
                     f"stage {i}, position {j}: {ch!r} is not valid in the {g.family} family ({ok})"
                 )
         if not _is_int(s.width) or not 1 <= s.width <= MAX_WIDTH:
-            raise GenomeError(f"stage {i}: width {s.width!r} must be an integer in 1..{MAX_WIDTH}")
+            raise GenomeError(f"stage {i}: width {shorten(s.width)} must be an integer in 1..{MAX_WIDTH}")
         if not _is_int(s.stride) or s.stride not in (1, 2):
-            raise GenomeError(f"stage {i}: spatial stride {s.stride!r} must be 1 or 2")
+            raise GenomeError(f"stage {i}: spatial stride {shorten(s.stride)} must be 1 or 2")
         if s.temporal not in TEMPORAL:
             raise GenomeError(
-                f"stage {i}: temporal downsampling {s.temporal!r} is not one of {' '.join(TEMPORAL)}"
+                f"stage {i}: temporal downsampling {shorten(s.temporal)} is not one of {' '.join(TEMPORAL)}"
             )
 
 
@@ -234,7 +234,7 @@ FIELD_ORDER = ("stem", "fam", "sw", "w", "s", "t", "drop", "cls")
 
 
 def _fmt_float(x: float) -> str:
-    return repr(float(x))
+    return repr(float(x) + 0.0)  # + 0.0: -0.0 is 0.0, one network, one string, one id
 
 
 def format_genome(g: Genome) -> str:
@@ -271,7 +271,9 @@ def _int_list(key: str, value: str, n: int) -> list[int]:
     out = []
     for k, item in enumerate(items, 1):
         if not item.isascii() or not item.isdigit() or (len(item) > 1 and item[0] == "0"):
-            raise GenomeError(f"field {key}=, value {k}: {item!r} is not a plain positive integer")
+            raise GenomeError(f"field {key}=, value {k}: {shorten(item)} is not a plain positive integer")
+        if len(item) > 9:  # int() refuses 4,300+ digits (a ValueError); every limit here is < 10^9
+            raise GenomeError(f"field {key}=, value {k}: {shorten(item)} is too large")
         out.append(int(item))
     return out
 
@@ -289,11 +291,13 @@ def parse(text: str) -> Genome:
         raise GenomeError("empty genome string: expected stages of block letters like ABC|ABCA|222")
     letters, fields = tokens[0], tokens[1:]
     if "=" in letters:
-        raise GenomeError(f"the genome must start with its block letters (e.g. ABC|ABCA), not {letters!r}")
+        raise GenomeError(f"the genome must start with its block letters (e.g. ABC|ABCA), not {shorten(letters)}")
     stage_letters = letters.split("|")
     for i, s in enumerate(stage_letters, 1):
         if not s:
             raise GenomeError(f"stage {i} is empty: give at least one block letter")
+        if len(s) > MAX_BLOCKS_PER_STAGE:
+            raise GenomeError(f"stage {i} has {len(s):,} blocks: at most {MAX_BLOCKS_PER_STAGE}")
         for j, ch in enumerate(s, 1):
             if ch not in LETTERS:
                 raise GenomeError(
@@ -308,9 +312,9 @@ def parse(text: str) -> Genome:
     for tok in fields:
         key, eq, value = tok.partition("=")
         if not eq or not value:
-            raise GenomeError(f"field {tok!r} must look like key=value ({' '.join(FIELD_ORDER)})")
+            raise GenomeError(f"field {shorten(tok)} must look like key=value ({' '.join(FIELD_ORDER)})")
         if key not in FIELD_ORDER:
-            raise GenomeError(f"unknown field {key!r}: fields are {' '.join(FIELD_ORDER)}")
+            raise GenomeError(f"unknown field {shorten(key)}: fields are {' '.join(FIELD_ORDER)}")
         if key in values:
             raise GenomeError(f"field {key}= is given twice")
         values[key] = value
@@ -319,7 +323,7 @@ def parse(text: str) -> Genome:
     if "stem" in values:
         stem, slash, stem_pool = values["stem"].partition("/")
         if not slash:
-            raise GenomeError(f"stem={values['stem']} must be KIND/POOL, e.g. stem=3d/none")
+            raise GenomeError(f"stem={shorten(values['stem'], plain=True)} must be KIND/POOL, e.g. stem=3d/none")
     family = values.get("fam", "bottleneck")
     stem_width = _int("sw", values["sw"]) if "sw" in values else 64
     widths = _int_list("w", values["w"], n) if "w" in values else default_widths(n)
@@ -330,9 +334,9 @@ def parse(text: str) -> Genome:
     dropout = 0.5
     if "drop" in values:
         try:
-            dropout = float(values["drop"])
+            dropout = float(values["drop"]) + 0.0  # -0.0 is 0.0
         except ValueError:
-            raise GenomeError(f"drop={values['drop']} is not a number") from None
+            raise GenomeError(f"drop={shorten(values['drop'], plain=True)} is not a number") from None
         if dropout != dropout:  # NaN
             raise GenomeError("drop=nan is not a number in [0, 1)")
     classes = _int("cls", values["cls"]) if "cls" in values else 400

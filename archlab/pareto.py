@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from .errors import UserError
+from .errors import UserError, shorten
 
 DIRECTIONS = {"val_top1": "max", "latency_ms": "min", "gmacs": "min", "params": "min"}
 
@@ -21,9 +21,9 @@ def _as_min(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[st
         raise UserError(f"{len(objectives)} objectives but {len(directions)} directions")
     for o, d in zip(objectives, directions):
         if o not in df.columns:
-            raise UserError(f"objective {o!r} is not a column of the results ({', '.join(df.columns)})")
+            raise UserError(f"objective {shorten(o)} is not a column of the results ({', '.join(df.columns)})")
         if d not in ("min", "max"):
-            raise UserError(f"direction {d!r} of {o} must be min or max")
+            raise UserError(f"direction {shorten(d)} of {o} must be min or max")
     vals = df[list(objectives)].to_numpy(dtype=float)
     sign = np.array([1.0 if d == "min" else -1.0 for d in directions])
     return vals * sign

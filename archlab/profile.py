@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import statistics
-import tempfile
 import threading
 import time
 import warnings
@@ -25,7 +24,9 @@ import torch
 from torch import nn
 
 from .builder import VideoNet, build, count_params, fuse_bn
-from .errors import UserError
+from .device import device_label, resolve_device
+from .errors import UserError, shorten
+from .files import atomic_write
 from .forms import FP32, Form
 from .genome import Genome
 
@@ -71,10 +72,10 @@ def parse_clip(text: str) -> Clip:
     """'16x160x160' -> (16, 160, 160), with a one-line error for anything else."""
     parts = text.lower().split("x")
     if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UserError(f"input {text!r} must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160")
+        raise UserError(f"input {shorten(text)} must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160")
     t, h, w = (int(p) for p in parts)
     if h < 16 or w < 16:
-        raise UserError(f"input {text!r}: height and width must be at least 16 pixels")
+        raise UserError(f"input {shorten(text)}: height and width must be at least 16 pixels")
     return t, h, w
 
 
@@ -204,26 +205,15 @@ class _PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UserError("--device cuda: no CUDA GPU is visible to torch on this machine")
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise UserError(f"device {name!r} must be cpu or cuda")
-    return torch.device(name)
-
-
-def device_label(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"cpu x{torch.get_num_threads()} threads"
-
-
 def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "cpu", batch: int = 1,
                     warmup: int = 3, runs: int = 10, seed: int = 0, form: Form | None = None) -> Latency:
     """Inference latency: warm-up, then the median of ``runs`` timed forwards (synchronised
     on CUDA), on a deterministic input. Peak memory is the CUDA allocator's high-water mark,
     or the growth of resident memory on CPU. ``form`` (default fp32 NCDHW): the precision,
     layout and threads the model and input are put in (the model is converted in place)."""
+    for name, v, least in (("--runs", runs, 1), ("--batch", batch, 1), ("warm-up", warmup, 0)):
+        if not isinstance(v, int) or v < least:
+            raise UserError(f"{name} {shorten(v)}: latency needs an integer of at least {least}")
     device = torch.device(device)
     form = form or FP32
     form.apply_threads()
@@ -258,6 +248,34 @@ def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "
                    clips_per_s=batch / med, peak_mem_mb=peak / 2**20, runs=runs, form=form.name)
 
 
+def measure_runtime_latency(model: nn.Module, clip: Clip, runtime: str, batch: int = 1, warmup: int = 3,
+                            runs: int = 10, threads: int | None = None, seed: int = 0) -> Latency:
+    """The latency of ``model`` (already in its deployed form, e.g. BN folded) exported to
+    ONNX and run in ``runtime`` (onnxruntime | openvino, ``archlab.runtimes``) on CPU:
+    warm-up, then the median of ``runs`` timed calls."""
+    import tempfile
+
+    from . import runtimes
+
+    if runtime == "openvino" and not runtimes.openvino_available():
+        runtimes.runner(Path("-"), runtime)  # raises the one-line UserError
+    x = torch.randn(batch, 3, *clip, generator=torch.Generator().manual_seed(seed)).numpy()
+    with tempfile.TemporaryDirectory(prefix="archlab-rt-") as d:
+        run, label = runtimes.runner(runtimes.export_onnx_tmp(model, clip, Path(d)), runtime, threads)
+        for _ in range(warmup):
+            run(x)
+        times = []
+        with _PeakRSS() as mem:
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                run(x)
+                times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    n = threads or torch.get_num_threads()
+    return Latency(device=f"cpu x{n} threads", batch=batch, median_ms=med * 1000, clips_per_s=batch / med,
+                   peak_mem_mb=(mem.peak - mem.base) / 2**20, runs=runs, form=label, runtime=runtime)
+
+
 # ---- cache -------------------------------------------------------------------------------
 
 class ProfileCache:
@@ -283,11 +301,7 @@ class ProfileCache:
     def put(self, key: str, value: dict) -> None:
         self.data[key] = value
         if self.path:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".profiles.")
-            with os.fdopen(fd, "w") as f:
-                json.dump(self.data, f)
-            os.replace(tmp, self.path)
+            atomic_write(self.path, json.dumps(self.data))
 
 
 _MEMORY_CACHE = ProfileCache()
@@ -318,7 +332,7 @@ def latency(genome: Genome, clip: Clip = (16, 160, 160), device: str = "cpu", ba
     precision x layout x threads (default fp32 NCDHW; ``calibrate.inference_form(device)``
     is this machine's fastest safe one). ``runtime``: ``torch`` (eager), or ``onnxruntime``
     / ``openvino`` running the exported ONNX graph as a deployment would (``runtimes``)."""
-    from .runtimes import RUNTIMES, measure_runtime_latency
+    from .runtimes import RUNTIMES
 
     if runtime not in RUNTIMES:
         raise UserError(f"latency runtime {runtime!r} must be one of {', '.join(RUNTIMES)}")

@@ -12,9 +12,6 @@ for it without it installed is one line of error.
 
 from __future__ import annotations
 
-import statistics
-import tempfile
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -83,33 +80,9 @@ def runner(onnx_path: str | Path, runtime: str, threads: int | None = None) -> t
 
 
 def export_onnx_tmp(model: nn.Module, clip: tuple[int, int, int], folder: Path) -> Path:
-    from .export import export_onnx, random_clips
+    from .export.formats import export_onnx
+    from .export.verify import random_clips
 
     path = folder / "model.onnx"
     export_onnx(model.eval(), random_clips(clip, 2, seed=0), path)
     return path
-
-
-def measure_runtime_latency(model: nn.Module, clip: tuple[int, int, int], runtime: str, batch: int = 1,
-                            warmup: int = 3, runs: int = 10, threads: int | None = None, seed: int = 0):
-    """The latency of ``model`` (already in its deployed form, e.g. BN folded) exported to
-    ONNX and run in ``runtime`` on CPU: warm-up, then the median of ``runs`` timed calls."""
-    from .profile import Latency, _PeakRSS
-
-    if runtime == "openvino" and not openvino_available():
-        runner(Path("-"), runtime)  # raises the one-line UserError
-    x = torch.randn(batch, 3, *clip, generator=torch.Generator().manual_seed(seed)).numpy()
-    with tempfile.TemporaryDirectory(prefix="archlab-rt-") as d:
-        run, label = runner(export_onnx_tmp(model, clip, Path(d)), runtime, threads)
-        for _ in range(warmup):
-            run(x)
-        times = []
-        with _PeakRSS() as mem:
-            for _ in range(runs):
-                t0 = time.perf_counter()
-                run(x)
-                times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    n = threads or torch.get_num_threads()
-    return Latency(device=f"cpu x{n} threads", batch=batch, median_ms=med * 1000, clips_per_s=batch / med,
-                   peak_mem_mb=(mem.peak - mem.base) / 2**20, runs=runs, form=label, runtime=runtime)

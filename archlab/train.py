@@ -42,30 +42,25 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builder import build
+from .device import resolve_device
 from .data.loader import MEAN, STD, make_loader, set_loader_epoch, to_input
 from .errors import UserError
 from .forms import Form
 from .genome import Genome
+from .recipe import ProxyRecipe
 
 CHECKPOINT = "checkpoint.pt"
 BEST = "best.pt"
 METRICS = "metrics.csv"
 
 
-@dataclass
+@dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    """How to train a proxy. ``lr=None`` means 0.1 * batch/64 for SGD (the linear scaling
-    rule from ResNet training) and 1e-3 for AdamW."""
+    """A proxy recipe (WHAT is trained, ``archlab.recipe``: the only place with its defaults)
+    plus how this run executes, which does not change the numbers a seed gives, except
+    ``max_steps_per_epoch`` (a cut-down run for tests and benchmarks)."""
 
-    epochs: int = 5
-    batch_size: int = 16
-    optimizer: str = "sgd"  # "sgd" (Nesterov momentum) or "adamw"
-    lr: float | None = None
-    momentum: float = 0.9
-    weight_decay: float = 5e-4
-    label_smoothing: float = 0.1
-    warmup_epochs: float = 1.0
-    seed: int = 0
+    recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
     workers: int = 0
     device: str = "auto"  # "auto" = cuda if available, else cpu
     compile: bool = False
@@ -75,21 +70,26 @@ class TrainConfig:
     # 8x64x64, 2 threads): `archlab train --channels-last on`.
     channels_last: bool | None = None
     max_steps_per_epoch: int | None = None
-    # Each residual branch starts at zero (gamma of its last BN), as PySlowFast trains video
-    # ResNets. Measured on the synthetic proxy (batch 8, 4-5 epochs of 1200 clips): 4-stage
-    # P3D proxies at width 0.125 stayed at chance without it and reached 0.40-0.55 top-1 with
-    # it; but a 3-block net's temporal convs get no gradient until gamma grows, and it stayed
-    # at chance where it learned without. Shallow (1-3 block) nets: set False.
-    zero_init_last_bn: bool = True
     # The numeric form (forms.Form or its name, e.g. "bf16-autocast/cl3d"): None = the
     # per-device default above (with ``channels_last``). Callers that want this machine's
-    # calibrated form pass calibrate.training_form(device).
+    # calibrated form pass calibrate.training_form(device); nothing picks it implicitly.
     form: Any = None
 
-    def base_lr(self) -> float:
-        if self.lr is not None:
-            return float(self.lr)
-        return 0.1 * self.batch_size / 64 if self.optimizer == "sgd" else 1e-3
+    def __post_init__(self) -> None:
+        if not isinstance(self.recipe, ProxyRecipe):
+            raise TypeError(f"TrainConfig.recipe must be a ProxyRecipe, not {type(self.recipe).__name__}")
+        if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
+            raise UserError(f"--workers must be a whole number of at least 0 (got {self.workers!r})")
+        if self.max_steps_per_epoch is not None and (isinstance(self.max_steps_per_epoch, bool)
+                                                     or not isinstance(self.max_steps_per_epoch, int)
+                                                     or self.max_steps_per_epoch < 1):
+            raise UserError(f"--max-steps must be at least 1 (got {self.max_steps_per_epoch!r})")
+        if self.form is not None:
+            if not isinstance(self.form, (str, Form)):
+                raise UserError(f"--form {self.form!r} must be a forms.Form or its name, e.g. bf16-autocast/cl3d")
+            form = _as_form(self.form)  # UserError for a bad name
+            if self.channels_last is not None and form.channels_last != self.channels_last:
+                raise UserError(f"channels_last={self.channels_last} contradicts form {form.name}: give one of them")
 
 
 @dataclass
@@ -126,16 +126,6 @@ class _Stop(Exception):
 
 # ---- pieces ------------------------------------------------------------------------------
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"device {name!r}: no CUDA GPU is visible to torch on this machine")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise UserError(f"device {name!r} must be auto, cpu or cuda[:N]")
-    return torch.device(name)
-
-
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -161,28 +151,16 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    groups = param_groups(model, cfg.weight_decay)
-    if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=cfg.base_lr(), momentum=cfg.momentum, nesterov=cfg.momentum > 0)
-    return torch.optim.AdamW(groups, lr=cfg.base_lr())
+def make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.Optimizer:
+    groups = param_groups(model, recipe.weight_decay)
+    if recipe.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0)
+    return torch.optim.AdamW(groups, lr=recipe.lr)
 
 
 def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tuple[int, int, int]:
-    """Reject what cannot work before building anything; returns the clip (T, H, W)."""
-    if cfg.optimizer not in ("sgd", "adamw"):
-        raise UserError(f"optimizer {cfg.optimizer!r} must be sgd or adamw")
-    if cfg.epochs < 1 or cfg.batch_size < 1:
-        raise UserError(f"epochs ({cfg.epochs}) and batch size ({cfg.batch_size}) must be positive")
-    if cfg.max_steps_per_epoch is not None and cfg.max_steps_per_epoch < 1:
-        raise UserError(f"max_steps_per_epoch={cfg.max_steps_per_epoch} must be positive")
-    if cfg.lr is not None and not cfg.lr > 0:
-        raise UserError(f"learning rate {cfg.lr} must be positive")
-    if cfg.form is not None and not isinstance(cfg.form, (str, Form)):
-        raise UserError(f"form {cfg.form!r} must be a forms.Form or its name, e.g. bf16-autocast/cl3d")
-    form = _as_form(cfg.form) if cfg.form is not None else None  # UserError for a bad name
-    if form is not None and cfg.channels_last is not None and form.channels_last != cfg.channels_last:
-        raise UserError(f"channels_last={cfg.channels_last} contradicts form {cfg.form}: give one of them")
+    """Reject what cannot work before building anything; returns the clip (T, H, W). The
+    recipe and config validated themselves when they were built."""
     if len(train_set) == 0 or len(val_set) == 0:
         raise UserError("the train and val sets must not be empty")
     n_classes = len(train_set.classes)
@@ -193,6 +171,9 @@ def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tu
     if clip.dtype != torch.uint8 or clip.dim() != 4 or clip.shape[0] != 3:
         raise UserError(f"datasets must yield uint8 clips [3, T, H, W], got {clip.dtype} {tuple(clip.shape)}")
     t, h, w = (int(v) for v in clip.shape[1:])
+    if (t, h, w) != cfg.recipe.clip:
+        raise UserError(f"the dataset's clips are {t}x{h}x{w} but the recipe's are "
+                        f"{'x'.join(map(str, cfg.recipe.clip))} (--frames, --size): build the datasets from the recipe")
     from .profile import count_fast
 
     count_fast(genome, (t, h, w))  # UserError if the clip is too small for this network
@@ -263,7 +244,7 @@ def _is_oom(e: BaseException) -> bool:
 def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
           out_dir: str | Path | None = None, on_epoch: Callable[[EpochMetrics], None] | None = None,
           progress: bool = False) -> TrainResult:
-    """Train ``genome`` on ``train_set`` for ``cfg.epochs`` epochs, validating after each.
+    """Train ``genome`` on ``train_set`` for ``cfg.recipe.epochs`` epochs, validating after each.
 
     If ``out_dir`` holds a ``checkpoint.pt`` the run resumes after its epoch (the genome must
     match). ``on_epoch(metrics)`` runs after each epoch's checkpoint is written; whatever it
@@ -278,11 +259,12 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
     ckpt_path = out / CHECKPOINT if out is not None else None
     result = TrainResult(status="ok", reason="", out_dir=str(out) if out is not None else None)
 
-    seed_everything(cfg.seed)
+    r = cfg.recipe
+    seed_everything(r.seed)
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
-    net = build(genome, zero_init_last_bn=cfg.zero_init_last_bn).to(device)
+    net = build(genome, zero_init_last_bn=r.zero_init).to(device)
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
     form = _as_form(cfg.form) if cfg.form is not None else \
         Form("bf16-autocast" if cuda else "fp32", "cl3d" if channels_last else "ncdhw")
@@ -290,18 +272,18 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
     net = form.apply_model(net)
     result.form = form.name
     model: nn.Module = torch.compile(net) if cfg.compile else net
-    optimizer = make_optimizer(net, cfg)
+    optimizer = make_optimizer(net, r)
 
-    train_loader = make_loader(train_set, cfg.batch_size, shuffle=True, workers=cfg.workers, device=device,
-                               seed=cfg.seed, drop_last=len(train_set) >= 2 * cfg.batch_size,
+    train_loader = make_loader(train_set, r.batch, shuffle=True, workers=cfg.workers, device=device,
+                               seed=r.seed, drop_last=len(train_set) >= 2 * r.batch,
                                persistent=not hasattr(train_set, "set_epoch"))
-    val_loader = make_loader(val_set, cfg.batch_size, shuffle=False, workers=cfg.workers, device=device,
-                             seed=cfg.seed, persistent=not hasattr(val_set, "set_epoch"))
+    val_loader = make_loader(val_set, r.batch, shuffle=False, workers=cfg.workers, device=device,
+                             seed=r.seed, persistent=not hasattr(val_set, "set_epoch"))
     steps = len(train_loader)
     if cfg.max_steps_per_epoch is not None:
         steps = min(steps, cfg.max_steps_per_epoch)
-    total_steps = steps * cfg.epochs
-    warmup_steps = min(total_steps, max(0, round(cfg.warmup_epochs * steps)))
+    total_steps = steps * r.epochs
+    warmup_steps = min(total_steps, max(0, round(r.warmup * steps)))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: lr_factor(step, total_steps, warmup_steps))
 
@@ -325,11 +307,12 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
                   "mean": list(MEAN), "std": list(STD)}
     amp = form.autocast(device)
 
-    for epoch in range(start_epoch, cfg.epochs):
+    for epoch in range(start_epoch, r.epochs):
         t0 = time.perf_counter()
         try:
             train_loss, train_time, n_train = _train_epoch(
-                model, train_loader, optimizer, scheduler, cfg, epoch, steps, device, form, amp, progress)
+                model, train_loader, optimizer=optimizer, scheduler=scheduler, cfg=cfg, epoch=epoch, steps=steps,
+                device=device, form=form, amp=amp, progress=progress)
             val_loss, top1, top5 = _evaluate(model, val_loader, device, form, amp)
             if not math.isfinite(val_loss):
                 raise _Stop("nan", f"non-finite validation loss after epoch {epoch + 1}")
@@ -351,7 +334,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
         if improved:
             result.best_top1, result.best_epoch = m.val_top1, m.epoch
         if progress:
-            print(f"epoch {m.epoch}/{cfg.epochs}  loss {m.train_loss:.3f}  val loss {m.val_loss:.3f}  "
+            print(f"epoch {m.epoch}/{r.epochs}  loss {m.train_loss:.3f}  val loss {m.val_loss:.3f}  "
                   f"top1 {m.val_top1:.3f}  top5 {m.val_top5:.3f}  {m.train_clips_per_s:.1f} clips/s  "
                   f"{m.epoch_time_s:.1f} s", file=sys.stderr, flush=True)
         if out is not None:
@@ -375,18 +358,18 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
     return result
 
 
-def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer,
+def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig, epoch: int, steps: int,
                  device: torch.device, form: Form, amp: Any, progress: bool) -> tuple[float, float, int]:
     """One epoch of at most ``steps`` optimizer steps; (mean loss, seconds, clips seen)."""
     model.train()
-    set_loader_epoch(loader, epoch, cfg.seed)
+    set_loader_epoch(loader, epoch, cfg.recipe.seed)
     total, n_clips = 0.0, 0
     bar = None
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", file=sys.stderr, leave=False,
+        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.recipe.epochs}", file=sys.stderr, leave=False,
                    dynamic_ncols=True, mininterval=0.5)
     t0 = time.perf_counter()
     try:
@@ -397,7 +380,7 @@ def _train_epoch(model: nn.Module, loader: Any, optimizer: torch.optim.Optimizer
             y = labels.to(device, non_blocking=True)
             with amp:
                 logits = model(x)
-            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.label_smoothing)
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=cfg.recipe.label_smoothing)
             value = loss.item()
             if not math.isfinite(value):
                 raise _Stop("nan", f"non-finite training loss ({value}) at epoch {epoch + 1}, step {step + 1}")

@@ -37,9 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from archlab.builder import build  # noqa: E402
-from archlab.data.cache import prepare_ucf101  # noqa: E402
-from archlab.data.ucf101 import UCF101, write_tiny_ucf101  # noqa: E402
+from archlab.data.prepare import prepare_ucf101  # noqa: E402
+from archlab.data.ucf101 import UCF101  # noqa: E402
 from archlab.data.video import parse_size  # noqa: E402
+from archlab.testing.ucf101 import write_tiny_ucf101  # noqa: E402
 
 
 def loader_clips_per_s(ds, batch: int, workers: int, clips: int) -> float:

@@ -16,7 +16,7 @@ fields: "stem=2d/s"
 def boom_space(trial):
     letter = trial.suggest_categorical("letter", ["A", "2"])
     boom = trial.suggest_categorical("boom", [0, 1])
-    if boom and type(trial).__name__ == "_FixedTrial":  # the worker side
+    if boom and type(trial).__name__ in ("FixedTrial", "_FixedTrial"):  # the worker side (archlab.spaces or optuna)
         raise RuntimeError("boom: this trial fails on purpose")
     return parse(f"{letter}|2 stem=2d/s sw=4 w=4,8")
 

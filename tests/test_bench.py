@@ -14,7 +14,8 @@ TINY = (2, 32, 32)
 
 def test_block_costs_every_letter_and_stage_with_analytic_macs():
     rows = bench.block_costs(TINY, width=0.0625, runs=1, warmup=0)
-    assert {(r["stage"], r["letter"]) for r in rows} == {(s, l) for s in range(1, 5) for l in bench.LETTERS}
+    assert {(r["stage"], r["letter"]) for r in rows} == {(s, l) for s in range(1, 5) for l in "ABC23R"}
+    assert bench.bottleneck_letters() == list("ABC23R")  # from genome.LETTERS, in its order
     shapes = bench.stage_shapes(TINY, 0.0625)
     for r in rows:
         s = shapes[r["stage"] - 1]
@@ -30,7 +31,12 @@ def test_block_costs_every_letter_and_stage_with_analytic_macs():
             assert by[s, l]["macs"] - by[s, "2"]["macs"] == out_elems * p * 3
             assert by[s, l]["params"] - by[s, "2"]["params"] == 3 * p * p + 2 * p  # conv + its BN
         assert by[s, "3"]["macs"] - by[s, "2"]["macs"] == out_elems * p * 18
-        assert by[s, "2"]["ms_per_gmac_vs_2d"] == 1.0
+        # each ratio is this block's measured ms per GMAC over the 2D block's of the SAME stage
+        two = by[s, "2"]["median_ms"] / (by[s, "2"]["macs"] / 1e9)
+        for l in "ABC3R":
+            r = by[s, l]
+            assert r["ms_per_gmac"] == pytest.approx(r["median_ms"] / (r["macs"] / 1e9))
+            assert r["ms_per_gmac_vs_2d"] == pytest.approx(r["ms_per_gmac"] / two)
     assert bench.block_macs_analytic("R", 64, 10) == 10 * 64 * 256 * 2 + 10 * r21_midplanes(64, 64) * 64 * 12
 
 
@@ -107,6 +113,20 @@ def test_cli_blocks_prints_the_table(capsys):
     assert main(["blocks", "--input", "2x32x32", "--width", "0.0625", "--runs", "1"]) == 0
     out = capsys.readouterr().out
     assert "ms/GMAC vs 2D" in out and out.count("1.00x") >= 4
+
+
+def test_archlab_blocks_does_not_import_the_reference_oracle():
+    """The reference networks are a test oracle (archlab.testing.reference), not product code:
+    `archlab blocks` runs without importing them (or the search and Ray)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from archlab.cli import main; "
+            "rc = main(['blocks', '--input', '2x32x32', '--width', '0.0625', '--runs', '1']); "
+            "print(rc, sorted(m for m in sys.modules if m.startswith(('archlab.testing', 'archlab.search', 'ray'))))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip().splitlines()[-1] == "0 []"
 
 
 def test_cli_blocks_bad_input_is_one_line_error(capsys):

@@ -12,9 +12,11 @@ from archlab.data.synthetic import SyntheticMotion
 from archlab.errors import UserError
 from archlab.forms import FP32, Form, candidates, default_training_form
 from archlab.genome import parse
+from archlab.recipe import ProxyRecipe
 from archlab.train import TrainConfig, train
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=6"
+TINY_RECIPE = ProxyRecipe(epochs=1, batch=8, frames=4, size=16)
 F32, F32CL = Form("fp32", "ncdhw", 1), Form("fp32", "cl3d", 1)
 AC, AC_CL = Form("bf16-autocast", "ncdhw", 1), Form("bf16-autocast", "cl3d", 1)
 B16, B16_CL = Form("bf16", "ncdhw", 1), Form("bf16", "cl3d", 1)
@@ -112,9 +114,9 @@ def test_the_real_numerics_check_fails_bf16_weights_that_lose_their_updates():
 
 def test_machine_key_changes_with_cpu_isa_and_torch(monkeypatch):
     key, info = calibrate.machine_key("cpu")
-    assert info["torch"] == torch.__version__ and info["cpu"] == calibrate.cpu_model()
+    assert info["torch"] == torch.__version__ and info["cpu"] == calibrate.cpu_name()
     assert calibrate.machine_key("cpu")[0] == key
-    monkeypatch.setattr(calibrate, "cpu_model", lambda: "Intel Xeon Platinum 8480")
+    monkeypatch.setattr(calibrate, "cpu_name", lambda: "Intel Xeon Platinum 8480")
     k_cpu = calibrate.machine_key("cpu")[0]
     monkeypatch.setattr(calibrate, "isa_flags", lambda: ["amx_bf16", "amx_tile", "avx512_bf16"])
     k_isa = calibrate.machine_key("cpu")[0]
@@ -220,20 +222,21 @@ def tiny_data():
 
 @pytest.mark.parametrize("form", ["bf16-autocast/cl3d", "bf16/cl3d"])
 def test_train_runs_in_a_form_and_records_it(tiny_data, tmp_path, form):
-    cfg = TrainConfig(epochs=1, batch_size=8, device="cpu", form=form)
+    cfg = TrainConfig(recipe=TINY_RECIPE, device="cpu", form=form)
     res = train(parse(TINY), *tiny_data, cfg, out_dir=tmp_path)
     assert res.status == "ok" and res.form == form and math.isfinite(res.history[0].train_loss)
     assert torch.load(tmp_path / "best.pt", weights_only=True)["form"] == form
-    with pytest.raises(UserError):
-        train(parse(TINY), *tiny_data, TrainConfig(epochs=1, device="cpu", form=form, channels_last=False))
-    with pytest.raises(UserError):
-        train(parse(TINY), *tiny_data, TrainConfig(epochs=1, device="cpu", form="fp16/cl3d"))
+    # a contradiction or a bad name is refused when the config is built, before any training
+    with pytest.raises(UserError, match="contradicts"):
+        TrainConfig(recipe=TINY_RECIPE, device="cpu", form=form, channels_last=False)
+    with pytest.raises(UserError, match="precision"):
+        TrainConfig(recipe=TINY_RECIPE, device="cpu", form="fp16/cl3d")
 
 
 def test_the_default_form_is_todays_default(tiny_data):
-    res = train(parse(TINY), *tiny_data, TrainConfig(epochs=1, batch_size=8, device="cpu"))
+    res = train(parse(TINY), *tiny_data, TrainConfig(recipe=TINY_RECIPE, device="cpu"))
     assert res.form == "fp32/ncdhw"
-    res = train(parse(TINY), *tiny_data, TrainConfig(epochs=1, batch_size=8, device="cpu", channels_last=True))
+    res = train(parse(TINY), *tiny_data, TrainConfig(recipe=TINY_RECIPE, device="cpu", channels_last=True))
     assert res.form == "fp32/cl3d"
 
 
@@ -326,6 +329,22 @@ def test_runtimes_bench_measures_every_runtime_and_a_noise_floor(tmp_path):
     assert all(-1.0 <= t <= 1.0 for t in out["kendall_tau"].values())
 
 
+def test_a_search_trains_and_measures_in_fp32_unless_asked(cache, monkeypatch):
+    """The lead's decision (issue 17): bf16's effect on the proxy ranking is unmeasured and a
+    first calibration costs ~3 min, so the default search is fp32/ncdhw, written out, and
+    never measures this machine, even with calibration on and nothing cached."""
+    from archlab.search import SearchConfig
+
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("the default search must not calibrate"))
+    cfg = calibrate.search_forms(SearchConfig())
+    assert (cfg.train_form, cfg.latency_form, cfg.latency_runtime) == ("fp32/ncdhw", "fp32/ncdhw", "torch")
+    assert cfg.settings()["train_form"] == "fp32/ncdhw"  # what study.yaml stores
+    with pytest.raises(UserError, match="--train-form"):
+        SearchConfig(train_form="fp16/ncdhw")
+    with pytest.raises(UserError, match="--latency-runtime"):
+        SearchConfig(latency_runtime="tensorrt")
+
+
 def test_a_new_search_fixes_the_calibrated_forms_at_its_thread_count(cache, monkeypatch):
     from archlab.search import SearchConfig
 
@@ -334,11 +353,42 @@ def test_a_new_search_fixes_the_calibrated_forms_at_its_thread_count(cache, monk
     cal.training["2"], cal.inference["2"] = "fp32/ncdhw/t2", "fp32/cl3d/t2"
     calibrate.save(cal)
     monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("must not measure: cached"))
-    cfg = calibrate.search_forms(SearchConfig())
+    both = dict(train_form="calibrated", latency_form="calibrated")
+    cfg = calibrate.search_forms(SearchConfig(**both))
     assert (cfg.train_form, cfg.latency_form, cfg.latency_runtime) == ("bf16-autocast/cl3d", "bf16/cl3d", "torch")
-    cfg = calibrate.search_forms(SearchConfig(cpus_per_trial=2))
+    cfg = calibrate.search_forms(SearchConfig(cpus_per_trial=2, **both))
     assert (cfg.train_form, cfg.latency_form) == ("fp32/ncdhw", "fp32/cl3d")
-    cfg = calibrate.search_forms(SearchConfig(latency_runtime="onnxruntime", train_form="fp32/cl3d"))
+    cfg = calibrate.search_forms(SearchConfig(latency_runtime="onnxruntime", train_form="fp32/cl3d",
+                                              latency_form="calibrated"))
     assert (cfg.train_form, cfg.latency_form) == ("fp32/cl3d", "fp32/ncdhw")  # given wins; ONNX graph is fp32
-    with pytest.raises(UserError):
-        calibrate.search_forms(SearchConfig(latency_runtime="tensorrt"))
+    cfg = calibrate.search_forms(SearchConfig(train_form="calibrated"))
+    assert (cfg.train_form, cfg.latency_form) == ("bf16-autocast/cl3d", "fp32/ncdhw")
+
+
+def test_train_and_profile_use_the_calibrated_form_only_when_asked(cache, monkeypatch, capsys, tmp_path):
+    """`archlab profile` / `train` default to fp32 and never calibrate; `--form auto` takes
+    this machine's calibrated form (planted here, so nothing is measured)."""
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("must not calibrate"))
+    argv = ["profile", TINY, "--input", "4x16x16", "--runs", "1"]
+    assert main(argv) == 0
+    assert "torch fp32/ncdhw" in capsys.readouterr().out
+    key, _ = calibrate.machine_key("cpu")
+    calibrate.save(_planted(key, "bf16-autocast/cl3d/t1", "bf16/cl3d/t1"))
+    assert main(argv + ["--form", "auto"]) == 0
+    assert "torch bf16/cl3d" in capsys.readouterr().out
+    assert main(argv) == 0  # a cached calibration changes no default
+    assert "torch fp32/ncdhw" in capsys.readouterr().out
+    train_argv = ["train", TINY, "--out", str(tmp_path / "t"), "--epochs", "1", "--frames", "4", "--size", "16",
+                  "--train-clips", "8", "--val-clips", "8", "--max-steps", "1", "--device", "cpu"]
+    assert main(train_argv + ["--form", "auto"]) == 0
+    assert torch.load(tmp_path / "t" / "best.pt", weights_only=True)["form"] == "bf16-autocast/cl3d"
+    assert main(train_argv[:3] + [str(tmp_path / "u")] + train_argv[4:]) == 0
+    assert torch.load(tmp_path / "u" / "best.pt", weights_only=True)["form"] == "fp32/ncdhw"
+    assert main(train_argv + ["--form", "auto", "--channels-last", "on"]) == 2
+
+
+def test_the_cli_knows_the_runtimes_without_importing_torch():
+    from archlab import runtimes
+    from archlab.cli.forms import RUNTIMES
+
+    assert RUNTIMES == runtimes.RUNTIMES

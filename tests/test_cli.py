@@ -63,3 +63,15 @@ def test_console_script_and_module_entry():
     assert "AB|C2 sw=8 w=8,16" in r.stdout  # canonical order
     r = subprocess.run([sys.executable, "-m", "archlab", "build", "A|"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "stage 2 is empty" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_command_registry_builds_every_command_without_importing_torch():
+    """Each module of archlab/cli registers its commands through add_parser; building the
+    parser (what `archlab --help` does) imports no torch, ray or optuna."""
+    code = ("import sys; from archlab.cli import COMMANDS, build_parser; p = build_parser(); "
+            "sub = next(a for a in p._actions if a.dest == 'command'); "
+            "print(sorted(sub.choices)); print(all(hasattr(m, 'add_parser') for m in COMMANDS)); "
+            "print([m for m in ('torch', 'ray', 'optuna') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out == ["['blocks', 'build', 'dashboard', 'data', 'export', 'presets', 'profile', 'report', 'sample', "
+                   "'search', 'spaces', 'study', 'train']", "True", "[]"]

@@ -10,13 +10,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-import archlab.data.cache as cache_mod
+import archlab.data.prepare as cache_mod
 from archlab.cli import main
-from archlab.data.cache import load_frames, open_cache, prepare_folder, prepare_ucf101
+from archlab.data.cache import load_frames, open_cache
+from archlab.data.prepare import prepare_folder, prepare_ucf101
 from archlab.data.folder import VideoFolder
-from archlab.data.ucf101 import UCF101, write_tiny_ucf101
+from archlab.data.ucf101 import UCF101
 from archlab.data.video import read_video, write_video
 from archlab.errors import UserError
+from archlab.testing.ucf101 import write_tiny_ucf101
 
 CLASSES = ["ApplyEyeMakeup", "Archery", "Basketball"]
 CORRUPT = "Archery/v_Archery_g02_c02.avi"  # random bytes: trainlist01, trainlist03, testlist02

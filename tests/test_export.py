@@ -1,8 +1,9 @@
 """Export: trial selection, .pt2/ONNX round trips in a process without archlab, the model
 card, verification that catches a wrong export, and one-line user errors.
 
-Everything runs on tiny genomes at 4x32x32 against a fake study directory laid out as the
-search writes it (results.csv + study.yaml + trials/<id>/best.pt from real built models).
+Everything runs on tiny genomes at 4x32x32 against a study directory laid out by the real
+writers (archlab.testing.study: study.yaml from the search's settings writer, optuna.db from
+trial records, trials/<id>/best.pt from real built models).
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pandas as pd
 import pytest
 import torch
 import yaml
@@ -30,6 +30,9 @@ from archlab.cli import main
 from archlab.export import EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, select_trial, verify
 from archlab.genome import parse
 from archlab.profile import count_fast
+from archlab.record import TrialRecord
+from archlab.results import find_trial, load_results
+from archlab.testing.study import write_study
 
 TINY = "AB|C2 sw=8 w=8,16 cls=5"
 SMALL = "A|2 sw=8 w=8,8 cls=5"
@@ -63,7 +66,10 @@ def save_checkpoint(path: Path, model: nn.Module, genome: str, **override) -> No
     torch.save(ckpt, path)
 
 
-# trial_id, genome, status, val_top1, latency_ms, gmacs, checkpoint dir
+# Search trials, numbered 0.. in this order: Ray trial id, genome, status, val_top1,
+# latency_ms, gmacs, checkpoint dir. Trials 9 and 10 are proposals rejected inside Ray trial
+# t1 (the search records them with the Ray trial id they were proposed for), so the Ray id
+# t1 names three trials and only the trial number names one.
 ROWS = [
     ("t0", "ABC|22 sw=8 w=8,16 cls=5", "ok", 0.80, 9.0, 0.50, "trials/t0"),  # most accurate
     ("t1", TINY, "ok", 0.70, 5.0, 0.40, "trials/t1"),  # the knee
@@ -74,28 +80,23 @@ ROWS = [
     ("t6", "R|2 sw=8 w=8,8 cls=5", "ok", 0.30, 9.5, 0.30, "trials/t6"),  # corrupt best.pt
     ("t7", "AA|2 sw=8 w=8,8 cls=5", "ok", 0.30, 9.5, 0.30, "trials/t7"),  # best.pt of another genome
     ("t8", "AC|2 sw=8 w=8,8 cls=5", "stopped", 0.50, 3.0, 0.20, "trials/t8"),  # ASHA-stopped: competes
-    ("b0", "BB|2 sw=8 w=8,8 cls=5", "ok", 0.95, 1.0, 0.01, "trials/b0"),  # a baseline: would dominate all
+    ("t1", "333|3 sw=8 w=8,8 cls=5", "rejected", math.nan, math.nan, 2.0, ""),  # over --max-gmacs
+    ("t1", "RRR|3 sw=8 w=8,8 cls=5", "rejected", math.nan, math.nan, 2.5, ""),
 ]
-BASELINES = {"b0"}
+# Baseline 0 (its own Optuna study, shown as b0): would dominate every search trial.
+BASELINES = [("tb", "BB|2 sw=8 w=8,8 cls=5", "ok", 0.95, 1.0, 0.01, "trials/b0")]
 
 
-def results_frame() -> pd.DataFrame:
-    df = pd.DataFrame(ROWS, columns=["trial_id", "genome", "status", "val_top1", "latency_ms", "gmacs", "checkpoint"])
-    df.insert(1, "number", range(len(df)))
-    df.insert(3, "genome_id", [parse(g).id for g in df["genome"]])
-    df["params"] = 1000
-    df["baseline"] = df["trial_id"].isin(BASELINES)
-    ok = df["status"].isin(["ok", "stopped"])
-    df["on_front"] = False
-    df.loc[ok, "on_front"] = pareto.non_dominated(df[ok], OBJ, DIRS).to_numpy()
-    return df
+def record(ray_id: str, genome: str, status: str, acc: float, lat: float, gmacs: float, ckpt: str,
+           label: str = "") -> TrialRecord:
+    return TrialRecord(status=status, ray_trial_id=ray_id, genome=genome, genome_id=parse(genome).id, label=label,
+                       val_top1=acc, latency_ms=lat, gmacs=gmacs, params=1000, epochs=3 if ckpt else 0,
+                       checkpoint=ckpt or None)
 
 
 def make_study(d: Path) -> Path:
-    d.mkdir(parents=True, exist_ok=True)
-    results_frame().to_csv(d / "results.csv", index=False)
-    (d / "study.yaml").write_text(yaml.safe_dump({"name": "fake", "objectives": OBJ,
-                                                  "input": {"frames": CLIP[0], "size": CLIP[1]}}))
+    write_study(d, [record(*r) for r in ROWS], [record(*r, label="pure B") for r in BASELINES],
+                frames=CLIP[0], size=CLIP[1])
     save_checkpoint(d / "trials/t1/best.pt", trained_like(TINY, 1), TINY)
     save_checkpoint(d / "trials/t0/best.pt", trained_like(ROWS[0][1], 0), ROWS[0][1])
     (d / "trials/t5").mkdir(parents=True)
@@ -123,6 +124,12 @@ def study(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def table(study):
+    """The study's results table as every command reads it (archlab.results)."""
+    return load_results(study)[0]
+
+
+@pytest.fixture(scope="module")
 def exported(study: Path) -> dict:
     """`archlab export STUDY_DIR` (rank 1, both formats, default out dir), run once."""
     code, out, err = run_cli(str(study))
@@ -133,12 +140,13 @@ def exported(study: Path) -> dict:
 
 # ---- selection ----------------------------------------------------------------------------
 
-def test_rank_1_is_the_knee_and_ranks_peel_the_front():
-    df = results_frame()
+def test_rank_1_is_the_knee_and_ranks_peel_the_front(table):
+    df = table
+    assert list(df["trial"]) == [str(n) for n in range(len(ROWS))] + ["b0"]
     search = df[df["status"].isin(["ok", "stopped"]) & ~df["baseline"]]
     label, rule = select_trial(df, OBJ, DIRS)
     assert label == pareto.knee_point(search, OBJ, DIRS)
-    assert df.loc[label, "trial_id"] == "t1" and "knee" in rule
+    assert df.loc[label, "trial"] == "1" and "knee" in rule
     picks = [df.loc[select_trial(df, OBJ, DIRS, rank=k)[0], "trial_id"] for k in (1, 2, 3, 4)]
     # the front is t0 t1 t8 t2 (t8 stopped early still counts; the baseline b0 does not);
     # after t1 and t8 the two extremes tie at distance 1 and the earlier row goes first
@@ -154,8 +162,8 @@ def test_rank_1_is_the_knee_and_ranks_peel_the_front():
     ({"max_gmacs": 0.06}, ["t3"]),  # off the global front, but the only trial within 0.06 GMACs
     ({"max_latency": 9.2, "max_gmacs": 0.45}, ["t1", "t8", "t2"]),
 ])
-def test_limits_rank_the_front_within_them_by_accuracy(limits, want):
-    df = results_frame()
+def test_limits_rank_the_front_within_them_by_accuracy(table, limits, want):
+    df = table
     got = [df.loc[select_trial(df, OBJ, DIRS, rank=k, **limits)[0], "trial_id"] for k in range(1, len(want) + 1)]
     assert got == want
     with pytest.raises(Exception, match=f"--rank {len(want) + 1}: the front has only {len(want)}"):
@@ -165,7 +173,7 @@ def test_limits_rank_the_front_within_them_by_accuracy(limits, want):
 def test_cli_limits_choose_the_trial(study, tmp_path):
     code, out, err = run_cli(str(study), "--max-latency", "9.2", "--format", "pt2", "--out", str(tmp_path / "e"))
     assert code == 0, err
-    assert "trial   t0" in out and "latency_ms <= 9.2" in out
+    assert "trial   0  (rank 1: best val_top1" in out and "latency_ms <= 9.2" in out
     card = json.loads((tmp_path / "e/model_card.json").read_text())
     assert card["genome"] == ROWS[0][1] and card["trial"]["trial_id"] == "t0"
 
@@ -242,8 +250,8 @@ def test_card_describes_the_files_and_the_trial(exported, study):
     cost = count_fast(g, CLIP)
     assert card["params"] == cost.params == sum(p.numel() for p in build(TINY).parameters())
     assert card["macs"] == cost.macs and card["gmacs"] == pytest.approx(cost.gmacs, rel=1e-12)
-    row = results_frame().set_index("trial_id").loc["t1"]
-    assert card["trial"]["trial_id"] == "t1" and card["trial"]["number"] == 1
+    row = load_results(study)[0].set_index("trial").loc["1"]
+    assert card["trial"]["trial"] == "1" and card["trial"]["trial_id"] == "t1" and card["trial"]["number"] == 1
     assert card["trial"]["val_top1"] == row["val_top1"] and card["trial"]["latency_ms"] == row["latency_ms"]
     assert card["weights"] == {"kind": "trial", "path": "trials/t1/best.pt", "epoch": 3,
                                "metrics": {"val_top1": 0.7, "val_loss": 1.25}}
@@ -262,7 +270,7 @@ def test_card_describes_the_files_and_the_trial(exported, study):
     assert TINY in md and card["files"]["model.pt2"]["sha256"] in md and "walk" in md
     assert "torch.export.load" in md and "InferenceSession" in md
     # what the CLI said
-    assert "trial   t1" in exported["out"] and "wrote" in exported["out"]
+    assert "trial   1  (rank 1: knee point" in exported["out"] and "wrote" in exported["out"]
     assert "exporting model.pt2" in exported["err"] and "verifying" in exported["err"]
     assert "Warning" not in exported["err"] and "torchvision" not in exported["err"]
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]  # no temp dirs left
@@ -370,17 +378,18 @@ def other_study(study, tmp_path) -> Path:
 
 
 @pytest.mark.parametrize("argv, needle", [
-    (["{study}", "--trial", "t99"], "trial 't99' is not in results.csv (10 trials: t0, t1"),
-    (["{study}", "--trial", "t5"], "trials/t5/best.pt does not exist"),
+    (["{study}", "--trial", "t99"], "--trial 't99': no such trial in the study (12 trials: 0, 1, 2"),
+    (["{study}", "--trial", "5"], "trials/t5/best.pt does not exist"),
     (["{study}", "--trial", "b0"], "trials/b0/best.pt does not exist"),  # baselines: reachable by --trial
-    (["{study}", "--trial", "t6"], "trials/t6/best.pt cannot be read"),
-    (["{study}", "--trial", "t7"], f"was trained for genome '{SMALL}', not 'AA|2 sw=8 w=8,8 cls=5'"),
-    (["{study}", "--trial", "t4"], "trial t4 (status failed) has no checkpoint"),
+    (["{study}", "--trial", "6"], "trials/t6/best.pt cannot be read"),
+    (["{study}", "--trial", "7"], f"was trained for genome '{SMALL}', not 'AA|2 sw=8 w=8,8 cls=5'"),
+    (["{study}", "--trial", "4"], "trial 4 (status failed) has no checkpoint"),
+    (["{study}", "--trial", "t1"], "--trial 't1' is ambiguous: the Ray trial id is shared by 3 trials (1, 9, 10:"),
     (["{study}", "--weights", "{tmp}/small.pt"], f"was trained for genome '{SMALL}', not '{TINY}'"),
     (["--genome", TINY, "--weights", "{tmp}/bare.pt"], f"do not fit genome '{TINY}': "),
     (["{study}", "--input", "16x112"], "must be FRAMESxHEIGHTxWIDTH"),
     (["{study}", "--input", "4x8x8"], "at least 16 pixels"),
-    (["{tmp}/nostudy"], "has no results.csv"),
+    (["{tmp}/nostudy"], "is not a study directory (no study.yaml)"),
     (["{tmp}/absent"], "does not exist"),
     (["{study}", "--genome", TINY], "exactly one"),
     ([], "exactly one"),
@@ -404,3 +413,55 @@ def test_user_errors_are_one_line_exit_2(study, other_study, argv, needle):
     assert "Traceback" not in err
     assert sorted(study.rglob("*")) == before  # nothing written
     assert sorted(p.name for p in other_study.iterdir()) == ["bare.pt", "junk", "nostudy", "small.pt"]
+
+
+# ---- reading the study: the trial number, the study's clip, a damaged storage ---------------
+
+def test_trial_ids_the_number_users_see(table):
+    assert table.loc[find_trial(table, "1"), "genome"] == TINY
+    assert table.loc[find_trial(table, " 9 "), "status"] == "rejected"
+    assert table.loc[find_trial(table, "b0"), "label"] == "pure B"
+    assert table.loc[find_trial(table, "t0"), "trial"] == "0"  # a Ray trial id that names one trial
+    assert table.loc[find_trial(table, "tb"), "trial"] == "b0"
+    from archlab.errors import UserError
+
+    with pytest.raises(UserError, match=r"shared by 3 trials \(1, 9, 10"):
+        find_trial(table, "t1")
+    clash = table.copy()
+    clash.loc[clash["trial"] == "2", "trial_id"] = "3"  # a Ray id that reads as another trial's number
+    with pytest.raises(UserError, match="ambiguous: trial number 3 and the Ray trial id of trial"):
+        find_trial(clash, "3")
+
+
+def test_weights_none_exports_at_the_clip_the_default_search_stored(tmp_path):
+    """Bug 1 of issue 12: study.yaml as the search writes it (no hand-written `input` key):
+    `--weights none` builds at the search's default proxy clip, 8x32x32, not 16x160x160."""
+    d = write_study(tmp_path / "default", [record("t0", SMALL, "ok", 0.5, 3.0, 0.01, "")])
+    assert "input" not in yaml.safe_load((d / "study.yaml").read_text())
+    code, out, err = run_cli(str(d), "--weights", "none", "--format", "pt2", "--out", str(tmp_path / "e"))
+    assert code == 0, err
+    card = json.loads((tmp_path / "e/model_card.json").read_text())
+    assert (card["input"]["frames"], card["input"]["height"], card["input"]["width"]) == (8, 32, 32)
+    assert card["macs"] == count_fast(parse(SMALL), (8, 32, 32)).macs
+    program = torch.export.load(str(tmp_path / "e/model.pt2"))
+    assert tuple(program.example_inputs[0][0].shape[2:]) == (8, 32, 32)
+
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda b: b[: len(b) // 2], "cannot be read as an Optuna storage (database disk image is malformed)"),
+    (lambda b: b"", "is empty (0 bytes)"),
+    (lambda b: b"not a database at all" * 10, "is not an SQLite database"),
+])
+def test_a_damaged_optuna_db_is_one_line(study, tmp_path, damage, needle):
+    import shutil
+
+    d = tmp_path / "copy"
+    shutil.copytree(study, d)
+    db = d / "optuna.db"
+    db.write_bytes(damage(db.read_bytes()))
+    before = db.read_bytes()
+    code, out, err = run_cli(str(d), "--weights", "none")
+    assert code == 2, err
+    assert needle in err and str(db) in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+    assert db.read_bytes() == before  # reading never writes into the study

@@ -122,3 +122,37 @@ def test_scale_widths():
     g = scale_widths(parse("ABC|ABCA|BCABCA|222"), 0.125)
     assert [s.width for s in g.stages] == [8, 16, 32, 64] and g.stem_width == 8
     assert g.letters == "ABC|ABCA|BCABCA|222"
+
+
+# ---- hostile strings (issue 15 item 4) -------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["A sw=" + "9" * 5000, "A w=" + "1" * 5000, "A cls=" + "7" * 4301, "A sw=1234567890"])
+def test_huge_integers_are_a_genome_error(text):
+    # before: int() past Python's 4,300-digit limit raised ValueError, not GenomeError
+    with pytest.raises(GenomeError, match=r"value 1: '[0-9]+'\.\.\. \([0-9,]+ characters\) is too large|too large"):
+        parse(text)
+
+
+def test_negative_zero_dropout_is_the_same_network():
+    # before: two strings ("drop=-0.0", "drop=0.0") and two ids for one network
+    a, b = parse("AB|C drop=-0.0"), parse("AB|C drop=0.0")
+    assert a == b and str(a) == str(b) == "AB|C drop=0.0" and a.id == b.id
+    direct = Genome(stages=a.stages, dropout=-0.0)
+    assert str(direct) == "AB|C drop=0.0" and direct.id == a.id
+    assert parse(str(direct)) == a
+
+
+@pytest.mark.parametrize("text", [
+    "A stem=" + "x" * 50_000_000,          # before: the whole value echoed (a 50 MB line)
+    "A drop=" + "y" * 50_000_000,
+    "A zz" + "=" * 10_000_000,
+    "A " + "q" * 50_000_000 + "=1",
+    "A t=" + "p" * 50_000_000,
+    "A|" + "B" * 50_000_000,
+    "=" + "A" * 50_000_000,
+    "A cls=" + "1" * 50_000_000,
+])
+def test_errors_echo_values_cut(text):
+    with pytest.raises(GenomeError) as e:
+        parse(text)
+    assert len(str(e.value)) < 300 and "\n" not in str(e.value)

@@ -60,20 +60,46 @@ def test_latency_measured_and_cached():
 
 
 def test_profile_cache_persists(tmp_path):
+    """A second cache on the same file answers from the file: the value planted in it (a MAC
+    count no network has) comes back, so the test fails if the file is not read. A file that
+    is not JSON is ignored (the cache is best-effort) and recomputed."""
+    import json
+
     g = parse("AB|C2 w=8,16 sw=8 cls=5")
     path = tmp_path / "profiles.json"
     c1 = profile.cost(g, (4, 32, 32), cache=profile.ProfileCache(path))
+    stored = json.loads(path.read_text())
+    (key,) = stored
+    assert stored[key]["macs"] == c1.macs > 0
+    stored[key]["macs"] = 123_456_789
+    path.write_text(json.dumps(stored))
     c2 = profile.cost(g, (4, 32, 32), cache=profile.ProfileCache(path))
-    assert path.exists() and c1 == c2
+    assert c2.macs == 123_456_789 and c2.params == c1.params and c2.stages == c1.stages
+    assert not [p for p in tmp_path.iterdir() if p.name != "profiles.json"]  # no temp file left behind
+    path.write_text("{not json")
+    c3 = profile.cost(g, (4, 32, 32), cache=profile.ProfileCache(path))
+    assert c3 == c1
 
 
 def test_cuda_request_without_gpu_is_user_error():
     import torch
 
+    from archlab.device import resolve_device
+
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
     with pytest.raises(UserError, match="no CUDA GPU"):
-        profile.resolve_device("cuda")
+        resolve_device("cuda")
+    with pytest.raises(UserError, match="--device 'gpu0': use auto, cpu, cuda or cuda:N"):
+        resolve_device("gpu0")
+    assert resolve_device("auto").type == "cpu" and resolve_device("CPU").type == "cpu"
+
+
+def test_latency_needs_a_timed_run():
+    from archlab.builder import build
+
+    with pytest.raises(UserError, match="--runs 0"):
+        profile.measure_latency(build(parse("AB|C2 w=8,16 sw=8 cls=5")), (4, 32, 32), runs=0)
 
 
 def test_latency_is_measured_on_the_inference_form(monkeypatch):

@@ -1,5 +1,6 @@
 """`archlab report` / `archlab dashboard` on a real study directory built without a search:
-study.yaml + optuna.db written the way search.py writes them (user attributes of _record)."""
+study.yaml from the search's settings writer, optuna.db from trial records
+(archlab.testing.study), as the search leaves them."""
 
 from __future__ import annotations
 
@@ -13,14 +14,16 @@ import time
 import urllib.request
 from pathlib import Path
 
-import optuna
+import numpy as np
 import pytest
-import yaml
 
 from archlab.cli import main
 from archlab.errors import UserError
-from archlab.report import build_report, hypervolume_curve, short_genome
+from archlab.record import TrialRecord
+from archlab.report import (build_report, chance_accuracy, hypervolume_curve, hypervolume_figure, mix_figure,
+                            short_genome, study_hypervolume, tradeoff_figure)
 from archlab.results import load_results
+from archlab.testing.study import write_study
 
 G = "sw=8 w=8,16 cls=6"
 # (genome, status, val_top1, latency_ms, gmacs, params, reason)
@@ -43,39 +46,19 @@ FRONT = [SEARCH[i][0] for i in (4, 1, 0, 3)] + [BASELINES[1][1]]
 NOT_FRONT = [SEARCH[i][0] for i in (2, 5, 6, 7, 8)] + [BASELINES[0][1]]
 
 
-def _trial(study: optuna.Study, genome: str, status: str, acc, lat, gmacs, params, reason="", label=""):
-    t = study.ask()
-    attrs = {"genome": genome, "genome_id": f"id{t.number:02d}{len(genome)}", "status": status, "reason": reason,
-             "val_top1": acc, "val_top5": None if acc is None else min(1.0, acc + 0.3), "latency_ms": lat,
-             "gmacs": gmacs, "params": params, "epochs": 0 if status == "rejected" else (2 if status == "stopped" else 4),
-             "checkpoint": f"ray/t{t.number}/work", "train_time_s": 12.5, "trial_time_s": 14.0, "label": label,
-             "ray_trial_id": f"rt{t.number:05d}" + ("b" if label else "")}
-    for k, v in attrs.items():
-        if v is not None:
-            t.set_user_attr(k, v)
-    if status in ("failed", "rejected"):
-        study.tell(t, state=optuna.trial.TrialState.FAIL)
-    else:
-        study.tell(t, [acc, lat])
+def _record(n: int, genome: str, status: str, acc, lat, gmacs, params, reason="", label="") -> TrialRecord:
+    return TrialRecord(status=status, reason=reason, ray_trial_id=f"rt{n:05d}" + ("b" if label else ""), genome=genome,
+                       genome_id=f"id{n:02d}{len(genome)}", label=label, val_top1=acc,
+                       val_top5=None if acc is None else min(1.0, acc + 0.3), latency_ms=lat, gmacs=gmacs,
+                       params=params, epochs=0 if status == "rejected" else (2 if status == "stopped" else 4),
+                       checkpoint=f"ray/t{n}/work", train_time_s=12.5, trial_time_s=14.0)
 
 
 def make_study(root: Path, name: str = "mixdemo", search=SEARCH, baselines=BASELINES) -> Path:
-    d = root / name
-    d.mkdir(parents=True)
-    settings = {"space": "interleave", "name": name, "out": str(root), "data": "synthetic", "frames": 8, "size": 32,
-                "objectives": ["val_top1", "latency_ms"], "directions": ["max", "min"], "trials": len(search),
-                "epochs": 4, "sampler": "nsga2", "seed": 0, "storage": None, "wandb": "off"}
-    (d / "study.yaml").write_text(yaml.safe_dump(settings, sort_keys=False))
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    url = f"sqlite:///{d / 'optuna.db'}"
-    study = optuna.create_study(study_name=name, storage=url, directions=["maximize", "minimize"])
-    for row in search:
-        _trial(study, *row)
-    if baselines:
-        bstudy = optuna.create_study(study_name=name + ":baselines", storage=url, directions=["maximize", "minimize"])
-        for label, genome, acc, lat, gmacs, params in baselines:
-            _trial(bstudy, genome, "ok", acc, lat, gmacs, params, label=label)
-    return d
+    return write_study(root / name, [_record(n, *row) for n, row in enumerate(search)],
+                       [_record(n, g, "ok", acc, lat, gm, p, label=label)
+                        for n, (label, g, acc, lat, gm, p) in enumerate(baselines)],
+                       tables=False, space="interleave", epochs=4, trials=max(1, len(search)), wandb="off")
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +102,9 @@ def test_report_md_has_front_failures_and_plots(study: Path):
     # rows sorted by latency, the fastest first; numbers as logged
     assert front_block.index(SEARCH[4][0]) < front_block.index(SEARCH[1][0]) < front_block.index(SEARCH[3][0])
     line = next(l for l in front_block.splitlines() if l.endswith(SEARCH[3][0]))
-    assert line.split()[:4] == ["#3", "0.620", "0.920", "20.00"]
+    assert line.split()[:4] == ["3", "0.620", "0.920", "20.00"]
+    line = next(l for l in front_block.splitlines() if l.endswith(BASELINES[1][1]))
+    assert line.split()[:2] == ["b1", "0.550"]  # a baseline by the id `archlab export --trial` takes
     failures = text.split("## Failures (2)")[1].split("## ")[0]
     assert "RuntimeError: loss is NaN at epoch 2" in failures and "GMACs 1.2 > limit 1" in failures
     assert "rejected" in failures and "failed" in failures
@@ -134,8 +119,8 @@ def test_report_md_has_front_failures_and_plots(study: Path):
             hv += (ref_lat - lat) * (acc - best)
             best = acc
     assert f"hypervolume {hv:.4g}" in summary
-    assert "best accuracy: val_top1 0.620 (trial #3, `BB|B2 sw=8 w=8,16 cls=6`)" in summary
-    assert "fastest: 4.00 ms at val_top1 0.300 (trial #4, `22|22 sw=8 w=8,16 cls=6`)" in summary
+    assert "best accuracy: val_top1 0.620 (trial 3, `BB|B2 sw=8 w=8,16 cls=6`)" in summary
+    assert "fastest: 4.00 ms at val_top1 0.300 (trial 4, `22|22 sw=8 w=8,16 cls=6`)" in summary
     pngs = sorted(p.name for p in (study / "report").glob("*.png"))
     assert pngs == ["accuracy_vs_gmacs.png", "accuracy_vs_latency.png", "block_mix.png", "hypervolume.png"]
     for name in pngs:
@@ -244,3 +229,79 @@ def test_dashboard_serves_the_study(study: Path):
 def test_dashboard_errors(tmp_path: Path, capsys):
     assert main(["dashboard", str(tmp_path)]) == 2
     assert "not a study directory" in capsys.readouterr().err
+
+
+# ---- a damaged optuna.db: one line, exit 2, from every reader ---------------------------------
+
+@pytest.mark.parametrize("damage, needle", [
+    (lambda b: b[: len(b) // 2], "cannot be read as an Optuna storage (database disk image is malformed)"),
+    (lambda b: b[:100], "cannot be read as an Optuna storage"),
+    (lambda b: b"", "is empty (0 bytes)"),
+    (lambda b: b"\x00" * 4096, "is not an SQLite database"),
+])
+def test_damaged_storage_is_one_line_from_report_and_dashboard(study: Path, capsys, damage, needle):
+    db = study / "optuna.db"
+    db.write_bytes(damage(db.read_bytes()))
+    before = db.read_bytes()
+    for argv in (["report", str(study)], ["dashboard", str(study), "--port", "0"]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and needle in err and str(db) in err, (argv, err)
+        assert "Traceback" not in err and "sqlalchemy" not in err
+    with pytest.raises(UserError, match="corrupt|empty|not an SQLite"):
+        load_results(study)
+    assert db.read_bytes() == before and not (study / "report").exists()  # nothing written
+
+
+# ---- what the plots draw -------------------------------------------------------------------------
+
+def _table(study: Path):
+    df, info = load_results(study)
+    return df, info
+
+
+def test_tradeoff_plot_marks_chance_and_draws_stopped_trials_hollow(study: Path):
+    df, _ = _table(study)
+    assert chance_accuracy(df) == pytest.approx(1 / 6)
+    fig = tradeoff_figure(df, "latency_ms", "t", {})
+    ax = fig.axes[0]
+    chance = [l for l in ax.lines if str(l.get_label()).startswith("chance")]
+    assert len(chance) == 1 and list(chance[0].get_ydata()) == pytest.approx([1 / 6, 1 / 6])
+    assert chance[0].get_label() == "chance (1/6 = 0.167)" and ax.get_ylim()[0] < 1 / 6
+    stopped = df[df["status"] == "stopped"]
+    assert len(stopped) == 1
+    hollow, filled = [], []
+    for coll in ax.collections:
+        fc = coll.get_facecolors()
+        pts = [tuple(p) for p in coll.get_offsets()]
+        if not pts:
+            continue
+        (hollow if len(fc) == 0 or np.all(fc[:, 3] == 0) else filled).extend(pts)
+    assert hollow == [(stopped["latency_ms"].item(), stopped["val_top1"].item())]
+    done = df[df["status"] == "ok"]
+    assert sorted(filled) == sorted(zip(done["latency_ms"], done["val_top1"]))  # every full-budget trial, filled
+    assert any("stopped early by ASHA (1)" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_mix_plot_marks_chance_and_stopped_trials(study: Path):
+    df, _ = _table(study)
+    fig = mix_figure(df, "t")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert panels and all(any(l.get_ydata()[0] == pytest.approx(1 / 6) for l in ax.lines) for ax in panels)
+    for ax in panels:
+        hollow = [p for c in ax.collections if len(c.get_offsets()) and
+                  (len(c.get_facecolors()) == 0 or np.all(c.get_facecolors()[:, 3] == 0)) for p in c.get_offsets()]
+        assert [round(float(y), 3) for _, y in hollow] == [0.35]  # trial 7, stopped
+
+
+def test_hypervolume_plot_has_whole_trial_numbers_as_ticks(study: Path):
+    df, info = _table(study)
+    few = df[df["number"] < 3].copy()  # three trials: matplotlib alone would tick 0, 0.25, 0.5 ...
+    hv = study_hypervolume(few, info.settings, info.objectives, info.directions)
+    curve = hypervolume_curve(few, info.objectives, info.directions, hv["reference_point"])
+    fig = hypervolume_figure(curve, hv, "t")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
+

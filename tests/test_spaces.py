@@ -236,3 +236,128 @@ def test_python_escape_hatch(tmp_path, monkeypatch):
     assert space.violates(g) is None
     declared = load_space(str(write(tmp_path, "py2", "description: d\npython: my_space_mod:declared\n")))
     assert declared.cardinality() == 12345
+
+
+# ---- hostile files: one line, exit 2, bounded time and memory (issue 15 item 4) -------------
+
+def bomb(levels: int = 9, width: int = 9) -> str:
+    """A "billion laughs" value in flow style: level k is ``width`` aliases of level k-1, so
+    the whole expands to width**levels values (9**9 = 387,420,489) from about 300 bytes."""
+    parts = [f"&l0 [{', '.join(['x'] * width)}]"]
+    parts += [f"&l{k} [{', '.join([f'*l{k - 1}'] * width)}]" for k in range(1, levels)]
+    return "[" + ", ".join(parts) + "]"
+
+
+TINY_OK = "description: x\nkind: interleave\ndepths: [[1], [1]]\n"
+# every key of a space file a bomb can sit under (the issue's 9 placements and more)
+BOMB_PLACEMENTS = ["description", "kind", "depths", "widths", "phase", "n_2d", "cycle", "fields", "choices",
+                   "input", "max_gmacs", "name"]
+
+
+def run_cli(capsys, *argv):
+    from archlab.cli import main
+
+    try:
+        code = main(list(argv))
+    except SystemExit as e:
+        code = e.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def one_line_exit_2(capsys, path, *needles):
+    """`archlab sample` on the file: exit 2 and one line naming the file; peak Python memory
+    of the whole command under 16 MiB (tracemalloc; a bomb expanded takes GiBs)."""
+    import tracemalloc
+
+    warm = path.parent / "warm.yaml"  # the command once on a good file: its imports are not counted
+    warm.write_text(TINY_OK)
+    assert run_cli(capsys, "sample", "-n", "1", str(warm))[0] == 0
+    tracemalloc.start()
+    try:
+        code, out, err = run_cli(capsys, "sample", "-n", "1", str(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2, (code, err[-500:])
+    assert err.startswith(f"archlab sample: error: {path.name}: ") and len(err.strip().splitlines()) == 1
+    assert len(err) < 400 and "Traceback" not in err
+    for needle in needles:
+        assert needle in err
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"
+    return err
+
+
+@pytest.mark.parametrize("key", BOMB_PLACEMENTS)
+def test_alias_bomb_in_any_key_fails_fast_with_bounded_memory(capsys, tmp_path, key):
+    # before: 7 of 9 placements ran out of memory (1.5-3 GiB) with no message
+    path = tmp_path / "bomb.yaml"
+    path.write_text(f"{key}: {bomb()}\n" + "".join(line + "\n" for line in TINY_OK.splitlines()
+                                                   if not line.startswith(key + ":")))
+    one_line_exit_2(capsys, path, f"key '{key}", "expands to more than 100,000 values")
+
+
+def test_alias_bomb_in_block_style_and_through_merge_keys(capsys, tmp_path):
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{k}: &a{k} {{" + ", ".join(f"k{j}: *a{k - 1}" for j in range(10)) + "}" for k in range(1, 7)]
+    lines += ["widths:", "  <<: *a6"]
+    path = tmp_path / "merge.yaml"
+    path.write_text(TINY_OK + "\n".join(lines) + "\n")
+    one_line_exit_2(capsys, path, "expands to more than 100,000 values")
+
+
+@pytest.mark.parametrize("name, text, needle", [
+    # before: RecursionError and a 3,000-line traceback (flow and block nesting)
+    ("deep", TINY_OK.replace("[[1], [1]]", "[" * 1000 + "]" * 1000), "nested more than 32 levels deep"),
+    ("deepblock", TINY_OK + "widths:\n" + "".join("  " * i + "- \n" for i in range(1, 200)),
+     "nested more than 32 levels deep"),
+    # before: phase: [0, 100000000] built a list of 10^8 integers (1.7 GiB), then MemoryError
+    ("range", TINY_OK + "phase: [0, 100000000]\n", "key 'phase': 100000000 is not allowed here (an integer in 0..2"),
+    ("float", TINY_OK + "phase: [1.0e+30, 1]\n", "key 'phase': 1e+30 is not allowed"),
+    ("huge", TINY_OK + "phase: 1" + "0" * 1000 + "\n", "key 'phase' (line 4): the integer '1000"),
+    ("hex", TINY_OK + "phase: 0x" + "f" * 30 + "\n", "outside +-2^63"),
+    ("widths", TINY_OK + "widths: [1.0e+30]\n", "widths"),
+    ("inf", TINY_OK + "max_gmacs: .inf\n", "key 'max_gmacs': inf must be a positive number"),
+    # before: ValueError tracebacks from PyYAML's constructor
+    ("date", TINY_OK + "phase: 2001-13-45\n", "key 'phase' (line 4): cannot read '2001-13-45': month must be in 1..12"),
+    ("cycle", "description: x\nkind: interleave\ndepths: &a [*a]\n", "alias *a refers to a collection"),
+    ("alias", TINY_OK + "phase: *nothing\n", "not valid YAML (line 4): found undefined alias"),
+    ("wide", TINY_OK + "widths: [" + ", ".join(["1"] * 5000) + "]\n", "more than 1,000 items"),
+    ("long", TINY_OK + "fields: " + "x" * 10_000 + "\n", "a value of 10,000 characters"),
+    ("desc", TINY_OK.replace("description: x", "description: " + "d" * 1000),
+     "key 'description': 1,000 characters; at most 200"),
+    ("nul", TINY_OK + "fields: a\x00b\n", "not valid YAML: unacceptable character #x0000"),
+    # before: the second of two equal keys silently won
+    ("twice", TINY_OK + "phase: 0\nphase: 1\n", "key 'phase': given twice"),
+    ("twice2", TINY_OK + "choices: {stem: [2d/s], stem: [2d/ts]}\n", "key 'choices.stem': given twice"),
+])
+def test_hostile_values_are_one_line(capsys, tmp_path, name, text, needle):
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    one_line_exit_2(capsys, path, needle)
+
+
+def test_big_and_non_utf8_files_are_one_line(capsys, tmp_path):
+    big = tmp_path / "big.yaml"
+    big.write_text(TINY_OK + "# " + "x" * (2 << 20) + "\n")  # 2 MiB of comment
+    one_line_exit_2(capsys, big, "larger than 1024 KiB")
+    latin = tmp_path / "latin.yaml"  # before: UnicodeDecodeError traceback
+    latin.write_bytes(TINY_OK.encode() + b"# caf\xe9\n")
+    one_line_exit_2(capsys, latin, "latin.yaml: line 4: not UTF-8 text (byte 0xe9)")
+
+
+def test_long_values_are_echoed_cut(capsys, tmp_path):
+    # before: the value came back whole (a 50 MB value gave a 52 MB stderr line)
+    path = tmp_path / "echo.yaml"
+    path.write_text(TINY_OK.replace("kind: interleave", "kind: " + "k" * 4000))
+    err = one_line_exit_2(capsys, path, "key 'kind': 'kkkk", "(4,000 characters) is not one of")
+    assert len(err) < 400
+
+
+def test_archlab_spaces_refuses_a_huge_description_in_one_line(capsys, tmp_path, monkeypatch):
+    # before: a 50 MB description made `archlab spaces` print 157 MB
+    (tmp_path / "big.yaml").write_text(TINY_OK.replace("description: x", "description: " + "d" * 900_000))
+    monkeypatch.setenv("ARCHLAB_SPACES", str(tmp_path))
+    code, out, err = run_cli(capsys, "spaces")
+    assert code == 2 and len(err) < 300 and len(err.splitlines()) == 1 and not out
+    assert "big.yaml: " in err and "key 'description'" in err

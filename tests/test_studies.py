@@ -63,13 +63,50 @@ def rows(path: Path) -> list[dict]:
     ({"train": {**TRAIN, "size": 8}}, "bad.yaml: key 'train.frames'/'train.size'"),
     ({"search": {"searches": {"a": {"spaec": "free"}}}}, "bad.yaml: unknown key 'spaec' in 'search.searches.a'"),
     ({"search": {"searches": {"a": {"space": "nosuch"}}}}, "bad.yaml: key 'search.searches.a': unknown search space"),
-    ({"search": {"searches": {"a": {"trials": "many"}}}}, "bad.yaml: key 'search.searches.a.trials': 'many'"),
+    ({"search": {"searches": {"a": {"trials": "many"}}}}, "bad.yaml: key 'search.searches.a.trials': must be a whole number (got 'many')"),
     ({"search": {"searches": {"a": {"name": "x"}}}}, "bad.yaml: unknown key 'name' in 'search.searches.a'"),
     ({"search": {"searches": {"a": {"sampler": "grid"}}}}, "bad.yaml: key 'search.searches.a.sampler'"),
     ({"search": {"searches": {"a": {}, "b": {"objectives": "acc,gmacs"}}}}, "same objectives"),
     ({"search": {"common": {"trials": 2}}}, "bad.yaml: key 'search.searches' is required"),
     ({"train": TRAIN, "quick": {"train": {"genomes": {}}}}, "bad.yaml: unknown key 'genomes' in 'quick.train'"),
     ({"train": TRAIN, "quick": {"search": {"trials": 0.5}}}, "bad.yaml: key 'quick.search.trials'"),
+    # issue 15 item 4: each of these was accepted unchecked, or a traceback, before
+    ({"train": {**TRAIN, "lr": float("inf")}}, "bad.yaml: key 'train.lr': must be a finite number (got inf)"),
+    ({"train": {**TRAIN, "lr": float("nan")}}, "bad.yaml: key 'train.lr': must be a finite number (got nan)"),
+    ({"train": {**TRAIN, "frames": 1e30}}, "bad.yaml: key 'train.frames': must be a whole number (got 1e+30)"),
+    ({"train": {**TRAIN, "frames": 100_000_000}}, "key 'train.frames': must be at most 256 (got 100,000,000)"),
+    ({"train": {**TRAIN, "train_clips": 10**12}}, "key 'train.train_clips': must be at most 100,000"),
+    ({"train": {**TRAIN, "seeds": list(range(200))}}, "key 'train.seeds': 200 is more than a study may ask for"),
+    ({"train": {**TRAIN, "seeds": [2**40]}}, "key 'train.seeds'"),
+    ({"train": {**TRAIN, "momentum": 1.5}}, "bad.yaml: key 'train.momentum': must be in [0, 1) (got 1.5)"),
+    ({"train": {**TRAIN, "seed": 1}}, "bad.yaml: unknown key 'seed' in 'train'"),
+    ({"train": {**TRAIN, "latency_runs": 0}}, "bad.yaml: key 'train.latency_runs': 0 must be a positive integer"),
+    ({"search": {"common": 0, "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
+    ({"search": {"common": [], "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
+    ({"search": {"searches": {"a": 0}}}, "bad.yaml: key 'search.searches.a': expected a mapping"),
+    ({"train": TRAIN, "quick": 0}, "bad.yaml: key 'quick': expected a mapping"),
+    ({"train": TRAIN, "quick": {"train": 0}}, "bad.yaml: key 'quick.train': expected a mapping"),
+    ({"search": {"common": {"lr": float("inf")}, "searches": {"a": {}}}},
+     "bad.yaml: key 'search.common.lr': must be a finite number (got inf)"),
+    ({"search": {"searches": {"a": {"data_opts": {"n_clip": 16}}}}},
+     "key 'search.searches.a.data_opts': unknown option 'n_clip' for the synthetic dataset (options: n_clips"),
+    ({"search": {"searches": {"a": {"data_opts": {"n_clips": 10**9}}}}},
+     "key 'search.searches.a.data_opts.n_clips': 1000000000 must be in 0..100,000"),
+    ({"search": {"searches": {"a": {"data_opts": {"seed": {"x": 1}}}}}},
+     "key 'search.searches.a.data_opts.seed': {'x': 1} is not a plain value"),
+    ({"search": {"searches": {"a": {"data_opts": 3}}}}, "key 'search.searches.a.data_opts': 3 is not a mapping of dataset options"),
+    ({"search": {"searches": {"a": {"cpus_per_trial": 0}}}}, "key 'search.searches.a.cpus_per_trial': must be positive (got 0)"),
+    ({"search": {"searches": {"a": {"concurrency": 0}}}}, "key 'search.searches.a.concurrency': must be at least 1 (got 0)"),
+    ({"search": {"searches": {"a": {"max_gmacs": -1}}}}, "key 'search.searches.a.max_gmacs': must be positive (got -1)"),
+    ({"search": {"searches": {"a": {"max_gmacs": float("inf")}}}}, "key 'search.searches.a.max_gmacs': must be a finite number (got inf)"),
+    ({"search": {"searches": {"a": {"wandb": "loud"}}}}, "key 'search.searches.a.wandb': must be one of auto, online, offline, off"),
+    ({"search": {"searches": {"a": {"data": "kinetics"}}}}, "key 'search.searches.a': --data must be one of synthetic, ucf101, folder (got 'kinetics')"),
+    ({"search": {"searches": {"a": {"data": "ucf101"}}}}, "key 'search.searches.a': --data ucf101 needs --data-root PATH"),
+    ({"search": {"searches": {"a": {"trials": 10**7}}}}, "key 'search.searches.a.trials': must be at most 100,000 (got 10,000,000)"),
+    ({"search": {"searches": {"a": {"epochs": 0}}}}, "key 'search.searches.a.epochs': must be at least 1 (got 0)"),
+    ({"search": {"searches": {"a": {"frames": 1e30}}}}, "key 'search.searches.a.frames': must be a whole number"),
+    ({"search": {"searches": {"a": {"workers": -1}}}}, "key 'search.searches.a.workers': must be at least 0 (got -1)"),
+    ({"search": {"searches": {"a" * 65: {}}}}, "a label is a directory name"),
 ])
 def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
     path = write_study(tmp_path, "bad", **body)
@@ -108,7 +145,8 @@ def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     s = load_study("p3d_table1")
     t = s.train
     assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 3
-    assert (t.epochs, t.batch, t.optimizer, t.lr, t.zero_init, t.clip) == (10, 8, "adamw", 0.002, False, (8, 32, 32))
+    r = t.recipe
+    assert (r.epochs, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == (10, 8, "adamw", 0.002, False, (8, 32, 32))
     skeletons = {(tuple(st.depth for st in g.stages), tuple(st.width for st in g.stages), g.stem_width, g.stem,
                   tuple(st.temporal for st in g.stages), g.dropout, g.classes) for g in t.genomes.values()}
     assert len(skeletons) == 1  # same depths, widths, stem, temporal skeleton, head
@@ -118,7 +156,7 @@ def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
         assert letters[f"P3D-{v}"] == f"{v}|{v}|{v * 3}|2"
     for s2 in ("interleave_vs_free", "sampler_vs_random"):
         cfgs = load_study(s2).searches
-        budgets = {(c.trials, c.epochs, c.objectives, c.seed) for c in cfgs.values()}
+        budgets = {(c.trials, c.recipe.epochs, c.objectives, c.recipe.seed) for c in cfgs.values()}
         assert len(cfgs) == 2 and len(budgets) == 1  # the same budget for both searches
 
 
@@ -128,12 +166,13 @@ def test_quick_shrinks_the_study_and_writes_elsewhere(tmp_path):
                        search={"common": {"trials": 30, "epochs": 5, "data_opts": {"num_classes": 3}},
                                "searches": {"a": {"space": "interleave"}, "b": {"space": "free", "trials": 40}}})
     full, quick = load_study(path), load_study(path, quick=True)
-    assert (full.train.epochs, full.train.seeds, full.train.train_clips) == (3, [4, 5], 500)
-    assert (quick.train.epochs, quick.train.seeds, quick.train.train_clips, quick.train.val_clips) == (1, [4], 64, 4)
+    assert (full.train.recipe.epochs, full.train.seeds, full.train.recipe.train_clips) == (3, [4, 5], 500)
+    assert (quick.train.recipe.epochs, quick.train.seeds, quick.train.recipe.train_clips,
+            quick.train.recipe.val_clips) == (1, [4], 64, 4)
     assert [c.trials for c in full.searches.values()] == [30, 40]
     for c in quick.searches.values():
-        assert (c.trials, c.epochs, c.grace_epochs) == (2, 1, 1)
-        assert c.data_opts == {"num_classes": 3, "n_clips": 64}
+        assert (c.trials, c.recipe.epochs, c.grace_epochs) == (2, 1, 1)
+        assert (c.recipe.train_clips, c.recipe.val_clips) == (64, 64) and c.data_opts == {"num_classes": 3}
     assert default_out(full) == Path("runs/studies/tiny") and default_out(quick) == Path("runs/studies/tiny-quick")
 
 
@@ -190,8 +229,7 @@ def test_two_seeds_give_mean_and_std(tmp_path):
 
 
 @pytest.mark.slow
-def test_search_study_compares_fronts_on_one_reference_point(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
     common = {"space": "tiny_space.yaml",  # relative to the study file
               "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8, "data_opts": {"n_clips": 16},
@@ -201,8 +239,9 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path, monkeypat
     lines = []
     res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
     assert not res.interrupted
-    assert sum(l.startswith("[search rand] [trial") for l in lines) == 2
-    assert sum(l.startswith("[search nsga] [trial") for l in lines) == 2
+    done_lines = [l for l in lines if "[trial" in l and "[trial start]" not in l]  # one line per trial's end
+    assert sum(l.startswith("[search rand] [trial") for l in done_lines) == 2, lines
+    assert sum(l.startswith("[search nsga] [trial") for l in done_lines) == 2
     table = rows(tmp_path / "out" / "summary.csv")
     assert [r["label"] for r in table] == ["rand", "nsga"] and {r["kind"] for r in table} == {"search"}
     # Recompute everything from the searches' own results.
@@ -229,3 +268,58 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path, monkeypat
     write_study(tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}})
     with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the study now says 2"):
         run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+
+
+# ---- hostile study files (issue 15 item 4): one line, exit 2, bounded memory -------------------
+
+def _study_text(where: str, value: str) -> str:
+    """A valid study with ``value`` (YAML text) put at the dotted key ``where``."""
+    import copy
+
+    body = {"description": "x", "train": copy.deepcopy(TRAIN), "search": {"common": {"trials": 1}, "searches": {"a": {}}}}
+    node = body
+    keys = where.split(".")
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+    node[keys[-1]] = "@@BOMB@@"
+    return yaml.safe_dump(body, sort_keys=False).replace("'@@BOMB@@'", value)
+
+
+@pytest.mark.parametrize("where", ["description", "train", "train.genomes", "train.genomes.x", "train.seeds",
+                                   "train.lr", "search", "search.common", "search.searches", "search.searches.a",
+                                   "search.searches.a.data_opts", "quick", "quick.train", "name"])
+def test_alias_bomb_anywhere_in_a_study_fails_fast_with_bounded_memory(capsys, tmp_path, where):
+    import tracemalloc
+
+    from test_spaces import bomb
+
+    ok = write_study(tmp_path, "ok", train=TRAIN)  # imports of the command are not counted
+    assert run_cli(capsys, "study", "list")[0] == 0 and load_study(ok)
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_study_text(where, bomb()))
+    tracemalloc.start()
+    try:
+        code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert code == 2 and err.startswith("archlab study: error: bomb.yaml: key '") and len(err.splitlines()) == 1
+    assert "expands to more than 100,000 values" in err and len(err) < 300
+    assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"  # before: 1.5-3 GiB, then the OOM killer
+    assert not (tmp_path / "out").exists()
+
+
+def test_non_utf8_deep_and_huge_study_files_are_one_line(capsys, tmp_path):
+    cases = {
+        "latin": (_study_text("description", "caf").encode() + b"\xe9\n", ": not UTF-8 text (byte 0xe9)"),
+        "deep": (_study_text("train.lr", "[" * 1000 + "]" * 1000).encode(), "nested more than 32 levels deep"),
+        "int": (_study_text("train.epochs", "9" * 5000).encode(), "a value of 5,000 characters"),
+        "date": (_study_text("train.lr", "2001-13-45").encode(), "cannot read '2001-13-45': month must be"),
+        "big": (b"description: x\n" + b"#" * (2 << 20), "larger than 1024 KiB"),
+    }
+    for name, (data, needle) in cases.items():
+        path = tmp_path / f"{name}.yaml"
+        path.write_bytes(data)
+        code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
+        assert code == 2 and err.startswith(f"archlab study: error: {name}.yaml: ") and needle in err, (name, err)
+        assert len(err.splitlines()) == 1 and "Traceback" not in err

@@ -6,15 +6,26 @@ see the order of frames, which is all that separates the classes. A P3D network 
 8 frames even the official P3D skeleton's temporal max pools (stem 2x3x3, t=p) see nothing:
 every class shows the same aligned frame pairs and quads.
 
-Measured on this machine kind (2 CPU cores, torch 2.13 CPU; the default 6 classes, 1920
-training clips at 8x32x32, 5 epochs of SGD at batch 8, lr 0.025, no zero-init): P3D 'A|B|C'
-0.833 / 0.654 / 0.596 val top-1 with seeds 0 / 1 / 2, 2D '2|2|2' 0.150 / 0.179 / 0.204
-(chance 0.167); about 37 s of training each when the cores are free. Thresholds, with room
-for other machines' numerics: P3D >= chance + 0.35, 2D <= chance + 0.12 (val has 240
-clips: one standard error of a chance-level accuracy is 0.024). Notes from calibrating:
-unique clips matter more than epochs (480 clips for 12 epochs stayed at chance); batch 16 at
-the same lr took off later and less reliably; zero-initialised residual branches (the
-trainer's default, which deeper proxies need) keep these 3-block nets at chance for 5 epochs.
+The learning test trains with THE proxy recipe (``ProxyRecipe()``: AdamW lr 2e-3, batch 8,
+plain init, 5 epochs, 8x32x32, 1,200 train / 300 val clips, 6 classes; chance 0.167).
+It used to train with SGD lr 0.025 on 1,920 clips, the recipe the README measured at chance
+for deeper proxies; it passed CI only because one seed took off on one CPU, and failed on an
+Intel Xeon with P3D at 0.16-0.18 (issue 12, bug 0).
+
+Measured with this recipe on an AMD EPYC (`lscpu`: "AMD EPYC"), 1 thread, one run at a time
+(other helpers shared the 2 cores, so times are noisy: 47-171 s per network), final val
+top-1 for seeds 0 / 1 / 2 / 3 / 4:
+P3D 'A|B|C'  0.393 0.367 0.377 0.553 0.527
+2D  '2|2|2'  0.167 0.150 0.180 0.163 0.160
+Not bimodal on this genome: every seed learned (top-1 rises from epoch 2-3 on), so no change
+to the recipe or the genome was needed. Thresholds with their margins: P3D >= chance + 0.12
+= 0.287 (0.080 below the lowest seed); 2D <= chance + 0.07 = 0.237 (3 standard errors of a
+chance-level accuracy on 300 clips, sqrt(p(1-p)/300) = 0.0215; 0.057 above the highest
+seed); gap >= 0.12 (lowest measured gap 0.197, seed 2). The 2D net's blindness is exact (the
+test above); its run here checks that the recipe's data carries no order-free shortcut.
+About 45-50 s per network when the cores are free; the test trains the default seed 0 at
+torch's default thread count (which may round differently from the 1-thread measurement,
+hence the margins).
 """
 
 import pytest
@@ -24,6 +35,7 @@ from archlab.builder import build
 from archlab.data.loader import to_input
 from archlab.data.synthetic import SyntheticMotion
 from archlab.genome import parse
+from archlab.recipe import ProxyRecipe
 from archlab.train import TrainConfig, train
 
 FIELDS = "w=8,16,32 sw=16 stem=2d/none t=-,-,- drop=0.0 cls=6"
@@ -52,16 +64,16 @@ def test_a_2d_network_cannot_see_the_order_of_frames(flat, p3d, size):
 
 @pytest.mark.slow
 def test_p3d_learns_the_order_a_2d_network_stays_at_chance():
-    kw = dict(frames=8, size=32)  # everything else at the dataset's defaults
-    tr = SyntheticMotion("train", n_clips=1920, **kw)
-    va = SyntheticMotion("val", n_clips=240, **kw)
-    cfg = TrainConfig(epochs=5, batch_size=8, lr=0.025, seed=0, device="cpu", zero_init_last_bn=False)
+    recipe = ProxyRecipe()  # the search's recipe, nothing changed
+    tr = SyntheticMotion("train", **recipe.dataset_opts("synthetic", "train"))
+    va = SyntheticMotion("val", **recipe.dataset_opts("synthetic", "val"))
+    cfg = TrainConfig(recipe=recipe, device="cpu")
     chance = 1 / len(tr.classes)
     p3d = train(P3D, tr, va, cfg)
     flat = train(FLAT, tr, va, cfg)
     assert p3d.status == flat.status == "ok"
     p3d_acc, flat_acc = p3d.history[-1].val_top1, flat.history[-1].val_top1
     report = f"P3D {[m.val_top1 for m in p3d.history]}  2D {[m.val_top1 for m in flat.history]}"
-    assert p3d_acc >= chance + 0.45, report
-    assert flat_acc <= chance + 0.12, report
-    assert p3d_acc - flat_acc >= 0.4, report
+    assert p3d_acc >= chance + 0.12, report
+    assert flat_acc <= chance + 0.07, report
+    assert p3d_acc - flat_acc >= 0.12, report

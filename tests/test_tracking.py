@@ -1,6 +1,7 @@
-"""W&B tracking, offline: the Ray callback driven with stand-in trials (no Ray cluster), the
-runs read back from their .wandb files with `wandb leet inspect --json`, nothing written
-outside the study, and a resumed search that reuses its run ids.
+"""W&B tracking, offline: the tracker driven with stand-in trials the way the search's Ray
+callback drives it (no Ray cluster), the runs read back from their .wandb files with `wandb
+leet inspect --json`, nothing written outside the study, and a resumed search that reuses its
+run ids.
 
 The logging runs in subprocesses whose HOME, TMPDIR and working directory are empty temp
 folders, so the test can check that W&B wrote nothing outside the study."""
@@ -17,9 +18,9 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
-import yaml
 
 from archlab.errors import UserError
+from archlab.testing.study import write_settings
 
 OBJ, DIRS = ["val_top1", "latency_ms"], ["max", "min"]
 GA, GB, GC, GD, GE, GF = ("AB|C2 sw=8 w=8,16 cls=6", "BB|B2 sw=8 w=8,16 cls=6", "33|33 sw=8 w=8,16 cls=6",
@@ -40,29 +41,29 @@ def _trial(trial_id: str, **config):
     return SimpleNamespace(trial_id=trial_id, config=config, last_result={})
 
 
-def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
-    """What results.load_results gives the search at the end (the columns the callback reads)."""
-    from archlab.results import mark_front
+def _rec(ray_id: str, genome: str, gid: str, status: str, acc, top5, lat, gmacs, params, epochs, reason="",
+         label="") -> "TrialRecord":
+    from archlab.record import TrialRecord
 
-    rows = [
-        dict(number=0, trial_id="aaa_00000", genome=GA, genome_id="ga", label="", status="ok", reason="",
-             val_top1=0.5, val_top5=0.8, latency_ms=10.0, gmacs=0.02, params=41_000, epochs=2, baseline=False),
-        dict(number=1, trial_id="bbb_00001", genome=GB, genome_id="gb", label="", status="stopped", reason="",
-             val_top1=0.6, val_top5=0.8, latency_ms=8.0, gmacs=0.03, params=45_000, epochs=1, baseline=False),
-        dict(number=2, trial_id="ccc_00002", genome=GC, genome_id="gc", label="", status="rejected",
-             reason="GMACs 1.2 > limit 1", val_top1=0.0, val_top5=0.0, latency_ms=float("nan"), gmacs=1.2,
-             params=900_000, epochs=0, baseline=False),
-        dict(number=3, trial_id="ddd_00003", genome=GD, genome_id="gd", label="", status="failed",
-             reason="the trial's worker died (see ray/ logs)", val_top1=0.2, val_top5=0.5, latency_ms=9.5,
-             gmacs=0.02, params=40_000, epochs=1, baseline=False),
-        dict(number=4, trial_id="fff_00004", genome=GF, genome_id="gf", label="", status=f_status, reason="",
-             val_top1=f_acc, val_top5=0.7, latency_ms=9.0, gmacs=0.02, params=39_000, epochs=f_epochs, baseline=False),
-        dict(number=0, trial_id="base_00000", genome=GE, genome_id="ge", label="pure A", status="ok", reason="",
-             val_top1=0.4, val_top5=0.7, latency_ms=5.0, gmacs=0.01, params=30_000, epochs=2, baseline=True),
+    return TrialRecord(status=status, reason=reason, ray_trial_id=ray_id, genome=genome, genome_id=gid, label=label,
+                       val_top1=acc, val_top5=top5, latency_ms=lat, gmacs=gmacs, params=params, epochs=epochs)
+
+
+def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
+    """What results.load_results gives the search at the end, built from trial records by the
+    same table builder (results.row / results.table)."""
+    from archlab.results import row, table
+
+    search = [
+        _rec("aaa_00000", GA, "ga", "ok", 0.5, 0.8, 10.0, 0.02, 41_000, 2),
+        _rec("bbb_00001", GB, "gb", "stopped", 0.6, 0.8, 8.0, 0.03, 45_000, 1),
+        _rec("ccc_00002", GC, "gc", "rejected", 0.0, 0.0, float("nan"), 1.2, 900_000, 0, "GMACs 1.2 > limit 1"),
+        _rec("ddd_00003", GD, "gd", "failed", 0.2, 0.5, 9.5, 0.02, 40_000, 1, "the trial's worker died (see ray/ logs)"),
+        _rec("fff_00004", GF, "gf", f_status, f_acc, 0.7, 9.0, 0.02, 39_000, f_epochs),
     ]
-    df = pd.DataFrame(rows)
-    df["on_front"] = mark_front(df, OBJ, DIRS)
-    return df
+    base = [_rec("base_00000", GE, "ge", "ok", 0.4, 0.7, 5.0, 0.01, 30_000, 2, label="pure A")]
+    return table([row(n, r, False) for n, r in enumerate(search)] + [row(n, r, True) for n, r in enumerate(base)],
+                 OBJ, DIRS)
 
 
 def _hv(df: pd.DataFrame) -> dict:
@@ -75,52 +76,72 @@ def _drive(study: Path, phase: str) -> None:
     """Phase 'search': a search interrupted while trial 4 runs (finish_study is still called, as
     search.py does after Ctrl-C). Phase 'resume': trial 4 restarts from its checkpoint after
     epoch 1 and finishes. Phase 'again': the search is run once more with nothing left to do."""
-    from archlab.tracking import search_callbacks
+    from archlab.tracking import make_tracker
 
     lines: list[str] = []
-    cbs = search_callbacks("auto", study, lines.append)
-    assert len(cbs) == 1, lines
-    cb = cbs[0]
+    tr = make_tracker("auto", study, lines.append)
+    assert tr is not None, lines
+    if phase == "same-second":
+        _reopen_within_one_second(tr)
+        print(json.dumps(lines))
+        return
     if phase == "search":
         a = _trial("aaa_00000", _number=0)
-        cb.on_trial_result(0, [], a, _res(GA, "ga", val_top1=0.3, epochs=1, status="running", train_loss=2.0,
+        tr.trial_result(a, _res(GA, "ga", val_top1=0.3, epochs=1, status="running", train_loss=2.0,
                                           val_loss=1.9, epoch_time_s=1.0, train_time_s=1.0, trial_time_s=3.0))
-        cb.on_trial_result(0, [], a, _res(GA, "ga", val_top1=0.5, epochs=2, status="ok", train_loss=1.5,
+        tr.trial_result(a, _res(GA, "ga", val_top1=0.5, epochs=2, status="ok", train_loss=1.5,
                                           val_loss=1.4, epoch_time_s=1.1, train_time_s=2.1, trial_time_s=4.5))
-        cb.on_trial_complete(0, [], a)
+        tr.trial_complete(a)
         # replayed events for a finished trial (as after a restore) add nothing
-        cb.on_trial_result(0, [], a, _res(GA, "ga", val_top1=0.5, epochs=2, status="ok"))
-        cb.on_trial_complete(0, [], a)
+        tr.trial_result(a, _res(GA, "ga", val_top1=0.5, epochs=2, status="ok"))
+        tr.trial_complete(a)
         b = _trial("bbb_00001", _number=1)  # ASHA stops it after one epoch
-        cb.on_trial_result(0, [], b, _res(GB, "gb", val_top1=0.6, latency_ms=8.0, gmacs=0.03, params=45_000,
+        tr.trial_result(b, _res(GB, "gb", val_top1=0.6, latency_ms=8.0, gmacs=0.03, params=45_000,
                                           epochs=1, status="running"))
-        cb.on_trial_complete(0, [], b)
+        tr.trial_complete(b)
         c = _trial("ccc_00002", _number=2)  # rejected before training: one final result
-        cb.on_trial_result(0, [], c, _res(GC, "gc", gmacs=1.2, params=900_000, val_top1=0.0, epochs=0,
+        tr.trial_result(c, _res(GC, "gc", gmacs=1.2, params=900_000, val_top1=0.0, epochs=0,
                                           status="rejected", reason="GMACs 1.2 > limit 1",
                                           latency_ms=float("inf")))
-        cb.on_trial_complete(0, [], c)
+        tr.trial_complete(c)
         d = _trial("ddd_00003", _number=3)  # its worker dies after one epoch
-        cb.on_trial_result(0, [], d, _res(GD, "gd", val_top1=0.2, latency_ms=9.5, epochs=1, status="running"))
-        cb.on_trial_error(0, [], d)
+        tr.trial_result(d, _res(GD, "gd", val_top1=0.2, latency_ms=9.5, epochs=1, status="running"))
+        tr.trial_complete(d, error=True)
         e = _trial("base_00000", genome=GE, _label="pure A")  # a baseline: no Optuna number in its config
         for ep, acc in ((1, 0.3), (2, 0.4)):
-            cb.on_trial_result(0, [], e, _res(GE, "ge", label="pure A", val_top1=acc, latency_ms=5.0, gmacs=0.01,
+            tr.trial_result(e, _res(GE, "ge", label="pure A", val_top1=acc, latency_ms=5.0, gmacs=0.01,
                                               params=30_000, epochs=ep, status="ok" if ep == 2 else "running"))
-        cb.on_trial_complete(0, [], e)
+        tr.trial_complete(e)
         f = _trial("fff_00004", _number=4)
-        cb.on_trial_result(0, [], f, _res(GF, "gf", val_top1=0.1, latency_ms=9.0, params=39_000, epochs=1,
+        tr.trial_result(f, _res(GF, "gf", val_top1=0.1, latency_ms=9.0, params=39_000, epochs=1,
                                           status="running"))
         df = _table("running", 0.1, 1)
     else:
         if phase == "resume":
             f = _trial("fff_00004", _number=4)
             f.last_result = _res(GF, "gf", val_top1=0.45, latency_ms=9.0, params=39_000, epochs=2, status="ok")
-            cb.on_trial_result(0, [], f, f.last_result)
-            cb.on_trial_complete(0, [], f)
+            tr.trial_result(f, f.last_result)
+            tr.trial_complete(f)
         df = _table("ok", 0.45, 2)
-    cb.finish_study(df, _hv(df))
+    tr.finish_study(df, _hv(df))
     print(json.dumps(lines))
+
+
+def _reopen_within_one_second(tr) -> None:
+    """One run opened, finished and reopened (as finish_study does to correct on_front) with
+    W&B's clock held in one second: wandb names the second run directory
+    `offline-run-<same time>-<id>-1`, as it did in CI when the reopening came fast."""
+    import wandb.sdk.wandb_init as wandb_init
+
+    frozen = wandb_init.time.time()
+    wandb_init.time = SimpleNamespace(**{k: getattr(wandb_init.time, k) for k in dir(wandb_init.time)
+                                         if not k.startswith("__")})
+    wandb_init.time.time = lambda: frozen
+    with tr._env():
+        for on_front in (True, False):
+            run = tr._init(rid_of("nas-same", "t0"), "ga-t0", "trial", {"genome": GA}, ["trial"])
+            run.summary.update({"on_front": on_front})
+            run.finish()
 
 
 def _run_phase(tmp: Path, study: Path, phase: str) -> list[str]:
@@ -163,12 +184,12 @@ def inspect(run_dir: Path) -> dict:
 
 
 def _run_dirs(study: Path) -> dict[str, list[Path]]:
-    """run id -> its run directories, oldest first (a resumed run has one per opening)."""
+    """run id -> its run directories, oldest first (a resumed run has one per opening). The id
+    comes from the run's own records, never from the folder name: wandb appends "-1" to the
+    folder of a run reopened within the same second (STACK_NOTES)."""
     out: dict[str, list[Path]] = {}
-    for d in sorted((study / "wandb").glob("offline-run-*"), key=lambda p: inspect(p)["run"]["start_time"]):
-        run_id = d.name.split("-", 3)[3]
-        assert inspect(d)["run"]["run_id"] == run_id
-        out.setdefault(run_id, []).append(d)
+    for d in sorted((study / "wandb").glob("offline-run-*"), key=lambda p: (inspect(p)["run"]["start_time"], p.name)):
+        out.setdefault(inspect(d)["run"]["run_id"], []).append(d)
     return out
 
 
@@ -183,8 +204,7 @@ def offline_study(tmp_path_factory):
         (tmp / d).mkdir()
     study = tmp / "cwd" / "nas-demo"
     study.mkdir()
-    (study / "study.yaml").write_text(yaml.safe_dump({"name": "nas-demo", "objectives": OBJ, "directions": DIRS,
-                                                      "space": "interleave", "epochs": 2}))
+    write_settings(study, space="interleave", epochs=2)  # study.yaml as the search writes it
     echoes = {}
     echoes["search"] = _run_phase(tmp, study, "search")
     dirs_after_search = _run_dirs(study)
@@ -195,10 +215,14 @@ def offline_study(tmp_path_factory):
                            after_resume=dirs_after_resume, final=_run_dirs(study))
 
 
-def rid(name: str) -> str:
+def rid_of(study: str, name: str) -> str:
     from archlab.tracking import run_prefix
 
-    return f"{run_prefix('nas-demo')}-{name}"
+    return f"{run_prefix(study)}-{name}"
+
+
+def rid(name: str) -> str:
+    return rid_of("nas-demo", name)
 
 
 # ---- the tests -----------------------------------------------------------------------------
@@ -327,10 +351,10 @@ def test_sync_command_is_printed_and_covers_every_run(offline_study):
 
 def test_study_without_finished_trials(tmp_path):
     """Every trial failed: the study run still says so, without a front or a hypervolume."""
-    from archlab.tracking import search_callbacks, study_run_id
+    from archlab.tracking import make_tracker, study_run_id
 
     lines: list[str] = []
-    (cb,) = search_callbacks("offline", tmp_path / "allfail", lines.append)
+    cb = make_tracker("offline", tmp_path / "allfail", lines.append)
     df = _table("running", 0.1, 1)
     df = df[df["status"].isin(["failed", "rejected"])].reset_index(drop=True)
     df["on_front"] = False
@@ -342,10 +366,25 @@ def test_study_without_finished_trials(tmp_path):
     assert s.get("hypervolume") is None and s.get("best_val_top1") is None
 
 
+def test_runs_reopened_within_one_second_keep_their_id(tmp_path):
+    """Bug 0 of issue 12: a run reopened in the same second lands in `...-<id>-1`; the run id is
+    read from the run's files, so both openings belong to the one run."""
+    for d in ("home", "tmp", "cwd"):
+        (tmp_path / d).mkdir()
+    study = tmp_path / "cwd" / "nas-same"
+    _run_phase(tmp_path, study, "same-second")
+    names = sorted(p.name for p in (study / "wandb").glob("offline-run-*"))
+    run_id = rid_of("nas-same", "t0")
+    assert len(names) == 2 and names[1] == names[0] + "-1" and names[0].endswith(run_id), names
+    dirs = _run_dirs(study)
+    assert list(dirs) == [run_id] and [p.name for p in dirs[run_id]] == names
+    assert [inspect(p)["summary"]["on_front"] for p in dirs[run_id]] == [True, False]
+
+
 # ---- modes, without W&B runs ---------------------------------------------------------------------
 
 def test_modes(monkeypatch, tmp_path):
-    from archlab.tracking import has_credentials, resolve_mode, search_callbacks
+    from archlab.tracking import has_credentials, make_tracker, resolve_mode
 
     for k in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_BASE_URL"):
         monkeypatch.delenv(k, raising=False)
@@ -360,22 +399,27 @@ def test_modes(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_MODE", "disabled")
     assert resolve_mode("auto") == "off" and resolve_mode("offline") == "offline"
     monkeypatch.delenv("WANDB_API_KEY")
-    assert search_callbacks("off", tmp_path / "s", print) == []
+    assert make_tracker("off", tmp_path / "s", print) is None
     with pytest.raises(UserError, match="no W&B credentials"):
-        search_callbacks("online", tmp_path / "s", print)
+        make_tracker("online", tmp_path / "s", print)
     with pytest.raises(UserError, match="--wandb 'bogus'"):
-        search_callbacks("bogus", tmp_path / "s", print)
+        make_tracker("bogus", tmp_path / "s", print)
     assert not (tmp_path / "s").exists()
 
 
-def test_callback_survives_pickling_like_ray_does(tmp_path):
+def test_tracker_survives_pickling_like_ray_does(tmp_path):
+    """Ray pickles the search's callbacks (search.searchers.Tracking, holding the tracker) with
+    the experiment, to resume it."""
     import ray.cloudpickle as cloudpickle
     from ray.tune import Callback
 
-    from archlab.tracking import search_callbacks
+    from archlab.search.searchers import Tracking
+    from archlab.tracking import make_tracker
 
-    (cb,) = search_callbacks("offline", tmp_path / "s", lambda line: None)
-    assert isinstance(cb, Callback)
+    cb = make_tracker("offline", tmp_path / "s", lambda line: None)
+    assert isinstance(Tracking(tracker=cb), Callback)
+    wrapped = cloudpickle.loads(cloudpickle.dumps(Tracking(tracker=cb)))
+    assert wrapped.tracker.study_dir == cb.study_dir
     cb._runs["x"] = object()  # an open run is never pickled with the experiment
     back = cloudpickle.loads(cloudpickle.dumps(cb))
     assert back._runs == {} and back.study_dir == cb.study_dir and back.mode == "offline"

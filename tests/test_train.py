@@ -13,6 +13,7 @@ from archlab.data.loader import make_loader, to_input
 from archlab.data.synthetic import SyntheticMotion
 from archlab.errors import UserError
 from archlab.genome import parse
+from archlab.recipe import ProxyRecipe
 from archlab.train import EpochMetrics, TrainConfig, lr_factor, param_groups, train
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
@@ -24,8 +25,14 @@ def tiny_data():
     return SyntheticMotion("train", n_clips=32, **kw), SyntheticMotion("val", n_clips=16, **kw)
 
 
+RUN_KEYS = ("workers", "device", "compile", "channels_last", "max_steps_per_epoch")
+
+
 def cfg(**kw) -> TrainConfig:
-    return TrainConfig(**{"epochs": 2, "batch_size": 8, "device": "cpu", **kw})
+    """The tiny data's recipe (2 epochs, 4x16x16 clips), with recipe and run settings mixed."""
+    run = {k: kw.pop(k) for k in RUN_KEYS if k in kw}
+    recipe = ProxyRecipe(**{"epochs": 2, "batch": 8, "frames": 4, "size": 16, "classes": 2, **kw})
+    return TrainConfig(recipe=recipe, **{"device": "cpu", **run})
 
 
 def comparable(history: list[EpochMetrics]) -> list[dict]:
@@ -39,9 +46,6 @@ def test_lr_schedule_warms_up_then_follows_a_cosine():
     assert lr_factor(7, 10, 4) == pytest.approx(0.5)  # halfway through the decay
     assert lr_factor(9, 10, 4) == pytest.approx(0.5 * (1 + math.cos(math.pi * 5 / 6)))
     assert lr_factor(0, 10, 0) == 1.0
-    assert TrainConfig(batch_size=32).base_lr() == pytest.approx(0.05)
-    assert TrainConfig(optimizer="adamw").base_lr() == 1e-3
-    assert TrainConfig(lr=0.3).base_lr() == 0.3
 
 
 def test_weight_decay_skips_batchnorm_and_biases():
@@ -149,7 +153,7 @@ def test_non_finite_loss_is_a_status_not_an_exception(tiny_data, tmp_path, monke
 
 def test_huge_learning_rate_ends_as_nan(tiny_data):
     tr, va = tiny_data
-    result = train(parse(TINY), tr, va, cfg(epochs=3, lr=1e12, warmup_epochs=0))
+    result = train(parse(TINY), tr, va, cfg(epochs=3, lr=1e12, warmup=0))
     assert result.status == "nan" and "non-finite" in result.reason
 
 
@@ -179,16 +183,29 @@ def test_out_of_memory_and_runtime_errors_are_statuses(tiny_data, monkeypatch, e
 
 @pytest.mark.parametrize("genome, kw, needle", [
     (TINY.replace("cls=2", "cls=5"), {}, "the genome has 5 classes but the dataset has 2"),
-    (TINY, {"optimizer": "lamb"}, "optimizer 'lamb'"),
-    (TINY, {"epochs": 0}, "must be positive"),
-    (TINY, {"lr": -1.0}, "learning rate"),
-    (TINY, {"device": "tpu"}, "device 'tpu'"),
+    (TINY, {"device": "tpu"}, "tpu"),
+    (TINY, {"frames": 8}, r"the dataset's clips are 4x16x16 but the recipe's are 8x16x16 \(--frames, --size\)"),
 ])
 def test_mistakes_raise_user_errors_before_training(tiny_data, tmp_path, genome, kw, needle):
     tr, va = tiny_data
     with pytest.raises(UserError, match=needle):
         train(parse(genome), tr, va, cfg(**kw), out_dir=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"optimizer": "lamb"}, "--optimizer must be one of adamw, sgd (got 'lamb')"),
+    ({"epochs": 0}, "--epochs must be at least 1 (got 0)"),
+    ({"batch": 0}, "--batch must be at least 1 (got 0)"),
+    ({"lr": -1.0}, "--lr must be positive (got -1)"),
+    ({"lr": float("inf")}, "--lr must be a finite number (got inf)"),
+    ({"max_steps_per_epoch": 0}, "--max-steps must be at least 1 (got 0)"),
+    ({"workers": -1}, "--workers must be a whole number of at least 0 (got -1)"),
+])
+def test_a_bad_setting_is_refused_when_the_config_is_built(kw, message):
+    with pytest.raises(UserError) as e:
+        cfg(**kw)
+    assert str(e.value) == message
 
 
 def test_empty_sets_are_user_errors(tiny_data):
@@ -200,7 +217,7 @@ def test_empty_sets_are_user_errors(tiny_data):
 def test_zero_init_last_bn_is_wired(tiny_data, tmp_path):
     tr, va = tiny_data
     for zero in (True, False):
-        train(parse(TINY), tr, va, cfg(epochs=1, lr=1e-12, zero_init_last_bn=zero), out_dir=tmp_path / str(zero))
+        train(parse(TINY), tr, va, cfg(epochs=1, lr=1e-12, zero_init=zero), out_dir=tmp_path / str(zero))
         state = torch.load(tmp_path / str(zero) / "best.pt", weights_only=True)["model"]
         last_bn = state["stages.0.0.transform.c.1.weight"]  # block 1's expanding 1x1x1 BN
         assert (last_bn.abs().max().item() < 1e-6) == zero
@@ -227,10 +244,17 @@ def test_progress_prints_one_line_per_epoch(tiny_data, capsys):
     assert [l.split()[1] for l in lines] == ["1/2", "2/2"]
 
 
-def test_max_steps_per_epoch_and_adamw(tiny_data):
+def test_max_steps_per_epoch_and_the_optimizer_are_used(tiny_data, monkeypatch):
+    """Counts the optimizer steps and checks which optimizer took them (the old version of
+    this test asserted only that the run ended ok)."""
     tr, va = tiny_data
-    result = train(parse(TINY), tr, va, cfg(epochs=1, optimizer="adamw", max_steps_per_epoch=1))
-    assert result.status == "ok"
+    steps = {}
+    for name, cls in (("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)):
+        real = cls.step
+        monkeypatch.setattr(cls, "step", lambda self, *a, _n=name, _r=real, **k: steps.__setitem__(_n, steps.get(_n, 0) + 1) or _r(self, *a, **k))
+    result = train(parse(TINY), tr, va, cfg(epochs=2, optimizer="adamw", max_steps_per_epoch=1))
+    assert result.status == "ok" and len(result.history) == 2
+    assert steps == {"adamw": 2}  # one step per epoch, and none by SGD
     assert result.history[0].train_clips_per_s > 0
 
 
@@ -241,6 +265,7 @@ def test_a_small_p3d_learns_forward_versus_backward():
     kw = dict(frames=8, size=32, num_classes=2)
     tr, va = SyntheticMotion("train", n_clips=800, **kw), SyntheticMotion("val", n_clips=96, **kw)
     g = parse("A|A|A w=8,16,32 sw=16 stem=2d/none t=-,-,- drop=0.0 cls=2")
-    result = train(g, tr, va, cfg(epochs=3, batch_size=8, lr=0.025, seed=0, zero_init_last_bn=False))
+    result = train(g, tr, va, cfg(epochs=3, batch=8, optimizer="sgd", lr=0.025, seed=0, zero_init=False,
+                                  frames=8, size=32))
     assert result.status == "ok"
     assert result.best_top1 >= 0.7, [m.val_top1 for m in result.history]

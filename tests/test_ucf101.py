@@ -10,10 +10,12 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from archlab.data.clips import clip_starts, frame_indices
 from archlab.data.folder import VideoFolder, scan_folder, val_keys
-from archlab.data.ucf101 import UCF101, read_class_index, read_split, write_tiny_ucf101
-from archlab.data.video import CorruptVideo, clip_starts, frame_indices, read_video, target_size, write_video
+from archlab.data.ucf101 import UCF101, read_class_index, read_split
+from archlab.data.video import CorruptVideo, read_video, target_size, write_video
 from archlab.errors import UserError
+from archlab.testing.ucf101 import write_tiny_ucf101
 
 CLASSES = ["ApplyEyeMakeup", "Archery", "Basketball"]
 CORRUPT = "Archery/v_Archery_g02_c02.avi"  # random bytes; in trainlist01
@@ -156,10 +158,24 @@ def test_corrupt_and_truncated_files_raise_corrupt_video(ucf):
         read_video(ucf / "UCF-101" / CORRUPT)
     with pytest.raises(CorruptVideo, match="truncated|decode error"):
         read_video(ucf / "UCF-101" / TRUNCATED)
-    empty = ucf.parent / "empty.avi"
-    empty.write_bytes(b"")
+
+
+def test_an_empty_video_file_is_skipped_up_front_with_one_warning(ucf, tmp_path, caplog):
+    """A 0-byte file in a split list: read_video says "empty file"; the dataset drops it when it
+    is built (one warning naming it, recorded in ``skipped``), so no item ever tries it."""
+    root = partial_copy(ucf, tmp_path, drop_class="Archery")
+    shutil.copytree(ucf / "UCF-101" / "Archery", root / "UCF-101" / "Archery")
+    key = "Archery/v_Archery_g01_c01.avi"  # in testlist01
+    (root / "UCF-101" / key).write_bytes(b"")
     with pytest.raises(CorruptVideo, match="empty file"):
-        read_video(empty)
+        read_video(root / "UCF-101" / key)
+    with caplog.at_level(logging.WARNING, logger="archlab.data"):
+        ds = UCF101(root, "test", frames=4, size=32)
+    assert ds.skipped == {key: "empty file"}
+    assert key not in {v.key for v in ds.videos} and len(ds.videos) == 5  # 6 in testlist01, one empty
+    assert len(caplog.records) == 1 and "skipping 1 of 6 videos" in caplog.records[0].getMessage()
+    assert "v_Archery_g01_c01.avi" in caplog.records[0].getMessage()
+    assert [v.key for v in ds.videos if v.key.startswith("Archery/")] == ["Archery/v_Archery_g01_c02.avi"]
 
 
 def test_corrupt_video_is_skipped_with_one_warning_and_counted(ucf, caplog):

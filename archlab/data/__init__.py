@@ -5,8 +5,10 @@ one they read: a ``torch.utils.data.Dataset`` yielding ``(clip, label)``, ``clip
 ``torch.uint8`` tensor ``[3, T, H, W]`` and ``label`` an int, and a ``classes`` list of
 names. Normalisation happens on the device (``loader.to_input``).
 
-The file-backed datasets are imported only when asked for: they pull in PyAV, and the
-synthetic proxy (the default of every search) should not.
+Imports run one way: ``video`` (decode) -> ``cache`` (read a prepared cache) -> ``clips``
+(sampling) -> ``ucf101`` / ``folder`` (the video lists) -> ``prepare`` (write a cache). PyAV is
+imported only when a video is decoded or written, so the synthetic proxy (the default of
+every search) never loads it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,10 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..errors import UserError
+from ..errors import UserError, shorten
+from .folder import VideoFolder
+from .synthetic import SyntheticMotion
+from .ucf101 import UCF101
 
 DATASETS: dict[str, str] = {
     "synthetic": "procedural moving shapes; the 6 classes differ only in the order of the frames (built in)",
@@ -33,8 +38,6 @@ def get_dataset(name: str, split: str = "train", *, root: str | None = None, fra
     decoded by ``archlab data prepare``, ``cache=``.
     """
     if name == "synthetic":
-        from .synthetic import SyntheticMotion
-
         if root is not None:
             raise UserError("the synthetic dataset is generated in memory: it takes no data root")
         return SyntheticMotion(split, frames=frames, size=size, **opts)
@@ -42,10 +45,6 @@ def get_dataset(name: str, split: str = "train", *, root: str | None = None, fra
         if not root and opts.get("cache") is None:
             raise UserError(f"the {name} dataset needs a data root (--data-root PATH)")
         if name == "ucf101":
-            from .ucf101 import UCF101
-
             return UCF101(root, split=split, frames=frames, size=size, **opts)
-        from .folder import VideoFolder
-
         return VideoFolder(root, split=split, frames=frames, size=size, **opts)
-    raise UserError(f"unknown dataset {name!r}: datasets are {', '.join(DATASETS)}")
+    raise UserError(f"unknown dataset {shorten(name)}: datasets are {', '.join(DATASETS)}")

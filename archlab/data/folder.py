@@ -20,8 +20,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UserError
-from .video import VIDEO_EXTENSIONS, Resize, Video, VideoClipDataset
+from ..errors import UserError, shorten
+from .cache import check_resize, open_cache
+from .clips import Video, VideoClipDataset
+from .video import VIDEO_EXTENSIONS, Resize
 
 SPLITS = ("train", "val", "test", "all")
 
@@ -76,12 +78,10 @@ class VideoFolder(VideoClipDataset):
                  stride: int = 1, clips_per_video: int = 1, resize: Resize | None = None,
                  cache: str | os.PathLike[str] | None = None, flip: bool | None = None):
         if split not in SPLITS:
-            raise UserError(f"video folder split {split!r} must be one of {', '.join(SPLITS)}")
+            raise UserError(f"video folder split {shorten(split)} must be one of {', '.join(SPLITS)}")
         cache_dir = Path(cache) if cache is not None else None
         skipped: dict[str, str] = {}
         if cache_dir is not None:
-            from .cache import check_resize, open_cache
-
             manifest = open_cache(cache_dir, "folder")
             resize = check_resize(cache_dir, manifest, resize, size)
             classes: list[str] = manifest["classes"]

@@ -44,7 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import UserError
+from ..errors import UserError, shorten
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 PATHS = ("translate", "rotate", "scale")
@@ -106,7 +106,7 @@ class SyntheticMotion(Dataset):
                  num_classes: int = 6, seed: int = 0, distractors: bool = True,
                  paths: tuple[str, ...] = ("translate",), objects: int = 2):
         if split not in SPLITS:
-            raise UserError(f"synthetic: split {split!r} is not one of {', '.join(SPLITS)}")
+            raise UserError(f"synthetic: split {shorten(split)} is not one of {', '.join(SPLITS)}")
         if not 2 <= num_classes <= MAX_CLASSES:
             raise UserError(f"synthetic: num_classes={num_classes} must be in 2..{MAX_CLASSES}")
         if frames < 4:
@@ -114,7 +114,7 @@ class SyntheticMotion(Dataset):
         if size < 16:
             raise UserError(f"synthetic: size={size}: frames must be at least 16 pixels")
         if not paths or any(p not in PATHS for p in paths):
-            raise UserError(f"synthetic: paths {paths!r} must be some of {', '.join(PATHS)}")
+            raise UserError(f"synthetic: paths {shorten(paths)} must be some of {', '.join(PATHS)}")
         if not 1 <= objects <= 8:
             raise UserError(f"synthetic: objects={objects} must be in 1..8")
         if n_clips is None:

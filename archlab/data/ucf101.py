@@ -22,10 +22,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from ..errors import UserError
-from .video import Resize, Video, VideoClipDataset, write_video
+from ..errors import UserError, shorten
+from .cache import check_resize, open_cache
+from .clips import Video, VideoClipDataset
+from .video import Resize
 
 VIDEO_DIR = "UCF-101"
 LISTS_DIR = "ucfTrainTestlist"
@@ -36,13 +36,13 @@ SPLITS = {"train": "train", "val": "test", "test": "test"}
 def list_kind(split: str) -> str:
     """'train' -> 'train'; 'val' and 'test' -> 'test' (the official test list)."""
     if split not in SPLITS:
-        raise UserError(f"ucf101 split {split!r} must be one of {', '.join(SPLITS)}")
+        raise UserError(f"ucf101 split {shorten(split)} must be one of {', '.join(SPLITS)}")
     return SPLITS[split]
 
 
 def split_path(lists_dir: Path, split: str, fold: int) -> Path:
     if fold not in FOLDS:
-        raise UserError(f"ucf101 split number {fold!r} must be 1, 2 or 3")
+        raise UserError(f"ucf101 split number {shorten(fold)} must be 1, 2 or 3")
     return lists_dir / f"{list_kind(split)}list{fold:02d}.txt"
 
 
@@ -60,7 +60,7 @@ def read_class_index(lists_dir: Path) -> list[str]:
     for lineno, line in _lines(path, "class index"):
         parts = line.split()
         if len(parts) != 2 or not parts[0].isdigit():
-            raise UserError(f"{path}:{lineno}: expected 'INDEX ClassName', got {line!r}")
+            raise UserError(f"{path}:{lineno}: expected 'INDEX ClassName', got {shorten(line)}")
         names[int(parts[0])] = parts[1]
     if not names or sorted(names) != list(range(1, len(names) + 1)):
         raise UserError(f"{path}: class indices must run 1..N without gaps")
@@ -77,13 +77,13 @@ def read_split(lists_dir: Path, split: str, fold: int, all_classes: list[str]) -
         parts = line.split()
         key = parts[0].replace("\\", "/")
         if len(parts) > 2 or key.count("/") != 1:
-            raise UserError(f"{path}:{lineno}: expected 'Class/v_Class_gXX_cYY.avi [label]', got {line!r}")
+            raise UserError(f"{path}:{lineno}: expected 'Class/v_Class_gXX_cYY.avi [label]', got {shorten(line)}")
         folder = key.split("/")[0]
         label = by_name.get(folder.lower())
         if label is None:
-            raise UserError(f"{path}:{lineno}: class {folder!r} is not in classInd.txt")
+            raise UserError(f"{path}:{lineno}: class {shorten(folder)} is not in classInd.txt")
         if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) != label + 1):
-            raise UserError(f"{path}:{lineno}: label {parts[1]} disagrees with folder {folder!r}, "
+            raise UserError(f"{path}:{lineno}: label {parts[1]} disagrees with folder {shorten(folder)}, "
                             f"class {label + 1} in classInd.txt")
         out.append((key, label))
     return out
@@ -124,7 +124,7 @@ def list_videos(root: str | os.PathLike[str], split: str, fold: int,
 
 def locate_videos(root: str | os.PathLike[str], classes: list[str],
                   keys: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
-    """Map list keys to files under ROOT/UCF-101 ({key: path}, {missing key: reason}).
+    """Map list keys to files under ROOT/UCF-101 ({key: path}, {missing or empty key: reason}).
 
     A missing UCF-101/ or class folder is a UserError naming it (wrong root, partial unpack).
     Names match case-insensitively: the lists and the files of UCF101 disagree in case for
@@ -149,6 +149,8 @@ def locate_videos(root: str | os.PathLike[str], classes: list[str],
         path = files.get(folder.lower(), {}).get(name.lower())
         if path is None:
             missing[key] = "file not found"
+        elif path.stat().st_size == 0:  # known unreadable without opening it: dropped up front
+            missing[key] = "empty file"
         else:
             found[key] = path
     return found, missing
@@ -175,12 +177,10 @@ class UCF101(VideoClipDataset):
                  seed: int = 0, flip: bool | None = None):
         kind = list_kind(split)
         if fold not in FOLDS:
-            raise UserError(f"ucf101 split number {fold!r} must be 1, 2 or 3")
+            raise UserError(f"ucf101 split number {shorten(fold)} must be 1, 2 or 3")
         name = f"ucf101 {split} (split {fold})"
         cache_dir = Path(cache) if cache is not None else None
         if cache_dir is not None:
-            from .cache import check_resize, open_cache
-
             manifest = open_cache(cache_dir, "ucf101")
             resize = check_resize(cache_dir, manifest, resize, size)
             chosen, entries = list_videos(cache_dir, split, fold, classes)
@@ -206,48 +206,4 @@ class UCF101(VideoClipDataset):
                     seed=seed, flip=flip, name=name, skipped=skipped)
 
 
-# ---- a tiny UCF101 for tests, benchmarks and smoke runs --------------------------------
-
-def write_tiny_ucf101(root: str | os.PathLike[str], classes: Sequence[str] = ("ApplyEyeMakeup", "Archery", "Basketball"),
-                      groups: int = 3, clips: int = 2, frames: int = 16, size: tuple[int, int] = (60, 80),
-                      seed: int = 0) -> Path:
-    """Write a UCF101-shaped tree of real XVID AVIs (as in UCF101.rar) plus the split lists.
-
-    Group g is the test group of split g (mod 3), as the official splits hold out groups.
-    Each class is a bright square moving in its own direction and colour over a noisy
-    background, so a network can learn it. Takes about a second at the default size.
-    """
-    root = Path(root)
-    lists = root / LISTS_DIR
-    lists.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    h, w = size
-    keys: list[tuple[int, int, str]] = []  # (class 1-based, group, key)
-    for ci, c in enumerate(classes):
-        (root / VIDEO_DIR / c).mkdir(parents=True, exist_ok=True)
-        angle = 2 * np.pi * ci / max(len(classes), 1)
-        colour = np.array([255 * (ci % 3 == k) for k in range(3)], dtype=np.uint8) | 64
-        for g in range(1, groups + 1):
-            for k in range(1, clips + 1):
-                video = rng.integers(0, 48, (frames, h, w, 3), dtype=np.uint8) + 16 * g
-                y0, x0 = rng.integers(h // 4, 3 * h // 4), rng.integers(w // 4, 3 * w // 4)
-                for t in range(frames):
-                    y = int(y0 + 2 * t * np.sin(angle)) % (h - 8)
-                    x = int(x0 + 2 * t * np.cos(angle)) % (w - 8)
-                    video[t, y:y + 8, x:x + 8] = colour
-                key = f"{c}/v_{c}_g{g:02d}_c{k:02d}.avi"
-                write_video(root / VIDEO_DIR / key, video)
-                keys.append((ci + 1, g, key))
-    crlf = "\r\n"
-    (lists / "classInd.txt").write_bytes(crlf.join(f"{i} {c}" for i, c in enumerate(classes, 1)).encode() + b"\r\n")
-    for fold in FOLDS:
-        test_group = (fold - 1) % groups + 1
-        train = [f"{key} {ci}" for ci, g, key in keys if g != test_group]
-        test = [key for _ci, g, key in keys if g == test_group]
-        (lists / f"trainlist{fold:02d}.txt").write_bytes((crlf.join(train) + crlf).encode())
-        (lists / f"testlist{fold:02d}.txt").write_bytes((crlf.join(test) + crlf).encode())
-    return root
-
-
-__all__ = ["UCF101", "list_videos", "locate_videos", "read_class_index", "read_split", "select_classes",
-           "write_tiny_ucf101"]
+__all__ = ["UCF101", "list_videos", "locate_videos", "read_class_index", "read_split", "select_classes"]

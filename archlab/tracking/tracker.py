@@ -1,30 +1,4 @@
-"""Weights & Biases tracking of a search: one W&B run per trial, one run for the whole study.
-
-The only module that imports wandb. Everything is logged from the search DRIVER through Ray
-Tune callbacks (the trial workers never touch W&B): the driver already sees every result, so
-no credentials, files or service processes have to reach the workers.
-
-Layout (``<study>`` = the study directory, ``<name>`` = its study name):
-
-    <study>/wandb/offline-run-<time>-<run id>/   W&B's own run directories (``wandb sync`` them)
-    <study>/wandb/{cache,config,data,artifacts}/ W&B's caches and staged tables (offline mode;
-                                                 online, the user's own W&B config is kept)
-    <study>/wandb/tmp/                           temp files of wandb and its service process
-    <study>/wandb/archlab-runs.json              which run ids exist, their config and final
-                                                 summary (lets a resumed search and the end of
-                                                 the study reopen a run with the same content)
-
-Run ids are stable: ``<slug>-<hash>-t<optuna number>`` for a search trial, ``...-b<ray trial
-id>`` for a baseline, ``...-study`` for the study run, where slug and hash come from the study
-name. With ``resume="allow"`` a resumed search continues the same runs instead of creating new
-ones. Offline, W&B cannot look up a run, so each reopening writes one more run directory with
-the same id; ``wandb sync`` uploads them in start order into that one run. To keep reopenings
-rare the callback never reopens a finished run for a repeated result, and at the end of the
-study reopens only the runs whose ``on_front`` flag changed.
-
-Runs go to project ``archlab`` (or $WANDB_PROJECT, entity $WANDB_ENTITY), grouped by study
-name; job types ``trial``, ``baseline`` and ``study``.
-"""
+"""The W&B tracker of a search: one run per trial, one for the study (see the package docstring)."""
 
 from __future__ import annotations
 
@@ -32,196 +6,31 @@ import contextlib
 import hashlib
 import json
 import math
-import netrc
 import os
-import re
-import tempfile
 from pathlib import Path
-from typing import Any, Callable, Iterator
-from urllib.parse import urlparse
+from typing import Any, Callable
 
-from .errors import UserError
-from .genome import LETTERS, GenomeError, parse
+import pandas as pd
 
-MODES = ("auto", "online", "offline", "off")
-PROJECT = "archlab"
-REGISTRY = "archlab-runs.json"
-# What a trial's results carry (search.run_trial) and where each goes.
-HISTORY_KEYS = ("val_top1", "val_top5", "train_loss", "val_loss", "epoch_time_s", "train_time_s", "trial_time_s")
-SUMMARY_KEYS = ("val_top1", "val_top5", "train_loss", "val_loss", "latency_ms", "clips_per_s", "gmacs", "params",
-                "epochs", "train_time_s", "trial_time_s", "status", "reason", "genome", "genome_id", "label")
-FINISHED = ("ok", "stopped")
+from ..errors import UserError
+from ..pareto import non_dominated
+from ..record import FINISHED
+from ..report.numbers import hypervolume_curve
+from ..results import load_study_info
+from .env import PROJECT, wandb_env
+from .runs import HISTORY_KEYS, clean, final_summary, read_registry, registered_runs, study_run_id, trial_config, \
+    trial_run_id, write_registry
+
 TABLE_COLUMNS = ("number", "baseline", "label", "status", "on_front", "val_top1", "val_top5", "latency_ms", "gmacs",
                  "params", "epochs", "genome", "genome_id", "reason", "run_id")
 
 
-# ---- which mode, where files go --------------------------------------------------------------
-
-def has_credentials() -> bool:
-    """True when W&B could log in without asking: WANDB_API_KEY, or a netrc entry for the W&B
-    host (``wandb login`` writes one)."""
-    if os.environ.get("WANDB_API_KEY"):
-        return True
-    host = urlparse(os.environ.get("WANDB_BASE_URL") or "https://api.wandb.ai").hostname or "api.wandb.ai"
-    path = os.environ.get("NETRC") or os.path.join(os.path.expanduser("~"), ".netrc")
-    try:
-        return netrc.netrc(path).authenticators(host) is not None
-    except (OSError, netrc.NetrcParseError):
-        return False
-
-
-def resolve_mode(mode: str) -> str:
-    """'auto' -> 'online' with credentials, else 'offline' (or what WANDB_MODE says). Returns
-    one of online, offline, off."""
-    if mode not in MODES:
-        raise UserError(f"--wandb {mode!r}: use {', '.join(MODES)}")
-    if mode != "auto":
-        return mode
-    env = (os.environ.get("WANDB_MODE") or "").lower()
-    if env in ("disabled", "off", "dryrun", "offline"):
-        return "off" if env in ("disabled", "off") else "offline"
-    return "online" if has_credentials() else "offline"
-
-
-@contextlib.contextmanager
-def wandb_env(study_dir: Path, mode: str) -> Iterator[None]:
-    """While W&B runs code, point its directories (and the temp dir of this process and of the
-    wandb-core service it starts) into ``<study>/wandb``, then restore the environment: the rest
-    of the driver (Ray) keeps its own temp dir. Online, the user's own config and caches stay
-    where they are (they may hold a server URL or an entity)."""
-    root = study_dir / "wandb"
-    wanted = {"WANDB_DIR": study_dir, "TMPDIR": root / "tmp"}
-    if mode == "offline":
-        wanted.update(WANDB_CACHE_DIR=root / "cache", WANDB_DATA_DIR=root / "data", WANDB_CONFIG_DIR=root / "config",
-                      WANDB_ARTIFACT_DIR=root / "artifacts")
-    for p in wanted.values():
-        Path(p).mkdir(parents=True, exist_ok=True)
-    saved = {k: os.environ.get(k) for k in wanted}
-    saved_tempdir = tempfile.tempdir
-    os.environ.update({k: str(v) for k, v in wanted.items()})
-    tempfile.tempdir = str(root / "tmp")
-    try:
-        yield
-    finally:
-        tempfile.tempdir = saved_tempdir
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-# ---- ids, config, summary ------------------------------------------------------------------
-
-def run_prefix(study_name: str) -> str:
-    """Readable and unique per study name: a slug plus a short hash of the exact name."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", study_name).strip("-")[:40] or "study"
-    return f"{slug}-{hashlib.sha1(study_name.encode()).hexdigest()[:6]}"
-
-
-def trial_run_id(study_name: str, number: int | None = None, trial_id: str | None = None) -> str:
-    """The stable W&B id of a trial's run: by Optuna trial number for search trials, by Ray
-    trial id for baselines (their numbers live in another Optuna study)."""
-    if number is not None:
-        return f"{run_prefix(study_name)}-t{int(number)}"
-    if not trial_id:
-        raise ValueError("a trial needs an Optuna number or a Ray trial id")
-    return f"{run_prefix(study_name)}-b{re.sub(r'[^A-Za-z0-9_]+', '_', str(trial_id))}"
-
-
-def study_run_id(study_name: str) -> str:
-    return f"{run_prefix(study_name)}-study"
-
-
-def _clean(v: Any) -> Any:
-    """JSON-safe scalars: numpy numbers to Python, NaN/inf to None (W&B cannot store them)."""
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    return v
-
-
-def genome_config(genome: str) -> dict[str, Any]:
-    """The columns a W&B user filters and groups on: per-stage letters, counts and fractions of
-    every block type (zeros included, so every run has every column), depth and width."""
-    if not genome:
-        return {}
-    out: dict[str, Any] = {"genome": genome}
-    try:
-        g = parse(genome)
-    except GenomeError:
-        return out
-    for i, st in enumerate(g.stages, 1):
-        out[f"stage{i}"] = st.letters
-    counts = g.letter_counts()
-    for letter in LETTERS:
-        out[f"n_{letter}"] = counts[letter]
-        out[f"frac_{letter}"] = counts[letter] / g.depth
-    out.update(depth=g.depth, width=g.stages[0].width, widths=",".join(str(s.width) for s in g.stages),
-               family=g.family)
-    return out
-
-
-def trial_config(result: dict[str, Any], study_name: str, number: int | None, trial_id: str,
-                 label: str) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"study": study_name, "trial_number": number, "trial_id": trial_id,
-                           "baseline": number is None, "label": label or result.get("label", "")}
-    cfg.update(genome_config(result.get("genome", "")))
-    for k in ("genome_id", "gmacs", "params"):
-        if result.get(k) is not None:
-            cfg[k] = _clean(result[k])
-    return cfg
-
-
-def final_summary(result: dict[str, Any], error: bool) -> dict[str, Any]:
-    """What a finished trial's run shows in W&B's runs table. A last result still 'running'
-    means ASHA stopped the trial (as search._record counts it)."""
-    s = {k: _clean(result[k]) for k in SUMMARY_KEYS if k in result}
-    status = result.get("status", "failed" if error else "ok")
-    if status == "running":
-        status = "stopped"
-    if error and status not in ("failed", "rejected"):
-        status = "failed"
-        s["reason"] = result.get("reason") or "the trial's worker died (see ray/ logs)"
-    s["status"] = status
-    return s
-
-
-# ---- the registry of runs (a small JSON file in the study) ---------------------------------------
-
-def _read_registry(study_dir: Path) -> dict[str, Any]:
-    path = study_dir / "wandb" / REGISTRY
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {"runs": {}, "study": {}}
-    data.setdefault("runs", {})
-    data.setdefault("study", {})
-    return data
-
-
-def _write_registry(study_dir: Path, data: dict[str, Any]) -> None:
-    path = study_dir / "wandb" / REGISTRY
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{REGISTRY}.")
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
-def registered_runs(study_dir: str | Path) -> dict[str, Any]:
-    """run id -> what the registry knows (config, summary, run directories...)."""
-    return _read_registry(Path(study_dir))["runs"]
-
-
-# ---- the tracker ---------------------------------------------------------------------------
-
 class WandbTracker:
-    """Logs trials as W&B runs. The Ray callback in ``search_callbacks`` forwards its hooks here;
-    tests drive it the same way with stand-in trial objects (``trial_id``, ``config``,
+    """Logs trials as W&B runs. The search's Ray callback forwards Ray Tune's trial hooks here
+    (``trial_result``, ``trial_complete``; the driver calls ``finish_study`` at the end); tests
+    drive it the same way with stand-in trial objects (``trial_id``, ``config``,
     ``last_result``). A W&B error never stops the search: it is reported once and W&B is off
-    for the rest of it."""
+    for the rest of it. Picklable without its open runs (Ray pickles callbacks to resume)."""
 
     def __init__(self, mode: str, study_dir: Path, echo: Callable[[str], None]):
         self.mode = mode
@@ -323,7 +132,7 @@ class WandbTracker:
 
     def _result(self, trial: Any, result: dict[str, Any]) -> None:
         run_id, _, _ = self._identity(trial)
-        reg = _read_registry(self.study_dir)
+        reg = read_registry(self.study_dir)
         entry = reg["runs"].get(run_id, {})
         if entry.get("finished"):  # a result replayed after a restore: already logged
             return
@@ -333,18 +142,18 @@ class WandbTracker:
         if not is_epoch or epoch <= entry.get("epochs", 0):
             if run_id not in self._runs and not entry:
                 self._open(trial, result, reg)
-                _write_registry(self.study_dir, reg)
+                write_registry(self.study_dir, reg)
             return
         run = self._open(trial, result, reg)
-        row = {k: _clean(result[k]) for k in HISTORY_KEYS if result.get(k) is not None}
+        row = {k: clean(result[k]) for k in HISTORY_KEYS if result.get(k) is not None}
         row["epochs"] = int(epoch)
         run.log(row)
         reg["runs"][run_id]["epochs"] = int(epoch)
-        _write_registry(self.study_dir, reg)
+        write_registry(self.study_dir, reg)
 
     def _complete(self, trial: Any, error: bool) -> None:
         run_id, _, _ = self._identity(trial)
-        reg = _read_registry(self.study_dir)
+        reg = read_registry(self.study_dir)
         if reg["runs"].get(run_id, {}).get("finished"):
             return
         result = self._last.pop(run_id, None) or dict(getattr(trial, "last_result", None) or {})
@@ -364,11 +173,9 @@ class WandbTracker:
         run.summary.update(summary)
         run.finish(exit_code=1 if summary["status"] == "failed" else 0)
         del self._runs[run_id]
-        _write_registry(self.study_dir, reg)
+        write_registry(self.study_dir, reg)
 
     def _objectives(self) -> tuple[list[str], list[str]]:
-        from .results import load_study_info
-
         try:
             info = load_study_info(self.study_dir)
             return info.objectives, info.directions
@@ -378,10 +185,6 @@ class WandbTracker:
     def _provisional_front(self, reg: dict[str, Any], run_id: str) -> bool:
         """Is this trial on the front of the trials finished so far? Final only at the end of
         the study (finish_study corrects the runs that a later trial dominated)."""
-        import pandas as pd
-
-        from .pareto import non_dominated
-
         objs, dirs = self._objectives()
         rows = {rid: {o: e.get("summary", {}).get(o) for o in objs} for rid, e in reg["runs"].items()
                 if e.get("finished") and e.get("status") in FINISHED}
@@ -422,7 +225,7 @@ class WandbTracker:
 
     def _update_fronts(self, df: Any) -> int:
         """Reopen (resume) exactly the runs whose on_front differs from what they show."""
-        reg = _read_registry(self.study_dir)
+        reg = read_registry(self.study_dir)
         changed = 0
         for _, row in df.iterrows():
             run_id = self._row_run_id(row)
@@ -438,7 +241,7 @@ class WandbTracker:
             entry.setdefault("dirs", []).append(self._run_dir_of(run))
             run.finish(exit_code=1 if summary.get("status") == "failed" else 0)
             entry.update(on_front=on_front, summary=summary)
-            _write_registry(self.study_dir, reg)
+            write_registry(self.study_dir, reg)
             changed += 1
         return changed
 
@@ -446,19 +249,14 @@ class WandbTracker:
         """The study-level run: every trial and the front as tables, the front as a scatter plot,
         hypervolume after each trial as history (and a line chart). Skipped when nothing changed
         since it was last logged (a resumed search that ran no new trial)."""
-        import pandas as pd
-
-        from .report import hypervolume_curve
-        from .results import load_study_info
-
-        reg = _read_registry(self.study_dir)
+        reg = read_registry(self.study_dir)
         objs = list(hv.get("objectives") or ["val_top1", "latency_ms"])
         dirs = list(hv.get("directions") or ["max", "min"])
         table = pd.DataFrame({c: df[c] for c in TABLE_COLUMNS if c in df.columns})
         table["run_id"] = [self._row_run_id(r) or "" for _, r in df.iterrows()]
         for c in ("baseline", "on_front"):
             table[c] = table[c].fillna(False).astype(bool) if c in table else False
-        rows = [[_clean(v) if not (isinstance(v, float) and math.isnan(v)) else None for v in r]
+        rows = [[clean(v) if not (isinstance(v, float) and math.isnan(v)) else None for v in r]
                 for r in table.itertuples(index=False)]
         fingerprint = hashlib.sha1(json.dumps([rows, hv], sort_keys=True, default=str).encode()).hexdigest()
         if reg["study"].get("fingerprint") == fingerprint:
@@ -497,54 +295,13 @@ class WandbTracker:
         search_done = table[done & ~table["baseline"].to_numpy()] if len(table) else table
         best = pd.to_numeric(search_done["val_top1"], errors="coerce").max() if len(search_done) else None
         run.summary.update({
-            "hypervolume": _clean(hv.get("hypervolume")), "front_size": _clean(hv.get("front_size")),
+            "hypervolume": clean(hv.get("hypervolume")), "front_size": clean(hv.get("front_size")),
             "reference_point": hv.get("reference_point"), "trials_finished": int(status.isin(FINISHED).sum()),
             "trials_failed": int((status == "failed").sum()), "trials_rejected": int((status == "rejected").sum()),
-            "best_val_top1": _clean(best),
+            "best_val_top1": clean(best),
         })
         reg["study"].update(run_id=run_id, fingerprint=fingerprint)
         reg["study"].setdefault("dirs", []).append(self._run_dir_of(run))
         run.finish()
-        _write_registry(self.study_dir, reg)
+        write_registry(self.study_dir, reg)
         return True
-
-
-def _ray_callback_class() -> type:
-    """The Ray Tune Callback, built on first use (search.py is the module that imports ray)."""
-    from ray.tune import Callback
-
-    class WandbCallback(WandbTracker, Callback):
-        """Forwards Ray Tune's trial hooks (in the driver process) to WandbTracker."""
-
-        def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-            self.trial_result(trial, result)
-
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.trial_complete(trial, error=False)
-
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self.trial_complete(trial, error=True)
-
-    return WandbCallback
-
-
-def search_callbacks(mode: str, study_dir: Path, echo: Callable[[str], None]) -> list:
-    """The Ray Tune callbacks that log a search to W&B: [] when the mode resolves to off.
-    'auto' is online when W&B credentials are configured, else offline files in the study."""
-    resolved = resolve_mode(mode)
-    if resolved == "off":
-        return []
-    if resolved == "online" and not has_credentials():
-        raise UserError("--wandb online: no W&B credentials (set WANDB_API_KEY or run `wandb login`); "
-                        "use --wandb offline to log locally")
-    study_dir = Path(study_dir)
-    try:
-        with wandb_env(study_dir.resolve(), resolved):
-            import wandb  # noqa: F401 - fail here, once, if it cannot be imported
-    except ImportError as e:
-        if mode == "auto":
-            echo(f"W&B: not logging ({e})")
-            return []
-        raise UserError(f"--wandb {mode}: wandb cannot be imported ({e})") from None
-    echo(f"W&B: logging {resolved} (one run per trial, group {study_dir.name!r}) into {study_dir / 'wandb'}")
-    return [_ray_callback_class()(resolved, study_dir, echo)]

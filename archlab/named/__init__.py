@@ -1,6 +1,8 @@
 """Named YAML files: ``search_spaces/NAME.yaml`` and ``studies/NAME.yaml`` are both asked for
 by a short name or by a path, and both folders can be moved with an environment variable.
-One resolver, so a space and a study answer a typo with the same one-line error."""
+One resolver, so a space and a study answer a typo with the same one-line error, and one
+reader (``loader``: the file's YAML bounded in size, aliases, depth, lengths and numbers
+before anything uses it). ``checks`` holds the value checks both kinds of file share."""
 
 from __future__ import annotations
 
@@ -8,11 +10,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ..errors import UserError, shorten
+from . import loader
 
-from .errors import UserError
-
-REPO = Path(__file__).resolve().parent.parent  # the package is installed editable (pip install -e .)
+REPO = Path(__file__).resolve().parent.parent.parent  # the package is installed editable (pip install -e .)
 
 
 def folder(env: str, default: str) -> Path:
@@ -27,34 +28,33 @@ def resolve(text: str, where: Path, what: str, plural: str) -> Path:
     if text.endswith((".yaml", ".yml")) or os.sep in text or "/" in text:
         path = Path(text)
         if not path.is_file():
-            raise UserError(f"{what} file {text} not found")
+            raise UserError(f"{what} file {shorten(text, 200, plain=True)} not found")
         return path
     path = where / f"{text}.yaml"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in where.glob("*.yaml"))) or "none"
-        raise UserError(f"unknown {what} {text!r}: {plural} are {known} (or give a path to a .yaml)")
+        raise UserError(f"unknown {what} {shorten(text)}: {plural} are {known} (or give a path to a .yaml)")
     return path
 
 
 def read(path: Path) -> Any:
-    """The file's YAML, or one line that says where it is broken."""
-    where = path.name
-    try:
-        return yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        at = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UserError(f"{where}: not valid YAML{at}: {getattr(e, 'problem', None) or e}") from None
-    except OSError as e:
-        raise UserError(f"{where}: cannot read: {e.strerror}") from None
+    """The file's YAML, bounded (loader.py: size, aliases, depth, lengths, numbers), or one
+    line that says where it is broken."""
+    return loader.load(loader.read_text(path), path.name)
+
+
+MAX_DESCRIPTION = 200  # characters: one line of `archlab spaces` / `archlab study list`
 
 
 def name_and_description(path: Path, data: dict[str, Any]) -> tuple[str, str]:
     """The file's name (its stem; a ``name:`` key must agree) and its one-line description."""
     where, name = path.name, path.stem
     if "name" in data and data["name"] != name:
-        raise UserError(f"{where}: key 'name': {data['name']!r} must match the file name {name!r}")
+        raise UserError(f"{where}: key 'name': {shorten(data['name'])} must match the file name {shorten(name)}")
     desc = data.get("description")
     if not isinstance(desc, str) or not desc.strip() or "\n" in desc.strip():
         raise UserError(f"{where}: key 'description': give a one-line description")
+    if len(desc.strip()) > MAX_DESCRIPTION:
+        raise UserError(f"{where}: key 'description': {len(desc.strip()):,} characters; at most {MAX_DESCRIPTION} "
+                        "(one line of a table: put the rest in a comment)")
     return name, desc.strip()

@@ -1,0 +1,88 @@
+"""`archlab build`, `profile`, `presets`, `blocks`: a network's shapes, costs and speed."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..errors import UserError
+from .common import add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
+from .forms import add_latency_args, latency_form
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    g = genome_arg(args.genome, args.classes)
+    clip = clip_arg(args, args.genome)
+    print(f"genome  {g}\nid      {g.id}\ninput   3x{'x'.join(map(str, clip))}")
+    print(cost_table(g, clip, args.counter))
+    return 0
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    from ..profile import latency, resolve_device
+
+    resolve_device(args.device)  # fail before printing anything
+    g = genome_arg(args.genome, args.classes)
+    clip = clip_arg(args, args.genome)
+    print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")
+    print(cost_table(g, clip, args.counter))
+    print(f"measuring latency on {args.device} ({args.runs} runs after warm-up)...", file=sys.stderr)
+    lat = latency(g, clip, device=args.device, batch=args.batch, runs=args.runs, form=latency_form(args),
+                  runtime=args.latency_runtime)
+    print(f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
+          f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}")
+    return 0
+
+
+def cmd_presets(args: argparse.Namespace) -> int:
+    from ..presets import DEFAULT_INPUT, DESCRIPTIONS, PRESETS, get
+    from ..profile import cost
+
+    rows = []
+    for name in PRESETS:
+        g = get(name, args.classes)
+        clip = DEFAULT_INPUT[name]
+        c = cost(g, clip)
+        rows.append([name, fmt_int(c.params), f"{c.gmacs:.2f}", "x".join(map(str, clip)), str(g), DESCRIPTIONS[name]])
+    print(table(rows, ["preset", "params", "GMACs", "input", "genome", "what"], right={1, 2}))
+    return 0
+
+
+def cmd_blocks(args: argparse.Namespace) -> int:
+    from ..bench import blocks_table, block_costs
+    from ..profile import device_label, parse_clip, resolve_device
+
+    dev = resolve_device(args.device)
+    clip = parse_clip(args.input)
+    if args.width <= 0 or args.runs < 1:
+        raise UserError("--width must be positive and --runs at least 1")
+    print(f"one bottleneck block per letter at each P3D-63 stage's shape, input 1x3x{args.input}, "
+          f"width x{args.width:g}, {device_label(dev)}; median of {args.runs} round-robin runs", file=sys.stderr)
+    body, header = blocks_table(block_costs(clip, args.width, args.device, args.runs))
+    print(table([[str(c) for c in r] for r in body], header, right=set(range(2, len(header)))))
+    print("MACs = multiply-adds of conv layers; ms/GMAC vs 2D > 1: slower per multiply-add than the 2D block.")
+    return 0
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("build", help="show a network's per-stage shapes, params and GMACs")
+    add_genome_args(p)
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("profile", help="build + measured latency, clips/s and memory")
+    add_genome_args(p)
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--batch", type=at_least(1), default=1, help="clips per forward (default 1)")
+    p.add_argument("--runs", type=at_least(1), default=10, help="timed runs after warm-up (default 10)")
+    add_latency_args(p)
+    p.set_defaults(func=cmd_profile)
+
+    p = sub.add_parser("presets", help="list the named models with params and GMACs")
+    p.add_argument("--classes", type=int, help="number of output classes (default 400)")
+    p.set_defaults(func=cmd_presets)
+    p = sub.add_parser("blocks", help="per-letter block cost: latency, MACs, params, ms/GMAC vs the 2D block")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--input", default="8x112x112", help="clip FRAMESxHEIGHTxWIDTH (default 8x112x112)")
+    p.add_argument("--width", type=float, default=1.0, help="width multiplier of P3D-63 (default 1.0)")
+    p.add_argument("--runs", type=at_least(1), default=20, help="timed round-robin runs after warm-up (default 20)")
+    p.set_defaults(func=cmd_blocks)

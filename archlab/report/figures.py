@@ -1,0 +1,305 @@
+"""The report's plots, drawn with matplotlib's object API on the Agg canvas (no pyplot
+state, no display needed). Each ``*_figure`` function returns the Figure (tests inspect what
+is drawn); ``plot_*`` saves it as a PNG.
+
+Conventions every plot keeps: the front in blue, other trials grey, baselines orange
+diamonds (Okabe-Ito colours, apart for colour-blind readers); trials ASHA stopped early
+hollow; chance accuracy (1 / classes) a dashed line.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from .. import pareto
+from ..genome import LETTERS, GenomeError, parse
+from ..record import FINISHED
+from .numbers import short_genome
+
+AXIS_LABELS = {"val_top1": "val top-1 accuracy", "latency_ms": "latency (ms per clip, batch 1)",
+               "gmacs": "GMACs per clip", "params": "parameters"}
+# Colours that stay apart for colour-blind readers (Okabe-Ito).
+C_TRIAL, C_FRONT, C_BASE, C_CHANCE = "#999999", "#0072B2", "#E69F00", "#555555"
+
+
+def _figure(w: float, h: float, layout: str | None = None) -> Any:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(w, h), dpi=110, layout=layout)
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _save(fig: Any, path: Path) -> Path:
+    fig.savefig(path, bbox_inches="tight", pad_inches=0.15, facecolor="white")
+    return path
+
+
+def _trial_label(r: pd.Series) -> str:
+    """A point's label: the trial id users type (``archlab export --trial``), '#' for search trials."""
+    return str(r["trial"]) if r["baseline"] else f"#{r['trial']}"
+
+
+def chance_accuracy(df: pd.DataFrame) -> float | None:
+    """1 / classes, the top-1 accuracy of guessing: read from the trials' genomes (``cls=``,
+    the same for every trial of a study); None if no genome parses or they disagree."""
+    classes = set()
+    for text in df["genome"]:
+        try:
+            classes.add(parse(text).classes)
+        except GenomeError:
+            continue
+    return 1.0 / classes.pop() if len(classes) == 1 else None
+
+
+def _chance_line(ax: Any, df: pd.DataFrame, label: bool = True) -> None:
+    chance = chance_accuracy(df)
+    if chance is None:
+        return
+    ax.axhline(chance, color=C_CHANCE, ls="--", lw=1.0, zorder=1,
+               label=f"chance (1/{round(1 / chance)} = {chance:.3f})" if label else None)
+    lo, hi = ax.get_ylim()
+    if chance < lo + 0.02 * (hi - lo):  # keep the line inside, with a little room below it
+        ax.set_ylim(chance - 0.05 * (hi - chance), hi)
+
+
+def _scatter(ax: Any, xs: pd.Series, ys: pd.Series, rows: pd.DataFrame, *, color: str, edgecolor: str | None = None,
+             **kw: Any) -> None:
+    """Full-budget trials filled, trials ASHA stopped early hollow (edge in their colour): a
+    stopped trial's accuracy is that of fewer epochs, not comparable as it stands."""
+    stopped = (rows["status"] == "stopped").to_numpy()
+    label = kw.pop("label", None)
+    if (~stopped).any():
+        ax.scatter(xs[~stopped], ys[~stopped], color=color, edgecolor=edgecolor or "none", label=label, **kw)
+        label = None
+    if stopped.any():
+        kw["lw"] = max(1.2, kw.get("lw", 0))
+        ax.scatter(xs[stopped], ys[stopped], facecolors="none", edgecolors=color, label=label, **kw)
+
+
+def _stopped_legend(ax: Any, rows: pd.DataFrame) -> None:
+    """One legend entry saying what hollow means (drawn off-axes: no point of its own)."""
+    n = int((rows["status"] == "stopped").sum())
+    if n:
+        ax.scatter([], [], s=40, facecolors="none", edgecolors=C_TRIAL, lw=1.2,
+                   label=f"hollow: stopped early by ASHA ({n})")
+
+
+# Where a label may go relative to its point: offset in points, horizontal and vertical alignment.
+_SPOTS = {"UL": ((-6, 5), "right", "bottom"), "UR": ((6, 5), "left", "bottom"), "LR": ((7, -5), "left", "top"),
+          "LL": ((-7, -5), "right", "top"), "U": ((0, 9), "center", "bottom"), "D": ((0, -9), "center", "top")}
+
+
+def _place_labels(ax: Any, labels: Sequence[tuple[float, float, str, dict, Sequence[str]]], xs: np.ndarray,
+                  ys: np.ndarray, line: np.ndarray | None = None, avoid: Sequence[Any] = ()) -> None:
+    """Greedy label placement: each label takes the first of its candidate spots that overlaps no
+    other point, no stretch of ``line`` (data-space vertices), no label placed before it and
+    nothing in ``avoid`` (the legend), and stays inside the axes; when every spot collides, the
+    one with the fewest collisions."""
+    from matplotlib.transforms import Bbox
+
+    renderer = ax.figure.canvas.get_renderer()
+    ax.get_xlim(), ax.get_ylim()  # settle the autoscaled limits before measuring
+    inside = ax.get_window_extent(renderer)
+    r = 5.0 * ax.figure.dpi / 72  # a marker's half-size in pixels
+    centres = ax.transData.transform(np.column_stack([xs, ys]))
+    points = [Bbox.from_extents(px - r, py - r, px + r, py + r) for px, py in centres]
+    placed = [a.get_window_extent(renderer) for a in avoid if a is not None]
+    if line is not None and len(line) > 1:  # the line as small boxes every few pixels
+        v = ax.transData.transform(line)
+        for a, b in zip(v[:-1], v[1:]):
+            n = max(1, int(np.hypot(*(b - a)) // 4))
+            for t in np.linspace(0.0, 1.0, n + 1):
+                px, py = a + t * (b - a)
+                placed.append(Bbox.from_extents(px - 1, py - 1, px + 1, py + 1))
+    for x, y, text, style, spots in labels:
+        own = ax.transData.transform((x, y))
+        obstacles = placed + [b for b, c in zip(points, centres) if not np.allclose(c, own)]
+        best: tuple[float, Any, Any] | None = None
+        for k, spot in enumerate(spots):
+            offset, ha, va = _SPOTS[spot]
+            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, zorder=6,
+                              **style)
+            box = ann.get_window_extent(renderer)
+            hits = sum(box.overlaps(o) for o in obstacles)
+            outside = not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
+            cost = hits * 10 + outside * 5 + k * 0.01
+            if best is None or cost < best[0]:
+                if best is not None:
+                    best[1].remove()
+                best = (cost, ann, box)
+            else:
+                ann.remove()
+            if cost < 1:  # a free spot: take it
+                break
+        assert best is not None
+        placed.append(best[2])
+
+
+def tradeoff_figure(df: pd.DataFrame, x: str, title: str, presets: dict[str, str]) -> Any | None:
+    """val_top1 against ``x`` for the finished trials: the front for these two axes (over search
+    trials and baselines alike, as results.mark_front) drawn as a step line, baselines as
+    diamonds labelled with their label and genome, named models labelled with their name.
+    Trials ASHA stopped early are hollow (their accuracy is that of fewer epochs); a dashed
+    line marks chance accuracy (1 / classes). None when no trial has both values."""
+    done = df[df["status"].isin(FINISHED)].copy()
+    done[x] = pd.to_numeric(done[x], errors="coerce")
+    done["val_top1"] = pd.to_numeric(done["val_top1"], errors="coerce")
+    pts = done[np.isfinite(done[x]) & np.isfinite(done["val_top1"])]
+    if pts.empty:
+        return None
+    front_mask = pareto.non_dominated(pts, ["val_top1", x], ["max", "min"])
+    front = pts[front_mask].sort_values(x)
+    base = pts[pts["baseline"].astype(bool)]
+    rest = pts[~front_mask & ~pts["baseline"].astype(bool)]
+
+    fig = _figure(8.5, 5.6)
+    ax = fig.add_subplot()
+    _scatter(ax, rest[x], rest["val_top1"], rest, s=30, color=C_TRIAL, alpha=0.8, label=f"other trials ({len(rest)})",
+             zorder=2)
+    xs, ys = list(front[x]) + [pts[x].max()], list(front["val_top1"])
+    ys.append(ys[-1])
+    ax.plot(xs, ys, drawstyle="steps-post", color=C_FRONT, lw=1.6, alpha=0.9, zorder=3)
+    steps = np.array([(px, py) for i, (px, py) in enumerate(zip(xs, ys))
+                      for px, py in ([(px, ys[i - 1]), (px, py)] if i else [(px, py)])], dtype=float)
+    front_search = front[~front["baseline"].astype(bool)]
+    n_base_front = len(front) - len(front_search)
+    _scatter(ax, front_search[x], front_search["val_top1"], front_search, s=60, color=C_FRONT, edgecolor="black",
+             lw=0.6, label=f"Pareto front ({len(front)}{f', {n_base_front} baseline' if n_base_front else ''})", zorder=4)
+    if len(base):
+        ax.scatter(base[x], base["val_top1"], s=80, marker="D", color=C_BASE, edgecolor="black", lw=0.7,
+                   label=f"baselines ({len(base)})", zorder=5)
+    _stopped_legend(ax, pts)
+    _chance_line(ax, df)
+    hidden = int((~df["status"].isin(FINISHED)).sum())
+    if hidden:
+        ax.text(0.99, 0.01, f"{hidden} failed/rejected/running trial(s) not shown", transform=ax.transAxes,
+                ha="right", va="bottom", fontsize=7.5, color="#555555")
+    lo, hi = pts[x].min(), pts[x].max()
+    ax.margins(y=0.12)
+    if lo > 0 and hi / lo > 30:
+        ax.set_xscale("log")
+        ax.set_xlim(lo / (hi / lo) ** (0.1 if len(front) > 12 else 0.3), hi * (hi / lo) ** 0.08)
+    else:
+        span = (hi - lo) or max(abs(hi), 1.0)
+        ax.set_xlim(lo - (0.1 if len(front) > 12 else 0.3) * span, hi + 0.12 * span)  # room for front labels
+    ax.set_xlabel(AXIS_LABELS.get(x, x))
+    ax.set_ylabel(AXIS_LABELS["val_top1"])
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    legend = ax.legend(fontsize=8, loc="best", framealpha=0.9)
+
+    # Labels: up-left of a front point first (no trial can lie there: it would dominate the
+    # point). A crowded front gets trial numbers only; the report's table has the genomes.
+    labels: list[tuple[float, float, str, dict, Sequence[str]]] = []
+    front_style = dict(fontsize=7.5, color=C_FRONT)
+    for _, r in front_search.iterrows():
+        text = _trial_label(r) if len(front_search) > 12 else f"{_trial_label(r)} {short_genome(r['genome'], 24, 1)}"
+        labels.append((r[x], r["val_top1"], text, front_style, ("UL", "U", "LL", "UR", "LR", "D")))
+    base_style = dict(fontsize=7, color="#8a5a00",
+                      bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=C_BASE, lw=0.5, alpha=0.9))
+    for _, r in base.iterrows():
+        name = r["label"] or presets.get(r["genome"], "baseline")
+        labels.append((r[x], r["val_top1"], f"{name}\n{short_genome(r['genome'], 26, 2)}", base_style,
+                       ("LR", "UR", "LL", "UL", "D", "U")))
+    for _, r in pts[~pts["baseline"].astype(bool)].iterrows():
+        if r["genome"] in presets:
+            labels.append((r[x], r["val_top1"], presets[r["genome"]], dict(fontsize=7.5, fontweight="bold"),
+                           ("LR", "UR", "LL", "UL", "D", "U")))
+    _place_labels(ax, labels, pts[x].to_numpy(float), pts["val_top1"].to_numpy(float), line=steps, avoid=[legend])
+    return fig
+
+
+def plot_tradeoff(df: pd.DataFrame, x: str, path: Path, title: str, presets: dict[str, str]) -> Path | None:
+    fig = tradeoff_figure(df, x, title, presets)
+    return None if fig is None else _save(fig, path)
+
+
+def hypervolume_figure(curve: pd.DataFrame, hv: dict[str, Any], title: str) -> Any | None:
+    """Hypervolume after each search trial, as a step line; the x axis counts trials, so its
+    ticks are whole trial numbers (never 0.5). None without a curve or a reference point."""
+    from matplotlib.ticker import MaxNLocator
+
+    if curve.empty or "reference_point" not in hv:
+        return None
+    fig = _figure(7.5, 4.2)
+    ax = fig.add_subplot()
+    n, v = curve["number"].to_numpy(), curve["hypervolume"].to_numpy()
+    ax.plot(n, v, drawstyle="steps-post", color=C_FRONT, lw=1.8)
+    up = np.flatnonzero(np.diff(np.concatenate([[0.0], v])) > 0)
+    ax.scatter(n[up], v[up], s=22, color=C_FRONT, zorder=3, label="trial that grew the front")
+    objs = hv["objectives"]
+    ref = ", ".join(f"{o}={r:.4g}" for o, r in zip(objs, hv["reference_point"]))
+    ax.set_xlabel("trial number (search trials, in order)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel(f"hypervolume ({objs[0]} × {objs[1]})")
+    ax.set_title(f"{title}\nfinal {hv.get('hypervolume', 0):.4g}, reference point {ref}", fontsize=10)
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_hypervolume(curve: pd.DataFrame, hv: dict[str, Any], path: Path, title: str) -> Path | None:
+    fig = hypervolume_figure(curve, hv, title)
+    return None if fig is None else _save(fig, path)
+
+
+def mix_figure(df: pd.DataFrame, title: str) -> Any | None:
+    """'What the mix does': accuracy against the fraction of each block type that occurs, one
+    small panel per type, front trials, baselines, stopped trials and chance marked as in the
+    trade-off plots."""
+    done = df[df["status"].isin(FINISHED)].copy()
+    done["val_top1"] = pd.to_numeric(done["val_top1"], errors="coerce")
+    done = done[np.isfinite(done["val_top1"])]
+    letters = [l for l in LETTERS if f"frac_{l}" in done and pd.to_numeric(done[f"frac_{l}"]).fillna(0).gt(0).any()]
+    if done.empty or not letters:
+        return None
+    cols = min(3, len(letters))
+    rows = math.ceil(len(letters) / cols)
+    fig = _figure(3.4 * cols, 2.9 * rows + 0.5, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
+    on_front = done["on_front"].astype(bool)
+    is_base = done["baseline"].astype(bool)
+    for i, l in enumerate(letters):
+        ax = axes[i // cols][i % cols]
+        frac = pd.to_numeric(done[f"frac_{l}"]).fillna(0.0)
+        groups = ((~on_front & ~is_base, C_TRIAL, "o", 22, "trials"), (on_front & ~is_base, C_FRONT, "o", 34, "front"),
+                  (is_base, C_BASE, "D", 34, "baselines"))
+        for mask, color, marker, size, label in groups:
+            if mask.any():
+                _scatter(ax, frac[mask], done.loc[mask, "val_top1"], done[mask], s=size, color=color, marker=marker,
+                         edgecolor="black" if label != "trials" else None, lw=0.5, label=label, zorder=3)
+        if i == 0:
+            _stopped_legend(ax, done)
+        _chance_line(ax, df, label=i == 0)
+        desc = LETTERS[l].description.split(":")[0]
+        ax.set_title(f"{l}  ({desc})", fontsize=9)
+        ax.set_xlim(-0.05, 1.05)
+        ax.set_xlabel(f"fraction of {l} blocks", fontsize=8)
+        ax.tick_params(labelsize=7.5)
+        ax.grid(alpha=0.3)
+        if i % cols == 0:
+            ax.set_ylabel("val top-1", fontsize=8)
+    for j in range(len(letters), rows * cols):
+        axes[j // cols][j % cols].set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes.flat[1:len(letters)]:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    fig.suptitle(title, fontsize=10.5)
+    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=len(labels))
+    return fig
+
+
+def plot_mix(df: pd.DataFrame, path: Path, title: str) -> Path | None:
+    fig = mix_figure(df, title)
+    return None if fig is None else _save(fig, path)

@@ -1,0 +1,217 @@
+"""What defines a study, validated in ONE place before anything is written or started.
+
+``SearchConfig`` is keyword-only and checks every value when it is built (``__post_init__``):
+a bad value is one ``UserError`` naming the CLI option (``--trials must be at least 1 (got
+0)``). ``check_environment`` then checks what needs the file system or the package's tables
+(the space loads, the dataset exists, ``--out`` is a writable folder), still without side
+effects. The search runs both before it creates the study directory, so a rejected setting is
+never stored in study.yaml (issue 12, bug 3: ``--cpus-per-trial 0`` used to be stored, then
+crash every later run of the same study).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..errors import UserError, shorten
+from ..outdir import writable_folder
+from ..recipe import ProxyRecipe
+
+SAMPLERS = ("nsga2", "tpe", "random")
+WANDB = ("auto", "online", "offline", "off")
+DATASETS = ("synthetic", "ucf101", "folder")  # archlab.data.DATASETS (checked by a test); no torch here
+MAX_TRIALS = 100_000
+DEFAULT_TRIALS = 12
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchConfig:
+    """Everything that defines a study. Stored as study.yaml; a resumed study reuses it."""
+
+    space: str = "interleave"
+    name: str | None = None
+    out: str = "runs"
+    data: str = "synthetic"
+    data_root: str | None = None
+    data_opts: Mapping[str, Any] = field(default_factory=dict)  # passed to the dataset, last (wins)
+    objectives: str = "acc,latency"
+    # Trials that train (rejections and repeats do not count). None: DEFAULT_TRIALS for a new
+    # study, the stored budget for one that continues (so `--resume` never changes it).
+    trials: int | None = None
+    # How every proxy is trained, and on which clips (archlab.recipe: its only definition).
+    recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
+    sampler: str = "nsga2"
+    concurrency: int | None = None  # None: as many as the CPUs/GPUs allow
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    address: str | None = None  # an existing Ray cluster; None: a local one on 127.0.0.1
+    baselines: bool = False
+    max_gmacs: float | None = None
+    max_params: float | None = None
+    storage: str | None = None  # an RDB URL for a shared database; default optuna.db in the study
+    # ASHA: the fewest epochs a trial gets before it can be stopped. Proxies sit near chance
+    # for their first 1-2 epochs, so stopping there is a coin toss; 3 of 5 lets them take off.
+    grace_epochs: int = 3
+    latency_runs: int = 5
+    # The forms (archlab.forms names) trials train and measure latency in, and the runtime of
+    # the latency objective (archlab.runtimes). fp32/ncdhw by default, stated in study.yaml:
+    # bf16's effect on proxy ranking is unmeasured (issue 17; 2 seeds moved 5-epoch outcomes
+    # more than layout did) and calibrating on first use costs ~3 min, more than half of the
+    # default search. CALIBRATED opts in: resolved to this machine's measured choice when the
+    # study is created (calibrate.search_forms), so study.yaml never stores the word.
+    train_form: str = "fp32/ncdhw"
+    latency_form: str = "fp32/ncdhw"
+    latency_runtime: str = "torch"
+    workers: int = 0
+    wandb: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.recipe, ProxyRecipe):
+            raise TypeError(f"SearchConfig.recipe must be a ProxyRecipe, not {type(self.recipe).__name__}")
+        _text("--space", self.space)
+        if self.name is not None:
+            _text("--name", self.name)
+            if self.name in (".", "..") or "/" in self.name or os.sep in self.name:
+                raise UserError(f"--name must be a plain folder name (got {_show(self.name)})")
+        _text("--out", self.out)
+        _choice("--data", self.data, DATASETS)
+        if self.data_root is not None:
+            _text("--data-root", self.data_root)
+        if self.data != "synthetic" and not self.data_root:
+            raise UserError(f"--data {self.data} needs --data-root PATH")
+        if self.data == "synthetic" and self.data_root:
+            raise UserError("--data-root: the synthetic dataset is generated in memory and takes no root")
+        if not isinstance(self.data_opts, Mapping) or not all(isinstance(k, str) and k.isidentifier()
+                                                              for k in self.data_opts):
+            raise UserError(f"--data-opt must be KEY=VALUE pairs (got {_show(self.data_opts)})")
+        object.__setattr__(self, "data_opts", dict(self.data_opts))
+        from ..results import parse_objectives  # noqa: PLC0415 - pandas, only when a config is built
+
+        parse_objectives(self.objectives)
+        if self.trials is not None:
+            _int("--trials", self.trials, 1, MAX_TRIALS)
+        _choice("--sampler", self.sampler, SAMPLERS)
+        if self.concurrency is not None:
+            _int("--concurrency", self.concurrency, 1, 10_000)
+        _number("--cpus-per-trial", self.cpus_per_trial, positive=True)
+        _number("--gpus-per-trial", self.gpus_per_trial, positive=False)
+        if self.address is not None:
+            _text("--address", self.address)
+        if not isinstance(self.baselines, bool):
+            raise UserError(f"--baselines must be true or false (got {_show(self.baselines)})")
+        if self.max_gmacs is not None:
+            _number("--max-gmacs", self.max_gmacs, positive=True)
+        if self.max_params is not None:
+            _number("--max-params", self.max_params, positive=True)
+        if self.storage is not None:
+            _text("--storage", self.storage)
+        _int("--grace-epochs", self.grace_epochs, 1, 10_000)
+        _int("--latency-runs", self.latency_runs, 1, 10_000)
+        _int("--workers", self.workers, 0, 256)
+        _choice("--wandb", self.wandb, WANDB)
+        from ..forms import CALIBRATED, Form  # noqa: PLC0415 - torch, only when a config is built
+        from ..runtimes import RUNTIMES  # noqa: PLC0415
+
+        for option, v in (("--train-form", self.train_form), ("--latency-form", self.latency_form)):
+            _text(option, v)
+            if v != CALIBRATED:
+                try:
+                    Form.parse(v)
+                except UserError as e:
+                    raise UserError(f"{option} {_show(v)}: {e} (or {CALIBRATED})") from None
+        _choice("--latency-runtime", self.latency_runtime, RUNTIMES)
+
+    def study_dir(self) -> Path:
+        return Path(self.out) / (self.name or f"{Path(self.space).stem}-{self.data}")
+
+    def with_(self, **changes: Any) -> "SearchConfig":
+        return SearchConfig.from_settings({**self.settings(), **changes})
+
+    def settings(self) -> dict[str, Any]:
+        """Plain values, the recipe as a nested mapping (what study.yaml stores)."""
+        out = asdict(self)
+        out["recipe"] = self.recipe.as_dict()
+        return out
+
+    @classmethod
+    def keys(cls) -> tuple[str, ...]:
+        """The flat setting names: the search's own and the recipe's (a study file or an old
+        study.yaml writes ``epochs: 3`` beside ``trials: 8``)."""
+        return tuple(f.name for f in fields(cls) if f.name != "recipe") + ProxyRecipe.names()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any]) -> "SearchConfig":
+        """A config from flat settings (recipe keys routed into the recipe) or with a
+        ``recipe`` mapping (study.yaml); flat recipe keys win over the mapping."""
+        own_names = {f.name for f in fields(cls)} - {"recipe"}
+        bad = [k for k in settings if k not in own_names and k not in ProxyRecipe.names() and k != "recipe"]
+        if bad:
+            raise UserError(f"unknown search setting {_show(bad[0])} (settings: {', '.join(cls.keys())})")
+        recipe = dict(settings.get("recipe") or {})
+        recipe.update({k: v for k, v in settings.items() if k in ProxyRecipe.names()})
+        own = {k: v for k, v in settings.items() if k in own_names}
+        return cls(**own, recipe=ProxyRecipe.from_dict(recipe))
+
+
+def check_environment(cfg: SearchConfig) -> None:
+    """What needs the disk or the package's tables, still with no side effect: the space
+    loads, the data root exists, and ``--out`` is (or can become) a writable folder."""
+    from ..spaces import load_space  # noqa: PLC0415 - the genome machinery, only when a search runs
+
+    load_space(cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params)
+    if cfg.data_root is not None and not Path(cfg.data_root).is_dir() and "cache" not in cfg.data_opts:
+        raise UserError(f"--data-root {shorten(cfg.data_root, plain=True)}: no such folder")
+    writable_folder("--out", cfg.out)
+    d = cfg.study_dir()
+    if d.exists() and not d.is_dir():
+        raise UserError(f"--out/--name: {d} exists and is not a folder")
+
+
+def _show(v: Any) -> str:
+    return shorten(v)
+
+
+def _text(option: str, v: Any) -> None:
+    if not isinstance(v, str) or not v or len(v) > 4096:
+        raise UserError(f"{option} must be a non-empty text of at most 4096 characters (got {_show(v)})")
+
+
+def _choice(option: str, v: Any, choices: tuple[str, ...]) -> None:
+    if v not in choices:
+        raise UserError(f"{option} must be one of {', '.join(choices)} (got {_show(v)})")
+
+
+def _int(option: str, v: Any, low: int, high: int) -> None:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise UserError(f"{option} must be a whole number (got {_show(v)})")
+    if v < low:
+        raise UserError(f"{option} must be at least {low} (got {v})")
+    if v > high:
+        raise UserError(f"{option} must be at most {high:,} (got {v:,})")
+
+
+def _number(option: str, v: Any, *, positive: bool) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise UserError(f"{option} must be a finite number (got {_show(v)})")
+    if positive and not v > 0:
+        raise UserError(f"{option} must be positive (got {v:g})")
+    if not positive and v < 0:
+        raise UserError(f"{option} must not be negative (got {v:g})")
+
+
+@dataclass(frozen=True, kw_only=True)
+class SearchOutcome:
+    study_dir: Path
+    interrupted: bool
+    finished: int
+    failed: int
+    rejected: int  # never trained: over a constraint, or interrupted before it started
+    repeated: int  # never trained: an earlier trial's result reused
+    wall_s: float
+    ray_start_s: float
+    hypervolume: float | None
+    concurrency: int = 1  # trials that ran at once

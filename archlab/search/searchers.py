@@ -1,0 +1,324 @@
+"""The searchers: the one place that writes Optuna, and the one file that touches private
+attributes of Ray Tune or Optuna. Each such use carries a comment ``PRIVATE (checked: ...)``
+naming the version it was checked against (ray 2.60, optuna 5.0); a version bump re-reads
+these lines first.
+
+* ``DefineByRun``: the space as Optuna's define-by-run function plus the constraint check.
+* ``RecordingOptunaSearch``: proposals from Optuna; rejected genomes and repeats are recorded
+  in the driver and never launched; each outcome is written as a ``TrialRecord``.
+* ``FixedGenomes``: the baselines, a fixed list, recorded in their own Optuna study.
+* ``close_orphans``: Optuna trials a killed driver left RUNNING become ``interrupted``.
+* ``Progress``: one line per started and finished trial, instead of Ray's table.
+* ``bind_local_cluster_to_loopback``: a local Ray cluster listens on 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+import optuna
+import ray._private.ray_constants as ray_constants
+from ray.tune import Callback
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from ..errors import UserError
+from ..genome import parse
+from ..profile import cost
+from ..record import DRIVER_STOPPED, FINISHED, WORKER_DIED, Status, TrialRecord, final_status
+from ..spaces import load_space
+
+MAX_REJECTIONS_IN_A_ROW = 1000
+MAX_REPEATS_IN_A_ROW = 100  # a space smaller than the budget: stop instead of looping
+NOT_COPIED = ("train_time_s", "trial_time_s", "node", "ray_trial_id")  # a repeat took no time here
+
+Echo = Callable[[str], None]
+
+
+class DefineByRun:
+    """The space as Optuna's define-by-run function, plus the constraint check, run in the
+    driver. A class (not a closure) because Ray pickles the searcher to resume it."""
+
+    def __init__(self, *, space: str, max_gmacs: float | None, max_params: float | None,
+                 clip: tuple[int, int, int]):
+        self.args = (space, max_gmacs, max_params)
+        self.clip = clip
+        self.space: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"args": self.args, "clip": self.clip, "space": None}
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        if self.space is None:
+            name, max_gmacs, max_params = self.args
+            self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
+        genome = self.space.suggest(trial)
+        reason = self.space.violates(genome, self.clip)
+        return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome)}
+
+
+def write_record(ot_trial: Any, record: TrialRecord) -> None:
+    """The record as user attributes, before Optuna is told (a finished trial cannot change)."""
+    for k, v in record.to_attrs().items():
+        ot_trial.set_user_attr(k, v)
+
+
+def make_sampler(name: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=max(4, min(50, trials // 3)))
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+class RecordingOptunaSearch(OptunaSearch):
+    """OptunaSearch that stores each trial's outcome in the study and tells Optuna FAIL for
+    failed, rejected and repeated trials (so they never enter the front or the sampler's model).
+
+    It also owns the budget: ``budget`` trials that TRAIN. A genome over a constraint is
+    rejected here, in the driver, before Ray ever sees it: it is recorded in Optuna (status
+    ``rejected``, with its GMACs and params) and the sampler is asked again. Launching it as
+    a Ray trial instead cost about 4 s of a trial slot per rejection (measured on the
+    default run), and a constraint must never eat the search's budget.
+
+    A genome the study already trained to the end (NSGA-II's crossover proposes one again
+    now and then: 1 of 12 on the default run) is not trained twice: the new trial records the
+    earlier trial's result (status ``repeat``) and does not count towards the budget. Optuna
+    is told FAIL, as for a rejection: told the copied values instead, the duplicates filled
+    NSGA-II's population, its children became copies of the same parents, and a resumed
+    16-genome search stopped as "exhausted" after 3 trained genomes. A repeat of a genome
+    that is still training trains again (its result does not exist yet)."""
+
+    def __init__(self, *, define: DefineByRun, objectives: list[str], directions: list[str],
+                 sampler: optuna.samplers.BaseSampler, storage: Any, study_name: str, budget: int,
+                 proposed: int, echo: Echo):
+        super().__init__(space=define, metric=objectives, mode=directions, sampler=sampler, storage=storage,
+                         study_name=study_name)
+        self.define = define
+        self.budget = budget
+        self.proposed = proposed  # trials already trained (a resumed study) or launched here
+        self.counted: set[str] = set()
+        self.exhausted = False  # every recent proposal was a genome already trained
+        self._echo = echo
+
+    def save(self, checkpoint_path: str) -> None:
+        # PRIVATE (checked: ray 2.60): OptunaSearch.save pickles self.__dict__; the echo
+        # function (a lambda of the CLI) does not pickle and is the driver's, not state.
+        echo = self.__dict__.pop("_echo")
+        try:
+            super().save(checkpoint_path)
+        finally:
+            self._echo = echo
+
+    def suggest(self, trial_id: str) -> dict | None:
+        # PRIVATE (checked: ray 2.60): OptunaSearch._ot_trials maps Ray trial ids to Optuna
+        # trials; it is the only way to reach the Optuna trial a suggestion created.
+        if self.exhausted or (trial_id not in self._ot_trials and self.proposed >= self.budget):
+            return Searcher.FINISHED
+        repeats = 0
+        for _ in range(MAX_REJECTIONS_IN_A_ROW):
+            config = super().suggest(trial_id)
+            if not config:
+                break
+            if config.get("_rejected"):
+                self._reject(trial_id, config)
+                continue
+            earlier = self._trained_before(self._ot_trials[trial_id])
+            if earlier is None:
+                break
+            self._repeat(trial_id, earlier)
+            repeats += 1
+            if repeats >= MAX_REPEATS_IN_A_ROW:
+                self.exhausted = True
+                self._echo(f"[done]     the sampler proposed {repeats} trained genomes in a row: the space looks "
+                           "exhausted, so the search ends here")
+                return Searcher.FINISHED
+        else:
+            raise UserError(f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints or "
+                            "repeated trained genomes: loosen --max-gmacs / --max-params or the space's limits")
+        if config and trial_id not in self.counted:
+            self.counted.add(trial_id)
+            self.proposed += 1
+        return config
+
+    def _reject(self, trial_id: str, config: dict) -> None:
+        # PRIVATE (checked: ray 2.60): _ot_trials (above) and _ot_study, the optuna.Study
+        # OptunaSearch created from storage + study_name.
+        ot = self._ot_trials.pop(trial_id)
+        genome = parse(config["_genome"])
+        c = cost(genome, self.define.clip, method="fast")
+        write_record(ot, TrialRecord(status=Status.REJECTED, reason=config["_rejected"], ray_trial_id=trial_id,
+                                     genome=str(genome), genome_id=genome.id, gmacs=c.gmacs, params=c.params, epochs=0))
+        self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
+        self._echo(f"[rejected] #{ot.number} {genome}  -- {config['_rejected']} (not trained, not counted)")
+
+    def _trained_before(self, ot: Any) -> Any:
+        """The earliest trial of this study with the same parameters that trained to the end."""
+        for t in self._ot_study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+            if t.number != ot.number and t.params == ot.params and t.user_attrs.get("status") in FINISHED:
+                return t
+        return None
+
+    def _repeat(self, trial_id: str, earlier: Any) -> None:
+        ot = self._ot_trials.pop(trial_id)
+        copied = {k: v for k, v in earlier.user_attrs.items() if k not in NOT_COPIED}
+        record = TrialRecord.from_attrs(copied).with_(
+            status=Status.REPEAT, ray_trial_id=trial_id,
+            reason=f"same genome as trial #{earlier.number}: its result reused, not retrained")
+        write_record(ot, record)
+        self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
+        self._echo(f"[repeat]   #{ot.number} {earlier.user_attrs.get('genome', '?')}  -- same genome as "
+                   f"#{earlier.number}: its result reused (not trained, not counted)")
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        # PRIVATE (checked: ray 2.60): _completed_trials, the set OptunaSearch keeps of trials
+        # it already told Optuna about.
+        if trial_id in self._completed_trials or trial_id not in self._ot_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        record = TrialRecord.from_result(result, error, ray_trial_id=trial_id)
+        try:
+            write_record(self._ot_trials[trial_id], record)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # A resumed run re-reported a trial Optuna already holds as finished: keep it.
+            self._completed_trials.add(trial_id)
+            return None
+        if record.told_fail:
+            return super().on_trial_complete(trial_id, None, True)
+        return super().on_trial_complete(trial_id, result, error)
+
+
+class FixedGenomes(Searcher):
+    """Proposes a fixed list of genomes (the baselines) and records them in their own
+    Optuna study beside the search's."""
+
+    def __init__(self, *, genomes: list[tuple[str, str]], study: optuna.Study, objectives: list[str]):
+        super().__init__(metric=None, mode=None)
+        self.todo = list(genomes)
+        self.study = study
+        self.objectives = objectives
+        self.ot_trials: dict[str, tuple[Any, dict]] = {}
+
+    def suggest(self, trial_id: str) -> dict | None:
+        if trial_id in self.ot_trials:
+            return self.ot_trials[trial_id][1]
+        if not self.todo:
+            return Searcher.FINISHED
+        label, genome = self.todo.pop(0)
+        ot = self.study.ask()
+        ot.set_user_attr("label", label)
+        config = {"genome": genome, "_label": label}
+        self.ot_trials[trial_id] = (ot, config)
+        return config
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
+        ot, _ = self.ot_trials[trial_id]
+        record = TrialRecord.from_result(result, error, ray_trial_id=trial_id)
+        try:
+            write_record(ot, record)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return  # already recorded before an interrupt
+        values = None if record.told_fail or not result else [result.get(m) for m in self.objectives]
+        state = optuna.trial.TrialState.FAIL if values is None else optuna.trial.TrialState.COMPLETE
+        try:
+            self.study.tell(ot, values, state=state)
+        except Exception as e:  # noqa: BLE001 - already told (a restored run)
+            logging.getLogger(__name__).debug("tell: %s", e)
+
+
+def close_orphans(study: optuna.Study, known: set[Any]) -> None:
+    """A driver killed between asking Optuna for a trial and Ray saving its experiment leaves
+    an Optuna trial RUNNING that Ray never heard of: nothing will ever finish it. Close it as
+    ``interrupted`` (not counted against the budget, not in the front)."""
+    record = TrialRecord(status=Status.INTERRUPTED, reason=DRIVER_STOPPED)
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if t.number in known:
+            continue
+        # PRIVATE (checked: optuna 5.0): Study._storage and FrozenTrial._trial_id; a RUNNING
+        # trial of a previous process has no optuna.Trial handle to tell() through.
+        for k, v in record.to_attrs().items():
+            study._storage.set_trial_user_attr(t._trial_id, k, v)
+        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+
+
+class Progress(Callback):
+    """One line when a trial starts, one per epoch it reports, one when it ends (issue 15
+    item 6: the default search was silent for a minute before its first line)."""
+
+    def __init__(self, *, echo: Echo, total: int, label: str, epochs: int):
+        self.echo, self.total, self.label, self.epochs = echo, total, label, epochs
+        self.done = 0
+        self.last: dict[str, dict] = {}
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        number = (trial.config or {}).get("_number")
+        what = (trial.config or {}).get("_genome") or (trial.config or {}).get("genome", "")
+        self.echo(f"[{self.label} start] " + (f"#{number:<3} " if number is not None else "") + what)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.last[trial.trial_id] = result
+        if result.get("status") == Status.RUNNING.value and result.get("epochs"):
+            number = (trial.config or {}).get("_number")
+            self.echo(f"  " + (f"#{number:<3} " if number is not None else "") +
+                      f"epoch {result['epochs']}/{self.epochs}  val_top1 {result.get('val_top1', 0):.3f}")
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trial, self.last.get(trial.trial_id, trial.last_result or {}), error=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._line(trial, {"status": Status.FAILED.value, "reason": WORKER_DIED}, error=True)
+
+    def _line(self, trial: Any, r: dict, error: bool) -> None:
+        status = final_status(r.get("status"), error).value
+        g = r.get("genome", "?")
+        self.done += 1
+        number = (trial.config or {}).get("_number")
+        head = (f"[{self.label} {self.done:>3}/{self.total}] " + (f"#{number:<3} " if number is not None else "")
+                + f"{status:<8}")
+        if status in (Status.FAILED.value, Status.REJECTED.value):
+            self.echo(f"{head} {g}  -- {r.get('reason', '')}")
+            return
+        self.echo(f"{head} acc {r.get('val_top1', 0):.3f}  lat {r.get('latency_ms', float('nan')):6.1f} ms  "
+                  f"{r.get('gmacs', float('nan')):.3f} GMACs  ep {r.get('epochs', 0)}  {g}")
+
+
+class Tracking(Callback):
+    """Forwards Ray Tune's trial hooks to the W&B tracker (``archlab.tracking``), which stays
+    free of Ray. Picklable: the tracker drops its open runs when pickled."""
+
+    def __init__(self, *, tracker: Any):
+        self.tracker = tracker
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self.tracker.trial_result(trial, result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.trial_complete(trial, error=False)
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self.tracker.trial_complete(trial, error=True)
+
+
+def bind_local_cluster_to_loopback() -> None:
+    """Make the next ``ray.init()`` start a cluster whose GCS, raylet, object manager, workers
+    and agents listen on 127.0.0.1 only (issue 15 item 1: they listened on every interface).
+
+    ``ray.init(_node_ip_address="127.0.0.1")`` does not do it: Ray 2.60 "resolves" a loopback
+    address to the machine's reachable IP (``services.resolve_ip_for_localhost``). What does is
+    the switch Ray uses for single-machine clusters on macOS and Windows: with it off, the node
+    IP is the loopback IP, Ray hands that IP to every process it starts, and every server binds
+    to it (measured: tests/test_ray_security.py reads /proc/net/tcp{,6}). Only for a local
+    cluster: a driver joining a real cluster (``--address``) needs its IP; ``driver.shutdown``
+    switches it back.
+    """
+    # PRIVATE (checked: ray 2.60): ray_constants.ENABLE_RAY_CLUSTER (the env switch
+    # RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER, read when ray is imported) is read by
+    # services.get_node_ip_address at call time. The environment is left alone, so processes
+    # this one starts later (a `ray start` of a user's own cluster) are unaffected.
+    ray_constants.ENABLE_RAY_CLUSTER = False
+
+
+def restore_cluster_default() -> None:
+    # PRIVATE (checked: ray 2.60): see bind_local_cluster_to_loopback.
+    ray_constants.ENABLE_RAY_CLUSTER = ray_constants.env_bool(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR,
+                                                              not ray_constants.IS_WINDOWS_OR_OSX)

@@ -1,0 +1,127 @@
+"""The worker side of a trial: genome -> cheap costs -> latency -> proxy training, with a
+report per epoch. Runs inside a Ray worker process; the driver never calls it.
+
+Failures are reported as a final result with status and reason (``archlab.record``), so the
+searcher records them in Optuna and the search goes on.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import os
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ..genome import Genome, parse
+from ..record import REASON_CHARS, Status
+from ..recipe import ProxyRecipe
+
+
+def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) -> Genome:
+    if "genome" in config:  # a baseline: the genome is given, not proposed
+        g = parse(config["genome"])
+    else:
+        g = space.from_params({k: v for k, v in config.items() if not k.startswith("_")})
+    return g if num_classes is None else g.with_(classes=num_classes)
+
+
+def _relative(path: str | Path, root: str) -> str:
+    try:
+        return os.path.relpath(path, root)
+    except ValueError:
+        return str(path)
+
+
+@functools.lru_cache(maxsize=2)
+def _dataset(name: str, split: str, opts_json: str) -> Any:
+    """A trial's dataset, kept by the worker process: Ray reuses a worker for the next trial
+    (``reuse_actors``), which then skips generating or opening the data again (about 1 s of
+    a 20-40 s proxy trial on the synthetic default)."""
+    from ..data import get_dataset
+
+    return get_dataset(name, split, **json.loads(opts_json))
+
+
+def trial_entry(config: dict[str, Any], settings: dict[str, Any]) -> None:
+    """The Ray trainable (``tune.with_parameters`` passes the study's settings)."""
+    run_trial(config, settings)
+
+
+def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
+    """One Ray Tune trial. ``s``: the study's settings as plain values (``driver.trial_settings``)."""
+    import ray
+    import torch
+    from ray import tune
+
+    from .. import profile
+    from ..forms import Form
+    from ..spaces import load_space
+    from ..train import TrainConfig, train
+
+    study_dir = s["study_dir"]
+    torch.set_num_threads(max(1, int(s["cpus_per_trial"])))
+    recipe = ProxyRecipe.from_dict(s["recipe"])
+    clip = recipe.clip
+    t_start = time.perf_counter()
+    # Every report carries the objectives and ASHA's metrics, even a failure's (Ray checks).
+    base: dict[str, Any] = {"status": Status.RUNNING.value, "reason": "",
+                            "node": ray.get_runtime_context().get_node_id()[:12],
+                            "val_top1": 0.0, "val_top5": 0.0, "epochs": 0, "gmacs": math.nan,
+                            "params": 0, "latency_ms": math.inf}
+
+    def final(status: Status, reason: str, **metrics: Any) -> None:
+        tune.report({**base, **metrics, "status": status.value, "reason": reason[:REASON_CHARS],
+                     "trial_time_s": time.perf_counter() - t_start})
+
+    try:
+        space = load_space(s["space"])
+        opts = {split: {**recipe.dataset_opts(s["data"], split), "root": s["data_root"], **s["data_opts"]}
+                for split in ("train", "val")}
+        train_set = _dataset(s["data"], "train", json.dumps(opts["train"], sort_keys=True))
+        val_set = _dataset(s["data"], "val", json.dumps(opts["val"], sort_keys=True))
+        genome = proxy_genome(space, config, len(train_set.classes))
+        cost = profile.cost(genome, clip)
+        base.update(genome=str(genome), genome_id=genome.id, gmacs=cost.gmacs, params=cost.params,
+                    label=config.get("_label", ""))
+        device = "cuda" if torch.cuda.is_available() and s["gpus_per_trial"] > 0 else "cpu"
+        cache = profile.ProfileCache(Path(study_dir) / "profiles" / f"{os.getpid()}.json")
+        threads = max(1, int(s["cpus_per_trial"]))
+        lat = profile.latency(genome, clip, device=device, batch=1, runs=s["latency_runs"], cache=cache,
+                              form=Form.parse(s["latency_form"]).with_threads(threads), runtime=s["latency_runtime"])
+        base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
+                    latency_runtime=lat.runtime, train_form=s["train_form"])
+
+        work = Path(tune.get_context().get_trial_dir()) / "work"
+        ckpt = tune.get_checkpoint()
+        if ckpt is not None:  # a restored trial continues from its last epoch
+            ckpt.to_directory(str(work))
+        cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
+        train_time = [0.0]
+
+        def on_epoch(m: Any) -> None:
+            done = m.epoch >= recipe.epochs
+            train_time[0] += m.epoch_time_s
+            metrics = {**base, "val_top1": m.val_top1, "val_top5": m.val_top5, "train_loss": m.train_loss,
+                       "val_loss": m.val_loss, "epochs": m.epoch, "epoch_time_s": m.epoch_time_s,
+                       "train_time_s": train_time[0], "trial_time_s": time.perf_counter() - t_start,
+                       "status": (Status.OK if done else Status.RUNNING).value,
+                       "checkpoint": _relative(work, study_dir)}
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(work)))
+
+        result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
+        if result.status != "ok":
+            best = max((h.val_top1 for h in result.history), default=0.0)
+            final(Status.FAILED, f"{result.status}: {result.reason}", val_top1=best, epochs=len(result.history))
+    except Exception as e:  # noqa: BLE001 - every failure is recorded, the search goes on
+        if type(e).__name__ in ("StopIteration", "TuneError") or "ray" in type(e).__module__:
+            raise
+        reason = f"{type(e).__name__}: {e}".splitlines()[0]
+        try:
+            (Path(tune.get_context().get_trial_dir()) / "error.txt").write_text(traceback.format_exc())
+        except OSError:
+            pass
+        final(Status.FAILED, reason, latency_ms=base.get("latency_ms", math.inf))

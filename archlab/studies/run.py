@@ -1,0 +1,293 @@
+"""Running a study: each (genome, seed) trained into its own directory and reused once
+finished, each search an ordinary ``archlab search`` study continued on a re-run, then the
+summary. A directory trained under settings the file no longer gives is refused (one line)
+before anything runs, never silently reused."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from ..errors import UserError, shorten
+from ..files import atomic_write
+from ..genome import Genome
+from ..named import loader
+from .spec import Study, TrainSpec
+from .summary import summary_csv, summary_markdown
+
+# Search settings that may differ between the file and a stored search without changing its
+# results: where it runs, how many at once, W&B, and a larger trial budget (the search
+# continues); objectives are compared apart (study.yaml stores them resolved).
+SEARCH_FREE = ("name", "out", "trials", "address", "concurrency", "wandb", "objectives")
+RUN_SETTINGS_FILE = "run.yaml"
+RESULT_FILE = "result.yaml"
+
+
+@dataclass
+class StudyResult:
+    out_dir: Path
+    rows: list[dict[str, Any]]  # one per entry: TRAIN_COLUMNS or SEARCH_COLUMNS
+    markdown: str
+    trained: int  # train runs that trained now (not reused)
+    reused: int
+    interrupted: bool
+    wall_s: float
+
+
+def default_out(study: Study) -> Path:
+    return Path("runs") / "studies" / (study.name + ("-quick" if study.quick else ""))
+
+
+def run_study(study: Study, out: str | Path | None = None, echo: Callable[[str], None] = print) -> StudyResult:
+    """Run (or continue) every entry of ``study``, then write summary.csv and summary.md.
+    Finished train runs and finished search trials are reused; what changed in the file
+    since they ran is refused with a UserError (delete that directory or use another out)."""
+    t0 = time.perf_counter()
+    out_dir = Path(out) if out is not None else default_out(study)
+    _check_out_dir(study, out_dir)  # before anything runs: a changed file fails at once
+    out_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(out_dir / study.path.name, study.path.read_text())  # the file that ran, beside its results
+    echo(f"study {study.name}{' (quick)' if study.quick else ''}: {study.kinds()}  ·  output {out_dir}")
+    rows: list[dict[str, Any]] = []
+    trained = reused = 0
+    interrupted = False
+    hv_note = ""
+    if study.train is not None:
+        train_rows, trained, reused = _run_train(study.train, out_dir, echo)
+        rows += train_rows
+    if study.searches:
+        from ..search import shutdown
+
+        try:
+            search_rows, interrupted, hv_note = _run_searches(study.searches, out_dir, echo)
+        finally:
+            shutdown()
+        rows += search_rows
+    md = summary_markdown(study, rows, hv_note)
+    atomic_write(out_dir / "summary.csv", summary_csv(rows))
+    atomic_write(out_dir / "summary.md", md)
+    return StudyResult(out_dir=out_dir, rows=rows, markdown=md, trained=trained, reused=reused,
+                       interrupted=interrupted, wall_s=time.perf_counter() - t0)
+
+
+class _Data:
+    """The train and val sets, made on first use: a re-run that reuses every run never
+    spends the seconds generating them."""
+
+    def __init__(self, spec: TrainSpec):
+        self.spec = spec
+        self.sets: tuple[Any, Any] | None = None
+
+    def get(self) -> tuple[Any, Any]:
+        if self.sets is None:
+            from ..data import get_dataset
+
+            r = self.spec.recipe
+            self.sets = (get_dataset("synthetic", "train", **r.dataset_opts("synthetic", "train")),
+                         get_dataset("synthetic", "val", **r.dataset_opts("synthetic", "val")))
+        return self.sets
+
+
+def _run_settings(spec: TrainSpec, genome: Genome, seed: int) -> dict[str, Any]:
+    """What a run's numbers depend on: the genome and the run's whole recipe (its seed too)."""
+    return {"genome": str(genome), **spec.run_recipe(seed).as_dict()}
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """run.yaml / result.yaml of a run directory; a broken one is one line, not a traceback."""
+    data = loader.load(loader.read_text(path), str(path))
+    if not isinstance(data, dict):
+        raise UserError(f"{path}: not a mapping: delete that run's directory to train it again")
+    return data
+
+
+def _run_dir(out_dir: Path, label: str, seed: int) -> Path:
+    return out_dir / "train" / label / f"seed{seed}"
+
+
+def _check_run_dir(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path) -> None:
+    """A run directory trained under other settings is refused, not silently reused."""
+    stored_file = run_dir / RUN_SETTINGS_FILE
+    if not stored_file.exists():
+        return
+    stored = _read(stored_file)
+    settings = _run_settings(spec, genome, seed)
+    for k, v in settings.items():
+        # a recipe key the file lacks was not settable when it was written (older archlab):
+        # it trained with that key's default, which is the recipe's default today
+        if (k in stored or k in ("genome", "seed")) and stored.get(k) != v:
+            raise UserError(f"{run_dir} was trained with {k}={shorten(stored.get(k))}, the study now says {shorten(v)}: "
+                            "delete that directory or give another --out")
+
+
+def _check_out_dir(study: Study, out_dir: Path) -> None:
+    """Every finished or started run in ``out_dir`` must match the study as it is now."""
+    if study.train is not None:
+        for label, genome in study.train.genomes.items():
+            for seed in study.train.seeds:
+                _check_run_dir(study.train, genome, seed, _run_dir(out_dir, label, seed))
+    for label, cfg in _search_configs(study.searches, out_dir).items():
+        _check_stored_search(label, cfg)
+
+
+def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: _Data) -> tuple[dict, bool]:
+    """One (genome, seed): its result, and whether it was reused (not trained now)."""
+    from ..train import TrainConfig, train
+
+    result_file = run_dir / RESULT_FILE
+    if result_file.exists():
+        return _read(result_file), True
+    atomic_write(run_dir / RUN_SETTINGS_FILE, yaml.safe_dump(_run_settings(spec, genome, seed), sort_keys=False))
+    train_set, val_set = data.get()
+    cfg = TrainConfig(recipe=spec.run_recipe(seed), device="cpu")
+    r = train(genome, train_set, val_set, cfg, out_dir=run_dir)
+    res = {"status": r.status, "reason": r.reason,
+           "val_top1": r.history[-1].val_top1 if r.history else None,  # the last epoch's: no pick on val
+           "best_top1": r.best_top1, "best_epoch": r.best_epoch, "epochs": len(r.history),
+           "train_time_s": r.train_time_s}
+    atomic_write(result_file, yaml.safe_dump(res, sort_keys=False))
+    return res, False
+
+
+def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> tuple[list[dict], int, int]:
+    import torch
+
+    from .. import profile
+
+    data = _Data(spec)
+    cache = profile.ProfileCache(out_dir / "profiles.json")
+    total = len(spec.genomes) * len(spec.seeds)
+    done = trained = reused = 0
+    rows = []
+    threads = torch.get_num_threads()
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
+    try:
+        for label, genome in spec.genomes.items():
+            results = []
+            for seed in spec.seeds:
+                res, was_reused = _train_one(spec, genome, seed, _run_dir(out_dir, label, seed), data)
+                done += 1
+                reused += was_reused
+                trained += not was_reused
+                how = "reused" if was_reused else f"{res['train_time_s']:.0f} s"
+                status = "" if res["status"] == "ok" else f"  {res['status']}: {res['reason']}"
+                top1 = f"{res['val_top1']:.3f}" if res["val_top1"] is not None else "-"
+                echo(f"[train {done:>3}/{total}] {label} seed {seed}: top1 {top1}  ep {res['epochs']}  "
+                     f"({how}){status}")
+                results.append(res)
+            rows.append(_train_row(spec, label, genome, results, cache))
+    finally:
+        torch.set_num_threads(threads)
+    return rows, trained, reused
+
+
+def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict], cache: Any) -> dict[str, Any]:
+    from .. import profile
+
+    c = profile.cost(genome, spec.clip, method="fast", cache=cache)
+    lat = profile.latency(genome, spec.clip, device="cpu", batch=1, runs=spec.latency_runs, cache=cache)
+    ok = [r for r in results if r["status"] == "ok" and r["val_top1"] is not None]
+    top1 = [r["val_top1"] for r in ok]
+    failed = [r for r in results if r["status"] != "ok"]
+    status = "ok" if not failed else f"{len(failed)} of {len(results)} failed: {failed[0]['status']}: {failed[0]['reason']}"
+    return {
+        "kind": "train", "label": label, "genome": str(genome), "seeds": " ".join(map(str, spec.seeds)),
+        "val_top1_mean": statistics.fmean(top1) if top1 else None,
+        "val_top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
+        "val_top1_per_seed": " ".join(f"{r['val_top1']:.4f}" if r["val_top1"] is not None else "-" for r in results),
+        "params": c.params, "gmacs": c.gmacs, "latency_ms": lat.median_ms,
+        "epochs": min(r["epochs"] for r in results),
+        "train_s": statistics.fmean(r["train_time_s"] for r in results), "status": status,
+    }
+
+
+def _search_configs(searches: dict[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Each search is an ordinary study of `archlab search` in <out>/searches/<label>/."""
+    return {label: replace(cfg, name=label, out=str(out_dir / "searches")) for label, cfg in searches.items()}
+
+
+def _check_stored_search(label: str, cfg: Any) -> None:
+    """A search directory that already holds a study must have been run with the settings
+    the file gives now (search.prepare_study would silently keep the stored ones)."""
+    from ..results import load_study_info, parse_objectives
+
+    d = cfg.study_dir()
+    if not (d / "study.yaml").exists():
+        return
+    stored = load_study_info(d).settings
+    objectives = parse_objectives(cfg.objectives)[0]
+    if list(stored.get("objectives", [])) != objectives:
+        raise UserError(f"search {shorten(label)} in {d} was run with objectives {stored.get('objectives')}, the study now "
+                        f"says {objectives}: delete that directory or give another --out")
+    now = {k: v for k, v in asdict(cfg).items() if k != "recipe"} | cfg.recipe.as_dict()
+    # study.yaml nests the recipe (older ones wrote its keys flat beside the search's own)
+    stored = {**stored, **(stored.get("recipe") or {})}
+    for k, v in now.items():
+        if k in SEARCH_FREE or k not in stored:
+            continue
+        if stored[k] != v:
+            raise UserError(f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the study now says {shorten(v)}: "
+                            "delete that directory or give another --out")
+    if int(stored.get("trials", 0)) > cfg.trials:
+        raise UserError(f"search {shorten(label)} in {d} was run with trials={stored['trials']}, the study now says "
+                        f"{cfg.trials}: a search can grow, not shrink; delete that directory or give another --out")
+
+
+def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str], None]
+                  ) -> tuple[list[dict], bool, str]:
+    """Run (or continue) each search, then compare their fronts from one reference point."""
+    import pandas as pd
+
+    from .. import pareto
+    from ..results import finished, load_results
+    from ..search import search
+
+    configs = _search_configs(searches, out_dir)
+    interrupted = False
+    for label, cfg in configs.items():
+        echo(f"[search {label}] space {cfg.space}, sampler {cfg.sampler}, {cfg.trials} trials x {cfg.recipe.epochs} epochs")
+        try:
+            outcome = search(cfg, resume=False, echo=lambda line, label=label: echo(f"[search {label}] {line}"))
+        except UserError as e:
+            raise UserError(f"search {shorten(label)}: {e}") from None
+        if outcome.interrupted:
+            interrupted = True
+            break
+
+    tables: dict[str, Any] = {}
+    objectives = directions = None
+    for label, cfg in configs.items():
+        if not (cfg.study_dir() / "study.yaml").exists():
+            continue  # not started (an interrupt came first)
+        df, info = load_results(cfg.study_dir())
+        tables[label] = df[~df["baseline"]]
+        objectives, directions = info.objectives, info.directions
+    rows: list[dict[str, Any]] = []
+    if not tables:
+        return rows, interrupted, ""
+    every = pd.concat([finished(t) for t in tables.values()], ignore_index=True)
+    ref = pareto.reference_point(every, objectives, directions)
+    ref_text = ", ".join(f"{o}={r:.6g}" for o, r in zip(objectives, ref))
+    for label, df in tables.items():
+        cfg = configs[label]
+        done = finished(df)
+        rows.append({
+            "kind": "search", "label": label, "space": Path(cfg.space).stem if cfg.space.endswith(".yaml") else cfg.space,
+            "sampler": cfg.sampler, "objectives": ",".join(objectives), "trials": cfg.trials,
+            "finished": len(done), "failed": int(df["status"].isin(["failed"]).sum()),
+            "front_size": int(pareto.non_dominated(done, objectives, directions).sum()) if len(done) else 0,
+            "best_val_top1": float(done["val_top1"].max()) if len(done) else None,
+            "hypervolume": pareto.hypervolume(done, objectives, directions, ref) if len(done) else 0.0,
+            "hv_reference": ref_text,
+            "busy_s": float(pd.to_numeric(df["trial_time_s"], errors="coerce").fillna(0).sum()),
+            "status": "ok" if len(done) >= cfg.trials else f"{len(done)} of {cfg.trials} trials finished",
+        })
+    note = (f"Hypervolume of each search's finished trials ({objectives[0]} {directions[0]}, {objectives[1]} "
+            f"{directions[1]}) from ONE reference point over all searches' trials: {ref_text}.")
+    return rows, interrupted, note

@@ -1,0 +1,78 @@
+"""What a study file says, as loaded and checked: the keys each section may hold, the limits
+of their values, and the ``Study`` / ``TrainSpec`` values the loader builds."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import named
+from ..genome import Genome
+from ..recipe import ProxyRecipe
+
+TOP_KEYS = ("name", "description", "train", "search", "quick")
+SEARCH_KEYS = ("common", "searches")
+QUICK_KEYS = ("train", "search")
+# A train section is ONE proxy recipe (archlab.recipe: the defaults search and `archlab train`
+# use too), the seeds it runs (the recipe's seed, one run per seed), and the study's own keys.
+RECIPE_KEYS = tuple(k for k in ProxyRecipe.names() if k != "seed")
+STUDY_TRAIN_DEFAULTS: dict[str, Any] = {"seeds": [0], "latency_runs": 10, "threads": None}
+TRAIN_KEYS = ("genomes", "seeds", *RECIPE_KEYS, "latency_runs", "threads")
+# Upper bounds of a study's own train settings (the recipe bounds its keys, recipe.LIMITS, and
+# SearchConfig a search's): a study runs unattended, and a value that passes a lower bound can
+# still allocate or loop without end.
+LIMITS: dict[str, int] = {"latency_runs": 10_000, "threads": 1024, "seeds": 100}
+# Set by the study itself: each search lives in the study's output under its label.
+SEARCH_FIXED = ("name", "out")
+# --quick, before the file's own quick: section. Sized so that every shipped study smoke-runs
+# in about a minute on 2 CPU cores (the searches pay for Ray's start, 4-5 s, once).
+QUICK_TRAIN: dict[str, Any] = {"epochs": 1, "train_clips": 64, "val_clips": 32}  # and the first seed only
+QUICK_SEARCH: dict[str, Any] = {"trials": 2, "epochs": 1, "grace_epochs": 1, "latency_runs": 2}
+QUICK_SEARCH_SYNTHETIC: dict[str, Any] = {"train_clips": 64, "val_clips": 64}  # only where the data is synthetic
+LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names
+
+
+def studies_dir() -> Path:
+    """Where named studies live: $ARCHLAB_STUDIES if set, else the repository's studies/."""
+    return named.folder("ARCHLAB_STUDIES", "studies")
+
+
+@dataclass
+class TrainSpec:
+    """Genomes trained with one recipe over ``seeds``; ``genomes`` keep the file's order (the
+    table's). Run k trains with ``recipe.with_(seed=seeds[k])``."""
+
+    genomes: dict[str, Genome]
+    recipe: ProxyRecipe
+    seeds: list[int]
+    latency_runs: int
+    threads: int | None
+
+    @property
+    def clip(self) -> tuple[int, int, int]:
+        return self.recipe.clip
+
+    def run_recipe(self, seed: int) -> ProxyRecipe:
+        return self.recipe.with_(seed=seed)
+
+
+@dataclass
+class Study:
+    name: str
+    description: str
+    path: Path
+    quick: bool
+    train: TrainSpec | None
+    searches: dict[str, Any] = field(default_factory=dict)  # label -> SearchConfig (name/out unset)
+
+    def kinds(self) -> str:
+        parts = []
+        if self.train is not None:
+            parts.append(f"train: {len(self.train.genomes)} genomes x {len(self.train.seeds)} seed(s), "
+                         f"{self.train.recipe.epochs} epoch(s)")
+        if self.searches:
+            trials = sorted({c.trials for c in self.searches.values()})
+            parts.append(f"search: {len(self.searches)} searches x {'/'.join(map(str, trials))} trials")
+        return "; ".join(parts)

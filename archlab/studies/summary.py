@@ -1,0 +1,67 @@
+"""A study's summary: one CSV row per entry (train and search rows share kind and label)
+and a markdown page with one table per kind."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import Any
+
+from ..tables import md_table
+from .spec import Study
+
+TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_per_seed",
+                 "params", "gmacs", "latency_ms", "epochs", "train_s", "status"]
+SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "objectives", "trials", "finished", "failed",
+                  "front_size", "best_val_top1", "hypervolume", "hv_reference", "busy_s", "status"]
+
+
+def _cell(v: Any) -> Any:
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return ""
+    return v
+
+
+def summary_csv(rows: list[dict[str, Any]]) -> str:
+    """One row per entry; train and search rows share the kind and label columns."""
+    columns = list(TRAIN_COLUMNS) if any(r["kind"] == "train" for r in rows) else []
+    if any(r["kind"] == "search" for r in rows):
+        columns += [c for c in SEARCH_COLUMNS if c not in columns]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=columns or ["kind", "label"], restval="", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: _cell(v) for k, v in r.items()})
+    return buf.getvalue()
+
+
+def _f(v: Any, fmt: str) -> str:
+    return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
+
+
+def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = "") -> str:
+    parts = [f"# Study {study.name}{' (quick)' if study.quick else ''}", "", study.description, ""]
+    train = [r for r in rows if r["kind"] == "train"]
+    if train and study.train is not None:
+        t, r = study.train, study.train.recipe
+        parts += [f"Train: each genome {r.epochs} epoch(s), {r.optimizer} lr {r.lr:g}, batch {r.batch}, "
+                  f"zero-init {'on' if r.zero_init else 'off'}; synthetic {r.frames}x{r.size}x{r.size}, "
+                  f"{r.train_clips} train / {r.val_clips} val clips, {r.classes} classes (chance "
+                  f"{1 / r.classes:.3f}); seeds {', '.join(map(str, t.seeds))}. val top-1 is the last epoch's.", ""]
+        body = [[r["label"], _f(r["val_top1_mean"], ".3f") + (f" ± {r['val_top1_std']:.3f}"
+                                                             if r["val_top1_std"] is not None else ""),
+                 r["val_top1_per_seed"], f"{r['params']:,}", f"{r['gmacs']:.4f}", f"{r['latency_ms']:.2f}",
+                 str(r["epochs"]), r["status"], f"`{r['genome']}`"] for r in train]
+        parts += [md_table(["genome", "val top-1 (mean ± std)", "per seed", "params", "GMACs", "latency ms",
+                             "epochs", "status", "genome string"], body), "",
+                  "MACs = multiply-adds of conv and linear layers; latency = median on CPU, batch 1, "
+                  f"BatchNorm folded, {t.threads or 'default'} torch thread(s).", ""]
+    search = [r for r in rows if r["kind"] == "search"]
+    if search:
+        body = [[r["label"], r["space"], r["sampler"], f"{r['finished']} / {r['trials']}", str(r["failed"]),
+                 str(r["front_size"]), _f(r["best_val_top1"], ".3f"), _f(r["hypervolume"], ".4g"), r["status"]]
+                for r in search]
+        parts += [md_table(["search", "space", "sampler", "finished", "failed", "front", "best val top-1",
+                             "hypervolume", "status"], body), "", hv_note, ""]
+    return "\n".join(parts)

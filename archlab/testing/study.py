@@ -1,0 +1,65 @@
+"""A study directory as the search leaves it, built from trial records, for tests.
+
+Why here and not in each test file: three test files used to write results tables by hand,
+each with its own copy of the trial schema (and one wrote a study.yaml key the search never
+writes, which hid bug 1 of issue 12). This writer goes through the real pieces instead:
+``study.yaml`` from the search's own settings writer, ``optuna.db`` with one Optuna trial per
+``record.TrialRecord`` (user attributes from ``to_attrs``, told COMPLETE with its objective
+values when finished, FAIL when the search tells Optuna FAIL, RUNNING while running), and
+the derived tables from ``results.write_tables``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+import optuna
+
+from ..record import Status, TrialRecord
+from ..results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
+from ..search import SearchConfig
+from ..search import write_settings as search_write_settings
+
+
+def write_settings(study_dir: Path, *, objectives: str = "acc,latency", **config: Any) -> None:
+    """study.yaml through ``search.write_settings``: ``config`` are SearchConfig fields and
+    ProxyRecipe fields (``frames=4, size=32``), routed as the search routes them."""
+    study_dir = Path(study_dir)
+    cfg = SearchConfig.from_settings({"out": str(study_dir.parent), "name": study_dir.name,
+                                      "objectives": objectives, **config})
+    objs, dirs = parse_objectives(cfg.objectives)
+    study_dir.mkdir(parents=True, exist_ok=True)
+    search_write_settings(cfg, objs, dirs)
+
+
+def _add(study: Any, rec: TrialRecord, objectives: Sequence[str]) -> None:
+    attrs = rec.to_attrs()
+    if rec.status is Status.RUNNING:
+        state, values = optuna.trial.TrialState.RUNNING, None
+    elif rec.told_fail:
+        state, values = optuna.trial.TrialState.FAIL, None
+    else:
+        state, values = optuna.trial.TrialState.COMPLETE, [float(attrs[o]) for o in objectives]
+    study.add_trial(optuna.trial.create_trial(state=state, values=values, user_attrs=attrs))
+
+
+def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines: Sequence[TrialRecord] = (), /,
+                *, tables: bool = True, **config: Any) -> Path:
+    """A finished study at ``study_dir``: settings (see ``write_settings``), the search trials
+    numbered 0, 1, ... in order, the baselines in the ``<name>:baselines`` study, and
+    results.csv / pareto.csv / front.yaml unless ``tables`` is false."""
+    d = Path(study_dir)
+    write_settings(d, **config)
+    info = load_study_info(d)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    directions = ["maximize" if x == "max" else "minimize" for x in info.directions]
+    for name, recs in ((info.name, trials), (info.name + BASELINE_SUFFIX, baselines)):
+        if name.endswith(BASELINE_SUFFIX) and not recs:
+            continue
+        study = optuna.create_study(study_name=name, storage=info.storage_url, directions=directions)
+        for rec in recs:
+            _add(study, rec, info.objectives)
+    if tables:
+        write_tables(d)
+    return d

@@ -1,0 +1,90 @@
+"""The trial record: one status vocabulary and one normalising rule (issue 12, bug 5)."""
+
+import math
+
+import pandas as pd
+import pytest
+
+from archlab.record import (ATTRS, COUNTED, FINISHED, NOT_TRAINED, STATUSES, TOLD_FAIL, WORKER_DIED, Status,
+                            TrialRecord, final_status, status_from_optuna)
+
+
+@pytest.mark.parametrize("reported, error, expected", [
+    (None, False, "ok"), (None, True, "failed"),
+    ("ok", False, "ok"), ("running", False, "stopped"),  # the last report was an intermediate epoch
+    ("running", True, "failed"), ("ok", True, "failed"),  # the worker died after a report
+    ("failed", True, "failed"), ("rejected", True, "rejected"), ("rejected", False, "rejected"),
+    ("repeat", False, "repeat"), ("interrupted", False, "interrupted"),
+])
+def test_the_normalising_rule(reported, error, expected):
+    assert final_status(reported, error) == Status(expected)
+
+
+def test_a_worker_that_died_gets_a_reason_and_a_reported_reason_is_kept():
+    r = TrialRecord.from_result({"status": "running", "val_top1": 0.4, "epochs": 2}, error=True)
+    assert (r.status, r.reason, r.val_top1, r.epochs) == (Status.FAILED, WORKER_DIED, 0.4, 2)
+    r = TrialRecord.from_result({"status": "failed", "reason": "nan: loss"}, error=False)
+    assert (r.status, r.reason) == (Status.FAILED, "nan: loss")
+    assert TrialRecord.from_result(None, error=True).reason == WORKER_DIED
+
+
+def test_attrs_round_trip_without_non_finite_values():
+    r = TrialRecord.from_result({"status": "ok", "genome": "A|2", "val_top1": 0.5, "latency_ms": math.inf,
+                                 "gmacs": math.nan, "params": 12, "train_loss": 1.0}, error=False,
+                                ray_trial_id="abc_00001")
+    attrs = r.to_attrs()
+    assert attrs == {"status": "ok", "reason": "", "ray_trial_id": "abc_00001", "genome": "A|2", "val_top1": 0.5,
+                     "params": 12}
+    assert set(attrs) <= set(ATTRS) and "train_loss" not in attrs  # only the schema is stored
+    assert TrialRecord.from_attrs(attrs) == r.with_(latency_ms=None, gmacs=None)
+    assert type(attrs["status"]) is str  # JSON-storable
+
+
+def test_optuna_state_wins_over_a_stale_status():
+    assert status_from_optuna("ok", "RUNNING") is Status.RUNNING
+    assert status_from_optuna(None, "FAIL") is Status.FAILED
+    assert status_from_optuna(None, "COMPLETE") is Status.OK
+    assert status_from_optuna("interrupted", "FAIL") is Status.INTERRUPTED
+
+
+def test_every_status_is_in_exactly_one_budget_class():
+    assert set(STATUSES) == {s.value for s in Status} and "interrupted" in STATUSES
+    for s in STATUSES:
+        assert (s in COUNTED) + (s in NOT_TRAINED) + (s == "running") == 1, s
+    assert set(FINISHED) <= set(COUNTED) and not set(FINISHED) & set(TOLD_FAIL)
+
+
+def test_the_words_match_strings_read_back_from_a_table():
+    """pandas isin and sets use hashes: FINISHED must hold the stored words, not enum members."""
+    df = pd.DataFrame({"status": ["ok", "stopped", "failed", "interrupted"]})
+    assert df["status"].isin(FINISHED).tolist() == [True, True, False, False]
+    assert f"{Status.INTERRUPTED}" == "interrupted" and Status("stopped") in {Status.STOPPED}
+
+
+def test_an_orphan_the_search_closes_is_read_back_as_interrupted(tmp_path):
+    """Bug 5 end to end: the search's writer (searchers.close_orphans) and the one reader
+    (results) agree on `interrupted`; on main results.STATUSES lacked it and tracking kept
+    its own FINISHED."""
+    import optuna
+
+    from archlab import results, tracking
+    from archlab.search.searchers import close_orphans
+    from archlab.testing.study import write_settings
+
+    d = tmp_path / "st"
+    write_settings(d, frames=4, size=32)
+    study = optuna.create_study(study_name="st", storage=f"sqlite:///{d / 'optuna.db'}",
+                                directions=["maximize", "minimize"])
+    done = study.ask()
+    for k, v in TrialRecord(status=Status.OK, genome="A|2", val_top1=0.5, latency_ms=1.0, gmacs=0.001,
+                            params=10).to_attrs().items():
+        done.set_user_attr(k, v)
+    study.tell(done, [0.5, 1.0])
+    study.ask()  # proposed, never launched: the driver died
+    close_orphans(study, known=set())
+    df, _ = results.load_results(d)
+    assert df["status"].tolist() == ["ok", "interrupted"]
+    assert df["reason"].iloc[1] == "the driver stopped before the trial started"
+    assert df["on_front"].tolist() == [True, False]
+    assert set(df["status"]) <= set(results.STATUSES) and results.FINISHED == FINISHED
+    assert getattr(tracking, "FINISHED", FINISHED) == FINISHED
