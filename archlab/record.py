@@ -60,14 +60,15 @@ def final_status(reported: str | None, error: bool) -> Status:
 
     * no report: ``failed`` if it errored, else ``ok``;
     * ``running``: its last report was an intermediate epoch, so ASHA stopped it: ``stopped``;
-    * an error (the worker died, Ray raised) turns anything but failed/rejected into ``failed``.
+    * an error (the worker died, Ray raised) turns a trial cut off mid-run (last report
+      ``running``) into ``failed``; a last report ``ok`` (the final epoch, its checkpoint
+      saved) stays ``ok``: a driver killed right after it made Ray restore the trial as errored,
+      and the complete result was thrown away (seen in test_resume_after_killing_the_driver).
     """
     status = Status(reported) if reported else (Status.FAILED if error else Status.OK)
-    if status is Status.RUNNING:
-        status = Status.STOPPED
-    if error and status.value not in FAILED:
-        status = Status.FAILED
-    return status
+    if error and status is not Status.OK and status.value not in FAILED:
+        return Status.FAILED
+    return Status.STOPPED if status is Status.RUNNING else status
 
 
 def status_from_optuna(stored: str | None, state: str) -> Status:

@@ -12,7 +12,8 @@ from archlab.record import (ATTRS, COUNTED, FINISHED, NOT_TRAINED, STATUSES, TOL
 @pytest.mark.parametrize("reported, error, expected", [
     (None, False, "ok"), (None, True, "failed"),
     ("ok", False, "ok"), ("running", False, "stopped"),  # the last report was an intermediate epoch
-    ("running", True, "failed"), ("ok", True, "failed"),  # the worker died after a report
+    ("running", True, "failed"),  # the worker died mid-run
+    ("ok", True, "ok"),  # died after its final epoch was reported and saved: the result stands
     ("failed", True, "failed"), ("rejected", True, "rejected"), ("rejected", False, "rejected"),
     ("repeat", False, "repeat"), ("interrupted", False, "interrupted"),
 ])

@@ -185,7 +185,9 @@ class RecordingOptunaSearch(OptunaSearch):
             return None
         if record.told_fail:
             return super().on_trial_complete(trial_id, None, True)
-        return super().on_trial_complete(trial_id, result, error)
+        # ok or stopped: Optuna gets the values even if Ray reported an error after the final
+        # epoch (record.final_status: that result is complete)
+        return super().on_trial_complete(trial_id, result, False)
 
 
 class FixedGenomes(Searcher):
