@@ -27,6 +27,7 @@ from .builder import VideoNet, build, count_params, fuse_bn
 from .device import device_label, resolve_device
 from .errors import UserError, shorten
 from .files import atomic_write
+from .forms import FP32, Form
 from .genome import Genome
 
 Clip = tuple[int, int, int]  # frames, height, width
@@ -61,6 +62,10 @@ class Latency:
     clips_per_s: float
     peak_mem_mb: float
     runs: int
+    # What the figure was taken in: latencies of different forms or runtimes are never
+    # points of one front (forms.Form.name; "torch" | "onnxruntime" | "openvino").
+    form: str = FP32.name
+    runtime: str = "torch"
 
 
 def parse_clip(text: str) -> Clip:
@@ -212,19 +217,22 @@ class _PeakRSS:
 
 
 def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "cpu", batch: int = 1,
-                    warmup: int = 3, runs: int = 10, seed: int = 0) -> Latency:
+                    warmup: int = 3, runs: int = 10, seed: int = 0, form: Form | None = None) -> Latency:
     """Inference latency: warm-up, then the median of ``runs`` timed forwards (synchronised
     on CUDA), on a deterministic input. Peak memory is the CUDA allocator's high-water mark,
-    or the growth of resident memory on CPU."""
+    or the growth of resident memory on CPU. ``form`` (default fp32 NCDHW): the precision,
+    layout and threads the model and input are put in (the model is converted in place)."""
     for name, v, least in (("--runs", runs, 1), ("--batch", batch, 1), ("warm-up", warmup, 0)):
         if not isinstance(v, int) or v < least:
             raise UserError(f"{name} {shorten(v)}: latency needs an integer of at least {least}")
     device = torch.device(device)
-    model = model.to(device).eval()
+    form = form or FP32
+    form.apply_threads()
+    model = form.apply_model(model.to(device).eval())
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(batch, 3, *clip, generator=gen).to(device)
+    x = form.apply_input(torch.randn(batch, 3, *clip, generator=gen).to(device))
     times: list[float] = []
-    with torch.inference_mode():
+    with torch.inference_mode(), form.autocast(device):
         for _ in range(warmup):
             model(x)
         if device.type == "cuda":
@@ -248,7 +256,35 @@ def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "
             peak = mem.peak - mem.base
     med = statistics.median(times)
     return Latency(device=device_label(device), batch=batch, median_ms=med * 1000,
-                   clips_per_s=batch / med, peak_mem_mb=peak / 2**20, runs=runs)
+                   clips_per_s=batch / med, peak_mem_mb=peak / 2**20, runs=runs, form=form.name)
+
+
+def measure_runtime_latency(model: nn.Module, clip: Clip, runtime: str, batch: int = 1, warmup: int = 3,
+                            runs: int = 10, threads: int | None = None, seed: int = 0) -> Latency:
+    """The latency of ``model`` (already in its deployed form, e.g. BN folded) exported to
+    ONNX and run in ``runtime`` (onnxruntime | openvino, ``archlab.runtimes``) on CPU:
+    warm-up, then the median of ``runs`` timed calls."""
+    import tempfile
+
+    from . import runtimes
+
+    if runtime == "openvino" and not runtimes.openvino_available():
+        runtimes.runner(Path("-"), runtime)  # raises the one-line UserError
+    x = torch.randn(batch, 3, *clip, generator=torch.Generator().manual_seed(seed)).numpy()
+    with tempfile.TemporaryDirectory(prefix="archlab-rt-") as d:
+        run, label = runtimes.runner(runtimes.export_onnx_tmp(model, clip, Path(d)), runtime, threads)
+        for _ in range(warmup):
+            run(x)
+        times = []
+        with _PeakRSS() as mem:
+            for _ in range(runs):
+                t0 = time.perf_counter()
+                run(x)
+                times.append(time.perf_counter() - t0)
+    med = statistics.median(times)
+    n = threads or torch.get_num_threads()
+    return Latency(device=f"cpu x{n} threads", batch=batch, median_ms=med * 1000, clips_per_s=batch / med,
+                   peak_mem_mb=(mem.peak - mem.base) / 2**20, runs=runs, form=label, runtime=runtime)
 
 
 # ---- cache -------------------------------------------------------------------------------
@@ -299,18 +335,36 @@ def cost(genome: Genome, clip: Clip = (16, 160, 160), method: str = "fast",
 
 def latency(genome: Genome, clip: Clip = (16, 160, 160), device: str = "cpu", batch: int = 1,
             runs: int = 10, cache: ProfileCache | None = None, model: nn.Module | None = None,
-            fused: bool = True) -> Latency:
-    """Measured latency of a genome on a device, cached by (genome id, input, batch, device).
-    ``fused``: of the network's inference form (BatchNorm folded into the convs,
-    ``builder.fuse_bn``), the form a deployed network runs, on every device; measured faster
-    than the training form on CPU (python -m archlab.bench reference)."""
+            fused: bool = True, form: Form | None = None, runtime: str = "torch") -> Latency:
+    """Measured latency of a genome on a device, cached by (genome id, input, batch, device,
+    form, runtime). ``fused``: of the network's inference form (BatchNorm folded into the
+    convs, ``builder.fuse_bn``), the form a deployed network runs, on every device; measured
+    faster than the training form on CPU (python -m archlab.bench reference). ``form``:
+    precision x layout x threads (default fp32 NCDHW; ``calibrate.inference_form(device)``
+    is this machine's fastest safe one). ``runtime``: ``torch`` (eager), or ``onnxruntime``
+    / ``openvino`` running the exported ONNX graph as a deployment would (``runtimes``)."""
+    from .runtimes import RUNTIMES
+
+    if runtime not in RUNTIMES:
+        raise UserError(f"latency runtime {runtime!r} must be one of {', '.join(RUNTIMES)}")
     cache = cache or _MEMORY_CACHE
     dev = resolve_device(device)
-    key = ProfileCache.key(genome, clip, batch, device_label(dev), "latency-fused" if fused else "latency")
+    form = form or FP32
+    kind = "latency-fused" if fused else "latency"
+    if form.with_threads(None) != FP32 or runtime != "torch":  # fp32 eager keeps its old keys
+        kind += f"-{runtime}-{form.with_threads(None).name}"
+    label = device_label(dev) if form.threads is None else f"{dev.type} x{form.threads} threads"
+    key = ProfileCache.key(genome, clip, batch, label, kind)
     hit = cache.get(key)
     if hit is not None:
         return Latency(**hit)
     net = model if model is not None else build(genome)
-    lat = measure_latency(fuse_bn(net) if fused else net, clip, dev, batch, runs=runs)
+    net = fuse_bn(net) if fused else net
+    if runtime == "torch":
+        lat = measure_latency(net, clip, dev, batch, runs=runs, form=form)
+    else:
+        if dev.type != "cpu":
+            raise UserError(f"--latency-runtime {runtime} measures on CPU only")
+        lat = measure_runtime_latency(net, clip, runtime, batch=batch, runs=runs, threads=form.threads)
     cache.put(key, asdict(lat))
     return lat

@@ -121,6 +121,12 @@ class TrialRecord:
     train_time_s: float | None = None
     trial_time_s: float | None = None
     node: str | None = None  # the Ray node it ran on (first 12 characters of its id)
+    # The forms its figures were taken in (archlab.forms names; latency_runtime torch |
+    # onnxruntime | openvino): latencies of different forms are never points of one front.
+    # Missing for studies from before forms were recorded (fp32/ncdhw eager torch).
+    train_form: str | None = None
+    latency_form: str | None = None
+    latency_runtime: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

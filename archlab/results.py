@@ -47,7 +47,7 @@ STORAGE_FILE = "optuna.db"
 # The columns every results table has, in this order (then param_*, then genome columns).
 COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "status", "reason", "val_top1",
            "val_top5", "latency_ms", "clips_per_s", "gmacs", "params", "epochs", "train_time_s", "trial_time_s",
-           "checkpoint", "node", "baseline")
+           "checkpoint", "node", "train_form", "latency_form", "latency_runtime", "baseline")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 __all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "find_trial", "finished",
@@ -220,7 +220,8 @@ def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | 
             v = getattr(rec, name)
             out[name] = None if isinstance(v, float) and not math.isfinite(v) else v  # as stored: missing
     out["status"] = rec.status.value
-    for k in ("genome", "genome_id", "label", "checkpoint", "node"):
+    # the forms' words are empty for studies from before forms were recorded (fp32 eager torch)
+    for k in ("genome", "genome_id", "label", "checkpoint", "node", "train_form", "latency_form", "latency_runtime"):
         out[k] = out[k] or ""
     out["epochs"] = out["epochs"] or 0
     out["baseline"] = baseline

@@ -18,6 +18,8 @@ What the search needs from a trial, and where it lives here:
 
 On CUDA: cudnn.benchmark, bf16 autocast and channels_last_3d. On CPU: plain fp32 NCDHW
 (channels_last_3d is opt-in there: ``TrainConfig.channels_last``, measured in the benchmarks).
+``TrainConfig.form`` (``archlab.forms``) replaces both: precision x memory format, e.g. the
+form ``archlab.calibrate.training_form(device)`` measured fastest and safe on this machine.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from .builder import build
 from .device import resolve_device
 from .data.loader import MEAN, STD, make_loader, set_loader_epoch, to_input
 from .errors import UserError
+from .forms import Form
 from .genome import Genome
 from .recipe import ProxyRecipe
 
@@ -67,6 +70,10 @@ class TrainConfig:
     # 8x64x64, 2 threads): `archlab train --channels-last on`.
     channels_last: bool | None = None
     max_steps_per_epoch: int | None = None
+    # The numeric form (forms.Form or its name, e.g. "bf16-autocast/cl3d"): None = the
+    # per-device default above (with ``channels_last``). Callers that want this machine's
+    # calibrated form pass calibrate.training_form(device); nothing picks it implicitly.
+    form: Any = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.recipe, ProxyRecipe):
@@ -77,6 +84,12 @@ class TrainConfig:
                                                      or not isinstance(self.max_steps_per_epoch, int)
                                                      or self.max_steps_per_epoch < 1):
             raise UserError(f"--max-steps must be at least 1 (got {self.max_steps_per_epoch!r})")
+        if self.form is not None:
+            if not isinstance(self.form, (str, Form)):
+                raise UserError(f"--form {self.form!r} must be a forms.Form or its name, e.g. bf16-autocast/cl3d")
+            form = _as_form(self.form)  # UserError for a bad name
+            if self.channels_last is not None and form.channels_last != self.channels_last:
+                raise UserError(f"channels_last={self.channels_last} contradicts form {form.name}: give one of them")
 
 
 @dataclass
@@ -100,6 +113,7 @@ class TrainResult:
     best_epoch: int = 0  # 1-based; 0 = no epoch finished
     train_time_s: float = 0.0  # sum of epoch times, resumed epochs included
     out_dir: str | None = None
+    form: str = ""  # forms.Form.name it trained in
 
 
 class _Stop(Exception):
@@ -164,6 +178,10 @@ def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tu
 
     count_fast(genome, (t, h, w))  # UserError if the clip is too small for this network
     return t, h, w
+
+
+def _as_form(form: "Form | str") -> Form:
+    return form if isinstance(form, Form) else Form.parse(form)  # UserError for a bad name
 
 
 def _atomic_save(obj: Any, path: Path) -> None:
@@ -248,8 +266,11 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
         torch.backends.cudnn.benchmark = True
     net = build(genome, zero_init_last_bn=r.zero_init).to(device)
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last_3d)
+    form = _as_form(cfg.form) if cfg.form is not None else \
+        Form("bf16-autocast" if cuda else "fp32", "cl3d" if channels_last else "ncdhw")
+    form.apply_threads()
+    net = form.apply_model(net)
+    result.form = form.name
     model: nn.Module = torch.compile(net) if cfg.compile else net
     optimizer = make_optimizer(net, r)
 
@@ -284,15 +305,15 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
     input_info = {"frames": clip[0], "size": clip[1], "height": clip[1], "width": clip[2],
                   "mean": list(MEAN), "std": list(STD)}
-    amp = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else torch.autocast("cpu", enabled=False)
+    amp = form.autocast(device)
 
     for epoch in range(start_epoch, r.epochs):
         t0 = time.perf_counter()
         try:
             train_loss, train_time, n_train = _train_epoch(
                 model, train_loader, optimizer=optimizer, scheduler=scheduler, cfg=cfg, epoch=epoch, steps=steps,
-                device=device, channels_last=channels_last, amp=amp, progress=progress)
-            val_loss, top1, top5 = _evaluate(model, val_loader, device, channels_last, amp)
+                device=device, form=form, amp=amp, progress=progress)
+            val_loss, top1, top5 = _evaluate(model, val_loader, device, form, amp)
             if not math.isfinite(val_loss):
                 raise _Stop("nan", f"non-finite validation loss after epoch {epoch + 1}")
         except _Stop as stop:
@@ -321,7 +342,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
                 _atomic_save({
                     "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                     "genome": str(genome), "epoch": m.epoch, "metrics": asdict(m),
-                    "classes": list(train_set.classes), "input": input_info,
+                    "classes": list(train_set.classes), "input": input_info, "form": form.name,
                 }, out / BEST)
             _atomic_save({
                 "model": net.state_dict(), "optimizer": optimizer.state_dict(),
@@ -339,7 +360,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
 def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimizer,
                  scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig, epoch: int, steps: int,
-                 device: torch.device, channels_last: bool, amp: Any, progress: bool) -> tuple[float, float, int]:
+                 device: torch.device, form: Form, amp: Any, progress: bool) -> tuple[float, float, int]:
     """One epoch of at most ``steps`` optimizer steps; (mean loss, seconds, clips seen)."""
     model.train()
     set_loader_epoch(loader, epoch, cfg.recipe.seed)
@@ -355,7 +376,7 @@ def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimi
         for step, (clips, labels) in enumerate(loader):
             if step >= steps:
                 break
-            x = to_input(clips, device, channels_last=channels_last)
+            x = form.apply_input(to_input(clips, device, channels_last=form.channels_last))
             y = labels.to(device, non_blocking=True)
             with amp:
                 logits = model(x)
@@ -380,14 +401,14 @@ def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimi
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, loader: Any, device: torch.device, channels_last: bool,
+def _evaluate(model: nn.Module, loader: Any, device: torch.device, form: Form,
               amp: Any) -> tuple[float, float, float]:
     """(mean cross-entropy, top-1, top-5) over the whole loader, in eval mode."""
     model.eval()
     set_loader_epoch(loader, 0)
     loss_sum, top1, top5, n = 0.0, 0, 0, 0
     for clips, labels in loader:
-        x = to_input(clips, device, channels_last=channels_last)
+        x = form.apply_input(to_input(clips, device, channels_last=form.channels_last))
         y = labels.to(device, non_blocking=True)
         with amp:
             logits = model(x)

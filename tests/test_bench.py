@@ -95,7 +95,10 @@ def test_train_and_reference_write_json_at_tiny_sizes(tmp_path):
     t = bench.run_train(out_dir=tmp_path, width=0.0625, clip=TINY, batch=2, runs=1, compile=False, matmul_n=128)
     assert {"ceiling_gmacs_per_s", "step_macs", "rows"} <= set(json.loads((tmp_path / "train.json").read_text()))
     assert t["step_macs"] == 3 * t["forward_macs"] > 0
-    assert [r["candidate"].split(",")[0] for r in t["rows"]][1:] == ["train step", "train step"]
+    assert [r["candidate"].split(",")[0] for r in t["rows"]][2:] == ["train step"] * 4
+    assert [r["candidate"].split(", ")[-1] for r in t["rows"]][2:] == [
+        "eager", "channels_last_3d", "bf16 autocast + channels_last_3d", "bf16 weights + channels_last_3d"]
+    assert t["rows"][1]["candidate"] == "matmul 128x128 bf16" and t["rows"][1]["gmacs_per_s"] > 0
     r = bench.run_reference(out_dir=tmp_path, presets=["p3d63"], clip=TINY, runs=1, compile=False)
     data = json.loads((tmp_path / "reference.json").read_text())
     assert [x["variant"] for x in data["rows"]] == ["eager", "fused BN", "fused BN + channels_last_3d"]
@@ -150,3 +153,13 @@ def test_search_benchmark_quick_runs_a_real_search(tmp_path):
     assert 0 < o["overhead_outside_trials"] <= o["overhead"] < 1
     saved = json.loads((tmp_path / "search.json").read_text())
     assert saved["overhead"] == o["overhead"] and (tmp_path / "search.md").exists()
+
+
+def test_forms_table_has_every_workload_in_every_form(tmp_path):
+    out = bench.run_forms(quick=True, out_dir=tmp_path, runs=1)
+    assert [r["what"].split(" ")[:2] for r in out["rows"]] == [["proxy", "train"], ["p3d63", "x0.25"],
+                                                               ["p3d63", "inference"]]
+    for r in out["rows"]:
+        forms = [k for k in r if "/" in k]
+        assert len(forms) == 4 and all(r[k] > 0 for k in forms)
+    assert "bf16 weights + CL3d" in (tmp_path / "forms.md").read_text()

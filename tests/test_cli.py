@@ -73,5 +73,5 @@ def test_the_command_registry_builds_every_command_without_importing_torch():
             "print(sorted(sub.choices)); print(all(hasattr(m, 'add_parser') for m in COMMANDS)); "
             "print([m for m in ('torch', 'ray', 'optuna') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == ["['blocks', 'build', 'dashboard', 'data', 'export', 'fidelity', 'import-weights', 'presets', "
-                   "'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']", "True", "[]"]
+    assert out == ["['blocks', 'build', 'calibrate', 'dashboard', 'data', 'export', 'fidelity', 'import-weights', "
+                   "'presets', 'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']", "True", "[]"]

@@ -13,6 +13,8 @@ from pathlib import Path
 import optuna
 import pandas as pd
 import pytest
+import torch
+import yaml
 
 from archlab.errors import UserError
 from archlab.search import SearchConfig, StudyLock, search, shutdown
@@ -64,6 +66,14 @@ def test_search_end_to_end(tmp_path):
         assert (d / rel / "best.pt").exists()
     assert (d / "study.yaml").exists() and (d / "front.yaml").exists()
     assert sum(l.startswith("[trial") for l in lines) >= 4
+    # The forms every figure was taken in: fp32 by default (issue 17, the lead's decision),
+    # written out in study.yaml and recorded per trial (latency at the trial's 1 thread).
+    settings = yaml.safe_load((d / "study.yaml").read_text())
+    assert (settings["train_form"], settings["latency_form"], settings["latency_runtime"]) == \
+        ("fp32/ncdhw", "fp32/ncdhw", "torch")
+    assert set(done.train_form) == {"fp32/ncdhw"} and set(done.latency_form) == {"fp32/ncdhw/t1"}
+    assert set(done.latency_runtime) == {"torch"}
+    assert torch.load(d / done.checkpoint.iloc[0] / "best.pt", weights_only=True)["form"] == "fp32/ncdhw"
 
 
 def test_failing_trial_is_recorded_and_search_completes(tmp_path):

@@ -1,6 +1,6 @@
 """Benchmarks: what our blocks and networks cost, measured side by side in ONE run.
 
-    python -m archlab.bench [all|blocks|reference|train|profiling|search] [--quick] [--out DIR]
+    python -m archlab.bench [all|blocks|reference|train|profiling|search|forms|runtimes] [--quick] [--out DIR]
 
 Every ratio printed here comes from timings taken round-robin in the same process, minutes
 and thread count (CPU clocks and background load drift; numbers from separate runs do not
@@ -17,6 +17,10 @@ compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.
   MACs) against this machine's fp32 matmul ceiling measured in the same run.
 * ``profiling`` – genomes/s of ``profile.count_fast`` vs ``profile.count_fvcore`` on random
   genomes of the interleave space, and whether they agree exactly on every one.
+* ``forms``     – issue 17's table: proxy / p3d63 x0.25 train steps and p3d63 inference in
+  fp32, channels_last_3d, bf16 autocast and bf16 weights (``archlab.forms``), interleaved.
+* ``runtimes``  – Kendall tau between eager fp32, bf16 forms, onnxruntime and OpenVINO
+  latencies over a space's sample (``archlab.runtimes``).
 * ``search``    – the default ``archlab search --space interleave`` (``--quick``: 4 tiny
   trials) in a temporary study: wall time, Ray start-up, and the overhead fraction, the share
   of the trial slots' time (concurrency x wall) not spent training a proxy.
@@ -24,7 +28,7 @@ compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.
 MACs are multiply-adds of conv and linear layers (fvcore's "flop"), as everywhere in archlab.
 
 Modules: ``common`` (timing, MAC hooks, result files), ``blocks``, ``reference``, ``train``,
-``profiling``, ``searching``, ``main`` (the entry point). The reference networks the
+``profiling``, ``searching``, ``forms``, ``main`` (the entry point). The reference networks the
 ``reference`` benchmark compares against are a test oracle and live in
 ``archlab.testing.reference``; ``archlab blocks`` imports ``archlab.bench.blocks`` only.
 Names of the heavier modules are re-exported lazily (on first use), so importing this
@@ -50,6 +54,7 @@ _LAZY = {
     "run_reference": "archlab.bench.reference", "run_train": "archlab.bench.train", "matmul_gflops": "archlab.bench.train",
     "run_profiling": "archlab.bench.profiling", "run_search": "archlab.bench.searching",
     "search_overhead": "archlab.bench.searching", "QUICK_SPACE": "archlab.bench.searching",
+    "run_forms": "archlab.bench.forms", "run_runtimes": "archlab.bench.forms", "kendall_tau": "archlab.bench.forms",
     "main": "archlab.bench.main", "BENCHMARKS": "archlab.bench.main",
 }
 

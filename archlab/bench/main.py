@@ -1,4 +1,4 @@
-"""``python -m archlab.bench [all|blocks|reference|train|profiling|search]``: the entry point."""
+"""``python -m archlab.bench [all|blocks|reference|train|profiling|search|forms|runtimes]``: the entry point."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 from ..testing.reference import REFERENCES
 from .blocks import run_blocks
 from .common import RESULTS_DIR
+from .forms import run_forms, run_runtimes
 from .profiling import run_profiling
 from .reference import run_reference
 from .searching import run_search
@@ -19,7 +20,7 @@ USAGE = "Benchmarks: what archlab's blocks and networks cost, measured side by s
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "blocks": run_blocks, "reference": run_reference, "train": run_train, "profiling": run_profiling,
-    "search": run_search,
+    "search": run_search, "forms": run_forms, "runtimes": run_runtimes,
 }
 
 

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..builder import build
+from ..forms import Form
 from ..genome import scale_widths
 from ..presets import get as get_preset
 from ..profile import Clip, count_fast
@@ -30,7 +31,9 @@ def run_train(quick: bool = False, out_dir: str | Path | None = None, width: flo
               clip: Clip | None = None, batch: int | None = None, runs: int | None = None,
               compile: bool | None = None, matmul_n: int | None = None) -> dict[str, Any]:
     """GMAC/s of a p3d63-shaped proxy training step (SGD, cross-entropy; MACs = 3 x forward)
-    vs the fp32 matmul ceiling, interleaved: eager, channels_last_3d, torch.compile."""
+    vs the fp32 matmul ceiling, interleaved: eager, channels_last_3d, bf16 autocast and bf16
+    weights in channels_last_3d (``forms``), torch.compile; a bf16 matmul row shows the bf16
+    ceiling of the same machine."""
     clip = clip or (8, 64, 64)
     batch = batch or (8 if not quick else 4)
     runs = runs or (10 if not quick else 4)
@@ -43,19 +46,18 @@ def run_train(quick: bool = False, out_dir: str | Path | None = None, width: flo
     x = torch.randn(batch, 3, *clip, generator=gen)
     y = torch.randint(0, 10, (batch,), generator=gen)
 
-    def stepper(channels_last: bool, do_compile: bool) -> tuple[Callable[[], Any], float]:
+    def stepper(form: Form, do_compile: bool) -> tuple[Callable[[], Any], float]:
         torch.manual_seed(0)
-        m = build(g).train()
-        xi = x
-        if channels_last:
-            m = m.to(memory_format=torch.channels_last_3d)
-            xi = x.contiguous(memory_format=torch.channels_last_3d)
+        m = form.apply_model(build(g).train())
+        xi = form.apply_input(x)
         opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
         fwd = torch.compile(m) if do_compile else m
 
         def step() -> Any:
             opt.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(fwd(xi), y)
+            with form.autocast("cpu"):
+                out = fwd(xi)
+            loss = F.cross_entropy(out.float(), y)
             loss.backward()
             opt.step()
             return loss
@@ -66,18 +68,25 @@ def run_train(quick: bool = False, out_dir: str | Path | None = None, width: flo
 
     cands: dict[str, Callable[[], Any]] = {}
     first: dict[str, float] = {}
-    for name, cl, comp in [("eager", False, False), ("channels_last_3d", True, False),
-                           ("torch.compile", False, True)]:
+    for name, form, comp in [("eager", Form("fp32", "ncdhw"), False), ("channels_last_3d", Form("fp32", "cl3d"), False),
+                             ("bf16 autocast + channels_last_3d", Form("bf16-autocast", "cl3d"), False),
+                             ("bf16 weights + channels_last_3d", Form("bf16", "cl3d"), False),
+                             ("torch.compile", Form("fp32", "ncdhw"), True)]:
         if comp and not compile:
             continue
-        cands[name], first[name] = stepper(cl, comp)
+        cands[name], first[name] = stepper(form, comp)
     cands[f"matmul {n}x{n} fp32"] = matmul_gflops(n)
+    a16, b16 = (t.to(torch.bfloat16) for t in (torch.randn(n, n), torch.randn(n, n)))
+    cands[f"matmul {n}x{n} bf16"] = lambda: torch.mm(a16, b16)
     print(f"timing train steps: {len(cands)} candidates x {runs} round-robin runs ...", file=sys.stderr, flush=True)
     times = interleaved(cands, runs, warmup=2)
     mm_ms = median(times[f"matmul {n}x{n} fp32"])
     ceiling_gmacs = (n ** 3) / (mm_ms / 1000) / 1e9  # n^3 MACs = 2 n^3 FLOPs
     rows = [{"candidate": f"matmul {n}x{n} fp32 (ceiling)", "median_ms": mm_ms, "gmacs_per_s": ceiling_gmacs,
              "fraction_of_ceiling": 1.0}]
+    bf_ms = median(times[f"matmul {n}x{n} bf16"])
+    rows.append({"candidate": f"matmul {n}x{n} bf16", "median_ms": bf_ms, "gmacs_per_s": n ** 3 / (bf_ms / 1000) / 1e9,
+                 "fraction_of_ceiling": mm_ms / bf_ms})
     for name in [k for k in cands if not k.startswith("matmul")]:
         ms = median(times[name])
         gm = step_macs / (ms / 1000) / 1e9

@@ -14,11 +14,12 @@ from types import ModuleType
 from typing import Sequence
 
 from ..errors import UserError
-from . import data, export, fidelity, model, report, search, spaces, study, train, weights
+from . import calibrate, data, export, fidelity, model, report, search, spaces, study, train, weights
 from .common import Parser
 
 # The order of `archlab --help`: model commands, then the search and what reads its results.
-COMMANDS: tuple[ModuleType, ...] = (model, weights, search, study, fidelity, export, data, report, train, spaces)
+COMMANDS: tuple[ModuleType, ...] = (model, weights, search, study, fidelity, export, data, report, train, spaces,
+                                    calibrate)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ import sys
 
 from ..outdir import writable_folder
 from .common import fmt_int, table
+from .forms import add_export_form_arg, export_form
 
 
 EXPORT_DESCRIPTION = """\
@@ -38,7 +39,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     print(f"genome  {src.genome}\nid      {src.genome.id}")
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
-        res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True))
+        res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True),
+                     form=export_form(args))
     except VerificationError as e:  # the exporter's fault, not the user's: exit 1, with the numbers
         print(f"archlab export: error: verification failed, nothing written: {e}", file=sys.stderr)
         return 1
@@ -70,4 +72,5 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", metavar="DIR", help="default STUDY_DIR/export/<genome_id>/ or ./export/<genome_id>/")
     p.add_argument("--max-latency", type=float, metavar="MS", help="rank among trials with latency_ms <= MS")
     p.add_argument("--max-gmacs", type=float, metavar="G", help="rank among trials with gmacs <= G")
+    add_export_form_arg(p)
     p.set_defaults(func=cmd_export)

@@ -7,6 +7,7 @@ import sys
 
 from ..errors import UserError
 from .common import add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
+from .forms import add_latency_args, latency_form
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -26,9 +27,10 @@ def cmd_profile(args: argparse.Namespace) -> int:
     print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")
     print(cost_table(g, clip, args.counter))
     print(f"measuring latency on {args.device} ({args.runs} runs after warm-up)...", file=sys.stderr)
-    lat = latency(g, clip, device=args.device, batch=args.batch, runs=args.runs)
+    lat = latency(g, clip, device=args.device, batch=args.batch, runs=args.runs, form=latency_form(args),
+                  runtime=args.latency_runtime)
     print(f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
-          f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}")
+          f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}")
     return 0
 
 
@@ -72,6 +74,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     p.add_argument("--batch", type=at_least(1), default=1, help="clips per forward (default 1)")
     p.add_argument("--runs", type=at_least(1), default=10, help="timed runs after warm-up (default 10)")
+    add_latency_args(p)
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("presets", help="list the named models with params and GMACs")

@@ -7,6 +7,7 @@ import sys
 
 from ..recipe import ProxyRecipe
 from .common import fmt_int, key_values, table
+from .forms import RUNTIMES
 
 
 def _front_table(front, objectives: list[str]) -> str:
@@ -28,7 +29,9 @@ def cmd_search(args: argparse.Namespace) -> int:
                        objectives=args.objectives, trials=args.trials, grace_epochs=args.grace_epochs, scheduler=args.scheduler, sampler=args.sampler, concurrency=args.concurrency,
                        cpus_per_trial=args.cpus_per_trial, gpus_per_trial=args.gpus_per_trial,
                        address=args.address, baselines=args.baselines, max_gmacs=args.max_gmacs,
-                       max_params=args.max_params, storage=args.storage, wandb=args.wandb)
+                       max_params=args.max_params, storage=args.storage, wandb=args.wandb,
+                       train_form=args.train_form, latency_form=args.latency_form,
+                       latency_runtime=args.latency_runtime)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
     finally:
@@ -93,5 +96,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", help="Optuna RDB URL for a shared database (default: optuna.db in the study)")
     p.add_argument("--wandb", default="auto", choices=["auto", "online", "offline", "off"],
                    help="W&B logging (auto: online with credentials, else offline files in the study)")
+    p.add_argument("--train-form", default="fp32/ncdhw", metavar="FORM",
+                   help="precision/layout proxies train in (default fp32/ncdhw: bf16's effect on the proxy "
+                        "ranking is not measured yet), e.g. bf16-autocast/cl3d, or calibrated: this machine's "
+                        "measured choice (archlab calibrate; measured first if needed, ~3 min)")
+    p.add_argument("--latency-form", default="fp32/ncdhw", metavar="FORM",
+                   help="precision/layout the latency objective is measured in (default fp32/ncdhw), "
+                        "or calibrated: this machine's fastest safe inference form")
+    p.add_argument("--latency-runtime", choices=RUNTIMES, default="torch",
+                   help="where the latency objective is measured: torch eager (default), or the exported "
+                        "ONNX graph in onnxruntime / openvino")
     ProxyRecipe.add_arguments(p)  # --epochs, --batch, --lr, --frames, --size, --seed, ... (one definition)
     p.set_defaults(func=cmd_search)

@@ -8,6 +8,7 @@ import sys
 from ..outdir import writable_folder
 from ..recipe import ProxyRecipe
 from .common import genome_arg
+from .forms import add_train_form_arg, train_form
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     recipe = ProxyRecipe.from_args(args)
     cfg = TrainConfig(recipe=recipe, workers=args.workers, device=args.device, compile=args.compile,
                       channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
-                      max_steps_per_epoch=args.max_steps)
+                      max_steps_per_epoch=args.max_steps, form=train_form(args))
     g = genome_arg(args.genome, None)
     if args.width != 1.0:
         g = scale_widths(g, args.width)
@@ -56,6 +57,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays 15-30 s)")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="channels_last_3d memory format (auto: on for CUDA, off for CPU, as measured)")
+    add_train_form_arg(p)
     p.add_argument("--workers", type=int, default=0, help="data loader processes (default 0)")
     p.add_argument("--max-steps", type=int, help="at most this many steps per epoch")
     p.add_argument("--out", required=True, metavar="DIR",

@@ -6,11 +6,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from .. import calibrate
+from ..errors import UserError
 from ..tables import md_table
 from ..versions import EXPORT, versions
-from .formats import FILE_NAMES, INPUT_NAME, OUTPUT_NAME, Clip, clip_str
+from .formats import FILE_NAMES, FORMATS, INPUT_NAME, OUTPUT_NAME, Clip, clip_str
 from .source import Source
 from .verify import EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, Check
 
@@ -90,6 +92,27 @@ def model_card(src: Source, clip: Clip, classes: list[str], params: int, macs: i
     }
 
 
+def form_card(form: Any, formats: Sequence[str]) -> dict[str, Any]:
+    """Which form each file runs in, and what this machine's calibration measured (if it
+    was calibrated: ``archlab calibrate``; a cached one is read, never measured), for the card."""
+    out: dict[str, Any] = {"pt2": form.name if "pt2" in formats else None,
+                           "onnx": "fp32/ncdhw" if "onnx" in formats else None,
+                           "interface": "float32 [B, 3, T, H, W] in, float32 logits out, whatever the form",
+                           "calibration": None}
+    try:
+        cal = calibrate.load("cpu") if calibrate.mode() != "off" else None
+    except UserError:
+        cal = None
+    if cal is not None:
+        out["calibration"] = {
+            "cpu": cal.machine.get("cpu"), "torch": cal.machine.get("torch"), "created": cal.created,
+            "chosen_inference": cal.inference, "measured_on": f"{cal.settings.get('infer_genome')} "
+            f"1x{'x'.join(map(str, cal.settings.get('infer_clip', [])))}",
+            "inference": [{"form": r.form, "median_ms": r.median_ms, "speedup_vs_fp32": r.speedup,
+                           "max_rel_err": r.numerics, "ok": r.ok} for r in cal.rows if r.kind == "inference"]}
+    return out
+
+
 def render_card(card: dict[str, Any]) -> str:
     """MODEL_CARD.md: the JSON card for people."""
     inp = card["input"]
@@ -113,6 +136,20 @@ def render_card(card: dict[str, Any]) -> str:
     if card["trial"]:
         lines += ["", "## Search metrics of its trial", "",
                   md_table(["metric", "value"], [[k, v] for k, v in card["trial"].items()])]
+    fc = card.get("form")
+    if fc:
+        runs_in = ", ".join(f"{FILE_NAMES[k]} runs in `{fc[k]}`" for k in FORMATS if fc.get(k))
+        lines += ["", "## Form", "", f"{runs_in} ({fc['interface']}); verified within "
+                  f"{fc.get('pt2_rel_tol', REL_TOL):g} of the output scale."]
+        cal = fc.get("calibration")
+        if cal:
+            lines += ["", f"Inference forms measured by `archlab calibrate` on {cal['cpu']} (torch {cal['torch']}, "
+                      f"{cal['created']}, {cal['measured_on']}); chosen: "
+                      + ", ".join(f"{f} at {t} thread(s)" for t, f in cal["chosen_inference"].items()) + ":", "",
+                      md_table(["form", "median ms", "vs fp32", "max rel err", "ok"],
+                               [[r["form"], f"{r['median_ms']:.1f}", f"{r['speedup_vs_fp32']:.2f}x",
+                                 f"{r['max_rel_err']:.1e}", "yes" if r["ok"] else "no"] for r in cal["inference"]],
+                               right=range(1, 4))]
     lines += ["", "## Files", "", md_table(["file", "bytes", "sha256"],
                                            [[n, f"{f['bytes']:,}", f"`{f['sha256']}`"]
                                             for n, f in card["files"].items()], right=[1])]

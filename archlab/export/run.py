@@ -8,6 +8,7 @@ renamed to its final name (an earlier export there is replaced whole).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -19,11 +20,12 @@ from typing import Any, Callable, Sequence
 from ..builder import fuse_bn
 from ..errors import UserError, shorten
 from ..files import atomic_write
+from ..forms import FP32, Form, InForm
 from ..profile import count_fast
-from .card import model_card, render_card, sha256
+from .card import form_card, model_card, render_card, sha256
 from .formats import FILE_NAMES, FORMATS, Clip, Runner, clip_str, export_onnx, export_pt2, load_onnx, load_pt2
 from .source import Source, build_model
-from .verify import EXAMPLE_BATCH, VERIFY_BATCHES, Check, VerificationError, random_clips, verify
+from .verify import BF16_REL_TOL, EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, Check, VerificationError, random_clips, verify
 
 DEFAULT_CLIP: Clip = (16, 160, 160)  # a genome exported without a study, a checkpoint or --input
 
@@ -44,12 +46,19 @@ def default_out_dir(src: Source) -> Path:
 
 
 def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = FORMATS,
-           clip: Clip | None = None, progress: Callable[[str], None] = lambda _m: None) -> ExportResult:
+           clip: Clip | None = None, progress: Callable[[str], None] = lambda _m: None,
+           form: Form | None = None) -> ExportResult:
     """Export, verify, write the card; all into a temp dir renamed to ``out`` at the end.
 
     ``clip`` (frames, height, width) overrides the one stored with the weights or study.
+    ``form`` (``forms.Form``, default fp32 NCDHW): the precision and layout model.pt2 runs
+    in, behind a float32 interface (``forms.InForm``), e.g. this machine's calibrated
+    inference form; checked against fp32 eager within ``BF16_REL_TOL`` when not fp32.
+    model.onnx stays fp32 (onnxruntime's CPU kernels are fp32).
     Raises VerificationError (and writes nothing) if an exported file disagrees with eager.
     """
+    form = (form or FP32).with_threads(None)
+    pt2_tol = REL_TOL if form.precision == "fp32" else BF16_REL_TOL
     formats = list(dict.fromkeys(formats))
     bad = [f for f in formats if f not in FORMATS]
     if bad or not formats:
@@ -83,7 +92,8 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
         runners: dict[str, Runner] = {}
         if "pt2" in formats:
             progress(f"exporting {FILE_NAMES['pt2']} (torch.export, BN folded, dynamic batch, example batch {EXAMPLE_BATCH})...")
-            export_pt2(deployed, example, tmp / FILE_NAMES["pt2"])
+            export_pt2(deployed if form == FP32 else InForm(copy.deepcopy(deployed), form).eval(), example,
+                       tmp / FILE_NAMES["pt2"])
             runners["pt2"] = load_pt2(tmp / FILE_NAMES["pt2"])
         if "onnx" in formats:
             progress(f"exporting {FILE_NAMES['onnx']} (torch.onnx dynamo exporter, dynamic batch)...")
@@ -91,11 +101,12 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
             runners["onnx"] = load_onnx(tmp / FILE_NAMES["onnx"])
         progress(f"verifying {' and '.join(runners)} against eager torch on fresh clips, "
                  f"batches {', '.join(map(str, VERIFY_BATCHES))}...")
-        checks = verify(model, runners, clip)
+        checks = verify(model, runners, clip, rel_tols={"pt2": pt2_tol})
         if not all(c.ok for c in checks):
             raise VerificationError(checks)
         files = {p.name: {"sha256": sha256(p), "bytes": p.stat().st_size} for p in sorted(tmp.iterdir())}
         card = model_card(src, clip, classes, cost.params, cost.macs, files, checks, tmp)
+        card["form"] = {**form_card(form, formats), "pt2_rel_tol": pt2_tol}
         atomic_write(tmp / "model_card.json", json.dumps(card, indent=2) + "\n")
         atomic_write(tmp / "MODEL_CARD.md", render_card(card))
         replaced = out_dir.exists()

@@ -27,6 +27,7 @@ import pandas as pd
 
 from .. import pareto
 from ..errors import UserError
+from ..forms import check_one_form
 from ..record import FRONT
 
 ACCURACY = "val_top1"
@@ -43,6 +44,8 @@ def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], 
     if absent:
         raise UserError(f"the study's results have no column for the objective(s) {', '.join(absent)}")
     ok = df[df["status"].isin(FRONT)]  # full-budget trials only: a stopped one's accuracy is not final
+    if "latency_ms" in objectives:
+        check_one_form(ok)  # latencies of different forms/runtimes are not one front
     if "baseline" in ok.columns:
         ok = ok[~ok["baseline"].fillna(False).astype(bool)]
     ok = ok[ok[list(objectives)].apply(_finite_column).all(axis=1)]

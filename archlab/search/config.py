@@ -63,6 +63,15 @@ class SearchConfig:
     # the front nor told to the sampler as final.
     scheduler: str = "asha"
     latency_runs: int = 5
+    # The forms (archlab.forms names) trials train and measure latency in, and the runtime of
+    # the latency objective (archlab.runtimes). fp32/ncdhw by default, stated in study.yaml:
+    # bf16's effect on proxy ranking is unmeasured (issue 17; 2 seeds moved 5-epoch outcomes
+    # more than layout did) and calibrating on first use costs ~3 min, more than half of the
+    # default search. CALIBRATED opts in: resolved to this machine's measured choice when the
+    # study is created (calibrate.search_forms), so study.yaml never stores the word.
+    train_form: str = "fp32/ncdhw"
+    latency_form: str = "fp32/ncdhw"
+    latency_runtime: str = "torch"
     workers: int = 0
     wandb: str = "auto"
 
@@ -111,6 +120,17 @@ class SearchConfig:
         _int("--latency-runs", self.latency_runs, 1, 10_000)
         _int("--workers", self.workers, 0, 256)
         _choice("--wandb", self.wandb, WANDB)
+        from ..forms import CALIBRATED, Form  # noqa: PLC0415 - torch, only when a config is built
+        from ..runtimes import RUNTIMES  # noqa: PLC0415
+
+        for option, v in (("--train-form", self.train_form), ("--latency-form", self.latency_form)):
+            _text(option, v)
+            if v != CALIBRATED:
+                try:
+                    Form.parse(v)
+                except UserError as e:
+                    raise UserError(f"{option} {_show(v)}: {e} (or {CALIBRATED})") from None
+        _choice("--latency-runtime", self.latency_runtime, RUNTIMES)
 
     def study_dir(self) -> Path:
         return Path(self.out) / (self.name or f"{Path(self.space).stem}-{self.data}")

@@ -26,7 +26,7 @@ from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
 TRIAL_SETTINGS = ("space", "data", "data_root", "data_opts", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
-                  "max_params", "latency_runs", "workers")
+                  "max_params", "latency_runs", "workers", "train_form", "latency_form", "latency_runtime")
 
 
 def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
@@ -181,6 +181,10 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     objectives, directions = parse_objectives(cfg.objectives)
     check_environment(cfg)
     cfg, resumed = prepare_study(cfg, resume)
+    if not resumed:  # "calibrated" becomes this machine's forms, fixed in study.yaml
+        from ..calibrate import search_forms
+
+        cfg = search_forms(cfg)
     study_dir = cfg.study_dir()
     name = study_dir.name
     ray_start = init_ray(cfg)
@@ -200,7 +204,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         todo = cfg.trials - done_before
         r = cfg.recipe
         echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {'x'.join(map(str, r.clip))}  ·  "
-             f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}")
+             f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}  ·  "
+             f"trains in {cfg.train_form}, latency in {cfg.latency_runtime} {cfg.latency_form}")
         echo(f"{'resuming: ' + str(done_before) + ' trials already done, ' if resumed else ''}"
              f"{max(todo, 0)} trials to run, {concurrency} at a time, {r.epochs} epochs each "
              f"({'ASHA on val_top1' if cfg.scheduler == 'asha' else 'MO-ASHA on ' + ' & '.join(objectives)}, "

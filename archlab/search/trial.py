@@ -58,6 +58,7 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from ray import tune
 
     from .. import profile
+    from ..forms import Form
     from ..spaces import load_space
     from ..train import TrainConfig, train
 
@@ -88,14 +89,17 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
                     label=config.get("_label", ""))
         device = "cuda" if torch.cuda.is_available() and s["gpus_per_trial"] > 0 else "cpu"
         cache = profile.ProfileCache(Path(study_dir) / "profiles" / f"{os.getpid()}.json")
-        lat = profile.latency(genome, clip, device=device, batch=1, runs=s["latency_runs"], cache=cache)
-        base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s)
+        threads = max(1, int(s["cpus_per_trial"]))
+        lat = profile.latency(genome, clip, device=device, batch=1, runs=s["latency_runs"], cache=cache,
+                              form=Form.parse(s["latency_form"]).with_threads(threads), runtime=s["latency_runtime"])
+        base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
+                    latency_runtime=lat.runtime, train_form=s["train_form"])
 
         work = Path(tune.get_context().get_trial_dir()) / "work"
         ckpt = tune.get_checkpoint()
         if ckpt is not None:  # a restored trial continues from its last epoch
             ckpt.to_directory(str(work))
-        cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device)
+        cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
 
         def on_epoch(m: Any) -> None:
