@@ -132,7 +132,10 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
     # variable (it listens on 127.0.0.1 all the same, checked above), so it is not asserted.
     modes = {comm.split()[0].rsplit("/", 1)[-1]: mode for mode, comm in snap["env"].values()
              if "RuntimeEnvAgent" not in comm}
-    assert {"gcs_server", "raylet"} <= set(modes) and set(modes.values()) == {"token"}, modes
+    # (process titles are read while Ray rewrites them: seen cut to 'gcs_ser' and 'rayl' on a
+    # loaded machine, so the processes are recognised by prefix)
+    assert any(k.startswith("gcs") for k in modes) and any(k.startswith("rayl") for k in modes), modes
+    assert set(modes.values()) == {"token"}, modes
 
 
 @pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("localhost", False), ("::1", False),

@@ -57,7 +57,10 @@ def init_ray(cfg: SearchConfig) -> float:
             ray.init(address=cfg.address, **kwargs)
         else:
             bind_local_cluster_to_loopback()  # and Ray's token auth stays on (its default)
-            ray.init(num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **kwargs)
+            # address="local": always a new private cluster. Without it ray.init attaches to any
+            # cluster `ray start` left running on this machine (another user's, another study's)
+            # and then refuses num_cpus: seen when two searches ran on one machine.
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, num_gpus=torch.cuda.device_count(), **kwargs)
     except ConnectionError as e:
         raise UserError(f"--address {cfg.address}: cannot reach a Ray cluster there ({e})") from None
     return time.perf_counter() - t0
