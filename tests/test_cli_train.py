@@ -63,7 +63,7 @@ def test_spaces_lists_names_sizes_and_constraints(capsys):
     code, out, _ = run(capsys, "spaces")
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
-    assert set(rows) == {"free", "interleave", "per_stage", "uniform"}
+    assert set(rows) == {"free", "interleave", "literature", "per_stage", "uniform"}
     assert "15,552" in rows["interleave"] and "<= 0.02 GMACs at 8x32x32" in rows["interleave"]
     assert "35,446,128,768" in rows["free"]
 
