@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import UserError
 from ..pareto import non_dominated
-from ..record import FINISHED
+from ..record import FINISHED, FRONT
 from ..report.numbers import hypervolume_curve
 from ..results import load_study_info
 from .env import PROJECT, wandb_env
@@ -187,7 +187,7 @@ class WandbTracker:
         the study (finish_study corrects the runs that a later trial dominated)."""
         objs, dirs = self._objectives()
         rows = {rid: {o: e.get("summary", {}).get(o) for o in objs} for rid, e in reg["runs"].items()
-                if e.get("finished") and e.get("status") in FINISHED}
+                if e.get("finished") and e.get("status") in FRONT}  # a stopped trial is never on a front
         if run_id not in rows:
             return False
         df = pd.DataFrame.from_dict(rows, orient="index", columns=objs).astype(float)
