@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -162,6 +163,12 @@ def stage_out(g: "Genome", planes: int) -> int:
 
 # ---- validation --------------------------------------------------------------------------
 
+def _one_of(label: str, value: object, choices: Collection[str]) -> None:
+    """A field that takes one of a fixed set of words: one message shape for all of them."""
+    if value not in choices:
+        raise GenomeError(f"{label}{shorten(value)} is not one of {', '.join(choices)}")
+
+
 def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
@@ -172,24 +179,18 @@ def validate(g: Genome) -> None:
         raise GenomeError("a genome needs at least one stage")
     if len(g.stages) > MAX_STAGES:
         raise GenomeError(f"{len(g.stages)} stages: at most {MAX_STAGES} are allowed")
-    if g.family not in FAMILIES:
-        raise GenomeError(f"family {shorten(g.family)} is not one of {', '.join(FAMILIES)}")
-    if g.stem not in STEM_KINDS:
-        raise GenomeError(f"stem {shorten(g.stem)} is not one of {', '.join(STEM_KINDS)}")
-    if g.stem_pool not in STEM_POOLS:
-        raise GenomeError(f"stem pool {shorten(g.stem_pool)} is not one of {', '.join(STEM_POOLS)}")
+    _one_of("family ", g.family, FAMILIES)
+    _one_of("stem ", g.stem, STEM_KINDS)
+    _one_of("stem pool ", g.stem_pool, STEM_POOLS)
     if not _is_int(g.stem_width) or not 1 <= g.stem_width <= MAX_WIDTH:
         raise GenomeError(f"stem width {shorten(g.stem_width)} must be an integer in 1..{MAX_WIDTH}")
     if not _is_int(g.classes) or not 1 <= g.classes <= 1_000_000:
         raise GenomeError(f"classes {shorten(g.classes)} must be a positive integer")
     if isinstance(g.dropout, bool) or not isinstance(g.dropout, (int, float)) or not 0.0 <= g.dropout < 1.0:
         raise GenomeError(f"dropout {shorten(g.dropout)} must be a number in [0, 1)")
-    if g.pool not in POOL_RULES:
-        raise GenomeError(f"pool rule {shorten(g.pool)} is not one of {', '.join(POOL_RULES)}")
-    if g.stride_at not in STRIDE_AT:
-        raise GenomeError(f"stride placement sp={shorten(g.stride_at)} is not one of {', '.join(STRIDE_AT)}")
-    if g.head not in HEADS:
-        raise GenomeError(f"head {shorten(g.head)} is not one of {', '.join(HEADS)}")
+    _one_of("pool rule ", g.pool, POOL_RULES)
+    _one_of("stride placement sp=", g.stride_at, STRIDE_AT)
+    _one_of("head ", g.head, HEADS)
     if isinstance(g.ex, bool) or not isinstance(g.ex, (int, float)) or not 0.0 < g.ex <= 16.0:
         raise GenomeError(f"expansion ex={shorten(g.ex)} must be a number in (0, 16]")
     if isinstance(g.cw, bool) or not isinstance(g.cw, (int, float)) or not 0.0 < g.cw <= 1.0:

@@ -33,16 +33,7 @@ import torch
 
 from archlab.export import FILE_NAMES, INPUT_NAME, OUTPUT_NAME, build_model, export, resolve_source
 from archlab.profile import parse_clip
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from archlab.versions import cpu_name
 
 
 def main(argv: list[str] | None = None) -> int:
