@@ -17,8 +17,7 @@ from ..device import resolve_device
 from ..genome import EXPANSION, LETTERS, scale_widths
 from ..presets import get as get_preset
 from ..profile import Clip, count_fast
-from ..tables import md_table, text_table
-from .common import conv_macs, interleaved, median, write_results
+from .common import conv_macs, interleaved, median, publish
 
 
 def stage_shapes(clip: Clip = (8, 112, 112), width: float = 1.0) -> list[dict[str, Any]]:
@@ -116,9 +115,6 @@ def run_blocks(quick: bool = False, out_dir: str | Path | None = None, clip: Cli
             f"stage's shape for a {'x'.join(map(str, clip))} clip, width x{width}, batch 1, {device}, "
             f"inference mode; median of {runs} round-robin runs. ms/GMAC vs 2D > 1 means the block "
             "is slower per multiply-add than the 2D block.")
-    print(text_table(header, body))
-    print(note)
     payload = {"input": "x".join(map(str, clip)), "width": width, "device": device, "runs": runs, "rows": rows}
-    path = write_results("blocks", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    publish("blocks", payload, header, body, note, out_dir, right=range(1, len(header)))
     return payload

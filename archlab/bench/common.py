@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from ..files import atomic_write
+from ..tables import md_table, text_table
 from ..versions import machine, versions
 
 RESULTS_DIR = Path("bench") / "results"
@@ -54,6 +55,17 @@ def interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2,
 
 def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
+
+
+def publish(name: str, payload: dict[str, Any], header: Sequence[Any], body: Sequence[Sequence[Any]], note: str,
+            out_dir: str | Path | None = None, *, right: Any = ()) -> Path:
+    """What every benchmark ends with: print its table and note, write them (``write_results``)
+    with ``right`` the markdown columns aligned right, say where."""
+    print(text_table(header, body))
+    print(note)
+    path = write_results(name, payload, md_table(header, body, right=right) + "\n\n" + note, out_dir)
+    print(f"wrote {path} and {path.with_suffix('.md')}")
+    return path
 
 
 def write_results(name: str, payload: dict[str, Any], markdown: str, out_dir: str | Path | None = None) -> Path:

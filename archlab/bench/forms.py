@@ -25,8 +25,7 @@ from ..forms import Form
 from ..genome import scale_widths
 from ..presets import get as get_preset
 from ..profile import Clip
-from ..tables import md_table, text_table
-from .common import interleaved, median, write_results
+from .common import interleaved, median, publish
 
 
 def run_forms(quick: bool = False, out_dir: str | Path | None = None, runs: int | None = None) -> dict[str, Any]:
@@ -57,10 +56,7 @@ def run_forms(quick: bool = False, out_dir: str | Path | None = None, runs: int 
                                for f in forms])
     header = ["what", "fp32 NCDHW", "fp32 channels_last_3d", "bf16 autocast + CL3d", "bf16 weights + CL3d"]
     note = f"Medians of round-robin runs per workload, torch {torch.__version__}; ratios vs fp32 NCDHW."
-    print(text_table(header, body))
-    print(note)
-    path = write_results("forms", {"rows": rows, "quick": quick}, md_table(header, body) + "\n\n" + note, out_dir)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    publish("forms", {"rows": rows, "quick": quick}, header, body, note, out_dir)
     return {"rows": rows}
 
 
@@ -149,10 +145,7 @@ def run_runtimes(quick: bool = False, out_dir: str | Path | None = None, n: int 
             f"{torch.get_num_threads()} thread(s), median of {runs} round-robin runs per genome; 'vs torch fp32' is "
             f"the median per-genome speed-up. Kendall tau of every pair: "
             + "; ".join(f"{k} {v:.2f}" for k, v in taus.items()))
-    print(text_table(header, body))
-    print(note)
     payload = {"space": space, "input": "x".join(map(str, clip)), "genomes": [str(g) for g in genomes],
                "latency_ms": lat, "forms": labels, "kendall_tau": taus, "runs": runs, "quick": quick}
-    path = write_results("runtimes", payload, md_table(header, body) + "\n\n" + note, out_dir)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    publish("runtimes", payload, header, body, note, out_dir)
     return payload

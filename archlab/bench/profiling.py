@@ -11,8 +11,7 @@ from typing import Any
 from ..genome import Genome
 from ..profile import count_fast, count_fvcore
 from ..spaces import load_space
-from ..tables import md_table, text_table
-from .common import write_results
+from .common import publish
 
 
 def run_profiling(quick: bool = False, out_dir: str | Path | None = None, n: int | None = None,
@@ -45,10 +44,7 @@ def run_profiling(quick: bool = False, out_dir: str | Path | None = None, n: int
     note = (f"{n} random genomes of space {space!r} (random.Random(i), i < {n}) at {'x'.join(map(str, clip))}, "
             f"params + MACs (total and per stage). count_fast is {speedup:.1f}x faster; agreement: "
             f"{n - len(mismatches)}/{n} exact.")
-    print(text_table(header, body))
-    print(note)
     payload = {"space": space, "input": "x".join(map(str, clip)), "genomes": n, "rows": rows,
                "fast_vs_fvcore_speedup": speedup, "agree": n - len(mismatches), "mismatches": mismatches}
-    path = write_results("profiling", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    publish("profiling", payload, header, body, note, out_dir, right=range(1, len(header)))
     return payload

@@ -10,8 +10,7 @@ from typing import Any
 
 from ..results import load_results
 from ..search import SearchConfig, search, shutdown
-from ..tables import md_table, text_table
-from .common import write_results
+from .common import publish
 
 
 QUICK_SPACE = """description: two one-block stages (the search benchmark's --quick space)
@@ -63,8 +62,5 @@ def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[s
             f"{out.finished} finished, {out.rejected} rejected, {out.repeated} repeats reused. overhead = 1 - (sum of training time) / "
             f"(slots x wall); 'outside trials' counts a trial's data generation and latency measurement as "
             f"trial time.")
-    print(text_table(header, body))
-    print(note)
-    path = write_results("search", {**o, "quick": quick}, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    publish("search", {**o, "quick": quick}, header, body, note, out_dir, right=range(1, len(header)))
     return o

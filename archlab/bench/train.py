@@ -17,8 +17,7 @@ from ..forms import Form
 from ..genome import scale_widths
 from ..presets import get as get_preset
 from ..profile import Clip, count_fast
-from ..tables import md_table, text_table
-from .common import interleaved, median, write_results
+from .common import interleaved, median, publish
 
 
 def matmul_gflops(n: int = 2048) -> Callable[[], Any]:
@@ -99,10 +98,7 @@ def run_train(quick: bool = False, out_dir: str | Path | None = None, width: flo
             f"forward {fwd_macs / 1e9:.3f} GMACs, step counted as 3x forward = {step_macs / 1e9:.3f} GMACs. "
             f"Ceiling: fp32 {n}x{n} matmul ({ceiling_gmacs * 2:.1f} GFLOP/s = {ceiling_gmacs:.1f} GMAC/s). "
             f"Median of {runs} round-robin runs, {torch.get_num_threads()} threads.")
-    print(text_table(header, body))
-    print(note)
     payload = {"genome": str(g), "width": width, "input": "x".join(map(str, clip)), "batch": batch, "runs": runs,
                "forward_macs": fwd_macs, "step_macs": step_macs, "ceiling_gmacs_per_s": ceiling_gmacs, "rows": rows}
-    path = write_results("train", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note, out_dir)
-    print(f"wrote {path} and {path.with_suffix('.md')}")
+    publish("train", payload, header, body, note, out_dir, right=range(1, len(header)))
     return payload
