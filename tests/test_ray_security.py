@@ -81,6 +81,15 @@ def _comm(pid: int) -> str:
         return "?"
 
 
+def _exe(pid: int) -> str:
+    """The executable's file name: unlike the title (cmdline), which Ray rewrites while it starts
+    a process (read cut to 'r' and 'gcs_' on a loaded machine), it is fixed at exec."""
+    try:
+        return os.path.basename(os.readlink(f"/proc/{pid}/exe"))
+    except OSError:
+        return "?"
+
+
 def _environ(pid: int) -> dict[str, str]:
     try:
         items = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
@@ -108,7 +117,7 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
             seen.append({"pids": pids, "listen": {(_comm(pid), a) for pid, addrs in owners.items() for a in addrs},
                          # the auth mode of every Ray process that listens (a process that
                          # exited meanwhile has no readable environment and is left out)
-                         "env": {pid: (_environ(pid).get("RAY_AUTH_MODE"), _comm(pid)) for pid in owners
+                         "env": {pid: (_environ(pid).get("RAY_AUTH_MODE"), _comm(pid), _exe(pid)) for pid in owners
                                  if pid != os.getpid() and _environ(pid)},
                          "driver_env": os.environ.get("RAY_AUTH_MODE")})
 
@@ -130,11 +139,11 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
     # The GCS, the raylet and the workers (the processes that accept and run tasks) run in
     # token mode. Seen on 3 of 6 runs: the RuntimeEnvAgent's initial environment lacks the
     # variable (it listens on 127.0.0.1 all the same, checked above), so it is not asserted.
-    modes = {comm.split()[0].rsplit("/", 1)[-1]: mode for mode, comm in snap["env"].values()
-             if "RuntimeEnvAgent" not in comm}
-    # (process titles are read while Ray rewrites them: seen cut to 'gcs_ser' and 'rayl' on a
-    # loaded machine, so the processes are recognised by prefix)
-    assert any(k.startswith("gcs") for k in modes) and any(k.startswith("rayl") for k in modes), modes
+    modes = {f"{exe} {comm}": mode for mode, comm, exe in snap["env"].values() if "RuntimeEnvAgent" not in comm}
+    # (the GCS and the raylet are recognised by their executables: their titles are read while
+    # Ray rewrites them, seen cut to 'r' and 'gcs_' on a loaded machine)
+    exes = {exe for _, _, exe in snap["env"].values()}
+    assert {"gcs_server", "raylet"} <= exes, snap["env"]
     assert set(modes.values()) == {"token"}, modes
 
 
