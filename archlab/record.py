@@ -54,7 +54,7 @@ COUNTED: tuple[str, ...] = (*FINISHED, Status.FAILED.value)
 TOLD_FAIL: tuple[str, ...] = (Status.FAILED.value, *NOT_TRAINED)
 """Statuses Optuna is told FAIL for: they never enter the sampler's model or the front."""
 
-WORKER_DIED = "the trial's worker died (see ray/ logs)"
+WORKER_DIED = "the trial's worker died, and again on each retry (see ray/ logs)"
 DRIVER_STOPPED = "the driver stopped before the trial started"
 REASON_CHARS = 500  # a reason is one line for a table, not a traceback
 
@@ -127,6 +127,7 @@ class TrialRecord:
     train_form: str | None = None
     latency_form: str | None = None
     latency_runtime: str | None = None
+    restarted: str | None = None  # why it trained again from scratch (its checkpoint was corrupt)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

@@ -239,6 +239,27 @@ def _is_oom(e: BaseException) -> bool:
     return "out of memory" in msg or "can't allocate memory" in msg or "cannot allocate memory" in msg
 
 
+class CorruptCheckpoint(UserError):
+    """A ``checkpoint.pt`` that cannot be resumed from: truncated by a kill, overwritten, or not
+    archlab's. ``archlab train`` reports it as one line; a search trial starts again from scratch."""
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    """The resume checkpoint, read with ``weights_only=True`` (no code runs)."""
+    try:
+        ck = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - truncated zip, foreign pickle, refused global: one kind of error
+        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise CorruptCheckpoint(f"{path} cannot be read as a checkpoint ({type(e).__name__}: {why}): "
+                                "delete it to start over") from None
+    missing = [k for k in ("genome", "model", "optimizer", "scheduler", "history", "epoch", "rng")
+               if not isinstance(ck, dict) or k not in ck]
+    if missing:
+        raise CorruptCheckpoint(f"{path} is not an archlab training checkpoint (no {', '.join(missing)}): "
+                                "delete it to start over")
+    return ck
+
+
 # ---- the loop ----------------------------------------------------------------------------
 
 def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
@@ -289,16 +310,20 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
     start_epoch = 0
     if ckpt_path is not None and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+        ck = _read_checkpoint(ckpt_path)
         if ck["genome"] != str(genome):
             raise UserError(f"{ckpt_path} is a checkpoint of {ck['genome']!r}, not of {str(genome)!r}: "
                             "use another output directory")
-        net.load_state_dict(ck["model"])
-        optimizer.load_state_dict(ck["optimizer"])
-        scheduler.load_state_dict(ck["scheduler"])
-        result.history = [EpochMetrics(**m) for m in ck["history"]]
-        start_epoch = int(ck["epoch"]) + 1
-        _set_rng_state(ck["rng"])
+        try:
+            net.load_state_dict(ck["model"])
+            optimizer.load_state_dict(ck["optimizer"])
+            scheduler.load_state_dict(ck["scheduler"])
+            result.history = [EpochMetrics(**m) for m in ck["history"]]
+            start_epoch = int(ck["epoch"]) + 1
+            _set_rng_state(ck["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise CorruptCheckpoint(f"{ckpt_path} does not fit its genome ({type(e).__name__}: "
+                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}): delete it to start over")
     for m in result.history:
         if m.val_top1 > result.best_top1 or result.best_epoch == 0:
             result.best_top1, result.best_epoch = m.val_top1, m.epoch

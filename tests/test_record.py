@@ -62,14 +62,14 @@ def test_the_words_match_strings_read_back_from_a_table():
     assert f"{Status.INTERRUPTED}" == "interrupted" and Status("stopped") in {Status.STOPPED}
 
 
-def test_an_orphan_the_search_closes_is_read_back_as_interrupted(tmp_path):
-    """Bug 5 end to end: the search's writer (searchers.close_orphans) and the one reader
-    (results) agree on `interrupted`; on main results.STATUSES lacked it and tracking kept
-    its own FINISHED."""
+def test_a_trial_a_killed_driver_left_running_is_read_back_as_running_and_resumed_with_its_params(tmp_path):
+    """The search's writer and the one reader (results) agree on a trial a killed driver left
+    RUNNING: `running`, never on the front; the next run reattaches it (same number, same
+    parameters) instead of closing it (issue 15 item 2: its epochs are in trials/NNNN/)."""
     import optuna
 
     from archlab import results, tracking
-    from archlab.search.searchers import close_orphans
+    from archlab.search.searchers import reattach, unfinished
     from archlab.testing.study import write_settings
 
     d = tmp_path / "st"
@@ -81,11 +81,18 @@ def test_an_orphan_the_search_closes_is_read_back_as_interrupted(tmp_path):
                             params=10).to_attrs().items():
         done.set_user_attr(k, v)
     study.tell(done, [0.5, 1.0])
-    study.ask()  # proposed, never launched: the driver died
-    close_orphans(study, known=set())
+    left = study.ask()
+    left.suggest_categorical("letter", ["A", "B", "C"])  # proposed and launched: then the driver died
+    stored = left.params["letter"]
     df, _ = results.load_results(d)
-    assert df["status"].tolist() == ["ok", "interrupted"]
-    assert df["reason"].iloc[1] == "the driver stopped before the trial started"
-    assert df["on_front"].tolist() == [True, False]
+    assert df["status"].tolist() == ["ok", "running"] and df["on_front"].tolist() == [True, False]
     assert set(df["status"]) <= set(results.STATUSES) and results.FINISHED == FINISHED
     assert getattr(tracking, "FINISHED", FINISHED) == FINISHED
+
+    again = optuna.load_study(study_name="st", storage=f"sqlite:///{d / 'optuna.db'}")  # the next process
+    (frozen,) = unfinished(again)
+    trial = reattach(again, frozen)
+    assert trial.number == 1 and trial.suggest_categorical("letter", ["A", "B", "C"]) == stored
+    again.tell(trial, [0.4, 2.0])
+    assert unfinished(again) == [] and len(again.trials) == 2
+

@@ -109,6 +109,7 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
     assert sum(bool(re.match(r"\[trial +\d+/3\]", l)) for l in lines) == 3  # one end line per trial
     assert sum(l.startswith("[trial start]") for l in lines) == 3  # and one start line (issue 15 item 6)
     ray_trials = [p for p in (out.study_dir / "ray" / "s-t3").iterdir() if p.is_dir()]
+    assert sorted(p.name for p in (out.study_dir / "trials").iterdir()) == sorted(df[df.status.isin(["ok", "stopped"])].number.map("{:04d}".format))  # in the study, by number
     assert len(ray_trials) == 3
 
 
@@ -129,41 +130,109 @@ def _completed(db: Path) -> dict[int, str]:
         return {}
 
 
+def _running_with_checkpoint(db: Path, study_dir: Path) -> list[int]:
+    """Numbers of trials RUNNING in optuna.db whose checkpoint.pt is on disk (an epoch done)."""
+    if not db.exists():
+        return []
+    try:
+        with sqlite3.connect(db) as c:
+            running = [n for (n,) in c.execute("select number from trials where state = 'RUNNING'")]
+    except sqlite3.Error:
+        return []
+    return [n for n in running if (study_dir / "trials" / f"{n:04d}" / "checkpoint.pt").exists()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return False
+
+
 def test_resume_after_killing_the_driver(tmp_path):
+    """Issue 15 item 2. The driver's process group is SIGKILLed while a trial is mid-way
+    (an epoch checkpointed). On main: Ray's workers (own process groups) survived and trained
+    on beside the resumed search; checkpoints lived in Ray's temp directory, so a moved study
+    could not export; a corrupt checkpoint turned the trial into `failed`. Here: the orphan is
+    ended by the resumed search, the trial's damaged checkpoint is set aside and the trial
+    trains again from scratch (recorded), nothing finished is rerun or lost, and the study,
+    moved elsewhere with Ray's temp directory deleted, still exports and extends."""
     runs = tmp_path / "runs"
     (tmp_path / "tiny.yaml").write_text(TINY_SPACE)
+    import tempfile
+
+    ray_tmp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # Ray's session files (deleted below); short:
+    # Ray's socket paths below it must stay under 107 bytes, which a pytest tmp_path breaks
+    env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
     argv = [sys.executable, "-m", "archlab", "search", "--space", str(tmp_path / "tiny.yaml"), "--name", "k",
             "--out", str(runs), "--frames", "4", "--size", "32", "--trials", "4", "--epochs", "3",
-            "--batch", "8", "--train-clips", "32", "--val-clips", "32", "--concurrency", "1", "--wandb", "off", "--seed", "2"]
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    db = runs / "k" / "optuna.db"
-    deadline = time.time() + 240
-    while time.time() < deadline and len(_completed(db)) < 2:
-        time.sleep(1)
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes it started
+            "--batch", "8", "--train-clips", "32", "--val-clips", "32", "--concurrency", "1", "--wandb", "off",
+            "--seed", "2", "--sampler", "random"]
+    log = (tmp_path / "first.log").open("w")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
+    study_dir = runs / "k"
+    db = study_dir / "optuna.db"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and \
+            not (len(_completed(db)) >= 1 and _running_with_checkpoint(db, study_dir)):
+        time.sleep(0.5)
+    mid = _running_with_checkpoint(db, study_dir)
+    assert mid, "no trial was mid-way before the deadline:\n" + (tmp_path / "first.log").read_text()[-2000:]
+    note = study_dir / "trials" / f"{mid[0]:04d}" / "worker.pid"
+    worker = int(note.read_text().split()[0])
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and the Ray processes in its group
     proc.wait()
+    # Ray 2.60 ends a trial worker when its raylet dies (measured here: gone within a second);
+    # one that lives on is ended by the resumed search (the mechanism: test_orphans.py).
+    for _ in range(20):
+        if not _alive(worker):
+            break
+        time.sleep(0.5)
+    orphan = _alive(worker)
+    if orphan:
+        os.kill(worker, signal.SIGSTOP)  # so it cannot rewrite the checkpoint damaged next
+    ckpt = study_dir / "trials" / f"{mid[0]:04d}" / "checkpoint.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[:100])  # what a kill during a non-atomic write leaves
     before = _completed(db)
-    assert len(before) >= 2, "no trial finished before the deadline"
 
-    r = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=600)
+    r = subprocess.run(argv + ["--resume"], capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert (f"ended worker pid {worker} of trials/{mid[0]:04d}" in r.stdout) == orphan and not _alive(worker)
+    assert f"[resume]   #{mid[0]} " in r.stdout and "resuming" in r.stdout
     after = _completed(db)
     # Nothing finished before the kill was rerun (same completion time) or lost.
     assert {n: after.get(n) for n in before} == before
     study = optuna.load_study(study_name="k", storage=f"sqlite:///{db}")
-    complete = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE,
-                                                       optuna.trial.TrialState.PRUNED)]  # PRUNED: stopped at a rung
-    trained = [t for t in complete if t.user_attrs["status"] in ("ok", "stopped")]
+    by_number = {t.number: t for t in study.trials}
+    assert by_number[mid[0]].user_attrs["status"] in ("ok", "stopped")  # same number, trained again
+    assert "cannot be read as a checkpoint" in by_number[mid[0]].user_attrs["restarted"]
+    assert (ckpt.parent / "checkpoint.pt.corrupt").exists()
+    trained = [t for t in study.trials if t.user_attrs.get("status") in ("ok", "stopped")]
     assert len(trained) == 4 and len({tuple(sorted(t.params.items())) for t in trained}) == 4
-    # the restarted sampler may propose trained genomes again: reused, never retrained, and
-    # told FAIL so they never crowd the sampler's population
-    assert all(t.user_attrs["status"] == "repeat" for t in complete if t not in trained)
-    trained_params = {tuple(sorted(t.params.items())) for t in trained}
-    for t in (t for t in study.trials if t.user_attrs.get("status") == "repeat"):
-        assert t.state == optuna.trial.TrialState.FAIL and tuple(sorted(t.params.items())) in trained_params
-    df = pd.read_csv(runs / "k" / "results.csv")
+    assert not [t for t in study.trials if t.state == optuna.trial.TrialState.RUNNING]
+    assert not list(study_dir.glob("trials/*/worker.pid"))  # every trial ended and removed its note
+    # the restarted sampler may propose trained genomes again: reused, never retrained
+    others = [t for t in study.trials if t not in trained]
+    assert all(t.user_attrs["status"] in ("repeat", "rejected") for t in others)
+    df = pd.read_csv(study_dir / "results.csv")
     assert len(df[df.status.isin(["ok", "stopped"])]) == 4 and df.number.is_unique
-    assert "resuming" in r.stdout
+
+    # Everything the study needs is inside it: move it, delete Ray's temp directory.
+    import shutil
+
+    moved = tmp_path / "elsewhere" / "k"
+    shutil.move(str(study_dir), moved)
+    shutil.rmtree(ray_tmp, ignore_errors=True)
+    e = subprocess.run([sys.executable, "-m", "archlab", "export", str(moved), "--rank", "1", "--out",
+                        str(tmp_path / "exp"), "--format", "onnx"], capture_output=True, text=True, timeout=600, env=env)
+    assert e.returncode == 0, e.stderr[-2000:]
+    assert list((tmp_path / "exp").glob("*.onnx"))
+    more = [a for a in argv if a not in ("--out", str(runs))]
+    more[more.index("--trials") + 1] = "5"
+    m = subprocess.run(more + ["--out", str(moved.parent)], capture_output=True, text=True, timeout=600, env=env)
+    assert m.returncode == 0, m.stderr[-2000:]
+    assert "resuming: 4 trials already done, 1 trials to run" in m.stdout
+    assert len(pd.read_csv(moved / "results.csv").query("status in ['ok', 'stopped']")) == 5
 
 
 def test_two_node_cluster_through_address(tmp_path, monkeypatch):
@@ -258,3 +327,47 @@ def test_mo_asha_search_never_puts_a_stopped_trial_on_the_front_or_in_optuna_as_
     df = pd.read_csv(out.study_dir / "results.csv")
     assert not df[df.status == "stopped"].on_front.any()
     assert set(pd.read_csv(out.study_dir / "pareto.csv").status) == {"ok"}
+
+
+def test_a_killed_worker_is_restarted_and_its_trial_recorded(tmp_path):
+    """Issue 15 item 2: on main a worker SIGKILLed mid-trial made the trial `failed`, and a
+    resume trained it again and threw the result away. Now Ray starts it again (up to
+    driver.WORKER_RETRIES times) and it continues from its last epoch's checkpoint in the study."""
+    lines, killed = [], []
+    study_dir = tiny(tmp_path).study_dir()
+
+    def echo(line: str) -> None:
+        lines.append(line)
+        if not killed and re.match(r"  #0 +epoch 1/3", line):
+            note = study_dir / "trials" / "0000" / "worker.pid"
+            pid = int(note.read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    out = search(tiny(tmp_path, trials=2, epochs=3, sampler="random", concurrency=1, grace_epochs=3), echo=echo)
+    assert killed and any(l.startswith("[retry]    #0 ") for l in lines)
+    assert (out.finished, out.failed, out.interrupted) == (2, 0, False)
+    df = pd.read_csv(study_dir / "results.csv").set_index("number")
+    assert df.loc[0, "status"] == "ok" and df.loc[0, "epochs"] == 3
+    # continued, not restarted: the checkpoint's history has each epoch once
+    ck = torch.load(study_dir / "trials" / "0000" / "checkpoint.pt", weights_only=True)
+    assert [m["epoch"] for m in ck["history"]] == [1, 2, 3]
+
+
+def test_a_resume_never_trains_a_recorded_failure_again(tmp_path):
+    """Issue 15 item 2: `Tuner.restore(resume_errored=True)` re-ran failed trials and discarded
+    what they computed. A failure is recorded once; a larger budget trains only new trials."""
+    space = tmp_path / "boom.yaml"
+    space.write_text("description: fails when boom=1\npython: search_helpers:boom_space\n")
+    first = search(tiny(tmp_path, space=str(space), trials=3, epochs=1, sampler="random", seed=3), echo=lambda _: None)
+    assert first.failed >= 1
+    db = first.study_dir / "optuna.db"
+    with sqlite3.connect(db) as c:
+        failed_before = dict(c.execute("select number, datetime_complete from trials where state = 'FAIL'"))
+    lines = []
+    more = search(tiny(tmp_path, space=str(space), trials=4, epochs=1, sampler="random", seed=3), echo=lines.append)
+    assert sum(l.startswith("[trial start]") for l in lines) == 1
+    with sqlite3.connect(db) as c:
+        failed_after = dict(c.execute("select number, datetime_complete from trials where state = 'FAIL'"))
+    assert {n: failed_after[n] for n in failed_before} == failed_before
+    assert more.finished + more.failed == 4

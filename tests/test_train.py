@@ -269,3 +269,22 @@ def test_a_small_p3d_learns_forward_versus_backward():
                                   frames=8, size=32))
     assert result.status == "ok"
     assert result.best_top1 >= 0.7, [m.val_top1 for m in result.history]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "foreign"])
+def test_a_damaged_checkpoint_is_one_line_naming_it(tiny_data, tmp_path, damage):
+    """Issue 15 item 4: a resume from a truncated or foreign checkpoint.pt raised from an
+    unwrapped torch.load. It is a CorruptCheckpoint (a UserError: one line, exit 2), which a
+    search trial answers by training again from scratch."""
+    from archlab.train import CHECKPOINT, CorruptCheckpoint
+
+    tr, va = tiny_data
+    train(parse(TINY), tr, va, cfg(epochs=1), out_dir=tmp_path)
+    ck = tmp_path / CHECKPOINT
+    if damage == "truncated":
+        ck.write_bytes(ck.read_bytes()[:200])
+    else:
+        torch.save({"weights": torch.zeros(2)}, ck)
+    with pytest.raises(CorruptCheckpoint, match="checkpoint.pt .*delete it to start over") as e:
+        train(parse(TINY), tr, va, cfg(epochs=2), out_dir=tmp_path)
+    assert isinstance(e.value, UserError) and "\n" not in str(e.value)

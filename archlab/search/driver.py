@@ -34,6 +34,11 @@ def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
     s = {k: getattr(cfg, k) for k in TRIAL_SETTINGS}
     s["recipe"] = cfg.recipe.as_dict()
     s["study_dir"] = str(study_dir.resolve())
+    # Ray workers do not start in the driver's working directory: a relative space file or
+    # data root failed every trial ("search space file tiny.yaml not found").
+    for k in ("space", "data_root"):
+        if s.get(k) and Path(s[k]).exists():
+            s[k] = str(Path(s[k]).resolve())
     return s
 
 
@@ -133,23 +138,38 @@ def tune_run(cfg: SearchConfig, study_dir: Path, run: TuneRun, concurrency: int,
     from .trial import trial_entry
 
     trainable = tune.with_resources(tune.with_parameters(trial_entry, settings=trial_settings(cfg, study_dir)), res)
-    path = study_dir.resolve() / "ray" / run.name
-    if tune.Tuner.can_restore(str(path)):
-        tuner = tune.Tuner.restore(str(path), trainable=trainable, resume_errored=True, param_space={})
-    else:
-        tuner = tune.Tuner(
-            trainable,
-            # reuse_actors: a new trial runs in a finished trial's worker process instead of a
-            # fresh one, saving the process start and imports (~2.5 s per trial, measured on
-            # the default run, 12% of a short proxy trial).
-            tune_config=tune.TuneConfig(search_alg=run.searcher, scheduler=run.scheduler, num_samples=run.num_samples,
-                                        max_concurrent_trials=concurrency, reuse_actors=True),
-            run_config=tune.RunConfig(name=run.name, storage_path=str(study_dir.resolve() / "ray"), verbose=0,
-                                      callbacks=run.callbacks,
-                                      checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
-                                      failure_config=tune.FailureConfig(max_failures=0)),
-        )
+    # Never Tuner.restore (issue 15 item 2): optuna.db is the one record of what was tried,
+    # and each driver run is a new Ray experiment. A restored experiment re-ran trials that
+    # had already failed and threw their results away (Optuna had been told FAIL), and its
+    # checkpoints lived in Ray's session temp directory. Now a trial's files are in the study
+    # (trials/NNNN/), and an unfinished trial is proposed again under its number and resumes
+    # from its last epoch (searchers.unfinished).
+    tuner = tune.Tuner(
+        trainable,
+        # reuse_actors: a new trial runs in a finished trial's worker process instead of a
+        # fresh one, saving the process start and imports (~2.5 s per trial, measured on
+        # the default run, 12% of a short proxy trial).
+        tune_config=tune.TuneConfig(search_alg=run.searcher, scheduler=run.scheduler, num_samples=run.num_samples,
+                                    max_concurrent_trials=concurrency, reuse_actors=True),
+        run_config=tune.RunConfig(name=_new_run_name(study_dir, run.name), storage_path=str(study_dir.resolve() / "ray"),
+                                  verbose=0, callbacks=run.callbacks,
+                                  # a worker that dies (killed, out of host memory) is started again
+                                  # up to WORKER_RETRIES times; it resumes from its trial's last epoch
+                                  failure_config=tune.FailureConfig(max_failures=WORKER_RETRIES)),
+    )
     return tuner.fit()
+
+
+WORKER_RETRIES = 2
+
+
+def _new_run_name(study_dir: Path, name: str) -> str:
+    """``<name>`` for the first run, then ``<name>.2``, ``<name>.3``...: Ray's logs of every run kept."""
+    ray_dir = study_dir / "ray"
+    k = 1
+    while (ray_dir / (name if k == 1 else f"{name}.{k}")).exists():
+        k += 1
+    return name if k == 1 else f"{name}.{k}"
 
 
 def baseline_genomes(g: Genome) -> list[tuple[str, str]]:
@@ -177,7 +197,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
 
     # Deferred: the searchers subclass Ray's classes, and `import archlab.search` (which the
     # studies and the CLI's parser do) must not pay for importing Ray.
-    from .searchers import DefineByRun, Progress, RecordingOptunaSearch, close_orphans, make_sampler
+    from .orphans import end_orphans
+    from .searchers import DefineByRun, Progress, RecordingOptunaSearch, make_sampler, unfinished
 
     t_start = time.perf_counter()
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
@@ -194,6 +215,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     res, concurrency = resources(cfg)  # a setting the cluster cannot run is refused before study.yaml exists
 
     with StudyLock(study_dir):
+        for pid, where in end_orphans(study_dir):  # the lock held: no other search of it is alive
+            echo(f"[orphan]   ended worker pid {pid} of {where}, left running by a killed search")
         if resumed:
             update_trials(study_dir, cfg.trials)
         else:
@@ -204,6 +227,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         study = optuna.create_study(study_name=name, storage=storage, directions=[
             "maximize" if d == "max" else "minimize" for d in directions], load_if_exists=True)
         done_before = count(study).counted
+        requeue = unfinished(study)
         todo = cfg.trials - done_before
         r = cfg.recipe
         echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {'x'.join(map(str, r.clip))}  ·  "
@@ -219,16 +243,14 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             define = DefineByRun(space=cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params, clip=r.clip)
             searcher = RecordingOptunaSearch(define=define, objectives=objectives, directions=directions,
                                              sampler=make_sampler(cfg.sampler, r.seed, cfg.trials), storage=storage,
-                                             study_name=name, budget=cfg.trials, proposed=done_before, echo=echo)
+                                             study_name=name, budget=cfg.trials, proposed=done_before,
+                                             requeue=requeue, echo=echo)
             scheduler = _scheduler(cfg, objectives, directions)
-            # Rejected genomes end at once and do not count: allow for many of them. Each
-            # budget gets its own Ray experiment: a restored FINISHED experiment ignores a new
-            # searcher's budget (STACK_NOTES), so raising --trials must start a new one.
+            # Rejected genomes end at once and do not count: allow for many of them.
             run = TuneRun(name=f"{name}-t{cfg.trials}", searcher=searcher, num_samples=cfg.trials * 10,
                           scheduler=scheduler,
                           callbacks=[Progress(echo=echo, total=todo, label="trial", epochs=r.epochs), *wandb_cb])
-            grid = tune_run(cfg, study_dir, run, concurrency, res)
-            close_orphans(study, {g.config.get("_number") for g in grid if g.config})
+            tune_run(cfg, study_dir, run, concurrency, res)
             exhausted = searcher.exhausted
         n = count(study)
         interrupted = n.running > 0 or (n.counted < cfg.trials and not exhausted)

@@ -7,7 +7,8 @@ these lines first.
 * ``RecordingOptunaSearch``: proposals from Optuna; rejected genomes and repeats are recorded
   in the driver and never launched; each outcome is written as a ``TrialRecord``.
 * ``FixedGenomes``: the baselines, a fixed list, recorded in their own Optuna study.
-* ``close_orphans``: Optuna trials a killed driver left RUNNING become ``interrupted``.
+* ``unfinished``: the Optuna trials a stopped or killed driver left RUNNING, which the next
+  run trains again under the same number (from their last epoch).
 * ``Progress``: one line per started and finished trial, instead of Ray's table.
 * ``bind_local_cluster_to_loopback``: a local Ray cluster listens on 127.0.0.1 only.
 """
@@ -26,7 +27,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ..errors import UserError
 from ..genome import parse
 from ..profile import cost
-from ..record import DRIVER_STOPPED, FINISHED, WORKER_DIED, Status, TrialRecord, final_status
+from ..record import FINISHED, WORKER_DIED, Status, TrialRecord, final_status
 from ..spaces import load_space
 
 MAX_REJECTIONS_IN_A_ROW = 1000
@@ -55,7 +56,28 @@ class DefineByRun:
             self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
         genome = self.space.suggest(trial)
         reason = self.space.violates(genome, self.clip)
-        return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome)}
+        return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome),
+                "_work": work_dir("trials", trial.number)}
+
+
+def work_dir(kind: str, number: int) -> str:
+    """A trial's directory inside the study (checkpoint.pt, best.pt, metrics.csv): named by
+    the study's trial number, the one id users see, so a resumed trial finds its epochs."""
+    return f"{kind}/{number:04d}"
+
+
+def unfinished(study: optuna.Study) -> list[Any]:
+    """The study's trials still RUNNING in Optuna: a driver stopped (Ctrl-C, a kill, a lost
+    machine) before they ended. Nothing else will ever end them; the next run trains them."""
+    return list(study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)))
+
+
+def reattach(study: optuna.Study, frozen: Any) -> optuna.Trial:
+    """A live handle on a RUNNING trial of an earlier process: suggestions on it return its
+    stored parameters, and tell() ends it."""
+    # PRIVATE (checked: optuna 5.0): FrozenTrial._trial_id, the storage key; a RUNNING trial
+    # of a previous process has no other route to an optuna.Trial handle.
+    return optuna.trial.Trial(study, frozen._trial_id)
 
 
 def write_record(ot_trial: Any, record: TrialRecord) -> None:
@@ -92,7 +114,7 @@ class RecordingOptunaSearch(OptunaSearch):
 
     def __init__(self, *, define: DefineByRun, objectives: list[str], directions: list[str],
                  sampler: optuna.samplers.BaseSampler, storage: Any, study_name: str, budget: int,
-                 proposed: int, echo: Echo):
+                 proposed: int, requeue: list[Any], echo: Echo):
         super().__init__(space=define, metric=objectives, mode=directions, sampler=sampler, storage=storage,
                          study_name=study_name)
         self.define = define
@@ -100,6 +122,7 @@ class RecordingOptunaSearch(OptunaSearch):
         self.proposed = proposed  # trials already trained (a resumed study) or launched here
         self.counted: set[str] = set()
         self.exhausted = False  # every recent proposal was a genome already trained
+        self.requeue = list(requeue)  # RUNNING trials of an earlier run: trained first, same numbers
         self._echo = echo
 
     def save(self, checkpoint_path: str) -> None:
@@ -114,6 +137,16 @@ class RecordingOptunaSearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict | None:
         # PRIVATE (checked: ray 2.60): OptunaSearch._ot_trials maps Ray trial ids to Optuna
         # trials; it is the only way to reach the Optuna trial a suggestion created.
+        if self.requeue and trial_id not in self._ot_trials:
+            # PRIVATE (checked: ray 2.60): _ot_study, see _reject. OptunaSearch.suggest then
+            # reruns the define-by-run function on the reattached trial: same parameters.
+            frozen = self.requeue.pop(0)
+            self._ot_trials[trial_id] = reattach(self._ot_study, frozen)
+            self.counted.add(trial_id)
+            self.proposed += 1
+            self._echo(f"[resume]   #{frozen.number} {frozen.user_attrs.get('genome', '')} -- left unfinished by "
+                       "the last run: trained again from its last epoch")
+            return super().suggest(trial_id)
         if self.exhausted or (trial_id not in self._ot_trials and self.proposed >= self.budget):
             return Searcher.FINISHED
         repeats = 0
@@ -206,6 +239,8 @@ class FixedGenomes(Searcher):
         self.study = study
         self.objectives = objectives
         self.ot_trials: dict[str, tuple[Any, dict]] = {}
+        # a baseline an earlier run left RUNNING trains again under its own number
+        self.running = {t.user_attrs.get("label"): t for t in unfinished(study)}
 
     def suggest(self, trial_id: str) -> dict | None:
         if trial_id in self.ot_trials:
@@ -213,9 +248,10 @@ class FixedGenomes(Searcher):
         if not self.todo:
             return Searcher.FINISHED
         label, genome = self.todo.pop(0)
-        ot = self.study.ask()
+        frozen = self.running.pop(label, None)
+        ot = self.study.ask() if frozen is None else reattach(self.study, frozen)
         ot.set_user_attr("label", label)
-        config = {"genome": genome, "_label": label}
+        config = {"genome": genome, "_label": label, "_work": work_dir("baselines", ot.number)}
         self.ot_trials[trial_id] = (ot, config)
         return config
 
@@ -232,21 +268,6 @@ class FixedGenomes(Searcher):
             self.study.tell(ot, values, state=state)
         except Exception as e:  # noqa: BLE001 - already told (a restored run)
             logging.getLogger(__name__).debug("tell: %s", e)
-
-
-def close_orphans(study: optuna.Study, known: set[Any]) -> None:
-    """A driver killed between asking Optuna for a trial and Ray saving its experiment leaves
-    an Optuna trial RUNNING that Ray never heard of: nothing will ever finish it. Close it as
-    ``interrupted`` (not counted against the budget, not in the front)."""
-    record = TrialRecord(status=Status.INTERRUPTED, reason=DRIVER_STOPPED)
-    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        if t.number in known:
-            continue
-        # PRIVATE (checked: optuna 5.0): Study._storage and FrozenTrial._trial_id; a RUNNING
-        # trial of a previous process has no optuna.Trial handle to tell() through.
-        for k, v in record.to_attrs().items():
-            study._storage.set_trial_user_attr(t._trial_id, k, v)
-        study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
 
 
 class Progress(Callback):
@@ -275,6 +296,11 @@ class Progress(Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trial, {"status": Status.FAILED.value, "reason": WORKER_DIED}, error=True)
+
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        number = (trial.config or {}).get("_number")
+        self.echo(f"[retry]    " + (f"#{number} " if number is not None else "") +
+                  "its worker died: started again, from its last epoch")
 
     def _line(self, trial: Any, r: dict, error: bool) -> None:
         status = final_status(r.get("status"), error).value

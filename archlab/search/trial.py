@@ -16,6 +16,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from . import orphans
 from ..genome import Genome, parse
 from ..record import REASON_CHARS, Status
 from ..recipe import ProxyRecipe
@@ -60,9 +61,11 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from .. import profile
     from ..forms import Form
     from ..spaces import load_space
-    from ..train import TrainConfig, train
+    from ..train import CHECKPOINT, CorruptCheckpoint, TrainConfig, train
 
     study_dir = s["study_dir"]
+    work = Path(study_dir) / config["_work"]
+    orphans.remember(work)  # a driver killed now leaves this worker running: the next search ends it
     torch.set_num_threads(max(1, int(s["cpus_per_trial"])))
     recipe = ProxyRecipe.from_dict(s["recipe"])
     clip = recipe.clip
@@ -95,10 +98,9 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
                     latency_runtime=lat.runtime, train_form=s["train_form"])
 
-        work = Path(tune.get_context().get_trial_dir()) / "work"
-        ckpt = tune.get_checkpoint()
-        if ckpt is not None:  # a restored trial continues from its last epoch
-            ckpt.to_directory(str(work))
+        # The trial's files live in the study directory (issue 15 item 2): a copied or moved
+        # study still exports and resumes, and a trial restarted after its worker or the
+        # driver died continues from its last epoch's checkpoint.pt (train() resumes from it).
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
 
@@ -110,9 +112,18 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
                        "train_time_s": train_time[0], "trial_time_s": time.perf_counter() - t_start,
                        "status": (Status.OK if done else Status.RUNNING).value,
                        "checkpoint": _relative(work, study_dir)}
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(work)))
+            tune.report(metrics)
 
-        result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
+        try:
+            result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
+        except CorruptCheckpoint as e:
+            # A checkpoint cut short by a kill: the trial starts again from scratch (it still
+            # counts once) and says so, instead of ending as failed.
+            aside = work / (CHECKPOINT + ".corrupt")
+            (work / CHECKPOINT).replace(aside)
+            base["restarted"] = f"{e}"[:REASON_CHARS]
+            print(f"[restart] {e}; moved to {aside.name}, training again from scratch", flush=True)
+            result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
         if result.status != "ok":
             best = max((h.val_top1 for h in result.history), default=0.0)
             final(Status.FAILED, f"{result.status}: {result.reason}", val_top1=best, epochs=len(result.history))
@@ -121,7 +132,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
             raise
         reason = f"{type(e).__name__}: {e}".splitlines()[0]
         try:
-            (Path(tune.get_context().get_trial_dir()) / "error.txt").write_text(traceback.format_exc())
+            work.mkdir(parents=True, exist_ok=True)
+            (work / "error.txt").write_text(traceback.format_exc())
         except OSError:
             pass
         final(Status.FAILED, reason, latency_ms=base.get("latency_ms", math.inf))
+    finally:
+        orphans.forget(work)
