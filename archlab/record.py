@@ -51,8 +51,10 @@ NOT_TRAINED: tuple[str, ...] = (Status.REJECTED.value, Status.REPEAT.value, Stat
 """Never trained here: they do not count towards ``--trials``."""
 COUNTED: tuple[str, ...] = (*FINISHED, Status.FAILED.value)
 """Trials that spent the budget: trained, or tried to train."""
-TOLD_FAIL: tuple[str, ...] = (Status.FAILED.value, *NOT_TRAINED)
-"""Statuses Optuna is told FAIL for: they never enter the sampler's model or the front."""
+TOLD_FAIL: tuple[str, ...] = (Status.FAILED.value, Status.REPEAT.value, Status.INTERRUPTED.value)
+"""Statuses Optuna is told FAIL for: they never enter the sampler's model or the front. A
+``rejected`` genome is told COMPLETE with the worst values and its violated constraints
+(``trial.set_constraint``), so the sampler learns where the limits lie (issue 13 item 3)."""
 
 WORKER_DIED = "the trial's worker died, and again on each retry (see ray/ logs)"
 DRIVER_STOPPED = "the driver stopped before the trial started"

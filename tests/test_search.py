@@ -108,6 +108,22 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
     assert sum(l.startswith("[rejected]") for l in lines) == len(rejected)
     assert sum(bool(re.match(r"\[trial +\d+/3\]", l)) for l in lines) == 3  # one end line per trial
     assert sum(l.startswith("[trial start]") for l in lines) == 3  # and one start line (issue 15 item 6)
+    # Told, not failed (issue 13 item 3): every proposal carries its constraint value (relative
+    # GMAC excess); a rejected genome is COMPLETE with the worst values, so NSGA-II's constrained
+    # domination ranks it below every feasible trial and by how far it overshoots.
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
+    for t in study.trials:
+        excess = t.user_attrs["gmacs"] / 0.005 - 1
+        assert set(t.constraints) == {"max_gmacs"}
+        if t.user_attrs["status"] == "rejected":  # the driver's count, as recorded
+            assert t.constraints["max_gmacs"] == pytest.approx(excess, rel=1e-6) and excess > 0
+            assert t.state == optuna.trial.TrialState.COMPLETE and t.values == [0.0, float("inf")]
+        else:  # the worker counts with the dataset's class count (another head): within 1%
+            assert t.constraints["max_gmacs"] == pytest.approx(excess, abs=0.01) and t.constraints["max_gmacs"] <= 0
+    from optuna.samplers.nsgaii._constraints_evaluation import _constrained_dominates
+    ok = [t for t in study.trials if t.user_attrs["status"] == "ok"]
+    bad = sorted((t for t in study.trials if t.user_attrs["status"] == "rejected"), key=lambda t: t.constraints["max_gmacs"])
+    assert all(_constrained_dominates(o, b, study.directions) for o in ok for b in bad)
     ray_trials = [p for p in (out.study_dir / "ray" / "s-t3").iterdir() if p.is_dir()]
     assert sorted(p.name for p in (out.study_dir / "trials").iterdir()) == sorted(df[df.status.isin(["ok", "stopped"])].number.map("{:04d}".format))  # in the study, by number
     assert len(ray_trials) == 3

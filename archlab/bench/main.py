@@ -1,4 +1,4 @@
-"""``python -m archlab.bench [all|blocks|reference|train|profiling|search|forms|runtimes]``: the entry point."""
+"""``python -m archlab.bench [all|blocks|reference|train|profiling|search|forms|runtimes|reliability]``: the entry point."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from .common import RESULTS_DIR
 from .forms import run_forms, run_runtimes
 from .profiling import run_profiling
 from .reference import run_reference
+from .reliability import run_reliability
 from .searching import run_search
 from .train import run_train
 
@@ -20,7 +21,7 @@ USAGE = "Benchmarks: what archlab's blocks and networks cost, measured side by s
 
 BENCHMARKS: dict[str, Callable[..., dict[str, Any]]] = {
     "blocks": run_blocks, "reference": run_reference, "train": run_train, "profiling": run_profiling,
-    "search": run_search, "forms": run_forms, "runtimes": run_runtimes,
+    "search": run_search, "forms": run_forms, "runtimes": run_runtimes, "reliability": run_reliability,
 }
 
 

@@ -16,6 +16,7 @@ these lines first.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any, Callable
 
 import optuna
@@ -56,6 +57,12 @@ class DefineByRun:
             self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
         genome = self.space.suggest(trial)
         reason = self.space.violates(genome, self.clip)
+        # Told, not failed (issue 13 item 3): every proposal carries its constraint values, so
+        # Optuna 5's samplers rank an infeasible genome by how far it overshoots (constrained
+        # domination) instead of never hearing of it. Set once: a reattached trial has them.
+        if not trial.constraints:
+            for key, value in self.space.constraints(genome, self.clip).items():
+                trial.set_constraint(key, value)
         return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome),
                 "_work": work_dir("trials", trial.number)}
 
@@ -118,6 +125,7 @@ class RecordingOptunaSearch(OptunaSearch):
         super().__init__(space=define, metric=objectives, mode=directions, sampler=sampler, storage=storage,
                          study_name=study_name)
         self.define = define
+        self.directions = list(directions)
         self.budget = budget
         self.proposed = proposed  # trials already trained (a resumed study) or launched here
         self.counted: set[str] = set()
@@ -183,7 +191,12 @@ class RecordingOptunaSearch(OptunaSearch):
         c = cost(genome, self.define.clip, method="fast")
         write_record(ot, TrialRecord(status=Status.REJECTED, reason=config["_rejected"], ray_trial_id=trial_id,
                                      genome=str(genome), genome_id=genome.id, gmacs=c.gmacs, params=c.params, epochs=0))
-        self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
+        # COMPLETE with the worst values and its (violated) constraints: constrained domination
+        # puts it below every feasible trial whatever the values, and ranks it among the
+        # infeasible ones by how far it overshoots; told FAIL, the sampler never learnt where the
+        # limit lies (issue 13 item 3). The front and the tables read the status `rejected`.
+        worst = [0.0 if d == "max" else math.inf for d in self.directions]
+        self._ot_study.tell(ot, worst, state=optuna.trial.TrialState.COMPLETE)
         self._echo(f"[rejected] #{ot.number} {genome}  -- {config['_rejected']} (not trained, not counted)")
 
     def _trained_before(self, ot: Any) -> Any:

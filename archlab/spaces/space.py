@@ -68,6 +68,22 @@ class Space:
             return f"{c.params:,} params > max_params {self.max_params:,}"
         return None
 
+    def constraints(self, genome: Genome, clip: tuple[int, int, int] | None = None) -> dict[str, float]:
+        """Each limit as Optuna's constraint value: the relative excess (``gmacs / max_gmacs - 1``),
+        <= 0 when met. Relative, so that GMACs and params add up to one comparable violation
+        (NSGA-II ranks infeasible genomes by their summed violation: it learns where the limit is)."""
+        if self.max_gmacs is None and self.max_params is None:
+            return {}
+        from ..profile import cost
+
+        c = cost(genome, clip or self.clip, method="fast")
+        out = {}
+        if self.max_gmacs is not None:
+            out["max_gmacs"] = c.gmacs / self.max_gmacs - 1.0
+        if self.max_params is not None:
+            out["max_params"] = c.params / self.max_params - 1.0
+        return out
+
     def _limits(self) -> str:
         parts = []
         if self.max_gmacs is not None:

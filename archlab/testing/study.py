@@ -11,6 +11,8 @@ the derived tables from ``results.write_tables``.
 
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -37,6 +39,9 @@ def _add(study: Any, rec: TrialRecord, objectives: Sequence[str]) -> None:
     attrs = rec.to_attrs()
     if rec.status is Status.RUNNING:
         state, values = optuna.trial.TrialState.RUNNING, None
+    elif rec.status is Status.REJECTED:  # as the search tells it: COMPLETE, worst values
+        state = optuna.trial.TrialState.COMPLETE
+        values = [0.0 if d == optuna.study.StudyDirection.MAXIMIZE else math.inf for d in study.directions]
     elif rec.told_fail:
         state, values = optuna.trial.TrialState.FAIL, None
     elif rec.status is Status.STOPPED:  # as the search tells it: PRUNED, no final values
