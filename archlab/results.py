@@ -56,10 +56,9 @@ COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "statu
 TIME_COLUMNS = ("started", "completed")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "TIME_COLUMNS", "StudyInfo", "find_trial",
-           "finished",
-           "hypervolume_summary", "letters_summary", "load_results", "load_study_info", "mark_front", "open_storage",
-           "parse_objectives", "row", "table", "trial_name", "write_tables"]
+__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS", "find_trial",
+           "finished", "hypervolume_summary", "letters_summary", "load_results", "load_study_info", "mark_front",
+           "open_storage", "parse_objectives", "row", "table", "trial_name", "write_tables"]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
