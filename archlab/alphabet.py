@@ -62,7 +62,7 @@ TEMPORAL = {
 }
 # How max pools (stem and t=p) pad and round. ``torch`` is archlab's original rule (and the
 # popular PyTorch port's); ``caffe`` is the official P3D's Caffe pooling. Same output shapes at
-# the official clip, different windows (ANCHORS.md): only the official rule imports the
+# the official clip, different windows (docs/anchors.md): only the official rule imports the
 # released weights exactly.
 POOL_RULES = {
     "torch": "spatial padding 1, floor rounding: windows start at -1, 1, 3...",

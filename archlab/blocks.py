@@ -5,7 +5,7 @@ the final ReLU; a *transform* owns what happens inside. Transforms are looked up
 letter in ``TRANSFORMS``; a new block type is one class with ``@register("X")`` plus one row
 in ``alphabet.LETTERS``.
 
-P3D-A/B/C follow the official Caffe definition (see shared/ANCHORS.md): bottleneck with the
+P3D-A/B/C follow the official Caffe definition (see docs/anchors.md): bottleneck with the
 spatial stride on the FIRST 1x1x1 conv (genome ``sp=first``), no conv biases, BN after every
 conv, and ReLU placement  A: S-BN-ReLU-T-BN-ReLU;  B: ReLU(ReLU(BN(S x)) + BN(T x));
 C: s = ReLU(BN(S x)); ReLU(cw*s + cw*BN(T s)) with cw = 0.5 in the official model (``cw=0.5``).

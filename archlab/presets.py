@@ -1,4 +1,4 @@
-"""Named genomes that reproduce published models exactly (parameter counts in ANCHORS.md)."""
+"""Named genomes that reproduce published models exactly (parameter counts in docs/anchors.md)."""
 
 from __future__ import annotations
 

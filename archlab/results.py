@@ -28,6 +28,7 @@ import math
 import re
 import sqlite3
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -48,11 +49,16 @@ STORAGE_FILE = "optuna.db"
 COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "status", "reason", "val_top1",
            "val_top5", "latency_ms", "clips_per_s", "gmacs", "params", "epochs", "train_time_s", "trial_time_s",
            "checkpoint", "node", "train_form", "latency_form", "latency_runtime", "baseline")
+# When the trial started and ended (Optuna's datetime_start / datetime_complete: the search asks
+# Optuna for a trial as Ray launches it and tells it the outcome as it ends), ISO 8601, empty
+# while running: the wall-clock axis of the hypervolume history. Not part of a trial's record
+# (export's model card and W&B carry COLUMNS only).
+TIME_COLUMNS = ("started", "completed")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "find_trial", "finished",
-           "hypervolume_summary", "letters_summary", "load_results", "load_study_info", "mark_front", "open_storage",
-           "parse_objectives", "row", "table", "trial_name", "write_tables"]
+__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS", "find_trial",
+           "finished", "hypervolume_summary", "letters_summary", "load_results", "load_study_info", "mark_front",
+           "open_storage", "parse_objectives", "row", "table", "trial_name", "write_tables"]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -210,10 +216,12 @@ def open_storage(info: StudyInfo) -> Any | None:
             raise UserError(f"{f or info.storage_url}: {_first_line(e)}") from None
 
 
-def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | None = None) -> dict[str, Any]:
+def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | None = None, *,
+        started: datetime | None = None, completed: datetime | None = None) -> dict[str, Any]:
     """One row of a results table: a trial's number, its record, whether it is a baseline,
-    and the space's choices (``param_*``). A value that is not finite is missing, as the
-    record stores it (``TrialRecord.to_attrs``), so a table is the same read back or built."""
+    the space's choices (``param_*``) and when it started and completed (``TIME_COLUMNS``).
+    A value that is not finite is missing, as the record stores it (``TrialRecord.to_attrs``),
+    so a table is the same read back or built."""
     out: dict[str, Any] = {"trial": trial_name(number, baseline), "number": number, "trial_id": rec.ray_trial_id or ""}
     for name in ATTRS:
         if name != "ray_trial_id":
@@ -225,12 +233,15 @@ def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | 
         out[k] = out[k] or ""
     out["epochs"] = out["epochs"] or 0
     out["baseline"] = baseline
+    out["started"] = started.isoformat() if started is not None else ""
+    out["completed"] = completed.isoformat() if completed is not None else ""
     out.update({f"param_{k}": v for k, v in (params or {}).items()})
     return out
 
 
 def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
-    return [row(t.number, TrialRecord.from_attrs(t.user_attrs, t.state.name), baseline, t.params)
+    return [row(t.number, TrialRecord.from_attrs(t.user_attrs, t.state.name), baseline, t.params,
+                started=t.datetime_start, completed=t.datetime_complete)
             for t in study.get_trials(deepcopy=False)]
 
 
@@ -238,8 +249,10 @@ def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[st
     """The results table of ``rows`` (``row`` dicts): the columns in order, search trials then
     baselines by number, genome columns, the front marked. ``load_results`` builds its table
     with this; tests build tables from trial records with it, without a database."""
-    df = pd.DataFrame(rows, columns=list(COLUMNS) + sorted({k for r in rows for k in r} - set(COLUMNS)))
+    known = (*COLUMNS, *TIME_COLUMNS)
+    df = pd.DataFrame(rows, columns=list(known) + sorted({k for r in rows for k in r} - set(known)))
     df = df.astype({"trial": str, "trial_id": str, "genome": str, "status": str, "baseline": bool})
+    df[list(TIME_COLUMNS)] = df[list(TIME_COLUMNS)].fillna("").astype(str)
     df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
     df = _genome_columns(df)
     df["on_front"] = mark_front(df, objectives, directions)
@@ -324,14 +337,24 @@ def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: lis
                         reference_point: list[float] | None = None) -> dict[str, Any]:
     """What front.yaml holds: the objectives, and over the full-budget SEARCH trials (baselines
     are shown beside the front, never part of it) the reference point (study.yaml's, else
-    ``pareto.reference_point``), the hypervolume and the front's size."""
-    search = df[~df["baseline"].astype(bool) & df["status"].isin(FRONT)]
+    ``pareto.reference_point``), the hypervolume and the front's size; with baselines, the
+    hypervolume of the baselines' own points from the SAME reference point (a hypervolume
+    compares only with another from the same point; a baseline beyond it adds nothing).
+
+    The point is taken from the search trials alone, so training the baselines (after the
+    search) never moves the search's hypervolume; every hypervolume of the study (this one,
+    the report's curves against trials and wall time) uses this one point."""
+    full = df[df["status"].isin(FRONT)]
+    search = full[~full["baseline"].astype(bool)]
+    base = full[full["baseline"].astype(bool)]
     hv: dict[str, Any] = {"objectives": list(objectives), "directions": list(directions)}
     if len(search):
         ref = reference_point or pareto.reference_point(search, objectives, directions)
         hv["reference_point"] = [float(x) for x in ref]
         hv["hypervolume"] = pareto.hypervolume(search, objectives, directions, ref)
         hv["front_size"] = int(pareto.non_dominated(search, objectives, directions).sum())
+        if len(base):
+            hv["baselines_hypervolume"] = pareto.hypervolume(base, objectives, directions, ref)
     return hv
 
 

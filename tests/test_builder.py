@@ -9,7 +9,7 @@ from archlab.builder import VideoNet, build, count_params
 from archlab.genome import LETTERS, parse, scale_widths
 from archlab.presets import PRESETS, get
 
-# shared/ANCHORS.md
+# docs/anchors.md
 ANCHORS = {
     ("p3d63", 400): 25_745_232, ("p3d63", 101): 25_132_581, ("p3d63", 487): 25_923_495,
     ("p3d131", 400): 48_088_400, ("p3d131", 101): 47_475_749, ("p3d131", 487): 48_266_663,

@@ -1,7 +1,9 @@
 """CLI: tables for build/presets/profile, and one-line errors with exit code 2."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -75,3 +77,30 @@ def test_the_command_registry_builds_every_command_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == ["['blocks', 'build', 'calibrate', 'dashboard', 'data', 'export', 'fidelity', 'import-weights', "
                    "'presets', 'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']", "True", "[]"]
+
+
+# ---- the README names what exists ------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+README = (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def test_readme_points_only_to_files_in_the_repository():
+    """A fresh clone has only the repository: every file the README names (a backticked path
+    with a directory, a relative link) exists in it, and nothing points outside (the README
+    once sent readers to shared/ANCHORS.md and archlab/studies.py, neither in the repo)."""
+    named = set(re.findall(r"`([\w./-]+/[\w.-]+\.(?:md|py|yaml|toml|txt))`", README))
+    links = {t.split("#")[0] for t in re.findall(r"\]\(([^)\s]+)\)", README) if "://" not in t and t[0] != "#"}
+    assert named and "docs/anchors.md" in links
+    missing = sorted(p for p in named | links if not (REPO / p).exists())
+    assert missing == []
+    assert "shared/" not in README
+
+
+def test_readme_commands_table_has_every_command():
+    from archlab.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    table = README.split("## Commands")[1].split("\n\n")[1]
+    rows = {m for line in table.splitlines() for m in re.findall(r"`archlab ([\w-]+)", line.split("|")[1])}
+    assert sorted(set(sub.choices) - rows) == []

@@ -12,17 +12,19 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from archlab.cli import main
 from archlab.errors import UserError
 from archlab.record import TrialRecord
-from archlab.report import (build_report, chance_accuracy, hypervolume_curve, hypervolume_figure, mix_figure,
-                            short_genome, study_hypervolume, tradeoff_figure)
-from archlab.results import load_results
+from archlab.report import (build_report, chance_accuracy, hypervolume_curve, hypervolume_figure,
+                            hypervolume_time_curve, mix_figure, short_genome, study_hypervolume, tradeoff_figure)
+from archlab.results import hypervolume_summary, load_results, row, table, write_tables
 from archlab.testing.study import write_study
 
 G = "sw=8 w=8,16 cls=6"
@@ -305,3 +307,97 @@ def test_hypervolume_plot_has_whole_trial_numbers_as_ticks(study: Path):
     ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
 
+
+
+# ---- hypervolume history against trials and wall time ---------------------------------------------
+
+T0 = datetime(2026, 12, 1, 9, 0, 0)
+# (status, val_top1, latency_ms, started s, completed s or None): two trials at a time, finishing
+# out of number order; reference point (acc 0, latency 20 ms).
+TIMED = [("ok", 0.5, 10.0, 0.0, 100.0),  # 0: alone 0.5 x 10 = 5
+         ("ok", 0.4, 5.0, 0.0, 60.0),  # 1: finishes first, 0.4 x 15 = 6; with 0: 6 + 0.1 x 10 = 7
+         ("rejected", None, None, 100.0, 100.5),  # 2: no objective values
+         ("stopped", 0.9, 1.0, 61.0, 130.0),  # 3: stopped at a rung, would dominate all: counts for nothing
+         ("ok", 0.8, 8.0, 101.0, 250.0),  # 4: 0.4 x 15 + 0.4 x 12 = 10.8 (0 is dominated)
+         ("running", 0.7, 2.0, 131.0, None)]  # 5: not completed: not on the time axis
+TIMED_BASE = [("ok", 0.6, 12.0, 300.0, 400.0),  # b0: 0.6 x 8 = 4.8
+              ("ok", 0.3, 25.0, 300.0, 350.0)]  # b1: beyond the reference latency, adds nothing
+REF = [0.0, 20.0]
+
+
+def _timed_records(rows, label=""):
+    recs, times = [], []
+    for n, (status, acc, lat, start, end) in enumerate(rows):
+        recs.append(TrialRecord(status=status, genome=f"AB|C2 {G}", label=label, val_top1=acc, latency_ms=lat,
+                                gmacs=0.01, params=1000, epochs=4))
+        times.append((T0 + timedelta(seconds=start), None if end is None else T0 + timedelta(seconds=end)))
+    return recs, times
+
+
+def _timed_table():
+    search, st = _timed_records(TIMED)
+    base, bt = _timed_records(TIMED_BASE, "pure A")
+    rows = [row(n, r, False, started=s, completed=c) for n, (r, (s, c)) in enumerate(zip(search, st))]
+    rows += [row(n, r, True, started=s, completed=c) for n, (r, (s, c)) in enumerate(zip(base, bt))]
+    return table(rows, ["val_top1", "latency_ms"], ["max", "min"])
+
+
+def test_hypervolume_history_per_trial_and_per_elapsed_second():
+    df = _timed_table()
+    objs, dirs = ["val_top1", "latency_ms"], ["max", "min"]
+    per_trial = hypervolume_curve(df, objs, dirs, REF)
+    assert list(per_trial["number"]) == [0, 1, 2, 3, 4, 5]
+    assert list(per_trial["hypervolume"]) == pytest.approx([5.0, 7.0, 7.0, 7.0, 10.8, 10.8])
+    timed = hypervolume_time_curve(df, objs, dirs, REF)
+    assert list(timed["number"]) == [1, 0, 2, 3, 4]  # completion order; the running trial 5 is absent
+    assert list(timed["elapsed_s"]) == pytest.approx([60.0, 100.0, 100.5, 130.0, 250.0])
+    assert list(timed["hypervolume"]) == pytest.approx([6.0, 7.0, 7.0, 7.0, 10.8])
+    # the baselines on their own, from the same reference point, their clock from their own first start
+    base = hypervolume_curve(df, objs, dirs, REF, baseline=True)
+    assert list(base["number"]) == [0, 1] and list(base["hypervolume"]) == pytest.approx([4.8, 4.8])
+    base_t = hypervolume_time_curve(df, objs, dirs, REF, baseline=True)
+    assert list(base_t["number"]) == [1, 0] and list(base_t["elapsed_s"]) == pytest.approx([50.0, 100.0])
+    assert list(base_t["hypervolume"]) == pytest.approx([0.0, 4.8])
+    hv = hypervolume_summary(df, objs, dirs, REF)
+    assert hv["hypervolume"] == pytest.approx(10.8) and hv["baselines_hypervolume"] == pytest.approx(4.8)
+    # a table without times (a test's rows, an old CSV) has no time curve, and says so by being empty
+    untimed = table([row(0, _timed_records(TIMED[:1])[0][0], False)], objs, dirs)
+    assert hypervolume_time_curve(untimed, objs, dirs, REF).empty
+
+
+def test_hypervolume_plot_draws_both_axes_for_search_and_baselines(tmp_path: Path):
+    """Through a real optuna.db: Optuna's trial times are read back, the report draws the curves
+    above from front.yaml's one reference point, and front.yaml holds the baselines' hypervolume."""
+    search, st = _timed_records(TIMED)
+    base, bt = _timed_records(TIMED_BASE, "pure A")
+    d = write_study(tmp_path / "timed", search, base, times=st, baseline_times=bt, space="interleave", epochs=4,
+                    trials=6, wandb="off", tables=False)
+    settings = yaml.safe_load((d / "study.yaml").read_text())
+    (d / "study.yaml").write_text(yaml.safe_dump({**settings, "reference_point": REF}))  # a fixed point, as a user sets
+    write_tables(d)
+    df, info = load_results(d)
+    assert df.loc[~df["baseline"], "completed"].tolist()[:2] == [(T0 + timedelta(seconds=100)).isoformat(),
+                                                                  (T0 + timedelta(seconds=60)).isoformat()]
+    front = yaml.safe_load((d / "front.yaml").read_text())
+    assert front["reference_point"] == REF
+    assert front["hypervolume"] == pytest.approx(10.8) and front["baselines_hypervolume"] == pytest.approx(4.8)
+    hv = study_hypervolume(df, info.settings, info.objectives, info.directions)
+    fig = hypervolume_figure(hypervolume_curve(df, info.objectives, info.directions, REF), hv, "t",
+                             time_curve=hypervolume_time_curve(df, info.objectives, info.directions, REF),
+                             baselines=hypervolume_curve(df, info.objectives, info.directions, REF, baseline=True),
+                             baselines_time=hypervolume_time_curve(df, info.objectives, info.directions, REF,
+                                                                   baseline=True))
+    by_trial, by_time = fig.axes[:2]
+    lines = {l.get_label().split(" (")[0]: l for l in by_time.lines}
+    assert list(lines["search"].get_xdata()) == pytest.approx([0.0, 60.0, 100.0, 100.5, 130.0, 250.0])  # seconds
+    assert list(lines["search"].get_ydata()) == pytest.approx([0.0, 6.0, 7.0, 7.0, 7.0, 10.8])
+    assert list(lines["baselines"].get_xdata()) == pytest.approx([0.0, 50.0, 100.0])
+    assert list(lines["baselines"].get_ydata()) == pytest.approx([0.0, 0.0, 4.8])
+    trial_lines = {l.get_label().split(" (")[0]: l for l in by_trial.lines}
+    assert list(trial_lines["search"].get_ydata()) == pytest.approx([5.0, 7.0, 7.0, 7.0, 10.8, 10.8])
+    assert list(trial_lines["baselines"].get_ydata()) == pytest.approx([4.8, 4.8])
+    text = build_report(d).read_text()
+    summary = text.split("## Summary")[1].split("## ")[0]
+    assert "search wall time 4 min 10 s" in summary
+    assert "baselines' own hypervolume 4.8 from the same reference point (2 baseline(s), in 1 min 40 s)" in summary
+    _assert_png(d / "report" / "hypervolume.png")

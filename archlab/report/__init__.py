@@ -1,6 +1,6 @@
 """``archlab report`` and ``archlab dashboard``: what a study found, as plots and a document.
 
-    numbers.py    hypervolume after each trial, preset names, label text
+    numbers.py    hypervolume after each trial and over wall time, preset names, label text
     figures.py    the PNG plots (trade-offs, hypervolume, block mix)
     document.py   report.md / report.html (build_report)
     dashboard.py  optuna-dashboard on the study's storage (serve_dashboard)
@@ -13,8 +13,8 @@ from .dashboard import serve_dashboard
 from .document import FORMATS, TRIAL_HEADER, build_report
 from .figures import (AXIS_LABELS, chance_accuracy, hypervolume_figure, mix_figure, plot_hypervolume, plot_mix,
                       plot_tradeoff, tradeoff_figure)
-from .numbers import hypervolume_curve, preset_names, short_genome, study_hypervolume
+from .numbers import hypervolume_curve, hypervolume_time_curve, preset_names, short_genome, study_hypervolume
 
 __all__ = ["AXIS_LABELS", "FORMATS", "TRIAL_HEADER", "build_report", "chance_accuracy", "hypervolume_curve",
-           "hypervolume_figure", "mix_figure", "plot_hypervolume", "plot_mix", "plot_tradeoff", "preset_names",
-           "serve_dashboard", "short_genome", "study_hypervolume", "tradeoff_figure"]
+           "hypervolume_figure", "hypervolume_time_curve", "mix_figure", "plot_hypervolume", "plot_mix",
+           "plot_tradeoff", "preset_names", "serve_dashboard", "short_genome", "study_hypervolume", "tradeoff_figure"]

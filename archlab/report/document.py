@@ -23,7 +23,7 @@ from ..record import FINISHED
 from ..results import load_results
 from ..tables import text_table
 from .figures import plot_hypervolume, plot_mix, plot_tradeoff
-from .numbers import hypervolume_curve, num, preset_names, study_hypervolume
+from .numbers import hypervolume_curve, hypervolume_time_curve, num, preset_names, study_hypervolume
 
 FORMATS = ("md", "html")
 
@@ -97,6 +97,11 @@ def _describe(r: pd.Series, what: str) -> str:
     return f"{what} ({who}, `{r['genome']}`)"
 
 
+def _duration(seconds: float) -> str:
+    s = int(round(float(seconds)))
+    return f"{s} s" if s < 60 else f"{s // 60} min {s % 60:02d} s"
+
+
 def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], None] | None = None) -> Path:
     """Write STUDY_DIR/report/ (plots + report.md or report.html); returns the document's path."""
     if fmt not in FORMATS:
@@ -119,9 +124,18 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
     for x, what in (("latency_ms", "latency"), ("gmacs", "GMACs")):
         images.append((plot_tradeoff(df, x, out / f"accuracy_vs_{what.lower()}.png",
                                      f"{name}: accuracy vs {what}", presets), f"accuracy vs {what}"))
-    curve = hypervolume_curve(df, objs, dirs, hv["reference_point"]) if "reference_point" in hv else pd.DataFrame()
-    images.append((plot_hypervolume(curve, hv, out / "hypervolume.png", f"{name}: hypervolume after each trial"),
-                   "hypervolume vs trials"))
+    curves: dict[str, pd.DataFrame] = {}
+    curve = pd.DataFrame()
+    if "reference_point" in hv:  # every curve from front.yaml's one reference point
+        ref = hv["reference_point"]
+        curve = hypervolume_curve(df, objs, dirs, ref)
+        curves["time_curve"] = hypervolume_time_curve(df, objs, dirs, ref)
+        if df["baseline"].astype(bool).any():
+            curves["baselines"] = hypervolume_curve(df, objs, dirs, ref, baseline=True)
+            curves["baselines_time"] = hypervolume_time_curve(df, objs, dirs, ref, baseline=True)
+    images.append((plot_hypervolume(curve, hv, out / "hypervolume.png",
+                                    f"{name}: hypervolume after each trial and over wall time", **curves),
+                   "hypervolume vs trials and wall time"))
     images.append((plot_mix(df, out / "block_mix.png", f"{name}: what the mix does (accuracy vs fraction of each "
                                                         "block type)"), "accuracy vs block-type fractions"))
 
@@ -143,6 +157,15 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
         ref = ", ".join(f"{o} = {r:.4g}" for o, r in zip(objs, hv["reference_point"]))
         summary.append(f"hypervolume {hv['hypervolume']:.4g} (reference point {ref}); "
                        f"{hv['front_size']} search trial(s) on the front")
+        timed = curves.get("time_curve", pd.DataFrame())
+        if len(timed):
+            summary.append(f"search wall time {_duration(timed['elapsed_s'].max())} from the first trial's start to "
+                           "the last trial's end")
+        if "baselines_hypervolume" in hv:
+            bt = curves.get("baselines_time", pd.DataFrame())
+            took = f", in {_duration(bt['elapsed_s'].max())}" if len(bt) else ""
+            summary.append(f"baselines' own hypervolume {hv['baselines_hypervolume']:.4g} from the same reference "
+                           f"point ({int(df['baseline'].astype(bool).sum())} baseline(s){took})")
     else:
         summary.append("hypervolume: - (no search trial finished)")
     acc = done[pd.to_numeric(done["val_top1"], errors="coerce").notna()]

@@ -17,16 +17,53 @@ from ..record import FRONT
 from ..results import hypervolume_summary
 
 
+def _group(df: pd.DataFrame, objectives: Sequence[str], baseline: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The search trials (or the baselines) in trial-number order, and their objective values
+    with every trial not trained to the full budget blanked: failed, rejected, running and
+    stopped trials are steps where the hypervolume stays flat (their values do not count, even
+    when a failed trial has some)."""
+    rows = df[df["baseline"].astype(bool) == baseline].sort_values("number")
+    pts = rows[list(objectives)].apply(pd.to_numeric, errors="coerce")
+    pts.loc[~rows["status"].isin(FRONT)] = np.nan
+    return rows, pts
+
+
 def hypervolume_curve(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
-                      ref: Sequence[float]) -> pd.DataFrame:
-    """Hypervolume of the search trials (not the baselines) after each trial, in trial-number
-    order: columns number, hypervolume. Failed, rejected and running trials are steps where it
-    stays flat (their objective values do not count, even when a failed trial has some)."""
-    search = df[~df["baseline"].astype(bool)].sort_values("number")
-    pts = search[list(objectives)].apply(pd.to_numeric, errors="coerce")
-    pts.loc[~search["status"].isin(FRONT)] = np.nan
+                      ref: Sequence[float], *, baseline: bool = False) -> pd.DataFrame:
+    """Hypervolume of the search trials (``baseline=True``: of the baselines, on their own)
+    after each trial, in trial-number order: columns number, hypervolume. Only full-budget
+    trials add to it (``_group``)."""
+    rows, pts = _group(df, objectives, baseline)
     hv = pareto.hypervolume_history(pts, objectives, directions, ref) if len(pts) else []
-    return pd.DataFrame({"number": search["number"].astype(int).to_numpy(), "hypervolume": hv})
+    return pd.DataFrame({"number": rows["number"].astype(int).to_numpy(), "hypervolume": hv})
+
+
+def hypervolume_time_curve(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
+                           ref: Sequence[float], *, baseline: bool = False) -> pd.DataFrame:
+    """Hypervolume of the search trials (or of the baselines) against wall-clock time: one row
+    per trial that has completed, in completion order, columns number, elapsed_s (seconds from
+    the first trial's start to this one's completion) and hypervolume (of every full-budget
+    trial completed by then). Trials run concurrently and finish out of number order, so this
+    is not the per-trial curve on another axis. Elapsed time is the wall clock: a study paused
+    between an interrupted run and its ``--resume`` shows the pause as a flat stretch. Empty
+    when the table has no times (``started`` / ``completed`` columns empty)."""
+    rows, pts = _group(df, objectives, baseline)
+    empty = pd.DataFrame({"number": pd.Series(dtype=int), "elapsed_s": pd.Series(dtype=float),
+                          "hypervolume": pd.Series(dtype=float)})
+    if rows.empty or "started" not in rows or "completed" not in rows:
+        return empty
+    start = pd.to_datetime(rows["started"].replace("", None), errors="coerce", format="ISO8601")
+    end = pd.to_datetime(rows["completed"].replace("", None), errors="coerce", format="ISO8601")
+    done = end.notna().to_numpy()
+    if not done.any() or start.isna().all():
+        return empty
+    t0 = start.min()
+    elapsed = ((end - t0).dt.total_seconds()).to_numpy()[done]
+    order = np.argsort(elapsed, kind="stable")
+    pts = pts[done].iloc[order]
+    hv = pareto.hypervolume_history(pts, objectives, directions, ref)
+    return pd.DataFrame({"number": rows["number"].astype(int).to_numpy()[done][order],
+                         "elapsed_s": elapsed[order].astype(float), "hypervolume": hv})
 
 
 def study_hypervolume(df: pd.DataFrame, settings: dict[str, Any], objectives: list[str],

@@ -12,7 +12,7 @@ the derived tables from ``results.write_tables``.
 from __future__ import annotations
 
 import math
-
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,7 +35,13 @@ def write_settings(study_dir: Path, *, objectives: str = "acc,latency", **config
     search_write_settings(cfg, objs, dirs)
 
 
-def _add(study: Any, rec: TrialRecord, objectives: Sequence[str]) -> None:
+Times = Sequence[tuple[datetime, datetime | None]]
+"""(datetime_start, datetime_complete) per trial, None while running; without them Optuna
+stamps each trial with the moment it was written."""
+
+
+def _add(study: Any, rec: TrialRecord, objectives: Sequence[str],
+         when: tuple[datetime, datetime | None] | None = None) -> None:
     attrs = rec.to_attrs()
     if rec.status is Status.RUNNING:
         state, values = optuna.trial.TrialState.RUNNING, None
@@ -48,25 +54,32 @@ def _add(study: Any, rec: TrialRecord, objectives: Sequence[str]) -> None:
         state, values = optuna.trial.TrialState.PRUNED, None
     else:
         state, values = optuna.trial.TrialState.COMPLETE, [float(attrs[o]) for o in objectives]
-    study.add_trial(optuna.trial.create_trial(state=state, values=values, user_attrs=attrs))
+    trial = optuna.trial.create_trial(state=state, values=values, user_attrs=attrs)
+    if when is not None:
+        trial.datetime_start, trial.datetime_complete = when[0], (None if rec.status is Status.RUNNING else when[1])
+    study.add_trial(trial)
 
 
 def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines: Sequence[TrialRecord] = (), /,
-                *, tables: bool = True, **config: Any) -> Path:
+                *, tables: bool = True, times: Times = (), baseline_times: Times = (), **config: Any) -> Path:
     """A finished study at ``study_dir``: settings (see ``write_settings``), the search trials
     numbered 0, 1, ... in order, the baselines in the ``<name>:baselines`` study, and
-    results.csv / pareto.csv / front.yaml unless ``tables`` is false."""
+    results.csv / pareto.csv / front.yaml unless ``tables`` is false. ``times`` and
+    ``baseline_times`` (one pair per trial, or empty) set when each trial started and ended."""
+    for recs, when in ((trials, times), (baselines, baseline_times)):
+        if when and len(when) != len(recs):
+            raise ValueError(f"{len(when)} times for {len(recs)} trials")
     d = Path(study_dir)
     write_settings(d, **config)
     info = load_study_info(d)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize" if x == "max" else "minimize" for x in info.directions]
-    for name, recs in ((info.name, trials), (info.name + BASELINE_SUFFIX, baselines)):
+    for name, recs, when in ((info.name, trials, times), (info.name + BASELINE_SUFFIX, baselines, baseline_times)):
         if name.endswith(BASELINE_SUFFIX) and not recs:
             continue
         study = optuna.create_study(study_name=name, storage=info.storage_url, directions=directions)
-        for rec in recs:
-            _add(study, rec, info.objectives)
+        for i, rec in enumerate(recs):
+            _add(study, rec, info.objectives, when[i] if when else None)
     if tables:
         write_tables(d)
     return d
