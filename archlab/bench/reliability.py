@@ -69,48 +69,46 @@ def run_reliability(quick: bool = False, out_dir: str | Path | None = None, *, c
     import torch
 
     rng = random.Random(seed)
-    cycles = cycles if cycles is not None else (2 if quick else 6)
-    trials = trials if trials is not None else (3 if quick else 8)
-    epochs = 3
+    cycles = cycles if cycles is not None else (2 if quick else 8)
+    trials = trials if trials is not None else (3 if quick else 10)
+    epochs = 4
     work = Path(tempfile.mkdtemp(prefix="archlab-rel-"))
     (work / "space.yaml").write_text(SPACE)
     study = work / "runs" / "rel"
     db = study / "optuna.db"
     argv = [sys.executable, "-m", "archlab", "search", "--space", str(work / "space.yaml"), "--name", "rel",
             "--out", str(work / "runs"), "--frames", "4", "--size", "32", "--trials", str(trials), "--epochs",
-            str(epochs), "--batch", "8", "--train-clips", "48", "--val-clips", "32", "--wandb", "off",
+            str(epochs), "--batch", "8", "--train-clips", "160", "--val-clips", "48", "--wandb", "off",
             "--seed", str(seed), "--sampler", "random", "--grace-epochs", str(epochs)]
     seen: dict[int, str] = {}  # trial number -> its first completion time
     replaced, vanished = set(), set()
     events = []
     t_start = time.perf_counter()
     for cycle in range(cycles):
+        if len(_finished(db)) >= trials:
+            events.append(f"cycle {cycle + 1}: the search was complete, no more kills")
+            break
         proc = subprocess.Popen(argv + (["--resume"] if db.exists() else []), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL, start_new_session=True)
-        what = rng.choice(["driver", "worker", "worker+driver"])
-        wait = rng.uniform(8, 40)
-        time.sleep(wait)
-        if proc.poll() is not None:
-            events.append(f"cycle {cycle + 1}: the search ended before the kill ({wait:.0f} s)")
+        what = []
+        t0 = time.perf_counter()
+        if rng.random() < 0.5:  # a worker first, at a random point of a trial
+            time.sleep(rng.uniform(12, 30))
+            pids = _workers(study)
+            if pids and proc.poll() is None:
+                pid = rng.choice(pids)
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    what.append(f"worker {pid} at {time.perf_counter() - t0:.0f} s")
+                except OSError:
+                    pass
+        time.sleep(rng.uniform(8, 30))
+        if proc.poll() is None:
+            _kill_group(proc)
+            what.append(f"the driver's group at {time.perf_counter() - t0:.0f} s")
         else:
-            if "worker" in what:
-                pids = _workers(study)
-                if pids:
-                    pid = rng.choice(pids)
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except OSError:
-                        pass
-                    events.append(f"cycle {cycle + 1}: killed worker {pid} at {wait:.0f} s")
-                    if what == "worker+driver":
-                        time.sleep(rng.uniform(1, 10))
-                else:
-                    events.append(f"cycle {cycle + 1}: no worker running at {wait:.0f} s")
-            if "driver" in what or proc.poll() is not None:
-                _kill_group(proc)
-                events.append(f"cycle {cycle + 1}: killed the driver's process group")
-            else:
-                proc.wait(timeout=1800)
+            what.append("no driver kill (the search had ended)")
+        events.append(f"cycle {cycle + 1}: killed " + ", ".join(what))
         now = _finished(db)
         for n, t in now.items():
             if n in seen and seen[n] != t:
