@@ -154,10 +154,15 @@ def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     assert letters["P3D-ABC"] == "A|B|CAB|2" and letters["C2D"] == "2|2|222|2"
     for v in "ABC":
         assert letters[f"P3D-{v}"] == f"{v}|{v}|{v * 3}|2"
-    for s2 in ("interleave_vs_free", "sampler_vs_random"):
-        cfgs = load_study(s2).searches
-        budgets = {(c.trials, c.recipe.epochs, c.objectives, c.recipe.seed) for c in cfgs.values()}
-        assert len(cfgs) == 2 and len(budgets) == 1  # the same budget for both searches
+    cfgs = load_study("interleave_vs_free").searches
+    budgets = {(c.trials, c.recipe.epochs, c.objectives, c.recipe.seed) for c in cfgs.values()}
+    assert len(cfgs) == 2 and len(budgets) == 1  # the same budget for both searches
+    # issue 13 items 5 and 2: each candidate over the same 3 search seeds, at one budget
+    for name, field, values in (("sampler_vs_random", "sampler", {"nsga2", "tpe", "random"}),
+                                ("asha_vs_mo_asha", "scheduler", {"asha", "mo-asha"})):
+        cfgs = load_study(name).searches
+        assert {(getattr(c, field), c.recipe.seed) for c in cfgs.values()} == {(v, s) for v in values for s in (0, 1, 2)}
+        assert len({(c.trials, c.recipe.epochs, c.objectives, c.space, c.grace_epochs) for c in cfgs.values()}) == 1
 
 
 def test_quick_shrinks_the_study_and_writes_elsewhere(tmp_path):
