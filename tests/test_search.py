@@ -387,3 +387,26 @@ def test_a_resume_never_trains_a_recorded_failure_again(tmp_path):
         failed_after = dict(c.execute("select number, datetime_complete from trials where state = 'FAIL'"))
     assert {n: failed_after[n] for n in failed_before} == failed_before
     assert more.finished + more.failed == 4
+
+
+def test_a_trial_killed_after_its_last_checkpoint_is_recorded_not_retrained(tmp_path):
+    """Found by `python -m archlab.bench reliability`: a driver killed after a trial's last
+    epoch was checkpointed but before Ray recorded it left the trial RUNNING; resumed, it had
+    nothing left to train, reported nothing, and Ray's strict metric check crashed the search
+    with a traceback. Now it reports its checkpoint's last epoch."""
+    first = search(tiny(tmp_path, trials=1, epochs=2, concurrency=1), echo=lambda _: None)
+    d = first.study_dir
+    metrics = (d / "trials" / "0000" / "metrics.csv").read_text()
+    ck = torch.load(d / "trials" / "0000" / "checkpoint.pt", weights_only=True)
+    with sqlite3.connect(d / "optuna.db") as c:  # what the kill leaves: RUNNING, no values
+        tid = c.execute("select trial_id from trials where number = 0").fetchone()[0]
+        c.execute("update trials set state = 'RUNNING', datetime_complete = NULL where trial_id = ?", (tid,))
+        c.execute("delete from trial_values where trial_id = ?", (tid,))
+    lines = []
+    again = search(tiny(tmp_path, trials=None, epochs=2, concurrency=1), resume=True, echo=lines.append)
+    assert (again.finished, again.failed, again.interrupted) == (1, 0, False)
+    assert any(l.startswith("[resume]   #0 ") for l in lines)
+    df = pd.read_csv(d / "results.csv")
+    assert df.status.tolist() == ["ok"] and df.epochs.tolist() == [2]
+    assert df.val_top1.iloc[0] == pytest.approx(ck["history"][-1]["val_top1"])
+    assert (d / "trials" / "0000" / "metrics.csv").read_text() == metrics  # nothing trained again

@@ -103,8 +103,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         # driver died continues from its last epoch's checkpoint.pt (train() resumes from it).
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
+        reported = [False]
 
         def on_epoch(m: Any) -> None:
+            reported[0] = True
             done = m.epoch >= recipe.epochs
             train_time[0] += m.epoch_time_s
             metrics = {**base, "val_top1": m.val_top1, "val_top5": m.val_top5, "train_loss": m.train_loss,
@@ -124,6 +126,12 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
             base["restarted"] = f"{e}"[:REASON_CHARS]
             print(f"[restart] {e}; moved to {aside.name}, training again from scratch", flush=True)
             result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
+        if result.status == "ok" and result.history and not reported[0]:
+            # Killed after its last epoch's checkpoint and before that epoch was recorded:
+            # train() had nothing left to train; report the checkpoint's last epoch (a trial
+            # that reports nothing broke the whole search: Ray's strict metric check).
+            train_time[0] = sum(h.epoch_time_s for h in result.history[:-1])
+            on_epoch(result.history[-1])
         if result.status != "ok":
             best = max((h.val_top1 for h in result.history), default=0.0)
             final(Status.FAILED, f"{result.status}: {result.reason}", val_top1=best, epochs=len(result.history))
