@@ -241,7 +241,12 @@ def _is_oom(e: BaseException) -> bool:
 
 class CorruptCheckpoint(UserError):
     """A ``checkpoint.pt`` that cannot be resumed from: truncated by a kill, overwritten, or not
-    archlab's. ``archlab train`` reports it as one line; a search trial starts again from scratch."""
+    archlab's. ``archlab train`` reports it as one line; a search trial sets ``path`` aside and
+    starts again from scratch."""
+
+    def __init__(self, message: str, *, path: Path):
+        super().__init__(message)
+        self.path = Path(path)
 
 
 def _read_checkpoint(path: Path) -> dict[str, Any]:
@@ -251,12 +256,12 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001 - truncated zip, foreign pickle, refused global: one kind of error
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
         raise CorruptCheckpoint(f"{path} cannot be read as a checkpoint ({type(e).__name__}: {why}): "
-                                "delete it to start over") from None
+                                "delete it to start over", path=path) from None
     missing = [k for k in ("genome", "model", "optimizer", "scheduler", "history", "epoch", "rng")
                if not isinstance(ck, dict) or k not in ck]
     if missing:
         raise CorruptCheckpoint(f"{path} is not an archlab training checkpoint (no {', '.join(missing)}): "
-                                "delete it to start over")
+                                "delete it to start over", path=path)
     return ck
 
 
@@ -323,7 +328,8 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
             _set_rng_state(ck["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise CorruptCheckpoint(f"{ckpt_path} does not fit its genome ({type(e).__name__}: "
-                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}): delete it to start over")
+                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}): delete it to start over",
+                                    path=ckpt_path) from None
     for m in result.history:
         if m.val_top1 > result.best_top1 or result.best_epoch == 0:
             result.best_top1, result.best_epoch = m.val_top1, m.epoch

@@ -61,7 +61,7 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from .. import profile
     from ..forms import Form
     from ..spaces import load_space
-    from ..train import CHECKPOINT, CorruptCheckpoint, TrainConfig, train
+    from ..train import CorruptCheckpoint, TrainConfig, train
 
     study_dir = s["study_dir"]
     work = Path(study_dir) / config["_work"]
@@ -121,8 +121,8 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         except CorruptCheckpoint as e:
             # A checkpoint cut short by a kill: the trial starts again from scratch (it still
             # counts once) and says so, instead of ending as failed.
-            aside = work / (CHECKPOINT + ".corrupt")
-            (work / CHECKPOINT).replace(aside)
+            aside = e.path.with_name(e.path.name + ".corrupt")
+            e.path.replace(aside)
             base["restarted"] = f"{e}"[:REASON_CHARS]
             print(f"[restart] {e}; moved to {aside.name}, training again from scratch", flush=True)
             result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
