@@ -58,7 +58,8 @@ TOLD_FAIL: tuple[str, ...] = (Status.FAILED.value, Status.REPEAT.value, Status.I
 
 WORKER_DIED = "the trial's worker died, and again on each retry (see ray/ logs)"
 DRIVER_STOPPED = "the driver stopped before the trial started"
-REASON_CHARS = 500  # a reason is one line for a table, not a traceback
+REASON_CHARS = 500
+TSE_EPOCHS = 2  # the training-speed score's epochs, as `archlab fidelity --tse-epochs` defaults  # a reason is one line for a table, not a traceback
 
 
 def final_status(reported: str | None, error: bool) -> Status:
@@ -130,6 +131,13 @@ class TrialRecord:
     latency_form: str | None = None
     latency_runtime: str | None = None
     restarted: str | None = None  # why it trained again from scratch (its checkpoint was corrupt)
+    # Cheaper rankers, recorded beside val top-1 for `archlab fidelity`'s comparison (issue 16
+    # item 3): the last epoch's losses, the training-speed score (sum of the mean training
+    # losses of the last TSE_EPOCHS epochs; lower is better) and synflow before any training.
+    train_loss: float | None = None
+    val_loss: float | None = None
+    train_speed: float | None = None
+    synflow: float | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

@@ -31,12 +31,12 @@ def test_a_worker_that_died_gets_a_reason_and_a_reported_reason_is_kept():
 
 def test_attrs_round_trip_without_non_finite_values():
     r = TrialRecord.from_result({"status": "ok", "genome": "A|2", "val_top1": 0.5, "latency_ms": math.inf,
-                                 "gmacs": math.nan, "params": 12, "train_loss": 1.0}, error=False,
+                                 "gmacs": math.nan, "params": 12, "epoch_time_s": 1.0}, error=False,
                                 ray_trial_id="abc_00001")
     attrs = r.to_attrs()
     assert attrs == {"status": "ok", "reason": "", "ray_trial_id": "abc_00001", "genome": "A|2", "val_top1": 0.5,
                      "params": 12}
-    assert set(attrs) <= set(ATTRS) and "train_loss" not in attrs  # only the schema is stored
+    assert set(attrs) <= set(ATTRS) and "epoch_time_s" not in attrs  # only the schema is stored
     assert TrialRecord.from_attrs(attrs) == r.with_(latency_ms=None, gmacs=None)
     assert type(attrs["status"]) is str  # JSON-storable
 

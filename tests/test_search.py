@@ -74,6 +74,17 @@ def test_search_end_to_end(tmp_path):
     assert set(done.train_form) == {"fp32/ncdhw"} and set(done.latency_form) == {"fp32/ncdhw/t1"}
     assert set(done.latency_runtime) == {"torch"}
     assert torch.load(d / done.checkpoint.iloc[0] / "best.pt", weights_only=True)["form"] == "fp32/ncdhw"
+    # Issue 16 item 3: the cheaper rankers beside val top-1, per trial: the last epoch's
+    # losses, the training-speed score (sum of the last 2 epochs' mean training losses) and
+    # synflow of the freshly initialised network (before any training, init seed 0).
+    from archlab.fidelity.scores import synflow_of
+    from archlab.genome import parse
+
+    for _, r in done.iterrows():
+        hist = torch.load(d / r.checkpoint / "checkpoint.pt", weights_only=True)["history"]
+        assert r.train_speed == pytest.approx(sum(h["train_loss"] for h in hist[-2:]), rel=1e-9)
+        assert (r.train_loss, r.val_loss) == (pytest.approx(hist[-1]["train_loss"]), pytest.approx(hist[-1]["val_loss"]))
+        assert r.synflow == pytest.approx(synflow_of(parse(r.genome), (4, 32, 32)), rel=1e-9) and r.synflow > 0
 
 
 def test_failing_trial_is_recorded_and_search_completes(tmp_path):

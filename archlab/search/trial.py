@@ -18,7 +18,7 @@ from typing import Any
 
 from . import orphans
 from ..genome import Genome, parse
-from ..record import REASON_CHARS, Status
+from ..record import REASON_CHARS, TSE_EPOCHS, Status
 from ..recipe import ProxyRecipe
 
 
@@ -28,6 +28,29 @@ def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) ->
     else:
         g = space.from_params({k: v for k, v in config.items() if not k.startswith("_")})
     return g if num_classes is None else g.with_(classes=num_classes)
+
+
+def _earlier_losses(work: Path) -> dict[int, float]:
+    """The training losses of the epochs a resumed trial already trained (its checkpoint's
+    history); empty for a new trial or an unreadable checkpoint (train() then decides)."""
+    import torch
+
+    try:
+        ck = torch.load(work / "checkpoint.pt", map_location="cpu", weights_only=True)
+        return {int(h["epoch"]): float(h["train_loss"]) for h in ck["history"]}
+    except Exception:  # noqa: BLE001 - no checkpoint or a damaged one: nothing earlier
+        return {}
+
+
+def _synflow(genome: Genome, clip: tuple[int, int, int]) -> float | None:
+    """Synflow before any training (0.1 s on a proxy genome); None if it cannot be computed:
+    a score beside the record must never fail the trial."""
+    from ..fidelity.scores import synflow_of
+
+    try:
+        return synflow_of(genome, clip)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _relative(path: str | Path, root: str) -> str:
@@ -104,12 +127,17 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
         reported = [False]
+        losses = _earlier_losses(work)  # epoch -> mean training loss (a resumed trial's earlier epochs)
+        base["synflow"] = _synflow(genome, clip)
 
         def on_epoch(m: Any) -> None:
             reported[0] = True
             done = m.epoch >= recipe.epochs
             train_time[0] += m.epoch_time_s
+            losses[m.epoch] = m.train_loss
+            last = [losses[e] for e in sorted(losses) if e <= m.epoch][-TSE_EPOCHS:]
             metrics = {**base, "val_top1": m.val_top1, "val_top5": m.val_top5, "train_loss": m.train_loss,
+                       "train_speed": float(sum(last)),
                        "val_loss": m.val_loss, "epochs": m.epoch, "epoch_time_s": m.epoch_time_s,
                        "train_time_s": train_time[0], "trial_time_s": time.perf_counter() - t_start,
                        "status": (Status.OK if done else Status.RUNNING).value,
