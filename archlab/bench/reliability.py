@@ -31,11 +31,14 @@ from typing import Any
 from .common import publish
 
 
-
 def _finished(db: Path) -> dict[int, str]:
     try:
         with sqlite3.connect(db) as c:
-            return dict(c.execute("select number, datetime_complete from trials where state in ('COMPLETE', 'PRUNED')"))
+            # trained to the end (a rejected genome is COMPLETE in Optuna too: told, not failed)
+            return dict(c.execute(
+                "select t.number, t.datetime_complete from trials t join trial_user_attributes a "
+                "on a.trial_id = t.trial_id where a.key = 'status' and a.value_json in ('\"ok\"', '\"stopped\"') "
+                "and t.state in ('COMPLETE', 'PRUNED')"))
     except sqlite3.Error:
         return {}
 
