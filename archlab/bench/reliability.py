@@ -92,7 +92,10 @@ def run_reliability(quick: bool = False, out_dir: str | Path | None = None, *, c
         what = []
         t0 = time.perf_counter()
         if rng.random() < 0.5:  # a worker first, at a random point of a trial
-            time.sleep(rng.uniform(12, 30))
+            deadline = time.perf_counter() + 120
+            while not _workers(study) and proc.poll() is None and time.perf_counter() < deadline:
+                time.sleep(0.5)  # Ray's start and the first proposal take 10-30 s
+            time.sleep(rng.uniform(0, 20))
             pids = _workers(study)
             if pids and proc.poll() is None:
                 pid = rng.choice(pids)
