@@ -31,7 +31,7 @@ def cmd_search(args: argparse.Namespace) -> int:
                        address=args.address, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb,
                        train_form=args.train_form, latency_form=args.latency_form,
-                       latency_runtime=args.latency_runtime)
+                       latency_runtime=args.latency_runtime, seeds=args.seeds, confirm_seeds=args.confirm_seeds)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
     finally:
@@ -106,5 +106,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-runtime", choices=RUNTIMES, default="torch",
                    help="where the latency objective is measured: torch eager (default), or the exported "
                         "ONNX graph in onnxruntime / openvino")
+    p.add_argument("--seeds", type=int, default=1, metavar="K",
+                   help="seeds per trial (--seed, --seed+1, ...), trained interleaved epoch by epoch; the accuracy "
+                        "objective is their mean (default 1: extra seeds go to the front's points, --confirm-seeds)")
+    p.add_argument("--confirm-seeds", type=int, default=2, metavar="N",
+                   help="after the budget, retrain every front point with N more seeds; the final front is "
+                        "computed on the means over all its seeds, with 95%% CIs (default 2; 0: off)")
     ProxyRecipe.add_arguments(p)  # --epochs, --batch, --lr, --frames, --size, --seed, ... (one definition)
     p.set_defaults(func=cmd_search)

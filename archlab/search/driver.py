@@ -26,7 +26,7 @@ from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
 TRIAL_SETTINGS = ("space", "data", "data_root", "data_opts", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
-                  "max_params", "latency_runs", "workers", "train_form", "latency_form", "latency_runtime")
+                  "max_params", "latency_runs", "workers", "train_form", "latency_form", "latency_runtime", "seeds")
 
 
 def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:

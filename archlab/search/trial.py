@@ -60,11 +60,12 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from .. import profile
     from ..forms import Form
     from ..spaces import load_space
-    from ..train import TrainConfig, train
+    from ..train import TrainConfig
+    from .seeds import train_seeds, trial_seeds
 
     study_dir = s["study_dir"]
     torch.set_num_threads(max(1, int(s["cpus_per_trial"])))
-    recipe = ProxyRecipe.from_dict(s["recipe"])
+    recipe, k = trial_seeds(ProxyRecipe.from_dict(s["recipe"]), config, s["seeds"])
     clip = recipe.clip
     t_start = time.perf_counter()
     # Every report carries the objectives and ASHA's metrics, even a failure's (Ray checks).
@@ -109,10 +110,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
                        "val_loss": m.val_loss, "epochs": m.epoch, "epoch_time_s": m.epoch_time_s,
                        "train_time_s": train_time[0], "trial_time_s": time.perf_counter() - t_start,
                        "status": (Status.OK if done else Status.RUNNING).value,
-                       "checkpoint": _relative(work, study_dir)}
+                       "checkpoint": _relative(work, study_dir), **m.report()}
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(str(work)))
 
-        result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
+        result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch)
         if result.status != "ok":
             best = max((h.val_top1 for h in result.history), default=0.0)
             final(Status.FAILED, f"{result.status}: {result.reason}", val_top1=best, epochs=len(result.history))
