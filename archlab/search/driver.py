@@ -232,6 +232,11 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             exhausted = searcher.exhausted
         n = count(study)
         interrupted = n.running > 0 or (n.counted < cfg.trials and not exhausted)
+        if cfg.confirm_seeds and not interrupted:  # retrain the front's points with more seeds (search/confirm.py)
+            from .confirm import run_confirm
+
+            interrupted = run_confirm(cfg, study_dir, storage=storage, directions=directions, objectives=objectives,
+                                      slots=(concurrency, res), echo=echo)
 
         if cfg.baselines and not interrupted:
             interrupted = _run_baselines(cfg, study_dir, storage=storage, directions=directions,
