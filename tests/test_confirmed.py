@@ -111,3 +111,23 @@ def test_overlapping_cis_are_marked_not_distinguishable():
     f = pd.DataFrame({"trial": ["0", "1", "2", "3"], "top1_ci95_low": [0.30, 0.45, 0.70, None],
                       "top1_ci95_high": [0.50, 0.60, 0.80, None]})
     assert confirmed.overlaps(f).tolist() == ["1", "0", "", None]
+
+
+def test_the_report_says_which_front_and_shows_each_point_with_its_ci(tmp_path):
+    from archlab.report import build_report
+
+    d, *_ = study(tmp_path, "b", [CONFIRM_A, CONFIRM_B])
+    text = build_report(d).read_text()
+    assert "## Pareto front, confirmed" in text and "retrained with 2 more seed(s)" in text
+    rows = [line.split() for line in text.splitlines()]
+    assert ["2", "3", "0.900", "0.020", "[0.850,", "0.950]", "yes", "C|2", "sw=8", "w=8,16", "cls=6"] in rows
+    # two points of two seeds each whose intervals overlap: marked not distinguishable
+    recs = [TrialRecord(status="ok", genome=G[n], val_top1=sum(v) / 2, latency_ms=lat, gmacs=0.01, params=100,
+                        epochs=2, seeds=[0, 1], seed_top1=list(v))
+            for n, lat, v in ((0, 2.0, (0.40, 0.50)), (1, 3.0, (0.45, 0.55)))]
+    d = write_study(tmp_path / "o", recs, frames=4, size=32, seeds=2, confirm_seeds=0)
+    text = build_report(d).read_text()
+    assert "## Pareto front, provisional" in text
+    rows = [line.split() for line in text.splitlines()]
+    # t(0.975, 1) = 12.706: 0.45 +- 12.706 * 0.0707 / sqrt(2) = 0.45 +- 0.635
+    assert any(r[:9] == ["0", "2", "0.450", "0.071", "[-0.185,", "1.085]", "no:", "overlaps", "1"] for r in rows)

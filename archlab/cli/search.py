@@ -10,14 +10,24 @@ from .common import fmt_int, key_values, table
 from .forms import RUNTIMES
 
 
+def _ci(r) -> str:
+    """'0.733 [0.61, 0.86] n=3': a point's mean over all its seeds and its 95% CI."""
+    mean, n = r.get("top1_mean"), r.get("n_seeds")
+    if mean != mean or mean is None:
+        return "-"
+    lo = r.get("top1_ci95_low")
+    ci = f" [{lo:.2f}, {r['top1_ci95_high']:.2f}]" if lo == lo and lo is not None else ""
+    return f"{mean:.3f}{ci} n={int(n)}"
+
+
 def _front_table(front, objectives: list[str]) -> str:
     rows = []
     for _, r in front.iterrows():
-        rows.append([str(r["trial"]), f"{r['val_top1']:.3f}",
+        rows.append([str(r["trial"]), f"{r['val_top1']:.3f}", _ci(r),
                      f"{r['latency_ms']:.1f}" if r["latency_ms"] == r["latency_ms"] else "-",
                      f"{r['gmacs']:.3f}", fmt_int(int(r["params"])), r["label"] or "", r["genome"]])
-    return table(rows, ["trial", "val_top1", "latency ms", "GMACs", "params", "baseline", "genome"],
-                  right={0, 1, 2, 3, 4})
+    return table(rows, ["trial", "val_top1", "mean over seeds, 95% CI", "latency ms", "GMACs", "params", "baseline",
+                        "genome"], right={0, 1, 3, 4, 5})
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -38,7 +48,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         shutdown()
     df, info = load_results(out.study_dir)
     front = df[df["on_front"]].sort_values(info.objectives[1])
-    print(f"\nPareto front ({len(front)} of {len(finished(df))} finished trials; "
+    kind = str(df["front"].iloc[0]) if len(df) else "provisional"
+    print(f"\nPareto front, {kind} ({len(front)} of {len(finished(df))} finished trials; "
           f"{info.objectives[0]} up, {info.objectives[1]} down):")
     print(_front_table(front, info.objectives) if len(front) else "  (empty)")
     base = df[df["baseline"] & df["status"].isin(FINISHED)]
