@@ -54,10 +54,10 @@ class ConfirmRuns(FixedGenomes):
 
 
 def run_confirm(cfg: Any, study_dir: Path, *, storage: Any, directions: list[str], objectives: list[str],
-                slots: tuple[int, dict], echo: Callable[[str], None]) -> bool:
-    """Run the confirm step to the end; True if it was interrupted (runs left to do)."""
-    from .driver import TuneRun, tune_run  # the driver imports this module only when a search runs
-
+                launch: Callable[[str, Any, int, list], None], echo: Callable[[str], None]) -> bool:
+    """Run the confirm step to the end; True if it was interrupted (runs left to do).
+    ``launch(name, searcher, num_samples, callbacks)`` runs one Ray Tune experiment without a
+    scheduler (the driver's ``tune_run``: this module does not import the driver)."""
     name = study_dir.name
     cstudy = optuna.create_study(study_name=name + SUFFIX, storage=storage, load_if_exists=True,
                                  directions=["maximize" if d == "max" else "minimize" for d in directions])
@@ -73,11 +73,8 @@ def run_confirm(cfg: Any, study_dir: Path, *, storage: Any, directions: list[str
         echo(f"confirm step{f' (round {round_})' if round_ > 1 else ''}: {len(points)} front point(s) "
              f"(#{', #'.join(map(str, points))}) x {cfg.confirm_seeds} more seed(s): {len(todo)} run(s)")
         # A fresh Ray experiment per attempt: a restored one would replay an old searcher.
-        run = TuneRun(name=f"{name}-confirm-{time.time_ns()}", searcher=ConfirmRuns(runs=todo, study=cstudy,
-                                                                                     objectives=objectives),
-                      num_samples=len(todo), scheduler=None,
-                      callbacks=[Progress(echo=echo, total=len(todo), label="confirm", epochs=cfg.recipe.epochs)])
-        tune_run(cfg, study_dir, run, *slots)
+        launch(f"{name}-confirm-{time.time_ns()}", ConfirmRuns(runs=todo, study=cstudy, objectives=objectives),
+               len(todo), [Progress(echo=echo, total=len(todo), label="confirm", epochs=cfg.recipe.epochs)])
         ended = attempted(load_confirm_rows(study_dir))
         if any((n, s) not in ended for n, _, s in todo):
             return True

@@ -235,8 +235,12 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         if cfg.confirm_seeds and not interrupted:  # retrain the front's points with more seeds (search/confirm.py)
             from .confirm import run_confirm
 
+            def launch(run_name: str, searcher: Any, n: int, callbacks: list) -> None:
+                tune_run(cfg, study_dir, TuneRun(name=run_name, searcher=searcher, num_samples=n, scheduler=None,
+                                                 callbacks=callbacks), concurrency, res)
+
             interrupted = run_confirm(cfg, study_dir, storage=storage, directions=directions, objectives=objectives,
-                                      slots=(concurrency, res), echo=echo)
+                                      launch=launch, echo=echo)
 
         if cfg.baselines and not interrupted:
             interrupted = _run_baselines(cfg, study_dir, storage=storage, directions=directions,
