@@ -15,8 +15,9 @@ How: ``train.train`` resumes from ``checkpoint.pt`` exactly (RNG states included
 checks it), so each seed trains one epoch at a time into its own directory and pauses by
 raising from ``on_epoch`` after its checkpoint is written. Seed ``i`` of K is
 ``recipe.seed + i``, and its numbers are the ones ``archlab train --seed`` gives for that seed
-(tests/test_seeds.py). Pausing costs one model build and one checkpoint load per seed and
-epoch (measured in the test module's docstring). With K = 1 nothing is interleaved: one
+(tests/test_seeds.py). Pausing costs one model build, loader set-up and checkpoint load per
+seed and epoch: 0.18 s measured on the A->B->C anchor (1 thread, busy 2-core VM), against
+~16 s for one of its proxy epochs, about 1%. With K = 1 nothing is interleaved: one
 ``train`` call, as before.
 
 The first seed trains in the trial's work directory itself (its ``best.pt`` is what the

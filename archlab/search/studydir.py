@@ -4,7 +4,8 @@ One study = one directory (default ``runs/<name>/``):
 
     study.yaml     resolved settings (space, data, recipe, clip, objectives, budget, versions)
     optuna.db      Optuna storage: the single source of truth of what was tried. Study
-                   ``<name>`` holds the proposals, ``<name>:baselines`` the reference points.
+                   ``<name>`` holds the proposals, ``<name>:baselines`` the reference points,
+                   ``<name>:confirm`` the confirm step's runs (one per front point and seed).
     ray/           Ray Tune's experiment (trial dirs, checkpoints), used to resume
     profiles/      cached latency/MAC profiles by (genome id, input, batch, device)
     results.csv    one row per trial (derived from optuna.db), pareto.csv, front.yaml
