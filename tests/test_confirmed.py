@@ -92,6 +92,8 @@ def test_a_trial_with_k_seeds_gets_its_confirm_seeds_after_its_own(tmp_path):
     rec = TrialRecord(status="ok", genome=G[0], val_top1=0.6, latency_ms=2.0, gmacs=0.01, params=100, epochs=2,
                       seeds=[4, 5], seed_top1=[0.5, 0.7], val_top1_std=math.sqrt(0.02))
     d = write_study(tmp_path / "k", [rec], frames=4, size=32, seed=4, seeds=2, confirm_seeds=1)
+    settings = yaml.safe_load((d / "study.yaml").read_text())  # what the search stores (studydir.write_settings)
+    assert (settings["seeds"], settings["confirm_seeds"], settings["recipe"]["seed"]) == (2, 1, 4)
     df, info = load_results(d)
     assert confirmed.plan(df, [], info.objectives, info.directions, extra=1, base_seed=4) == [(0, G[0], 6)]
     r = df.iloc[0]
