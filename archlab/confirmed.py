@@ -34,7 +34,7 @@ import pandas as pd
 
 from . import pareto
 from .fidelity.stats import interval
-from .record import FRONT
+from .record import COUNTED, FRONT
 
 SUFFIX = ":confirm"
 ACCURACY = "val_top1"
@@ -79,10 +79,12 @@ def confirm_values(confirm_rows: Sequence[Mapping[str, Any]]) -> dict[int, list[
 
 
 def attempted(confirm_rows: Sequence[Mapping[str, Any]]) -> set[tuple[int, int]]:
-    """(trial number, seed) of every confirm run that ended (ok or not): never run twice."""
+    """(trial number, seed) of every confirm run that trained or tried to (``ok``, or
+    ``failed``: the same seed fails the same way): never run twice. One still running or
+    ``interrupted`` (a killed driver's, closed by ``searchers.close_orphans``) runs again."""
     done = set()
     for r in confirm_rows:
-        if r.get("status") != "running" and r.get("confirm_of") is not None and r.get("seeds"):
+        if r.get("status") in COUNTED and r.get("confirm_of") is not None and r.get("seeds"):
             done.add((int(r["confirm_of"]), int(r["seeds"][0])))
     return done
 

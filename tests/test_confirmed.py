@@ -133,3 +133,17 @@ def test_the_report_says_which_front_and_shows_each_point_with_its_ci(tmp_path):
     rows = [line.split() for line in text.splitlines()]
     # t(0.975, 1) = 12.706: 0.45 +- 12.706 * 0.0707 / sqrt(2) = 0.45 +- 0.635
     assert any(r[:9] == ["0", "2", "0.450", "0.071", "[-0.185,", "1.085]", "no:", "overlaps", "1"] for r in rows)
+
+
+def test_a_killed_confirm_step_reruns_only_the_runs_that_did_not_end(tmp_path):
+    """A confirm run that ended (ok or failed) is never planned again; one a killed driver
+    left RUNNING is (the driver first closes it as interrupted: searchers.close_orphans)."""
+    runs = [TrialRecord(status="ok", genome=G[0], val_top1=0.41, latency_ms=2.0, seeds=[1], confirm_of=0),
+            TrialRecord(status="running", genome=G[0], seeds=[2], confirm_of=0),
+            TrialRecord(status="failed", reason="nan: non-finite loss", genome=G[1], seeds=[1], confirm_of=1),
+            TrialRecord(status="interrupted", reason="the driver stopped", genome=G[1], seeds=[2], confirm_of=1)]
+    d = write_study(tmp_path / "k", [trial(n) for n in range(4)], confirm=runs, frames=4, size=32, confirm_seeds=2)
+    df, info = load_results(d)
+    todo = confirmed.plan(df, load_confirm_rows(d), info.objectives, info.directions, extra=2, base_seed=0)
+    assert todo == [(0, G[0], 2), (1, G[1], 2), (2, G[2], 1), (2, G[2], 2)]
+    assert df.set_index("number").at[1, "n_seeds"] == 1  # a failed confirm run adds no value
