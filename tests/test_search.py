@@ -281,7 +281,10 @@ def test_seeds_2_records_both_seeds_and_the_confirm_step_confirms_the_front(tmp_
     confirm = optuna.load_study(study_name="s:confirm", storage=db).trials
     front = pd.read_csv(out.study_dir / "pareto.csv")
     assert len(front) >= 1 and set(front.front) == {"confirmed"} and (front.n_seeds == 3).all()
-    assert sorted(t.user_attrs["confirm_of"] for t in confirm) == sorted(front.number)
+    # every final front point was confirmed, each once; a point refuted by its seed 3 has left
+    # the front (seen: trial 0 confirmed, then dominated), so the confirm runs may name more trials
+    of = [t.user_attrs["confirm_of"] for t in confirm]
+    assert len(of) == len(set(of)) and set(front.number) <= set(of)
     assert all(t.user_attrs["seeds"] == [3] and t.state == optuna.trial.TrialState.COMPLETE for t in confirm)
     assert any(line.startswith("confirm step:") for line in lines)
     for _, p in front.iterrows():
