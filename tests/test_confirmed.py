@@ -147,3 +147,12 @@ def test_a_killed_confirm_step_reruns_only_the_runs_that_did_not_end(tmp_path):
     todo = confirmed.plan(df, load_confirm_rows(d), info.objectives, info.directions, extra=2, base_seed=0)
     assert todo == [(0, G[0], 2), (1, G[1], 2), (2, G[2], 1), (2, G[2], 2)]
     assert df.set_index("number").at[1, "n_seeds"] == 1  # a failed confirm run adds no value
+
+
+def test_export_ranks_on_the_confirmed_means(tmp_path):
+    from archlab.export import select_trial
+
+    d, df, rows, info = study(tmp_path, "b", [CONFIRM_A, CONFIRM_B])
+    # within 3.5 ms: trial 0 (mean 0.40) and trial 1 (its own seed 0.80, mean 0.35 with its confirm seeds)
+    label, rule = select_trial(df, info.objectives, info.directions, rank=1, max_latency=3.5)
+    assert df.loc[label, "number"] == 0 and "best val_top1" in rule
