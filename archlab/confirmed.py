@@ -37,6 +37,7 @@ from .fidelity.stats import interval
 from .record import COUNTED, FRONT
 
 SUFFIX = ":confirm"
+DEFAULT_SEEDS = 2  # --confirm-seeds' default (SearchConfig's), also for a study.yaml that predates it
 ACCURACY = "val_top1"
 CONFIRMED, PROVISIONAL = "confirmed", "provisional"
 COLUMNS = ("n_seeds", "top1_mean", "top1_std", "top1_ci95_low", "top1_ci95_high")

@@ -303,12 +303,15 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
 
 
 def confirm_settings(info: StudyInfo) -> dict[str, int]:
-    """The confirm step's settings of a study: its ``confirm_seeds`` (0 for studies from
-    before the confirm step: their front is provisional) and the recipe seed (a trial's first
-    seed when its record predates ``seeds``)."""
+    """The confirm step's settings of a study: its ``confirm_seeds`` and the recipe seed (a
+    trial's first seed when its record predates ``seeds``). A study.yaml from before the
+    confirm step has no ``confirm_seeds``: a resumed search runs it with the default, so the
+    reader takes the same default (such a study's front stays provisional until its confirm
+    runs exist)."""
     s = info.settings
     recipe = s.get("recipe") if isinstance(s.get("recipe"), dict) else s
-    return {"confirm_seeds": int(s.get("confirm_seeds") or 0), "base_seed": int(recipe.get("seed") or 0)}
+    n = s.get("confirm_seeds")
+    return {"confirm_seeds": confirmed.DEFAULT_SEEDS if n is None else int(n), "base_seed": int(recipe.get("seed") or 0)}
 
 
 def load_confirm_rows(study_dir: str | Path) -> list[dict[str, Any]]:

@@ -156,3 +156,18 @@ def test_export_ranks_on_the_confirmed_means(tmp_path):
     # within 3.5 ms: trial 0 (mean 0.40) and trial 1 (its own seed 0.80, mean 0.35 with its confirm seeds)
     label, rule = select_trial(df, info.objectives, info.directions, rank=1, max_latency=3.5)
     assert df.loc[label, "number"] == 0 and "best val_top1" in rule
+
+
+def test_a_study_yaml_from_before_the_confirm_step_reads_with_the_search_default(tmp_path):
+    """A resumed old study runs the confirm step with SearchConfig's default, so the reader
+    must take the same one: its front is confirmed once those runs exist, not 'provisional' forever."""
+    from archlab.results import confirm_settings, load_study_info
+    from archlab.search import SearchConfig
+
+    d = write_study(tmp_path / "old", [trial(0)], frames=4, size=32)
+    f = d / "study.yaml"
+    settings = yaml.safe_load(f.read_text())
+    del settings["confirm_seeds"]
+    f.write_text(yaml.safe_dump(settings))
+    assert confirm_settings(load_study_info(d))["confirm_seeds"] == confirmed.DEFAULT_SEEDS == \
+        SearchConfig().confirm_seeds

@@ -81,7 +81,7 @@ class SearchConfig:
     seeds: int = 1
     # The confirm step: after the budget, every point of the front is retrained with this many
     # more seeds and the final front is computed on the means over all its seeds (0: off).
-    confirm_seeds: int = 2
+    confirm_seeds: int = 2  # = archlab.confirmed.DEFAULT_SEEDS (not imported: pandas; a test checks)
 
     def __post_init__(self) -> None:
         if not isinstance(self.recipe, ProxyRecipe):
