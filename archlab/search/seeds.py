@@ -88,7 +88,8 @@ def seed_dir(work: Path, seeds: list[int], i: int) -> Path:
 
 
 def _history(d: Path) -> list[EpochMetrics]:
-    """The epochs a seed's directory already holds (a resumed trial), from its checkpoint."""
+    """The epochs a seed's directory already holds (a resumed trial), from its checkpoint;
+    read once per seed when the trial starts (later epochs come from ``on_epoch``)."""
     f = d / CHECKPOINT
     if not f.exists():
         return []
@@ -120,22 +121,23 @@ def train_seeds(genome: Any, train_set: Any, val_set: Any, cfg: TrainConfig, *, 
     out = TrainResult(status="ok", reason="", out_dir=str(work))
     epochs = cfg.recipe.epochs
 
-    def pause(_: EpochMetrics) -> None:  # the recipe's epochs stay the trial's: they set the LR schedule
-        raise _Pause
-
     for e in range(1, epochs + 1):
         trained_now = False
         for i in range(k):
             if len(done[i]) >= e:
                 continue
+
+            def pause(m: EpochMetrics, i: int = i) -> None:  # after the epoch's checkpoint is written
+                done[i].append(m)
+                raise _Pause  # the recipe's epochs stay the trial's: they set the LR schedule
+
             try:
                 r = train(genome, train_set, val_set, cfgs[i], out_dir=dirs[i], on_epoch=pause)
             except _Pause:
                 r = None
-            done[i] = _history(dirs[i])
-            if (r is not None and r.status != "ok") or len(done[i]) < e:
+            if len(done[i]) < e:  # it returned without the epoch: NaN, out of memory, an error
                 out.status = r.status if r is not None and r.status != "ok" else "error"
-                out.reason = f"seed {seeds[i]}: {r.reason if r is not None else 'no epoch ' + str(e)}"
+                out.reason = f"seed {seeds[i]}: {r.reason if r is not None and r.reason else 'no epoch ' + str(e)}"
                 return _close(out, done, e - 1, seeds)
             trained_now = True
         view = combine(e, [d[e - 1] for d in done], seeds)
