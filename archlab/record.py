@@ -113,7 +113,7 @@ class TrialRecord:
     genome: str | None = None
     genome_id: str | None = None
     label: str | None = None  # a baseline's name ("pure A"), else empty
-    val_top1: float | None = None  # fractions in [0, 1]
+    val_top1: float | None = None  # fractions in [0, 1]; with --seeds K the mean of the K seeds
     val_top5: float | None = None
     latency_ms: float | None = None  # batch 1, the trial's own device, at the proxy clip
     clips_per_s: float | None = None
@@ -138,6 +138,14 @@ class TrialRecord:
     val_loss: float | None = None
     train_speed: float | None = None
     synflow: float | None = None
+    # --seeds K (archlab.search.seeds): the seeds trained, each one's last-epoch val_top1 and
+    # their sample std (None with one seed). A record from before seeds were recorded has
+    # none: its one seed is the recipe's and its value is val_top1.
+    seeds: list[int] | None = None
+    seed_top1: list[float] | None = None
+    val_top1_std: float | None = None
+    # A confirm run (study ``<name>:confirm``): the number of the search trial it retrains.
+    confirm_of: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

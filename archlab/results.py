@@ -35,7 +35,7 @@ from typing import Any, Iterator
 import pandas as pd
 import yaml
 
-from . import pareto
+from . import confirmed, pareto
 from .errors import UserError, shorten
 from .files import atomic_write
 from .genome import LETTERS, GenomeError, parse
@@ -56,9 +56,10 @@ COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "statu
 TIME_COLUMNS = ("started", "completed")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS", "find_trial",
-           "finished", "hypervolume_summary", "letters_summary", "load_results", "load_study_info", "mark_front",
-           "open_storage", "parse_objectives", "row", "table", "trial_name", "write_tables"]
+__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS",
+           "confirm_settings", "find_trial", "finished", "hypervolume_summary", "letters_summary", "load_confirm_rows",
+           "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives", "row", "table",
+           "trial_name", "write_tables"]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -245,17 +246,33 @@ def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
             for t in study.get_trials(deepcopy=False)]
 
 
-def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[str]) -> pd.DataFrame:
+def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[str], *,
+          confirm_rows: list[dict[str, Any]] = (), confirm_seeds: int = 0, base_seed: int = 0) -> pd.DataFrame:
     """The results table of ``rows`` (``row`` dicts): the columns in order, search trials then
-    baselines by number, genome columns, the front marked. ``load_results`` builds its table
-    with this; tests build tables from trial records with it, without a database."""
+    baselines by number, genome columns, each trial's seeds (its own and its confirm runs'
+    ``confirm_rows``: ``archlab.confirmed.COLUMNS``), the front marked on the mean over all
+    seeds, which front it is (``front``: provisional | confirmed, the same on every row) and,
+    for front points, the front points whose accuracy CIs overlap theirs (``indistinct_from``)
+    and ``distinguishable`` (no overlap; missing for a point with one seed: no CI).
+    ``load_results`` builds its table with this; tests build tables from trial records with
+    it, without a database."""
     known = (*COLUMNS, *TIME_COLUMNS)
     df = pd.DataFrame(rows, columns=list(known) + sorted({k for r in rows for k in r} - set(known)))
     df = df.astype({"trial": str, "trial_id": str, "genome": str, "status": str, "baseline": bool})
     df[list(TIME_COLUMNS)] = df[list(TIME_COLUMNS)].fillna("").astype(str)
     df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
     df = _genome_columns(df)
+    df = confirmed.add_columns(df, confirm_rows)
     df["on_front"] = mark_front(df, objectives, directions)
+    df["front"] = confirmed.front_kind(df, confirm_rows, objectives, directions, extra=confirm_seeds,
+                                       base_seed=base_seed)
+    df["indistinct_from"] = pd.Series([None] * len(df), index=df.index, dtype="object")
+    df["distinguishable"] = pd.Series([None] * len(df), index=df.index, dtype="object")
+    front = df[df["on_front"]]
+    if len(front):
+        near = confirmed.overlaps(front)
+        df.loc[front.index, "indistinct_from"] = near
+        df.loc[front.index, "distinguishable"] = near.map(lambda v: None if v is None else v == "")
     return df
 
 
@@ -286,6 +303,7 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
     info = load_study_info(study_dir)
     storage = open_storage(info)
     rows: list[dict[str, Any]] = []
+    confirm_rows: list[dict[str, Any]] = []
     if storage is not None:
         optuna = _quiet_optuna()
         with _storage_errors(info):
@@ -293,7 +311,38 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
             for name, baseline in ((info.name, False), (info.name + BASELINE_SUFFIX, True)):
                 if name in names:
                     rows += _rows(optuna.load_study(study_name=name, storage=storage), baseline)
-    return table(rows, info.objectives, info.directions), info
+            confirm_rows = _confirm_rows(optuna, storage, info.name, names)
+    return table(rows, info.objectives, info.directions, confirm_rows=confirm_rows, **confirm_settings(info)), info
+
+
+def confirm_settings(info: StudyInfo) -> dict[str, int]:
+    """The confirm step's settings of a study: its ``confirm_seeds`` and the recipe seed (a
+    trial's first seed when its record predates ``seeds``). A study.yaml from before the
+    confirm step has no ``confirm_seeds``: a resumed search runs it with the default, so the
+    reader takes the same default (such a study's front stays provisional until its confirm
+    runs exist)."""
+    s = info.settings
+    recipe = s.get("recipe") if isinstance(s.get("recipe"), dict) else s
+    n = s.get("confirm_seeds")
+    return {"confirm_seeds": confirmed.DEFAULT_SEEDS if n is None else int(n), "base_seed": int(recipe.get("seed") or 0)}
+
+
+def load_confirm_rows(study_dir: str | Path) -> list[dict[str, Any]]:
+    """The confirm runs of a study (``<name>:confirm``) as ``row`` dicts; [] if none."""
+    info = load_study_info(study_dir)
+    storage = open_storage(info)
+    if storage is None:
+        return []
+    optuna = _quiet_optuna()
+    with _storage_errors(info):
+        names = {s.study_name for s in optuna.study.get_all_study_summaries(storage)}
+        return _confirm_rows(optuna, storage, info.name, names)
+
+
+def _confirm_rows(optuna: Any, storage: Any, name: str, names: set[str]) -> list[dict[str, Any]]:
+    if name + confirmed.SUFFIX not in names:
+        return []
+    return _rows(optuna.load_study(study_name=name + confirmed.SUFFIX, storage=storage), False)
 
 
 # ---- what a table says -----------------------------------------------------------------------
@@ -304,8 +353,10 @@ def finished(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def mark_front(df: pd.DataFrame, objectives: list[str], directions: list[str]) -> pd.Series:
+    """The front of the full-budget trials, on each one's mean over all its seeds (the
+    confirmed mean once the confirm step ran: ``confirmed.accuracy_view``)."""
     mask = pd.Series(False, index=df.index, name="on_front")
-    done = df[df["status"].isin(FRONT)]  # a trial stopped at a rung is never on a front
+    done = confirmed.accuracy_view(df[df["status"].isin(FRONT)])  # a trial stopped at a rung is never on a front
     if len(done):
         mask.loc[done.index] = pareto.non_dominated(done, objectives, directions)
     return mask
@@ -337,17 +388,20 @@ def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: lis
                         reference_point: list[float] | None = None) -> dict[str, Any]:
     """What front.yaml holds: the objectives, and over the full-budget SEARCH trials (baselines
     are shown beside the front, never part of it) the reference point (study.yaml's, else
-    ``pareto.reference_point``), the hypervolume and the front's size; with baselines, the
-    hypervolume of the baselines' own points from the SAME reference point (a hypervolume
-    compares only with another from the same point; a baseline beyond it adds nothing).
+    ``pareto.reference_point``), the hypervolume and the front's size, on each point's mean
+    over its seeds (``confirmed.accuracy_view``); with baselines, the hypervolume of the
+    baselines' own points from the SAME reference point (a hypervolume compares only with
+    another from the same point; a baseline beyond it adds nothing).
 
     The point is taken from the search trials alone, so training the baselines (after the
     search) never moves the search's hypervolume; every hypervolume of the study (this one,
     the report's curves against trials and wall time) uses this one point."""
     full = df[df["status"].isin(FRONT)]
-    search = full[~full["baseline"].astype(bool)]
+    search = confirmed.accuracy_view(full[~full["baseline"].astype(bool)])
     base = full[full["baseline"].astype(bool)]
     hv: dict[str, Any] = {"objectives": list(objectives), "directions": list(directions)}
+    if "front" in df.columns and len(df):
+        hv["front"] = str(df["front"].iloc[0])  # provisional | confirmed (archlab.confirmed)
     if len(search):
         ref = reference_point or pareto.reference_point(search, objectives, directions)
         hv["reference_point"] = [float(x) for x in ref]
@@ -360,7 +414,9 @@ def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: lis
 
 def write_tables(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """results.csv (every trial), pareto.csv (the front of the SEARCH trials, baselines shown
-    beside it) and front.yaml (reference point + hypervolume). Returns (results, front, hv)."""
+    beside it; its ``front`` column says provisional or confirmed, ``top1_mean`` and the CI
+    columns give each point's accuracy over all its seeds) and front.yaml (reference point +
+    hypervolume, on those means). Returns (results, front, hv)."""
     df, info = load_results(study_dir)
     atomic_write(info.dir / "results.csv", df.to_csv(index=False))
     front = df[df["on_front"]].sort_values(info.objectives[1])

@@ -249,7 +249,7 @@ class CorruptCheckpoint(UserError):
         self.path = Path(path)
 
 
-def _read_checkpoint(path: Path) -> dict[str, Any]:
+def read_checkpoint(path: Path) -> dict[str, Any]:
     """The resume checkpoint, read with ``weights_only=True`` (no code runs)."""
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
@@ -315,7 +315,7 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
 
     start_epoch = 0
     if ckpt_path is not None and ckpt_path.exists():
-        ck = _read_checkpoint(ckpt_path)
+        ck = read_checkpoint(ckpt_path)
         if ck["genome"] != str(genome):
             raise UserError(f"{ckpt_path} is a checkpoint of {ck['genome']!r}, not of {str(genome)!r}: "
                             "use another output directory")

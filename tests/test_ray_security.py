@@ -105,7 +105,7 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
     space.write_text(TINY_SPACE)
     cfg = SearchConfig.from_settings(dict(space=str(space), name="sec", out=str(tmp_path / "runs"), trials=1, epochs=1,
                                           frames=4, size=32, train_clips=16, val_clips=8, wandb="off",
-                                          latency_runs=1))
+                                          latency_runs=1, confirm_seeds=0))
     seen: list[dict] = []
 
     def echo(line: str) -> None:

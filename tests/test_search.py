@@ -37,7 +37,8 @@ def tiny(tmp_path, **kw) -> SearchConfig:
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
     base = dict(space=str(space), name="s", out=str(tmp_path / "runs"), frames=4, size=32, trials=4, epochs=2,
-                batch=8, train_clips=32, val_clips=32, cpus_per_trial=1, wandb="off", latency_runs=2, seed=1)
+                batch=8, train_clips=32, val_clips=32, cpus_per_trial=1, wandb="off", latency_runs=2, seed=1,
+                confirm_seeds=0)  # the confirm step has its own test below
     base.update(kw)
     return SearchConfig.from_settings(base)  # recipe keys (frames, epochs, seed...) go into the recipe
 
@@ -414,3 +415,38 @@ def test_a_trial_killed_after_its_last_checkpoint_is_recorded_not_retrained(tmp_
     assert df.status.tolist() == ["ok"] and df.epochs.tolist() == [2]
     assert df.val_top1.iloc[0] == pytest.approx(ck["history"][-1]["val_top1"])
     assert (d / "trials" / "0000" / "metrics.csv").read_text() == metrics  # nothing trained again
+
+
+def test_seeds_2_records_both_seeds_and_the_confirm_step_confirms_the_front(tmp_path):
+    """--seeds 2: each trial trains seeds 1 and 2 (the recipe's seed 1, then 2) interleaved,
+    its objective is their mean and its record keeps both. --confirm-seeds 1: after the
+    budget every front point is retrained with seed 3, in the Optuna study 's:confirm', and
+    pareto.csv shows the confirmed front on the 3-seed means (the rules themselves:
+    tests/test_confirmed.py). A re-run of the finished study retrains nothing."""
+    lines = []
+    out = search(tiny(tmp_path, trials=3, epochs=1, seeds=2, confirm_seeds=1, sampler="random"), echo=lines.append)
+    assert not out.interrupted and out.finished == 3
+    db = f"sqlite:///{out.study_dir / 'optuna.db'}"
+    trained = [t for t in optuna.load_study(study_name="s", storage=db).trials if t.user_attrs.get("status") == "ok"]
+    assert len(trained) == 3
+    for t in trained:
+        a = t.user_attrs
+        assert a["seeds"] == [1, 2] and len(a["seed_top1"]) == 2
+        assert a["val_top1"] == pytest.approx(sum(a["seed_top1"]) / 2) and t.values[0] == pytest.approx(a["val_top1"])
+        assert "val_top1_std" in a and (out.study_dir / a["checkpoint"] / "seed2" / "best.pt").exists()
+    confirm = optuna.load_study(study_name="s:confirm", storage=db).trials
+    front = pd.read_csv(out.study_dir / "pareto.csv")
+    assert len(front) >= 1 and set(front.front) == {"confirmed"} and (front.n_seeds == 3).all()
+    # every final front point was confirmed, each once; a point refuted by its seed 3 has left
+    # the front (seen: trial 0 confirmed, then dominated), so the confirm runs may name more trials
+    of = [t.user_attrs["confirm_of"] for t in confirm]
+    assert len(of) == len(set(of)) and set(front.number) <= set(of)
+    assert all(t.user_attrs["seeds"] == [3] and t.state == optuna.trial.TrialState.COMPLETE for t in confirm)
+    assert any(line.startswith("confirm step:") for line in lines)
+    for _, p in front.iterrows():
+        own = next(t for t in trained if t.number == p.number).user_attrs["seed_top1"]
+        third = next(t for t in confirm if t.user_attrs["confirm_of"] == p.number).user_attrs["val_top1"]
+        assert p.top1_mean == pytest.approx((sum(own) + third) / 3)
+    again = search(tiny(tmp_path, trials=3, epochs=1, seeds=2, confirm_seeds=1, sampler="random"), echo=lines.append)
+    assert not again.interrupted
+    assert len(optuna.load_study(study_name="s:confirm", storage=db).trials) == len(confirm)

@@ -238,7 +238,8 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
     common = {"space": "tiny_space.yaml",  # relative to the study file
               "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8, "data_opts": {"n_clips": 16},
-              "cpus_per_trial": 1, "wandb": "off", "latency_runs": 2}
+              "cpus_per_trial": 1, "wandb": "off", "latency_runs": 2,
+              "confirm_seeds": 0}  # the confirm step has its own test (test_search.py); keep this one fast
     path = write_study(tmp_path, search={"common": common, "searches": {
         "rand": {"sampler": "random", "seed": 1}, "nsga": {"sampler": "nsga2", "seed": 2}}})
     lines = []

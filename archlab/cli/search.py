@@ -10,14 +10,24 @@ from .common import fmt_int, key_values, table
 from .forms import RUNTIMES
 
 
+def _ci(r) -> str:
+    """'0.733 [0.61, 0.86] n=3': a point's mean over all its seeds and its 95% CI."""
+    mean, n = r.get("top1_mean"), r.get("n_seeds")
+    if mean != mean or mean is None:
+        return "-"
+    lo = r.get("top1_ci95_low")
+    ci = f" [{lo:.2f}, {r['top1_ci95_high']:.2f}]" if lo == lo and lo is not None else ""
+    return f"{mean:.3f}{ci} n={int(n)}"
+
+
 def _front_table(front, objectives: list[str]) -> str:
     rows = []
     for _, r in front.iterrows():
-        rows.append([str(r["trial"]), f"{r['val_top1']:.3f}",
+        rows.append([str(r["trial"]), f"{r['val_top1']:.3f}", _ci(r),
                      f"{r['latency_ms']:.1f}" if r["latency_ms"] == r["latency_ms"] else "-",
                      f"{r['gmacs']:.3f}", fmt_int(int(r["params"])), r["label"] or "", r["genome"]])
-    return table(rows, ["trial", "val_top1", "latency ms", "GMACs", "params", "baseline", "genome"],
-                  right={0, 1, 2, 3, 4})
+    return table(rows, ["trial", "val_top1", "mean over seeds, 95% CI", "latency ms", "GMACs", "params", "baseline",
+                        "genome"], right={0, 1, 3, 4, 5})
 
 
 def cmd_search(args: argparse.Namespace) -> int:
@@ -31,14 +41,15 @@ def cmd_search(args: argparse.Namespace) -> int:
                        address=args.address, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb,
                        train_form=args.train_form, latency_form=args.latency_form,
-                       latency_runtime=args.latency_runtime)
+                       latency_runtime=args.latency_runtime, seeds=args.seeds, confirm_seeds=args.confirm_seeds)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
     finally:
         shutdown()
     df, info = load_results(out.study_dir)
     front = df[df["on_front"]].sort_values(info.objectives[1])
-    print(f"\nPareto front ({len(front)} of {len(finished(df))} finished trials; "
+    kind = str(df["front"].iloc[0]) if len(df) else "provisional"
+    print(f"\nPareto front, {kind} ({len(front)} of {len(finished(df))} finished trials; "
           f"{info.objectives[0]} up, {info.objectives[1]} down):")
     print(_front_table(front, info.objectives) if len(front) else "  (empty)")
     base = df[df["baseline"] & df["status"].isin(FINISHED)]
@@ -106,5 +117,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--latency-runtime", choices=RUNTIMES, default="torch",
                    help="where the latency objective is measured: torch eager (default), or the exported "
                         "ONNX graph in onnxruntime / openvino")
+    p.add_argument("--seeds", type=int, default=1, metavar="K",
+                   help="seeds per trial (--seed, --seed+1, ...), trained interleaved epoch by epoch; the accuracy "
+                        "objective is their mean (default 1: extra seeds go to the front's points, --confirm-seeds)")
+    p.add_argument("--confirm-seeds", type=int, default=2, metavar="N",
+                   help="after the budget, retrain every front point with N more seeds; the final front is "
+                        "computed on the means over all its seeds, with 95%% CIs (default 2; 0: off)")
     ProxyRecipe.add_arguments(p)  # --epochs, --batch, --lr, --frames, --size, --seed, ... (one definition)
     p.set_defaults(func=cmd_search)

@@ -90,6 +90,27 @@ def _trial_rows(df: pd.DataFrame) -> list[list[str]]:
 
 
 TRIAL_HEADER = ["trial", "val_top1", "val_top5", "latency ms", "GMACs", "params", "epochs", "status", "label", "genome"]
+CI_HEADER = ["trial", "seeds", "top-1 mean", "std", "95% CI", "distinguishable", "genome"]
+FRONT_KIND = {
+    "confirmed": "Confirmed front: every point was retrained with {n} more seed(s) after the budget "
+                 "(--confirm-seeds) and the front is computed on the means over all its seeds.",
+    "provisional": "Provisional front: computed on each trial's own seeds (--seeds); the confirm step is off "
+                   "(--confirm-seeds 0), has not run or was interrupted, so a lucky seed can be on it.",
+}
+
+
+def _ci_rows(front: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    for _, r in front.iterrows():
+        n = int(r["n_seeds"]) if pd.notna(r.get("n_seeds")) else 0
+        ci = (f"[{r['top1_ci95_low']:.3f}, {r['top1_ci95_high']:.3f}]" if pd.notna(r.get("top1_ci95_low"))
+              else "- (one seed)")
+        near = r.get("indistinct_from")
+        dist = "-" if near is None or (isinstance(near, float) and pd.isna(near)) else \
+            ("yes" if near == "" else "no: overlaps " + ", ".join(near.split()))
+        rows.append([r["trial"], str(n), num(r.get("top1_mean"), ".3f"), num(r.get("top1_std"), ".3f"), ci, dist,
+                     r["genome"]])
+    return rows
 
 
 def _describe(r: pd.Series, what: str) -> str:
@@ -181,8 +202,15 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
     blocks += [("h2", "Summary"), ("list", summary)]
 
     front = df[df["on_front"].astype(bool)].sort_values(objs[1])
-    blocks.append(("h2", f"Pareto front ({objs[0]} {dirs[0]}, {objs[1]} {dirs[1]})"))
+    kind = str(df["front"].iloc[0]) if "front" in df.columns else "provisional"
+    blocks.append(("h2", f"Pareto front, {kind} ({objs[0]} {dirs[0]}, {objs[1]} {dirs[1]})"))
+    blocks.append(("p", FRONT_KIND[kind].format(n=int(s.get("confirm_seeds") or 0))))
     blocks.append(("table", TRIAL_HEADER, _trial_rows(front)) if len(front) else ("p", "(empty)"))
+    if len(front):
+        blocks.append(("p", "Each front point's accuracy over all its seeds (its own and its confirm runs'), with "
+                            "the 95% t-interval of the mean; points whose intervals overlap are not "
+                            "distinguishable on accuracy by these seeds."))
+        blocks.append(("table", CI_HEADER, _ci_rows(front)))
     base = df[df["baseline"].astype(bool)]
     if len(base):
         blocks += [("h2", "Baselines"), ("table", TRIAL_HEADER, _trial_rows(base))]

@@ -27,6 +27,7 @@ WANDB = ("auto", "online", "offline", "off")
 DATASETS = ("synthetic", "ucf101", "folder")  # archlab.data.DATASETS (checked by a test); no torch here
 MAX_TRIALS = 100_000
 DEFAULT_TRIALS = 12
+MAX_SEEDS = 100  # --seeds and --confirm-seeds
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +75,13 @@ class SearchConfig:
     latency_runtime: str = "torch"
     workers: int = 0
     wandb: str = "auto"
+    # Seeds per trial, trained interleaved epoch by epoch (archlab.search.seeds); the objective
+    # is their mean. 1 by default: README "Seeds and the confirm step" (extra seeds are spent
+    # on the front's points by the confirm step instead of on every proposal).
+    seeds: int = 1
+    # The confirm step: after the budget, every point of the front is retrained with this many
+    # more seeds and the final front is computed on the means over all its seeds (0: off).
+    confirm_seeds: int = 2  # = archlab.confirmed.DEFAULT_SEEDS (not imported: pandas; a test checks)
 
     def __post_init__(self) -> None:
         if not isinstance(self.recipe, ProxyRecipe):
@@ -119,6 +127,8 @@ class SearchConfig:
         _int("--grace-epochs", self.grace_epochs, 1, 10_000)
         _int("--latency-runs", self.latency_runs, 1, 10_000)
         _int("--workers", self.workers, 0, 256)
+        _int("--seeds", self.seeds, 1, MAX_SEEDS)
+        _int("--confirm-seeds", self.confirm_seeds, 0, MAX_SEEDS)
         _choice("--wandb", self.wandb, WANDB)
         from ..forms import CALIBRATED, Form  # noqa: PLC0415 - torch, only when a config is built
         from ..runtimes import RUNTIMES  # noqa: PLC0415

@@ -26,7 +26,7 @@ from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
 TRIAL_SETTINGS = ("space", "data", "data_root", "data_opts", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
-                  "max_params", "latency_runs", "workers", "train_form", "latency_form", "latency_runtime")
+                  "max_params", "latency_runs", "workers", "train_form", "latency_form", "latency_runtime", "seeds")
 
 
 def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
@@ -254,6 +254,15 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             exhausted = searcher.exhausted
         n = count(study)
         interrupted = n.running > 0 or (n.counted < cfg.trials and not exhausted)
+        if cfg.confirm_seeds and not interrupted:  # retrain the front's points with more seeds (search/confirm.py)
+            from .confirm import run_confirm
+
+            def launch(run_name: str, searcher: Any, n: int, callbacks: list) -> None:
+                tune_run(cfg, study_dir, TuneRun(name=run_name, searcher=searcher, num_samples=n, scheduler=None,
+                                                 callbacks=callbacks), concurrency, res)
+
+            interrupted = run_confirm(cfg, study_dir, storage=storage, directions=directions, objectives=objectives,
+                                      launch=launch, echo=echo)
 
         if cfg.baselines and not interrupted:
             interrupted = _run_baselines(cfg, study_dir, storage=storage, directions=directions,

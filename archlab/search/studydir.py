@@ -4,9 +4,10 @@ One study = one directory (default ``runs/<name>/``):
 
     study.yaml     resolved settings (space, data, recipe, clip, objectives, budget, versions)
     optuna.db      Optuna storage: the single source of truth of what was tried. Study
-                   ``<name>`` holds the proposals, ``<name>:baselines`` the reference points.
+                   ``<name>`` holds the proposals, ``<name>:baselines`` the reference points,
+                   ``<name>:confirm`` the confirm step's runs (one per front point and seed).
     trials/NNNN/   trial NNNN's files: checkpoint.pt (resume), best.pt (export), metrics.csv
-    baselines/NNNN/  the same for the baselines
+    baselines/NNNN/  the same for the baselines; confirm/NNNN/ for the confirm runs
     ray/           Ray Tune's logs, one experiment per run (never needed to resume or export)
     profiles/      cached latency/MAC profiles by (genome id, input, batch, device)
     results.csv    one row per trial (derived from optuna.db), pareto.csv, front.yaml

@@ -84,13 +84,14 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from .. import profile
     from ..forms import Form
     from ..spaces import load_space
-    from ..train import CorruptCheckpoint, TrainConfig, train
+    from ..train import CorruptCheckpoint, TrainConfig
+    from .seeds import train_seeds, trial_seeds
 
     study_dir = s["study_dir"]
     work = Path(study_dir) / config["_work"]
     orphans.remember(work)  # a driver killed now leaves this worker running: the next search ends it
     torch.set_num_threads(max(1, int(s["cpus_per_trial"])))
-    recipe = ProxyRecipe.from_dict(s["recipe"])
+    recipe, k = trial_seeds(ProxyRecipe.from_dict(s["recipe"]), config, s["seeds"])
     clip = recipe.clip
     t_start = time.perf_counter()
     # Every report carries the objectives and ASHA's metrics, even a failure's (Ray checks).
@@ -126,12 +127,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         # driver died continues from its last epoch's checkpoint.pt (train() resumes from it).
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
-        reported = [False]
         losses = _earlier_losses(work)  # epoch -> mean training loss (a resumed trial's earlier epochs)
         base["synflow"] = _synflow(genome, clip)
 
         def on_epoch(m: Any) -> None:
-            reported[0] = True
             done = m.epoch >= recipe.epochs
             train_time[0] += m.epoch_time_s
             losses[m.epoch] = m.train_loss
@@ -141,25 +140,19 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
                        "val_loss": m.val_loss, "epochs": m.epoch, "epoch_time_s": m.epoch_time_s,
                        "train_time_s": train_time[0], "trial_time_s": time.perf_counter() - t_start,
                        "status": (Status.OK if done else Status.RUNNING).value,
-                       "checkpoint": _relative(work, study_dir)}
+                       "checkpoint": _relative(work, study_dir), **m.report()}
             tune.report(metrics)
 
         try:
-            result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
+            result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch)
         except CorruptCheckpoint as e:
-            # A checkpoint cut short by a kill: the trial starts again from scratch (it still
-            # counts once) and says so, instead of ending as failed.
+            # A checkpoint cut short by a kill: that seed starts again from scratch (the trial
+            # still counts once) and the record says so, instead of the trial ending as failed.
             aside = e.path.with_name(e.path.name + ".corrupt")
             e.path.replace(aside)
             base["restarted"] = f"{e}"[:REASON_CHARS]
             print(f"[restart] {e}; moved to {aside.name}, training again from scratch", flush=True)
-            result = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=on_epoch)
-        if result.status == "ok" and result.history and not reported[0]:
-            # Killed after its last epoch's checkpoint and before that epoch was recorded:
-            # train() had nothing left to train; report the checkpoint's last epoch (a trial
-            # that reports nothing broke the whole search: Ray's strict metric check).
-            train_time[0] = sum(h.epoch_time_s for h in result.history[:-1])
-            on_epoch(result.history[-1])
+            result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch)
         if result.status != "ok":
             best = max((h.val_top1 for h in result.history), default=0.0)
             final(Status.FAILED, f"{result.status}: {result.reason}", val_top1=best, epochs=len(result.history))

@@ -29,7 +29,8 @@ SEARCH_FIXED = ("name", "out")
 # --quick, before the file's own quick: section. Sized so that every shipped study smoke-runs
 # in about a minute on 2 CPU cores (the searches pay for Ray's start, 4-5 s, once).
 QUICK_TRAIN: dict[str, Any] = {"epochs": 1, "train_clips": 64, "val_clips": 32}  # and the first seed only
-QUICK_SEARCH: dict[str, Any] = {"trials": 2, "epochs": 1, "grace_epochs": 1, "latency_runs": 2}
+# confirm_seeds 0: a smoke run stays a minute (the confirm step is tested in tests/test_search.py)
+QUICK_SEARCH: dict[str, Any] = {"trials": 2, "epochs": 1, "grace_epochs": 1, "latency_runs": 2, "confirm_seeds": 0}
 QUICK_SEARCH_SYNTHETIC: dict[str, Any] = {"train_clips": 64, "val_clips": 64}  # only where the data is synthetic
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names
 

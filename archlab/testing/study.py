@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 import optuna
 
+from ..confirmed import SUFFIX as CONFIRM_SUFFIX
 from ..record import Status, TrialRecord
 from ..results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
 from ..search import SearchConfig
@@ -61,9 +62,11 @@ def _add(study: Any, rec: TrialRecord, objectives: Sequence[str],
 
 
 def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines: Sequence[TrialRecord] = (), /,
-                *, tables: bool = True, times: Times = (), baseline_times: Times = (), **config: Any) -> Path:
+                *, tables: bool = True, times: Times = (), baseline_times: Times = (),
+                confirm: Sequence[TrialRecord] = (), **config: Any) -> Path:
     """A finished study at ``study_dir``: settings (see ``write_settings``), the search trials
-    numbered 0, 1, ... in order, the baselines in the ``<name>:baselines`` study, and
+    numbered 0, 1, ... in order, the baselines in the ``<name>:baselines`` study, the confirm
+    runs (records with ``confirm_of`` and ``seeds``) in ``<name>:confirm``, and
     results.csv / pareto.csv / front.yaml unless ``tables`` is false. ``times`` and
     ``baseline_times`` (one pair per trial, or empty) set when each trial started and ended."""
     for recs, when in ((trials, times), (baselines, baseline_times)):
@@ -74,8 +77,9 @@ def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines:
     info = load_study_info(d)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize" if x == "max" else "minimize" for x in info.directions]
-    for name, recs, when in ((info.name, trials, times), (info.name + BASELINE_SUFFIX, baselines, baseline_times)):
-        if name.endswith(BASELINE_SUFFIX) and not recs:
+    for name, recs, when in ((info.name, trials, times), (info.name + BASELINE_SUFFIX, baselines, baseline_times),
+                             (info.name + CONFIRM_SUFFIX, confirm, ())):
+        if name != info.name and not recs:
             continue
         study = optuna.create_study(study_name=name, storage=info.storage_url, directions=directions)
         for i, rec in enumerate(recs):
