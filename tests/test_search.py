@@ -160,12 +160,15 @@ def test_second_run_on_a_locked_study_refuses(tmp_path):
             search(cfg, echo=lambda _: None)
 
 
-def _completed(db: Path) -> dict[int, str]:
+def _completed(db: Path, study: str = "k") -> dict[int, str]:
+    """number -> completion time of the study's trials that ended COMPLETE or PRUNED (the
+    database holds other studies too, e.g. '<name>:confirm', numbered from 0 as well)."""
     if not db.exists():
         return {}
     try:
         with sqlite3.connect(db) as c:
-            return dict(c.execute("select number, datetime_complete from trials where state in ('COMPLETE', 'PRUNED')"))
+            return dict(c.execute("select t.number, t.datetime_complete from trials t join studies s using (study_id) "
+                                  "where s.study_name = ? and t.state in ('COMPLETE', 'PRUNED')", (study,)))
     except sqlite3.Error:
         return {}
 
@@ -176,7 +179,8 @@ def _running_with_checkpoint(db: Path, study_dir: Path) -> list[int]:
         return []
     try:
         with sqlite3.connect(db) as c:
-            running = [n for (n,) in c.execute("select number from trials where state = 'RUNNING'")]
+            running = [n for (n,) in c.execute("select t.number from trials t join studies s using (study_id) "
+                                               "where s.study_name = 'k' and t.state = 'RUNNING'")]
     except sqlite3.Error:
         return []
     return [n for n in running if (study_dir / "trials" / f"{n:04d}" / "checkpoint.pt").exists()]

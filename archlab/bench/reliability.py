@@ -36,9 +36,9 @@ def _finished(db: Path) -> dict[int, str]:
         with sqlite3.connect(db) as c:
             # trained to the end (a rejected genome is COMPLETE in Optuna too: told, not failed)
             return dict(c.execute(
-                "select t.number, t.datetime_complete from trials t join trial_user_attributes a "
-                "on a.trial_id = t.trial_id where a.key = 'status' and a.value_json in ('\"ok\"', '\"stopped\"') "
-                "and t.state in ('COMPLETE', 'PRUNED')"))
+                "select t.number, t.datetime_complete from trials t join studies s using (study_id) "
+                "join trial_user_attributes a on a.trial_id = t.trial_id where s.study_name = 'rel' and "
+                "a.key = 'status' and a.value_json in ('\"ok\"', '\"stopped\"') and t.state in ('COMPLETE', 'PRUNED')"))
     except sqlite3.Error:
         return {}
 
