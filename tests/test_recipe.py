@@ -13,7 +13,7 @@ from archlab.recipe import ProxyRecipe
 from archlab.search import SearchConfig
 from archlab.train import TrainConfig
 
-SEARCH_RECIPE = dict(optimizer="adamw", lr=2e-3, batch=8, zero_init=False, epochs=5, frames=8, size=32,
+SEARCH_RECIPE = dict(optimizer="adamw", lr=2e-3, batch=8, zero_init=False, epochs=7, frames=8, size=32,
                      train_clips=1200, val_clips=300, classes=6, object_scale=1.4)
 
 
