@@ -13,8 +13,8 @@ from archlab.recipe import ProxyRecipe
 from archlab.search import SearchConfig
 from archlab.train import TrainConfig
 
-SEARCH_RECIPE = dict(optimizer="adamw", lr=2e-3, batch=8, zero_init=False, epochs=5, frames=8, size=32,
-                     train_clips=1200, val_clips=300, classes=6)
+SEARCH_RECIPE = dict(optimizer="adamw", lr=2e-3, batch=8, zero_init=False, epochs=7, frames=8, size=32,
+                     train_clips=1200, val_clips=300, classes=6, object_scale=1.4)
 
 
 def _recipe_of(argv):
@@ -36,11 +36,13 @@ def test_every_field_is_a_cli_option_of_train_and_search():
     for cmd in (["train", "A|2", "--out", "x"], ["search"]):
         argv = [*cmd, "--epochs", "3", "--batch", "4", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.8",
                 "--weight-decay", "0", "--label-smoothing", "0", "--warmup", "0.5", "--zero-init", "--frames", "16",
-                "--size", "64", "--train-clips", "100", "--val-clips", "20", "--classes", "4", "--seed", "7"]
+                "--size", "64", "--train-clips", "100", "--val-clips", "20", "--classes", "4", "--object-scale", "1.2",
+                "--seed", "7"]
         r = _recipe_of(argv)
         assert dataclasses.asdict(r) == dict(epochs=3, batch=4, optimizer="sgd", lr=0.01, momentum=0.8, weight_decay=0.0,
                                              label_smoothing=0.0, warmup=0.5, zero_init=True, frames=16, size=64,
-                                             train_clips=100, val_clips=20, classes=4, seed=7)
+                                             train_clips=100, val_clips=20, classes=4, object_scale=1.2,
+                                             seed=7)
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -62,6 +64,9 @@ def test_every_field_is_a_cli_option_of_train_and_search():
     ({"val_clips": 0}, "--val-clips must be at least 1 (got 0)"),
     ({"classes": 1}, "--classes must be at least 2 (got 1)"),
     ({"seed": -1}, "--seed must be at least 0 (got -1)"),
+    ({"object_scale": 1.6}, "--object-scale must be in [0.5, 1.5] (got 1.6)"),
+    ({"object_scale": 0.4}, "--object-scale must be in [0.5, 1.5] (got 0.4)"),
+    ({"object_scale": float("inf")}, "--object-scale must be a finite number (got inf)"),
     ({"frames": 100_000_000}, "--frames must be at most 256 (got 100,000,000)"),
     ({"train_clips": 10**6}, "--train-clips must be at most 100,000 (got 1,000,000)"),
 ])
@@ -83,8 +88,30 @@ def test_keyword_only_frozen_and_strict_from_dict():
 
 
 def test_dataset_options_follow_the_recipe():
-    r = ProxyRecipe(train_clips=40, val_clips=10, classes=3, frames=4, size=16)
-    assert r.dataset_opts("synthetic", "train") == {"frames": 4, "size": 16, "n_clips": 40, "num_classes": 3}
+    r = ProxyRecipe(train_clips=40, val_clips=10, classes=3, frames=4, size=16, object_scale=0.8)
+    assert r.dataset_opts("synthetic", "train") == {"frames": 4, "size": 16, "n_clips": 40, "num_classes": 3,
+                                                    "object_scale": 0.8}
     assert r.dataset_opts("synthetic", "val")["n_clips"] == 10
     assert r.dataset_opts("ucf101", "train") == {"frames": 4, "size": 16}
     assert r.clip == (4, 16, 16)
+
+
+def test_the_object_scale_bounds_are_the_datasets():
+    from archlab.data import synthetic
+    from archlab import recipe
+
+    assert recipe.OBJECT_SCALE == synthetic.OBJECT_SCALE
+
+
+def test_a_recipe_stored_before_object_scale_existed_keeps_the_objects_it_trained_on():
+    """study.yaml / run.yaml of an older archlab hold every field but object_scale: those runs
+    trained on the first task's objects (1.0), so resuming must not switch them to 1.4; a
+    partial mapping (a study file's few keys) still gets today's default."""
+    old = ProxyRecipe().as_dict()
+    del old["object_scale"]
+    assert ProxyRecipe.from_dict(old).object_scale == 1.0
+    assert ProxyRecipe.from_dict(old) == ProxyRecipe(object_scale=1.0)
+    assert ProxyRecipe.from_dict({"epochs": 3}).object_scale == 1.4
+    assert ProxyRecipe.from_dict({**old, "object_scale": 1.2}).object_scale == 1.2
+    del old["seed"]  # not a complete recipe: today's defaults
+    assert ProxyRecipe.from_dict(old).object_scale == 1.4

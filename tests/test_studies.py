@@ -217,6 +217,24 @@ def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
     assert code == 2 and "was trained with epochs=1, the study now says 2" in err
 
 
+def test_a_run_stored_before_object_scale_existed_is_not_reused_under_the_new_objects(capsys, tmp_path):
+    """An older archlab wrote run.yaml without object_scale: that run trained on the first task's
+    objects (1.0). Today's default (1.4) is other data, so the run is refused, not reused; a
+    file that asks for 1.0 reuses it."""
+    path = write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}})
+    out = tmp_path / "out"
+    assert run_cli(capsys, "study", "run", str(path), "--out", str(out))[0] == 0
+    run_yaml = out / "train" / "tiny-A" / "seed0" / "run.yaml"
+    stored = yaml.safe_load(run_yaml.read_text())
+    assert stored.pop("object_scale") == 1.4
+    run_yaml.write_text(yaml.safe_dump(stored))  # as an older archlab wrote it
+    code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 2 and "was trained with object_scale=1.0, the study now says 1.4" in err
+    write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}, "object_scale": 1.0})
+    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 0 and "0 train run(s) trained, 1 reused" in stdout, err
+
+
 def test_two_seeds_give_mean_and_std(tmp_path):
     path = write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}, "seeds": [0, 1]})
     lines = []

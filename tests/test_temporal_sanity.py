@@ -7,25 +7,25 @@ see the order of frames, which is all that separates the classes. A P3D network 
 every class shows the same aligned frame pairs and quads.
 
 The learning test trains with THE proxy recipe (``ProxyRecipe()``: AdamW lr 2e-3, batch 8,
-plain init, 5 epochs, 8x32x32, 1,200 train / 300 val clips, 6 classes; chance 0.167).
-It used to train with SGD lr 0.025 on 1,920 clips, the recipe the README measured at chance
-for deeper proxies; it passed CI only because one seed took off on one CPU, and failed on an
-Intel Xeon with P3D at 0.16-0.18 (issue 12, bug 0).
+plain init, 7 epochs, 8x32x32, 1,200 train / 300 val clips, 6 classes, objects 1.4x the first
+task's; chance 0.167). It used to train with SGD lr 0.025 on 1,920 clips, the recipe the
+README measured at chance for deeper proxies; it passed CI only because one seed took off on
+one CPU, and failed on an Intel Xeon with P3D at 0.16-0.18 (issue 12, bug 0).
 
 Measured with this recipe on an AMD EPYC (`lscpu`: "AMD EPYC"), 1 thread, one run at a time
-(other helpers shared the 2 cores, so times are noisy: 47-171 s per network), final val
-top-1 for seeds 0 / 1 / 2 / 3 / 4:
-P3D 'A|B|C'  0.393 0.367 0.377 0.553 0.527
-2D  '2|2|2'  0.167 0.150 0.180 0.163 0.160
-Not bimodal on this genome: every seed learned (top-1 rises from epoch 2-3 on), so no change
-to the recipe or the genome was needed. Thresholds with their margins: P3D >= chance + 0.12
-= 0.287 (0.080 below the lowest seed); 2D <= chance + 0.07 = 0.237 (3 standard errors of a
-chance-level accuracy on 300 clips, sqrt(p(1-p)/300) = 0.0215; 0.057 above the highest
-seed); gap >= 0.12 (lowest measured gap 0.197, seed 2). The 2D net's blindness is exact (the
-test above); its run here checks that the recipe's data carries no order-free shortcut.
-About 45-50 s per network when the cores are free; the test trains the default seed 0 at
-torch's default thread count (which may round differently from the 1-thread measurement,
-hence the margins).
+(other helpers shared the 2 cores, so times are noisy: 55-114 s per network), final val
+top-1 (2026-12-01, issue 16's recipe):
+P3D 'A|B|C'  seeds 0 / 1 / 2: 0.903 0.833 0.757 (every seed's train loss below 1.70 by epoch 3)
+2D  '2|2|2'  seed 0: 0.157
+(The recipe before, 5 epochs on the first objects: P3D 0.393 0.367 0.377 0.553 0.527 for
+seeds 0-4, 2D 0.150-0.180.) Thresholds with their margins: P3D >= chance + 0.3 = 0.467 (0.29
+below the lowest seed); 2D <= chance + 0.07 = 0.237 (3 standard errors of a chance-level
+accuracy on 300 clips, sqrt(p(1-p)/300) = 0.0215; 0.08 above the measured seed, and a 2D
+net cannot see the order: it can only memorise clips); gap >= 0.3 (lowest measured gap 0.6).
+The 2D net's blindness is exact (the test above); its run here checks that the recipe's data
+carries no order-free shortcut. About 60-70 s per network when the cores are free; the test
+trains the default seed 0 at torch's default thread count (which may round differently from
+the 1-thread measurement, hence the margins).
 """
 
 import pytest
@@ -74,6 +74,6 @@ def test_p3d_learns_the_order_a_2d_network_stays_at_chance():
     assert p3d.status == flat.status == "ok"
     p3d_acc, flat_acc = p3d.history[-1].val_top1, flat.history[-1].val_top1
     report = f"P3D {[m.val_top1 for m in p3d.history]}  2D {[m.val_top1 for m in flat.history]}"
-    assert p3d_acc >= chance + 0.12, report
+    assert p3d_acc >= chance + 0.3, report
     assert flat_acc <= chance + 0.07, report
-    assert p3d_acc - flat_acc >= 0.12, report
+    assert p3d_acc - flat_acc >= 0.3, report

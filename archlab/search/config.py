@@ -57,7 +57,7 @@ class SearchConfig:
     storage: str | None = None  # an RDB URL for a shared database; default optuna.db in the study
     # ASHA: the fewest epochs a trial gets before it can be stopped. Proxies sit near chance
     # for their first 1-2 epochs, so stopping there is a coin toss; 3 of 5 lets them take off.
-    grace_epochs: int = 3
+    grace_epochs: int = 4  # every seed of the fidelity screen took off by epoch 4 (README, Proxy fidelity)
     # Early stopping at the rungs: "asha" (Ray's, on val_top1 alone) or "mo-asha" (archlab.rungs:
     # non-dominated rank of (val_top1 at the rung, latency), so a cheap trial on the front at
     # its cost is not stopped for a middling accuracy). Either way a stopped trial is never on

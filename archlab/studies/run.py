@@ -16,6 +16,7 @@ import yaml
 from ..errors import UserError, shorten
 from ..files import atomic_write
 from ..genome import Genome
+from ..recipe import ProxyRecipe
 from ..named import loader
 from .spec import Study, TrainSpec
 from .summary import summary_csv, summary_markdown
@@ -116,6 +117,7 @@ def _check_run_dir(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path) ->
     if not stored_file.exists():
         return
     stored = _read(stored_file)
+    stored = {**ProxyRecipe.stored_defaults(stored), **stored}  # older archlab: what it trained with
     settings = _run_settings(spec, genome, seed)
     for k, v in settings.items():
         # a recipe key the file lacks was not settable when it was written (older archlab):
@@ -228,6 +230,7 @@ def _check_stored_search(label: str, cfg: Any) -> None:
     now = {k: v for k, v in asdict(cfg).items() if k != "recipe"} | cfg.recipe.as_dict()
     # study.yaml nests the recipe (older ones wrote its keys flat beside the search's own)
     stored = {**stored, **(stored.get("recipe") or {})}
+    stored = {**ProxyRecipe.stored_defaults(stored), **stored}  # older archlab: what it trained with
     for k, v in now.items():
         if k in SEARCH_FREE or k not in stored:
             continue
