@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .builder import build
+from .checkpoint import CorruptCheckpoint, read_checkpoint
 from .device import resolve_device
 from .data.loader import MEAN, STD, make_loader, set_loader_epoch, to_input
 from .errors import UserError
@@ -237,32 +238,6 @@ def _is_oom(e: BaseException) -> bool:
         return True
     msg = str(e).lower()
     return "out of memory" in msg or "can't allocate memory" in msg or "cannot allocate memory" in msg
-
-
-class CorruptCheckpoint(UserError):
-    """A ``checkpoint.pt`` that cannot be resumed from: truncated by a kill, overwritten, or not
-    archlab's. ``archlab train`` reports it as one line; a search trial sets ``path`` aside and
-    starts again from scratch."""
-
-    def __init__(self, message: str, *, path: Path):
-        super().__init__(message)
-        self.path = Path(path)
-
-
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """The resume checkpoint, read with ``weights_only=True`` (no code runs)."""
-    try:
-        ck = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - truncated zip, foreign pickle, refused global: one kind of error
-        why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise CorruptCheckpoint(f"{path} cannot be read as a checkpoint ({type(e).__name__}: {why}): "
-                                "delete it to start over", path=path) from None
-    missing = [k for k in ("genome", "model", "optimizer", "scheduler", "history", "epoch", "rng")
-               if not isinstance(ck, dict) or k not in ck]
-    if missing:
-        raise CorruptCheckpoint(f"{path} is not an archlab training checkpoint (no {', '.join(missing)}): "
-                                "delete it to start over", path=path)
-    return ck
 
 
 # ---- the loop ----------------------------------------------------------------------------

@@ -34,7 +34,8 @@ from typing import Any, Callable
 
 from ..fidelity.stats import interval
 from ..recipe import ProxyRecipe
-from ..train import CHECKPOINT, EpochMetrics, TrainConfig, TrainResult, read_checkpoint, train
+from ..checkpoint import read_checkpoint
+from ..train import CHECKPOINT, EpochMetrics, TrainConfig, TrainResult, train
 from .config import MAX_SEEDS, _int
 
 

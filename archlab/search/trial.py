@@ -33,12 +33,15 @@ def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) ->
 def _earlier_losses(work: Path) -> dict[int, float]:
     """The training losses of the epochs a resumed trial already trained (its checkpoint's
     history); empty for a new trial or an unreadable checkpoint (train() then decides)."""
-    import torch
+    from ..checkpoint import CorruptCheckpoint, read_checkpoint
+    from ..train import CHECKPOINT
 
+    f = work / CHECKPOINT
+    if not f.exists():
+        return {}
     try:
-        ck = torch.load(work / "checkpoint.pt", map_location="cpu", weights_only=True)
-        return {int(h["epoch"]): float(h["train_loss"]) for h in ck["history"]}
-    except Exception:  # noqa: BLE001 - no checkpoint or a damaged one: nothing earlier
+        return {int(h["epoch"]): float(h["train_loss"]) for h in read_checkpoint(f)["history"]}
+    except (CorruptCheckpoint, KeyError, TypeError, ValueError):  # damaged: train() sets it aside
         return {}
 
 
@@ -82,9 +85,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from ray import tune
 
     from .. import profile
+    from ..checkpoint import CorruptCheckpoint
     from ..forms import Form
     from ..spaces import load_space
-    from ..train import CorruptCheckpoint, TrainConfig
+    from ..train import TrainConfig
     from .seeds import train_seeds, trial_seeds
 
     study_dir = s["study_dir"]
