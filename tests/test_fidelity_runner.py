@@ -62,6 +62,19 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     assert len(_read_runs(out)) == 6
 
 
+
+def test_two_workers_train_the_same_runs_as_one(tmp_path, capsys):
+    """--workers 2 trains the runs in two processes (one per core) but changes no number:
+    each run is one seed at 1 thread either way, so its float sums run in the same order."""
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert main(["fidelity", "--quick", "--workers", "1", "--out", str(one)]) == 0
+    assert main(["fidelity", "--quick", "--workers", "2", "--out", str(two)]) == 0
+    out = capsys.readouterr().out
+    assert "6 runs, 2 at a time" in out and "[6/6]" in out
+    keep = ("label", "budget", "seed", "status", "val_top1", "val_loss", "training_speed")
+    assert [{k: r[k] for k in keep} for r in _read_runs(one)] == [{k: r[k] for k in keep} for r in _read_runs(two)]
+
+
 @pytest.mark.parametrize("args, words", [
     (["--seeds", "1"], "at least 2"),
     (["--anchors", "P3D-Z"], "P3D-Z"),

@@ -51,7 +51,7 @@ def rows(path: Path) -> list[dict]:
 @pytest.mark.parametrize("body, needle", [
     ({"train": TRAIN, "trian": {}}, "bad.yaml: unknown key 'trian'"),
     ({"description": "", "train": TRAIN}, "bad.yaml: key 'description'"),
-    ({}, "give a 'train' section, a 'search' section or both"),
+    ({}, "give a 'train', 'search' or 'fidelity' section (or several)"),
     ({"train": {**TRAIN, "epoch": 2}}, "bad.yaml: unknown key 'epoch' in 'train'"),
     ({"train": {k: v for k, v in TRAIN.items() if k != "genomes"}}, "bad.yaml: key 'train.genomes' is required"),
     ({"train": {**TRAIN, "genomes": {"x": "ABQ|2"}}}, "bad.yaml: key 'train.genomes.x': stage 1, position 3: 'Q'"),
@@ -107,6 +107,18 @@ def rows(path: Path) -> list[dict]:
     ({"search": {"searches": {"a": {"frames": 1e30}}}}, "key 'search.searches.a.frames': must be a whole number"),
     ({"search": {"searches": {"a": {"workers": -1}}}}, "key 'search.searches.a.workers': must be at least 0 (got -1)"),
     ({"search": {"searches": {"a" * 65: {}}}}, "a label is a directory name"),
+    # the fidelity kind (issue 16 item 1): its own keys, the recipe's, the rules between them
+    ({"fidelity": {"seed": 1}}, "bad.yaml: unknown key 'seed' in 'fidelity'"),
+    ({"fidelity": {"seeds": 1}}, "bad.yaml: key 'fidelity.seeds': must be at least 2: seed noise needs 2 proxy seeds"),
+    ({"fidelity": {"seeds": "3"}}, "bad.yaml: key 'fidelity.seeds': '3' must be a whole number"),
+    ({"fidelity": {"anchors": ["P3D-D"]}}, "bad.yaml: key 'fidelity.anchors': ['P3D-D'] must be 'all', 'none' or a list"),
+    ({"fidelity": {"space": "nosuch"}}, "bad.yaml: key 'fidelity.space': unknown search space"),
+    ({"fidelity": {"lr": -1}}, "bad.yaml: key 'fidelity.lr'"),
+    ({"fidelity": {"fresh_clips": "yes"}}, "bad.yaml: key 'fidelity.fresh_clips': 'yes' must be true or false"),
+    ({"fidelity": {"workers": 0}}, "bad.yaml: key 'fidelity.workers': 0 must be a positive integer or null"),
+    ({"fidelity": {"genomes": 0, "anchors": ["2D"]}}, "bad.yaml: key 'fidelity': a ranking needs at least 2 genomes"),
+    ({"fidelity": {"ref_epochs_x": 1000}}, "bad.yaml: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x)"),
+    ({"fidelity": {}, "quick": {"fidelity": {"seeds": 1}}}, "bad.yaml: key 'fidelity.seeds': must be at least 2"),
 ])
 def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
     path = write_study(tmp_path, "bad", **body)
@@ -215,6 +227,42 @@ def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
     write_study(tmp_path, train={**TRAIN, "epochs": 2})
     code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
     assert code == 2 and "was trained with epochs=1, the study now says 2" in err
+
+
+FIDELITY = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "epochs": 1, "frames": 4, "size": 16, "train_clips": 16,
+            "val_clips": 12, "ref_epochs_x": 2, "ref_clips_x": 1, "space": "tiny_space.yaml", "workers": 1}
+
+
+def test_fidelity_study_writes_the_measurement_and_rerun_reuses_it(capsys, tmp_path):
+    """A ``fidelity:`` section is `archlab fidelity` as a file: the same runs and statistics in
+    <out>/fidelity/, one summary row with its headline figures, a re-run trains nothing, and a
+    changed setting is refused before anything runs. The space file is found beside the study."""
+    (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
+    path = write_study(tmp_path, fidelity=FIDELITY)
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 0, err
+    s = yaml.safe_load((out / "fidelity" / "summary.json").read_text())
+    assert s["n_genomes"] == 2 and s["seeds"] == 2 and s["ref_seeds"] == 1
+    assert stdout.count("[fidelity] [") == 6  # 2 genomes x (2 proxy seeds + 1 reference)
+    (row,) = rows(out / "summary.csv")
+    assert row["kind"] == "fidelity" and row["genomes"] == "2" and row["seeds"] == "2"
+    assert float(row["median_seed_std"]) == pytest.approx(s["median_seed_std"])
+    assert row["best_score"] in s["scores"]
+    assert int(row["targets"]) == len(s["targets"]) and int(row["targets_met"]) == sum(s["targets"].values())
+    runs = rows(out / "fidelity" / "runs.csv")
+    assert sorted((r["label"], r["budget"], r["seed"]) for r in runs) == sorted(
+        [(lab, "proxy", k) for lab in ("2D", "s1") for k in ("0", "1")] + [(lab, "reference", "0") for lab in ("2D", "s1")])
+    md = (out / "summary.md").read_text()
+    assert "## Proxy fidelity (2 genomes, 2 proxy seeds" in md and "| median seed std <= 0.03 |" in md
+    first = (out / "fidelity" / "runs.csv").read_text()
+    code, stdout, _ = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 0 and stdout.count("(reused)") == 6
+    assert (out / "fidelity" / "runs.csv").read_text() == first
+    write_study(tmp_path, fidelity={**FIDELITY, "data_seed": 3})
+    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    assert code == 2 and "holds a fidelity run with other settings (data_seed)" in err
+    assert "[fidelity] [" not in stdout and len(err.strip().splitlines()) == 1
 
 
 def test_a_run_stored_before_object_scale_existed_is_not_reused_under_the_new_objects(capsys, tmp_path):

@@ -15,6 +15,16 @@ from ..errors import UserError, shorten
 from ..fidelity.anchors import ANCHORS
 from ..recipe import ProxyRecipe
 
+
+def usable_cores() -> int:
+    """The cores this process may run on (the affinity mask, not the machine's count)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
 # ``--quick``: a smoke run of a few seconds (tests, a first look).
 QUICK = {"epochs": 1, "train_clips": 32, "val_clips": 24}
 ANCHOR_NAMES = ", ".join(ANCHORS)
@@ -38,7 +48,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tse-epochs", type=int, default=2, help="epochs summed by the training-speed score (default 2)")
     p.add_argument("--max-gmacs", type=float, default=None, help="override the space's GMAC limit")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the genome sample (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1: reproducible float sums)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible float sums)")
+    p.add_argument("--workers", type=int, default=None, help="runs trained at once, one process each (default: "
+                   "usable cores // --threads; --quick: 1)")
     p.add_argument("--out", default=None, help="output directory (default runs/fidelity/SPACE[-quick])")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 genomes (1 sampled + 2D), 2 seeds, "
                    "1 epoch of 32 clips, reference 2 epochs; a few seconds)")
@@ -73,11 +85,13 @@ def config_from_args(args: argparse.Namespace):
     anchors = _anchors(args.anchors or ("2D" if args.quick else "all"))
     genomes = args.genomes if args.genomes is not None else (1 if args.quick else 10)
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+    workers = args.workers if args.workers is not None else (1 if args.quick else max(1, usable_cores() // max(1, args.threads)))
     out = args.out or str(Path("runs") / "fidelity" / (args.space + ("-quick" if args.quick else "")))
     return FidelityConfig(out=out, space=args.space, genomes=genomes, anchors=anchors, seeds=seeds,
                           ref_seeds=args.ref_seeds, proxy=proxy, reference=ref, data_seed=args.data_seed,
                           fresh_clips=args.fresh_clips == "on", sample_seed=args.sample_seed,
-                          tse_epochs=args.tse_epochs, max_gmacs=args.max_gmacs, threads=args.threads)
+                          tse_epochs=args.tse_epochs, max_gmacs=args.max_gmacs, threads=args.threads,
+                          workers=workers)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:

@@ -69,6 +69,10 @@ class FidelityConfig:
     tse_epochs: int = 2  # the training-speed score sums this many last epochs
     max_gmacs: float | None = None  # overrides the space's
     threads: int = 1
+    # Runs trained at once, each in its own process with ``threads`` torch threads: the runs
+    # are independent, and one process per core is ~2x one process on 2 cores (a 1-thread
+    # proxy keeps a core busy; threads within one small proxy scale far worse).
+    workers: int = 1
 
     def __post_init__(self) -> None:
         for name in ("proxy",) + (("reference",) if self.reference is not None else ()):
@@ -84,6 +88,8 @@ class FidelityConfig:
             raise UserError(f"--tse-epochs must be at least 1 (got {self.tse_epochs})")
         if self.threads < 1:
             raise UserError(f"--threads must be at least 1 (got {self.threads})")
+        if self.workers < 1:
+            raise UserError(f"--workers must be at least 1 (got {self.workers})")
         if self.data_seed < 0:
             raise UserError(f"--data-seed must be at least 0 (got {self.data_seed})")
         unknown = [a for a in self.anchors if a not in ANCHORS]
@@ -183,6 +189,28 @@ def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyR
     return run, False
 
 
+_DATASETS: dict[str, tuple[Any, Any]] = {}  # per process: one budget's clips at a time
+
+
+def _job(cfg: "FidelityConfig", label: str, genome: Genome, budget: str, recipe: ProxyRecipe,
+         seed: int) -> tuple[Run, bool, float]:
+    """One run, in whichever process trains it: builds (and keeps) the budget's clips there,
+    so a worker makes each budget's synthetic set once."""
+    import torch
+
+    torch.set_num_threads(cfg.threads)
+
+    def get() -> tuple[Any, Any]:
+        if budget not in _DATASETS:
+            _DATASETS.clear()
+            _DATASETS[budget] = cfg.datasets(recipe)
+        return _DATASETS[budget]
+
+    t0 = time.perf_counter()
+    run, reused = train_one(Path(cfg.out), label, genome, budget, recipe, seed, cfg.tse_epochs, get)
+    return run, reused, time.perf_counter() - t0
+
+
 def _write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
@@ -202,6 +230,25 @@ def _manifest(cfg: FidelityConfig, genomes: list[tuple[str, Genome]]) -> dict[st
             "tse_epochs": cfg.tse_epochs, "data_seed": cfg.data_seed, "fresh_clips": cfg.fresh_clips,
             "proxy": cfg.proxy.as_dict(), "reference": cfg.ref().as_dict(),
             "genomes": [[label, str(g)] for label, g in genomes]}
+
+
+def check_stored(cfg: FidelityConfig) -> None:
+    """Refuse, before anything trains, an ``out`` that holds a measurement with other settings.
+    Cheap: the genome sample is not drawn (run_fidelity compares the sampled genomes too)."""
+    mpath = Path(cfg.out) / "fidelity.json"
+    if not mpath.exists():
+        return
+    try:
+        old = json.loads(mpath.read_text())
+    except ValueError as e:
+        raise UserError(f"{mpath} is corrupt ({e}): use another --out") from e
+    now = _manifest(cfg, [])
+    diff = sorted(k for k in now if k != "genomes" and old.get(k) != now[k])
+    labels = list(cfg.anchors) + [f"s{i + 1}" for i in range(cfg.genomes)]
+    if [g[0] for g in old.get("genomes", [])] != labels:
+        diff.append("genomes")
+    if diff:
+        raise UserError(f"{cfg.out} holds a fidelity run with other settings ({', '.join(diff)}): use another --out")
 
 
 def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dict[str, Any]:
@@ -238,33 +285,43 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
                      "synflow": scores.synflow_of(g.with_(classes=cfg.proxy.classes), clip)})
     _write_csv(out / "genomes.csv", rows)
 
-    datasets: dict[str, tuple[Any, Any]] = {}
-
-    def data_of(budget: str, recipe: ProxyRecipe) -> Callable[[], tuple[Any, Any]]:
-        def get() -> tuple[Any, Any]:
-            if budget not in datasets:
-                datasets.clear()  # one budget's clips in memory at a time
-                datasets[budget] = cfg.datasets(recipe)
-            return datasets[budget]
-        return get
-
     plan = [(budget, recipe, seed) for budget, recipe, n in (("proxy", cfg.proxy, cfg.seeds),
                                                              ("reference", cfg.ref(), cfg.ref_seeds))
             for seed in range(n)]
-    total = len(plan) * len(genomes)
-    runs: list[Run] = []
-    k = 0
+    jobs = [(label, g, budget, recipe, seed) for budget, recipe, seed in plan for label, g in genomes]
+    total = len(jobs)
+    results: dict[int, Run] = {}
     t_all = time.perf_counter()
-    for budget, recipe, seed in plan:
-        get = data_of(budget, recipe)
-        for label, g in genomes:
-            k += 1
-            t0 = time.perf_counter()
-            run, reused = train_one(out, label, g, budget, recipe, seed, cfg.tse_epochs, get)
-            runs.append(run)
-            how = "reused" if reused else f"{time.perf_counter() - t0:.0f} s"
-            log(f"[{k}/{total}] {budget} {label} seed {seed}: top1 {run.val_top1:.3f} "
-                f"loss {run.val_loss:.3f} ({how})")
+
+    def report(i: int, run: Run, reused: bool, took: float) -> None:
+        results[i] = run
+        _, _, budget, _, seed = jobs[i]
+        how = "reused" if reused else f"{took:.0f} s"
+        log(f"[{len(results)}/{total}] {budget} {run.label} seed {seed}: top1 {run.val_top1:.3f} "
+            f"loss {run.val_loss:.3f} ({how})")
+
+    if cfg.workers == 1:
+        for i, job in enumerate(jobs):
+            report(i, *_job(cfg, *job))
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        log(f"training {total} runs, {cfg.workers} at a time ({cfg.threads} thread(s) each)")
+        # spawn, not fork: a forked torch with threads started can deadlock
+        # the long reference runs first: the last runs to finish are then short ones, and no
+        # worker idles for a whole reference run at the end
+        order = sorted(range(total), key=lambda i: jobs[i][2] != "reference")
+        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_job, cfg, *jobs[i]): i for i in order}
+            try:
+                for f in as_completed(futures):
+                    report(futures[f], *f.result())
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+    runs = [results[i] for i in range(total)]
     _write_csv(out / "runs.csv", [{k: v for k, v in asdict(r).items() if not isinstance(v, list)} for r in runs])
     summary = summarize(genomes, rows, runs, seeds=cfg.seeds, ref_seeds=cfg.ref_seeds, proxy=cfg.proxy,
                         reference=cfg.ref())

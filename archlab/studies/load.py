@@ -19,7 +19,7 @@ from ..genome import Genome, GenomeError
 from ..named.checks import is_int, is_number, mapping
 from ..recipe import LIMITS as RECIPE_LIMITS
 from ..recipe import ProxyRecipe
-from .spec import (LABEL, LIMITS, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
+from .spec import (FIDELITY_KEYS, FIDELITY_OWN_DEFAULTS, LABEL, LIMITS, QUICK_FIDELITY, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
                    SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Study, TrainSpec,
                    studies_dir)
 
@@ -45,21 +45,25 @@ def _from_file(path: Path, quick: bool) -> Study:
     where = path.name
     data = mapping(where, "", named.read(path), TOP_KEYS)
     name, desc = named.name_and_description(path, data)
-    if "train" not in data and "search" not in data:
-        raise UserError(f"{where}: give a 'train' section, a 'search' section or both")
+    if not any(k in data for k in ("train", "search", "fidelity")):
+        raise UserError(f"{where}: give a 'train', 'search' or 'fidelity' section (or several)")
     # The quick section is checked on every load, so that --quick cannot fail on a file that loads.
     q = mapping(where, "quick", _section(data, "quick"), QUICK_KEYS)
     q_train = mapping(where, "quick.train", _section(q, "train"), tuple(k for k in TRAIN_KEYS if k != "genomes"))
     q_search = mapping(where, "quick.search", _section(q, "search"), _search_keys())
     _check_search_settings(where, "quick.search", q_search)
-    train = None
+    q_fidelity = mapping(where, "quick.fidelity", _section(q, "fidelity"), FIDELITY_KEYS)
+    train = fidelity = None
     searches: dict[str, Any] = {}
     for use_quick in ((True,) if quick else (True, False)):  # the last pass is the one kept
         if "train" in data:
             train = _train_spec(where, data["train"], q_train if use_quick else None)
         if "search" in data:
             searches = _searches(where, path.parent, data["search"], q_search if use_quick else None)
-    return Study(name=name, description=desc, path=path, quick=quick, train=train, searches=searches)
+        if "fidelity" in data:
+            fidelity = _fidelity(where, path.parent, _section(data, "fidelity"), q_fidelity if use_quick else None)
+    return Study(name=name, description=desc, path=path, quick=quick, train=train, searches=searches,
+                 fidelity=fidelity)
 
 
 # ---- the recipe (train section and searches) -------------------------------------------------
@@ -266,3 +270,73 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
         objectives = objs
         out[label] = cfg
     return out
+
+
+# ---- fidelity ----------------------------------------------------------------------------------
+
+_FIDELITY_INTS = ("genomes", "seeds", "ref_seeds", "ref_epochs_x", "ref_clips_x", "data_seed", "sample_seed",
+                  "tse_epochs", "threads")
+
+
+def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) -> Any:
+    """The FidelityConfig of a ``fidelity:`` section (out left empty: the study's run sets it).
+    The section's own keys are typed here, the recipe's by ProxyRecipe, the rules between
+    them by FidelityConfig (the same checks as `archlab fidelity`'s options)."""
+    from ..cli.fidelity import usable_cores
+    from ..fidelity.anchors import ANCHORS
+    from ..fidelity.runner import FidelityConfig, reference_of
+    from ..spaces import load_space
+
+    data = mapping(where, "fidelity", value, FIDELITY_KEYS)
+    opts = {**FIDELITY_OWN_DEFAULTS, **data, **(QUICK_FIDELITY if quick is not None else {}), **(quick or {})}
+
+    def bad(key: str, what: str) -> UserError:
+        return UserError(f"{where}: key 'fidelity.{key}': {shorten(opts[key])} {what}")
+
+    for k in _FIDELITY_INTS:
+        if not is_int(opts[k]) or opts[k] < 0:
+            raise bad(k, "must be a whole number, at least 0")
+    if opts["workers"] is not None and (not is_int(opts["workers"]) or opts["workers"] < 1):
+        raise bad("workers", "must be a positive integer or null (usable cores // threads)")
+    _limit(where, "fidelity", "threads", opts["threads"])
+    _limit(where, "fidelity", "seeds", opts["seeds"])
+    _limit(where, "fidelity", "seeds", opts["ref_seeds"])
+    if not isinstance(opts["fresh_clips"], bool):
+        raise bad("fresh_clips", "must be true or false")
+    if opts["max_gmacs"] is not None and not (is_number(opts["max_gmacs"]) and opts["max_gmacs"] > 0):
+        raise bad("max_gmacs", "must be a positive number or null (the space's own limit)")
+    anchors = opts["anchors"]
+    if anchors in ("all", "none"):
+        anchors = list(ANCHORS) if anchors == "all" else []
+    if not isinstance(anchors, list) or any(a not in ANCHORS for a in anchors):
+        raise bad("anchors", f"must be 'all', 'none' or a list of {', '.join(ANCHORS)}")
+    space = opts["space"]
+    if not isinstance(space, str) or not space:
+        raise bad("space", "must be a space name or a .yaml file")
+    if space.endswith((".yaml", ".yml")) or "/" in space:
+        space = str((base / space).resolve())
+    try:
+        load_space(space)
+    except UserError as e:
+        raise UserError(f"{where}: key 'fidelity.space': {e}") from None
+    proxy = recipe(where, "fidelity", {k: opts[k] for k in RECIPE_KEYS if k in opts})
+    if opts["ref_epochs_x"] < 1 or opts["ref_clips_x"] < 1:
+        raise UserError(f"{where}: key 'fidelity.ref_epochs_x'/'ref_clips_x': must be at least 1")
+    try:
+        ref = reference_of(proxy, opts["ref_epochs_x"], opts["ref_clips_x"])
+    except UserError as e:
+        raise UserError(f"{where}: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x): {e}") from None
+    workers = opts["workers"]
+    if workers is None:  # what the CLI does: one run per core (threads 0 is refused just below)
+        workers = max(1, usable_cores() // max(1, opts["threads"]))
+    try:
+        return FidelityConfig(out="", space=space, genomes=opts["genomes"], anchors=tuple(anchors),
+                              seeds=opts["seeds"], ref_seeds=opts["ref_seeds"], proxy=proxy, reference=ref,
+                              data_seed=opts["data_seed"], fresh_clips=opts["fresh_clips"],
+                              sample_seed=opts["sample_seed"], tse_epochs=opts["tse_epochs"],
+                              max_gmacs=opts["max_gmacs"], threads=opts["threads"], workers=workers)
+    except UserError as e:
+        text = str(e)
+        key = text.split(" ")[0][2:].replace("-", "_") if text.startswith("--") else ""
+        raise UserError(f"{where}: key 'fidelity{'.' + key if key else ''}': "
+                        f"{_without_option(text, key) if key else text}") from None

@@ -5,6 +5,7 @@ before anything runs, never silently reused."""
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
 from dataclasses import asdict, dataclass, replace
@@ -61,6 +62,8 @@ def run_study(study: Study, out: str | Path | None = None, echo: Callable[[str],
     if study.train is not None:
         train_rows, trained, reused = _run_train(study.train, out_dir, echo)
         rows += train_rows
+    if study.fidelity is not None:
+        rows.append(_run_fidelity(study.fidelity, out_dir, echo))
     if study.searches:
         from ..search import shutdown
 
@@ -135,6 +138,10 @@ def _check_out_dir(study: Study, out_dir: Path) -> None:
                 _check_run_dir(study.train, genome, seed, _run_dir(out_dir, label, seed))
     for label, cfg in _search_configs(study.searches, out_dir).items():
         _check_stored_search(label, cfg)
+    if study.fidelity is not None:
+        from ..fidelity.runner import check_stored
+
+        check_stored(replace(study.fidelity, out=str(out_dir / "fidelity")))
 
 
 def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: _Data) -> tuple[dict, bool]:
@@ -207,6 +214,27 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
         "epochs": min(r["epochs"] for r in results),
         "train_s": statistics.fmean(r["train_time_s"] for r in results), "status": status,
     }
+
+
+def _run_fidelity(cfg: Any, out_dir: Path, echo: Callable[[str], None]) -> dict[str, Any]:
+    """The study's `archlab fidelity` measurement, in <out>/fidelity/ (a re-run reuses every
+    finished run); its summary row (the full tables: <out>/fidelity/summary.md)."""
+    from ..fidelity.runner import run_fidelity
+    from ..fidelity.summary import render_markdown
+
+    cfg = replace(cfg, out=str(out_dir / "fidelity"))
+    echo(f"[fidelity] space {Path(cfg.space).stem}: {cfg.genomes} sampled + {len(cfg.anchors)} anchors, "
+         f"{cfg.seeds} proxy seeds ({cfg.proxy.epochs} epochs), {cfg.ref_seeds} reference ({cfg.ref().epochs} epochs), "
+         f"{cfg.workers} at a time")
+    s = run_fidelity(cfg, log=lambda line: echo(f"[fidelity] {line}"))
+    rho = {k: v["rho"] for k, v in s["scores"].items() if math.isfinite(v["rho"])}
+    best = max(rho, key=rho.get) if rho else ""  # the score that ranks most like the reference
+    return {"kind": "fidelity", "label": "fidelity", "space": Path(cfg.space).stem, "genomes": s["n_genomes"],
+            "seeds": s["seeds"], "ref_seeds": s["ref_seeds"], "median_seed_std": s["median_seed_std"],
+            "bimodal": " ".join(s["bimodal"]), "seed_tau": s["seed_tau"], "proxy_vs_ref_rho": s["proxy_vs_ref_rho"],
+            "proxy_vs_ref_tau": s["proxy_vs_ref_tau"], "top_quarter_overlap": s["top_quarter_overlap"],
+            "best_score": best, "targets_met": sum(s["targets"].values()), "targets": len(s["targets"]),
+            "wall_s": s["wall_s"], "markdown": render_markdown(s).replace("# Proxy fidelity", "## Proxy fidelity", 1)}
 
 
 def _search_configs(searches: dict[str, Any], out_dir: Path) -> dict[str, Any]:

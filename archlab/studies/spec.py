@@ -12,9 +12,9 @@ from .. import named
 from ..genome import Genome
 from ..recipe import ProxyRecipe
 
-TOP_KEYS = ("name", "description", "train", "search", "quick")
+TOP_KEYS = ("name", "description", "train", "search", "fidelity", "quick")
 SEARCH_KEYS = ("common", "searches")
-QUICK_KEYS = ("train", "search")
+QUICK_KEYS = ("train", "search", "fidelity")
 # A train section is ONE proxy recipe (archlab.recipe: the defaults search and `archlab train`
 # use too), the seeds it runs (the recipe's seed, one run per seed), and the study's own keys.
 RECIPE_KEYS = tuple(k for k in ProxyRecipe.names() if k != "seed")
@@ -32,6 +32,17 @@ QUICK_TRAIN: dict[str, Any] = {"epochs": 1, "train_clips": 64, "val_clips": 32} 
 # confirm_seeds 0: a smoke run stays a minute (the confirm step is tested in tests/test_search.py)
 QUICK_SEARCH: dict[str, Any] = {"trials": 2, "epochs": 1, "grace_epochs": 1, "latency_runs": 2, "confirm_seeds": 0}
 QUICK_SEARCH_SYNTHETIC: dict[str, Any] = {"train_clips": 64, "val_clips": 64}  # only where the data is synthetic
+# A fidelity section is one `archlab fidelity` measurement (archlab.fidelity.runner): its own
+# keys (the CLI's options, in snake_case) and the proxy recipe's keys but seed (the seeds are
+# 0..seeds-1). workers: null = usable cores // threads, as the CLI.
+FIDELITY_OWN_DEFAULTS: dict[str, Any] = {
+    "space": "interleave", "genomes": 10, "anchors": "all", "seeds": 3, "ref_seeds": 1, "ref_epochs_x": 3,
+    "ref_clips_x": 2, "fresh_clips": False, "data_seed": 0, "sample_seed": 0, "tse_epochs": 2, "max_gmacs": None,
+    "threads": 1, "workers": None}
+FIDELITY_KEYS = (*FIDELITY_OWN_DEFAULTS, *RECIPE_KEYS)
+# --quick: `archlab fidelity --quick`'s smoke run (seconds)
+QUICK_FIDELITY: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_epochs_x": 2, "ref_clips_x": 1,
+                                  "epochs": 1, "train_clips": 32, "val_clips": 24, "workers": 1}
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names
 
 
@@ -67,6 +78,7 @@ class Study:
     quick: bool
     train: TrainSpec | None
     searches: dict[str, Any] = field(default_factory=dict)  # label -> SearchConfig (name/out unset)
+    fidelity: Any = None  # a FidelityConfig (out unset: the study's <out>/fidelity) or None
 
     def kinds(self) -> str:
         parts = []
@@ -76,4 +88,8 @@ class Study:
         if self.searches:
             trials = sorted({c.trials for c in self.searches.values()})
             parts.append(f"search: {len(self.searches)} searches x {'/'.join(map(str, trials))} trials")
+        if self.fidelity is not None:
+            f = self.fidelity
+            parts.append(f"fidelity: {f.genomes} sampled genomes + {len(f.anchors)} anchors x {f.seeds} seeds, "
+                         f"{f.proxy.epochs} epoch(s), reference {f.ref().epochs}")
         return "; ".join(parts)

@@ -16,6 +16,10 @@ TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_
 SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "objectives", "trials", "finished", "failed",
                   "front_size", "best_val_top1", "hypervolume", "hv_reference", "busy_s", "status"]
 
+FIDELITY_COLUMNS = ["kind", "label", "space", "genomes", "seeds", "ref_seeds", "median_seed_std", "bimodal",
+                    "seed_tau", "proxy_vs_ref_rho", "proxy_vs_ref_tau", "top_quarter_overlap", "best_score",
+                    "targets_met", "targets", "wall_s"]
+
 
 def _cell(v: Any) -> Any:
     if v is None or (isinstance(v, float) and not math.isfinite(v)):
@@ -28,8 +32,11 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
     columns = list(TRAIN_COLUMNS) if any(r["kind"] == "train" for r in rows) else []
     if any(r["kind"] == "search" for r in rows):
         columns += [c for c in SEARCH_COLUMNS if c not in columns]
+    if any(r["kind"] == "fidelity" for r in rows):
+        columns += [c for c in FIDELITY_COLUMNS if c not in columns]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns or ["kind", "label"], restval="", lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=columns or ["kind", "label"], restval="", lineterminator="\n",
+                       extrasaction="ignore")  # a fidelity row's markdown goes to summary.md only
     w.writeheader()
     for r in rows:
         w.writerow({k: _cell(v) for k, v in r.items()})
@@ -64,4 +71,8 @@ def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = ""
                 for r in search]
         parts += [md_table(["search", "space", "sampler", "finished", "failed", "front", "best val top-1",
                              "hypervolume", "status"], body), "", hv_note, ""]
+    for r in rows:
+        if r["kind"] == "fidelity":
+            parts += [r["markdown"], f"Wall time {r['wall_s']:.0f} s; every run: fidelity/runs.csv, "
+                      "the plot: fidelity/fidelity.png.", ""]
     return "\n".join(parts)
