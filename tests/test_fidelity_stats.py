@@ -90,3 +90,16 @@ def test_training_speed_score():
     assert scores.rank_value("training_speed", 1.7) == -1.7  # lower loss ranks higher
     with pytest.raises(ValueError):
         scores.training_speed([], last=1)
+
+
+def test_welch_difference_against_hand_computed_values():
+    # a = 1,2,3: mean 2, var 1; b = 4..7: mean 5.5, var 5/3. se^2 = 1/3 + 5/12 = 0.75;
+    # Welch df = 0.75^2 / ((1/3)^2/2 + (5/12)^2/3) = 4.96 -> 4 -> t = 2.776; half = 2.776 * 0.866
+    d = stats.difference([1, 2, 3], [4, 5, 6, 7])
+    assert (d.mean, d.std, d.half) == pytest.approx((-3.5, math.sqrt(0.75), 2.776 * math.sqrt(0.75)))
+    assert d.high < 0  # a is below b at 95%
+    # equal sizes and spreads: df = 2(n-1) = 4
+    e = stats.difference([0.9, 0.95, 1.0], [0.8, 0.85, 0.9])
+    assert e.mean == pytest.approx(0.1) and e.half == pytest.approx(2.776 * math.sqrt(2 * 0.0025 / 3))
+    assert math.isnan(stats.difference([0.5], [0.4, 0.6]).half)  # one seed: undecided, not 0
+    assert math.isnan(stats.difference([0.5, 0.5], [0.4, 0.4]).half)

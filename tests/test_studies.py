@@ -2,6 +2,7 @@
 numbers and its resume, the shipped studies, and a search study's common reference point."""
 
 import csv
+import math
 import os
 from pathlib import Path
 
@@ -293,6 +294,32 @@ def test_two_seeds_give_mean_and_std(tmp_path):
     assert row["val_top1_mean"] == pytest.approx(sum(per_seed) / 2)
     assert row["val_top1_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
     assert res.trained == 2 and res.reused == 0 and sum(l.startswith("[train ") for l in lines) == 2
+    assert row["val_top1_ci95"] == pytest.approx(12.706 * row["val_top1_std"] / 2 ** 0.5)  # t(0.975, 1 df)
+
+
+def test_compare_gives_each_row_its_welch_difference_and_verdict(tmp_path):
+    from archlab.fidelity.stats import difference
+
+    path = write_study(tmp_path, train={**TRAIN, "seeds": [0, 1], "compare": "tiny-2D"})
+    res = run_study(load_study(path), out=tmp_path / "out", echo=lambda line: None)
+    by = {r["label"]: r for r in res.rows}
+    seeds = {lab: [float(rows(tmp_path / "out" / "train" / lab / f"seed{k}" / "metrics.csv")[-1]["val_top1"])
+                   for k in (0, 1)] for lab in by}
+    d = difference(seeds["tiny-A"], seeds["tiny-2D"])
+    a = by["tiny-A"]
+    assert (a["vs"], a["diff"]) == ("tiny-2D", pytest.approx(d.mean))
+    if math.isnan(d.half):
+        assert a["verdict"].startswith("undecided") or a["verdict"] == "not distinguishable"
+    else:
+        assert a["diff_ci95"] == pytest.approx(d.half)
+        assert a["verdict"] == ("above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable")
+    assert "vs" not in by["tiny-2D"]
+    assert "minus tiny-2D (Welch 95%)" in res.markdown and "(reference)" in res.markdown
+    csv_row = {r["label"]: r for r in rows(tmp_path / "out" / "summary.csv")}
+    assert csv_row["tiny-A"]["verdict"] == a["verdict"] and csv_row["tiny-2D"]["verdict"] == ""
+    bad = write_study(tmp_path, "bad", train={**TRAIN, "compare": "nosuch"})
+    with pytest.raises(UserError, match="key 'train.compare': 'nosuch' is not one of the genomes' labels"):
+        load_study(bad)
 
 
 # ---- a search study: fronts from one reference point --------------------------------------------
@@ -331,6 +358,20 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
         assert int(r["front_size"]) == int(pareto.non_dominated(d, objs, dirs).sum())
         assert float(r["best_val_top1"]) == pytest.approx(d["val_top1"].max())
     assert "ONE reference point" in (tmp_path / "out" / "summary.md").read_text()
+    # At equal wall time: every search's trials completed within the shortest search's wall time.
+    from archlab.report.numbers import hypervolume_time_curve
+
+    equal = min(float(r["wall_s"]) for r in table)
+    for r in table:
+        assert float(r["equal_time_s"]) == pytest.approx(equal)
+        df = load_results(tmp_path / "out" / "searches" / r["label"])[0]
+        curve = hypervolume_time_curve(df[~df["baseline"]], objs, dirs, ref)
+        assert float(r["wall_s"]) == pytest.approx(curve["elapsed_s"].iloc[-1])
+        upto = curve[curve["elapsed_s"] <= equal + 1e-9]
+        assert float(r["hv_at_equal_time"]) == pytest.approx(upto["hypervolume"].iloc[-1] if len(upto) else 0.0)
+        assert float(r["hv_at_equal_time"]) <= float(r["hypervolume"]) + 1e-12
+    shortest = min(table, key=lambda r: float(r["wall_s"]))
+    assert float(shortest["hv_at_equal_time"]) == pytest.approx(float(shortest["hypervolume"]))
     # A re-run continues the finished searches: no new trial.
     lines.clear()
     run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
@@ -340,6 +381,29 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     write_study(tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}})
     with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the study now says 2"):
         run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+
+
+def test_search_seeds_of_one_configuration_are_summarised_together():
+    """Searches labelled NAME-s<k> are seeds of NAME: the summary's second table gives each
+    configuration's hypervolume mean and spread over its seeds."""
+    from archlab.studies.summary import search_groups, summary_markdown
+    from archlab.studies.spec import Study
+
+    def row(label, hv, hv_t, wall):
+        return {"kind": "search", "label": label, "space": "interleave", "sampler": "nsga2", "scheduler": "asha",
+                "trials": 2, "finished": 2, "failed": 0, "front_size": 1, "best_val_top1": 0.5, "hypervolume": hv,
+                "hv_reference": "x", "wall_s": wall, "hv_at_equal_time": hv_t, "equal_time_s": 90.0, "busy_s": 1.0,
+                "status": "ok"}
+
+    rows_ = [row("asha-s0", 1.0, 0.5, 100.0), row("asha-s1", 3.0, 1.5, 90.0), row("mo-asha-s0", 2.0, 2.0, 120.0),
+             row("mo-asha-s1", 2.0, 1.0, 110.0), row("other", 4.0, 4.0, 95.0)]
+    groups = search_groups(rows_)
+    assert {k: [r["label"] for r in v] for k, v in groups.items()} == {
+        "asha": ["asha-s0", "asha-s1"], "mo-asha": ["mo-asha-s0", "mo-asha-s1"], "other": ["other"]}
+    md = summary_markdown(Study(name="x", description="d", path=Path("x.yaml"), quick=False, train=None), rows_)
+    # mean 2, std sqrt(2) = 1.4; at equal time mean 1, std 0.71
+    assert "| asha | 2 | 2 ± 1.4 | 1 ± 0.71 | 95 |" in md
+    assert "| mo-asha | 2 | 2 ± 0 | 1.5 ± 0.71 | 115 |" in md
 
 
 # ---- hostile study files (issue 15 item 4): one line, exit 2, bounded memory -------------------

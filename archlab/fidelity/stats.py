@@ -138,6 +138,26 @@ def interval(values: Sequence[float]) -> Interval:
     return Interval(n, mean, std, t975(n - 1) * std / math.sqrt(n))
 
 
+def difference(a: Sequence[float], b: Sequence[float]) -> Interval:
+    """mean(a) - mean(b) with Welch's 95% interval (unequal variances; Welch-Satterthwaite
+    degrees of freedom rounded down, the conservative side): "does a beat b?" is "is the
+    interval above 0?". ``n`` is the smaller sample; std is the difference's standard error.
+    With fewer than 2 values on either side, or no spread on both, the half-width is nan
+    (undecided), never 0."""
+    if not a or not b:
+        raise ValueError("a difference needs values on both sides")
+    ia, ib = interval(a), interval(b)
+    diff = ia.mean - ib.mean
+    if len(a) < 2 or len(b) < 2:
+        return Interval(min(len(a), len(b)), diff, math.nan, math.nan)
+    va, vb = ia.std ** 2 / len(a), ib.std ** 2 / len(b)
+    se = math.sqrt(va + vb)
+    if se == 0:
+        return Interval(min(len(a), len(b)), diff, 0.0, math.nan)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    return Interval(min(len(a), len(b)), diff, se, t975(max(1, math.floor(df))) * se)
+
+
 def top_overlap(x: Sequence[float], y: Sequence[float], fraction: float = 0.25) -> float:
     """The share of the top ``fraction`` under ``x`` (k = ceil(fraction * n) genomes, at least
     1) that is also in the top k under ``y``: 1.0 = the search would keep the same best

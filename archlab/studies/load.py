@@ -142,8 +142,10 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
         except UserError as e:
             raise UserError(f"{where}: key {key!r} at clip {'x'.join(map(str, clip))}: {e}") from None
         genomes[label] = g
+    if opts["compare"] is not None and opts["compare"] not in genomes:
+        raise bad("compare", f"is not one of the genomes' labels ({', '.join(genomes)})")
     return TrainSpec(genomes=genomes, recipe=rec, seeds=list(seeds), latency_runs=opts["latency_runs"],
-                     threads=opts["threads"])
+                     threads=opts["threads"], compare=opts["compare"])
 
 
 # ---- searches --------------------------------------------------------------------------------

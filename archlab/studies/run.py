@@ -193,7 +193,31 @@ def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> t
             rows.append(_train_row(spec, label, genome, results, cache))
     finally:
         torch.set_num_threads(threads)
+    if spec.compare is not None:
+        _add_differences(rows, spec.compare)
     return rows, trained, reused
+
+
+def _seed_values(row: dict[str, Any]) -> list[float]:
+    return [float(v) for v in row["val_top1_per_seed"].split() if v != "-"]
+
+
+def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
+    """Each row's mean val top-1 minus ``compare``'s, with Welch's 95% interval, and the
+    verdict it allows: above / below (the interval excludes 0) or "not distinguishable"."""
+    from ..fidelity.stats import difference
+
+    base = _seed_values(next(r for r in rows if r["label"] == compare))
+    for r in rows:
+        if r["label"] == compare:
+            continue
+        mine = _seed_values(r)
+        if not mine or not base:
+            continue
+        d = difference(mine, base)
+        r["vs"], r["diff"], r["diff_ci95"] = compare, d.mean, d.half
+        r["verdict"] = ("undecided (one seed)" if math.isnan(d.half) else
+                        "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable")
 
 
 def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict], cache: Any) -> dict[str, Any]:
@@ -203,12 +227,16 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
     lat = profile.latency(genome, spec.clip, device="cpu", batch=1, runs=spec.latency_runs, cache=cache)
     ok = [r for r in results if r["status"] == "ok" and r["val_top1"] is not None]
     top1 = [r["val_top1"] for r in ok]
+    from ..fidelity.stats import interval
+
+    ci = interval(top1).half if top1 else math.nan
     failed = [r for r in results if r["status"] != "ok"]
     status = "ok" if not failed else f"{len(failed)} of {len(results)} failed: {failed[0]['status']}: {failed[0]['reason']}"
     return {
         "kind": "train", "label": label, "genome": str(genome), "seeds": " ".join(map(str, spec.seeds)),
         "val_top1_mean": statistics.fmean(top1) if top1 else None,
         "val_top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
+        "val_top1_ci95": ci if math.isfinite(ci) else None,  # t-interval half-width over the seeds
         "val_top1_per_seed": " ".join(f"{r['val_top1']:.4f}" if r["val_top1"] is not None else "-" for r in results),
         "params": c.params, "gmacs": c.gmacs, "latency_ms": lat.median_ms,
         "epochs": min(r["epochs"] for r in results),
@@ -302,23 +330,35 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
     rows: list[dict[str, Any]] = []
     if not tables:
         return rows, interrupted, ""
+    from ..report.numbers import hypervolume_time_curve
+
     every = pd.concat([finished(t) for t in tables.values()], ignore_index=True)
     ref = pareto.reference_point(every, objectives, directions)
     ref_text = ", ".join(f"{o}={r:.6g}" for o, r in zip(objectives, ref))
+    curves = {label: hypervolume_time_curve(df, objectives, directions, ref) for label, df in tables.items()}
+    spans = [float(c["elapsed_s"].iloc[-1]) for c in curves.values() if len(c)]
+    equal_s = min(spans) if spans else None  # the shortest search's wall time: every search has run that long
     for label, df in tables.items():
         cfg = configs[label]
         done = finished(df)
+        curve = curves[label]
+        in_time = curve[curve["elapsed_s"] <= equal_s] if equal_s is not None and len(curve) else curve.iloc[:0]
         rows.append({
             "kind": "search", "label": label, "space": Path(cfg.space).stem if cfg.space.endswith(".yaml") else cfg.space,
-            "sampler": cfg.sampler, "objectives": ",".join(objectives), "trials": cfg.trials,
-            "finished": len(done), "failed": int(df["status"].isin(["failed"]).sum()),
+            "sampler": cfg.sampler, "scheduler": cfg.scheduler, "objectives": ",".join(objectives),
+            "trials": cfg.trials, "finished": len(done), "failed": int(df["status"].isin(["failed"]).sum()),
             "front_size": int(pareto.non_dominated(done, objectives, directions).sum()) if len(done) else 0,
             "best_val_top1": float(done["val_top1"].max()) if len(done) else None,
             "hypervolume": pareto.hypervolume(done, objectives, directions, ref) if len(done) else 0.0,
             "hv_reference": ref_text,
+            "wall_s": float(curve["elapsed_s"].iloc[-1]) if len(curve) else None,
+            "hv_at_equal_time": float(in_time["hypervolume"].iloc[-1]) if len(in_time) else 0.0,
+            "equal_time_s": equal_s,
             "busy_s": float(pd.to_numeric(df["trial_time_s"], errors="coerce").fillna(0).sum()),
             "status": "ok" if len(done) >= cfg.trials else f"{len(done)} of {cfg.trials} trials finished",
         })
     note = (f"Hypervolume of each search's finished trials ({objectives[0]} {directions[0]}, {objectives[1]} "
-            f"{directions[1]}) from ONE reference point over all searches' trials: {ref_text}.")
+            f"{directions[1]}) from ONE reference point over all searches' trials: {ref_text}. "
+            + (f"At equal wall time: of the trials each search had completed {equal_s:.0f} s after its first "
+               "trial started (the shortest search's wall time)." if equal_s is not None else ""))
     return rows, interrupted, note

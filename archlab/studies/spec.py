@@ -18,8 +18,10 @@ QUICK_KEYS = ("train", "search", "fidelity")
 # A train section is ONE proxy recipe (archlab.recipe: the defaults search and `archlab train`
 # use too), the seeds it runs (the recipe's seed, one run per seed), and the study's own keys.
 RECIPE_KEYS = tuple(k for k in ProxyRecipe.names() if k != "seed")
-STUDY_TRAIN_DEFAULTS: dict[str, Any] = {"seeds": [0], "latency_runs": 10, "threads": None}
-TRAIN_KEYS = ("genomes", "seeds", *RECIPE_KEYS, "latency_runs", "threads")
+# compare: a genome's label; every other row then gives its difference in mean val top-1 to
+# that genome with Welch's 95% interval (a claim like "the mix beats pure A" needs one).
+STUDY_TRAIN_DEFAULTS: dict[str, Any] = {"seeds": [0], "latency_runs": 10, "threads": None, "compare": None}
+TRAIN_KEYS = ("genomes", "seeds", *RECIPE_KEYS, "latency_runs", "threads", "compare")
 # Upper bounds of a study's own train settings (the recipe bounds its keys, recipe.LIMITS, and
 # SearchConfig a search's): a study runs unattended, and a value that passes a lower bound can
 # still allocate or loop without end.
@@ -61,6 +63,7 @@ class TrainSpec:
     seeds: list[int]
     latency_runs: int
     threads: int | None
+    compare: str | None = None  # a label of ``genomes``
 
     @property
     def clip(self) -> tuple[int, int, int]:

@@ -6,15 +6,22 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
+import statistics
 from typing import Any
 
 from ..tables import md_table
 from .spec import Study
 
-TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_per_seed",
-                 "params", "gmacs", "latency_ms", "epochs", "train_s", "status"]
-SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "objectives", "trials", "finished", "failed",
-                  "front_size", "best_val_top1", "hypervolume", "hv_reference", "busy_s", "status"]
+TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_ci95",
+                 "val_top1_per_seed", "vs", "diff", "diff_ci95", "verdict", "params", "gmacs", "latency_ms", "epochs",
+                 "train_s", "status"]
+SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "scheduler", "objectives", "trials", "finished", "failed",
+                  "front_size", "best_val_top1", "hypervolume", "hv_reference", "wall_s", "hv_at_equal_time",
+                  "equal_time_s", "busy_s", "status"]
+# Searches labelled NAME-s<k> are search seeds of one configuration NAME: the summary gives
+# their hypervolume's mean and spread (one seed per configuration is an anecdote).
+SEED_SUFFIX = re.compile(r"-s\d+$")
 
 FIDELITY_COLUMNS = ["kind", "label", "space", "genomes", "seeds", "ref_seeds", "median_seed_std", "bimodal",
                     "seed_tau", "proxy_vs_ref_rho", "proxy_vs_ref_tau", "top_quarter_overlap", "best_score",
@@ -47,6 +54,33 @@ def _f(v: Any, fmt: str) -> str:
     return "-" if v is None or (isinstance(v, float) and not math.isfinite(v)) else format(v, fmt)
 
 
+def search_groups(search: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Search rows by configuration: the label without its ``-s<k>`` seed suffix."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in search:
+        groups.setdefault(SEED_SUFFIX.sub("", r["label"]), []).append(r)
+    return groups
+
+
+def _mean(values: list[Any]) -> float | None:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    return statistics.fmean(v) if v else None
+
+
+def _mean_std(values: list[Any]) -> str:
+    v = [x for x in values if x is not None and math.isfinite(x)]
+    if not v:
+        return "-"
+    return f"{statistics.fmean(v):.4g}" + (f" ± {statistics.stdev(v):.2g}" if len(v) > 1 else "")
+
+
+def _diff(r: dict[str, Any]) -> str:
+    if r.get("diff") is None:
+        return "-"
+    half = "" if r["diff_ci95"] is None or not math.isfinite(r["diff_ci95"]) else f" ± {r['diff_ci95']:.3f}"
+    return f"{r['diff']:+.3f}{half}: {r['verdict']}"
+
+
 def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = "") -> str:
     parts = [f"# Study {study.name}{' (quick)' if study.quick else ''}", "", study.description, ""]
     train = [r for r in rows if r["kind"] == "train"]
@@ -56,21 +90,35 @@ def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = ""
                   f"zero-init {'on' if r.zero_init else 'off'}; synthetic {r.frames}x{r.size}x{r.size}, "
                   f"{r.train_clips} train / {r.val_clips} val clips, {r.classes} classes (chance "
                   f"{1 / r.classes:.3f}); seeds {', '.join(map(str, t.seeds))}. val top-1 is the last epoch's.", ""]
+        vs = t.compare
         body = [[r["label"], _f(r["val_top1_mean"], ".3f") + (f" ± {r['val_top1_std']:.3f}"
                                                              if r["val_top1_std"] is not None else ""),
-                 r["val_top1_per_seed"], f"{r['params']:,}", f"{r['gmacs']:.4f}", f"{r['latency_ms']:.2f}",
-                 str(r["epochs"]), r["status"], f"`{r['genome']}`"] for r in train]
-        parts += [md_table(["genome", "val top-1 (mean ± std)", "per seed", "params", "GMACs", "latency ms",
-                             "epochs", "status", "genome string"], body), "",
+                 "-" if r.get("val_top1_ci95") is None else
+                 f"[{r['val_top1_mean'] - r['val_top1_ci95']:.3f}, {r['val_top1_mean'] + r['val_top1_ci95']:.3f}]",
+                 r["val_top1_per_seed"]]
+                + ([_diff(r) if r["label"] != vs else "(reference)"] if vs else [])
+                + [f"{r['params']:,}", f"{r['gmacs']:.4f}", f"{r['latency_ms']:.2f}",
+                   str(r["epochs"]), r["status"], f"`{r['genome']}`"] for r in train]
+        parts += [md_table(["genome", "val top-1 (mean ± std)", "95% CI", "per seed"]
+                           + ([f"minus {vs} (Welch 95%)"] if vs else [])
+                           + ["params", "GMACs", "latency ms", "epochs", "status", "genome string"], body), "",
                   "MACs = multiply-adds of conv and linear layers; latency = median on CPU, batch 1, "
                   f"BatchNorm folded, {t.threads or 'default'} torch thread(s).", ""]
     search = [r for r in rows if r["kind"] == "search"]
     if search:
-        body = [[r["label"], r["space"], r["sampler"], f"{r['finished']} / {r['trials']}", str(r["failed"]),
-                 str(r["front_size"]), _f(r["best_val_top1"], ".3f"), _f(r["hypervolume"], ".4g"), r["status"]]
+        body = [[r["label"], r["space"], r["sampler"], r.get("scheduler", ""), f"{r['finished']} / {r['trials']}",
+                 str(r["failed"]), str(r["front_size"]), _f(r["best_val_top1"], ".3f"), _f(r["hypervolume"], ".4g"),
+                 _f(r.get("hv_at_equal_time"), ".4g"), _f(r.get("wall_s"), ".0f"), r["status"]]
                 for r in search]
-        parts += [md_table(["search", "space", "sampler", "finished", "failed", "front", "best val top-1",
-                             "hypervolume", "status"], body), "", hv_note, ""]
+        parts += [md_table(["search", "space", "sampler", "scheduler", "finished", "failed", "front", "best val top-1",
+                            "hypervolume", "HV at equal time", "wall s", "status"], body), "", hv_note, ""]
+        groups = search_groups(search)
+        if any(len(g) > 1 for g in groups.values()):
+            parts += [md_table(["configuration", "search seeds", "hypervolume mean ± std", "HV at equal time mean ± std",
+                                "wall s (mean)"],
+                               [[name, str(len(g)), _mean_std([r["hypervolume"] for r in g]),
+                                 _mean_std([r.get("hv_at_equal_time") for r in g]),
+                                 _f(_mean([r.get("wall_s") for r in g]), ".0f")] for name, g in groups.items()]), ""]
     for r in rows:
         if r["kind"] == "fidelity":
             parts += [r["markdown"], f"Wall time {r['wall_s']:.0f} s; every run: fidelity/runs.csv, "
