@@ -82,6 +82,7 @@ def rows(path: Path) -> list[dict]:
     ({"train": {**TRAIN, "momentum": 1.5}}, "bad.yaml: key 'train.momentum': must be in [0, 1) (got 1.5)"),
     ({"train": {**TRAIN, "seed": 1}}, "bad.yaml: unknown key 'seed' in 'train'"),
     ({"train": {**TRAIN, "latency_runs": 0}}, "bad.yaml: key 'train.latency_runs': 0 must be a positive integer"),
+    ({"train": {**TRAIN, "workers": 0}}, "bad.yaml: key 'train.workers': 0 must be a positive integer"),
     ({"search": {"common": 0, "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
     ({"search": {"common": [], "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
     ({"search": {"searches": {"a": 0}}}, "bad.yaml: key 'search.searches.a': expected a mapping"),
@@ -157,9 +158,10 @@ def test_every_shipped_study_loads_and_the_list_shows_them(capsys):
 def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     s = load_study("p3d_table1")
     t = s.train
-    assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 3
+    assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 6 and t.compare == "P3D-ABC"
     r = t.recipe
-    assert (r.epochs, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == (10, 8, "adamw", 0.002, False, (8, 32, 32))
+    assert (r.epochs, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == (7, 8, "adamw", 0.002, False, (8, 32, 32))
+    assert r == type(r)().with_(seed=r.seed)  # the lab's one recipe, the one the search trains
     skeletons = {(tuple(st.depth for st in g.stages), tuple(st.width for st in g.stages), g.stem_width, g.stem,
                   tuple(st.temporal for st in g.stages), g.dropout, g.classes) for g in t.genomes.values()}
     assert len(skeletons) == 1  # same depths, widths, stem, temporal skeleton, head
@@ -295,6 +297,22 @@ def test_two_seeds_give_mean_and_std(tmp_path):
     assert row["val_top1_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
     assert res.trained == 2 and res.reused == 0 and sum(l.startswith("[train ") for l in lines) == 2
     assert row["val_top1_ci95"] == pytest.approx(12.706 * row["val_top1_std"] / 2 ** 0.5)  # t(0.975, 1 df)
+
+
+def test_two_workers_train_a_study_to_the_same_numbers(tmp_path):
+    """workers: 2 trains two runs at once in two processes; with threads: 1 each run's float
+    sums are the same as in one process, so the table is too (latency aside: measured)."""
+    one = write_study(tmp_path, "one", train={**TRAIN, "seeds": [0, 1]})
+    two = write_study(tmp_path, "two", train={**TRAIN, "seeds": [0, 1], "workers": 2})
+    lines: list[str] = []
+    a = run_study(load_study(one), out=tmp_path / "a", echo=lambda line: None)
+    b = run_study(load_study(two), out=tmp_path / "b", echo=lines.append)
+    assert "[train] 4 runs, 2 at a time" in lines and sum(l.startswith("[train ") for l in lines) == 4
+    keep = ("label", "val_top1_per_seed", "val_top1_mean", "params", "gmacs", "epochs", "status")
+    assert [{k: r[k] for k in keep} for r in a.rows] == [{k: r[k] for k in keep} for r in b.rows]
+    assert b.trained == 4
+    again = run_study(load_study(two), out=tmp_path / "b", echo=lambda line: None)
+    assert again.reused == 4 and again.trained == 0
 
 
 def test_compare_gives_each_row_its_welch_difference_and_verdict(tmp_path):

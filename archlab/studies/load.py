@@ -115,6 +115,9 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
     if opts["threads"] is not None and (not is_int(opts["threads"]) or opts["threads"] < 1):
         raise bad("threads", "must be a positive integer or null")
     _limit(where, "train", "threads", opts["threads"])
+    if not is_int(opts["workers"]) or opts["workers"] < 1:
+        raise bad("workers", "must be a positive integer")
+    _limit(where, "train", "workers", opts["workers"])
     rec = recipe(where, "train", {k: opts[k] for k in RECIPE_KEYS if k in opts})
     if rec.classes > MAX_CLASSES:
         raise bad("classes", f"must be an integer in 2..{MAX_CLASSES} (the synthetic benchmark's classes)")
@@ -145,7 +148,7 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
     if opts["compare"] is not None and opts["compare"] not in genomes:
         raise bad("compare", f"is not one of the genomes' labels ({', '.join(genomes)})")
     return TrainSpec(genomes=genomes, recipe=rec, seeds=list(seeds), latency_runs=opts["latency_runs"],
-                     threads=opts["threads"], compare=opts["compare"])
+                     threads=opts["threads"], compare=opts["compare"], workers=opts["workers"])
 
 
 # ---- searches --------------------------------------------------------------------------------

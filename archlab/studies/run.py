@@ -163,34 +163,71 @@ def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: 
     return res, False
 
 
+_DATA: dict[str, _Data] = {}  # per process: the clips of one recipe at a time (each worker builds its own once)
+
+
+def _train_job(spec: TrainSpec, label: str, genome: Genome, seed: int, run_dir: Path) -> tuple[dict, bool]:
+    """One (genome, seed) in whichever process trains it (a worker sets its torch threads)."""
+    import torch
+
+    if spec.threads is not None:
+        torch.set_num_threads(spec.threads)
+    r = spec.recipe
+    key = repr((r.dataset_opts("synthetic", "train"), r.dataset_opts("synthetic", "val")))
+    if key not in _DATA:
+        _DATA.clear()
+        _DATA[key] = _Data(spec)
+    data = _DATA[key]
+    return _train_one(spec, genome, seed, run_dir, data)
+
+
 def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> tuple[list[dict], int, int]:
     import torch
 
     from .. import profile
 
-    data = _Data(spec)
     cache = profile.ProfileCache(out_dir / "profiles.json")
-    total = len(spec.genomes) * len(spec.seeds)
-    done = trained = reused = 0
-    rows = []
+    jobs = [(label, genome, seed) for label, genome in spec.genomes.items() for seed in spec.seeds]
+    total = len(jobs)
+    results: dict[tuple[str, int], dict] = {}
+    trained = reused = 0
     threads = torch.get_num_threads()
-    if spec.threads is not None:
-        torch.set_num_threads(spec.threads)
+
+    def report(label: str, seed: int, res: dict, was_reused: bool) -> None:
+        nonlocal trained, reused
+        results[(label, seed)] = res
+        reused += was_reused
+        trained += not was_reused
+        how = "reused" if was_reused else f"{res['train_time_s']:.0f} s"
+        status = "" if res["status"] == "ok" else f"  {res['status']}: {res['reason']}"
+        top1 = f"{res['val_top1']:.3f}" if res["val_top1"] is not None else "-"
+        echo(f"[train {len(results):>3}/{total}] {label} seed {seed}: top1 {top1}  ep {res['epochs']}  "
+             f"({how}){status}")
+
     try:
-        for label, genome in spec.genomes.items():
-            results = []
-            for seed in spec.seeds:
-                res, was_reused = _train_one(spec, genome, seed, _run_dir(out_dir, label, seed), data)
-                done += 1
-                reused += was_reused
-                trained += not was_reused
-                how = "reused" if was_reused else f"{res['train_time_s']:.0f} s"
-                status = "" if res["status"] == "ok" else f"  {res['status']}: {res['reason']}"
-                top1 = f"{res['val_top1']:.3f}" if res["val_top1"] is not None else "-"
-                echo(f"[train {done:>3}/{total}] {label} seed {seed}: top1 {top1}  ep {res['epochs']}  "
-                     f"({how}){status}")
-                results.append(res)
-            rows.append(_train_row(spec, label, genome, results, cache))
+        if spec.workers == 1:
+            for label, genome, seed in jobs:
+                report(label, seed, *_train_job(spec, label, genome, seed, _run_dir(out_dir, label, seed)))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            echo(f"[train] {total} runs, {spec.workers} at a time")
+            # spawn, not fork: a forked torch with threads started can deadlock
+            with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                futures = {pool.submit(_train_job, spec, label, genome, seed, _run_dir(out_dir, label, seed)):
+                           (label, seed) for label, genome, seed in jobs}
+                try:
+                    for f in as_completed(futures):
+                        report(*futures[f], *f.result())
+                except BaseException:
+                    for f in futures:
+                        f.cancel()
+                    raise
+        if spec.threads is not None:
+            torch.set_num_threads(spec.threads)  # the latency of the rows below: the runs' threads
+        rows = [_train_row(spec, label, genome, [results[(label, s)] for s in spec.seeds], cache)
+                for label, genome in spec.genomes.items()]
     finally:
         torch.set_num_threads(threads)
     if spec.compare is not None:
