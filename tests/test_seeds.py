@@ -101,3 +101,27 @@ def test_a_failing_seed_fails_the_trial_naming_the_seed(data, tmp_path):
     r = train_seeds(parse(TINY), tr, va, cfg(seed=0, lr=1e30), k=2, out_dir=tmp_path, on_epoch=seen.append)
     assert r.status == "nan" and r.reason.startswith("seed 0: ")
     assert all(math.isfinite(m.val_top1) for m in r.history)
+
+
+def test_a_resumed_k_seed_trial_sums_the_seeds_mean_losses(tmp_path):
+    """The training-speed score of a resumed --seeds 2 trial: its earlier epochs' losses are
+    the two seeds' means (what on_epoch reports later), over the epochs both seeds finished;
+    the first seed's own losses alone would mix a 1-seed figure into a 2-seed score."""
+    import torch
+
+    from archlab.search.trial import _earlier_losses
+
+    def ck(d, losses):
+        d.mkdir(parents=True, exist_ok=True)
+        hist = [{"epoch": e, "train_loss": v} for e, v in enumerate(losses, 1)]
+        torch.save({"genome": "x", "model": {}, "optimizer": {}, "scheduler": {}, "history": hist,
+                    "epoch": len(losses), "rng": {}}, d / "checkpoint.pt")
+
+    work = tmp_path / "trial"
+    ck(work, [1.8, 1.6, 1.2])  # seed 0: 3 epochs
+    ck(work / "seed1", [1.7, 1.4])  # seed 1 (killed earlier): 2 epochs
+    assert _earlier_losses(work, [0, 1]) == {1: 1.75, 2: 1.5}
+    assert _earlier_losses(work, [0]) == {1: 1.8, 2: 1.6, 3: 1.2}
+    assert _earlier_losses(tmp_path / "new", [0, 1]) == {}
+    (work / "seed1" / "checkpoint.pt").write_bytes(b"cut short")
+    assert _earlier_losses(work, [0, 1]) == {}  # damaged: train() sets it aside and starts that seed again

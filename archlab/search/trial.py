@@ -30,19 +30,26 @@ def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) ->
     return g if num_classes is None else g.with_(classes=num_classes)
 
 
-def _earlier_losses(work: Path) -> dict[int, float]:
-    """The training losses of the epochs a resumed trial already trained (its checkpoint's
-    history); empty for a new trial or an unreadable checkpoint (train() then decides)."""
+def _earlier_losses(work: Path, seeds: list[int]) -> dict[int, float]:
+    """The training losses of the epochs a resumed trial already trained: per epoch the mean
+    over its seeds (what ``on_epoch`` reports for the later epochs, so the training-speed
+    score sums like with like), for the epochs every seed's checkpoint holds. Empty for a new
+    trial or an unreadable checkpoint (train() then decides)."""
     from ..checkpoint import CorruptCheckpoint, read_checkpoint
     from ..train import CHECKPOINT
+    from .seeds import seed_dir
 
-    f = work / CHECKPOINT
-    if not f.exists():
-        return {}
-    try:
-        return {int(h["epoch"]): float(h["train_loss"]) for h in read_checkpoint(f)["history"]}
-    except (CorruptCheckpoint, KeyError, TypeError, ValueError):  # damaged: train() sets it aside
-        return {}
+    per_seed = []
+    for i in range(len(seeds)):
+        f = seed_dir(work, seeds, i) / CHECKPOINT
+        if not f.exists():
+            return {}
+        try:
+            per_seed.append({int(h["epoch"]): float(h["train_loss"]) for h in read_checkpoint(f)["history"]})
+        except (CorruptCheckpoint, KeyError, TypeError, ValueError):  # damaged: train() sets it aside
+            return {}
+    common = set.intersection(*(set(h) for h in per_seed)) if per_seed else set()
+    return {e: sum(h[e] for h in per_seed) / len(per_seed) for e in sorted(common)}
 
 
 def _synflow(genome: Genome, clip: tuple[int, int, int]) -> float | None:
@@ -89,7 +96,7 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from ..forms import Form
     from ..spaces import load_space
     from ..train import TrainConfig
-    from .seeds import train_seeds, trial_seeds
+    from .seeds import seed_values, train_seeds, trial_seeds
 
     study_dir = s["study_dir"]
     work = Path(study_dir) / config["_work"]
@@ -131,7 +138,7 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         # driver died continues from its last epoch's checkpoint.pt (train() resumes from it).
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
-        losses = _earlier_losses(work)  # epoch -> mean training loss (a resumed trial's earlier epochs)
+        losses = _earlier_losses(work, seed_values(recipe, k))  # epoch -> seeds' mean training loss, done before
         base["synflow"] = _synflow(genome, clip)
 
         def on_epoch(m: Any) -> None:
