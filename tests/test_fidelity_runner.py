@@ -38,11 +38,21 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
         assert p["proxy"] == pytest.approx(seeds)
         assert (p["mean"], p["std"], p["ci95"]) == pytest.approx((iv.mean, iv.std, iv.half))
         assert p["ref_mean"] == pytest.approx(acc[(p["label"], "reference", 0)])
+        ref_run = next(r for r in runs if (r["label"], r["budget"]) == (p["label"], "reference"))
+        assert p["ref_loss"] == pytest.approx(float(ref_run["val_loss"]))
         assert p["bimodal"] == stats.is_bimodal(seeds, 1 / 6, 24)
     by_seed = [[acc[(lab, "proxy", k)] for lab in labels] for k in range(2)]
     expect_tau = stats.kendall_tau_b(*by_seed)
     assert (math.isnan(s["seed_tau"]) and math.isnan(expect_tau)) or s["seed_tau"] == pytest.approx(expect_tau)
     assert set(s["scores"]) == {"val_top1", "val_loss", "training_speed", "synflow", "params", "gmacs"}
+    # each score also ranked against the reference's val loss (lower = better)
+    proxy_loss = [sum(float(r["val_loss"]) for r in runs if (r["label"], r["budget"]) == (lab, "proxy")) / 2
+                  for lab in labels]
+    expect = stats.spearman_rho([-x for x in proxy_loss], [-p["ref_loss"] for p in s["per_genome"]])
+    got = s["scores"]["val_loss"]["rho_vs_ref_loss"]
+    assert (math.isnan(got) and math.isnan(expect)) or got == pytest.approx(expect)
+    refs = [p["ref_mean"] for p in s["per_genome"]]
+    assert s["reference_top1_range"] == pytest.approx([min(refs), max(refs)])
     with open(out / "genomes.csv") as f:
         genomes = list(csv.DictReader(f))
     assert [g["label"] for g in genomes] == labels and all(float(g["synflow"]) > 0 for g in genomes)
