@@ -121,6 +121,12 @@ def rows(path: Path) -> list[dict]:
     ({"fidelity": {"genomes": 0, "anchors": ["2D"]}}, "bad.yaml: key 'fidelity': a ranking needs at least 2 genomes"),
     ({"fidelity": {"ref_epochs_x": 1000}}, "bad.yaml: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x)"),
     ({"fidelity": {}, "quick": {"fidelity": {"seeds": 1}}}, "bad.yaml: key 'fidelity.seeds': must be at least 2"),
+    # the cycle kind (issue 13 item 6)
+    ({"search": {"searches": {"a": {}}}, "cycle": {"search": "b"}},
+     "bad.yaml: key 'cycle.search': 'b' is not one of the file's searches (a)"),
+    ({"train": TRAIN, "cycle": {"search": "a"}}, "bad.yaml: key 'cycle.search': 'a' is not one of the file's searches (none)"),
+    ({"search": {"searches": {"a": {}}}, "cycle": {"search": "a", "variants": ["pure-D"]}}, "bad.yaml: key 'cycle.variants'"),
+    ({"search": {"searches": {"a": {}}}, "cycle": {"search": "a", "variant": []}}, "unknown key 'variant' in 'cycle'"),
 ])
 def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
     path = write_study(tmp_path, "bad", **body)
@@ -422,6 +428,40 @@ def test_search_seeds_of_one_configuration_are_summarised_together():
     # mean 2, std sqrt(2) = 1.4; at equal time mean 1, std 0.71
     assert "| asha | 2 | 2 ± 1.4 | 1 ± 0.71 | 95 |" in md
     assert "| mo-asha | 2 | 2 ± 0 | 1.5 ± 0.71 | 115 |" in md
+
+
+@pytest.mark.slow
+def test_cycle_study_trains_the_variants_on_the_front_skeletons(tmp_path):
+    """A search, its confirm step, then every variant on each front point's skeleton over the
+    same seeds; the verdicts are compare()'s on the runs it stored; a re-run trains nothing."""
+    from archlab.studies.cycle import compare, variant
+
+    (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
+    common = {"space": "tiny_space.yaml", "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8,
+              "data_opts": {"n_clips": 16}, "train_clips": 16, "val_clips": 16, "cpus_per_trial": 1, "wandb": "off",
+              "latency_runs": 2, "confirm_seeds": 1}
+    path = write_study(tmp_path, search={"common": common, "searches": {"s": {"sampler": "random", "seed": 3}}},
+                       cycle={"search": "s", "variants": ["A->B->C", "2D"], "workers": 1})
+    lines = []
+    res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    df = load_results(tmp_path / "out" / "searches" / "s")[0]
+    front = df[df["on_front"] & ~df["baseline"]]
+    row = next(r for r in res.rows if r["kind"] == "cycle")
+    assert row["front_points"] == len(front) >= 1 and row["variants"] == 2 * len(front)
+    runs = sorted(p.parent.parent.name + "/" + p.parent.name for p in (tmp_path / "out" / "cycle" / "train").glob("*/*/result.yaml"))
+    expect = sorted(f"t{int(n)}-{v}/seed{k}" for n in front["number"] for v in ("ABC", "2D") for k in (3, 4))
+    assert runs == expect  # seeds 3 (the search's) and 4 (its one confirm seed)
+    for _, r in front.iterrows():
+        g = parse(r["genome"])
+        stored = yaml.safe_load((tmp_path / "out" / "cycle" / "train" / f"t{int(r['number'])}-ABC" / "seed3" /
+                                 "run.yaml").read_text())
+        assert stored["genome"] == str(variant(g, "A->B->C"))
+    md = (tmp_path / "out" / "summary.md").read_text()
+    assert "## Search vs the hand-made block orders (search s)" in md and "**Answer:** The confirmed front" in md
+    assert rows(tmp_path / "out" / "summary.csv")[-1]["answer"] == row["answer"]
+    lines.clear()
+    run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    assert not any("[trial" in l for l in lines) and sum("(reused)" in l for l in lines) == len(expect)
 
 
 # ---- hostile study files (issue 15 item 4): one line, exit 2, bounded memory -------------------

@@ -19,7 +19,7 @@ from ..genome import Genome, GenomeError
 from ..named.checks import is_int, is_number, mapping
 from ..recipe import LIMITS as RECIPE_LIMITS
 from ..recipe import ProxyRecipe
-from .spec import (FIDELITY_KEYS, FIDELITY_OWN_DEFAULTS, LABEL, LIMITS, QUICK_FIDELITY, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
+from .spec import (CYCLE_KEYS, FIDELITY_KEYS, FIDELITY_OWN_DEFAULTS, LABEL, LIMITS, QUICK_FIDELITY, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
                    SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Study, TrainSpec,
                    studies_dir)
 
@@ -62,8 +62,9 @@ def _from_file(path: Path, quick: bool) -> Study:
             searches = _searches(where, path.parent, data["search"], q_search if use_quick else None)
         if "fidelity" in data:
             fidelity = _fidelity(where, path.parent, _section(data, "fidelity"), q_fidelity if use_quick else None)
+    cycle = _cycle(where, _section(data, "cycle"), searches) if "cycle" in data else None
     return Study(name=name, description=desc, path=path, quick=quick, train=train, searches=searches,
-                 fidelity=fidelity)
+                 fidelity=fidelity, cycle=cycle)
 
 
 # ---- the recipe (train section and searches) -------------------------------------------------
@@ -345,3 +346,31 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
         key = text.split(" ")[0][2:].replace("-", "_") if text.startswith("--") else ""
         raise UserError(f"{where}: key 'fidelity{'.' + key if key else ''}': "
                         f"{_without_option(text, key) if key else text}") from None
+
+
+# ---- cycle -------------------------------------------------------------------------------------
+
+def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
+    """The CycleSpec of a ``cycle:`` section: its search must be one of the file's, trained on
+    the synthetic data (the variants train as a train section does)."""
+    from ..cli.fidelity import usable_cores
+    from .cycle import VARIANTS, CycleSpec
+
+    data = mapping(where, "cycle", value, CYCLE_KEYS)
+    label = data.get("search")
+    if label not in searches:
+        raise UserError(f"{where}: key 'cycle.search': {shorten(label)} is not one of the file's searches "
+                        f"({', '.join(searches) or 'none'})")
+    if searches[label].data != "synthetic":
+        raise UserError(f"{where}: key 'cycle.search': search {shorten(label)} trains on {searches[label].data}; "
+                        "the hand-made variants train on the synthetic data only")
+    variants = data.get("variants", list(VARIANTS))
+    if not isinstance(variants, list) or not variants or any(v not in VARIANTS for v in variants) \
+            or len(set(variants)) != len(variants):
+        raise UserError(f"{where}: key 'cycle.variants': {shorten(variants)} must be a list of distinct "
+                        f"{', '.join(VARIANTS)}")
+    workers = data.get("workers")
+    if workers is not None and (not is_int(workers) or workers < 1):
+        raise UserError(f"{where}: key 'cycle.workers': {shorten(workers)} must be a positive integer or null")
+    _limit(where, "cycle", "workers", workers)
+    return CycleSpec(search=label, variants=tuple(variants), workers=workers or usable_cores())

@@ -72,6 +72,11 @@ def run_study(study: Study, out: str | Path | None = None, echo: Callable[[str],
         finally:
             shutdown()
         rows += search_rows
+        if study.cycle is not None and not interrupted:
+            from .cycle import run_cycle
+
+            rows.append(run_cycle(study.cycle, _search_configs(study.searches, out_dir)[study.cycle.search], out_dir,
+                                  echo))
     md = summary_markdown(study, rows, hv_note)
     atomic_write(out_dir / "summary.csv", summary_csv(rows))
     atomic_write(out_dir / "summary.md", md)

@@ -12,7 +12,7 @@ from .. import named
 from ..genome import Genome
 from ..recipe import ProxyRecipe
 
-TOP_KEYS = ("name", "description", "train", "search", "fidelity", "quick")
+TOP_KEYS = ("name", "description", "train", "search", "fidelity", "cycle", "quick")
 SEARCH_KEYS = ("common", "searches")
 QUICK_KEYS = ("train", "search", "fidelity")
 # A train section is ONE proxy recipe (archlab.recipe: the defaults search and `archlab train`
@@ -47,6 +47,8 @@ FIDELITY_KEYS = (*FIDELITY_OWN_DEFAULTS, *RECIPE_KEYS)
 # --quick: `archlab fidelity --quick`'s smoke run (seconds)
 QUICK_FIDELITY: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_epochs_x": 2, "ref_clips_x": 1,
                                   "epochs": 1, "train_clips": 32, "val_clips": 24, "workers": 1}
+# A cycle section (archlab.studies.cycle): one search's front against the hand-made orders.
+CYCLE_KEYS = ("search", "variants", "workers")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names
 
 
@@ -85,6 +87,7 @@ class Study:
     train: TrainSpec | None
     searches: dict[str, Any] = field(default_factory=dict)  # label -> SearchConfig (name/out unset)
     fidelity: Any = None  # a FidelityConfig (out unset: the study's <out>/fidelity) or None
+    cycle: Any = None  # a cycle.CycleSpec (which search's front vs the hand-made orders) or None
 
     def kinds(self) -> str:
         parts = []
@@ -94,6 +97,9 @@ class Study:
         if self.searches:
             trials = sorted({c.trials for c in self.searches.values()})
             parts.append(f"search: {len(self.searches)} searches x {'/'.join(map(str, trials))} trials")
+        if self.cycle is not None:
+            parts.append(f"cycle: {len(self.cycle.variants)} hand-made orders on the front skeletons of "
+                         f"search {self.cycle.search}")
         if self.fidelity is not None:
             f = self.fidelity
             parts.append(f"fidelity: {f.genomes} sampled genomes + {len(f.anchors)} anchors x {f.seeds} seeds, "

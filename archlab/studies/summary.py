@@ -23,6 +23,8 @@ SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "scheduler", "objectives"
 # their hypervolume's mean and spread (one seed per configuration is an anecdote).
 SEED_SUFFIX = re.compile(r"-s\d+$")
 
+CYCLE_COLUMNS = ["kind", "label", "search", "front_points", "variants", "dominated", "front_better", "front_worse",
+                 "hv_front", "hv_all_variants", "answer"]
 FIDELITY_COLUMNS = ["kind", "label", "space", "genomes", "seeds", "ref_seeds", "median_seed_std", "bimodal",
                     "seed_tau", "proxy_vs_ref_rho", "proxy_vs_ref_tau", "top_quarter_overlap", "best_score",
                     "targets_met", "targets", "wall_s"]
@@ -41,6 +43,8 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
         columns += [c for c in SEARCH_COLUMNS if c not in columns]
     if any(r["kind"] == "fidelity" for r in rows):
         columns += [c for c in FIDELITY_COLUMNS if c not in columns]
+    if any(r["kind"] == "cycle" for r in rows):
+        columns += [c for c in CYCLE_COLUMNS if c not in columns]
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=columns or ["kind", "label"], restval="", lineterminator="\n",
                        extrasaction="ignore")  # a fidelity row's markdown goes to summary.md only
@@ -120,6 +124,8 @@ def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = ""
                                  _mean_std([r.get("hv_at_equal_time") for r in g]),
                                  _f(_mean([r.get("wall_s") for r in g]), ".0f")] for name, g in groups.items()]), ""]
     for r in rows:
+        if r["kind"] == "cycle":
+            parts += [r["markdown"]]
         if r["kind"] == "fidelity":
             parts += [r["markdown"], f"Wall time {r['wall_s']:.0f} s; every run: fidelity/runs.csv, "
                       "the plot: fidelity/fidelity.png.", ""]
