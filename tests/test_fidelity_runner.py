@@ -111,3 +111,34 @@ class _no_raise:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_against_ranks_two_measurements_over_their_common_genomes():
+    """bf16 vs fp32 (issue 17 item 3): tau and rho between the per-genome proxy means of two
+    measurements, matched by genome string (a genome only one of them has is left out)."""
+    from archlab.fidelity.summary import against
+
+    def summ(means, std):
+        return {"median_seed_std": std,
+                "per_genome": [{"label": f"g{i}", "genome": g, "mean": m} for i, (g, m) in enumerate(means)]}
+
+    mine = summ([("A", 0.9), ("B", 0.8), ("C", 0.7), ("D", 0.2), ("only-here", 0.5)], 0.02)
+    other = summ([("B", 0.85), ("A", 0.80), ("C", 0.75), ("D", 0.1)], 0.03)
+    a = against(mine, other)
+    # common A B C D: mine 0.9 0.8 0.7 0.2, other 0.80 0.85 0.75 0.1: one discordant pair (A, B) of 6
+    assert a["genomes"] == 4 and a["tau"] == pytest.approx(4 / 6) and a["rho"] == pytest.approx(0.8)
+    assert (a["median_seed_std"], a["other_median_seed_std"]) == (0.02, 0.03)
+    assert a["mean_abs_diff"] == pytest.approx((0.1 + 0.05 + 0.05 + 0.1) / 4)
+    with pytest.raises(ValueError, match="1 genome"):
+        against(summ([("A", 0.9)], 0.0), other)
+
+
+def test_a_training_form_is_part_of_the_measurement(tmp_path, capsys):
+    out = tmp_path / "bf16"
+    assert main(["fidelity", "--quick", "--form", "bf16-autocast/cl3d", "--out", str(out)]) == 0
+    assert json.loads((out / "fidelity.json").read_text())["form"] == "bf16-autocast/cl3d"
+    capsys.readouterr()
+    assert main(["fidelity", "--quick", "--out", str(out)]) == 2  # fp32 into a bf16 measurement: refused
+    assert "other settings (form)" in capsys.readouterr().err
+    assert main(["fidelity", "--quick", "--form", "fp16/cl3d", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()

@@ -51,6 +51,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible float sums)")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once, one process each (default: "
                    "usable cores // --threads; --quick: 1)")
+    p.add_argument("--form", default=None, help="numeric form both budgets train in (archlab.forms), e.g. "
+                   "bf16-autocast/cl3d (default: fp32, the trainer's CPU default)")
+    p.add_argument("--against", default=None, metavar="DIR", help="another fidelity output (e.g. the same "
+                   "measurement in fp32): Kendall tau / Spearman rho between the two proxy rankings -> against.json")
     p.add_argument("--out", default=None, help="output directory (default runs/fidelity/SPACE[-quick])")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 genomes (1 sampled + 2D), 2 seeds, "
                    "1 epoch of 32 clips, reference 2 epochs; a few seconds)")
@@ -91,13 +95,14 @@ def config_from_args(args: argparse.Namespace):
                           ref_seeds=args.ref_seeds, proxy=proxy, reference=ref, data_seed=args.data_seed,
                           fresh_clips=args.fresh_clips == "on", sample_seed=args.sample_seed,
                           tse_epochs=args.tse_epochs, max_gmacs=args.max_gmacs, threads=args.threads,
-                          workers=workers)
+                          workers=workers, form=args.form)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
     from ..fidelity.runner import run_fidelity
 
     cfg = config_from_args(args)
+    other = _read_other(args.against) if args.against else None  # before any training: a bad path fails first
     t0 = time.perf_counter()
     s = run_fidelity(cfg)
     print(f"median seed std {s['median_seed_std']:.3f}; bimodal: {', '.join(s['bimodal']) or 'none'}; "
@@ -105,5 +110,31 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
           f"tau {s['proxy_vs_ref_tau']:.3f}; top-quarter overlap {s['top_quarter_overlap']:.2f}")
     for name, r in s["scores"].items():
         print(f"  {name:15s} rho {r['rho']:+.3f}  tau {r['tau']:+.3f}  top-quarter {r['top_quarter']:.2f}")
+    if other is not None:
+        import json
+
+        from ..fidelity.summary import against
+        from ..files import atomic_write
+
+        try:
+            a = against(s, other)
+        except ValueError as e:
+            raise UserError(f"--against {shorten(args.against)}: {e}") from None
+        atomic_write(Path(cfg.out) / "against.json", json.dumps({"against": args.against, **a}, indent=1) + "\n")
+        print(f"against {args.against}: {a['genomes']} genomes, Kendall tau {a['tau']:.3f}, Spearman rho "
+              f"{a['rho']:.3f}; median seed std {a['median_seed_std']:.3f} here, {a['other_median_seed_std']:.3f} "
+              f"there; mean |difference| {a['mean_abs_diff']:.3f} -> {cfg.out}/against.json")
     print(f"-> {cfg.out}/summary.md, fidelity.png  ({time.perf_counter() - t0:.0f} s)")
     return 0
+
+
+def _read_other(path: str) -> dict:
+    import json
+
+    f = Path(path) / "summary.json"
+    try:
+        return json.loads(f.read_text())
+    except FileNotFoundError:
+        raise UserError(f"--against {shorten(path)}: no summary.json there (a finished archlab fidelity output)") from None
+    except (OSError, ValueError) as e:
+        raise UserError(f"--against {shorten(path)}: {f} cannot be read ({e})") from None

@@ -73,6 +73,9 @@ class FidelityConfig:
     # are independent, and one process per core is ~2x one process on 2 cores (a 1-thread
     # proxy keeps a core busy; threads within one small proxy scale far worse).
     workers: int = 1
+    # The numeric form both budgets train in (archlab.forms name, e.g. "bf16-autocast/cl3d");
+    # None = the trainer's CPU default (fp32). Issue 17: do bf16 proxies rank like fp32 ones?
+    form: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("proxy",) + (("reference",) if self.reference is not None else ()):
@@ -90,6 +93,10 @@ class FidelityConfig:
             raise UserError(f"--threads must be at least 1 (got {self.threads})")
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1 (got {self.workers})")
+        if self.form is not None:
+            from ..forms import Form
+
+            Form.parse(self.form)  # one line for a bad name
         if self.data_seed < 0:
             raise UserError(f"--data-seed must be at least 0 (got {self.data_seed})")
         unknown = [a for a in self.anchors if a not in ANCHORS]
@@ -161,7 +168,7 @@ def _run_dir(out: Path, budget: str, genome: Genome, seed: int) -> Path:
 
 
 def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyRecipe, seed: int,
-              tse_epochs: int, data: Callable[[], tuple[Any, Any]]) -> tuple[Run, bool]:
+              tse_epochs: int, data: Callable[[], tuple[Any, Any]], form: str | None = None) -> tuple[Run, bool]:
     """Train (or reuse) one (genome, seed, budget) run under ``recipe.with_(seed=seed)``;
     returns (run, reused)."""
     from ..train import TrainConfig, train
@@ -175,7 +182,8 @@ def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyR
             raise UserError(f"{done} is corrupt ({e}): delete it to train that run again") from e
     train_set, val_set = data()
     g = genome.with_(classes=len(train_set.classes))
-    result = train(g, train_set, val_set, TrainConfig(recipe=recipe.with_(seed=seed), device="cpu"), out_dir=d)
+    result = train(g, train_set, val_set, TrainConfig(recipe=recipe.with_(seed=seed), device="cpu", form=form),
+                   out_dir=d)
     h = result.history
     losses = [m.train_loss for m in h]
     run = Run(label=label, genome=str(genome), budget=budget, seed=seed, status=result.status,
@@ -207,7 +215,7 @@ def _job(cfg: "FidelityConfig", label: str, genome: Genome, budget: str, recipe:
         return _DATASETS[budget]
 
     t0 = time.perf_counter()
-    run, reused = train_one(Path(cfg.out), label, genome, budget, recipe, seed, cfg.tse_epochs, get)
+    run, reused = train_one(Path(cfg.out), label, genome, budget, recipe, seed, cfg.tse_epochs, get, cfg.form)
     return run, reused, time.perf_counter() - t0
 
 
@@ -229,7 +237,9 @@ def _manifest(cfg: FidelityConfig, genomes: list[tuple[str, Genome]]) -> dict[st
     return {"space": cfg.space, "seeds": cfg.seeds, "ref_seeds": cfg.ref_seeds, "sample_seed": cfg.sample_seed,
             "tse_epochs": cfg.tse_epochs, "data_seed": cfg.data_seed, "fresh_clips": cfg.fresh_clips,
             "proxy": cfg.proxy.as_dict(), "reference": cfg.ref().as_dict(),
-            "genomes": [[label, str(g)] for label, g in genomes]}
+            "genomes": [[label, str(g)] for label, g in genomes],
+            # only when set: a measurement from before forms were a setting stays comparable
+            **({"form": cfg.form} if cfg.form is not None else {})}
 
 
 def check_stored(cfg: FidelityConfig) -> None:
@@ -243,7 +253,7 @@ def check_stored(cfg: FidelityConfig) -> None:
     except ValueError as e:
         raise UserError(f"{mpath} is corrupt ({e}): use another --out") from e
     now = _manifest(cfg, [])
-    diff = sorted(k for k in now if k != "genomes" and old.get(k) != now[k])
+    diff = sorted(k for k in set(now) | set(old) if k != "genomes" and old.get(k) != now.get(k))
     labels = list(cfg.anchors) + [f"s{i + 1}" for i in range(cfg.genomes)]
     if [g[0] for g in old.get("genomes", [])] != labels:
         diff.append("genomes")

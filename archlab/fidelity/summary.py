@@ -181,3 +181,19 @@ def plot(s: dict[str, Any], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def against(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
+    """How one measurement's proxy ranking agrees with another's (e.g. bf16 against fp32, issue
+    17): Kendall tau-b and Spearman rho between the per-genome proxy means over the genomes
+    both measured (matched by genome string), and each one's median seed std."""
+    theirs = {p["genome"]: p for p in other["per_genome"]}
+    common = [p for p in mine["per_genome"] if p["genome"] in theirs]
+    if len(common) < 2:
+        raise ValueError(f"only {len(common)} genome(s) in common: a ranking needs 2")
+    a = [p["mean"] for p in common]
+    b = [theirs[p["genome"]]["mean"] for p in common]
+    return {"genomes": len(common), "tau": stats.kendall_tau_b(a, b), "rho": stats.spearman_rho(a, b),
+            "median_seed_std": mine["median_seed_std"], "other_median_seed_std": other["median_seed_std"],
+            "mean_abs_diff": sum(abs(x - y) for x, y in zip(a, b)) / len(a),
+            "per_genome": [{"label": p["label"], "mean": x, "other_mean": y} for p, x, y in zip(common, a, b)]}
