@@ -151,11 +151,12 @@ def test_bad_yaml_and_unknown_names(capsys, tmp_path, monkeypatch):
 
 def test_every_shipped_study_loads_and_the_list_shows_them(capsys):
     names = sorted(p.stem for p in studies_dir().glob("*.yaml"))
-    assert {"p3d_table1", "interleave_vs_free", "sampler_vs_random"} <= set(names)
+    assert {"p3d_table1", "interleave_vs_free", "sampler_vs_random", "asha_vs_mo_asha", "fidelity_interleave",
+            "search_vs_cycle"} <= set(names)
     for name in names:
         for quick in (False, True):
             s = load_study(name, quick=quick)
-            assert s.name == name and s.description and (s.train is not None or s.searches)
+            assert s.name == name and s.description and (s.train is not None or s.searches or s.fidelity)
     assert [s.name for s in list_studies()] == names
     code, out, _ = run_cli(capsys, "study", "list")
     assert code == 0 and all(n in out for n in names)
