@@ -47,7 +47,7 @@ def test_compare_on_planted_points():
     assert hv["front + variants"] > hv["front"] > hv["A->B->C"] > 0
     assert hv["all variants"] >= max(hv["A->B->C"], hv["pure-C"])
     text = answer(r)
-    assert "dominates 1 of 2 hand-made points" in text and "above the variant's at 95% in 1, below in 0" in text
+    assert text.startswith("The confirmed front dominates 1 of the other 2 hand-made points") and "above the variant's at 95% in 1, below in 0" in text
     assert "adding the variants to the front raises it" in text
 
 
@@ -56,3 +56,20 @@ def test_cycle_spec_checks_its_values():
         CycleSpec(search="s", variants=("pure-D",))
     with pytest.raises(UserError, match="workers"):
         CycleSpec(search="s", workers=0)
+
+
+def test_a_variant_that_is_the_front_point_itself_is_named_not_counted():
+    """The interleave space's cycle phase 0 IS the paper's A->B->C cycle: such a front point's
+    variant is the same genome, so it is neither a win, a loss nor a dominated point."""
+    front = [{"label": "t5", "genome": "A|BC|ABC|AB", "seeds_top1": [0.91, 0.95, 0.95], "latency_ms": 1.6}]
+    variants = [{"label": "t5-ABC", "of": "t5", "variant": "A->B->C", "genome": "A|BC|ABC|AB",
+                 "seeds_top1": [0.91, 0.95, 0.95], "latency_ms": 1.7},
+                {"label": "t5-A", "of": "t5", "variant": "pure-A", "genome": "A|AA|AAA|AA",
+                 "seeds_top1": [0.86, 0.89, 0.91], "latency_ms": 1.7}]
+    r = compare(front, variants)
+    same, a = r["pairs"]
+    assert same["verdict"] == "the same genome" and not same["dominated"]
+    assert a["verdict"] == "not distinguishable" and a["dominated"]
+    assert (r["variants"], r["dominated"], r["same"]) == (1, 1, ["t5 is A->B->C"])
+    assert answer(r).startswith("1 front point(s) are themselves a hand-made order (t5 is A->B->C). "
+                                "The confirmed front dominates 1 of the other 1")

@@ -92,11 +92,12 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     pairs = []
     for r, (_, row) in zip(variants, v.iterrows()):
         d = difference(by_label[r["of"]]["seeds_top1"], r["seeds_top1"])
-        verdict = ("undecided" if math.isnan(d.half) else
+        same = r.get("genome") is not None and r.get("genome") == by_label[r["of"]].get("genome")
+        verdict = ("the same genome" if same else "undecided" if math.isnan(d.half) else
                    "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable")
         pairs.append({"of": r["of"], "variant": r["variant"], "label": r["label"], "diff": d.mean,
-                      "diff_ci95": d.half, "verdict": verdict,
-                      "dominated": dominated_by_front(row["val_top1"], row["latency_ms"])})
+                      "diff_ci95": d.half, "verdict": verdict, "same": same,
+                      "dominated": not same and dominated_by_front(row["val_top1"], row["latency_ms"])})
     hv = {"front": pareto.hypervolume(f, objectives, directions, ref)}
     names = list(dict.fromkeys(r["variant"] for r in variants))
     for name in names:
@@ -104,7 +105,8 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     hv["all variants"] = pareto.hypervolume(v, objectives, directions, ref) if len(v) else 0.0
     hv["front + variants"] = pareto.hypervolume(pd.concat([f, v], ignore_index=True), objectives, directions, ref)
     return {"reference_point": ref, "pairs": pairs, "hypervolume": hv,
-            "dominated": sum(p["dominated"] for p in pairs), "variants": len(pairs),
+            "dominated": sum(p["dominated"] for p in pairs), "variants": sum(not p["same"] for p in pairs),
+            "same": [f"{p['of']} is {p['variant']}" for p in pairs if p["same"]],
             "front_better": sum(p["verdict"] == "above" for p in pairs),
             "front_worse": sum(p["verdict"] == "below" for p in pairs)}
 
@@ -114,7 +116,9 @@ def answer(result: dict[str, Any]) -> str:
     hv = result["hypervolume"]
     best = max((k for k in hv if k not in ("front", "all variants", "front + variants")), key=hv.get, default=None)
     beats = hv["front"] >= hv["front + variants"] - 1e-12
-    return (f"The confirmed front dominates {result['dominated']} of {result['variants']} hand-made points on the "
+    same = (f"{len(result['same'])} front point(s) are themselves a hand-made order ({', '.join(result['same'])}). "
+            if result.get("same") else "")
+    return same + (f"The confirmed front dominates {result['dominated']} of the other {result['variants']} hand-made points on the "
             f"seeds' means; on its own skeletons its accuracy is above the variant's at 95% in "
             f"{result['front_better']}, below in {result['front_worse']} and not distinguishable in the other "
             f"{result['variants'] - result['front_better'] - result['front_worse']}; hypervolume {hv['front']:.4g} "
@@ -166,9 +170,11 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     finally:
         torch.set_num_threads(threads)
     own = _front_seed_values(df, front, info)
-    front_in = [{"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": p["latency_ms"]} for p in front_rows]
+    front_in = [{"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": p["latency_ms"],
+                 "genome": str(p["genome"])} for p in front_rows]
     variants_in = [{"label": r["label"], "seeds_top1": _seed_values(r), "latency_ms": r["latency_ms"],
-                    "of": of[r["label"]][0], "variant": of[r["label"]][1]} for r in rows if _seed_values(r)]
+                    "of": of[r["label"]][0], "variant": of[r["label"]][1], "genome": r["genome"]}
+                   for r in rows if _seed_values(r)]
     result = compare(front_in, variants_in)
     return {"kind": "cycle", "label": "cycle", "search": spec.search, "front_points": len(front_in),
             "variants": result["variants"], "dominated": result["dominated"], "front_better": result["front_better"],

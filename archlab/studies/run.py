@@ -241,7 +241,8 @@ def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> t
 
 
 def _seed_values(row: dict[str, Any]) -> list[float]:
-    return [float(v) for v in row["val_top1_per_seed"].split() if v != "-"]
+    """The row's val top-1 per finished seed, unrounded (the table's text has 4 decimals)."""
+    return list(row["val_top1_values"])
 
 
 def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
@@ -279,6 +280,7 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
         "val_top1_mean": statistics.fmean(top1) if top1 else None,
         "val_top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
         "val_top1_ci95": ci if math.isfinite(ci) else None,  # t-interval half-width over the seeds
+        "val_top1_values": top1,  # unrounded, for the differences (not a CSV column)
         "val_top1_per_seed": " ".join(f"{r['val_top1']:.4f}" if r["val_top1"] is not None else "-" for r in results),
         "params": c.params, "gmacs": c.gmacs, "latency_ms": lat.median_ms,
         "epochs": min(r["epochs"] for r in results),
