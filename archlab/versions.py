@@ -56,3 +56,12 @@ def machine() -> dict[str, Any]:
         out["torch_threads"] = torch.get_num_threads()
         out["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return out
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count): what
+    "one run per core" means for `archlab fidelity` and studies."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1

@@ -14,16 +14,7 @@ from pathlib import Path
 from ..errors import UserError, shorten
 from ..fidelity.anchors import ANCHORS
 from ..recipe import ProxyRecipe
-
-
-def usable_cores() -> int:
-    """The cores this process may run on (the affinity mask, not the machine's count)."""
-    import os
-
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+from ..versions import usable_cores
 
 # ``--quick``: a smoke run of a few seconds (tests, a first look).
 QUICK = {"epochs": 1, "train_clips": 32, "val_clips": 24}

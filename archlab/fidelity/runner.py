@@ -208,11 +208,15 @@ def _job(cfg: "FidelityConfig", label: str, genome: Genome, budget: str, recipe:
 
     torch.set_num_threads(cfg.threads)
 
+    # keyed by everything the clips depend on: one process may run several measurements
+    key = repr((recipe.dataset_opts("synthetic", "train"), recipe.dataset_opts("synthetic", "val"), cfg.data_seed,
+                cfg.fresh_clips))
+
     def get() -> tuple[Any, Any]:
-        if budget not in _DATASETS:
+        if key not in _DATASETS:
             _DATASETS.clear()
-            _DATASETS[budget] = cfg.datasets(recipe)
-        return _DATASETS[budget]
+            _DATASETS[key] = cfg.datasets(recipe)
+        return _DATASETS[key]
 
     t0 = time.perf_counter()
     run, reused = train_one(Path(cfg.out), label, genome, budget, recipe, seed, cfg.tse_epochs, get, cfg.form)
@@ -332,6 +336,7 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
                     f.cancel()
                 raise
     runs = [results[i] for i in range(total)]
+    _DATASETS.clear()  # the clips are not needed any more in this process
     _write_csv(out / "runs.csv", [{k: v for k, v in asdict(r).items() if not isinstance(v, list)} for r in runs])
     summary = summarize(genomes, rows, runs, seeds=cfg.seeds, ref_seeds=cfg.ref_seeds, proxy=cfg.proxy,
                         reference=cfg.ref())

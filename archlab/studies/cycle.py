@@ -127,12 +127,13 @@ def answer(result: dict[str, Any]) -> str:
                                             f"{hv['front + variants']:.4g}") + ".") if best else "no variant trained."
 
 
-def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[str], None]) -> dict[str, Any]:
-    """Train the variants on the front's skeletons (reusing finished runs), re-measure every
-    latency, and return the summary row (kind ``cycle``) with its markdown."""
+def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[str], None], *,
+              train: Callable[..., tuple[list[dict], int, int]]) -> dict[str, Any]:
+    """Train the variants on the front's skeletons (reusing finished runs) with ``train`` (the
+    study's own trainer of a train section, passed in by ``run``: data flows one way),
+    re-measure every latency, and return the summary row (kind ``cycle``) with its markdown."""
     from .. import profile
     from ..results import load_results
-    from .run import _run_train, _seed_values
     from .spec import TrainSpec
 
     df, info = load_results(search_cfg.study_dir())
@@ -156,7 +157,7 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
          f"{len(seeds)} seed(s) = {len(genomes) * len(seeds)} runs")
     tspec = TrainSpec(genomes=genomes, recipe=search_cfg.recipe, seeds=seeds, latency_runs=search_cfg.latency_runs,
                       threads=1, workers=spec.workers)
-    rows, _, _ = _run_train(tspec, out_dir / "cycle", lambda line: echo(f"[cycle] {line}"))
+    rows, _, _ = train(tspec, out_dir / "cycle", lambda line: echo(f"[cycle] {line}"))
     cache = profile.ProfileCache(out_dir / "cycle" / "profiles.json")
 
     import torch
@@ -172,9 +173,9 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     own = _front_seed_values(df, front, info)
     front_in = [{"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": p["latency_ms"],
                  "genome": str(p["genome"])} for p in front_rows]
-    variants_in = [{"label": r["label"], "seeds_top1": _seed_values(r), "latency_ms": r["latency_ms"],
+    variants_in = [{"label": r["label"], "seeds_top1": list(r["val_top1_values"]), "latency_ms": r["latency_ms"],
                     "of": of[r["label"]][0], "variant": of[r["label"]][1], "genome": r["genome"]}
-                   for r in rows if _seed_values(r)]
+                   for r in rows if r["val_top1_values"]]
     result = compare(front_in, variants_in)
     return {"kind": "cycle", "label": "cycle", "search": spec.search, "front_points": len(front_in),
             "variants": result["variants"], "dominated": result["dominated"], "front_better": result["front_better"],

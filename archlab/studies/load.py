@@ -288,7 +288,7 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     """The FidelityConfig of a ``fidelity:`` section (out left empty: the study's run sets it).
     The section's own keys are typed here, the recipe's by ProxyRecipe, the rules between
     them by FidelityConfig (the same checks as `archlab fidelity`'s options)."""
-    from ..cli.fidelity import usable_cores
+    from ..versions import usable_cores
     from ..fidelity.anchors import ANCHORS
     from ..fidelity.runner import FidelityConfig, reference_of
     from ..spaces import load_space
@@ -353,7 +353,7 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
 def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
     """The CycleSpec of a ``cycle:`` section: its search must be one of the file's, trained on
     the synthetic data (the variants train as a train section does)."""
-    from ..cli.fidelity import usable_cores
+    from ..versions import usable_cores
     from .cycle import VARIANTS, CycleSpec
 
     data = mapping(where, "cycle", value, CYCLE_KEYS)

@@ -76,7 +76,7 @@ def run_study(study: Study, out: str | Path | None = None, echo: Callable[[str],
             from .cycle import run_cycle
 
             rows.append(run_cycle(study.cycle, _search_configs(study.searches, out_dir)[study.cycle.search], out_dir,
-                                  echo))
+                                  echo, train=_run_train))
     md = summary_markdown(study, rows, hv_note)
     atomic_write(out_dir / "summary.csv", summary_csv(rows))
     atomic_write(out_dir / "summary.md", md)
@@ -235,6 +235,7 @@ def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> t
                 for label, genome in spec.genomes.items()]
     finally:
         torch.set_num_threads(threads)
+        _DATA.clear()  # the clips are not needed after the runs
     if spec.compare is not None:
         _add_differences(rows, spec.compare)
     return rows, trained, reused
