@@ -32,16 +32,19 @@ def _as_min(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[st
 def non_dominated(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str]) -> pd.Series:
     """True for rows no other row dominates (<= in every objective, < in one). Rows with a
     missing objective are never on the front. Ties (identical points) are all kept."""
-    pts = _as_min(df, objectives, directions)
-    valid = np.isfinite(pts).all(axis=1)
-    mask = np.zeros(len(df), dtype=bool)
-    idx = np.flatnonzero(valid)
-    p = pts[idx]
-    for k, i in enumerate(idx):
-        le = (p <= p[k]).all(axis=1)
-        lt = (p < p[k]).any(axis=1)
-        mask[i] = not (le & lt).any()
+    valid = np.isfinite(_as_min(df, objectives, directions)).all(axis=1)
+    mask = valid & ~dominated_by(df, df, objectives, directions).to_numpy()
     return pd.Series(mask, index=df.index, name="on_front")
+
+
+def dominated_by(df: pd.DataFrame, by: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str]) -> pd.Series:
+    """True for each row of ``df`` that some row of ``by`` with every objective known
+    dominates (<= in every objective, < in one); an identical point does not dominate."""
+    pts = _as_min(df, objectives, directions)
+    others = _as_min(by, objectives, directions)
+    others = others[np.isfinite(others).all(axis=1)]
+    out = [bool(((others <= p).all(axis=1) & (others < p).any(axis=1)).any()) for p in pts]
+    return pd.Series(out, index=df.index, dtype=bool)
 
 
 def reference_point(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str]) -> list[float]:

@@ -65,3 +65,8 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def default_workers(threads: int) -> int:
+    """Runs to train at once when nobody said: one per usable core at ``threads`` each."""
+    return max(1, usable_cores() // max(1, threads))

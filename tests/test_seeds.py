@@ -109,11 +109,15 @@ def test_a_resumed_k_seed_trial_sums_the_seeds_mean_losses(tmp_path):
     the first seed's own losses alone would mix a 1-seed figure into a 2-seed score."""
     import torch
 
+    from dataclasses import asdict
+
     from archlab.search.trial import _earlier_losses
+    from archlab.train import EpochMetrics
 
     def ck(d, losses):
         d.mkdir(parents=True, exist_ok=True)
-        hist = [{"epoch": e, "train_loss": v} for e, v in enumerate(losses, 1)]
+        hist = [asdict(EpochMetrics(epoch=e, train_loss=v, val_loss=1.0, val_top1=0.5, val_top5=1.0, lr=1e-3,
+                                    epoch_time_s=1.0, train_clips_per_s=10.0)) for e, v in enumerate(losses, 1)]
         torch.save({"genome": "x", "model": {}, "optimizer": {}, "scheduler": {}, "history": hist,
                     "epoch": len(losses), "rng": {}}, d / "checkpoint.pt")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import UserError, shorten
 from ..fidelity.anchors import ANCHORS
 from ..recipe import ProxyRecipe
-from ..versions import usable_cores
+from ..versions import default_workers
 
 # ``--quick``: a smoke run of a few seconds (tests, a first look).
 QUICK = {"epochs": 1, "train_clips": 32, "val_clips": 24}
@@ -80,7 +80,7 @@ def config_from_args(args: argparse.Namespace):
     anchors = _anchors(args.anchors or ("2D" if args.quick else "all"))
     genomes = args.genomes if args.genomes is not None else (1 if args.quick else 10)
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
-    workers = args.workers if args.workers is not None else (1 if args.quick else max(1, usable_cores() // max(1, args.threads)))
+    workers = args.workers if args.workers is not None else (1 if args.quick else default_workers(args.threads))
     out = args.out or str(Path("runs") / "fidelity" / (args.space + ("-quick" if args.quick else "")))
     return FidelityConfig(out=out, space=args.space, genomes=genomes, anchors=anchors, seeds=seeds,
                           ref_seeds=args.ref_seeds, proxy=proxy, reference=ref, data_seed=args.data_seed,

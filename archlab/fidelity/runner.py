@@ -42,6 +42,7 @@ from typing import Any, Callable, Sequence
 from ..errors import UserError, shorten
 from ..files import atomic_write
 from ..genome import Genome
+from ..processes import run_jobs
 from ..recipe import ProxyRecipe
 from . import scores
 from .anchors import ANCHORS, anchor_genomes
@@ -314,27 +315,14 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
         log(f"[{len(results)}/{total}] {budget} {run.label} seed {seed}: top1 {run.val_top1:.3f} "
             f"loss {run.val_loss:.3f} ({how})")
 
-    if cfg.workers == 1:
-        for i, job in enumerate(jobs):
-            report(i, *_job(cfg, *job))
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
+    order = None
+    if cfg.workers > 1:
         log(f"training {total} runs, {cfg.workers} at a time ({cfg.threads} thread(s) each)")
-        # spawn, not fork: a forked torch with threads started can deadlock
         # the long reference runs first: the last runs to finish are then short ones, and no
         # worker idles for a whole reference run at the end
         order = sorted(range(total), key=lambda i: jobs[i][2] != "reference")
-        with ProcessPoolExecutor(max_workers=cfg.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_job, cfg, *jobs[i]): i for i in order}
-            try:
-                for f in as_completed(futures):
-                    report(futures[f], *f.result())
-            except BaseException:
-                for f in futures:
-                    f.cancel()
-                raise
+    run_jobs(_job, [(cfg, *job) for job in jobs], workers=cfg.workers, order=order,
+             on_result=lambda i, r: report(i, *r))
     runs = [results[i] for i in range(total)]
     _DATASETS.clear()  # the clips are not needed any more in this process
     _write_csv(out / "runs.csv", [{k: v for k, v in asdict(r).items() if not isinstance(v, list)} for r in runs])

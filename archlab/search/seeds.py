@@ -88,7 +88,7 @@ def seed_dir(work: Path, seeds: list[int], i: int) -> Path:
     return work if i == 0 else work / f"seed{seeds[i]}"
 
 
-def _history(d: Path) -> list[EpochMetrics]:
+def checkpoint_history(d: Path) -> list[EpochMetrics]:
     """The epochs a seed's directory already holds (a resumed trial), from its checkpoint;
     read once per seed when the trial starts (later epochs come from ``on_epoch``)."""
     f = d / CHECKPOINT
@@ -124,7 +124,7 @@ def train_seeds(genome: Any, train_set: Any, val_set: Any, cfg: TrainConfig, *, 
     cfgs = [TrainConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)},
                            "recipe": cfg.recipe.with_(seed=s)}) for s in seeds]
     dirs = [seed_dir(work, seeds, i) for i in range(k)]
-    done = [_history(d) for d in dirs]
+    done = [checkpoint_history(d) for d in dirs]
     out = TrainResult(status="ok", reason="", out_dir=str(work))
     epochs = cfg.recipe.epochs
 

@@ -35,17 +35,13 @@ def _earlier_losses(work: Path, seeds: list[int]) -> dict[int, float]:
     over its seeds (what ``on_epoch`` reports for the later epochs, so the training-speed
     score sums like with like), for the epochs every seed's checkpoint holds. Empty for a new
     trial or an unreadable checkpoint (train() then decides)."""
-    from ..checkpoint import CorruptCheckpoint, read_checkpoint
-    from ..train import CHECKPOINT
-    from .seeds import seed_dir
+    from ..checkpoint import CorruptCheckpoint
+    from .seeds import checkpoint_history, seed_dir
 
     per_seed = []
     for i in range(len(seeds)):
-        f = seed_dir(work, seeds, i) / CHECKPOINT
-        if not f.exists():
-            return {}
-        try:
-            per_seed.append({int(h["epoch"]): float(h["train_loss"]) for h in read_checkpoint(f)["history"]})
+        try:  # no checkpoint: no epochs, so no epoch every seed holds
+            per_seed.append({m.epoch: m.train_loss for m in checkpoint_history(seed_dir(work, seeds, i))})
         except (CorruptCheckpoint, KeyError, TypeError, ValueError):  # damaged: train() sets it aside
             return {}
     common = set.intersection(*(set(h) for h in per_seed)) if per_seed else set()

@@ -84,20 +84,17 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     f, v = frame(front), frame(variants)
     ref = pareto.reference_point(pd.concat([f, v], ignore_index=True), objectives, directions)
 
-    def dominated_by_front(acc: float, lat: float) -> bool:
-        return bool(((f["val_top1"] >= acc) & (f["latency_ms"] <= lat)
-                     & ((f["val_top1"] > acc) | (f["latency_ms"] < lat))).any())
-
+    dominated = pareto.dominated_by(v, f, objectives, directions)
     by_label = {r["label"]: r for r in front}
     pairs = []
-    for r, (_, row) in zip(variants, v.iterrows()):
+    for r, is_dominated in zip(variants, dominated):
         d = difference(by_label[r["of"]]["seeds_top1"], r["seeds_top1"])
         same = r.get("genome") is not None and r.get("genome") == by_label[r["of"]].get("genome")
         verdict = ("the same genome" if same else "undecided" if math.isnan(d.half) else
                    "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable")
         pairs.append({"of": r["of"], "variant": r["variant"], "label": r["label"], "diff": d.mean,
                       "diff_ci95": d.half, "verdict": verdict, "same": same,
-                      "dominated": not same and dominated_by_front(row["val_top1"], row["latency_ms"])})
+                      "dominated": not same and is_dominated})
     hv = {"front": pareto.hypervolume(f, objectives, directions, ref)}
     names = list(dict.fromkeys(r["variant"] for r in variants))
     for name in names:
@@ -115,16 +112,19 @@ def answer(result: dict[str, Any]) -> str:
     """The one sentence the README asks for, from ``compare``'s result."""
     hv = result["hypervolume"]
     best = max((k for k in hv if k not in ("front", "all variants", "front + variants")), key=hv.get, default=None)
-    beats = hv["front"] >= hv["front + variants"] - 1e-12
-    same = (f"{len(result['same'])} front point(s) are themselves a hand-made order ({', '.join(result['same'])}). "
+    if best is None:
+        return "no variant trained."
+    n, better, worse = result["variants"], result["front_better"], result["front_worse"]
+    text = (f"{len(result['same'])} front point(s) are themselves a hand-made order ({', '.join(result['same'])}). "
             if result.get("same") else "")
-    return same + (f"The confirmed front dominates {result['dominated']} of the other {result['variants']} hand-made points on the "
-            f"seeds' means; on its own skeletons its accuracy is above the variant's at 95% in "
-            f"{result['front_better']}, below in {result['front_worse']} and not distinguishable in the other "
-            f"{result['variants'] - result['front_better'] - result['front_worse']}; hypervolume {hv['front']:.4g} "
-            f"for the front against {hv[best]:.4g} for the best variant ({best}) and {hv['all variants']:.4g} for "
-            f"all variants together" + ("" if beats else f", and adding the variants to the front raises it to "
-                                            f"{hv['front + variants']:.4g}") + ".") if best else "no variant trained."
+    text += (f"The confirmed front dominates {result['dominated']} of the other {n} hand-made points on the seeds' "
+             f"means; on its own skeletons its accuracy is above the variant's at 95% in {better}, below in {worse} "
+             f"and not distinguishable in the other {n - better - worse}; hypervolume {hv['front']:.4g} for the front "
+             f"against {hv[best]:.4g} for the best variant ({best}) and {hv['all variants']:.4g} for all variants "
+             "together")
+    if hv["front"] < hv["front + variants"] - 1e-12:
+        text += f", and adding the variants to the front raises it to {hv['front + variants']:.4g}"
+    return text + "."
 
 
 def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[str], None], *,

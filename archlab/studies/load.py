@@ -288,10 +288,10 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     """The FidelityConfig of a ``fidelity:`` section (out left empty: the study's run sets it).
     The section's own keys are typed here, the recipe's by ProxyRecipe, the rules between
     them by FidelityConfig (the same checks as `archlab fidelity`'s options)."""
-    from ..versions import usable_cores
     from ..fidelity.anchors import ANCHORS
     from ..fidelity.runner import FidelityConfig, reference_of
     from ..spaces import load_space
+    from ..versions import default_workers
 
     data = mapping(where, "fidelity", value, FIDELITY_KEYS)
     opts = {**FIDELITY_OWN_DEFAULTS, **data, **(QUICK_FIDELITY if quick is not None else {}), **(quick or {})}
@@ -332,9 +332,8 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
         ref = reference_of(proxy, opts["ref_epochs_x"], opts["ref_clips_x"])
     except UserError as e:
         raise UserError(f"{where}: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x): {e}") from None
-    workers = opts["workers"]
-    if workers is None:  # what the CLI does: one run per core (threads 0 is refused just below)
-        workers = max(1, usable_cores() // max(1, opts["threads"]))
+    # null: what the CLI does, one run per core (threads 0 is refused just below)
+    workers = opts["workers"] if opts["workers"] is not None else default_workers(opts["threads"])
     try:
         return FidelityConfig(out="", space=space, genomes=opts["genomes"], anchors=tuple(anchors),
                               seeds=opts["seeds"], ref_seeds=opts["ref_seeds"], proxy=proxy, reference=ref,
@@ -353,7 +352,7 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
 def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
     """The CycleSpec of a ``cycle:`` section: its search must be one of the file's, trained on
     the synthetic data (the variants train as a train section does)."""
-    from ..versions import usable_cores
+    from ..versions import default_workers
     from .cycle import VARIANTS, CycleSpec
 
     data = mapping(where, "cycle", value, CYCLE_KEYS)
@@ -373,4 +372,4 @@ def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
     if workers is not None and (not is_int(workers) or workers < 1):
         raise UserError(f"{where}: key 'cycle.workers': {shorten(workers)} must be a positive integer or null")
     _limit(where, "cycle", "workers", workers)
-    return CycleSpec(search=label, variants=tuple(variants), workers=workers or usable_cores())
+    return CycleSpec(search=label, variants=tuple(variants), workers=workers or default_workers(1))  # the variants train at 1 thread

@@ -19,6 +19,7 @@ from ..files import atomic_write
 from ..genome import Genome
 from ..recipe import ProxyRecipe
 from ..named import loader
+from ..processes import run_jobs
 from .spec import Study, TrainSpec
 from .summary import summary_csv, summary_markdown
 
@@ -210,25 +211,10 @@ def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> t
              f"({how}){status}")
 
     try:
-        if spec.workers == 1:
-            for label, genome, seed in jobs:
-                report(label, seed, *_train_job(spec, label, genome, seed, _run_dir(out_dir, label, seed)))
-        else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
+        if spec.workers > 1:
             echo(f"[train] {total} runs, {spec.workers} at a time")
-            # spawn, not fork: a forked torch with threads started can deadlock
-            with ProcessPoolExecutor(spec.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-                futures = {pool.submit(_train_job, spec, label, genome, seed, _run_dir(out_dir, label, seed)):
-                           (label, seed) for label, genome, seed in jobs}
-                try:
-                    for f in as_completed(futures):
-                        report(*futures[f], *f.result())
-                except BaseException:
-                    for f in futures:
-                        f.cancel()
-                    raise
+        run_jobs(_train_job, [(spec, label, genome, seed, _run_dir(out_dir, label, seed)) for label, genome, seed in jobs],
+                 workers=spec.workers, on_result=lambda i, r: report(jobs[i][0], jobs[i][2], *r))
         if spec.threads is not None:
             torch.set_num_threads(spec.threads)  # the latency of the rows below: the runs' threads
         rows = [_train_row(spec, label, genome, [results[(label, s)] for s in spec.seeds], cache)

@@ -1,0 +1,33 @@
+"""Independent training runs, several at once: one process per run, so that each run keeps its
+own core and its own float order (a run at 1 thread gives the same numbers in any process).
+Used by ``archlab fidelity`` and studies' train sections."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+
+def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int,
+             on_result: Callable[[int, Any], None], order: Iterable[int] | None = None) -> None:
+    """``fn(*jobs[i])`` for every job; ``on_result(i, result)`` as each one ends (in the caller's
+    process, so it may log and record). ``workers == 1``: in this process, in job order.
+    Otherwise in ``workers`` spawned processes, submitted in ``order`` (default: job order); an
+    error or an interrupt cancels what has not started and is raised here. ``fn`` and the jobs
+    must pickle."""
+    if workers == 1:
+        for i, job in enumerate(jobs):
+            on_result(i, fn(*job))
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    # spawn, not fork: a forked torch with threads started can deadlock
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(fn, *jobs[i]): i for i in (range(len(jobs)) if order is None else order)}
+        try:
+            for f in as_completed(futures):
+                on_result(futures[f], f.result())
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
