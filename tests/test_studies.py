@@ -427,8 +427,11 @@ def test_search_seeds_of_one_configuration_are_summarised_together():
         "asha": ["asha-s0", "asha-s1"], "mo-asha": ["mo-asha-s0", "mo-asha-s1"], "other": ["other"]}
     md = summary_markdown(Study(name="x", description="d", path=Path("x.yaml"), quick=False, train=None), rows_)
     # mean 2, std sqrt(2) = 1.4; at equal time mean 1, std 0.71
-    assert "| asha | 2 | 2 ± 1.4 | 1 ± 0.71 | 95 |" in md
-    assert "| mo-asha | 2 | 2 ± 0 | 1.5 ± 0.71 | 115 |" in md
+    assert "| asha | 2 | 2 ± 1.4 | 1 ± 0.71 | 95 | (reference) | (reference) |" in md
+    # mo-asha - asha: HV 2 - 2 = 0, se sqrt(0/2 + 2/2) = 1, Welch df = 1, t = 12.71; at equal
+    # time 1.5 - 1 = 0.5, se sqrt(0.5/2 + 0.5/2) = 0.71, df = 2, t = 4.303: half 3.0
+    assert "| mo-asha | 2 | 2 ± 0 | 1.5 ± 0.71 | 115 | +0 ± 13: not distinguishable | +0.5 ± 3: not distinguishable |" in md
+    assert "| other | 1 | 4 | 4 | 95 | +2: undecided (one seed) | +3: undecided (one seed) |" in md
 
 
 @pytest.mark.slow

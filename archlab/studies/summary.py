@@ -85,6 +85,23 @@ def _diff(r: dict[str, Any]) -> str:
     return f"{r['diff']:+.3f}{half}: {r['verdict']}"
 
 
+def hv_difference(mine: list[dict[str, Any]], base: list[dict[str, Any]], key: str) -> str:
+    """One configuration's mean ``key`` (a hypervolume) minus another's over their search seeds,
+    Welch's 95% interval and the verdict it allows: which sampler or scheduler is better is
+    only a finding when the interval excludes 0."""
+    from ..fidelity.stats import difference
+
+    a = [r[key] for r in mine if r.get(key) is not None and math.isfinite(r[key])]
+    b = [r[key] for r in base if r.get(key) is not None and math.isfinite(r[key])]
+    if not a or not b:
+        return "-"
+    d = difference(a, b)
+    if math.isnan(d.half):
+        return f"{d.mean:+.4g}: undecided (one seed)"
+    verdict = "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable"
+    return f"{d.mean:+.4g} ± {d.half:.2g}: {verdict}"
+
+
 def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = "") -> str:
     parts = [f"# Study {study.name}{' (quick)' if study.quick else ''}", "", study.description, ""]
     train = [r for r in rows if r["kind"] == "train"]
@@ -118,11 +135,18 @@ def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = ""
                             "hypervolume", "HV at equal time", "wall s", "status"], body), "", hv_note, ""]
         groups = search_groups(search)
         if any(len(g) > 1 for g in groups.values()):
+            first = next(iter(groups))
+            body = [[name, str(len(g)), _mean_std([r["hypervolume"] for r in g]),
+                     _mean_std([r.get("hv_at_equal_time") for r in g]),
+                     _f(_mean([r.get("wall_s") for r in g]), ".0f")]
+                    + (["(reference)"] * 2 if name == first else
+                       [hv_difference(g, groups[first], key) for key in ("hypervolume", "hv_at_equal_time")])
+                    for name, g in groups.items()]
             parts += [md_table(["configuration", "search seeds", "hypervolume mean ± std", "HV at equal time mean ± std",
-                                "wall s (mean)"],
-                               [[name, str(len(g)), _mean_std([r["hypervolume"] for r in g]),
-                                 _mean_std([r.get("hv_at_equal_time") for r in g]),
-                                 _f(_mean([r.get("wall_s") for r in g]), ".0f")] for name, g in groups.items()]), ""]
+                                "wall s (mean)", f"HV minus {first} (Welch 95%)",
+                                f"HV at equal time minus {first} (Welch 95%)"], body),
+                      "", f"The first configuration listed ({first}) is the reference: a verdict needs the "
+                      "interval to exclude 0.", ""]
     for r in rows:
         if r["kind"] == "cycle":
             parts += [r["markdown"]]
