@@ -129,8 +129,41 @@ def test_against_ranks_two_measurements_over_their_common_genomes():
     assert a["genomes"] == 4 and a["tau"] == pytest.approx(4 / 6) and a["rho"] == pytest.approx(0.8)
     assert (a["median_seed_std"], a["other_median_seed_std"]) == (0.02, 0.03)
     assert a["mean_abs_diff"] == pytest.approx((0.1 + 0.05 + 0.05 + 0.1) / 4)
+    assert "ref_tau" not in a  # no references in these summaries: nothing to rank
     with pytest.raises(ValueError, match="1 genome"):
         against(summ([("A", 0.9)], 0.0), other)
+    # the references ranked against each other: mine 0.99 0.98 0.97 0.1, other 0.97 0.98 0.99 0.1
+    for p, r in zip(mine["per_genome"], (0.99, 0.98, 0.97, 0.1, 0.5)):
+        p["ref_mean"] = r
+    for p, r in zip(other["per_genome"], (0.98, 0.97, 0.99, 0.1)):  # B A C D
+        p["ref_mean"] = r
+    a = against(mine, other)
+    # common A B C D: mine 0.99 0.98 0.97 0.10, other 0.97 0.98 0.99 0.10: pairs AB AC BC
+    # discordant, AD BD CD concordant: tau 0; ranks 4 3 2 1 vs 2 3 4 1: d^2 = 4+0+4+0, rho 0.2
+    assert a["ref_tau"] == pytest.approx(0.0) and a["ref_rho"] == pytest.approx(0.2)
+    assert a["per_genome"][0] == {"label": "g0", "mean": 0.9, "other_mean": 0.80, "ref_mean": 0.99,
+                                  "other_ref_mean": 0.97}
+
+
+def test_against_from_the_command_line(tmp_path, capsys):
+    """``--against DIR`` writes against.json from the two summaries; a DIR without a finished
+    measurement is one line and exit 2 before anything trains."""
+    first, second = tmp_path / "a", tmp_path / "b"
+    assert main(["fidelity", "--quick", "--out", str(first)]) == 0
+    capsys.readouterr()
+    assert main(["fidelity", "--quick", "--data-seed", "1", "--out", str(second), "--against", str(first)]) == 0
+    out = capsys.readouterr().out
+    a = json.loads((second / "against.json").read_text())
+    mine, theirs = (json.loads((d / "summary.json").read_text()) for d in (second, first))
+    assert a["against"] == str(first) and a["genomes"] == 2
+    assert [r["mean"] for r in a["per_genome"]] == [p["mean"] for p in mine["per_genome"]]
+    assert [r["other_ref_mean"] for r in a["per_genome"]] == [p["ref_mean"] for p in theirs["per_genome"]]
+    assert a["rho"] == pytest.approx(stats.spearman_rho([p["mean"] for p in mine["per_genome"]],
+                                                        [p["mean"] for p in theirs["per_genome"]]), nan_ok=True)
+    assert "the two references: tau" in out and "against.json" in out
+    assert main(["fidelity", "--quick", "--out", str(tmp_path / "c"), "--against", str(tmp_path / "nowhere")]) == 2
+    assert "no summary.json there" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
 
 
 def test_a_training_form_is_part_of_the_measurement(tmp_path, capsys):

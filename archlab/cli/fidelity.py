@@ -114,7 +114,9 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         atomic_write(Path(cfg.out) / "against.json", json.dumps({"against": args.against, **a}, indent=1) + "\n")
         print(f"against {args.against}: {a['genomes']} genomes, Kendall tau {a['tau']:.3f}, Spearman rho "
               f"{a['rho']:.3f}; median seed std {a['median_seed_std']:.3f} here, {a['other_median_seed_std']:.3f} "
-              f"there; mean |difference| {a['mean_abs_diff']:.3f} -> {cfg.out}/against.json")
+              f"there; mean |difference| {a['mean_abs_diff']:.3f}"
+              + (f"; the two references: tau {a['ref_tau']:.3f}, rho {a['ref_rho']:.3f}" if "ref_tau" in a else "")
+              + f" -> {cfg.out}/against.json")
     print(f"-> {cfg.out}/summary.md, fidelity.png  ({time.perf_counter() - t0:.0f} s)")
     return 0
 

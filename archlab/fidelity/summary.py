@@ -186,14 +186,23 @@ def plot(s: dict[str, Any], path: Path) -> None:
 def against(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
     """How one measurement's proxy ranking agrees with another's (e.g. bf16 against fp32, issue
     17): Kendall tau-b and Spearman rho between the per-genome proxy means over the genomes
-    both measured (matched by genome string), and each one's median seed std."""
+    both measured (matched by genome string), and each one's median seed std. The two
+    references are ranked against each other too (``ref_tau``, ``ref_rho``): a reference that
+    does not agree with itself in another form or seed cannot be the truth a proxy is held to."""
     theirs = {p["genome"]: p for p in other["per_genome"]}
     common = [p for p in mine["per_genome"] if p["genome"] in theirs]
     if len(common) < 2:
         raise ValueError(f"only {len(common)} genome(s) in common: a ranking needs 2")
     a = [p["mean"] for p in common]
     b = [theirs[p["genome"]]["mean"] for p in common]
-    return {"genomes": len(common), "tau": stats.kendall_tau_b(a, b), "rho": stats.spearman_rho(a, b),
-            "median_seed_std": mine["median_seed_std"], "other_median_seed_std": other["median_seed_std"],
-            "mean_abs_diff": sum(abs(x - y) for x, y in zip(a, b)) / len(a),
-            "per_genome": [{"label": p["label"], "mean": x, "other_mean": y} for p, x, y in zip(common, a, b)]}
+    out = {"genomes": len(common), "tau": stats.kendall_tau_b(a, b), "rho": stats.spearman_rho(a, b),
+           "median_seed_std": mine["median_seed_std"], "other_median_seed_std": other["median_seed_std"],
+           "mean_abs_diff": sum(abs(x - y) for x, y in zip(a, b)) / len(a),
+           "per_genome": [{"label": p["label"], "mean": x, "other_mean": y} for p, x, y in zip(common, a, b)]}
+    if all("ref_mean" in p and "ref_mean" in theirs[p["genome"]] for p in common):
+        ra = [p["ref_mean"] for p in common]
+        rb = [theirs[p["genome"]]["ref_mean"] for p in common]
+        out.update(ref_tau=stats.kendall_tau_b(ra, rb), ref_rho=stats.spearman_rho(ra, rb))
+        for row, x, y in zip(out["per_genome"], ra, rb):
+            row.update(ref_mean=x, other_ref_mean=y)
+    return out
