@@ -368,8 +368,20 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     assert sum(l.startswith("[search nsga] [trial") for l in done_lines) == 2
     table = rows(tmp_path / "out" / "summary.csv")
     assert [r["label"] for r in table] == ["rand", "nsga"] and {r["kind"] for r in table} == {"search"}
-    # Recompute everything from the searches' own results.
-    done = {r["label"]: finished(load_results(tmp_path / "out" / "searches" / r["label"])[0]) for r in table}
+    # Recompute everything from the searches' own results, with the latencies measured again
+    # after the searches (cached in the study: the same call reads them back, measuring nothing).
+    from archlab.studies.latencies import AS_SEARCHED, CACHE_FILE, remeasure
+
+    results = {r["label"]: load_results(tmp_path / "out" / "searches" / r["label"]) for r in table}
+    cache_file = tmp_path / "out" / "searches" / CACHE_FILE
+    before = cache_file.read_text()
+    views = remeasure({k: df[~df["baseline"]] for k, (df, _) in results.items()},
+                      {k: info.settings for k, (_, info) in results.items()}, {k: (4, 32, 32) for k in results},
+                      tmp_path / "out" / "searches", echo=lambda line: None)
+    assert cache_file.read_text() == before  # every latency was a cache hit
+    assert "latencies of" in "\n".join(lines) and "measured again" in "\n".join(lines)
+    done = {k: finished(v) for k, v in views.items()}
+    assert all((d[AS_SEARCHED] > 0).all() for d in done.values())  # the trials' own values kept beside
     objs, dirs = ["val_top1", "latency_ms"], ["max", "min"]
     ref = pareto.reference_point(pd.concat(done.values(), ignore_index=True), objs, dirs)
     assert ref[1] > max(float(d["latency_ms"].max()) for d in done.values())  # beyond BOTH searches' worst
@@ -378,10 +390,14 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     for r in table:
         d = done[r["label"]]
         assert int(r["finished"]) == len(d) == 2 and r["status"] == "ok" and r["space"] == "tiny_space"
-        assert float(r["hypervolume"]) == pytest.approx(pareto.hypervolume(d, objs, dirs, ref))
+        full = d[d["status"] == "ok"]  # a trial stopped at a rung never counts
+        assert int(r["stopped"]) == len(d) - len(full)
+        assert float(r["hypervolume"]) == pytest.approx(pareto.hypervolume(full, objs, dirs, ref))
+        assert float(r["hv_as_searched"]) == pytest.approx(
+            pareto.hypervolume(full.assign(latency_ms=full[AS_SEARCHED]), objs, dirs, ref))
         assert float(r["hypervolume"]) > 0
-        assert int(r["front_size"]) == int(pareto.non_dominated(d, objs, dirs).sum())
-        assert float(r["best_val_top1"]) == pytest.approx(d["val_top1"].max())
+        assert int(r["front_size"]) == int(pareto.non_dominated(full, objs, dirs).sum())
+        assert float(r["best_val_top1"]) == pytest.approx(full["val_top1"].max())
     assert "ONE reference point" in (tmp_path / "out" / "summary.md").read_text()
     # At equal wall time: every search's trials completed within the shortest search's wall time.
     from archlab.report.numbers import hypervolume_time_curve
@@ -389,8 +405,8 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     equal = min(float(r["wall_s"]) for r in table)
     for r in table:
         assert float(r["equal_time_s"]) == pytest.approx(equal)
-        df = load_results(tmp_path / "out" / "searches" / r["label"])[0]
-        curve = hypervolume_time_curve(df[~df["baseline"]], objs, dirs, ref)
+        df = views[r["label"]]
+        curve = hypervolume_time_curve(df, objs, dirs, ref)
         assert float(r["wall_s"]) == pytest.approx(curve["elapsed_s"].iloc[-1])
         upto = curve[curve["elapsed_s"] <= equal + 1e-9]
         assert float(r["hv_at_equal_time"]) == pytest.approx(upto["hypervolume"].iloc[-1] if len(upto) else 0.0)
@@ -406,6 +422,35 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     write_study(tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}})
     with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the study now says 2"):
         run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+
+
+def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tmp_path):
+    """Two searches that trained the same genome share one measurement; a stopped trial is
+    measured too (it is part of the reference point), a rejected one keeps its blank; the
+    trials' own values move to latency_ms_as_searched."""
+    from archlab import profile
+    from archlab.forms import Form
+    from archlab.studies.latencies import AS_SEARCHED, CACHE_FILE, remeasure
+
+    def table(rows_):
+        return pd.DataFrame([{"genome": g, "status": st, "latency_ms": lat, "val_top1": 0.5} for g, st, lat in rows_])
+
+    tables = {"a": table([(TINY_A, "ok", 9.0), (TINY_2, "stopped", 8.0)]),
+              "b": table([(TINY_A, "ok", 7.0), (TINY_2, "rejected", float("nan"))])}
+    settings = {k: {"latency_form": "fp32/ncdhw", "latency_runtime": "torch", "cpus_per_trial": 1,
+                    "latency_runs": 2} for k in tables}
+    lines = []
+    views = remeasure(tables, settings, {"a": (4, 16, 16), "b": (4, 16, 16)}, tmp_path, echo=lines.append)
+    assert lines == [f"latencies of 2 genomes measured again, one at a time (the trials measured theirs beside "
+                     f"another trial's training) -> {tmp_path / CACHE_FILE}"]
+    cache = profile.ProfileCache(tmp_path / CACHE_FILE)
+    want = {g: profile.latency(parse(g), (4, 16, 16), batch=1, runs=2, cache=cache,
+                               form=Form.parse("fp32/ncdhw").with_threads(1)).median_ms for g in (TINY_A, TINY_2)}
+    assert len(yaml.safe_load((tmp_path / CACHE_FILE).read_text())) == 2  # one entry per genome, nothing new
+    assert list(views["a"]["latency_ms"]) == [want[TINY_A], want[TINY_2]]
+    assert views["b"]["latency_ms"].iloc[0] == want[TINY_A] == views["a"]["latency_ms"].iloc[0]
+    assert math.isnan(views["b"]["latency_ms"].iloc[1])  # rejected: never trained, never measured
+    assert list(views["a"][AS_SEARCHED]) == [9.0, 8.0] and list(tables["a"]["latency_ms"]) == [9.0, 8.0]
 
 
 def test_search_seeds_of_one_configuration_are_summarised_together():

@@ -16,9 +16,9 @@ from .spec import Study
 TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_ci95",
                  "val_top1_per_seed", "vs", "diff", "diff_ci95", "verdict", "params", "gmacs", "latency_ms", "epochs",
                  "train_s", "status"]
-SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "scheduler", "objectives", "trials", "finished", "failed",
-                  "front_size", "best_val_top1", "hypervolume", "hv_reference", "wall_s", "hv_at_equal_time",
-                  "equal_time_s", "busy_s", "status"]
+SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "scheduler", "objectives", "trials", "finished", "stopped",
+                  "failed", "front_size", "best_val_top1", "hypervolume", "hv_as_searched", "hv_reference", "wall_s",
+                  "hv_at_equal_time", "equal_time_s", "busy_s", "status"]
 # Searches labelled NAME-s<k> are search seeds of one configuration NAME: the summary gives
 # their hypervolume's mean and spread (one seed per configuration is an anecdote).
 SEED_SUFFIX = re.compile(r"-s\d+$")
@@ -128,11 +128,13 @@ def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = ""
     search = [r for r in rows if r["kind"] == "search"]
     if search:
         body = [[r["label"], r["space"], r["sampler"], r.get("scheduler", ""), f"{r['finished']} / {r['trials']}",
-                 str(r["failed"]), str(r["front_size"]), _f(r["best_val_top1"], ".3f"), _f(r["hypervolume"], ".4g"),
-                 _f(r.get("hv_at_equal_time"), ".4g"), _f(r.get("wall_s"), ".0f"), r["status"]]
+                 str(r.get("stopped", "-")), str(r["failed"]), str(r["front_size"]), _f(r["best_val_top1"], ".3f"),
+                 _f(r["hypervolume"], ".4g"), _f(r.get("hv_at_equal_time"), ".4g"), _f(r.get("hv_as_searched"), ".4g"),
+                 _f(r.get("wall_s"), ".0f"), r["status"]]
                 for r in search]
-        parts += [md_table(["search", "space", "sampler", "scheduler", "finished", "failed", "front", "best val top-1",
-                            "hypervolume", "HV at equal time", "wall s", "status"], body), "", hv_note, ""]
+        parts += [md_table(["search", "space", "sampler", "scheduler", "finished", "stopped at a rung", "failed", "front",
+                            "best val top-1", "hypervolume", "HV at equal time", "HV as searched", "wall s", "status"],
+                           body), "", hv_note, ""]
         groups = search_groups(search)
         if any(len(g) > 1 for g in groups.values()):
             first = next(iter(groups))
