@@ -64,6 +64,9 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     assert again.count("(reused)") == 6
     s2 = json.loads((out / "summary.json").read_text())
     assert s2["per_genome"] == s["per_genome"]
+    # the wall time of every call adds up (this call's alone is the seconds of reusing)
+    assert s["wall_s_all_calls"] == s["wall_s"]
+    assert s2["wall_s_all_calls"] == pytest.approx(s["wall_s"] + s2["wall_s"])
 
     # other settings into the same directory: refused, nothing lost
     assert main(["fidelity", "--quick", "--seeds", "3", "--out", str(out)]) == 2

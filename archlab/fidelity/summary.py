@@ -145,7 +145,9 @@ def render_markdown(s: dict[str, Any]) -> str:
               f"- reference val top-1 from {_f(s['reference_top1_range'][0])} to {_f(s['reference_top1_range'][1])}; "
               f"{s['reference_top1_saturated']} of {s['n_genomes']} genomes at 0.98 or more (saturated: their order "
               "is a few val clips)",
-              f"- training time: proxy {s['proxy_train_s']:.0f} s, reference {s['reference_train_s']:.0f} s",
+              f"- training time: proxy {s['proxy_train_s']:.0f} s, reference {s['reference_train_s']:.0f} s"
+              + (f"; wall time {s['wall_s_all_calls']:.0f} s over every call (this one {s['wall_s']:.0f} s)"
+                 if "wall_s_all_calls" in s else ""),
               "", "| score | rho vs reference top-1 | tau | top-quarter overlap | rho vs reference val loss |",
               "|---|---|---|---|---|"]
     for name, r in s["scores"].items():
