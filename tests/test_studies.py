@@ -425,11 +425,12 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
 
 
 def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tmp_path):
-    """Two searches that trained the same genome share one measurement; a stopped trial is
-    measured too (it is part of the reference point), a rejected one keeps its blank; the
-    trials' own values move to latency_ms_as_searched."""
-    from archlab import profile
-    from archlab.forms import Form
+    """Two searches that trained the same genome share one value; a stopped trial is measured
+    too (it is part of the reference point), a rejected one keeps its blank; each value is the
+    fastest of its passes; the trials' own values move to latency_ms_as_searched; a re-run
+    measures nothing."""
+    import json
+
     from archlab.studies.latencies import AS_SEARCHED, CACHE_FILE, remeasure
 
     def table(rows_):
@@ -439,18 +440,29 @@ def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tm
               "b": table([(TINY_A, "ok", 7.0), (TINY_2, "rejected", float("nan"))])}
     settings = {k: {"latency_form": "fp32/ncdhw", "latency_runtime": "torch", "cpus_per_trial": 1,
                     "latency_runs": 2} for k in tables}
+    clips = {"a": (4, 16, 16), "b": (4, 16, 16)}
     lines = []
-    views = remeasure(tables, settings, {"a": (4, 16, 16), "b": (4, 16, 16)}, tmp_path, echo=lines.append)
-    assert lines == [f"latencies of 2 genomes measured again, one at a time (the trials measured theirs beside "
-                     f"another trial's training) -> {tmp_path / CACHE_FILE}"]
-    cache = profile.ProfileCache(tmp_path / CACHE_FILE)
-    want = {g: profile.latency(parse(g), (4, 16, 16), batch=1, runs=2, cache=cache,
-                               form=Form.parse("fp32/ncdhw").with_threads(1)).median_ms for g in (TINY_A, TINY_2)}
-    assert len(yaml.safe_load((tmp_path / CACHE_FILE).read_text())) == 2  # one entry per genome, nothing new
-    assert list(views["a"]["latency_ms"]) == [want[TINY_A], want[TINY_2]]
-    assert views["b"]["latency_ms"].iloc[0] == want[TINY_A] == views["a"]["latency_ms"].iloc[0]
+    views = remeasure(tables, settings, clips, tmp_path, echo=lines.append, rounds=2)
+    assert lines[0].startswith("latencies of 2 genomes measured again, 2 passes in shuffled orders")
+    assert lines[1].startswith("latencies measured again: the slowest pass / the fastest, median ")
+    cache = json.loads((tmp_path / CACHE_FILE).read_text())
+    assert len(cache) == 2  # one entry per genome: search b's TINY_A is search a's
+    for v in cache.values():
+        assert len(v["passes_ms"]) == 2 and v["median_ms"] == min(v["passes_ms"]) > 0
+    value = {k.split(" @ ")[0]: v["median_ms"] for k, v in cache.items()}
+    assert list(views["a"]["latency_ms"]) == [value[TINY_A], value[TINY_2]]
+    assert views["b"]["latency_ms"].iloc[0] == value[TINY_A]
     assert math.isnan(views["b"]["latency_ms"].iloc[1])  # rejected: never trained, never measured
     assert list(views["a"][AS_SEARCHED]) == [9.0, 8.0] and list(tables["a"]["latency_ms"]) == [9.0, 8.0]
+    # a re-run reads the values back: the same numbers, nothing measured
+    lines.clear()
+    again = remeasure(tables, settings, clips, tmp_path, echo=lines.append, rounds=2)
+    assert lines == [] and list(again["a"]["latency_ms"]) == list(views["a"]["latency_ms"])
+    # other measuring settings are another value (here: more timed runs)
+    more = remeasure({"c": tables["a"]}, {"c": {**settings["a"], "latency_runs": 3}}, {"c": (4, 16, 16)},
+                     tmp_path, echo=lines.append, rounds=1)
+    assert lines[0].startswith("latencies of 2 genomes measured again, 1 pass in")
+    assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 4 and len(more["c"]) == 2
 
 
 def test_search_seeds_of_one_configuration_are_summarised_together():
