@@ -31,3 +31,12 @@ def two_genomes(trial):
 
 
 two_genomes.cardinality = 2
+
+
+def one_genome(trial):
+    """A space of one genome: every proposal after the first is a twin or a repeat of it."""
+    letter = trial.suggest_categorical("letter", ["A"])
+    return parse(f"{letter}|2 stem=2d/s sw=4 w=4,8")
+
+
+one_genome.cardinality = 1

@@ -327,6 +327,29 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
     assert {t.state for t in study.trials if t.user_attrs.get("status") == "repeat"} == {optuna.trial.TrialState.FAIL}
 
 
+def test_a_genome_proposed_while_it_trains_is_not_trained_twice(tmp_path):
+    """Two trials at once on a one-genome space: the second proposal comes while the first
+    trains. It used to train the same genome again beside it (NSGA-II proposed 3 such twins in
+    sampler_vs_random's 36 trials); now it is recorded as a repeat of the training trial and the
+    sampler is asked again, until the space is seen to be exhausted."""
+    space = tmp_path / "one.yaml"
+    space.write_text("description: one genome\npython: search_helpers:one_genome\n")
+    lines = []
+    out = search(tiny(tmp_path, space=str(space), trials=2, epochs=1, sampler="random", concurrency=2),
+                 echo=lines.append)
+    df = pd.read_csv(out.study_dir / "results.csv")
+    df = df[~df.baseline]
+    assert len(df[df.status.isin(["ok", "stopped"])]) == 1  # trained once, not twice
+    twins = df[df.reason.fillna("").str.contains("which was training")]
+    assert len(twins) >= 1 and set(twins.status) == {"repeat"}
+    assert all(f"same genome as trial #{int(df[df.status == 'ok'].number.iloc[0])}" in r for r in twins.reason)
+    assert any("still training: not trained twice" in l for l in lines)
+    assert any("space looks exhausted" in l for l in lines) and out.finished == 1
+    study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
+    told = {t.number: t.state for t in study.trials}
+    assert {told[int(n)] for n in twins.number} == {optuna.trial.TrialState.FAIL}
+
+
 def test_raising_trials_on_a_finished_study_trains_exactly_the_difference(tmp_path):
     """Issue 15 item 3: on main the rerun with --trials 3 said '2 trials already done, 1 to
     run', trained nothing (Tune.restore of the finished experiment ignores a new budget) and
