@@ -4,7 +4,26 @@ Used by ``archlab fidelity`` and studies' train sections."""
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Any, Callable, Iterable, Sequence
+
+PARENT_POLL_S = 1.0
+
+
+def _die_with_parent(parent: int) -> None:
+    """A worker's initializer: end this worker once its parent is gone. A parent killed with
+    SIGTERM or SIGKILL (not Ctrl-C, which reaches the whole process group) used to leave its
+    workers training their current run for minutes: an `archlab fidelity` restarted on the
+    same --out then had two processes writing the same runs."""
+    def watch() -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
 def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int,
@@ -22,7 +41,8 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: a forked torch with threads started can deadlock
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
         futures = {pool.submit(fn, *jobs[i]): i for i in (range(len(jobs)) if order is None else order)}
         try:
             for f in as_completed(futures):
