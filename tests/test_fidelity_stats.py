@@ -102,4 +102,9 @@ def test_welch_difference_against_hand_computed_values():
     e = stats.difference([0.9, 0.95, 1.0], [0.8, 0.85, 0.9])
     assert e.mean == pytest.approx(0.1) and e.half == pytest.approx(2.776 * math.sqrt(2 * 0.0025 / 3))
     assert math.isnan(stats.difference([0.5], [0.4, 0.6]).half)  # one seed: undecided, not 0
+    # what each interval allows: d's is [-5.9, -1.1]; e's 0.1 ± 0.113 holds 0; the same spreads
+    # 0.4 apart give 0.4 ± 0.113, above
+    assert (stats.verdict(d), stats.verdict(e)) == ("below", "not distinguishable")
+    assert stats.verdict(stats.difference([0.9, 0.95, 1.0], [0.5, 0.55, 0.6])) == "above"
+    assert stats.verdict(stats.difference([0.5], [0.4, 0.6]), undecided="undecided (one seed)") == "undecided (one seed)"
     assert math.isnan(stats.difference([0.5, 0.5], [0.4, 0.4]).half)

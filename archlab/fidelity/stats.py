@@ -158,6 +158,15 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Interval:
     return Interval(min(len(a), len(b)), diff, se, t975(max(1, math.floor(df))) * se)
 
 
+def verdict(d: Interval, undecided: str = "undecided") -> str:
+    """What a ``difference`` allows one to say: "above" or "below" when its 95% interval
+    excludes 0, "not distinguishable" when it holds 0, ``undecided`` when it has no width
+    (a side with one value)."""
+    if math.isnan(d.half):
+        return undecided
+    return "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable"
+
+
 def top_overlap(x: Sequence[float], y: Sequence[float], fraction: float = 0.25) -> float:
     """The share of the top ``fraction`` under ``x`` (k = ceil(fraction * n) genomes, at least
     1) that is also in the top k under ``y``: 1.0 = the search would keep the same best

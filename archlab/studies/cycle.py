@@ -72,7 +72,7 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     import pandas as pd
 
     from .. import pareto
-    from ..fidelity.stats import difference, interval
+    from ..fidelity.stats import difference, interval, verdict as stats_verdict
 
     objectives, directions = ["val_top1", "latency_ms"], ["max", "min"]
 
@@ -90,8 +90,7 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     for r, is_dominated in zip(variants, dominated):
         d = difference(by_label[r["of"]]["seeds_top1"], r["seeds_top1"])
         same = r.get("genome") is not None and r.get("genome") == by_label[r["of"]].get("genome")
-        verdict = ("the same genome" if same else "undecided" if math.isnan(d.half) else
-                   "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable")
+        verdict = "the same genome" if same else stats_verdict(d)
         pairs.append({"of": r["of"], "variant": r["variant"], "label": r["label"], "diff": d.mean,
                       "diff_ci95": d.half, "verdict": verdict, "same": same,
                       "dominated": not same and is_dominated})

@@ -64,8 +64,10 @@ def remeasure(tables: dict[str, pd.DataFrame], settings: dict[str, dict[str, Any
     except (OSError, ValueError):
         cache = {}
 
+    how = {label: _how(settings[label]) for label in tables}  # each search's own, read once
+
     def key(genome: str, label: str) -> str:
-        form, runtime, device, runs = _how(settings[label])
+        form, runtime, device, runs = how[label]
         return f"{genome} @ {'x'.join(map(str, clips[label]))} {form.name} {runtime} {device} runs{runs}"
 
     wanted = {key(str(g), label): (str(g), label) for label, df in tables.items()
@@ -83,7 +85,7 @@ def remeasure(tables: dict[str, pd.DataFrame], settings: dict[str, dict[str, Any
                 random.Random(r).shuffle(order)
                 for k in order:
                     g, label = wanted[k]
-                    form, runtime, device, runs = _how(settings[label])
+                    form, runtime, device, runs = how[label]
                     torch.set_num_threads(form.threads or 1)
                     lat = profile.latency(parse(g), clips[label], device=device, batch=1, runs=runs,
                                           cache=profile.ProfileCache(), form=form, runtime=runtime)  # never a hit

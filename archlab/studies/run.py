@@ -235,7 +235,7 @@ def _seed_values(row: dict[str, Any]) -> list[float]:
 def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
     """Each row's mean val top-1 minus ``compare``'s, with Welch's 95% interval, and the
     verdict it allows: above / below (the interval excludes 0) or "not distinguishable"."""
-    from ..fidelity.stats import difference
+    from ..fidelity.stats import difference, verdict
 
     base = _seed_values(next(r for r in rows if r["label"] == compare))
     for r in rows:
@@ -246,8 +246,7 @@ def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
             continue
         d = difference(mine, base)
         r["vs"], r["diff"], r["diff_ci95"] = compare, d.mean, d.half
-        r["verdict"] = ("undecided (one seed)" if math.isnan(d.half) else
-                        "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable")
+        r["verdict"] = verdict(d, undecided="undecided (one seed)")
 
 
 def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict], cache: Any) -> dict[str, Any]:

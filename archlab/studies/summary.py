@@ -89,7 +89,7 @@ def hv_difference(mine: list[dict[str, Any]], base: list[dict[str, Any]], key: s
     """One configuration's mean ``key`` (a hypervolume) minus another's over their search seeds,
     Welch's 95% interval and the verdict it allows: which sampler or scheduler is better is
     only a finding when the interval excludes 0."""
-    from ..fidelity.stats import difference
+    from ..fidelity.stats import difference, verdict
 
     a = [r[key] for r in mine if r.get(key) is not None and math.isfinite(r[key])]
     b = [r[key] for r in base if r.get(key) is not None and math.isfinite(r[key])]
@@ -98,8 +98,7 @@ def hv_difference(mine: list[dict[str, Any]], base: list[dict[str, Any]], key: s
     d = difference(a, b)
     if math.isnan(d.half):
         return f"{d.mean:+.4g}: undecided (one seed)"
-    verdict = "above" if d.low > 0 else "below" if d.high < 0 else "not distinguishable"
-    return f"{d.mean:+.4g} ± {d.half:.2g}: {verdict}"
+    return f"{d.mean:+.4g} ± {d.half:.2g}: {verdict(d)}"
 
 
 def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = "") -> str:
