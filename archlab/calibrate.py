@@ -25,6 +25,16 @@ measured once per machine and cached:
     0.002-0.006 (AMD EPYC, README "Calibration"): a form inside 0.02 perturbs the trajectory
     less than re-seeding does, so it cannot reorder a search more than seed noise; bf16
     weights measured 0.019-0.036 at 2e-3 and 0.074 at 2e-4: updates are being lost.
+  - every convolution (``conv_checks``): the proxy never runs some shapes a search
+    builds, and a kernel can be wrong for one shape only. For every distinct 3D conv
+    geometry of ``COVERAGE_GENOMES`` (every block letter under each temporal skeleton, so
+    every frame count 8/4/2/1 of the proxy clip), with the input layout the network really
+    hands it in that form, the output and the weight and input gradients from random
+    weights, inputs and upstream gradients (``CONV_REPS`` draws) must be within
+    ``CONV_REL_TOL`` (0.05, relative L2) of fp32's and finite. Why 0.05: bf16 computes a
+    conv to 0.002-0.004 (169 geometries, AMD EPYC), a wrong kernel gives >= 1 or inf; torch
+    2.13's CPU bf16 weight gradient of a temporal kernel on exactly 2 frames is such a
+    kernel there (README "Calibration"), which the loss-curve check alone had passed.
   - inference: max |logits - fp32 logits| <= ``INFER_REL_TOL`` (2e-2) x max |fp32 logits|
     on random clips. bf16 keeps 8 significant bits (2^-8 = 4e-3 per rounding); 60 layers
     of it accumulate to ~1e-2 of the output scale, a wrong kernel gives O(1).
@@ -60,8 +70,8 @@ import torch
 from .errors import UserError
 from .files import atomic_write
 from .form_checks import (  # noqa: F401 - re-exported: what a calibration measures
-    INFER_REL_TOL, NUMERICS_BATCHES, NUMERICS_LRS, NUMERICS_STEPS, PROXY_BATCH, PROXY_CLIP, PROXY_GENOME,
-    TRAIN_LOSS_TOL, check_inference, check_training, inference_runners, loss_curve, numerics_checks,
+    CONV_REL_TOL, COVERAGE_GENOMES, INFER_REL_TOL, NUMERICS_BATCHES, NUMERICS_LRS, NUMERICS_STEPS, PROXY_BATCH, PROXY_CLIP, PROXY_GENOME,
+    TRAIN_LOSS_TOL, check_inference, check_training, conv_checks, inference_runners, loss_curve, numerics_checks,
     proxy_batches, tail_mean, time_forms, training_steppers,
 )
 from .forms import CALIBRATED, FP32, Form, candidates, default_inference_form, default_training_form
@@ -71,7 +81,7 @@ INFER_GENOME = "p3d63"
 INFER_CLIP = (16, 160, 160)
 MIN_GAIN = 1.05  # a form must be 5% faster than fp32/ncdhw to be chosen
 CACHE_FILE = "calibration.json"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: training forms also pass the per-convolution check (an older choice may not)
 ENV_MODE = "ARCHLAB_CALIBRATION"  # auto | off | refresh
 ENV_DIR = "ARCHLAB_CACHE_DIR"
 
@@ -89,8 +99,11 @@ class Row:
     runs: int
     numerics: float  # training: |mean loss diff| (nats); inference: max rel error
     tol: float
-    ok: bool  # numerics within tol and finite
+    ok: bool  # numerics within tol and finite (training: the conv check too)
     note: str = ""
+    conv_error: float = 0.0  # training: worst per-conv relative gradient error (conv_checks)
+    conv_tol: float = CONV_REL_TOL
+    conv_worst: str = ""  # the geometry of that worst error
 
 
 @dataclass
@@ -223,8 +236,10 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
         train_clip: tuple[int, int, int] = PROXY_CLIP, train_batch: int = PROXY_BATCH,
         infer_genome: str = INFER_GENOME, infer_clip: tuple[int, int, int] = INFER_CLIP,
         train_runs: int = 15, infer_runs: int = 8, numerics_steps: int = NUMERICS_STEPS,
-        forms: Sequence[Form] | None = None, log: Callable[[str], None] = lambda _m: None) -> Calibration:
-    """Time and check every candidate form; the choice per thread count. Writes nothing."""
+        forms: Sequence[Form] | None = None, coverage: Sequence[str] | None = None, log: Callable[[str], None] = lambda _m: None) -> Calibration:
+    """Time and check every candidate form; the choice per thread count. Writes nothing.
+    ``coverage``: the genomes whose conv geometries the training forms must compute right
+    (default ``COVERAGE_GENOMES``)."""
     from .presets import resolve
 
     if device != "cpu":
@@ -233,6 +248,7 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
     if numerics_steps < 4:
         raise UserError(f"numerics steps {numerics_steps} must be at least 4")
     tg, ig = resolve(train_genome), resolve(infer_genome)
+    coverage = list(coverage if coverage is not None else COVERAGE_GENOMES)
     tt, it = _parse_threads(train_threads), _parse_threads(infer_threads)
     base = list(forms) if forms is not None else candidates()
     before = torch.get_num_threads()
@@ -246,6 +262,10 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
         checks, refs = numerics_checks(tg, base, batches, tt[0])
         noise = tail_mean(loss_curve(tg, FP32.with_threads(tt[0]), batches, init_seed=1, lr=NUMERICS_LRS[0]))
         seed_noise = abs(noise - tail_mean(refs[NUMERICS_LRS[0]]))
+        cover = [resolve(g) for g in coverage]
+        log(f"numerics: every conv geometry of {len(cover)} coverage genome(s), per form, against fp32 ...")
+        torch.set_num_threads(tt[0])
+        convs = conv_checks(base, cover, train_clip, train_batch)
 
         tforms = [f.with_threads(t) for t in tt for f in base]
         log(f"timing {len(tforms)} training forms x {train_runs} round-robin steps "
@@ -254,11 +274,14 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
         for t in tt:
             here = {f: tms[f.name] for f in tforms if f.threads == t}
             ref_ms = here[FP32.with_threads(t)]
+            passed = {}
             for f, ms in here.items():
                 diff, ok = checks[f.with_threads(None)]
-                rows.append(Row("training", f.name, ms, ref_ms / ms, train_runs, diff, TRAIN_LOSS_TOL, ok,
-                                "reference" if f.with_threads(None) == FP32 else ""))
-            training[str(t)] = choose(here, {f: checks[f.with_threads(None)][1] for f in here}).name
+                cerr, cok, worst = convs[f.with_threads(None)]
+                passed[f] = ok and cok
+                rows.append(Row("training", f.name, ms, ref_ms / ms, train_runs, diff, TRAIN_LOSS_TOL, ok and cok,
+                                "reference" if f.with_threads(None) == FP32 else "", cerr, CONV_REL_TOL, worst))
+            training[str(t)] = choose(here, passed).name
 
         iforms = [f.with_threads(t) for t in it for f in base]
         log(f"timing {len(iforms)} inference forms x {infer_runs} round-robin forwards "
@@ -281,6 +304,7 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
     settings = {"train_genome": train_genome, "train_clip": list(train_clip), "train_batch": train_batch,
                 "infer_genome": infer_genome, "infer_clip": list(infer_clip), "numerics_steps": numerics_steps,
                 "train_loss_tol": TRAIN_LOSS_TOL, "infer_rel_tol": INFER_REL_TOL, "min_gain": MIN_GAIN,
+                "conv_rel_tol": CONV_REL_TOL, "coverage": coverage,
                 "fp32_seed_noise_nats": seed_noise}
     return Calibration(key=key, machine=info, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
                        rows=rows, training=training, inference=inference, settings=settings)
@@ -332,21 +356,57 @@ def inference_form(device: torch.device | str = "cpu", threads: int | None = Non
     return chosen or default_inference_form(device).with_threads(threads)
 
 
+def _conv_failure(r: Row) -> str | None:
+    """How a training row failed the conv check, or None (it passed it, or is not training)."""
+    if r.kind != "training" or r.note == "reference" or r.conv_error <= r.conv_tol:
+        return None
+    return f"worst conv {r.conv_worst} ({r.conv_error:.1e} rel, tolerance {r.conv_tol:.0e})"
+
+
+def failed_check(form: Form | str, kind: str = "training", device: torch.device | str = "cpu") -> str | None:
+    """Why this machine's cached calibration failed ``form`` for ``kind``, or None (it passed,
+    or nothing is cached: this never measures). A user may still name a failing form; they
+    are told once, with the reason, instead of finding NaN trials later."""
+    try:
+        cal = load(device) if mode() != "off" else None
+    except UserError:
+        return None
+    if cal is None:
+        return None
+    name = (Form.parse(form) if isinstance(form, str) else form).with_threads(None).name
+    for r in cal.rows:
+        if r.kind == kind and Form.parse(r.form).with_threads(None).name == name and not r.ok:
+            why = _conv_failure(r) or f"numerics {r.numerics:.3g} (tolerance {r.tol:.3g})"
+            return (f"{name} failed this machine's {kind} numerics check ({why}; archlab calibrate --show): "
+                    "its results may diverge or differ from fp32")
+    return None
+
+
+def warn_if_failed(form: Form | str | None, kind: str = "training", device: torch.device | str = "cpu") -> None:
+    if form is None or str(form) == CALIBRATED:
+        return
+    why = failed_check(form, kind, device)
+    if why:
+        print(f"warning: {why}", file=sys.stderr, flush=True)
+
+
 # ---- printing -----------------------------------------------------------------------------------
 
 def table(cal: Calibration) -> str:
     from .tables import text_table
 
-    header = ["kind", "form", "median ms", "vs fp32/ncdhw", "numerics", "tolerance", "check", "chosen"]
+    header = ["kind", "form", "median ms", "vs fp32/ncdhw", "numerics", "tolerance", "convs", "check", "chosen"]
     chosen = {("training", v) for v in cal.training.values()} | {("inference", v) for v in cal.inference.values()}
     body = []
     for r in cal.rows:
         num = f"{r.numerics:.3f} nats" if r.kind == "training" else f"{r.numerics:.1e} rel"
         tol = f"{r.tol:.3f} nats" if r.kind == "training" else f"{r.tol:.1e} rel"
+        conv = "-" if r.kind != "training" or r.note == "reference" else f"{r.conv_error:.1e} rel"
         body.append([r.kind, r.form, f"{r.median_ms:.1f}", f"{r.speedup:.2f}x", num if r.note != "reference" else "-",
-                     tol if r.note != "reference" else "-", ("pass" if r.ok else "FAIL") if r.note != "reference"
+                     tol if r.note != "reference" else "-", conv, ("pass" if r.ok else "FAIL") if r.note != "reference"
                      else "reference", "<-" if (r.kind, r.form) in chosen else ""])
-    return text_table(header, body)
+    lines = [f"{r.form}: {why}" for r in cal.rows if (why := _conv_failure(r))]
+    return "\n".join([text_table(header, body), *lines])
 
 
 # ---- wiring ---------------------------------------------------------------------------------------
@@ -366,4 +426,7 @@ def search_forms(cfg: Any) -> Any:
     if latency == CALIBRATED:
         latency = inference_form(device, threads).with_threads(None).name if cfg.latency_runtime == "torch" \
             else FP32.name
+    if device == "cpu":
+        warn_if_failed(train, "training")
+        warn_if_failed(latency, "inference")
     return cfg.with_(train_form=train, latency_form=latency)

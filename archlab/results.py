@@ -30,7 +30,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pandas as pd
 import yaml
@@ -40,6 +40,7 @@ from .errors import UserError, shorten
 from .files import atomic_write
 from .genome import LETTERS, GenomeError, parse
 from .record import ATTRS, FINISHED, FRONT, STATUSES, TrialRecord
+from .remeasure import remeasured
 
 OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
               "gmacs": ("gmacs", "min"), "params": ("params", "min")}
@@ -247,7 +248,8 @@ def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
 
 
 def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[str], *,
-          confirm_rows: list[dict[str, Any]] = (), confirm_seeds: int = 0, base_seed: int = 0) -> pd.DataFrame:
+          confirm_rows: list[dict[str, Any]] = (), confirm_seeds: int = 0, base_seed: int = 0,
+          latencies: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
     """The results table of ``rows`` (``row`` dicts): the columns in order, search trials then
     baselines by number, genome columns, each trial's seeds (its own and its confirm runs'
     ``confirm_rows``: ``archlab.confirmed.COLUMNS``), the front marked on the mean over all
@@ -255,13 +257,16 @@ def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[st
     for front points, the front points whose accuracy CIs overlap theirs (``indistinct_from``)
     and ``distinguishable`` (no overlap; missing for a point with one seed: no CI).
     ``load_results`` builds its table with this; tests build tables from trial records with
-    it, without a database."""
+    it, without a database. ``latencies``: a function of the table that returns it with the
+    latencies measured again after the search (``remeasure.apply``), before the front is marked."""
     known = (*COLUMNS, *TIME_COLUMNS)
     df = pd.DataFrame(rows, columns=list(known) + sorted({k for r in rows for k in r} - set(known)))
     df = df.astype({"trial": str, "trial_id": str, "genome": str, "status": str, "baseline": bool})
     df[list(TIME_COLUMNS)] = df[list(TIME_COLUMNS)].fillna("").astype(str)
     df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
     df = _genome_columns(df)
+    if latencies is not None:
+        df = latencies(df)
     df = confirmed.add_columns(df, confirm_rows)
     df["on_front"] = mark_front(df, objectives, directions)
     df["front"] = confirmed.front_kind(df, confirm_rows, objectives, directions, extra=confirm_seeds,
@@ -312,7 +317,8 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
                 if name in names:
                     rows += _rows(optuna.load_study(study_name=name, storage=storage), baseline)
             confirm_rows = _confirm_rows(optuna, storage, info.name, names)
-    return table(rows, info.objectives, info.directions, confirm_rows=confirm_rows, **confirm_settings(info)), info
+    return table(rows, info.objectives, info.directions, confirm_rows=confirm_rows, **confirm_settings(info),
+                 latencies=lambda df: remeasured(df, info.settings, info.dir)), info
 
 
 def confirm_settings(info: StudyInfo) -> dict[str, int]:

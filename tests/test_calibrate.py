@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from archlab import calibrate, profile
+from archlab import calibrate, form_checks, profile
 from archlab.cli import main
 from archlab.data.synthetic import SyntheticMotion
 from archlab.errors import UserError
@@ -52,7 +52,9 @@ def test_a_form_puts_model_and_input_in_its_dtype_and_layout():
         with f.autocast("cpu"):
             y = m(xi)
         assert y.dtype == (torch.float32 if f.precision == "fp32" else torch.bfloat16)
-        assert y.is_contiguous(memory_format=torch.channels_last_3d) == f.channels_last
+        if f.precision == "fp32":  # bf16's output layout is the kernel's choice: on a CPU without
+            # AVX-512 (AMD EPYC, AVX2 only, seen 2026-12-02) a bf16 conv of a cl3d input returns NCDHW
+            assert y.is_contiguous(memory_format=torch.channels_last_3d) == f.channels_last
 
 
 # ---- the choice ---------------------------------------------------------------------------------
@@ -173,12 +175,102 @@ def test_off_never_measures_refresh_measures_again_corrupt_is_remeasured(cache, 
         calibrate.training_form("cpu")
 
 
+# ---- the per-convolution check ----------------------------------------------------------------------
+
+def test_the_coverage_genomes_run_temporal_kernels_on_every_frame_count_of_the_proxy_clip():
+    frames = set()
+    for g in calibrate.COVERAGE_GENOMES:
+        cases = form_checks.conv_cases(parse(g), FP32)
+        frames |= {c.input_shape[2] for c in cases if c.kernel[0] > 1}
+        assert parse(g).classes == 6
+    assert frames >= {8, 4, 2, 1}
+    # the layout recorded is the one the conv really receives in that form
+    cl = form_checks.conv_cases(parse(calibrate.COVERAGE_GENOMES[1]), Form("fp32", "cl3d"))
+    assert any(c.channels_last for c in cl) and not any(c.channels_last for c in
+                                                          form_checks.conv_cases(parse(TINY), FP32, (4, 16, 16), 2))
+
+
+class _Planted:
+    """A stand-in form whose conv weight gradient is ``factor`` times the right one (a planted bad kernel)."""
+
+    precision, dtype, channels_last = "fp32", torch.float32, False
+
+    def __init__(self, factor):
+        self.factor = factor
+
+    def apply_model(self, m):
+        m.weight.register_hook(lambda g: g * self.factor)
+        return m
+
+    def autocast(self, _device):
+        import contextlib
+        return contextlib.nullcontext()
+
+
+def test_conv_error_is_rounding_for_a_right_kernel_and_large_or_inf_for_a_wrong_one():
+    case = form_checks.conv_cases(parse(TINY), FP32, (4, 16, 16), 2)[-1]
+    assert form_checks.conv_error(case, Form("fp32", "cl3d")) < 1e-4
+    bf16 = form_checks.conv_error(case, Form("bf16-autocast", "ncdhw"))
+    assert 1e-4 < bf16 < form_checks.CONV_REL_TOL / 5  # bf16 rounding, well inside the tolerance
+    assert form_checks.conv_error(case, _Planted(3.0)) == pytest.approx(2.0, rel=1e-4)
+    assert form_checks.conv_error(case, _Planted(float("nan"))) == math.inf
+
+
+def test_a_form_failing_the_conv_check_is_never_chosen_even_when_fastest(monkeypatch):
+    """The loss-curve check passes every form here; the conv check fails one, which is the
+    fastest: calibration must not pick it, and the table says which geometry failed."""
+    fast = "bf16-autocast/cl3d/t1"
+
+    def planted_times(fns, runs, warmup=2):
+        return {name: (1.0 if name == fast else 100.0 if name.startswith("fp32/ncdhw") else 50.0) for name in fns}
+
+    def planted_convs(forms, genomes, *a, **k):
+        out = {FP32: (0.0, True, "")}
+        for f in forms:
+            f0 = f.with_threads(None)
+            bad = f0.name == "bf16-autocast/cl3d"
+            out[f0] = (math.inf if bad else 0.003, not bad, "conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)")
+        return out
+
+    monkeypatch.setattr(calibrate, "time_forms", planted_times)
+    monkeypatch.setattr(calibrate, "conv_checks", planted_convs)
+    cal = calibrate.run("cpu", train_genome=TINY, train_clip=(4, 16, 16), train_batch=4, infer_genome=TINY,
+                        infer_clip=(4, 16, 16), train_runs=2, infer_runs=2, numerics_steps=4, coverage=[TINY])
+    assert cal.training["1"] != fast and cal.training["1"] != "fp32/ncdhw/t1"  # the next fastest passing form
+    row = next(r for r in cal.rows if r.kind == "training" and r.form == fast)
+    assert not row.ok and row.conv_error == math.inf
+    text = calibrate.table(cal)
+    assert "bf16-autocast/cl3d/t1: worst conv conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)" in text
+    # the result survives the cache (inf included)
+    assert calibrate.Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))).rows == cal.rows
+
+
+def test_naming_a_form_this_machine_failed_warns_with_the_reason_and_never_measures(cache, monkeypatch, capsys):
+    key, _ = calibrate.machine_key("cpu")
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("a warning must not measure"))
+    assert calibrate.failed_check("bf16-autocast/cl3d") is None  # nothing cached: no opinion
+    cal = _planted(key, "fp32/ncdhw/t1", "bf16/cl3d/t1")
+    cal.rows = [calibrate.Row("training", "bf16-autocast/cl3d/t1", 1.0, 2.0, 2, 0.002, 0.02, False, "",
+                              math.inf, 0.05, "conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)"),
+                calibrate.Row("training", "fp32/cl3d/t1", 1.0, 0.8, 2, 0.0, 0.02, True)]
+    calibrate.save(cal)
+    why = calibrate.failed_check("bf16-autocast/cl3d")
+    assert "conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)" in why and "inf" in why
+    assert calibrate.failed_check("fp32/cl3d") is None and calibrate.failed_check("bf16-autocast/cl3d", "inference") is None
+    monkeypatch.setenv("ARCHLAB_CALIBRATION", "off")
+    assert calibrate.failed_check("bf16-autocast/cl3d") is None
+    monkeypatch.setenv("ARCHLAB_CALIBRATION", "auto")
+    calibrate.warn_if_failed("bf16-autocast/cl3d/t1")
+    err = capsys.readouterr().err
+    assert err.startswith("warning: bf16-autocast/cl3d failed this machine's training numerics check")
+
+
 # ---- a real run ---------------------------------------------------------------------------------
 
 def test_a_tiny_calibration_end_to_end(cache):
     g = parse(TINY)
     cal = calibrate.run("cpu", train_genome=TINY, train_clip=(4, 16, 16), train_batch=4, infer_genome=TINY,
-                        infer_clip=(4, 16, 16), train_runs=2, infer_runs=2, numerics_steps=4)
+                        infer_clip=(4, 16, 16), train_runs=2, infer_runs=2, numerics_steps=4, coverage=[TINY])
     assert g.classes == 6
     assert [r.kind for r in cal.rows] == ["training"] * 6 + ["inference"] * 6
     assert {r.form for r in cal.rows} == {f.name for f in candidates(threads=(1,))}

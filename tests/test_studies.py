@@ -370,7 +370,7 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     assert [r["label"] for r in table] == ["rand", "nsga"] and {r["kind"] for r in table} == {"search"}
     # Recompute everything from the searches' own results, with the latencies measured again
     # after the searches (cached in the study: the same call reads them back, measuring nothing).
-    from archlab.studies.latencies import AS_SEARCHED, CACHE_FILE, remeasure
+    from archlab.remeasure import AS_SEARCHED, CACHE_FILE, remeasure
 
     results = {r["label"]: load_results(tmp_path / "out" / "searches" / r["label"]) for r in table}
     cache_file = tmp_path / "out" / "searches" / CACHE_FILE
@@ -431,7 +431,7 @@ def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tm
     measures nothing."""
     import json
 
-    from archlab.studies.latencies import AS_SEARCHED, CACHE_FILE, remeasure
+    from archlab.remeasure import AS_SEARCHED, CACHE_FILE, remeasure
 
     def table(rows_):
         return pd.DataFrame([{"genome": g, "status": st, "latency_ms": lat, "val_top1": 0.5} for g, st, lat in rows_])
@@ -578,3 +578,30 @@ def test_non_utf8_deep_and_huge_study_files_are_one_line(capsys, tmp_path):
         code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
         assert code == 2 and err.startswith(f"archlab study: error: {name}.yaml: ") and needle in err, (name, err)
         assert len(err.splitlines()) == 1 and "Traceback" not in err
+
+
+def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path):
+    """``remeasure_search`` (the driver, after the budget) writes one entry per trained genome;
+    ``apply`` (every table read from the study) puts the fastest pass in latency_ms and keeps
+    the trial's own value; another clip, or a study without the file, keeps the trials' own."""
+    import json
+
+    from archlab.remeasure import AS_SEARCHED, CACHE_FILE, apply, remeasure_search
+
+    df = pd.DataFrame([{"genome": g, "status": st, "latency_ms": lat, "val_top1": 0.5}
+                       for g, st, lat in ((TINY_A, "ok", 9.0), (TINY_2, "stopped", 8.0), (TINY_2, "rejected", math.nan))])
+    settings = {"latency_form": "fp32/ncdhw", "latency_runtime": "torch", "cpus_per_trial": 1, "latency_runs": 2}
+    assert apply(df, (4, 16, 16), tmp_path) is df  # nothing measured yet: the trials' own
+    lines = []
+    remeasure_search(df, settings, (4, 16, 16), tmp_path, echo=lines.append, rounds=3)
+    assert lines[0].startswith("latencies of 2 genomes measured again, 3 passes")
+    cache = json.loads((tmp_path / CACHE_FILE).read_text())
+    fastest = {k.split(" @ ")[0]: v["median_ms"] for k, v in cache.items()}
+    assert set(fastest) == {TINY_A, TINY_2} and all(len(v["passes_ms"]) == 3 for v in cache.values())
+    view = apply(df, (4, 16, 16), tmp_path)
+    assert list(view["latency_ms"][:2]) == [fastest[TINY_A], fastest[TINY_2]] and math.isnan(view["latency_ms"][2])
+    assert list(view[AS_SEARCHED][:2]) == [9.0, 8.0]
+    assert list(apply(df, (8, 32, 32), tmp_path)["latency_ms"][:2]) == [9.0, 8.0]  # not measured at that clip
+    lines.clear()
+    remeasure_search(df, settings, (4, 16, 16), tmp_path, echo=lines.append)
+    assert lines == []  # measured once: a resumed or extended search measures only new genomes

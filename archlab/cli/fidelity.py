@@ -93,6 +93,10 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     from ..fidelity.runner import run_fidelity
 
     cfg = config_from_args(args)
+    if cfg.form is not None:
+        from ..calibrate import warn_if_failed
+
+        warn_if_failed(cfg.form, "training")  # fidelity trains on the CPU
     other = _read_other(args.against) if args.against else None  # before any training: a bad path fails first
     t0 = time.perf_counter()
     s = run_fidelity(cfg)

@@ -35,7 +35,13 @@ def train_form(args: argparse.Namespace) -> Any:
     from ..forms import Form
 
     if args.form != AUTO:
-        return Form.parse(args.form)
+        from ..calibrate import warn_if_failed
+        from ..device import resolve_device
+
+        form = Form.parse(args.form)
+        if resolve_device(args.device).type == "cpu":
+            warn_if_failed(form, "training")
+        return form
     from ..calibrate import training_form
     from ..device import resolve_device
 

@@ -41,7 +41,8 @@ def cmd_search(args: argparse.Namespace) -> int:
                        address=args.address, baselines=args.baselines, max_gmacs=args.max_gmacs,
                        max_params=args.max_params, storage=args.storage, wandb=args.wandb,
                        train_form=args.train_form, latency_form=args.latency_form,
-                       latency_runtime=args.latency_runtime, seeds=args.seeds, confirm_seeds=args.confirm_seeds)
+                       latency_runtime=args.latency_runtime, seeds=args.seeds, confirm_seeds=args.confirm_seeds,
+                       latency_passes=args.latency_passes)
     try:
         out = search(cfg, resume=args.resume, echo=lambda line: print(line, flush=True))
     finally:
@@ -93,6 +94,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "fidelity screen took off by epoch 4)")
     p.add_argument("--scheduler", default="asha", choices=["asha", "mo-asha"],
                    help="early stopping at the rungs: ASHA on val_top1, or MO-ASHA on every objective (default asha)")
+    p.add_argument("--latency-passes", type=int, default=5,
+                   help="after the budget, measure every trained genome's latency again in this many shuffled "
+                   "passes, one at a time, and rank on the fastest (default 5; 0: the trials' own values)")
     p.add_argument("--sampler", default="nsga2", choices=["nsga2", "tpe", "random"], help="Optuna sampler")
     p.add_argument("--concurrency", type=int, help="trials at a time (default: as many as resources allow)")
     p.add_argument("--cpus-per-trial", type=float, default=1.0, help="CPUs per trial (default 1)")

@@ -64,6 +64,11 @@ class SearchConfig:
     # the front nor told to the sampler as final.
     scheduler: str = "asha"
     latency_runs: int = 5
+    # After the budget, every trained genome's latency is measured again in this many shuffled
+    # passes, one genome at a time, and the front uses each one's fastest pass (archlab.remeasure:
+    # a trial measured its own beside another trial's training; one pass reads a median 42%
+    # above the fastest of ten on the 2-core VM). 0: the trials' own values.
+    latency_passes: int = 5
     # The forms (archlab.forms names) trials train and measure latency in, and the runtime of
     # the latency objective (archlab.runtimes). fp32/ncdhw by default, stated in study.yaml:
     # bf16's effect on proxy ranking is unmeasured (issue 17; 2 seeds moved 5-epoch outcomes
@@ -126,6 +131,7 @@ class SearchConfig:
             _text("--storage", self.storage)
         _int("--grace-epochs", self.grace_epochs, 1, 10_000)
         _int("--latency-runs", self.latency_runs, 1, 10_000)
+        _int("--latency-passes", self.latency_passes, 0, 100)
         _int("--workers", self.workers, 0, 256)
         _int("--seeds", self.seeds, 1, MAX_SEEDS)
         _int("--confirm-seeds", self.confirm_seeds, 0, MAX_SEEDS)

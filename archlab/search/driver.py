@@ -254,6 +254,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             exhausted = searcher.exhausted
         n = count(study)
         interrupted = n.running > 0 or (n.counted < cfg.trials and not exhausted)
+        if not interrupted:  # before the confirm step: the front it confirms is the one on these
+            _remeasure_latencies(cfg, study_dir, objectives, echo)
         if cfg.confirm_seeds and not interrupted:  # retrain the front's points with more seeds (search/confirm.py)
             from .confirm import run_confirm
 
@@ -267,11 +269,36 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         if cfg.baselines and not interrupted:
             interrupted = _run_baselines(cfg, study_dir, storage=storage, directions=directions,
                                          objectives=objectives, slots=(concurrency, res), wandb_cb=wandb_cb, echo=echo)
+            if not interrupted:
+                _remeasure_latencies(cfg, study_dir, objectives, echo)  # the baselines' genomes
         df, _, hv = write_tables(study_dir)
         _finish_wandb(wandb_cb, df, hv)
     return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=n.finished, failed=n.failed,
                          rejected=n.not_trained, repeated=n.repeats, wall_s=time.perf_counter() - t_start,
                          ray_start_s=ray_start, hypervolume=hv.get("hypervolume"), concurrency=concurrency)
+
+
+def _remeasure_latencies(cfg: SearchConfig, study_dir: Path, objectives: list[str],
+                         echo: Callable[[str], None]) -> None:
+    """Every trained genome's latency measured again while no trial runs (``archlab.remeasure``);
+    the tables read from the study use them from here on. Only genomes not measured yet."""
+    if "latency_ms" not in objectives or cfg.latency_passes <= 0:
+        return
+    if cfg.address:
+        echo("latencies: the trials' own (each measured on its node; on a cluster they are not measured "
+             "again on the driver's machine)")
+        return
+    if cfg.gpus_per_trial > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            echo("latencies: the trials' own (measured on their GPUs; this driver sees none)")
+            return
+    from ..remeasure import remeasure_search
+    from ..results import load_results
+
+    df, info = load_results(study_dir)
+    remeasure_search(df, info.settings, cfg.recipe.clip, study_dir, echo, rounds=cfg.latency_passes)
 
 
 def _scheduler(cfg: SearchConfig, objectives: list[str], directions: list[str]) -> Any:

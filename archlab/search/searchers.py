@@ -193,11 +193,7 @@ class RecordingOptunaSearch(OptunaSearch):
     def _reject(self, trial_id: str, config: dict) -> None:
         # PRIVATE (checked: ray 2.60): _ot_trials (above) and _ot_study, the optuna.Study
         # OptunaSearch created from storage + study_name.
-        ot = self._ot_trials.pop(trial_id)
-        genome = parse(config["_genome"])
-        c = cost(genome, self.define.clip, method="fast")
-        write_record(ot, TrialRecord(status=Status.REJECTED, reason=config["_rejected"], ray_trial_id=trial_id,
-                                     genome=str(genome), genome_id=genome.id, gmacs=c.gmacs, params=c.params, epochs=0))
+        ot, genome = self._untrained(trial_id, config, Status.REJECTED, config["_rejected"])
         # COMPLETE with the worst values and its (violated) constraints: constrained domination
         # puts it below every feasible trial whatever the values, and ranks it among the
         # infeasible ones by how far it overshoots; told FAIL, the sampler never learnt where the
@@ -221,14 +217,20 @@ class RecordingOptunaSearch(OptunaSearch):
                 return t
         return None
 
-    def _twin(self, trial_id: str, config: dict, twin: Any) -> None:
+    def _untrained(self, trial_id: str, config: dict, status: Status, reason: str) -> tuple[Any, Any]:
+        """Record a proposal that is never trained (over a limit, or a twin of a training
+        trial): its genome and cost, 0 epochs. Returns (the Optuna trial, the genome)."""
         ot = self._ot_trials.pop(trial_id)
         genome = parse(config["_genome"])
         c = cost(genome, self.define.clip, method="fast")
-        write_record(ot, TrialRecord(status=Status.REPEAT, ray_trial_id=trial_id, genome=str(genome),
-                                     genome_id=genome.id, gmacs=c.gmacs, params=c.params, epochs=0,
-                                     reason=f"same genome as trial #{twin.number}, which was training: not "
-                                            "trained twice (its result is that trial's)"))
+        write_record(ot, TrialRecord(status=status, reason=reason, ray_trial_id=trial_id, genome=str(genome),
+                                     genome_id=genome.id, gmacs=c.gmacs, params=c.params, epochs=0))
+        return ot, genome
+
+    def _twin(self, trial_id: str, config: dict, twin: Any) -> None:
+        ot, genome = self._untrained(trial_id, config, Status.REPEAT,
+                                     f"same genome as trial #{twin.number}, which was training: not "
+                                     "trained twice (its result is that trial's)")
         self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
         self._echo(f"[repeat]   #{ot.number} {genome}  -- same genome as #{twin.number}, still training: "
                    "not trained twice (not counted)")

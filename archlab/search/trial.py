@@ -19,6 +19,7 @@ from typing import Any
 from . import orphans
 from ..genome import Genome, parse
 from ..record import REASON_CHARS, TSE_EPOCHS, Status
+from ..latency_rule import latency_setup
 from ..recipe import ProxyRecipe
 
 
@@ -89,7 +90,6 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
 
     from .. import profile
     from ..checkpoint import CorruptCheckpoint
-    from ..forms import Form
     from ..spaces import load_space
     from ..train import TrainConfig
     from .seeds import seed_values, train_seeds, trial_seeds
@@ -121,11 +121,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         cost = profile.cost(genome, clip)
         base.update(genome=str(genome), genome_id=genome.id, gmacs=cost.gmacs, params=cost.params,
                     label=config.get("_label", ""))
-        device = "cuda" if torch.cuda.is_available() and s["gpus_per_trial"] > 0 else "cpu"
+        lat_form, runtime, device, runs = latency_setup(s)
         cache = profile.ProfileCache(Path(study_dir) / "profiles" / f"{os.getpid()}.json")
-        threads = max(1, int(s["cpus_per_trial"]))
-        lat = profile.latency(genome, clip, device=device, batch=1, runs=s["latency_runs"], cache=cache,
-                              form=Form.parse(s["latency_form"]).with_threads(threads), runtime=s["latency_runtime"])
+        lat = profile.latency(genome, clip, device=device, batch=1, runs=runs, cache=cache, form=lat_form,
+                              runtime=runtime)
         base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
                     latency_runtime=lat.runtime, train_form=s["train_form"])
 

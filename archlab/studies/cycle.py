@@ -5,8 +5,10 @@ A ``cycle:`` section names one search of the study. After that search (and its c
 each point of its front gives its skeleton (depths, widths, strides, stem, temporal pools and
 its trailing 2D stages) to every variant, which replaces only the block letters; each variant
 trains with the search's recipe over the same seeds as a confirmed point (the search's seed,
-then one per own and confirm seed). All latencies, the front points' too, are re-measured
-here by one call in one process, so that no point gains from a quieter moment. The answer:
+then one per own and confirm seed). All latencies, the front points' too, are measured again
+here in one process, 5 shuffled passes one genome at a time, each the fastest pass
+(``archlab.remeasure``, cached in ``cycle/latencies_remeasured.json``), so that no point gains
+from a quieter moment. The answer:
 
 * per front point and variant on its skeleton: Welch's 95% interval of front - variant on
   val top-1 and the verdict (above / below / not distinguishable);
@@ -131,7 +133,8 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     """Train the variants on the front's skeletons (reusing finished runs) with ``train`` (the
     study's own trainer of a train section, passed in by ``run``: data flows one way),
     re-measure every latency, and return the summary row (kind ``cycle``) with its markdown."""
-    from .. import profile
+    from ..forms import FP32
+    from ..remeasure import CACHE_FILE, ROUNDS, key, measure
     from ..results import load_results
     from .spec import TrainSpec
 
@@ -157,22 +160,23 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     tspec = TrainSpec(genomes=genomes, recipe=search_cfg.recipe, seeds=seeds, latency_runs=search_cfg.latency_runs,
                       threads=1, workers=spec.workers)
     rows, _, _ = train(tspec, out_dir / "cycle", lambda line: echo(f"[cycle] {line}"))
-    cache = profile.ProfileCache(out_dir / "cycle" / "profiles.json")
 
-    import torch
+    # Every point's latency, the front's and the variants', measured again here in the same
+    # minutes: shuffled passes, one genome at a time, the fastest pass (archlab.remeasure), at
+    # the search's clip, fp32 on 1 thread as the variants trained.
+    clip = search_cfg.recipe.clip
+    how = (FP32.with_threads(1), "torch", "cpu", int(search_cfg.latency_runs))
+    every = [str(p["genome"]) for p in front_rows] + [str(r["genome"]) for r in rows]
+    lat = measure({key(g, clip, how): (g, clip, how) for g in every}, out_dir / "cycle" / CACHE_FILE,
+                  lambda line: echo(f"[cycle] {line}"), ROUNDS)
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:  # the front's latencies re-measured by the call that measured the variants' (_train_row's)
-        for p in front_rows:
-            p["latency_ms"] = profile.latency(p["genome"], search_cfg.recipe.clip, device="cpu", batch=1,
-                                              runs=search_cfg.latency_runs, cache=cache).median_ms
-    finally:
-        torch.set_num_threads(threads)
+    def ms(genome: Any) -> float:
+        return float(lat[key(str(genome), clip, how)]["median_ms"])
+
     own = _front_seed_values(df, front, info)
-    front_in = [{"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": p["latency_ms"],
+    front_in = [{"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": ms(p["genome"]),
                  "genome": str(p["genome"])} for p in front_rows]
-    variants_in = [{"label": r["label"], "seeds_top1": list(r["val_top1_values"]), "latency_ms": r["latency_ms"],
+    variants_in = [{"label": r["label"], "seeds_top1": list(r["val_top1_values"]), "latency_ms": ms(r["genome"]),
                     "of": of[r["label"]][0], "variant": of[r["label"]][1], "genome": r["genome"]}
                    for r in rows if r["val_top1_values"]]
     result = compare(front_in, variants_in)
@@ -216,7 +220,7 @@ def markdown(spec: CycleSpec, front: list[dict], variants: list[dict], rows: lis
     ref = result["reference_point"]
     return "\n".join([
         f"## Search vs the hand-made block orders (search {spec.search})", "",
-        "Every point: val top-1 mean [95% t-interval] over the same seeds; latency re-measured here for all of them.", "",
+        "Every point: val top-1 mean [95% t-interval] over the same seeds; latency measured again here for all of them (fastest of 5 shuffled passes).", "",
         md_table(["point", "variant", "val top-1", "latency ms", "front - variant (Welch 95%)", "dominated by the front"],
                  body), "",
         md_table(["points", "hypervolume"], [[k, f"{v:.4g}"] for k, v in hv.items()]), "",

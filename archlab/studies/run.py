@@ -365,12 +365,14 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
     from ..confirmed import accuracy_view
     from ..record import FRONT
     from ..report.numbers import hypervolume_time_curve
-    from .latencies import AS_SEARCHED, remeasure
+    from ..remeasure import AS_SEARCHED, remeasure
 
     remeasured = "latency_ms" in objectives
     if remeasured:
+        from ..search import shutdown
+
         tables = remeasure(tables, settings, {label: configs[label].recipe.clip for label in tables},
-                           out_dir / "searches", echo)
+                           out_dir / "searches", echo, before=shutdown)
     every = pd.concat([finished(t) for t in tables.values()], ignore_index=True)
     ref = pareto.reference_point(every, objectives, directions)
     ref_text = ", ".join(f"{o}={r:.6g}" for o, r in zip(objectives, ref))
