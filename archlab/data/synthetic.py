@@ -57,6 +57,8 @@ SHAPES = ("ell", "triangle", "half_disk", "tee")
 # for the longest path (1.0) inside the frame (0.95 - r on each side); below 0.5 objects are a
 # few pixels at the proxy's 32x32.
 OBJECT_SCALE = (0.5, 1.5)
+# ``contrast_min`` bounds: 0 lets a clip's objects vanish (a clip no network can classify).
+CONTRAST = (0.0, 1.0)
 
 
 def _orders(t: int) -> dict[str, list[int]]:
@@ -113,6 +115,14 @@ class SyntheticMotion(Dataset):
             class definitions and the 2D blindness do not depend on it. 1.0 is the task as first
             written; the proxy recipe uses 1.4 (``ProxyRecipe.object_scale``, README "Proxy
             fidelity": larger objects remove most of the stuck seeds).
+        contrast_min: each clip's moving objects are blended into what lies under them at a
+            contrast drawn uniformly from [contrast_min, 1] (1 = opaque objects, the task as
+            first written). Below 1 the task has a Bayes error: a clip near contrast 0 shows no
+            order, so no network reaches 1.0 however long it trains, and how faint a motion a
+            network still reads is what separates networks at convergence (README "Proxy
+            fidelity": a reference that does not saturate). The contrast comes from a generator
+            of its own, so every other pixel of a clip is the one ``contrast_min=1`` draws, and
+            it is the same for every state, so the classes still show the same frames.
         fresh_per_epoch: new content every epoch: ``set_epoch(e)`` (the trainer calls it)
             renders clips ``e * n_clips ... e * n_clips + n_clips - 1`` of the split, so
             epoch 0 is the plain set and E epochs see the split's first E * n_clips clips
@@ -122,7 +132,7 @@ class SyntheticMotion(Dataset):
     def __init__(self, split: str = "train", *, n_clips: int | None = None, frames: int = 8, size: int = 64,
                  num_classes: int = 6, seed: int = 0, distractors: bool = True,
                  paths: tuple[str, ...] = ("translate",), objects: int = 2, fresh_per_epoch: bool = False,
-                 object_scale: float = 1.0):
+                 object_scale: float = 1.0, contrast_min: float = 1.0):
         if split not in SPLITS:
             raise UserError(f"synthetic: split {shorten(split)} is not one of {', '.join(SPLITS)}")
         if not 2 <= num_classes <= MAX_CLASSES:
@@ -139,6 +149,10 @@ class SyntheticMotion(Dataset):
                 or not OBJECT_SCALE[0] <= object_scale <= OBJECT_SCALE[1]:
             raise UserError(f"synthetic: object_scale={shorten(object_scale)} must be in "
                             f"{OBJECT_SCALE[0]:g}..{OBJECT_SCALE[1]:g}")
+        if isinstance(contrast_min, bool) or not isinstance(contrast_min, (int, float)) \
+                or not CONTRAST[0] <= contrast_min <= CONTRAST[1]:
+            raise UserError(f"synthetic: contrast_min={shorten(contrast_min)} must be in "
+                            f"{CONTRAST[0]:g}..{CONTRAST[1]:g}")
         if n_clips is None:
             n_clips = {"train": 1200}.get(split, 300)
         if n_clips < 1:
@@ -148,6 +162,7 @@ class SyntheticMotion(Dataset):
         self.paths = tuple(paths)
         self.objects = int(objects)
         self.object_scale = float(object_scale)
+        self.contrast_min = float(contrast_min)
         self.fresh_per_epoch = bool(fresh_per_epoch)
         self.epoch = 0
         orders = _orders(self.frames)
@@ -209,15 +224,24 @@ class SyntheticMotion(Dataset):
 
         # The moving objects: path states at u = k / (T - 1), all in the same (label) order.
         u = np.linspace(0.0, 1.0, t, dtype=np.float32)
+        contrast = self.contrast(index)
         for _ in range(self.objects):
-            frames = self._draw_object(rng, frames, x, y, u, base)
+            frames = self._draw_object(rng, frames, x, y, u, base, contrast)
         frames += rng.standard_normal(frames.shape, dtype=np.float32) * np.float32(0.04)
         out = np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8)  # [T, H, W, 3]
         return torch.from_numpy(out).permute(3, 0, 1, 2).contiguous()
 
 
+    def contrast(self, index: int) -> float:
+        """Clip ``index``'s object contrast (1.0 unless ``contrast_min`` < 1): its own generator,
+        so the rest of the clip does not depend on it."""
+        if self.contrast_min >= 1.0:
+            return 1.0
+        rng = np.random.default_rng((self.seed, SPLITS[self.split], int(index), 1))
+        return float(rng.uniform(self.contrast_min, 1.0))
+
     def _draw_object(self, rng: np.random.Generator, frames: np.ndarray, x: np.ndarray, y: np.ndarray,
-                     u: np.ndarray, base: np.ndarray) -> np.ndarray:
+                     u: np.ndarray, base: np.ndarray, contrast: float = 1.0) -> np.ndarray:
         """One textured object following a random path (of ``self.paths``) over the states."""
         t = len(u)
         path = self.paths[rng.integers(len(self.paths))]
@@ -250,7 +274,10 @@ class SyntheticMotion(Dataset):
         # a texture fixed to the object (it moves and turns with it): two gratings
         fu, fv, pu, pv = *rng.uniform(1.0, 2.0, 2) * math.pi, *rng.uniform(0, 2 * math.pi, 2)
         tex = 0.55 + 0.45 * np.sin(fu * ou[obj] + pu) * np.sin(fv * ov[obj] + pv)
-        frames[obj] = tex[:, None] * colour  # only the object's pixels, in place
+        if contrast >= 1.0:
+            frames[obj] = tex[:, None] * colour  # only the object's pixels, in place
+        else:  # blended into what lies under it (background, distractors, earlier objects)
+            frames[obj] = np.float32(contrast) * (tex[:, None] * colour) + np.float32(1 - contrast) * frames[obj]
         return frames
 
 
