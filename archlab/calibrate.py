@@ -360,7 +360,7 @@ def _conv_failure(r: Row) -> str | None:
     """How a training row failed the conv check, or None (it passed it, or is not training)."""
     if r.kind != "training" or r.note == "reference" or r.conv_error <= r.conv_tol:
         return None
-    return f"worst conv {r.conv_worst} ({r.conv_error:.1e} rel, tolerance {r.conv_tol:.0e})"
+    return f"worst {r.conv_worst} ({r.conv_error:.1e} rel, tolerance {r.conv_tol:.0e})"
 
 
 def failed_check(form: Form | str, kind: str = "training", device: torch.device | str = "cpu") -> str | None:

@@ -34,10 +34,9 @@ LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 10
 # The synthetic objects' size bounds (archlab.data.synthetic.OBJECT_SCALE; a test keeps them equal:
 # this module imports no torch).
 OBJECT_SCALE = (0.5, 1.5)
-CONTRAST = (0.0, 1.0)  # archlab.data.synthetic.CONTRAST
 # Fields added after recipes were first stored (study.yaml, run.yaml, fidelity.json), with the
 # value a stored recipe WITHOUT them was trained with; their defaults today differ.
-ADDED = {"object_scale": 1.0, "contrast_min": 1.0}
+ADDED = {"object_scale": 1.0, "faint": 0.0}
 
 
 def _opt(option: str, help: str, **extra: Any) -> dict[str, Any]:
@@ -75,9 +74,9 @@ class ProxyRecipe:
     # in README "Proxy fidelity".
     object_scale: float = field(default=1.4, metadata=_opt(
         "--object-scale", "synthetic data: size of the moving objects, x the first task's (0.5..1.5)"))
-    contrast_min: float = field(default=1.0, metadata=_opt(
-        "--contrast-min", "synthetic data: each clip's objects at a contrast drawn from [this, 1]; "
-        "below 1 the task has a Bayes error (0..1)"))
+    faint: float = field(default=0.0, metadata=_opt(
+        "--faint", "synthetic data: share of clips whose objects are faint (contrast 0..0.3), "
+        "a task with a Bayes error (0..1)"))
     seed: int = field(default=0, metadata=_opt("--seed", "seed of the initialisation and the shuffle order"))
 
     def __post_init__(self) -> None:
@@ -116,9 +115,8 @@ class ProxyRecipe:
         if not OBJECT_SCALE[0] <= self.object_scale <= OBJECT_SCALE[1]:
             raise UserError(f"--object-scale must be in [{OBJECT_SCALE[0]:g}, {OBJECT_SCALE[1]:g}] "
                             f"(got {self.object_scale:g})")
-        if not CONTRAST[0] <= self.contrast_min <= CONTRAST[1]:
-            raise UserError(f"--contrast-min must be in [{CONTRAST[0]:g}, {CONTRAST[1]:g}] "
-                            f"(got {self.contrast_min:g})")
+        if not 0 <= self.faint <= 1:
+            raise UserError(f"--faint must be in [0, 1] (got {self.faint:g})")
         _at_least("--seed", self.seed, 0)
 
     # ---- uses ----------------------------------------------------------------------------
@@ -136,8 +134,8 @@ class ProxyRecipe:
             opts["n_clips"] = self.train_clips if split == "train" else self.val_clips
             opts["num_classes"] = self.classes
             opts["object_scale"] = self.object_scale
-            if self.contrast_min < 1.0:  # only then: the default recipe's options stay what they were
-                opts["contrast_min"] = self.contrast_min
+            if self.faint > 0.0:  # only then: the default recipe's options stay what they were
+                opts["faint"] = self.faint
         return opts
 
     def as_dict(self) -> dict[str, Any]:

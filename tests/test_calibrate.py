@@ -240,7 +240,7 @@ def test_a_form_failing_the_conv_check_is_never_chosen_even_when_fastest(monkeyp
     row = next(r for r in cal.rows if r.kind == "training" and r.form == fast)
     assert not row.ok and row.conv_error == math.inf
     text = calibrate.table(cal)
-    assert "bf16-autocast/cl3d/t1: worst conv conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)" in text
+    assert "bf16-autocast/cl3d/t1: worst conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)" in text
     # the result survives the cache (inf included)
     assert calibrate.Calibration.from_dict(json.loads(json.dumps(cal.to_dict()))).rows == cal.rows
 

@@ -38,12 +38,12 @@ def test_every_field_is_a_cli_option_of_train_and_search():
         argv = [*cmd, "--epochs", "3", "--batch", "4", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.8",
                 "--weight-decay", "0", "--label-smoothing", "0", "--warmup", "0.5", "--zero-init", "--frames", "16",
                 "--size", "64", "--train-clips", "100", "--val-clips", "20", "--classes", "4", "--object-scale", "1.2",
-                "--contrast-min", "0.5", "--seed", "7"]
+                "--faint", "0.5", "--seed", "7"]
         r = _recipe_of(argv)
         assert dataclasses.asdict(r) == dict(epochs=3, batch=4, optimizer="sgd", lr=0.01, momentum=0.8, weight_decay=0.0,
                                              label_smoothing=0.0, warmup=0.5, zero_init=True, frames=16, size=64,
                                              train_clips=100, val_clips=20, classes=4, object_scale=1.2,
-                                             contrast_min=0.5, seed=7)
+                                             faint=0.5, seed=7)
 
 
 @pytest.mark.parametrize("kw, message", [
@@ -118,20 +118,15 @@ def test_a_recipe_stored_before_object_scale_existed_keeps_the_objects_it_traine
     assert ProxyRecipe.from_dict(old).object_scale == 1.4
 
 
-def test_contrast_min_reaches_the_synthetic_dataset_only_when_set():
-    """The default recipe's dataset options are what they were before contrast_min existed (so
-    its runs are bit-identical); a recipe stored before it trained on opaque objects."""
-    assert "contrast_min" not in ProxyRecipe().dataset_opts("synthetic", "train")
-    assert ProxyRecipe(contrast_min=0.25).dataset_opts("synthetic", "val")["contrast_min"] == 0.25
-    assert "contrast_min" not in ProxyRecipe(contrast_min=0.25).dataset_opts("ucf101", "train")
+def test_faint_reaches_the_synthetic_dataset_only_when_set():
+    """The default recipe's dataset options are what they were before faint existed (so its runs
+    are bit-identical); a recipe stored before it trained on opaque objects only."""
+    assert "faint" not in ProxyRecipe().dataset_opts("synthetic", "train")
+    assert ProxyRecipe(faint=0.25).dataset_opts("synthetic", "val")["faint"] == 0.25
+    assert "faint" not in ProxyRecipe(faint=0.25).dataset_opts("ucf101", "train")
     old = ProxyRecipe().as_dict()
-    del old["contrast_min"]
-    assert ProxyRecipe.from_dict(old).contrast_min == 1.0
-    for bad, message in ((-0.5, "--contrast-min must be in [0, 1] (got -0.5)"),
-                         (2.0, "--contrast-min must be in [0, 1] (got 2)")):
+    del old["faint"]
+    assert ProxyRecipe.from_dict(old).faint == 0.0
+    for bad, message in ((-0.5, "--faint must be in [0, 1] (got -0.5)"), (2.0, "--faint must be in [0, 1] (got 2)")):
         with pytest.raises(UserError, match=re.escape(message)):
-            ProxyRecipe(contrast_min=bad)
-    from archlab import recipe
-    from archlab.data import synthetic
-
-    assert recipe.CONTRAST == synthetic.CONTRAST
+            ProxyRecipe(faint=bad)
