@@ -32,6 +32,8 @@ The objects' size (``object_scale``, 1.0 = the size above) decides how reliably 
 the order at all: at 1.0 the moving pixels are a small part of each clip and half the seeds of
 a P3D proxy stayed at chance for 5 epochs (loss at ln 6, bimodal across seeds); the proxy
 recipe uses 1.4 (``ProxyRecipe.object_scale``; README "Proxy fidelity").
+``faint`` makes a share of the clips' objects nearly transparent: a task with a Bayes error, on
+which a long-trained reference does not saturate (README "Proxy fidelity", faint clips).
 
 Clips are deterministic from ``(seed, split, index)`` (one numpy generator per clip), so a
 clip does not depend on ``n_clips``, the number of classes or the process that renders it.
