@@ -32,20 +32,16 @@ def train_form(args: argparse.Namespace) -> Any:
         return None
     if args.channels_last != "auto":
         raise UserError("--form and --channels-last both set the layout: give one")
+    from ..calibrate import training_form, warn_if_failed
+    from ..device import resolve_device
     from ..forms import Form
 
-    if args.form != AUTO:
-        from ..calibrate import warn_if_failed
-        from ..device import resolve_device
-
-        form = Form.parse(args.form)
-        if resolve_device(args.device).type == "cpu":
-            warn_if_failed(form, "training")
-        return form
-    from ..calibrate import training_form
-    from ..device import resolve_device
-
-    return training_form(resolve_device(args.device)).with_threads(None)
+    if args.form == AUTO:
+        return training_form(resolve_device(args.device)).with_threads(None)
+    form = Form.parse(args.form)  # a bad name fails before the device is looked at, as before
+    if resolve_device(args.device).type == "cpu":
+        warn_if_failed(form, "training")
+    return form
 
 
 def add_latency_args(p: argparse.ArgumentParser) -> None:
