@@ -8,6 +8,7 @@ import math
 import pytest
 
 from archlab.cli import main
+from archlab.errors import UserError
 from archlab.fidelity import stats
 
 
@@ -94,6 +95,9 @@ def test_two_workers_train_the_same_runs_as_one(tmp_path, capsys):
     (["--genomes", "-1"], "--genomes"),
     (["--space", "no_such_space"], "no_such_space"),
     (["--ref-epochs-x", "0"], "--ref-epochs-x"),
+    (["--ref-epochs-x", "0.9"], "--ref-epochs-x"),  # fractions are allowed, but not below 1
+    (["--ref-clips-x", "inf"], "--ref-clips-x"),
+    (["--ref-clips-x", "nan"], "--ref-clips-x"),
     (["--seeds", "two"], "invalid int"),
     (["--epochs", "0"], "--epochs must be at least 1"),  # the recipe's own check
     (["--classes", "9"], "--classes must be at most 8"),  # the synthetic clips', before any file
@@ -106,6 +110,21 @@ def test_bad_fidelity_inputs_are_one_line(tmp_path, capsys, args, words):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and words in err, err
     assert not (tmp_path / "x" / "runs").exists() and not (tmp_path / "x" / "fidelity.json").exists()
+
+
+def test_fractional_reference_multipliers_round_to_whole_epochs_and_clips():
+    """A 14-epoch proxy's 21-epoch reference is --ref-epochs-x 1.5 (the faint-task
+    measurement in the README); the products are rounded, the val set still doubled."""
+    from archlab.fidelity.runner import reference_of
+    from archlab.recipe import ProxyRecipe
+
+    ref = reference_of(ProxyRecipe(epochs=14, train_clips=1200, val_clips=300), 1.5, 2)
+    assert (ref.epochs, ref.train_clips, ref.val_clips) == (21, 2400, 600)
+    ref = reference_of(ProxyRecipe(epochs=7, train_clips=1000), 1.3, 1.25)
+    assert (ref.epochs, ref.train_clips) == (9, 1250)  # 9.1 -> 9
+    for bad in ((0.99, 2), (2, 0.5), (float("nan"), 2), (2, float("inf"))):
+        with pytest.raises(UserError, match="at least 1"):
+            reference_of(ProxyRecipe(), *bad)
 
 
 class _no_raise:

@@ -119,6 +119,8 @@ def rows(path: Path) -> list[dict]:
     ({"fidelity": {"fresh_clips": "yes"}}, "bad.yaml: key 'fidelity.fresh_clips': 'yes' must be true or false"),
     ({"fidelity": {"workers": 0}}, "bad.yaml: key 'fidelity.workers': 0 must be a positive integer or null"),
     ({"fidelity": {"genomes": 0, "anchors": ["2D"]}}, "bad.yaml: key 'fidelity': a ranking needs at least 2 genomes"),
+    ({"fidelity": {"ref_epochs_x": 0.5}}, "bad.yaml: key 'fidelity.ref_epochs_x': 0.5 must be a number, at least 1"),
+    ({"fidelity": {"ref_clips_x": "2"}}, "bad.yaml: key 'fidelity.ref_clips_x': '2' must be a number, at least 1"),
     ({"fidelity": {"ref_epochs_x": 1000}}, "bad.yaml: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x)"),
     ({"fidelity": {}, "quick": {"fidelity": {"seeds": 1}}}, "bad.yaml: key 'fidelity.seeds': must be at least 2"),
     # the cycle kind (issue 13 item 6)

@@ -8,6 +8,7 @@ defaults the search's recipe); ``--seed`` is left out because ``--seeds`` decide
 from __future__ import annotations
 
 import argparse
+import math
 import time
 from pathlib import Path
 
@@ -34,8 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh-clips", choices=("on", "off"), default="off",
                    help="new training clips every epoch, both budgets (default off, as every other command)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic clips (default 0)")
-    p.add_argument("--ref-epochs-x", type=int, default=3, help="reference epochs = this x proxy epochs (default 3)")
-    p.add_argument("--ref-clips-x", type=int, default=2, help="reference clips = this x proxy clips (default 2)")
+    p.add_argument("--ref-epochs-x", type=float, default=3, help="reference epochs = this x proxy epochs, rounded "
+                   "(default 3; fractions allowed, e.g. 1.5)")
+    p.add_argument("--ref-clips-x", type=float, default=2, help="reference clips = this x proxy clips, rounded (default 2)")
     p.add_argument("--tse-epochs", type=int, default=2, help="epochs summed by the training-speed score (default 2)")
     p.add_argument("--max-gmacs", type=float, default=None, help="override the space's GMAC limit")
     p.add_argument("--sample-seed", type=int, default=0, help="seed of the genome sample (default 0)")
@@ -69,7 +71,7 @@ def config_from_args(args: argparse.Namespace):
     """The FidelityConfig the options ask for (every value checked before anything runs)."""
     from ..fidelity.runner import FidelityConfig, reference_of
 
-    if args.ref_epochs_x < 1 or args.ref_clips_x < 1:
+    if not (1 <= args.ref_epochs_x < math.inf and 1 <= args.ref_clips_x < math.inf):  # nan and inf too
         raise UserError("--ref-epochs-x and --ref-clips-x must be at least 1")
     base = ProxyRecipe().with_(**QUICK) if args.quick else ProxyRecipe()
     proxy = ProxyRecipe.from_args(args, base=base)

@@ -125,11 +125,14 @@ class FidelityConfig:
         return train, val
 
 
-def reference_of(proxy: ProxyRecipe, epochs_x: int = 3, clips_x: int = 2) -> ProxyRecipe:
+def reference_of(proxy: ProxyRecipe, epochs_x: float = 3, clips_x: float = 2) -> ProxyRecipe:
     """The default reference: ``epochs_x`` times the epochs on ``clips_x`` times the clips
     (and a val set twice as large: its binomial error would otherwise blur the reference).
-    The recipe checks the products against its limits."""
-    return proxy.with_(epochs=proxy.epochs * epochs_x, train_clips=proxy.train_clips * clips_x,
+    The multipliers may be fractions (a 14-epoch proxy's 21-epoch reference is 1.5x): the
+    products are rounded to whole epochs and clips. The recipe checks them against its limits."""
+    if not (math.isfinite(epochs_x) and math.isfinite(clips_x) and epochs_x >= 1 and clips_x >= 1):
+        raise UserError(f"the reference multipliers must be at least 1 (got epochs x {epochs_x:g}, clips x {clips_x:g})")
+    return proxy.with_(epochs=int(round(proxy.epochs * epochs_x)), train_clips=int(round(proxy.train_clips * clips_x)),
                        val_clips=proxy.val_clips * 2)
 
 

@@ -280,8 +280,7 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
 
 # ---- fidelity ----------------------------------------------------------------------------------
 
-_FIDELITY_INTS = ("genomes", "seeds", "ref_seeds", "ref_epochs_x", "ref_clips_x", "data_seed", "sample_seed",
-                  "tse_epochs", "threads")
+_FIDELITY_INTS = ("genomes", "seeds", "ref_seeds", "data_seed", "sample_seed", "tse_epochs", "threads")
 
 
 def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) -> Any:
@@ -326,8 +325,9 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     except UserError as e:
         raise UserError(f"{where}: key 'fidelity.space': {e}") from None
     proxy = recipe(where, "fidelity", {k: opts[k] for k in RECIPE_KEYS if k in opts})
-    if opts["ref_epochs_x"] < 1 or opts["ref_clips_x"] < 1:
-        raise UserError(f"{where}: key 'fidelity.ref_epochs_x'/'ref_clips_x': must be at least 1")
+    for k in ("ref_epochs_x", "ref_clips_x"):  # fractions allowed: the products are rounded
+        if not is_number(opts[k]) or not opts[k] >= 1:
+            raise bad(k, "must be a number, at least 1")
     try:
         ref = reference_of(proxy, opts["ref_epochs_x"], opts["ref_clips_x"])
     except UserError as e:
