@@ -54,6 +54,12 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     assert (math.isnan(got) and math.isnan(expect)) or got == pytest.approx(expect)
     refs = [p["ref_mean"] for p in s["per_genome"]]
     assert s["reference_top1_range"] == pytest.approx([min(refs), max(refs)])
+    # the reference's own noise: no seed pair with one reference seed; the val-set ceiling
+    # is stats.rho_ceiling of the reference means on the reference's val clips (2 x 24)
+    assert math.isnan(s["ref_seed_rho"]) and math.isnan(s["ref_seed_tau"])
+    expect = stats.rho_ceiling(refs, 48)
+    assert (math.isnan(s["ref_rho_ceiling"]) and math.isnan(expect)) or s["ref_rho_ceiling"] == pytest.approx(expect)
+    assert "caps any proxy-vs-reference rho" in (out / "summary.md").read_text()
     with open(out / "genomes.csv") as f:
         genomes = list(csv.DictReader(f))
     assert [g["label"] for g in genomes] == labels and all(float(g["synflow"]) > 0 for g in genomes)
@@ -197,3 +203,31 @@ def test_a_training_form_is_part_of_the_measurement(tmp_path, capsys):
     assert "other settings (form)" in capsys.readouterr().err
     assert main(["fidelity", "--quick", "--form", "fp16/cl3d", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_summary_ranks_the_reference_seeds_against_each_other():
+    """With 2+ reference seeds the summary says how well the reference agrees with itself
+    (the other ceiling on proxy-vs-reference rho, beside its val set's binomial noise)."""
+    from archlab.fidelity.anchors import anchor_genomes
+    from archlab.fidelity.summary import Run, summarize
+    from archlab.recipe import ProxyRecipe
+
+    genomes = anchor_genomes(["P3D-A", "P3D-B", "P3D-C"])
+    rows = [{"params": 1000 + i, "gmacs": 0.01, "synflow": 1.0 + i} for i in range(3)]
+    proxy = {"P3D-A": (0.5, 0.6), "P3D-B": (0.7, 0.8), "P3D-C": (0.9, 0.85)}
+    ref = {"P3D-A": (0.80, 0.91), "P3D-B": (0.90, 0.92), "P3D-C": (0.95, 0.90)}  # seed 1: C < A < B
+
+    def run(label: str, budget: str, seed: int, acc: float) -> Run:
+        return Run(label=label, genome="g", budget=budget, seed=seed, status="ok", val_top1=acc, val_loss=1 - acc,
+                   training_speed=-1.0, train_losses=[1.0], val_top1s=[acc], train_time_s=1.0)
+
+    runs = [run(lab, "proxy", k, proxy[lab][k]) for lab in proxy for k in range(2)]
+    runs += [run(lab, "reference", k, ref[lab][k]) for lab in ref for k in range(2)]
+    r = ProxyRecipe(val_clips=300)
+    s = summarize(genomes, rows, runs, seeds=2, ref_seeds=2, proxy=r, reference=r.with_(val_clips=600))
+    # seed 0 ranks A < B < C, seed 1 ranks C < A < B: by hand rho = -0.5, tau = -1/3
+    assert s["ref_seed_rho"] == pytest.approx(-0.5)
+    assert s["ref_seed_tau"] == pytest.approx(-1 / 3)
+    means = [0.855, 0.91, 0.925]
+    assert [p["ref_mean"] for p in s["per_genome"]] == pytest.approx(means)
+    assert s["ref_rho_ceiling"] == pytest.approx(stats.rho_ceiling(means, 1200))  # 2 seeds x 600 val clips

@@ -108,3 +108,38 @@ def test_welch_difference_against_hand_computed_values():
     assert stats.verdict(stats.difference([0.9, 0.95, 1.0], [0.5, 0.55, 0.6])) == "above"
     assert stats.verdict(stats.difference([0.5], [0.4, 0.6]), undecided="undecided (one seed)") == "undecided (one seed)"
     assert math.isnan(stats.difference([0.5, 0.5], [0.4, 0.4]).half)
+
+
+def test_rho_ceiling_is_the_expected_rho_against_a_redrawn_val_set():
+    """stats.rho_ceiling against the exact expectation, enumerated: 3 genomes at 0.25 / 0.5 /
+    0.75 on a 1-clip val set draw each accuracy as 0 or 1; the 6 non-constant outcomes
+    (constant ones have no rho and are left out, as the function leaves out nan) weighted by
+    their probabilities."""
+    import itertools
+
+    p = [0.25, 0.5, 0.75]
+    num = den = 0.0
+    for d in itertools.product((0, 1), repeat=3):
+        if len(set(d)) < 2:
+            continue
+        w = math.prod(pi if di else 1 - pi for pi, di in zip(p, d))
+        num += w * stats.spearman_rho(p, list(d))
+        den += w
+    exact = num / den
+    # By hand: (0,0,1) and (0,1,1) have weight 0.28125 each and rho sqrt(3)/2; (0,1,0) and
+    # (1,0,1) 0.09375 and rho 0; (1,0,0) and (1,1,0) 0.03125 and rho -sqrt(3)/2; the weights
+    # add up to 0.8125: (0.5625 - 0.0625) * sqrt(3)/2 / 0.8125 = 0.53294.
+    assert exact == pytest.approx(0.5 * math.sqrt(3) / 2 / 0.8125) == pytest.approx(0.53294, abs=1e-5)
+    assert stats.rho_ceiling(p, 1, draws=40_000) == pytest.approx(exact, abs=0.01)
+
+
+def test_rho_ceiling_follows_the_val_set_size_and_the_spread():
+    far = [0.2, 0.4, 0.6, 0.8]  # 0.2 apart: 600 clips (se <= 0.02) never swap them
+    assert stats.rho_ceiling(far, 600) == pytest.approx(1.0, abs=1e-3)
+    close = [0.90, 0.91, 0.92, 0.93]  # 0.01 apart, se 0.012 at 600 clips: often swapped
+    c600, c6000 = stats.rho_ceiling(close, 600), stats.rho_ceiling(close, 6000)
+    assert c600 < 0.75 and c600 < c6000 < 1.0
+    assert stats.rho_ceiling(close, 600) == c600  # seeded: the same figure every time
+    assert math.isnan(stats.rho_ceiling([0.5, 0.5], 600)) and math.isnan(stats.rho_ceiling([0.5], 600))
+    with pytest.raises(ValueError):
+        stats.rho_ceiling(far, 0)

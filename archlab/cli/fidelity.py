@@ -104,7 +104,8 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     s = run_fidelity(cfg)
     print(f"median seed std {s['median_seed_std']:.3f}; bimodal: {', '.join(s['bimodal']) or 'none'}; "
           f"seed tau {s['seed_tau']:.3f}; proxy-vs-reference rho {s['proxy_vs_ref_rho']:.3f}, "
-          f"tau {s['proxy_vs_ref_tau']:.3f}; top-quarter overlap {s['top_quarter_overlap']:.2f}")
+          f"tau {s['proxy_vs_ref_tau']:.3f} (the reference's val noise caps it at {s['ref_rho_ceiling']:.3f}); "
+          f"top-quarter overlap {s['top_quarter_overlap']:.2f}")
     for name, r in s["scores"].items():
         print(f"  {name:15s} rho {r['rho']:+.3f}  tau {r['tau']:+.3f}  top-quarter {r['top_quarter']:.2f}")
     if other is not None:

@@ -107,6 +107,29 @@ def mean_over_seed_pairs(by_seed: Sequence[Sequence[float]],
     return sum(values) / len(values) if values else math.nan
 
 
+def rho_ceiling(means: Sequence[float], n_val: int, draws: int = 2000, seed: int = 0) -> float:
+    """The highest proxy-vs-reference Spearman rho that a reference measured on ``n_val``
+    validation clips lets one see: the mean rho between ``means`` and ``draws`` re-draws of
+    them, each accuracy drawn again as Binomial(n_val, p) / n_val. A proxy that knew every
+    genome's reference accuracy exactly would score about this against the reference's own
+    val set: the rest of 1 - rho is that set's sampling noise, not the proxy's fault. Drawn
+    around the measured accuracies (which carry that noise already), so it is an upper
+    bound; seed noise of the reference lowers the true ceiling further. nan when fewer than
+    2 genomes or all means are equal. Seeded: the same inputs give the same figure."""
+    import numpy as np
+
+    if n_val < 1:
+        raise ValueError(f"n_val {n_val} must be positive")
+    p = [min(1.0, max(0.0, float(m))) for m in means]
+    if len(p) < 2 or len(set(p)) < 2:
+        return math.nan
+    rng = np.random.default_rng(seed)
+    redrawn = rng.binomial(n_val, p, size=(draws, len(p))) / n_val
+    values = [spearman_rho(p, list(row)) for row in redrawn]
+    values = [v for v in values if not math.isnan(v)]
+    return sum(values) / len(values) if values else math.nan
+
+
 @dataclass(frozen=True)
 class Interval:
     """Mean of a genome's seeds, their sample standard deviation (ddof 1) and the half-width
