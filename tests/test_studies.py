@@ -607,3 +607,21 @@ def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path
     lines.clear()
     remeasure_search(df, settings, (4, 16, 16), tmp_path, echo=lines.append)
     assert lines == []  # measured once: a resumed or extended search measures only new genomes
+
+
+def test_the_faint14_study_is_the_cli_measurement_it_documents():
+    """studies/fidelity_faint14.yaml is `archlab fidelity --faint 0.3 --epochs 14
+    --ref-epochs-x 1.5` as a file: the same recipes (proxy 14 epochs of faint 0.3 clips,
+    reference 21 epochs on 2,400 clips, 600 val clips) and the same sample."""
+    from dataclasses import replace
+
+    from archlab.cli import build_parser
+    from archlab.cli.fidelity import config_from_args
+
+    study = load_study("fidelity_faint14").fidelity
+    args = build_parser().parse_args(["fidelity", "--faint", "0.3", "--epochs", "14", "--ref-epochs-x", "1.5"])
+    cli = config_from_args(args)
+    assert (study.proxy.epochs, study.proxy.faint) == (14, 0.3)
+    ref = study.ref()
+    assert (ref.epochs, ref.train_clips, ref.val_clips, ref.faint) == (21, 2400, 600, 0.3)
+    assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)
