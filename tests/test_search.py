@@ -533,3 +533,24 @@ def test_seeds_2_records_both_seeds_and_the_confirm_step_confirms_the_front(tmp_
     again = search(tiny(tmp_path, trials=3, epochs=1, seeds=2, confirm_seeds=1, sampler="random"), echo=lines.append)
     assert not again.interrupted
     assert len(optuna.load_study(study_name="s:confirm", storage=db).trials) == len(confirm)
+
+
+def test_every_sampler_survives_a_pickle_round_trip():
+    """Ray Tune pickles the search algorithm when it builds the Tuner; optuna 5.1's NSGA-II
+    holds a threading.Lock, and every default search failed there. Each sampler the lab
+    makes must pickle, and a copy must still propose (its lock is a new, working one)."""
+    import pickle
+
+    import optuna
+
+    from archlab.search.searchers import make_sampler
+
+    for name in ("nsga2", "tpe", "random"):
+        sampler = pickle.loads(pickle.dumps(make_sampler(name, seed=0, trials=12)))
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+        study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=6)
+        assert len(study.trials) == 6
+        lock = getattr(sampler, "_thread_lock", None)
+        if lock is not None:
+            assert lock.acquire(blocking=False)
+            lock.release()
