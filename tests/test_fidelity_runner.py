@@ -209,7 +209,7 @@ def test_summary_ranks_the_reference_seeds_against_each_other():
     """With 2+ reference seeds the summary says how well the reference agrees with itself
     (the other ceiling on proxy-vs-reference rho, beside its val set's binomial noise)."""
     from archlab.fidelity.anchors import anchor_genomes
-    from archlab.fidelity.summary import Run, summarize
+    from archlab.fidelity.summary import Run, render_markdown, summarize
     from archlab.recipe import ProxyRecipe
 
     genomes = anchor_genomes(["P3D-A", "P3D-B", "P3D-C"])
@@ -233,3 +233,16 @@ def test_summary_ranks_the_reference_seeds_against_each_other():
     # both seeds are scored on the same 600 val clips: the ceiling is that set's, not 1,200 clips'
     assert s["ref_rho_ceiling"] == pytest.approx(stats.rho_ceiling(means, 600))
     assert s["ref_rho_ceiling"] != pytest.approx(stats.rho_ceiling(means, 1200))
+    # The seeds' pooled variance, (2 x 0.055^2 + 2 x 0.01^2 + 2 x 0.025^2) / 3 = 0.0025, makes each
+    # mean's standard error about 0.037: the largest gap, C - A = 0.07, is under 2 x sqrt(0.00146 +
+    # 0.00137) = 0.106, so the reference separates no pair and vouches for none of the proxy's order.
+    assert s["separated_pairs"] == {"pairs": 0, "of": 3, "agree": 0.0, "concordance": pytest.approx(math.nan, nan_ok=True),
+                                    "seed_noise": True}
+    assert "on the 0 of 3 genome pairs the reference separates" in render_markdown(s)
+    # one reference seed (0.80 / 0.90 / 0.95): the val set's noise alone, which on 600 clips separates
+    # every pair (the closest, B - C = 0.05 > 2 sqrt(0.9*0.1/600 + 0.95*0.05/600) = 0.030); the proxy
+    # means (0.55 / 0.75 / 0.875) order all three the same way
+    one = summarize(genomes, rows, [r for r in runs if r.budget == "proxy" or r.seed == 0], seeds=2, ref_seeds=1,
+                    proxy=r, reference=r.with_(val_clips=600))
+    assert one["separated_pairs"] == {"pairs": 3, "of": 3, "agree": 3.0, "concordance": 1.0, "seed_noise": False}
+    assert "binomial noise alone (a lower bound" in render_markdown(one)

@@ -143,3 +143,36 @@ def test_rho_ceiling_follows_the_val_set_size_and_the_spread():
     assert math.isnan(stats.rho_ceiling([0.5, 0.5], 600)) and math.isnan(stats.rho_ceiling([0.5], 600))
     with pytest.raises(ValueError):
         stats.rho_ceiling(far, 0)
+
+
+def test_separated_pairs_keeps_what_the_val_set_alone_separates_with_one_reference_seed():
+    """By hand, n_val 100: binomial variances 0.5*0.5/100 = 0.0025, 0.6*0.4/100 = 0.0024,
+    0.9*0.1/100 = 0.0009. Pair (0.5, 0.6): 0.1 <= 2 sqrt(0.0049) = 0.140, not separated;
+    (0.5, 0.9): 0.4 > 2 sqrt(0.0034) = 0.117; (0.6, 0.9): 0.3 > 2 sqrt(0.0033) = 0.115."""
+    ref = [[0.5], [0.6], [0.9]]
+    sp = stats.separated_pairs([0.5, 0.6, 0.7], ref, 100)
+    assert (sp.pairs, sp.of, sp.agree, sp.concordance, sp.seed_noise) == (2, 3, 2.0, 1.0, False)
+    # the unseparated pair's order does not count; a separated pair's reversal does
+    assert stats.separated_pairs([0.6, 0.5, 0.7], ref, 100).agree == 2.0
+    assert stats.separated_pairs([0.5, 0.8, 0.7], ref, 100).concordance == 0.5
+    assert stats.separated_pairs([0.5, 0.7, 0.7], ref, 100).agree == 1.5  # a proxy tie counts half
+    assert stats.separated_pairs([0.5, 0.6, 0.7], ref, 100, z=6.0).pairs == 1  # 0.4 > 6 x 0.0583; 0.3 <= 6 x 0.0574
+    nothing = stats.separated_pairs([0.5, 0.6], [[0.5], [0.5]], 100)
+    assert nothing.pairs == 0 and math.isnan(nothing.concordance)
+    with pytest.raises(ValueError):
+        stats.separated_pairs([0.5, 0.6], [[0.5]], 100)
+    with pytest.raises(ValueError):
+        stats.separated_pairs([0.5, 0.6], [[0.5], [0.6]], 0)
+
+
+def test_separated_pairs_counts_the_reference_seeds_spread_when_measured():
+    """Two genomes whose reference means are 0.60 and 0.72 on 1,000 val clips: the val set alone
+    separates them (0.12 > 2 sqrt(0.6*0.4/1000 + 0.72*0.28/1000) = 0.042). Seeds that agree
+    (pooled variance 0) keep the pair; seeds 0.2 apart (pooled variance (0.02 + 0.02) / 2 = 0.02,
+    the mean of 2 seeds adding 0.01 each) do not: 0.12 <= 2 sqrt(0.0204416) = 0.286."""
+    assert stats.pooled_seed_variance([[0.5, 0.7], [0.62, 0.82], [0.9]]) == pytest.approx(0.02)
+    assert math.isnan(stats.pooled_seed_variance([[0.5], [0.6]]))
+    steady = stats.separated_pairs([0.1, 0.2], [[0.6, 0.6], [0.72, 0.72]], 1000)
+    assert (steady.pairs, steady.agree, steady.seed_noise) == (1, 1.0, True)
+    spread = stats.separated_pairs([0.1, 0.2], [[0.5, 0.7], [0.62, 0.82]], 1000)
+    assert (spread.pairs, spread.seed_noise) == (0, True)

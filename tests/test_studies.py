@@ -169,7 +169,8 @@ def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     t = s.train
     assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 6 and t.compare == "P3D-ABC"
     r = t.recipe
-    assert (r.epochs, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == (7, 8, "adamw", 0.002, False, (8, 32, 32))
+    assert (r.epochs, r.faint, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == \
+        (14, 0.3, 8, "adamw", 0.002, False, (8, 32, 32))
     assert r == type(r)().with_(seed=r.seed)  # the lab's one recipe, the one the search trains
     skeletons = {(tuple(st.depth for st in g.stages), tuple(st.width for st in g.stages), g.stem_width, g.stem,
                   tuple(st.temporal for st in g.stages), g.dropout, g.classes) for g in t.genomes.values()}
@@ -609,19 +610,26 @@ def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path
     assert lines == []  # measured once: a resumed or extended search measures only new genomes
 
 
-def test_the_faint14_study_is_the_cli_measurement_it_documents():
-    """studies/fidelity_faint14.yaml is `archlab fidelity --faint 0.3 --epochs 14
-    --ref-epochs-x 1.5` as a file: the same recipes (proxy 14 epochs of faint 0.3 clips,
-    reference 21 epochs on 2,400 clips, 600 val clips) and the same sample."""
+@pytest.mark.parametrize("name, argv, proxy, ref_budget", [
+    # the default recipe (faint 0.3, 14 epochs) and its 21-epoch reference: `archlab fidelity` as it is
+    ("fidelity_faint14", [], (14, 0.3), (21, 2400, 600, 0.3)),
+    ("fidelity_faint14", ["--faint", "0.3", "--epochs", "14", "--ref-epochs-x", "1.5"], (14, 0.3), (21, 2400, 600, 0.3)),
+    # the earlier recipe's measurement (opaque clips, 7 epochs, 21-epoch reference), pinned
+    ("fidelity_interleave", ["--faint", "0", "--epochs", "7", "--ref-epochs-x", "3"], (7, 0.0), (21, 2400, 600, 0.0)),
+])
+def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, proxy, ref_budget):
+    """A fidelity study file is the `archlab fidelity` command its comment names: the same
+    recipes (proxy epochs and faint share; reference epochs, clips, val clips) and the same sample.
+    fidelity_faint14 is also the CLI's defaults; fidelity_interleave pins every recipe key it
+    was measured with, so a later change of the defaults does not change what it reproduces."""
     from dataclasses import replace
 
     from archlab.cli import build_parser
     from archlab.cli.fidelity import config_from_args
 
-    study = load_study("fidelity_faint14").fidelity
-    args = build_parser().parse_args(["fidelity", "--faint", "0.3", "--epochs", "14", "--ref-epochs-x", "1.5"])
-    cli = config_from_args(args)
-    assert (study.proxy.epochs, study.proxy.faint) == (14, 0.3)
+    study = load_study(name).fidelity
+    cli = config_from_args(build_parser().parse_args(["fidelity", *argv]))
+    assert (study.proxy.epochs, study.proxy.faint) == proxy
     ref = study.ref()
-    assert (ref.epochs, ref.train_clips, ref.val_clips, ref.faint) == (21, 2400, 600, 0.3)
+    assert (ref.epochs, ref.train_clips, ref.val_clips, ref.faint) == ref_budget
     assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)

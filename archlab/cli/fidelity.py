@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fresh-clips", choices=("on", "off"), default="off",
                    help="new training clips every epoch, both budgets (default off, as every other command)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic clips (default 0)")
-    p.add_argument("--ref-epochs-x", type=float, default=3, help="reference epochs = this x proxy epochs, rounded "
-                   "(default 3; fractions allowed, e.g. 1.5)")
+    p.add_argument("--ref-epochs-x", type=float, default=1.5, help="reference epochs = this x proxy epochs, rounded "
+                   "(default 1.5: 21 for the 14-epoch proxy; fractions allowed)")
     p.add_argument("--ref-clips-x", type=float, default=2, help="reference clips = this x proxy clips, rounded (default 2)")
     p.add_argument("--tse-epochs", type=int, default=2, help="epochs summed by the training-speed score (default 2)")
     p.add_argument("--max-gmacs", type=float, default=None, help="override the space's GMAC limit")
@@ -105,7 +105,8 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
     print(f"median seed std {s['median_seed_std']:.3f}; bimodal: {', '.join(s['bimodal']) or 'none'}; "
           f"seed tau {s['seed_tau']:.3f}; proxy-vs-reference rho {s['proxy_vs_ref_rho']:.3f}, "
           f"tau {s['proxy_vs_ref_tau']:.3f} (the reference's val noise caps it at {s['ref_rho_ceiling']:.3f}); "
-          f"top-quarter overlap {s['top_quarter_overlap']:.2f}")
+          f"top-quarter overlap {s['top_quarter_overlap']:.2f}; on the {s['separated_pairs']['pairs']} genome "
+          f"pairs the reference separates it agrees on {s['separated_pairs']['agree']:g}")
     for name, r in s["scores"].items():
         print(f"  {name:15s} rho {r['rho']:+.3f}  tau {r['tau']:+.3f}  top-quarter {r['top_quarter']:.2f}")
     if other is not None:

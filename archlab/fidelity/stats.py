@@ -130,6 +130,68 @@ def rho_ceiling(means: Sequence[float], n_val: int, draws: int = 2000, seed: int
     return sum(values) / len(values) if values else math.nan
 
 
+def pooled_seed_variance(by_genome: Sequence[Sequence[float]]) -> float:
+    """The within-genome variance of runs that differ only in their seed, pooled over the
+    genomes with 2 or more runs (each weighted by its degrees of freedom); nan with none."""
+    ss = df = 0.0
+    for runs in by_genome:
+        if len(runs) >= 2:
+            m = sum(runs) / len(runs)
+            ss += sum((r - m) ** 2 for r in runs)
+            df += len(runs) - 1
+    return ss / df if df else math.nan
+
+
+@dataclass(frozen=True)
+class SeparatedPairs:
+    """How a proxy orders the genome pairs the reference itself tells apart.
+
+    Why: proxy-vs-reference rho over every pair counts pairs whose reference order is the
+    reference's own noise (two P3D anchors 0.01 apart, against a run-to-run std of 0.02): no
+    proxy can be scored on them. Restricted to pairs whose reference difference exceeds ``z``
+    standard errors, the agreement measures the proxy, not the reference's luck."""
+
+    pairs: int  # pairs the reference separates
+    of: int  # all pairs
+    agree: float  # of those, ordered the same way by the proxy (a proxy tie counts 1/2)
+    seed_noise: bool  # the reference's seed noise was measured (2+ seeds of some genome) and counted
+
+    @property
+    def concordance(self) -> float:
+        return self.agree / self.pairs if self.pairs else math.nan
+
+
+def separated_pairs(proxy_means: Sequence[float], ref_runs: Sequence[Sequence[float]], n_val: int,
+                    z: float = 2.0) -> SeparatedPairs:
+    """Concordance of ``proxy_means`` with the reference on the pairs it separates.
+
+    ``ref_runs[g]`` are genome g's reference accuracies (one per seed, all scored on the same
+    ``n_val`` val clips). The standard error of a genome's reference mean p is
+    sqrt(p (1 - p) / n_val + s2 / k): the val set's binomial noise (shared by its seeds, so it
+    does not shrink with k) plus the seed variance ``s2`` (``pooled_seed_variance``) over its k
+    seeds. With one seed per genome s2 is unknown and left out: the pairs kept are then those
+    the val set alone separates, a lower bound on the noise (run --ref-seeds 2 or more).
+    A pair (a, b) is separated when |p_a - p_b| > z * sqrt(se_a^2 + se_b^2)."""
+    if n_val < 1:
+        raise ValueError(f"n_val {n_val} must be positive")
+    _check_pair(proxy_means, ref_runs)
+    s2 = pooled_seed_variance(ref_runs)
+    seed_noise = not math.isnan(s2)
+    means = [sum(r) / len(r) for r in ref_runs]
+    var = [m * (1 - m) / n_val + (s2 / len(r) if seed_noise else 0.0) for m, r in zip(means, ref_runs)]
+    pairs = agree = 0.0
+    total = 0
+    for a, b in itertools.combinations(range(len(means)), 2):
+        total += 1
+        d = means[a] - means[b]
+        if abs(d) <= z * math.sqrt(var[a] + var[b]):
+            continue
+        pairs += 1
+        e = proxy_means[a] - proxy_means[b]
+        agree += 1.0 if e * d > 0 else 0.5 if e == 0 else 0.0
+    return SeparatedPairs(pairs=int(pairs), of=total, agree=agree, seed_noise=seed_noise)
+
+
 @dataclass(frozen=True)
 class Interval:
     """Mean of a genome's seeds, their sample standard deviation (ddof 1) and the half-width

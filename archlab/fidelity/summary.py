@@ -112,6 +112,10 @@ def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], run
         "ref_seed_tau": stats.mean_over_seed_pairs(ref_acc, stats.kendall_tau_b),
         "ref_seed_rho": stats.mean_over_seed_pairs(ref_acc, stats.spearman_rho),
         "ref_rho_ceiling": stats.rho_ceiling(ref_mean, reference.val_clips),
+        # The proxy's agreement on the pairs the reference separates beyond its own noise
+        # (stats.separated_pairs): the part of the ranking a reference can vouch for.
+        "separated_pairs": _separated(stats.separated_pairs(proxy_mean, [p["reference"] for p in per_genome],
+                                                            reference.val_clips)),
         "reference_top1_range": [min(ref_mean), max(ref_mean)],
         "reference_top1_saturated": sum(m >= 0.98 for m in ref_mean),
         "proxy_train_s": sum(r.train_time_s for r in runs if r.budget == "proxy"),
@@ -128,8 +132,20 @@ def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], run
     return summary
 
 
+def _separated(sp: stats.SeparatedPairs) -> dict[str, Any]:
+    return {"pairs": sp.pairs, "of": sp.of, "agree": sp.agree, "concordance": sp.concordance,
+            "seed_noise": sp.seed_noise}
+
+
 def _f(x: float, d: int = 3) -> str:
     return "nan" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{d}f}"
+
+
+def _separated_line(sp: dict[str, Any]) -> str:
+    noise = ("its val set's binomial noise and its seeds' spread" if sp["seed_noise"] else
+             "its val set's binomial noise alone (a lower bound: --ref-seeds 2 or more adds its seeds' spread)")
+    return (f"- on the {sp['pairs']} of {sp['of']} genome pairs the reference separates (a difference over 2 "
+            f"standard errors of {noise}) the proxy agrees on {sp['agree']:g}: concordance {_f(sp['concordance'])}")
 
 
 def render_markdown(s: dict[str, Any]) -> str:
@@ -152,6 +168,7 @@ def render_markdown(s: dict[str, Any]) -> str:
               f"- the reference's own noise: its seeds agree at Spearman rho {_f(s['ref_seed_rho'])} "
               f"(needs --ref-seeds 2 or more); its val set's binomial noise alone caps any proxy-vs-reference "
               f"rho at about {_f(s['ref_rho_ceiling'])}",
+              _separated_line(s["separated_pairs"]),
               f"- reference val top-1 from {_f(s['reference_top1_range'][0])} to {_f(s['reference_top1_range'][1])}; "
               f"{s['reference_top1_saturated']} of {s['n_genomes']} genomes at 0.98 or more (saturated: their order "
               "is a few val clips)",
