@@ -243,7 +243,7 @@ def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
 
 
 FIDELITY = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "epochs": 1, "frames": 4, "size": 16, "train_clips": 16,
-            "val_clips": 12, "ref_epochs_x": 2, "ref_clips_x": 1, "space": "tiny_space.yaml", "workers": 1}
+            "val_clips": 12, "ref_seeds": 1, "ref_epochs_x": 2, "ref_clips_x": 1, "space": "tiny_space.yaml", "workers": 1}
 
 
 def test_fidelity_study_writes_the_measurement_and_rerun_reuses_it(capsys, tmp_path):
@@ -615,7 +615,8 @@ def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path
     ("fidelity_faint14", [], (14, 0.3), (21, 2400, 600, 0.3)),
     ("fidelity_faint14", ["--faint", "0.3", "--epochs", "14", "--ref-epochs-x", "1.5"], (14, 0.3), (21, 2400, 600, 0.3)),
     # the earlier recipe's measurement (opaque clips, 7 epochs, 21-epoch reference), pinned
-    ("fidelity_interleave", ["--faint", "0", "--epochs", "7", "--ref-epochs-x", "3"], (7, 0.0), (21, 2400, 600, 0.0)),
+    ("fidelity_interleave", ["--faint", "0", "--epochs", "7", "--ref-epochs-x", "3", "--ref-seeds", "1"], (7, 0.0),
+     (21, 2400, 600, 0.0)),
 ])
 def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, proxy, ref_budget):
     """A fidelity study file is the `archlab fidelity` command its comment names: the same

@@ -31,7 +31,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--anchors", default=None, help=f"comma-separated anchors ({ANCHOR_NAMES}), 'all' or 'none' "
                    "(default all; --quick: 2D)")
     p.add_argument("--seeds", type=int, default=None, help="proxy seeds per genome (default 3; --quick: 2)")
-    p.add_argument("--ref-seeds", type=int, default=1, help="reference seeds per genome (default 1)")
+    p.add_argument("--ref-seeds", type=int, default=None, help="reference seeds per genome (default 2: one "
+                   "seed's reference agrees with another's at rho 0.78, below the rho it is meant to judge; "
+                   "--quick: 1)")
     p.add_argument("--fresh-clips", choices=("on", "off"), default="off",
                    help="new training clips every epoch, both budgets (default off, as every other command)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic clips (default 0)")
@@ -82,10 +84,11 @@ def config_from_args(args: argparse.Namespace):
     anchors = _anchors(args.anchors or ("2D" if args.quick else "all"))
     genomes = args.genomes if args.genomes is not None else (1 if args.quick else 10)
     seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
+    ref_seeds = args.ref_seeds if args.ref_seeds is not None else (1 if args.quick else 2)
     workers = args.workers if args.workers is not None else (1 if args.quick else default_workers(args.threads))
     out = args.out or str(Path("runs") / "fidelity" / (args.space + ("-quick" if args.quick else "")))
     return FidelityConfig(out=out, space=args.space, genomes=genomes, anchors=anchors, seeds=seeds,
-                          ref_seeds=args.ref_seeds, proxy=proxy, reference=ref, data_seed=args.data_seed,
+                          ref_seeds=ref_seeds, proxy=proxy, reference=ref, data_seed=args.data_seed,
                           fresh_clips=args.fresh_clips == "on", sample_seed=args.sample_seed,
                           tse_epochs=args.tse_epochs, max_gmacs=args.max_gmacs, threads=args.threads,
                           workers=workers, form=args.form)

@@ -59,7 +59,7 @@ class FidelityConfig:
     genomes: int = 10  # sampled from the space (stratified by GMACs), besides the anchors
     anchors: tuple[str, ...] = tuple(ANCHORS)
     seeds: int = 3  # proxy seeds per genome (run k trains proxy.with_(seed=k))
-    ref_seeds: int = 1  # reference seeds per genome
+    ref_seeds: int = 2  # reference seeds per genome (one seed's reference is too noisy to rank against)
     proxy: ProxyRecipe = field(default_factory=ProxyRecipe)
     reference: ProxyRecipe | None = None  # None: ``reference_of(proxy)``
     # The measurement's own data settings (both budgets): the synthetic set's seed, and new

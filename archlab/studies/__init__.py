@@ -46,7 +46,7 @@ The file format (every key is checked; an error names the file and the key)::
       data_opts names must be options of the dataset's constructor)
     fidelity:                                      (optional)
       space: interleave   genomes: 10   anchors: all | none | [2D, P3D-A, ...]   seeds: 3
-      ref_seeds: 1   ref_epochs_x: 1.5   ref_clips_x: 2   fresh_clips: false   data_seed: 0
+      ref_seeds: 2   ref_epochs_x: 1.5   ref_clips_x: 2   fresh_clips: false   data_seed: 0
       sample_seed: 0   tse_epochs: 2   max_gmacs: null   threads: 1   workers: null
       (the options of `archlab fidelity`; workers null = usable cores // threads) and any
       ProxyRecipe key but seed (the proxy budget; the reference is it x the multipliers)

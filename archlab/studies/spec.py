@@ -40,12 +40,12 @@ QUICK_SEARCH_SYNTHETIC: dict[str, Any] = {"train_clips": 64, "val_clips": 64}  #
 # keys (the CLI's options, in snake_case) and the proxy recipe's keys but seed (the seeds are
 # 0..seeds-1). workers: null = usable cores // threads, as the CLI.
 FIDELITY_OWN_DEFAULTS: dict[str, Any] = {
-    "space": "interleave", "genomes": 10, "anchors": "all", "seeds": 3, "ref_seeds": 1, "ref_epochs_x": 1.5,
+    "space": "interleave", "genomes": 10, "anchors": "all", "seeds": 3, "ref_seeds": 2, "ref_epochs_x": 1.5,
     "ref_clips_x": 2, "fresh_clips": False, "data_seed": 0, "sample_seed": 0, "tse_epochs": 2, "max_gmacs": None,
     "threads": 1, "workers": None}
 FIDELITY_KEYS = (*FIDELITY_OWN_DEFAULTS, *RECIPE_KEYS)
 # --quick: `archlab fidelity --quick`'s smoke run (seconds)
-QUICK_FIDELITY: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_epochs_x": 2, "ref_clips_x": 1,
+QUICK_FIDELITY: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_seeds": 1, "ref_epochs_x": 2, "ref_clips_x": 1,
                                   "epochs": 1, "train_clips": 32, "val_clips": 24, "workers": 1}
 # A cycle section (archlab.studies.cycle): one search's front against the hand-made orders.
 CYCLE_KEYS = ("search", "variants", "workers")
