@@ -634,3 +634,18 @@ def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, pro
     ref = study.ref()
     assert (ref.epochs, ref.train_clips, ref.val_clips, ref.faint) == ref_budget
     assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)
+
+
+def test_a_fidelity_section_without_keys_is_archlab_fidelity_at_its_defaults(tmp_path):
+    """The study loader's defaults (studies.spec.FIDELITY_OWN_DEFAULTS) and the CLI's are
+    written in two places (the CLI builds its parser without importing the studies package):
+    an empty section must measure exactly what a bare `archlab fidelity` does."""
+    from dataclasses import replace
+
+    from archlab.cli import build_parser
+    from archlab.cli.fidelity import config_from_args
+
+    study = load_study(str(write_study(tmp_path, fidelity={"space": "interleave"}))).fidelity
+    cli = config_from_args(build_parser().parse_args(["fidelity"]))
+    assert (study.ref_seeds, study.ref().epochs) == (2, 21)
+    assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)

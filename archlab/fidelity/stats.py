@@ -179,17 +179,15 @@ def separated_pairs(proxy_means: Sequence[float], ref_runs: Sequence[Sequence[fl
     seed_noise = not math.isnan(s2)
     means = [sum(r) / len(r) for r in ref_runs]
     var = [m * (1 - m) / n_val + (s2 / len(r) if seed_noise else 0.0) for m, r in zip(means, ref_runs)]
-    pairs = agree = 0.0
-    total = 0
+    pairs, agree = 0, 0.0
     for a, b in itertools.combinations(range(len(means)), 2):
-        total += 1
         d = means[a] - means[b]
         if abs(d) <= z * math.sqrt(var[a] + var[b]):
             continue
         pairs += 1
         e = proxy_means[a] - proxy_means[b]
         agree += 1.0 if e * d > 0 else 0.5 if e == 0 else 0.0
-    return SeparatedPairs(pairs=int(pairs), of=total, agree=agree, seed_noise=seed_noise)
+    return SeparatedPairs(pairs=pairs, of=math.comb(len(means), 2), agree=agree, seed_noise=seed_noise)
 
 
 @dataclass(frozen=True)
