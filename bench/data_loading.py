@@ -36,7 +36,7 @@ from torch.utils.data import DataLoader, RandomSampler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archlab.builder import build  # noqa: E402
+from archlab.model.builder import build  # noqa: E402
 from archlab.data.prepare import prepare_ucf101  # noqa: E402
 from archlab.data.ucf101 import UCF101  # noqa: E402
 from archlab.data.video import parse_size  # noqa: E402

@@ -32,8 +32,8 @@ import onnxruntime as ort
 import torch
 
 from archlab.export import FILE_NAMES, INPUT_NAME, OUTPUT_NAME, build_model, export, resolve_source
-from archlab.profile import parse_clip
-from archlab.versions import cpu_name
+from archlab.measure.profile import parse_clip
+from archlab.util.versions import cpu_name
 
 
 def main(argv: list[str] | None = None) -> int:

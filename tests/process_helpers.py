@@ -1,4 +1,4 @@
-"""Jobs for tests of archlab.processes: importable by name in a spawned worker."""
+"""Jobs for tests of archlab.util.processes: importable by name in a spawned worker."""
 
 import os
 import time

@@ -1,7 +1,7 @@
 """A search space for the fault tests: trials whose 'boom' parameter is 1 raise inside the
 Ray worker (where the genome is rebuilt from the trial's params), never in the driver."""
 
-from archlab.genome import parse
+from archlab.model.genome import parse
 
 TINY_SPACE = """
 description: tiny test space (2 stages, 1 block each)

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from archlab import bench
-from archlab.blocks import r21_midplanes
+from archlab.model.blocks import r21_midplanes
 from archlab.cli import main
 
 TINY = (2, 32, 32)
@@ -61,7 +61,7 @@ def test_reference_matches_archlab_with_same_weights(preset):
 
 
 def test_every_preset_has_a_reference():
-    from archlab.presets import PRESETS
+    from archlab.model.presets import PRESETS
 
     assert set(bench.REFERENCES) == set(PRESETS)
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
-from archlab import blocks, stems
-from archlab.builder import VideoNet, build, count_params
-from archlab.genome import LETTERS, parse, scale_widths
-from archlab.presets import PRESETS, get
+from archlab.model import blocks, stems
+from archlab.model.builder import VideoNet, build, count_params
+from archlab.model.genome import LETTERS, parse, scale_widths
+from archlab.model.presets import PRESETS, get
 
 # docs/anchors.md
 ANCHORS = {

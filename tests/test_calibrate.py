@@ -6,14 +6,15 @@ import math
 import pytest
 import torch
 
-from archlab import calibrate, form_checks, profile
+from archlab.training import calibrate, form_checks
+from archlab.measure import profile
 from archlab.cli import main
 from archlab.data.synthetic import SyntheticMotion
-from archlab.errors import UserError
-from archlab.forms import FP32, Form, candidates, default_training_form
-from archlab.genome import parse
-from archlab.recipe import ProxyRecipe
-from archlab.train import TrainConfig, train
+from archlab.util.errors import UserError
+from archlab.measure.forms import FP32, Form, candidates, default_training_form
+from archlab.model.genome import parse
+from archlab.training.recipe import ProxyRecipe
+from archlab.training.trainer import TrainConfig, train
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=6"
 TINY_RECIPE = ProxyRecipe(epochs=1, batch=8, frames=4, size=16)
@@ -364,7 +365,7 @@ def test_openvino_missing_is_one_line(monkeypatch):
 # ---- deployment form -------------------------------------------------------------------------------
 
 def test_export_writes_the_pt2_in_a_bf16_form_behind_a_float32_interface(tmp_path, cache):
-    from archlab.builder import build
+    from archlab.model.builder import build
     from archlab.export import BF16_REL_TOL
 
     out = tmp_path / "e"
@@ -393,7 +394,7 @@ def test_export_writes_the_pt2_in_a_bf16_form_behind_a_float32_interface(tmp_pat
 def test_latencies_of_two_forms_are_not_one_front():
     import pandas as pd
 
-    from archlab.forms import check_one_form
+    from archlab.measure.forms import check_one_form
 
     check_one_form(pd.DataFrame({"latency_form": ["bf16/cl3d", "bf16/cl3d", None]}))
     check_one_form(pd.DataFrame({"val_top1": [0.5]}))  # a study from before forms were recorded
@@ -480,7 +481,7 @@ def test_train_and_profile_use_the_calibrated_form_only_when_asked(cache, monkey
 
 
 def test_the_cli_knows_the_runtimes_without_importing_torch():
-    from archlab import runtimes
+    from archlab.measure import runtimes
     from archlab.cli.forms import RUNTIMES
 
     assert RUNTIMES == runtimes.RUNTIMES

@@ -1,4 +1,4 @@
-"""The confirmed front (archlab.confirmed, issue 13 item 4) on hand-made studies: a lucky
+"""The confirmed front (archlab.results.confirmed, issue 13 item 4) on hand-made studies: a lucky
 seed refuted by its confirm runs leaves the front, the point it dominated gets confirmed in
 turn, and only then is the front 'confirmed'; CIs and overlaps against hand-computed values."""
 
@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from archlab import confirmed
-from archlab.record import TrialRecord
-from archlab.results import load_confirm_rows, load_results
+from archlab.results import confirmed
+from archlab.results.record import TrialRecord
+from archlab.results.reader import load_confirm_rows, load_results
 from archlab.testing.study import write_study
 
 G = {0: "A|2 sw=8 w=8,16 cls=6", 1: "B|2 sw=8 w=8,16 cls=6", 2: "C|2 sw=8 w=8,16 cls=6", 3: "AB|2 sw=8 w=8,16 cls=6"}
@@ -162,7 +162,7 @@ def test_export_ranks_on_the_confirmed_means(tmp_path):
 def test_a_study_yaml_from_before_the_confirm_step_reads_with_the_search_default(tmp_path):
     """A resumed old study runs the confirm step with SearchConfig's default, so the reader
     must take the same one: its front is confirmed once those runs exist, not 'provisional' forever."""
-    from archlab.results import confirm_settings, load_study_info
+    from archlab.results.reader import confirm_settings, load_study_info
     from archlab.search import SearchConfig
 
     d = write_study(tmp_path / "old", [trial(0)], frames=4, size=32)

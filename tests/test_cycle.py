@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from archlab.errors import UserError
-from archlab.genome import parse
+from archlab.util.errors import UserError
+from archlab.model.genome import parse
 from archlab.studies.cycle import VARIANTS, CycleSpec, answer, compare, variant
 
 

@@ -17,7 +17,7 @@ from archlab.data.prepare import prepare_folder, prepare_ucf101
 from archlab.data.folder import VideoFolder
 from archlab.data.ucf101 import UCF101
 from archlab.data.video import read_video, write_video
-from archlab.errors import UserError
+from archlab.util.errors import UserError
 from archlab.testing.ucf101 import write_tiny_ucf101
 
 CLASSES = ["ApplyEyeMakeup", "Archery", "Basketball"]

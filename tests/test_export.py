@@ -24,14 +24,14 @@ import torch
 import yaml
 from torch import nn
 
-from archlab import pareto
-from archlab.builder import build
+from archlab.results import pareto
+from archlab.model.builder import build
 from archlab.cli import main
 from archlab.export import EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, select_trial, verify
-from archlab.genome import parse
-from archlab.profile import count_fast
-from archlab.record import TrialRecord
-from archlab.results import find_trial, load_results
+from archlab.model.genome import parse
+from archlab.measure.profile import count_fast
+from archlab.results.record import TrialRecord
+from archlab.results.reader import find_trial, load_results
 from archlab.testing.study import write_study
 
 TINY = "AB|C2 sw=8 w=8,16 cls=5"
@@ -125,7 +125,7 @@ def study(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def table(study):
-    """The study's results table as every command reads it (archlab.results)."""
+    """The study's results table as every command reads it (archlab.results.reader)."""
     return load_results(study)[0]
 
 
@@ -424,7 +424,7 @@ def test_trial_ids_the_number_users_see(table):
     assert table.loc[find_trial(table, "b0"), "label"] == "pure B"
     assert table.loc[find_trial(table, "t0"), "trial"] == "0"  # a Ray trial id that names one trial
     assert table.loc[find_trial(table, "tb"), "trial"] == "b0"
-    from archlab.errors import UserError
+    from archlab.util.errors import UserError
 
     with pytest.raises(UserError, match=r"shared by 3 trials \(1, 9, 10"):
         find_trial(table, "t1")

@@ -4,10 +4,11 @@ import pytest
 import torch
 from torch import nn
 
-from archlab import blocks, profile
-from archlab.builder import VideoNet, build, count_params
-from archlab.genome import parse, scale_widths
-from archlab.presets import DEFAULT_INPUT, get
+from archlab.model import blocks
+from archlab.measure import profile
+from archlab.model.builder import VideoNet, build, count_params
+from archlab.model.genome import parse, scale_widths
+from archlab.model.presets import DEFAULT_INPUT, get
 
 # docs/anchors.md: pytorchvideo 0.1.5 random-init models, learnable parameters at 400 classes.
 ANCHORS = {"x3d_s": 3_794_274, "x3d_m": 3_794_274, "x3d_l": 6_153_384, "csn_r101": 22_213_776,

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from archlab.cli import main
-from archlab.errors import UserError
-from archlab.fidelity import stats
+from archlab.util.errors import UserError
+from archlab.results import stats
 
 
 def _read_runs(out):
@@ -122,7 +122,7 @@ def test_fractional_reference_multipliers_round_to_whole_epochs_and_clips():
     """A 14-epoch proxy's 21-epoch reference is --ref-epochs-x 1.5 (the faint-task
     measurement in the README); the products are rounded, the val set still doubled."""
     from archlab.fidelity.runner import reference_of
-    from archlab.recipe import ProxyRecipe
+    from archlab.training.recipe import ProxyRecipe
 
     ref = reference_of(ProxyRecipe(epochs=14, train_clips=1200, val_clips=300), 1.5, 2)
     assert (ref.epochs, ref.train_clips, ref.val_clips) == (21, 2400, 600)
@@ -210,7 +210,7 @@ def test_summary_ranks_the_reference_seeds_against_each_other():
     (the other ceiling on proxy-vs-reference rho, beside its val set's binomial noise)."""
     from archlab.fidelity.anchors import anchor_genomes
     from archlab.fidelity.summary import Run, render_markdown, summarize
-    from archlab.recipe import ProxyRecipe
+    from archlab.training.recipe import ProxyRecipe
 
     genomes = anchor_genomes(["P3D-A", "P3D-B", "P3D-C"])
     rows = [{"params": 1000 + i, "gmacs": 0.01, "synflow": 1.0 + i} for i in range(3)]

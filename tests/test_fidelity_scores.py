@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.fidelity import scores
-from archlab.genome import parse
+from archlab.measure import scores
+from archlab.model.genome import parse
 
 
 def test_synflow_of_a_two_layer_chain_is_twice_its_output():

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from archlab.fidelity import scores, stats
+from archlab.measure import scores
+from archlab.results import stats
 
 
 def test_ranks_average_ties():

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 
-from archlab.errors import UserError
-from archlab.genome import (FAMILIES, FIELD_ORDER, LETTERS, STEM_KINDS, STEM_POOLS, TEMPORAL, Genome, GenomeError,
+from archlab.util.errors import UserError
+from archlab.model.genome import (FAMILIES, FIELD_ORDER, LETTERS, STEM_KINDS, STEM_POOLS, TEMPORAL, Genome, GenomeError,
                             Stage, parse)
-from archlab.presets import PRESETS
-from archlab.spaces import load_space, spaces_dir
+from archlab.model.presets import PRESETS
+from archlab.spaces import load_space, space_folders
 from archlab.studies import load_study
 
 GENOME_STRINGS = 25_000
@@ -201,7 +201,7 @@ def _fuzz_files(tmp_path: Path, name: str, bases: list[str], n: int, load, rng: 
 
 
 def test_space_files_raise_only_user_error_in_bounded_memory(tmp_path):
-    bases = [p.read_text() for p in sorted(spaces_dir().glob("*.yaml"))]
+    bases = [p.read_text() for p in sorted(space_folders()[-1].glob("*.yaml"))]
     load_space("interleave")  # imports and the first cost count are not what is measured
     ok, bad = _fuzz_files(tmp_path, "fuzzed", bases, SPACE_FILES, lambda p: load_space(str(p)),
                           random.Random(7))

@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archlab.genome import (FAMILIES, HEADS, LETTERS, POOL_RULES, STEM_KINDS, STEM_POOLS, STRIDE_AT, TEMPORAL, Genome,
+from archlab.model.genome import (FAMILIES, HEADS, LETTERS, POOL_RULES, STEM_KINDS, STEM_POOLS, STRIDE_AT, TEMPORAL, Genome,
                             GenomeError, Stage, format_genome, parse, scale_widths)
-from archlab.presets import PRESETS
+from archlab.model.presets import PRESETS
 
 
 @st.composite

@@ -2,9 +2,9 @@
 
 import random
 
-from archlab import literature_space
+from archlab.spaces import literature as literature_space
 from archlab.cli import main
-from archlab.genome import LETTERS
+from archlab.model.genome import LETTERS
 from archlab.spaces import enumerate_count, load_space
 
 

@@ -16,12 +16,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from archlab import blocks, stems
-from archlab.builder import VideoNet, build
-from archlab.caffe import CaffeLayer, import_p3d, p3d_state_dict, read_caffemodel, write_caffemodel
-from archlab.errors import UserError
-from archlab.genome import parse
-from archlab.presets import PRESETS, get
+from archlab.model import blocks, stems
+from archlab.model.builder import VideoNet, build
+from archlab.model.caffe import CaffeLayer, import_p3d, p3d_state_dict, read_caffemodel, write_caffemodel
+from archlab.util.errors import UserError
+from archlab.model.genome import parse
+from archlab.model.presets import PRESETS, get
 from archlab.testing.p3d_prototxt import p3d_layers, random_blobs, run
 
 CLIP = (16, 64, 64)
@@ -117,7 +117,7 @@ def test_bvlc_batchnorm_plus_scale_layers_import_too():
         ref = VideoNet(g).state_dict()
     gen = torch.Generator().manual_seed(0)
     layers = []
-    from archlab.caffe import p3d_layer_map
+    from archlab.model.caffe import p3d_layer_map
 
     for name, (module, kind) in p3d_layer_map(g).items():
         if kind == "conv":

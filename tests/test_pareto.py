@@ -5,8 +5,8 @@ import math
 import pandas as pd
 import pytest
 
-from archlab import pareto
-from archlab.errors import UserError
+from archlab.results import pareto
+from archlab.util.errors import UserError
 
 OBJ, DIR = ["val_top1", "latency_ms"], ["max", "min"]
 

@@ -1,4 +1,4 @@
-"""archlab.processes.run_jobs: the workers end with their parent."""
+"""archlab.util.processes.run_jobs: the workers end with their parent."""
 
 import os
 import signal
@@ -10,7 +10,7 @@ from pathlib import Path
 PARENT = """
 import sys
 sys.path.insert(0, {tests!r})
-from archlab.processes import run_jobs
+from archlab.util.processes import run_jobs
 from process_helpers import sleeper
 run_jobs(sleeper, [({folder!r}, 120.0), ({folder!r}, 120.0)], workers=2, on_result=lambda i, r: None)
 """

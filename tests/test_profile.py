@@ -2,10 +2,10 @@
 
 import pytest
 
-from archlab import profile
-from archlab.errors import UserError
-from archlab.genome import parse
-from archlab.presets import DEFAULT_INPUT, PRESETS, get
+from archlab.measure import profile
+from archlab.util.errors import UserError
+from archlab.model.genome import parse
+from archlab.model.presets import DEFAULT_INPUT, PRESETS, get
 
 # torchvision's own published GFLOPS for these models are multiply-adds at 16x112x112.
 KNOWN_GMACS = {"r3d_18": 40.697, "mc3_18": 43.343, "r2plus1d_18": 40.519}
@@ -89,7 +89,7 @@ def test_profile_cache_persists(tmp_path):
 def test_cuda_request_without_gpu_is_user_error():
     import torch
 
-    from archlab.device import resolve_device
+    from archlab.util.device import resolve_device
 
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
@@ -101,7 +101,7 @@ def test_cuda_request_without_gpu_is_user_error():
 
 
 def test_latency_needs_a_timed_run():
-    from archlab.builder import build
+    from archlab.model.builder import build
 
     with pytest.raises(UserError, match="--runs 0"):
         profile.measure_latency(build(parse("AB|C2 w=8,16 sw=8 cls=5")), (4, 32, 32), runs=0)
@@ -112,7 +112,7 @@ def test_latency_is_measured_on_the_inference_form(monkeypatch):
     and fused / unfused latencies are cached apart."""
     import torch
 
-    from archlab.builder import build
+    from archlab.model.builder import build
 
     g = parse("AB|C2 w=8,16 sw=8 cls=5")
     seen = []
@@ -130,7 +130,7 @@ def test_latency_is_measured_on_the_inference_form(monkeypatch):
 def test_fused_network_computes_the_same_function():
     import torch
 
-    from archlab.builder import build, fuse_bn
+    from archlab.model.builder import build, fuse_bn
 
     model = build(parse("AB|CR w=8,16 sw=8 cls=5")).eval()
     with torch.no_grad():  # non-trivial BN statistics, as after training

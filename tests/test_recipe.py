@@ -9,10 +9,10 @@ import re
 import pytest
 
 from archlab.cli import build_parser
-from archlab.errors import UserError
-from archlab.recipe import ProxyRecipe
+from archlab.util.errors import UserError
+from archlab.training.recipe import ProxyRecipe
 from archlab.search import SearchConfig
-from archlab.train import TrainConfig
+from archlab.training.trainer import TrainConfig
 
 SEARCH_RECIPE = dict(optimizer="adamw", lr=2e-3, batch=8, zero_init=False, epochs=14, frames=8, size=32,
                      train_clips=1200, val_clips=300, classes=6, object_scale=1.4, faint=0.3)
@@ -105,7 +105,7 @@ def test_dataset_options_follow_the_recipe():
 
 def test_the_object_scale_bounds_are_the_datasets():
     from archlab.data import synthetic
-    from archlab import recipe
+    from archlab.training import recipe
 
     assert recipe.OBJECT_SCALE == synthetic.OBJECT_SCALE
 

@@ -5,7 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from archlab.record import (ATTRS, COUNTED, FINISHED, NOT_TRAINED, STATUSES, TOLD_FAIL, WORKER_DIED, Status,
+from archlab.results.record import (ATTRS, COUNTED, FINISHED, NOT_TRAINED, STATUSES, TOLD_FAIL, WORKER_DIED, Status,
                             TrialRecord, final_status, status_from_optuna)
 
 
@@ -68,8 +68,9 @@ def test_a_trial_a_killed_driver_left_running_is_read_back_as_running_and_resume
     parameters) instead of closing it (issue 15 item 2: its epochs are in trials/NNNN/)."""
     import optuna
 
-    from archlab import results, tracking
-    from archlab.search.searchers import reattach, unfinished
+    from archlab.results import reader as results
+    from archlab import tracking
+    from archlab.search.optuna_trials import reattach, unfinished
     from archlab.testing.study import write_settings
 
     d = tmp_path / "st"

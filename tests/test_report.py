@@ -20,11 +20,11 @@ import pytest
 import yaml
 
 from archlab.cli import main
-from archlab.errors import UserError
-from archlab.record import TrialRecord
+from archlab.util.errors import UserError
+from archlab.results.record import TrialRecord
 from archlab.report import (build_report, chance_accuracy, hypervolume_curve, hypervolume_figure,
                             hypervolume_time_curve, mix_figure, short_genome, study_hypervolume, tradeoff_figure)
-from archlab.results import hypervolume_summary, load_results, row, table, write_tables
+from archlab.results.reader import hypervolume_summary, load_results, row, table, write_tables
 from archlab.testing.study import write_study
 
 G = "sw=8 w=8,16 cls=6"

@@ -1,4 +1,4 @@
-"""archlab.results, the one reader of a study directory: study.yaml checks, the proxy clip,
+"""archlab.results.reader, the one reader of a study directory: study.yaml checks, the proxy clip,
 a read that never writes, and the table built from trial records."""
 
 from __future__ import annotations
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archlab.errors import UserError
-from archlab.record import TrialRecord
-from archlab.results import load_results, load_study_info, open_storage, row, table
+from archlab.util.errors import UserError
+from archlab.results.record import TrialRecord
+from archlab.results.reader import load_results, load_study_info, open_storage, row, table
 from archlab.testing.study import write_settings, write_study
 
 G = "AB|C2 sw=8 w=8,16 cls=6"

@@ -1,9 +1,9 @@
-"""MO-ASHA's rung decisions against examples worked out by hand (see archlab/rungs.py)."""
+"""MO-ASHA's rung decisions against examples worked out by hand (see archlab/search/rungs.py)."""
 
 import pytest
 
-from archlab.errors import UserError
-from archlab.rungs import CONTINUE, STOP, Rungs, crowding_distance, keep, priority_order
+from archlab.util.errors import UserError
+from archlab.search.rungs import CONTINUE, STOP, Rungs, crowding_distance, keep, priority_order
 
 DIRS = ("max", "min")  # (val top-1 at the rung, latency ms)
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 import yaml
 
-from archlab.errors import UserError
+from archlab.util.errors import UserError
 from archlab.search import SearchConfig, StudyLock, search, shutdown
 from search_helpers import TINY_SPACE
 
@@ -80,7 +80,7 @@ def test_search_end_to_end(tmp_path):
     # Optuna holds it (the sampler was told what the trial measured).
     import json
 
-    from archlab.remeasure import AS_SEARCHED, CACHE_FILE
+    from archlab.results.remeasure import AS_SEARCHED, CACHE_FILE
 
     cache = json.loads((d / CACHE_FILE).read_text())
     fastest = {k.split(" @ ")[0]: v["median_ms"] for k, v in cache.items()}
@@ -92,8 +92,8 @@ def test_search_end_to_end(tmp_path):
     # Issue 16 item 3: the cheaper rankers beside val top-1, per trial: the last epoch's
     # losses, the training-speed score (sum of the last 2 epochs' mean training losses) and
     # synflow of the freshly initialised network (before any training, init seed 0).
-    from archlab.fidelity.scores import synflow_of
-    from archlab.genome import parse
+    from archlab.measure.scores import synflow_of
+    from archlab.model.genome import parse
 
     for _, r in done.iterrows():
         hist = torch.load(d / r.checkpoint / "checkpoint.pt", weights_only=True)["history"]
@@ -544,7 +544,7 @@ def test_every_sampler_survives_a_pickle_round_trip():
     import optuna
 
     from archlab.search.config import SAMPLERS
-    from archlab.search.searchers import make_sampler
+    from archlab.search.samplers import make_sampler
 
     for name in SAMPLERS:
         sampler = pickle.loads(pickle.dumps(make_sampler(name, seed=0, trials=12)))

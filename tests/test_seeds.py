@@ -7,11 +7,11 @@ import statistics
 import pytest
 
 from archlab.data.synthetic import SyntheticMotion
-from archlab.errors import UserError
-from archlab.genome import parse
-from archlab.recipe import ProxyRecipe
+from archlab.util.errors import UserError
+from archlab.model.genome import parse
+from archlab.training.recipe import ProxyRecipe
 from archlab.search.seeds import combine, seed_values, train_seeds
-from archlab.train import EpochMetrics, TrainConfig, train
+from archlab.training.trainer import EpochMetrics, TrainConfig, train
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
 
@@ -112,7 +112,7 @@ def test_a_resumed_k_seed_trial_sums_the_seeds_mean_losses(tmp_path):
     from dataclasses import asdict
 
     from archlab.search.trial import _earlier_losses
-    from archlab.train import EpochMetrics
+    from archlab.training.trainer import EpochMetrics
 
     def ck(d, losses):
         d.mkdir(parents=True, exist_ok=True)

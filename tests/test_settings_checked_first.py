@@ -97,7 +97,7 @@ def test_profile_runs_0_is_refused_before_the_table(capsys):
 
 def test_resume_of_a_study_with_a_corrupt_database_is_one_line(capsys, tmp_path):
     """Issue 15 item 4 (measured by R2): a 40-line sqlalchemy traceback and exit 1 on main."""
-    from archlab.record import TrialRecord
+    from archlab.results.record import TrialRecord
     from archlab.testing.study import write_study
 
     d = tmp_path / "runs" / "x"

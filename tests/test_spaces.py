@@ -8,10 +8,10 @@ import textwrap
 import optuna
 import pytest
 
-from archlab.errors import UserError
-from archlab.genome import Genome
-from archlab.presets import PRESETS, get
-from archlab.spaces import enumerate_count, list_spaces, load_space, spaces_dir
+from archlab.util.errors import UserError
+from archlab.model.genome import Genome
+from archlab.model.presets import PRESETS, get
+from archlab.spaces import enumerate_count, list_spaces, load_space, space_folders
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -204,18 +204,30 @@ def test_unknown_names_and_missing_files(tmp_path):
         load_space(str(tmp_path / "missing.yaml"))
 
 
-def test_spaces_dir_is_the_repository_folder_or_the_environment(tmp_path, monkeypatch):
-    assert (spaces_dir() / "interleave.yaml").is_file()
-    assert spaces_dir().name == "search_spaces"
-    write(tmp_path, "mine", "description: my space\nkind: free\ndepths: [[1]]\nletters: [A, B]\n")
-    monkeypatch.setenv("ARCHLAB_SPACES", str(tmp_path))
-    assert [s.name for s in list_spaces()] == ["mine"]
-    assert load_space("mine").cardinality() == 2
+def test_a_name_is_looked_up_in_the_users_folder_then_here_then_the_package(tmp_path, monkeypatch):
+    """$ARCHLAB_SPACES first, then ./search_spaces/, then the package's own files (package
+    data, so a wheel installed anywhere has them); a name found earlier hides a later one."""
+    shipped = space_folders()[-1]
+    assert shipped.parts[-3:] == ("archlab", "spaces", "builtin") and (shipped / "interleave.yaml").is_file()
+    monkeypatch.chdir(tmp_path)  # a directory without search_spaces/: the package's files alone
+    assert space_folders() == [shipped]
+    assert [s.name for s in list_spaces()] == list(SHIPPED)
+    mine, here = tmp_path / "mine", tmp_path / "search_spaces"
+    mine.mkdir(), here.mkdir()
+    write(mine, "mine", "description: mine in the user's folder\nkind: free\ndepths: [[1]]\nletters: [A, B]\n")
+    write(here, "mine", "description: mine here\nkind: free\ndepths: [[1]]\nletters: [A]\n")
+    write(here, "free", "description: free here\nkind: free\ndepths: [[1]]\nletters: [A, B, C]\n")
+    monkeypatch.setenv("ARCHLAB_SPACES", str(mine))
+    assert space_folders() == [mine, here.relative_to(tmp_path), shipped]
+    assert [s.name for s in list_spaces()] == sorted({*SHIPPED, "mine"})
+    assert load_space("mine").description == "mine in the user's folder" and load_space("mine").cardinality() == 2
+    assert load_space("free").description == "free here" and load_space("free").cardinality() == 3
+    assert load_space("interleave").cardinality() == load_space(str(shipped / "interleave.yaml")).cardinality()
 
 
 def test_python_escape_hatch(tmp_path, monkeypatch):
     (tmp_path / "my_space_mod.py").write_text(textwrap.dedent("""
-        from archlab.genome import parse
+        from archlab.model.genome import parse
 
         def tiny(trial):
             depth = trial.suggest_int("depth", 1, 2)

@@ -12,7 +12,7 @@ import torch
 
 from archlab.data import DATASETS, get_dataset
 from archlab.data.synthetic import FAINT_CONTRAST, SyntheticMotion, _orders
-from archlab.errors import UserError
+from archlab.util.errors import UserError
 
 
 @pytest.fixture(scope="module")

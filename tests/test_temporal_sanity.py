@@ -30,12 +30,12 @@ the margins).
 import pytest
 import torch
 
-from archlab.builder import build
+from archlab.model.builder import build
 from archlab.data.loader import to_input
 from archlab.data.synthetic import SyntheticMotion
-from archlab.genome import parse
-from archlab.recipe import ProxyRecipe
-from archlab.train import TrainConfig, train
+from archlab.model.genome import parse
+from archlab.training.recipe import ProxyRecipe
+from archlab.training.trainer import TrainConfig, train
 
 FIELDS = "w=8,16,32 sw=16 stem=2d/none t=-,-,- drop=0.0 cls=6"
 P3D = parse(f"A|B|C {FIELDS}")

@@ -19,7 +19,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from archlab.errors import UserError
+from archlab.util.errors import UserError
 from archlab.testing.study import write_settings
 
 OBJ, DIRS = ["val_top1", "latency_ms"], ["max", "min"]
@@ -43,7 +43,7 @@ def _trial(trial_id: str, **config):
 
 def _rec(ray_id: str, genome: str, gid: str, status: str, acc, top5, lat, gmacs, params, epochs, reason="",
          label="") -> "TrialRecord":
-    from archlab.record import TrialRecord
+    from archlab.results.record import TrialRecord
 
     return TrialRecord(status=status, reason=reason, ray_trial_id=ray_id, genome=genome, genome_id=gid, label=label,
                        val_top1=acc, val_top5=top5, latency_ms=lat, gmacs=gmacs, params=params, epochs=epochs)
@@ -52,7 +52,7 @@ def _rec(ray_id: str, genome: str, gid: str, status: str, acc, top5, lat, gmacs,
 def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
     """What results.load_results gives the search at the end, built from trial records by the
     same table builder (results.row / results.table)."""
-    from archlab.results import row, table
+    from archlab.results.reader import row, table
 
     search = [
         _rec("aaa_00000", GA, "ga", "ok", 0.5, 0.8, 10.0, 0.02, 41_000, 2),
@@ -404,12 +404,12 @@ def test_modes(monkeypatch, tmp_path):
 
 
 def test_tracker_survives_pickling_like_ray_does(tmp_path):
-    """Ray pickles the search's callbacks (search.searchers.Tracking, holding the tracker) with
+    """Ray pickles the search's callbacks (search.wandb_callback.Tracking, holding the tracker) with
     the experiment, to resume it."""
     import ray.cloudpickle as cloudpickle
     from ray.tune import Callback
 
-    from archlab.search.searchers import Tracking
+    from archlab.search.wandb_callback import Tracking
     from archlab.tracking import make_tracker
 
     cb = make_tracker("offline", tmp_path / "s", lambda line: None)

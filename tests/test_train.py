@@ -7,14 +7,14 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from archlab import train as train_mod
-from archlab.builder import build
+from archlab.training import trainer as train_mod
+from archlab.model.builder import build
 from archlab.data.loader import make_loader, to_input
 from archlab.data.synthetic import SyntheticMotion
-from archlab.errors import UserError
-from archlab.genome import parse
-from archlab.recipe import ProxyRecipe
-from archlab.train import EpochMetrics, TrainConfig, lr_factor, param_groups, train
+from archlab.util.errors import UserError
+from archlab.model.genome import parse
+from archlab.training.recipe import ProxyRecipe
+from archlab.training.trainer import EpochMetrics, TrainConfig, lr_factor, param_groups, train
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
 
@@ -276,7 +276,7 @@ def test_a_damaged_checkpoint_is_one_line_naming_it(tiny_data, tmp_path, damage)
     """Issue 15 item 4: a resume from a truncated or foreign checkpoint.pt raised from an
     unwrapped torch.load. It is a CorruptCheckpoint (a UserError: one line, exit 2), which a
     search trial answers by training again from scratch."""
-    from archlab.train import CHECKPOINT, CorruptCheckpoint
+    from archlab.training.trainer import CHECKPOINT, CorruptCheckpoint
 
     tr, va = tiny_data
     train(parse(TINY), tr, va, cfg(epochs=1), out_dir=tmp_path)

@@ -14,7 +14,7 @@ from archlab.data.clips import clip_starts, frame_indices
 from archlab.data.folder import VideoFolder, scan_folder, val_keys
 from archlab.data.ucf101 import UCF101, read_class_index, read_split
 from archlab.data.video import CorruptVideo, read_video, target_size, write_video
-from archlab.errors import UserError
+from archlab.util.errors import UserError
 from archlab.testing.ucf101 import write_tiny_ucf101
 
 CLASSES = ["ApplyEyeMakeup", "Archery", "Basketball"]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from archlab.errors import UserError
-from archlab.files import PARTIAL, FileLock, atomic_write
-from archlab.tables import md_cell, md_table, text_table
+from archlab.util.errors import UserError
+from archlab.util.files import PARTIAL, FileLock, atomic_write
+from archlab.util.tables import md_cell, md_table, text_table
 
 
 # ---- files ---------------------------------------------------------------------------------
@@ -55,7 +55,7 @@ def test_a_killed_writer_leaves_only_a_partial_file(tmp_path):
     target.write_bytes(b"old")
     code = textwrap.dedent(f"""
         import os, signal
-        from archlab.files import atomic_write
+        from archlab.util.files import atomic_write
         def w(f):
             f.write(b"x" * 1000)
             f.flush()
@@ -73,7 +73,7 @@ def test_file_lock_is_exclusive_across_processes_and_names_the_holder(tmp_path):
     lock = tmp_path / "study" / ".lock"
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from archlab.files import FileLock
+        from archlab.util.files import FileLock
         with FileLock({str(lock)!r}, busy="x"):
             print("locked", flush=True)
             time.sleep(60)
@@ -132,7 +132,7 @@ def test_tables_reject_a_ragged_row():
 # ---- versions and device -------------------------------------------------------------------
 
 def test_versions_read_metadata_without_importing():
-    code = ("import sys; from archlab.versions import versions, SEARCH; v = versions(SEARCH + ('no-such-dist-x',)); "
+    code = ("import sys; from archlab.util.versions import versions, SEARCH; v = versions(SEARCH + ('no-such-dist-x',)); "
             "print(v['ray'], v['optuna'], v['no-such-dist-x'], 'ray' in sys.modules, 'optuna' in sys.modules, "
             "'torch' in sys.modules)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -143,7 +143,7 @@ def test_versions_read_metadata_without_importing():
     import torch
 
     from archlab import __version__
-    from archlab.versions import machine, versions
+    from archlab.util.versions import machine, versions
 
     v = versions()
     assert v["archlab"] == __version__ and v["torch"] == torch.__version__
@@ -154,7 +154,7 @@ def test_versions_read_metadata_without_importing():
 def test_resolve_device():
     import torch
 
-    from archlab.device import device_label, resolve_device
+    from archlab.util.device import device_label, resolve_device
 
     assert resolve_device("cpu") == torch.device("cpu")
     assert resolve_device(" Auto ") == torch.device("cuda" if torch.cuda.is_available() else "cpu")

@@ -18,9 +18,9 @@ compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.
 * ``profiling`` – genomes/s of ``profile.count_fast`` vs ``profile.count_fvcore`` on random
   genomes of the interleave space, and whether they agree exactly on every one.
 * ``forms``     – issue 17's table: proxy / p3d63 x0.25 train steps and p3d63 inference in
-  fp32, channels_last_3d, bf16 autocast and bf16 weights (``archlab.forms``), interleaved.
+  fp32, channels_last_3d, bf16 autocast and bf16 weights (``archlab.measure.forms``), interleaved.
 * ``runtimes``  – Kendall tau between eager fp32, bf16 forms, onnxruntime and OpenVINO
-  latencies over a space's sample (``archlab.runtimes``).
+  latencies over a space's sample (``archlab.measure.runtimes``).
 * ``search``    – the default ``archlab search --space interleave`` (``--quick``: 4 tiny
   trials) in a temporary study: wall time, Ray start-up, and the overhead fraction, the share
   of the trial slots' time (concurrency x wall) not spent training a proxy.
@@ -40,7 +40,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ..builder import fuse_bn
+from ..model.builder import fuse_bn
 from .blocks import block_costs, block_macs_analytic, blocks_table, bottleneck_letters, run_blocks, stage_shapes
 from .common import RESULTS_DIR, conv_macs, interleaved, machine_info, median, write_results
 

@@ -11,12 +11,12 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..blocks import ResBlock, r21_midplanes, se_width
-from ..builder import count_params, init_weights
-from ..device import resolve_device
-from ..genome import EXPANSION, LETTERS, scale_widths
-from ..presets import get as get_preset
-from ..profile import Clip, count_fast
+from ..model.blocks import ResBlock, r21_midplanes, se_width
+from ..model.builder import count_params, init_weights
+from ..util.device import resolve_device
+from ..model.genome import EXPANSION, LETTERS, scale_widths
+from ..model.presets import get as get_preset
+from ..measure.profile import Clip, count_fast
 from .common import conv_macs, interleaved, median, publish
 
 

@@ -16,41 +16,16 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..files import atomic_write
-from ..tables import md_table, text_table
-from ..versions import machine, versions
+from ..util.files import atomic_write
+from ..measure.timing import interleaved  # noqa: F401 - the benchmarks' timer
+from ..util.tables import md_table, text_table
+from ..util.versions import machine, versions
 
 RESULTS_DIR = Path("bench") / "results"
 
 
 def machine_info() -> dict[str, Any]:
     return {**machine(), **versions(("torch",))}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2,
-                device: torch.device | str = "cpu") -> dict[str, list[float]]:
-    """Time each callable ``runs`` times, round-robin (the first one rotates every round), so
-    every candidate sees the same minutes of machine load. Returns milliseconds per call."""
-    device = torch.device(device)
-    names = list(fns)
-    for _ in range(warmup):
-        for n in names:
-            fns[n]()
-    _sync(device)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(runs):
-        k = r % len(names)
-        for n in names[k:] + names[:k]:
-            t0 = time.perf_counter()
-            fns[n]()
-            _sync(device)
-            times[n].append((time.perf_counter() - t0) * 1000)
-    return times
 
 
 def median(xs: Sequence[float]) -> float:

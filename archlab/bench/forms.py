@@ -20,11 +20,11 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from ..builder import build, fuse_bn
-from ..forms import Form
-from ..genome import scale_widths
-from ..presets import get as get_preset
-from ..profile import Clip
+from ..model.builder import build, fuse_bn
+from ..measure.forms import Form
+from ..model.genome import scale_widths
+from ..model.presets import get as get_preset
+from ..measure.profile import Clip
 from .common import interleaved, median, publish
 
 
@@ -33,8 +33,8 @@ def run_forms(quick: bool = False, out_dir: str | Path | None = None, runs: int 
     in fp32 NCDHW / fp32 channels_last_3d / bf16 autocast + CL3d / bf16 weights + CL3d,
     each workload's forms interleaved in one run (``calibrate.training_steppers``: AdamW as
     the search trains; inference BN folded as latency is measured)."""
-    from ..calibrate import PROXY_GENOME, inference_runners, time_forms, training_steppers
-    from ..presets import resolve
+    from ..training.calibrate import PROXY_GENOME, inference_runners, time_forms, training_steppers
+    from ..model.presets import resolve
 
     kinds = (("fp32", "ncdhw"), ("fp32", "cl3d"), ("bf16-autocast", "cl3d"), ("bf16", "cl3d"))
     p3d = scale_widths(get_preset("p3d63", 10), 0.25)
@@ -91,7 +91,7 @@ def run_runtimes(quick: bool = False, out_dir: str | Path | None = None, n: int 
     between the two is the noise floor), torch in other forms, onnxruntime and (if
     installed) OpenVINO, all BN-folded, each genome's runtimes round-robin; Kendall tau
     between every pair of runtimes' latencies."""
-    from .. import runtimes
+    from ..measure import runtimes
     from ..spaces import load_space
 
     n = n or (4 if quick else 16)

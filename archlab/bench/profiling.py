@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..genome import Genome
-from ..profile import count_fast, count_fvcore
+from ..model.genome import Genome
+from ..measure.profile import count_fast, count_fvcore
 from ..spaces import load_space
 from .common import publish
 

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..builder import fuse_bn
-from ..profile import Clip
-from ..tables import md_table, text_table
+from ..model.builder import fuse_bn
+from ..measure.profile import Clip
+from ..util.tables import md_table, text_table
 from ..testing.reference import archlab_and_reference, max_rel_diff
 from .common import interleaved, median, write_results
 

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..results import load_results
+from ..results.reader import load_results
 from ..search import SearchConfig, search, shutdown
 from .common import publish
 

@@ -12,11 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..builder import build
-from ..forms import Form
-from ..genome import scale_widths
-from ..presets import get as get_preset
-from ..profile import Clip, count_fast
+from ..model.builder import build
+from ..measure.forms import Form
+from ..model.genome import scale_widths
+from ..model.presets import get as get_preset
+from ..measure.profile import Clip, count_fast
 from .common import interleaved, median, publish
 
 

@@ -13,7 +13,7 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from ..errors import UserError
+from ..util.errors import UserError
 from . import calibrate, data, export, fidelity, model, report, search, spaces, study, train, weights
 from .common import Parser
 

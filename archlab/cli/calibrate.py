@@ -1,5 +1,5 @@
 """`archlab calibrate`: time and check the training/inference forms on this machine, print
-the side-by-side table and its choice, cache it (``archlab.calibrate``). The form options of
+the side-by-side table and its choice, cache it (``archlab.training.calibrate``). The form options of
 other commands are in ``cli.forms``."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 
 def _threads(text: str) -> tuple[int, ...]:
@@ -22,8 +22,8 @@ def _threads(text: str) -> tuple[int, ...]:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from .. import calibrate
-    from ..profile import parse_clip
+    from ..training import calibrate
+    from ..measure.profile import parse_clip
 
     if args.device != "cpu":
         raise UserError(f"--device {args.device}: calibration runs on cpu only for now (not measured on a GPU; "

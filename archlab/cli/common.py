@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..errors import UserError
-from ..tables import text_table
+from ..util.errors import UserError
+from ..util.tables import text_table
 
 
 def table(rows: list[list[str]], header: list[str], right: set[int] | None = None) -> str:
@@ -18,14 +18,14 @@ def fmt_int(n: int) -> str:
 
 
 def genome_arg(text: str, classes: int | None):
-    from ..presets import resolve
+    from ..model.presets import resolve
 
     return resolve(text, classes)
 
 
 def clip_arg(args: argparse.Namespace, genome_text: str):
-    from ..presets import DEFAULT_INPUT
-    from ..profile import parse_clip
+    from ..model.presets import DEFAULT_INPUT
+    from ..measure.profile import parse_clip
 
     if args.input:
         return parse_clip(args.input)
@@ -33,7 +33,7 @@ def clip_arg(args: argparse.Namespace, genome_text: str):
 
 
 def cost_table(genome, clip, method: str) -> str:
-    from ..profile import cost
+    from ..measure.profile import cost
 
     c = cost(genome, clip, method=method)
     rows = [[s.name, s.letters, "x".join(map(str, s.out_shape)), fmt_int(s.params), f"{s.macs / 1e9:.3f}"]

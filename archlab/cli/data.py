@@ -7,7 +7,7 @@ import sys
 
 import os
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .common import Parser, fmt_int
 
 

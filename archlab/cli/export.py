@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..outdir import writable_folder
+from ..util.outdir import writable_folder
 from .common import fmt_int, table
 from .forms import add_export_form_arg, export_form
 
@@ -27,7 +27,7 @@ only with --trial):
 
 def cmd_export(args: argparse.Namespace) -> int:
     from ..export import FORMATS, VerificationError, export, resolve_source
-    from ..profile import parse_clip
+    from ..measure.profile import parse_clip
 
     if args.out is not None:
         writable_folder("--out", args.out)

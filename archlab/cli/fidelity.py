@@ -12,10 +12,10 @@ import math
 import time
 from pathlib import Path
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 from ..fidelity.anchors import ANCHORS
-from ..recipe import ProxyRecipe
-from ..versions import default_workers
+from ..training.recipe import ProxyRecipe
+from ..util.versions import default_workers
 
 # ``--quick``: a smoke run of a few seconds (tests, a first look).
 QUICK = {"epochs": 1, "train_clips": 32, "val_clips": 24}
@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible float sums)")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once, one process each (default: "
                    "usable cores // --threads; --quick: 1)")
-    p.add_argument("--form", default=None, help="numeric form both budgets train in (archlab.forms), e.g. "
+    p.add_argument("--form", default=None, help="numeric form both budgets train in (archlab.measure.forms), e.g. "
                    "bf16-autocast/cl3d (default: fp32, the trainer's CPU default)")
     p.add_argument("--against", default=None, metavar="DIR", help="another fidelity output (e.g. the same "
                    "measurement in fp32): Kendall tau / Spearman rho between the two proxy rankings -> against.json")
@@ -99,7 +99,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     if cfg.form is not None:
-        from ..calibrate import warn_if_failed
+        from ..training.calibrate import warn_if_failed
 
         warn_if_failed(cfg.form, "training")  # fidelity trains on the CPU
     other = _read_other(args.against) if args.against else None  # before any training: a bad path fails first
@@ -116,7 +116,7 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         import json
 
         from ..fidelity.summary import against
-        from ..files import atomic_write
+        from ..util.files import atomic_write
 
         try:
             a = against(s, other)

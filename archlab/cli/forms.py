@@ -1,5 +1,5 @@
 """The form options of `archlab train`, `profile` and `export` (precision x memory format,
-``archlab.forms``): parsing only.
+``archlab.measure.forms``): parsing only.
 
 Why no calibrated default here: a first use of this machine's calibration measures it, ~3
 minutes, and nothing a user did not ask for may cost that. So train and profile run fp32
@@ -13,10 +13,10 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..errors import UserError
+from ..util.errors import UserError
 
 AUTO = "auto"  # train/profile: this machine's calibrated form (may calibrate first, ~3 min)
-RUNTIMES = ("torch", "onnxruntime", "openvino")  # archlab.runtimes.RUNTIMES (checked by a test); no torch here
+RUNTIMES = ("torch", "onnxruntime", "openvino")  # archlab.measure.runtimes.RUNTIMES (checked by a test); no torch here
 
 
 def add_train_form_arg(p: argparse.ArgumentParser) -> None:
@@ -32,9 +32,9 @@ def train_form(args: argparse.Namespace) -> Any:
         return None
     if args.channels_last != "auto":
         raise UserError("--form and --channels-last both set the layout: give one")
-    from ..calibrate import training_form, warn_if_failed
-    from ..device import resolve_device
-    from ..forms import Form
+    from ..training.calibrate import training_form, warn_if_failed
+    from ..util.device import resolve_device
+    from ..measure.forms import Form
 
     if args.form == AUTO:
         return training_form(resolve_device(args.device)).with_threads(None)
@@ -54,7 +54,7 @@ def add_latency_args(p: argparse.ArgumentParser) -> None:
 
 def latency_form(args: argparse.Namespace) -> Any:
     """The form for ``archlab profile``: fp32 NCDHW unless asked."""
-    from ..forms import FP32, Form
+    from ..measure.forms import FP32, Form
 
     if args.form is None:
         return FP32
@@ -62,7 +62,7 @@ def latency_form(args: argparse.Namespace) -> Any:
         raise UserError("--form applies to --latency-runtime torch; other runtimes run the fp32 ONNX graph")
     if args.form != AUTO:
         return Form.parse(args.form)
-    from ..calibrate import inference_form
+    from ..training.calibrate import inference_form
 
     return inference_form(args.device).with_threads(None)
 
@@ -74,10 +74,10 @@ def add_export_form_arg(p: argparse.ArgumentParser) -> None:
 
 
 def export_form(args: argparse.Namespace) -> Any:
-    from ..forms import CALIBRATED, Form
+    from ..measure.forms import CALIBRATED, Form
 
     if args.form == CALIBRATED:
-        from ..calibrate import inference_form
+        from ..training.calibrate import inference_form
 
         return inference_form("cpu").with_threads(None)
     return Form.parse(args.form)

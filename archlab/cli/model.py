@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .common import add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
 from .forms import add_latency_args, latency_form
 
@@ -19,7 +19,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_profile(args: argparse.Namespace) -> int:
-    from ..profile import latency, resolve_device
+    from ..measure.profile import latency, resolve_device
 
     resolve_device(args.device)  # fail before printing anything
     g = genome_arg(args.genome, args.classes)
@@ -35,8 +35,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from ..presets import DEFAULT_INPUT, DESCRIPTIONS, PRESETS, get
-    from ..profile import cost
+    from ..model.presets import DEFAULT_INPUT, DESCRIPTIONS, PRESETS, get
+    from ..measure.profile import cost
 
     rows = []
     for name in PRESETS:
@@ -50,7 +50,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 def cmd_blocks(args: argparse.Namespace) -> int:
     from ..bench import blocks_table, block_costs
-    from ..profile import device_label, parse_clip, resolve_device
+    from ..measure.profile import device_label, parse_clip, resolve_device
 
     dev = resolve_device(args.device)
     clip = parse_clip(args.input)

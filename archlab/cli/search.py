@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..recipe import ProxyRecipe
+from ..training.recipe import ProxyRecipe
 from .common import fmt_int, key_values, table
 from .forms import RUNTIMES
 
@@ -31,7 +31,7 @@ def _front_table(front, objectives: list[str]) -> str:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from ..results import FINISHED, finished, load_results
+    from ..results.reader import FINISHED, finished, load_results
     from ..search import SearchConfig, search, shutdown
 
     cfg = SearchConfig(space=args.space, name=args.name, out=args.out, data=args.data, data_root=args.data_root,

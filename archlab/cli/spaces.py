@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .common import fmt_int, table
 
 
@@ -26,7 +26,7 @@ def cmd_sample(args: argparse.Namespace) -> int:
     import json
     import random
 
-    from ..profile import cost, parse_clip
+    from ..measure.profile import cost, parse_clip
     from ..spaces import load_space
 
     if args.n < 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..outdir import writable_folder
+from ..util.outdir import writable_folder
 from .common import Parser, table
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..outdir import writable_folder
-from ..recipe import ProxyRecipe
+from ..util.outdir import writable_folder
+from ..training.recipe import ProxyRecipe
 from .common import genome_arg
 from .forms import add_train_form_arg, train_form
 
 
 def cmd_train(args: argparse.Namespace) -> int:
     from ..data import get_dataset
-    from ..genome import scale_widths
-    from ..train import TrainConfig, train
+    from ..model.genome import scale_widths
+    from ..training.trainer import TrainConfig, train
 
     writable_folder("--out", args.out)  # before 10 s of building a dataset
     recipe = ProxyRecipe.from_args(args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 
 # Networks whose official caffemodel layout archlab knows (names checked against the released
 # deploy prototxt; tests/test_p3d_official.py).
@@ -19,9 +19,9 @@ IMPORTABLE = ("p3d199",)
 def cmd_import_weights(args: argparse.Namespace) -> int:
     import torch
 
-    from ..caffe import import_p3d
-    from ..files import atomic_write
-    from ..presets import DEFAULT_INPUT, get
+    from ..model.caffe import import_p3d
+    from ..util.files import atomic_write
+    from ..model.presets import DEFAULT_INPUT, get
 
     if args.preset not in IMPORTABLE:
         raise UserError(f"import-weights knows the Caffe layout of {', '.join(IMPORTABLE)}, not {shorten(args.preset)}")

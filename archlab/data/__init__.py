@@ -17,7 +17,7 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 from .folder import VideoFolder
 from .synthetic import SyntheticMotion
 from .ucf101 import UCF101

@@ -36,7 +36,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 from .video import CorruptVideo, Resize, crop_pair, format_size, parse_size
 
 FORMAT = 1

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .cache import load_frames
 from .video import CorruptVideo, Resize, crop_pair, format_size, read_video
 

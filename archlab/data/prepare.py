@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import UserError
-from ..files import PARTIAL, FileLock, atomic_write
+from ..util.errors import UserError
+from ..util.files import PARTIAL, FileLock, atomic_write
 from .cache import CONFIG, FORMAT, MANIFEST, VIDEOS, frames_path, load_frames
 from .folder import scan_folder
 from .ucf101 import FOLDS, LISTS_DIR, list_videos, locate_videos

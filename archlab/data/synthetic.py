@@ -50,7 +50,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 
 SPLITS = {"train": 0, "val": 1, "test": 2}
 PATHS = ("translate", "rotate", "scale")

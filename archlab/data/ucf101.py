@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 from typing import Sequence
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 from .cache import check_resize, open_cache
 from .clips import Video, VideoClipDataset
 from .video import Resize

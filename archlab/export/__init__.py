@@ -4,7 +4,7 @@ One concern per module, data flowing one way:
 
     select.py   which trial of a study to export (the ranking rule, in its docstring)
     source.py   what is exported: genome + weights + what the study knows (reads the study
-                through archlab.results, the one reader of a study directory)
+                through archlab.results.reader, the one reader of a study directory)
     formats.py  model.pt2 / model.onnx: write and load back
     verify.py   exported files against eager torch on fresh clips (nothing ships otherwise)
     card.py     model_card.json and MODEL_CARD.md
@@ -14,7 +14,7 @@ The names below are the package's API (``from archlab.export import export, reso
 """
 
 from .card import form_card, how_to_load, model_card, render_card, sha256
-from .formats import FILE_NAMES, FORMATS, INPUT_NAME, OUTPUT_NAME, Clip, Runner, export_onnx, export_pt2, load_onnx, \
+from ..measure.graph_files import FILE_NAMES, FORMATS, INPUT_NAME, OUTPUT_NAME, Clip, Runner, export_onnx, export_pt2, load_onnx, \
     load_pt2
 from .run import DEFAULT_CLIP, ExportResult, default_out_dir, export
 from .select import ACCURACY, LIMIT_COLUMNS, select_trial

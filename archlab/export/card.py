@@ -8,11 +8,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Sequence
 
-from .. import calibrate
-from ..errors import UserError
-from ..tables import md_table
-from ..versions import EXPORT, versions
-from .formats import FILE_NAMES, FORMATS, INPUT_NAME, OUTPUT_NAME, Clip, clip_str
+from ..training import calibrate
+from ..util.errors import UserError
+from ..util.tables import md_table
+from ..util.versions import EXPORT, versions
+from ..measure.graph_files import FILE_NAMES, FORMATS, INPUT_NAME, OUTPUT_NAME, Clip, clip_str
 from .source import Source
 from .verify import EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, Check
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..builder import fuse_bn
-from ..errors import UserError, shorten
-from ..files import atomic_write
-from ..forms import FP32, Form, InForm
-from ..profile import count_fast
+from ..model.builder import fuse_bn
+from ..util.errors import UserError, shorten
+from ..util.files import atomic_write
+from ..measure.forms import FP32, Form, InForm
+from ..measure.profile import count_fast
 from .card import form_card, model_card, render_card, sha256
-from .formats import FILE_NAMES, FORMATS, Clip, Runner, clip_str, export_onnx, export_pt2, load_onnx, load_pt2
+from ..measure.graph_files import FILE_NAMES, FORMATS, Clip, Runner, clip_str, export_onnx, export_pt2, load_onnx, load_pt2
 from .source import Source, build_model
 from .verify import BF16_REL_TOL, EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, Check, VerificationError, random_clips, verify
 

@@ -3,14 +3,14 @@
 * The search's full-budget trials compete: status ``ok`` (``record.FRONT``; a trial stopped
   at a rung has an earlier epoch's accuracy and never competes), with finite
   objectives. Baseline trials (``baseline`` true: references trained on the knee's skeleton)
-  do not; export one with ``--trial b<N>``. The front is ``archlab.pareto.non_dominated`` on
+  do not; export one with ``--trial b<N>``. The front is ``archlab.results.pareto.non_dominated`` on
   the study's objectives (study.yaml ``objectives``/``directions``).
 * With a limit (``--max-latency MS`` on ``latency_ms``, ``--max-gmacs G`` on ``gmacs``): the
   trials within every limit are taken first, their front is computed, and its points are
   ranked by ``val_top1``, best first (ties: the study's other objectives, then trial number).
   Rank 1 is the most accurate trial within the budget; rank k the k-th most accurate
   non-dominated trial within it.
-* Without limits: rank 1 is the front's knee point (``archlab.pareto.knee_point``: the front
+* Without limits: rank 1 is the front's knee point (``archlab.results.pareto.knee_point``: the front
   point closest to the utopia point after scaling each objective to [0, 1] over the front),
   the balanced trade-off to ship when nobody gave a budget. Rank k is the knee of the front
   that remains after removing ranks 1..k-1, so ranks walk from the balanced middle of the
@@ -25,11 +25,11 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from .. import pareto
-from ..confirmed import accuracy_view
-from ..errors import UserError
-from ..forms import check_one_form
-from ..record import FRONT
+from ..results import pareto
+from ..results.confirmed import accuracy_view
+from ..util.errors import UserError
+from ..measure.forms import check_one_form
+from ..results.record import FRONT
 
 ACCURACY = "val_top1"
 LIMIT_COLUMNS = {"max_latency": "latency_ms", "max_gmacs": "gmacs"}
@@ -45,7 +45,7 @@ def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], 
     if absent:
         raise UserError(f"the study's results have no column for the objective(s) {', '.join(absent)}")
     # full-budget trials only: a stopped one's accuracy is not final; each ranked on the mean
-    # over all its seeds (the confirm step's too: archlab.confirmed), as the front is
+    # over all its seeds (the confirm step's too: archlab.results.confirmed), as the front is
     ok = accuracy_view(df[df["status"].isin(FRONT)])
     if "latency_ms" in objectives:
         check_one_form(ok)  # latencies of different forms/runtimes are not one front

@@ -1,7 +1,7 @@
 """What is exported: one network, its weights and what is known about it (a ``Source``).
 
 ``resolve_source`` turns ``archlab export``'s arguments into a Source: a genome or preset
-with fresh or given weights, or a trial of a study (read through ``archlab.results``, the one
+with fresh or given weights, or a trial of a study (read through ``archlab.results.reader``, the one
 reader of a study directory; chosen by ``select.select_trial`` or named by ``--trial``) with
 its checkpoint. Checkpoints are read with ``weights_only=True`` (no code runs) and must fit
 the genome exactly; every problem is one UserError line.
@@ -18,12 +18,12 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..builder import build
-from ..errors import UserError
-from ..genome import Genome, GenomeError, parse
-from ..presets import DEFAULT_INPUT, resolve
-from ..results import COLUMNS as RECORD_COLUMNS, find_trial, load_results
-from .formats import Clip
+from ..model.builder import build
+from ..util.errors import UserError
+from ..model.genome import Genome, GenomeError, parse
+from ..model.presets import DEFAULT_INPUT, resolve
+from ..results.reader import COLUMNS as RECORD_COLUMNS, find_trial, load_results
+from ..measure.graph_files import Clip
 from .select import select_trial
 
 

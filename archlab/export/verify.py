@@ -16,8 +16,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..errors import UserError
-from .formats import Clip, Runner
+from ..util.errors import UserError
+from ..measure.graph_files import Clip, Runner, random_clips
 
 EXAMPLE_BATCH = 2  # traced example (embedded in model.pt2); batch 1 would be specialised
 VERIFY_BATCHES = (2, 3, 1)  # fresh clips; 3 and 1 differ from the example batch
@@ -56,11 +56,6 @@ class VerificationError(Exception):
         self.checks = checks
         bad = [c for c in checks if not c.ok]
         super().__init__("; ".join(c.describe() for c in bad))
-
-
-def random_clips(clip: Clip, batch: int, seed: int) -> torch.Tensor:
-    g = torch.Generator().manual_seed(seed)
-    return torch.randn(batch, 3, *clip, generator=g)
 
 
 def compare(fmt: str, batch: int, got: torch.Tensor, want: torch.Tensor, rel_tol: float = REL_TOL) -> Check:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..genome import Genome, parse
+from ..model.genome import Genome, parse
 
 #: The anchors' shared skeleton: p3d_table1's (stem without pools, no temporal pools, width
 #: 0.125, depths 1,1,3,1 with the last stage 2D), so every block letter sees all 8 frames.

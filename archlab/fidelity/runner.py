@@ -18,7 +18,7 @@ Layout of ``out``::
     fidelity.png                  proxy mean +- CI against the reference
 
 A run killed half-way resumes from its last epoch (train.py's checkpoint); a finished one is
-never trained again. Both budgets are the lab's one ``ProxyRecipe`` (``archlab.recipe``; the
+never trained again. Both budgets are the lab's one ``ProxyRecipe`` (``archlab.training.recipe``; the
 reference is ``proxy.with_(epochs=..., train_clips=...)``), so what is measured is exactly what
 the search, ``archlab train`` and studies train. Two settings are the measurement's own, not
 the recipe's: ``data_seed`` (which synthetic clips) and ``fresh_clips`` (new training clips
@@ -39,12 +39,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import UserError, shorten
-from ..files import atomic_write
-from ..genome import Genome
-from ..processes import run_jobs
-from ..recipe import ProxyRecipe
-from . import scores
+from ..util.errors import UserError, shorten
+from ..util.files import atomic_write
+from ..model.genome import Genome
+from ..util.processes import run_jobs
+from ..training.recipe import ProxyRecipe
+from ..measure import scores
 from .anchors import ANCHORS, anchor_genomes
 from .summary import Run, plot, render_markdown, summarize
 
@@ -74,7 +74,7 @@ class FidelityConfig:
     # are independent, and one process per core is ~2x one process on 2 cores (a 1-thread
     # proxy keeps a core busy; threads within one small proxy scale far worse).
     workers: int = 1
-    # The numeric form both budgets train in (archlab.forms name, e.g. "bf16-autocast/cl3d");
+    # The numeric form both budgets train in (archlab.measure.forms name, e.g. "bf16-autocast/cl3d");
     # None = the trainer's CPU default (fp32). Issue 17: do bf16 proxies rank like fp32 ones?
     form: str | None = None
 
@@ -95,7 +95,7 @@ class FidelityConfig:
         if self.workers < 1:
             raise UserError(f"--workers must be at least 1 (got {self.workers})")
         if self.form is not None:
-            from ..forms import Form
+            from ..measure.forms import Form
 
             Form.parse(self.form)  # one line for a bad name
         if self.data_seed < 0:
@@ -143,7 +143,7 @@ def sample_stratified(space_name: str, n: int, clip: tuple[int, int, int], seed:
     """``n`` distinct genomes of the space, one from each of ``n`` equal-count GMAC strata of
     a pool of ``pool * n`` constrained random draws: the sample spans cheap to costly
     instead of clustering where the space is densest."""
-    from ..profile import cost
+    from ..measure.profile import cost
     from ..spaces import load_space
 
     if n == 0:
@@ -175,7 +175,7 @@ def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyR
               tse_epochs: int, data: Callable[[], tuple[Any, Any]], form: str | None = None) -> tuple[Run, bool]:
     """Train (or reuse) one (genome, seed, budget) run under ``recipe.with_(seed=seed)``;
     returns (run, reused)."""
-    from ..train import TrainConfig, train
+    from ..training.trainer import TrainConfig, train
 
     d = _run_dir(out, budget, genome, seed)
     done = d / "result.json"
@@ -285,7 +285,7 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
 
     out = Path(cfg.out)
     clip = cfg.proxy.clip
-    from ..profile import cost
+    from ..measure.profile import cost
 
     sampled = sample_stratified(cfg.space, cfg.genomes, clip, cfg.sample_seed, cfg.max_gmacs)
     genomes = anchor_genomes(cfg.anchors) + [(f"s{i + 1}", g) for i, g in enumerate(sampled)]

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..genome import Genome
-from ..recipe import ProxyRecipe
-from . import scores, stats
+from ..model.genome import Genome
+from ..training.recipe import ProxyRecipe
+from ..measure import scores
+from ..results import stats
 from .anchors import ANCHORS, BLIND
 
 

@@ -5,7 +5,7 @@
     document.py   report.md / report.html (build_report)
     dashboard.py  optuna-dashboard on the study's storage (serve_dashboard)
 
-Everything reads the study through ``archlab.results``. The names below are the package's
+Everything reads the study through ``archlab.results.reader``. The names below are the package's
 API (``from archlab.report import build_report``).
 """
 
@@ -13,7 +13,7 @@ from .dashboard import serve_dashboard
 from .document import FORMATS, TRIAL_HEADER, build_report
 from .figures import (AXIS_LABELS, chance_accuracy, hypervolume_figure, mix_figure, plot_hypervolume, plot_mix,
                       plot_tradeoff, tradeoff_figure)
-from .numbers import hypervolume_curve, hypervolume_time_curve, preset_names, short_genome, study_hypervolume
+from ..results.numbers import hypervolume_curve, hypervolume_time_curve, preset_names, short_genome, study_hypervolume
 
 __all__ = ["AXIS_LABELS", "FORMATS", "TRIAL_HEADER", "build_report", "chance_accuracy", "hypervolume_curve",
            "hypervolume_figure", "hypervolume_time_curve", "mix_figure", "plot_hypervolume", "plot_mix",

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ..errors import UserError
-from ..results import load_results, load_study_info, open_storage
+from ..util.errors import UserError
+from ..results.reader import load_results, load_study_info, open_storage
 
 
 def serve_dashboard(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8080,

@@ -17,13 +17,13 @@ from typing import Callable
 
 import pandas as pd
 
-from ..errors import UserError, shorten
-from ..files import atomic_write
-from ..record import FINISHED
-from ..results import load_results
-from ..tables import text_table
+from ..util.errors import UserError, shorten
+from ..util.files import atomic_write
+from ..results.record import FINISHED
+from ..results.reader import load_results
+from ..util.tables import text_table
 from .figures import plot_hypervolume, plot_mix, plot_tradeoff
-from .numbers import hypervolume_curve, hypervolume_time_curve, num, preset_names, study_hypervolume
+from ..results.numbers import hypervolume_curve, hypervolume_time_curve, num, preset_names, study_hypervolume
 
 FORMATS = ("md", "html")
 

@@ -16,10 +16,10 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from .. import pareto
-from ..genome import LETTERS, GenomeError, parse
-from ..record import FINISHED
-from .numbers import short_genome
+from ..results import pareto
+from ..model.genome import LETTERS, GenomeError, parse
+from ..results.record import FINISHED
+from ..results.numbers import short_genome
 
 AXIS_LABELS = {"val_top1": "val top-1 accuracy", "latency_ms": "latency (ms per clip, batch 1)",
                "gmacs": "GMACs per clip", "params": "parameters"}

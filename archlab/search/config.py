@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..errors import UserError, shorten
-from ..outdir import writable_folder
-from ..recipe import ProxyRecipe
+from ..util.errors import UserError, shorten
+from ..util.outdir import writable_folder
+from ..training.recipe import ProxyRecipe
 
 SAMPLERS = ("nsga2", "tpe", "random")
 SCHEDULERS = ("asha", "mo-asha")
@@ -44,7 +44,7 @@ class SearchConfig:
     # Trials that train (rejections and repeats do not count). None: DEFAULT_TRIALS for a new
     # study, the stored budget for one that continues (so `--resume` never changes it).
     trials: int | None = None
-    # How every proxy is trained, and on which clips (archlab.recipe: its only definition).
+    # How every proxy is trained, and on which clips (archlab.training.recipe: its only definition).
     recipe: ProxyRecipe = field(default_factory=ProxyRecipe)
     sampler: str = "nsga2"
     concurrency: int | None = None  # None: as many as the CPUs/GPUs allow
@@ -59,19 +59,19 @@ class SearchConfig:
     # recipe the seeds' mean ranking at epoch 4 agrees with the final one at rho 0.65, at epoch
     # 8 at 0.93 (README "Proxy fidelity", per-epoch figures): a rung before 8 stops on noise.
     grace_epochs: int = 8
-    # Early stopping at the rungs: "asha" (Ray's, on val_top1 alone) or "mo-asha" (archlab.rungs:
+    # Early stopping at the rungs: "asha" (Ray's, on val_top1 alone) or "mo-asha" (archlab.search.rungs:
     # non-dominated rank of (val_top1 at the rung, latency), so a cheap trial on the front at
     # its cost is not stopped for a middling accuracy). Either way a stopped trial is never on
     # the front nor told to the sampler as final.
     scheduler: str = "asha"
     latency_runs: int = 5
     # After the budget, every trained genome's latency is measured again in this many shuffled
-    # passes, one genome at a time, and the front uses each one's fastest pass (archlab.remeasure:
+    # passes, one genome at a time, and the front uses each one's fastest pass (archlab.results.remeasure:
     # a trial measured its own beside another trial's training; one pass reads a median 42%
     # above the fastest of ten on the 2-core VM). 0: the trials' own values.
     latency_passes: int = 5
-    # The forms (archlab.forms names) trials train and measure latency in, and the runtime of
-    # the latency objective (archlab.runtimes). fp32/ncdhw by default, stated in study.yaml:
+    # The forms (archlab.measure.forms names) trials train and measure latency in, and the runtime of
+    # the latency objective (archlab.measure.runtimes). fp32/ncdhw by default, stated in study.yaml:
     # bf16's effect on proxy ranking is unmeasured (issue 17; 2 seeds moved 5-epoch outcomes
     # more than layout did) and calibrating on first use costs ~3 min, more than half of the
     # default search. CALIBRATED opts in: resolved to this machine's measured choice when the
@@ -87,7 +87,7 @@ class SearchConfig:
     seeds: int = 1
     # The confirm step: after the budget, every point of the front is retrained with this many
     # more seeds and the final front is computed on the means over all its seeds (0: off).
-    confirm_seeds: int = 2  # = archlab.confirmed.DEFAULT_SEEDS (not imported: pandas; a test checks)
+    confirm_seeds: int = 2  # = archlab.results.confirmed.DEFAULT_SEEDS (not imported: pandas; a test checks)
 
     def __post_init__(self) -> None:
         if not isinstance(self.recipe, ProxyRecipe):
@@ -109,7 +109,7 @@ class SearchConfig:
                                                               for k in self.data_opts):
             raise UserError(f"--data-opt must be KEY=VALUE pairs (got {_show(self.data_opts)})")
         object.__setattr__(self, "data_opts", dict(self.data_opts))
-        from ..results import parse_objectives  # noqa: PLC0415 - pandas, only when a config is built
+        from ..results.reader import parse_objectives  # noqa: PLC0415 - pandas, only when a config is built
 
         parse_objectives(self.objectives)
         if self.trials is not None:
@@ -137,8 +137,8 @@ class SearchConfig:
         _int("--seeds", self.seeds, 1, MAX_SEEDS)
         _int("--confirm-seeds", self.confirm_seeds, 0, MAX_SEEDS)
         _choice("--wandb", self.wandb, WANDB)
-        from ..forms import CALIBRATED, Form  # noqa: PLC0415 - torch, only when a config is built
-        from ..runtimes import RUNTIMES  # noqa: PLC0415
+        from ..measure.forms import CALIBRATED, Form  # noqa: PLC0415 - torch, only when a config is built
+        from ..measure.runtimes import RUNTIMES  # noqa: PLC0415
 
         for option, v in (("--train-form", self.train_form), ("--latency-form", self.latency_form)):
             _text(option, v)

@@ -1,6 +1,6 @@
 """The confirm step (issue 13 item 4): after the budget, every point of the front is
 retrained with ``--confirm-seeds N`` more seeds and the final front is computed on the
-means over all its seeds (the rules, with no Ray: ``archlab.confirmed``).
+means over all its seeds (the rules, with no Ray: ``archlab.results.confirmed``).
 
 Each (front point, seed) is one Ray trial of one seed (the worker reads ``_seed`` from the
 config: ``seeds.trial_seeds``), so the runs of all points share the cluster like search
@@ -24,9 +24,11 @@ from typing import Any, Callable
 import optuna
 from ray.tune.search import Searcher
 
-from ..confirmed import SUFFIX, attempted, plan
-from ..results import load_confirm_rows, load_results
-from .searchers import FixedGenomes, Progress, reattach, unfinished, work_dir
+from ..results.confirmed import SUFFIX, attempted, plan
+from ..results.reader import load_confirm_rows, load_results
+from .baselines import FixedGenomes
+from .optuna_trials import reattach, unfinished, work_dir
+from .progress import Progress
 
 
 class ConfirmRuns(FixedGenomes):

@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import UserError
-from ..genome import Genome, parse
-from ..record import FINISHED, Status
-from ..results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
+from ..util.errors import UserError
+from ..model.genome import Genome, parse
+from ..results.record import FINISHED, Status
+from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
 from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
@@ -47,7 +47,7 @@ def init_ray(cfg: SearchConfig) -> float:
     import ray
     import torch
 
-    from .searchers import bind_local_cluster_to_loopback  # imports Ray: only when a search runs
+    from .loopback import bind_local_cluster_to_loopback  # imports Ray: only when a search runs
 
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
@@ -143,7 +143,7 @@ def tune_run(cfg: SearchConfig, study_dir: Path, run: TuneRun, concurrency: int,
     # had already failed and threw their results away (Optuna had been told FAIL), and its
     # checkpoints lived in Ray's session temp directory. Now a trial's files are in the study
     # (trials/NNNN/), and an unfinished trial is proposed again under its number and resumes
-    # from its last epoch (searchers.unfinished).
+    # from its last epoch (optuna_trials.unfinished).
     tuner = tune.Tuner(
         trainable,
         # reuse_actors: a new trial runs in a finished trial's worker process instead of a
@@ -176,7 +176,7 @@ def baseline_genomes(g: Genome) -> list[tuple[str, str]]:
     """The paper's reference points on the skeleton of ``g`` (same depth per stage, widths,
     strides and stem): pure A, B, C, all-2D, and the global A->B->C interleave, each with a
     2D last stage as in the paper."""
-    from ..presets import p3d_letters
+    from ..model.presets import p3d_letters
 
     depths = tuple(s.depth for s in g.stages)
     out = []
@@ -198,7 +198,10 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     # Deferred: the searchers subclass Ray's classes, and `import archlab.search` (which the
     # studies and the CLI's parser do) must not pay for importing Ray.
     from .orphans import end_orphans
-    from .searchers import DefineByRun, Progress, RecordingOptunaSearch, make_sampler, unfinished
+    from .optuna_search import DefineByRun, RecordingOptunaSearch
+    from .optuna_trials import unfinished
+    from .progress import Progress
+    from .samplers import make_sampler
 
     t_start = time.perf_counter()
     warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
@@ -206,7 +209,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     check_environment(cfg)
     cfg, resumed = prepare_study(cfg, resume)
     if not resumed:  # "calibrated" becomes this machine's forms, fixed in study.yaml
-        from ..calibrate import search_forms
+        from ..training.calibrate import search_forms
 
         cfg = search_forms(cfg)
     study_dir = cfg.study_dir()
@@ -280,7 +283,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
 
 def _remeasure_latencies(cfg: SearchConfig, study_dir: Path, objectives: list[str],
                          echo: Callable[[str], None]) -> None:
-    """Every trained genome's latency measured again while no trial runs (``archlab.remeasure``);
+    """Every trained genome's latency measured again while no trial runs (``archlab.results.remeasure``);
     the tables read from the study use them from here on. Only genomes not measured yet."""
     if "latency_ms" not in objectives or cfg.latency_passes <= 0:
         return
@@ -294,8 +297,8 @@ def _remeasure_latencies(cfg: SearchConfig, study_dir: Path, objectives: list[st
         if not torch.cuda.is_available():
             echo("latencies: the trials' own (measured on their GPUs; this driver sees none)")
             return
-    from ..remeasure import remeasure_search
-    from ..results import load_results
+    from ..results.remeasure import remeasure_search
+    from ..results.reader import load_results
 
     df, info = load_results(study_dir)
     remeasure_search(df, info.settings, cfg.recipe.clip, study_dir, echo, rounds=cfg.latency_passes)
@@ -320,9 +323,10 @@ def _run_baselines(cfg: SearchConfig, study_dir: Path, *, storage: Any, directio
                    slots: tuple[int, dict], wandb_cb: list, echo: Callable[[str], None]) -> bool:
     import optuna
 
-    from ..pareto import knee_point
-    from ..results import finished, load_results
-    from .searchers import FixedGenomes, Progress
+    from ..results.pareto import knee_point
+    from ..results.reader import finished, load_results
+    from .baselines import FixedGenomes
+    from .progress import Progress
 
     name = study_dir.name
     df, _ = load_results(study_dir)
@@ -351,7 +355,7 @@ def _run_baselines(cfg: SearchConfig, study_dir: Path, *, storage: Any, directio
 # W&B lives in archlab.tracking; the search wraps its tracker in a Ray callback.
 def _wandb_callbacks(cfg: SearchConfig, study_dir: Path, echo: Callable[[str], None]) -> list:
     from ..tracking import make_tracker
-    from .searchers import Tracking
+    from .wandb_callback import Tracking
 
     tracker = make_tracker(cfg.wandb, study_dir, echo)
     return [] if tracker is None else [Tracking(tracker=tracker)]
@@ -370,6 +374,6 @@ def shutdown() -> None:
         return
     if ray.is_initialized():
         ray.shutdown()
-    from .searchers import restore_cluster_default
+    from .loopback import restore_cluster_default
 
     restore_cluster_default()

@@ -1,8 +1,8 @@
-"""MO-ASHA as a Ray Tune scheduler: the Ray side of archlab.rungs (checked against ray 2.60).
+"""MO-ASHA as a Ray Tune scheduler: the Ray side of archlab.search.rungs (checked against ray 2.60).
 
 It replaces ``ASHAScheduler(metric="val_top1")``: Ray's own schedulers take one metric (its
 docs warn they "may not work correctly with multi-objective optimization"). The decisions are
-``archlab.rungs.Rungs``'; this class only feeds it the reported objectives and tells Ray.
+``archlab.search.rungs.Rungs``'; this class only feeds it the reported objectives and tells Ray.
 A trial reaches ``max_t`` on its own (the trainable returns after its last epoch), so the
 scheduler never stops it there: a STOP from this scheduler always means "stopped at a rung",
 and ``rung_of(trial_id)`` says which.
@@ -17,7 +17,7 @@ from typing import Any
 
 from ray.tune.schedulers import FIFOScheduler, TrialScheduler
 
-from ..rungs import STOP, Rungs
+from .rungs import STOP, Rungs
 
 
 class MOASHAScheduler(FIFOScheduler):

@@ -32,10 +32,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable
 
-from ..fidelity.stats import interval
-from ..recipe import ProxyRecipe
-from ..checkpoint import read_checkpoint
-from ..train import CHECKPOINT, EpochMetrics, TrainConfig, TrainResult, train
+from ..results.stats import interval
+from ..training.recipe import ProxyRecipe
+from ..training.checkpoint import read_checkpoint
+from ..training.trainer import CHECKPOINT, EpochMetrics, TrainConfig, TrainResult, train
 from .config import MAX_SEEDS, _int
 
 

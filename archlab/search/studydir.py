@@ -21,10 +21,10 @@ from typing import Any
 
 import yaml
 
-from ..errors import UserError
-from ..files import FileLock, atomic_write
-from ..results import OBJECTIVES, load_study_info, open_storage
-from ..versions import SEARCH, versions
+from ..util.errors import UserError
+from ..util.files import FileLock, atomic_write
+from ..results.reader import OBJECTIVES, load_study_info, open_storage
+from ..util.versions import SEARCH, versions
 from .config import DEFAULT_TRIALS, SearchConfig
 
 # Settings a rerun may change without changing what the study means: where it lives and

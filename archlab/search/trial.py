@@ -1,7 +1,7 @@
 """The worker side of a trial: genome -> cheap costs -> latency -> proxy training, with a
 report per epoch. Runs inside a Ray worker process; the driver never calls it.
 
-Failures are reported as a final result with status and reason (``archlab.record``), so the
+Failures are reported as a final result with status and reason (``archlab.results.record``), so the
 searcher records them in Optuna and the search goes on.
 """
 
@@ -17,10 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from . import orphans
-from ..genome import Genome, parse
-from ..record import REASON_CHARS, TSE_EPOCHS, Status
-from ..latency_rule import latency_setup
-from ..recipe import ProxyRecipe
+from ..model.genome import Genome, parse
+from ..results.record import REASON_CHARS, TSE_EPOCHS, Status
+from ..measure.latency_rule import latency_setup
+from ..training.recipe import ProxyRecipe
 
 
 def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) -> Genome:
@@ -36,7 +36,7 @@ def _earlier_losses(work: Path, seeds: list[int]) -> dict[int, float]:
     over its seeds (what ``on_epoch`` reports for the later epochs, so the training-speed
     score sums like with like), for the epochs every seed's checkpoint holds. Empty for a new
     trial or an unreadable checkpoint (train() then decides)."""
-    from ..checkpoint import CorruptCheckpoint
+    from ..training.checkpoint import CorruptCheckpoint
     from .seeds import checkpoint_history, seed_dir
 
     per_seed = []
@@ -52,7 +52,7 @@ def _earlier_losses(work: Path, seeds: list[int]) -> dict[int, float]:
 def _synflow(genome: Genome, clip: tuple[int, int, int]) -> float | None:
     """Synflow before any training (0.1 s on a proxy genome); None if it cannot be computed:
     a score beside the record must never fail the trial."""
-    from ..fidelity.scores import synflow_of
+    from ..measure.scores import synflow_of
 
     try:
         return synflow_of(genome, clip)
@@ -88,10 +88,10 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     import torch
     from ray import tune
 
-    from .. import profile
-    from ..checkpoint import CorruptCheckpoint
+    from ..measure import profile
+    from ..training.checkpoint import CorruptCheckpoint
     from ..spaces import load_space
-    from ..train import TrainConfig
+    from ..training.trainer import TrainConfig
     from .seeds import seed_values, train_seeds, trial_seeds
 
     study_dir = s["study_dir"]

@@ -1,5 +1,5 @@
 """Reading a space file: every key checked, each error one line naming the file and the key
-(the YAML itself is read bounded by archlab.named)."""
+(the YAML itself is read bounded by archlab.util.named)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable
 
-from .. import named
-from ..errors import UserError, shorten
-from ..genome import LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse
-from ..named.checks import is_int, is_positive_number, mapping, positive
+from ..util import named
+from ..util.errors import UserError, shorten
+from ..model.genome import LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse
+from ..util.yaml_checks import is_int, is_positive_number, mapping, positive
 from .space import CYCLE, KINDS, PythonSpace, Space, YamlSpace, merge_fields
 from .trials import ExtremeTrial
 
@@ -27,17 +27,18 @@ SEARCHABLE_FIELDS = ("stem", "fam", "s", "t", "drop")  # widths: ``widths``; cla
 DEFAULT_INPUT = "8x64x64"
 
 
-def spaces_dir() -> Path:
-    """Where named spaces live: $ARCHLAB_SPACES if set, else the repository's search_spaces/."""
-    return named.folder("ARCHLAB_SPACES", "search_spaces")
+def space_folders() -> list[Path]:
+    """Where a space's name is looked up, first hit wins: $ARCHLAB_SPACES, ./search_spaces/,
+    the spaces the package ships."""
+    return named.folders("ARCHLAB_SPACES", "search_spaces", "archlab.spaces")
 
 
 def load_space(name_or_path: str, *, classes: int | None = None, max_gmacs: float | None = None,
                max_params: int | None = None) -> Space:
-    """A space by name (``search_spaces/NAME.yaml``) or by path to a ``.yaml`` file.
+    """A space by name (``NAME.yaml`` in ``space_folders()``) or by path to a ``.yaml`` file.
     ``max_gmacs`` / ``max_params`` override the file's constraints; ``classes`` sets every
     genome's class count."""
-    path = named.resolve(str(name_or_path), spaces_dir(), "search space", "spaces")
+    path = named.resolve(str(name_or_path), space_folders(), "search space", "spaces")
     space = _from_file(path)
     space.classes = classes
     if max_gmacs is not None:
@@ -48,8 +49,8 @@ def load_space(name_or_path: str, *, classes: int | None = None, max_gmacs: floa
 
 
 def list_spaces() -> list[Space]:
-    """Every space in search_spaces/, by name."""
-    return [load_space(str(p)) for p in sorted(spaces_dir().glob("*.yaml"))]
+    """Every space that a name finds (``space_folders``), by name."""
+    return [load_space(str(p)) for p in named.listing(space_folders()).values()]
 
 
 def _from_file(path: Path) -> Space:
@@ -201,7 +202,7 @@ def _field_choices(where: str, value: Any, fields: str, n: int) -> dict[str, tup
 
 
 def _clip(where: str, value: Any) -> tuple[int, int, int]:
-    from ..profile import parse_clip
+    from ..measure.profile import parse_clip
 
     try:
         return parse_clip(str(value))

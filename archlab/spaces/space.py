@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..errors import UserError
-from ..genome import FIELD_ORDER, Genome, parse, scale_widths
+from ..util.errors import UserError
+from ..model.genome import FIELD_ORDER, Genome, parse, scale_widths
 from .trials import FixedTrial, RandomTrial, ask, enumerate_count
 
 KINDS = ("interleave", "uniform", "per_stage", "free")
@@ -58,7 +58,7 @@ class Space:
         input), else the reason. Meta-device counting: no arithmetic, cached by genome id."""
         if self.max_gmacs is None and self.max_params is None:
             return None
-        from ..profile import cost
+        from ..measure.profile import cost
 
         clip = clip or self.clip
         c = cost(genome, clip, method="fast")
@@ -74,7 +74,7 @@ class Space:
         (NSGA-II ranks infeasible genomes by their summed violation: it learns where the limit is)."""
         if self.max_gmacs is None and self.max_params is None:
             return {}
-        from ..profile import cost
+        from ..measure.profile import cost
 
         c = cost(genome, clip or self.clip, method="fast")
         out = {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 from typing import Any, Callable, Sequence
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 
 ENUMERATION_LIMIT = 1_000_000
 

@@ -31,7 +31,7 @@ The file format (every key is checked; an error names the file and the key)::
     train:                                         (optional)
       genomes: {LABEL: GENOME_OR_PRESET, ...}      (required; classes are set to the data's)
       seeds: [0, 1]          (one run per seed: the recipe's seed)
-      any ProxyRecipe key but seed (archlab.recipe, the defaults search and `archlab train`
+      any ProxyRecipe key but seed (archlab.training.recipe, the defaults search and `archlab train`
       use): epochs, batch, optimizer, lr, momentum, weight_decay, label_smoothing, warmup,
       zero_init, frames, size, train_clips, val_clips, classes (2..8: every genome gets this
       many outputs); upper limits in spec.LIMITS
@@ -69,9 +69,9 @@ file), ``run`` (training, searching, reusing), ``summary`` (the CSV and markdown
 
 from .load import list_studies, load_study
 from .run import StudyResult, default_out, run_study
-from .spec import LIMITS, TRAIN_KEYS, Study, TrainSpec, studies_dir
+from .spec import LIMITS, TRAIN_KEYS, Study, TrainSpec, study_folders
 from .summary import SEARCH_COLUMNS, TRAIN_COLUMNS, summary_csv, summary_markdown
 
 __all__ = ["LIMITS", "SEARCH_COLUMNS", "TRAIN_COLUMNS", "TRAIN_KEYS", "Study", "StudyResult", "TrainSpec",
-           "default_out", "list_studies", "load_study", "run_study", "studies_dir", "summary_csv",
+           "default_out", "list_studies", "load_study", "run_study", "study_folders", "summary_csv",
            "summary_markdown"]

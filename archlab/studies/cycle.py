@@ -7,7 +7,7 @@ its trailing 2D stages) to every variant, which replaces only the block letters;
 trains with the search's recipe over the same seeds as a confirmed point (the search's seed,
 then one per own and confirm seed). All latencies, the front points' too, are measured again
 here in one process, 5 shuffled passes one genome at a time, each the fastest pass
-(``archlab.remeasure``, cached in ``cycle/latencies_remeasured.json``), so that no point gains
+(``archlab.results.remeasure``, cached in ``cycle/latencies_remeasured.json``), so that no point gains
 from a quieter moment. The answer:
 
 * per front point and variant on its skeleton: Welch's 95% interval of front - variant on
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..errors import UserError, shorten
-from ..genome import Genome, parse
+from ..util.errors import UserError, shorten
+from ..model.genome import Genome, parse
 
 #: variant label -> the letter cycle its 3D blocks follow (presets.p3d_letters)
 VARIANTS: dict[str, str] = {"A->B->C": "ABC", "pure-A": "A", "pure-B": "B", "pure-C": "C", "2D": "2"}
@@ -53,7 +53,7 @@ def variant(g: Genome, name: str) -> Genome:
     """``g``'s skeleton with the letters of variant ``name``: the same depths, widths, strides,
     stem and temporal pools; its trailing all-2D stages stay 2D (the searched skeleton has
     them, so the variant does too)."""
-    from ..presets import p3d_letters
+    from ..model.presets import p3d_letters
 
     depths = tuple(s.depth for s in g.stages)
     trailing = 0
@@ -73,8 +73,8 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     Returns the per-pair verdicts, which points the front dominates, and the hypervolumes."""
     import pandas as pd
 
-    from .. import pareto
-    from ..fidelity.stats import difference, interval, verdict as stats_verdict
+    from ..results import pareto
+    from ..results.stats import difference, interval, verdict as stats_verdict
 
     objectives, directions = ["val_top1", "latency_ms"], ["max", "min"]
 
@@ -133,9 +133,9 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     """Train the variants on the front's skeletons (reusing finished runs) with ``train`` (the
     study's own trainer of a train section, passed in by ``run``: data flows one way),
     re-measure every latency, and return the summary row (kind ``cycle``) with its markdown."""
-    from ..forms import FP32
-    from ..remeasure import CACHE_FILE, ROUNDS, key, measure
-    from ..results import load_results
+    from ..measure.forms import FP32
+    from ..results.remeasure import CACHE_FILE, ROUNDS, key, measure
+    from ..results.reader import load_results
     from .spec import TrainSpec
 
     df, info = load_results(search_cfg.study_dir())
@@ -162,7 +162,7 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     rows, _, _ = train(tspec, out_dir / "cycle", lambda line: echo(f"[cycle] {line}"))
 
     # Every point's latency, the front's and the variants', measured again here in the same
-    # minutes: shuffled passes, one genome at a time, the fastest pass (archlab.remeasure), at
+    # minutes: shuffled passes, one genome at a time, the fastest pass (archlab.results.remeasure), at
     # the search's clip, fp32 on 1 thread as the variants trained.
     clip = search_cfg.recipe.clip
     how = (FP32.with_threads(1), "torch", "cpu", int(search_cfg.latency_runs))
@@ -190,8 +190,8 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
 def _front_seed_values(df: Any, front: Any, info: Any) -> dict[str, list[float]]:
     """Each front point's val top-1 per seed: its own seeds' and its confirm runs' (the values
     behind the confirmed mean)."""
-    from .. import confirmed
-    from ..results import load_confirm_rows
+    from ..results import confirmed
+    from ..results.reader import load_confirm_rows
 
     extra = confirmed.confirm_values(load_confirm_rows(info.dir))
     return {f"t{int(r['number'])}": confirmed.own_values(r) + extra.get(int(r["number"]), [])
@@ -199,8 +199,8 @@ def _front_seed_values(df: Any, front: Any, info: Any) -> dict[str, list[float]]
 
 
 def markdown(spec: CycleSpec, front: list[dict], variants: list[dict], rows: list[dict], result: dict) -> str:
-    from ..fidelity.stats import interval
-    from ..tables import md_table
+    from ..results.stats import interval
+    from ..util.tables import md_table
 
     def ci(values: list[float]) -> str:
         iv = interval(values)

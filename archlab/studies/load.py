@@ -13,25 +13,25 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from .. import named
-from ..errors import UserError, shorten
-from ..genome import Genome, GenomeError
-from ..named.checks import is_int, is_number, mapping
-from ..recipe import LIMITS as RECIPE_LIMITS
-from ..recipe import ProxyRecipe
+from ..util import named
+from ..util.errors import UserError, shorten
+from ..model.genome import Genome, GenomeError
+from ..util.yaml_checks import is_int, is_number, mapping
+from ..training.recipe import LIMITS as RECIPE_LIMITS
+from ..training.recipe import ProxyRecipe
 from .spec import (CYCLE_KEYS, FIDELITY_KEYS, FIDELITY_OWN_DEFAULTS, LABEL, LIMITS, QUICK_FIDELITY, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
                    SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Study, TrainSpec,
-                   studies_dir)
+                   study_folders)
 
 def load_study(name_or_path: str | Path, quick: bool = False) -> Study:
-    """A study by name (``studies/NAME.yaml``) or by path to a ``.yaml`` file, checked
+    """A study by name (``NAME.yaml`` in ``study_folders()``) or by path to a ``.yaml`` file, checked
     completely (genomes parse and fit the clip, spaces load) without running anything."""
-    return _from_file(named.resolve(str(name_or_path), studies_dir(), "study", "studies"), quick)
+    return _from_file(named.resolve(str(name_or_path), study_folders(), "study", "studies"), quick)
 
 
 def list_studies() -> list[Study]:
-    """Every study in studies/, by name."""
-    return [load_study(p) for p in sorted(studies_dir().glob("*.yaml"))]
+    """Every study that a name finds (``study_folders``), by name."""
+    return [load_study(p) for p in named.listing(study_folders()).values()]
 
 
 def _section(data: dict[str, Any], key: str) -> Any:
@@ -93,8 +93,8 @@ def recipe(where: str, key: str, values: dict[str, Any], base: ProxyRecipe | Non
 
 def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSpec:
     from ..data.synthetic import MAX_CLASSES
-    from ..presets import resolve
-    from ..profile import count_fast
+    from ..model.presets import resolve
+    from ..measure.profile import count_fast
 
     data = mapping(where, "train", value, TRAIN_KEYS)
     opts = {**STUDY_TRAIN_DEFAULTS, **{k: v for k, v in data.items() if k != "genomes"}}
@@ -226,7 +226,7 @@ def _check_data_opts(where: str, key: str, data: str, opts: dict[str, Any]) -> N
 
 def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) -> dict[str, Any]:
     """label -> SearchConfig: SearchConfig defaults < common < the search's own < quick."""
-    from ..results import parse_objectives
+    from ..results.reader import parse_objectives
     from ..spaces import load_space
 
     SearchConfig = _search_config()
@@ -290,7 +290,7 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     from ..fidelity.anchors import ANCHORS
     from ..fidelity.runner import FidelityConfig, reference_of
     from ..spaces import load_space
-    from ..versions import default_workers
+    from ..util.versions import default_workers
 
     data = mapping(where, "fidelity", value, FIDELITY_KEYS)
     opts = {**FIDELITY_OWN_DEFAULTS, **data, **(QUICK_FIDELITY if quick is not None else {}), **(quick or {})}
@@ -352,7 +352,7 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
 def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
     """The CycleSpec of a ``cycle:`` section: its search must be one of the file's, trained on
     the synthetic data (the variants train as a train section does)."""
-    from ..versions import default_workers
+    from ..util.versions import default_workers
     from .cycle import VARIANTS, CycleSpec
 
     data = mapping(where, "cycle", value, CYCLE_KEYS)

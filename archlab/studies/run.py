@@ -14,12 +14,12 @@ from typing import Any, Callable
 
 import yaml
 
-from ..errors import UserError, shorten
-from ..files import atomic_write
-from ..genome import Genome
-from ..recipe import ProxyRecipe
-from ..named import loader
-from ..processes import run_jobs
+from ..util.errors import UserError, shorten
+from ..util.files import atomic_write
+from ..model.genome import Genome
+from ..training.recipe import ProxyRecipe
+from ..util import yaml_loader as loader
+from ..util.processes import run_jobs
 from .spec import Study, TrainSpec
 from .summary import summary_csv, summary_markdown
 
@@ -152,7 +152,7 @@ def _check_out_dir(study: Study, out_dir: Path) -> None:
 
 def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: _Data) -> tuple[dict, bool]:
     """One (genome, seed): its result, and whether it was reused (not trained now)."""
-    from ..train import TrainConfig, train
+    from ..training.trainer import TrainConfig, train
 
     result_file = run_dir / RESULT_FILE
     if result_file.exists():
@@ -190,7 +190,7 @@ def _train_job(spec: TrainSpec, label: str, genome: Genome, seed: int, run_dir: 
 def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> tuple[list[dict], int, int]:
     import torch
 
-    from .. import profile
+    from ..measure import profile
 
     cache = profile.ProfileCache(out_dir / "profiles.json")
     jobs = [(label, genome, seed) for label, genome in spec.genomes.items() for seed in spec.seeds]
@@ -235,7 +235,7 @@ def _seed_values(row: dict[str, Any]) -> list[float]:
 def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
     """Each row's mean val top-1 minus ``compare``'s, with Welch's 95% interval, and the
     verdict it allows: above / below (the interval excludes 0) or "not distinguishable"."""
-    from ..fidelity.stats import difference, verdict
+    from ..results.stats import difference, verdict
 
     base = _seed_values(next(r for r in rows if r["label"] == compare))
     for r in rows:
@@ -250,13 +250,13 @@ def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
 
 
 def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict], cache: Any) -> dict[str, Any]:
-    from .. import profile
+    from ..measure import profile
 
     c = profile.cost(genome, spec.clip, method="fast", cache=cache)
     lat = profile.latency(genome, spec.clip, device="cpu", batch=1, runs=spec.latency_runs, cache=cache)
     ok = [r for r in results if r["status"] == "ok" and r["val_top1"] is not None]
     top1 = [r["val_top1"] for r in ok]
-    from ..fidelity.stats import interval
+    from ..results.stats import interval
 
     ci = interval(top1).half if top1 else math.nan
     failed = [r for r in results if r["status"] != "ok"]
@@ -303,7 +303,7 @@ def _search_configs(searches: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 def _check_stored_search(label: str, cfg: Any) -> None:
     """A search directory that already holds a study must have been run with the settings
     the file gives now (search.prepare_study would silently keep the stored ones)."""
-    from ..results import load_study_info, parse_objectives
+    from ..results.reader import load_study_info, parse_objectives
 
     d = cfg.study_dir()
     if not (d / "study.yaml").exists():
@@ -333,8 +333,8 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
     """Run (or continue) each search, then compare their fronts from one reference point."""
     import pandas as pd
 
-    from .. import pareto
-    from ..results import finished, load_results
+    from ..results import pareto
+    from ..results.reader import finished, load_results
     from ..search import search
 
     configs = _search_configs(searches, out_dir)
@@ -362,10 +362,10 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
     rows: list[dict[str, Any]] = []
     if not tables:
         return rows, interrupted, ""
-    from ..confirmed import accuracy_view
-    from ..record import FRONT
-    from ..report.numbers import hypervolume_time_curve
-    from ..remeasure import AS_SEARCHED, remeasure
+    from ..results.confirmed import accuracy_view
+    from ..results.record import FRONT
+    from ..results.numbers import hypervolume_time_curve
+    from ..results.remeasure import AS_SEARCHED, remeasure
 
     remeasured = "latency_ms" in objectives
     if remeasured:

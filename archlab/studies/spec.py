@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import named
-from ..genome import Genome
-from ..recipe import ProxyRecipe
+from ..util import named
+from ..model.genome import Genome
+from ..training.recipe import ProxyRecipe
 
 TOP_KEYS = ("name", "description", "train", "search", "fidelity", "cycle", "quick")
 SEARCH_KEYS = ("common", "searches")
 QUICK_KEYS = ("train", "search", "fidelity")
-# A train section is ONE proxy recipe (archlab.recipe: the defaults search and `archlab train`
+# A train section is ONE proxy recipe (archlab.training.recipe: the defaults search and `archlab train`
 # use too), the seeds it runs (the recipe's seed, one run per seed), and the study's own keys.
 RECIPE_KEYS = tuple(k for k in ProxyRecipe.names() if k != "seed")
 # compare: a genome's label; every other row then gives its difference in mean val top-1 to
@@ -52,9 +52,10 @@ CYCLE_KEYS = ("search", "variants", "workers")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names
 
 
-def studies_dir() -> Path:
-    """Where named studies live: $ARCHLAB_STUDIES if set, else the repository's studies/."""
-    return named.folder("ARCHLAB_STUDIES", "studies")
+def study_folders() -> list[Path]:
+    """Where a study's name is looked up, first hit wins: $ARCHLAB_STUDIES, ./studies/, the
+    studies the package ships."""
+    return named.folders("ARCHLAB_STUDIES", "studies", "archlab.studies")
 
 
 @dataclass

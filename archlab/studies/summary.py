@@ -10,7 +10,7 @@ import re
 import statistics
 from typing import Any
 
-from ..tables import md_table
+from ..util.tables import md_table
 from .spec import Study
 
 TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_ci95",
@@ -89,7 +89,7 @@ def hv_difference(mine: list[dict[str, Any]], base: list[dict[str, Any]], key: s
     """One configuration's mean ``key`` (a hypervolume) minus another's over their search seeds,
     Welch's 95% interval and the verdict it allows: which sampler or scheduler is better is
     only a finding when the interval excludes 0."""
-    from ..fidelity.stats import difference, verdict
+    from ..results.stats import difference, verdict
 
     a = [r[key] for r in mine if r.get(key) is not None and math.isfinite(r[key])]
     b = [r[key] for r in base if r.get(key) is not None and math.isfinite(r[key])]

@@ -18,9 +18,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..builder import build
-from ..genome import scale_widths
-from ..presets import get as get_preset
+from ..model.builder import build
+from ..model.genome import scale_widths
+from ..model.presets import get as get_preset
 from .reference_pv import PV_MODELS, RefPVNet
 
 

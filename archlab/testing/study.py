@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 import optuna
 
-from ..confirmed import SUFFIX as CONFIRM_SUFFIX
-from ..record import Status, TrialRecord
-from ..results import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
+from ..results.confirmed import SUFFIX as CONFIRM_SUFFIX
+from ..results.record import Status, TrialRecord
+from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
 from ..search import SearchConfig
 from ..search import write_settings as search_write_settings
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..errors import UserError
+from ..util.errors import UserError
 from .env import MODES, PROJECT, has_credentials, resolve_mode, wandb_env
 from .runs import (HISTORY_KEYS, REGISTRY, SUMMARY_KEYS, final_summary, genome_config, registered_runs, run_prefix,
                    study_run_id, trial_config, trial_run_id)

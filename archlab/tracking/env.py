@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Iterator
 from urllib.parse import urlparse
 
-from ..errors import UserError, shorten
+from ..util.errors import UserError, shorten
 
 MODES = ("auto", "online", "offline", "off")
 PROJECT = "archlab"

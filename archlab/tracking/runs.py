@@ -10,9 +10,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..files import atomic_write
-from ..genome import LETTERS, GenomeError, parse
-from ..record import TrialRecord
+from ..util.files import atomic_write
+from ..model.genome import LETTERS, GenomeError, parse
+from ..results.record import TrialRecord
 
 REGISTRY = "archlab-runs.json"
 # What a trial's results carry (search.run_trial) and where each goes.

@@ -12,11 +12,11 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..errors import UserError
-from ..pareto import non_dominated
-from ..record import FINISHED, FRONT
-from ..report.numbers import hypervolume_curve
-from ..results import load_study_info
+from ..util.errors import UserError
+from ..results.pareto import non_dominated
+from ..results.record import FINISHED, FRONT
+from ..results.numbers import hypervolume_curve
+from ..results.reader import load_study_info
 from .env import PROJECT, wandb_env
 from .runs import HISTORY_KEYS, clean, final_summary, read_registry, registered_runs, study_run_id, trial_config, \
     trial_run_id, write_registry

@@ -1,0 +1,442 @@
+"""The results of a study: the ONE reader of a study directory.
+
+A study directory is read here and nowhere else (report, export, tracking, dashboard and
+studies all come through this module), so there is one answer to "what did this study find":
+
+* ``load_study_info``: ``study.yaml``, the settings the search stored (objectives, directions,
+  the proxy clip, ...), checked, as a ``StudyInfo``.
+* ``load_results``: every trial of the study, read from its Optuna storage (the single source
+  of truth: ``results.csv`` is derived from it), one ``record.TrialRecord`` per Optuna trial
+  turned into one pandas row, baselines included, the front marked.
+* ``find_trial``: the row a user means by ``--trial ID``. The id users see everywhere (CLI
+  tables, the report, W&B run names) is the study's trial NUMBER (``trial`` column): ``7``
+  for search trial 7, ``b0`` for baseline 0 (baselines are numbered in their own Optuna
+  study). A Ray trial id is accepted only where it names exactly one trial: rejected
+  proposals share the Ray trial they were proposed for.
+
+A corrupt or truncated ``optuna.db`` (or ``study.yaml``) is a UserError, one line, not a
+sqlalchemy traceback; the storage is opened without creating tables, so a reader never writes
+into a study. This module imports neither ray nor torch, so reports and exports can read a
+study anywhere.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+import yaml
+
+from . import confirmed, pareto
+from ..util.errors import UserError, shorten
+from ..util.files import atomic_write
+from ..model.genome import LETTERS, GenomeError, parse
+from .record import ATTRS, FINISHED, FRONT, STATUSES, TrialRecord
+from .remeasure import remeasured
+
+OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
+              "gmacs": ("gmacs", "min"), "params": ("params", "min")}
+BASELINE_SUFFIX = ":baselines"
+STORAGE_FILE = "optuna.db"
+# The columns every results table has, in this order (then param_*, then genome columns).
+COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "status", "reason", "val_top1",
+           "val_top5", "latency_ms", "clips_per_s", "gmacs", "params", "epochs", "train_time_s", "trial_time_s",
+           "checkpoint", "node", "train_form", "latency_form", "latency_runtime", "baseline")
+# When the trial started and ended (Optuna's datetime_start / datetime_complete: the search asks
+# Optuna for a trial as Ray launches it and tells it the outcome as it ends), ISO 8601, empty
+# while running: the wall-clock axis of the hypervolume history. Not part of a trial's record
+# (export's model card and W&B carry COLUMNS only).
+TIME_COLUMNS = ("started", "completed")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS",
+           "confirm_settings", "find_trial", "finished", "hypervolume_summary", "letters_summary", "load_confirm_rows",
+           "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives", "row", "table",
+           "trial_name", "write_tables"]
+
+
+def parse_objectives(text: str) -> tuple[list[str], list[str]]:
+    """'acc,latency' -> (['val_top1', 'latency_ms'], ['max', 'min'])."""
+    keys = [k.strip() for k in text.split(",") if k.strip()]
+    bad = [k for k in keys if k not in OBJECTIVES]
+    if bad or len(keys) != 2 or keys[0] != "acc":
+        raise UserError(f"--objectives {shorten(text)}: use acc,latency | acc,gmacs | acc,params")
+    return [OBJECTIVES[k][0] for k in keys], [OBJECTIVES[k][1] for k in keys]
+
+
+def trial_name(number: int, baseline: bool) -> str:
+    """The id a user sees and types for a trial: '7' (search trial 7) or 'b0' (baseline 0)."""
+    return f"b{int(number)}" if baseline else str(int(number))
+
+
+# ---- study.yaml ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class StudyInfo:
+    """What study.yaml holds, plus where the study lives."""
+
+    dir: Path
+    settings: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.settings.get("name") or self.dir.resolve().name)
+
+    @property
+    def storage_url(self) -> str:
+        url = self.settings.get("storage") or STORAGE_FILE
+        if "://" in url:
+            return url
+        return f"sqlite:///{(self.dir / url).resolve()}"
+
+    @property
+    def storage_file(self) -> Path | None:
+        """The study's SQLite file, or None for an RDB URL (a shared database)."""
+        url = self.settings.get("storage") or STORAGE_FILE
+        return None if "://" in url else self.dir / url
+
+    @property
+    def objectives(self) -> list[str]:
+        return [str(o) for o in self.settings["objectives"]]
+
+    @property
+    def directions(self) -> list[str]:
+        """'max'/'min' per objective: study.yaml's ``directions`` (Optuna's 'maximize' read as
+        'max'), else each objective's usual direction (``pareto.DIRECTIONS``)."""
+        stored = self.settings.get("directions")
+        if stored is None:
+            return [pareto.DIRECTIONS[o] for o in self.objectives]
+        return [{"maximize": "max", "minimize": "min"}.get(str(d), str(d)) for d in stored]
+
+    @property
+    def clip(self) -> tuple[int, int, int] | None:
+        """(frames, height, width) of the proxy clips the study trained and measured on, or None
+        if study.yaml does not say. Read from ``clip: [T, H, W]``, else ``recipe: {frames,
+        size}``, else top-level ``frames``/``size`` (what the search stores)."""
+        s = self.settings
+        if isinstance(s.get("clip"), (list, tuple)) and len(s["clip"]) == 3:
+            t, h, w = s["clip"]
+        else:
+            src = s["recipe"] if isinstance(s.get("recipe"), dict) else s
+            if src.get("frames") is None or src.get("size") is None:
+                return None
+            t, h, w = src["frames"], src["size"], src["size"]
+        try:
+            clip = (int(t), int(h), int(w))
+        except (TypeError, ValueError):
+            raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {shorten([t, h, w])} is not three "
+                            "whole numbers") from None
+        if min(clip) < 1:
+            raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {'x'.join(map(str, clip))} is not positive")
+        return clip
+
+
+def load_study_info(study_dir: str | Path) -> StudyInfo:
+    d = Path(study_dir)
+    f = d / "study.yaml"
+    if not d.is_dir():
+        raise UserError(f"study directory {d} does not exist")
+    if not f.is_file():
+        raise UserError(f"{d} is not a study directory (no study.yaml): run `archlab search` first")
+    try:
+        settings = yaml.safe_load(f.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise UserError(f"{f}: not valid YAML ({_first_line(e)})") from None
+    if not isinstance(settings, dict) or not isinstance(settings.get("objectives"), list):
+        raise UserError(f"{f}: missing the study settings (objectives)")
+    info = StudyInfo(d, settings)
+    unknown = [o for o in info.objectives if o not in pareto.DIRECTIONS and settings.get("directions") is None]
+    if unknown:
+        raise UserError(f"{f}: objective {shorten(unknown[0])} has no known direction ({', '.join(pareto.DIRECTIONS)}); "
+                        "add `directions:`")
+    if len(info.directions) != len(info.objectives) or set(info.directions) - {"max", "min"}:
+        raise UserError(f"{f}: directions {shorten(settings.get('directions'))} do not match objectives "
+                        f"{shorten(info.objectives)} (one of max/min each)")
+    return info
+
+
+# ---- the Optuna storage --------------------------------------------------------------------
+
+def _quiet_optuna() -> Any:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    logging.getLogger("optuna").setLevel(logging.WARNING)
+    return optuna
+
+
+@contextlib.contextmanager
+def _storage_errors(info: StudyInfo) -> Iterator[None]:
+    """Turn what a damaged storage raises (sqlalchemy / sqlite / Optuna's wrapper of them)
+    into one line naming the file."""
+    import sqlalchemy.exc
+    from optuna.exceptions import StorageInternalError
+
+    where = info.storage_file if info.storage_file is not None else info.storage_url
+    try:
+        yield
+    except (StorageInternalError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as e:
+        cause = e.__cause__ or e.__context__ or e
+        why = re.sub(r"^\([\w.]+\)\s*", "", _first_line(cause))  # sqlalchemy's "(sqlite3.DatabaseError) "
+        raise UserError(f"{where} cannot be read as an Optuna storage ({why}): it is corrupt or "
+                        f"truncated; restore it from a copy (results.csv holds the last table written from "
+                        f"it)") from None
+
+
+def open_storage(info: StudyInfo) -> Any | None:
+    """The study's Optuna storage, opened to read: never creates tables (a reader does not
+    write into a study). None when the study has no storage file yet (nothing tried). A file
+    that is empty, not SQLite, truncated or damaged is a UserError."""
+    f = info.storage_file
+    if f is not None:
+        if not f.exists():
+            return None
+        try:
+            with open(f, "rb") as fh:
+                head = fh.read(len(_SQLITE_MAGIC))
+        except OSError as e:
+            raise UserError(f"{f} cannot be read ({e.strerror})") from None
+        if not head:
+            raise UserError(f"{f} is empty (0 bytes): the Optuna storage was truncated; restore it from a copy "
+                            "(results.csv holds the last table written from it)")
+        if head != _SQLITE_MAGIC:
+            raise UserError(f"{f} is not an SQLite database (corrupt or overwritten); restore it from a copy "
+                            "(results.csv holds the last table written from it)")
+    optuna = _quiet_optuna()
+    with _storage_errors(info):
+        try:
+            return optuna.storages.RDBStorage(info.storage_url, skip_table_creation=True)
+        except RuntimeError as e:  # a schema of another Optuna version
+            raise UserError(f"{f or info.storage_url}: {_first_line(e)}") from None
+
+
+def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | None = None, *,
+        started: datetime | None = None, completed: datetime | None = None) -> dict[str, Any]:
+    """One row of a results table: a trial's number, its record, whether it is a baseline,
+    the space's choices (``param_*``) and when it started and completed (``TIME_COLUMNS``).
+    A value that is not finite is missing, as the record stores it (``TrialRecord.to_attrs``),
+    so a table is the same read back or built."""
+    out: dict[str, Any] = {"trial": trial_name(number, baseline), "number": number, "trial_id": rec.ray_trial_id or ""}
+    for name in ATTRS:
+        if name != "ray_trial_id":
+            v = getattr(rec, name)
+            out[name] = None if isinstance(v, float) and not math.isfinite(v) else v  # as stored: missing
+    out["status"] = rec.status.value
+    # the forms' words are empty for studies from before forms were recorded (fp32 eager torch)
+    for k in ("genome", "genome_id", "label", "checkpoint", "node", "train_form", "latency_form", "latency_runtime"):
+        out[k] = out[k] or ""
+    out["epochs"] = out["epochs"] or 0
+    out["baseline"] = baseline
+    out["started"] = started.isoformat() if started is not None else ""
+    out["completed"] = completed.isoformat() if completed is not None else ""
+    out.update({f"param_{k}": v for k, v in (params or {}).items()})
+    return out
+
+
+def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
+    return [row(t.number, TrialRecord.from_attrs(t.user_attrs, t.state.name), baseline, t.params,
+                started=t.datetime_start, completed=t.datetime_complete)
+            for t in study.get_trials(deepcopy=False)]
+
+
+def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[str], *,
+          confirm_rows: list[dict[str, Any]] = (), confirm_seeds: int = 0, base_seed: int = 0,
+          latencies: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
+    """The results table of ``rows`` (``row`` dicts): the columns in order, search trials then
+    baselines by number, genome columns, each trial's seeds (its own and its confirm runs'
+    ``confirm_rows``: ``archlab.results.confirmed.COLUMNS``), the front marked on the mean over all
+    seeds, which front it is (``front``: provisional | confirmed, the same on every row) and,
+    for front points, the front points whose accuracy CIs overlap theirs (``indistinct_from``)
+    and ``distinguishable`` (no overlap; missing for a point with one seed: no CI).
+    ``load_results`` builds its table with this; tests build tables from trial records with
+    it, without a database. ``latencies``: a function of the table that returns it with the
+    latencies measured again after the search (``remeasure.apply``), before the front is marked."""
+    known = (*COLUMNS, *TIME_COLUMNS)
+    df = pd.DataFrame(rows, columns=list(known) + sorted({k for r in rows for k in r} - set(known)))
+    df = df.astype({"trial": str, "trial_id": str, "genome": str, "status": str, "baseline": bool})
+    df[list(TIME_COLUMNS)] = df[list(TIME_COLUMNS)].fillna("").astype(str)
+    df = df.sort_values(["baseline", "number"], kind="stable").reset_index(drop=True)
+    df = _genome_columns(df)
+    if latencies is not None:
+        df = latencies(df)
+    df = confirmed.add_columns(df, confirm_rows)
+    df["on_front"] = mark_front(df, objectives, directions)
+    df["front"] = confirmed.front_kind(df, confirm_rows, objectives, directions, extra=confirm_seeds,
+                                       base_seed=base_seed)
+    df["indistinct_from"] = pd.Series([None] * len(df), index=df.index, dtype="object")
+    df["distinguishable"] = pd.Series([None] * len(df), index=df.index, dtype="object")
+    front = df[df["on_front"]]
+    if len(front):
+        near = confirmed.overlaps(front)
+        df.loc[front.index, "indistinct_from"] = near
+        df.loc[front.index, "distinguishable"] = near.map(lambda v: None if v is None else v == "")
+    return df
+
+
+def _genome_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """Per-stage letters, counts and fractions of each block type, depth (for 'what the mix does')."""
+    extra = []
+    for s in df["genome"]:
+        row: dict[str, Any] = {}
+        try:
+            g = parse(s)
+        except GenomeError:
+            extra.append(row)
+            continue
+        for i, st in enumerate(g.stages, 1):
+            row[f"stage{i}"] = st.letters
+        counts = g.letter_counts()
+        for l, n in counts.items():
+            row[f"n_{l}"] = n
+            row[f"frac_{l}"] = n / g.depth
+        row["depth"] = g.depth
+        row["width"] = g.stages[0].width
+        extra.append(row)
+    return pd.concat([df.reset_index(drop=True), pd.DataFrame(extra)], axis=1)
+
+
+def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
+    """All trials of a study (search and baselines) as one table, with the front marked."""
+    info = load_study_info(study_dir)
+    storage = open_storage(info)
+    rows: list[dict[str, Any]] = []
+    confirm_rows: list[dict[str, Any]] = []
+    if storage is not None:
+        optuna = _quiet_optuna()
+        with _storage_errors(info):
+            names = {s.study_name for s in optuna.study.get_all_study_summaries(storage)}
+            for name, baseline in ((info.name, False), (info.name + BASELINE_SUFFIX, True)):
+                if name in names:
+                    rows += _rows(optuna.load_study(study_name=name, storage=storage), baseline)
+            confirm_rows = _confirm_rows(optuna, storage, info.name, names)
+    return table(rows, info.objectives, info.directions, confirm_rows=confirm_rows, **confirm_settings(info),
+                 latencies=lambda df: remeasured(df, info.settings, info.dir)), info
+
+
+def confirm_settings(info: StudyInfo) -> dict[str, int]:
+    """The confirm step's settings of a study: its ``confirm_seeds`` and the recipe seed (a
+    trial's first seed when its record predates ``seeds``). A study.yaml from before the
+    confirm step has no ``confirm_seeds``: a resumed search runs it with the default, so the
+    reader takes the same default (such a study's front stays provisional until its confirm
+    runs exist)."""
+    s = info.settings
+    recipe = s.get("recipe") if isinstance(s.get("recipe"), dict) else s
+    n = s.get("confirm_seeds")
+    return {"confirm_seeds": confirmed.DEFAULT_SEEDS if n is None else int(n), "base_seed": int(recipe.get("seed") or 0)}
+
+
+def load_confirm_rows(study_dir: str | Path) -> list[dict[str, Any]]:
+    """The confirm runs of a study (``<name>:confirm``) as ``row`` dicts; [] if none."""
+    info = load_study_info(study_dir)
+    storage = open_storage(info)
+    if storage is None:
+        return []
+    optuna = _quiet_optuna()
+    with _storage_errors(info):
+        names = {s.study_name for s in optuna.study.get_all_study_summaries(storage)}
+        return _confirm_rows(optuna, storage, info.name, names)
+
+
+def _confirm_rows(optuna: Any, storage: Any, name: str, names: set[str]) -> list[dict[str, Any]]:
+    if name + confirmed.SUFFIX not in names:
+        return []
+    return _rows(optuna.load_study(study_name=name + confirmed.SUFFIX, storage=storage), False)
+
+
+# ---- what a table says -----------------------------------------------------------------------
+
+def finished(df: pd.DataFrame) -> pd.DataFrame:
+    """Trials whose objectives count: trained to the end or stopped early by ASHA."""
+    return df[df["status"].isin(FINISHED)]
+
+
+def mark_front(df: pd.DataFrame, objectives: list[str], directions: list[str]) -> pd.Series:
+    """The front of the full-budget trials, on each one's mean over all its seeds (the
+    confirmed mean once the confirm step ran: ``confirmed.accuracy_view``)."""
+    mask = pd.Series(False, index=df.index, name="on_front")
+    done = confirmed.accuracy_view(df[df["status"].isin(FRONT)])  # a trial stopped at a rung is never on a front
+    if len(done):
+        mask.loc[done.index] = pareto.non_dominated(done, objectives, directions)
+    return mask
+
+
+def find_trial(df: pd.DataFrame, text: str) -> Any:
+    """The row label of the trial a user named: its trial number as shown everywhere ('7', or
+    'b0' for a baseline), or a Ray trial id that names exactly one trial. One line otherwise."""
+    key = str(text).strip()
+    by_name = df.index[df["trial"] == key]
+    by_ray = df.index[(df["trial_id"] == key) & (df["trial_id"] != "")]
+    hits = list(dict.fromkeys([*by_name, *by_ray]))
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        names = list(df["trial"])
+        shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
+        raise UserError(f"--trial {shorten(key)}: no such trial in the study ({len(names)} trials: {shown or 'none'}); "
+                        "give a trial number as the report and the search print it")
+    which = ", ".join(df.loc[hits, "trial"])
+    if len(by_name) and len(by_ray):
+        raise UserError(f"--trial {shorten(key)} is ambiguous: trial number {key} and the Ray trial id of trial(s) "
+                        f"{which}; give the trial number of the one you mean")
+    raise UserError(f"--trial {shorten(key)} is ambiguous: the Ray trial id is shared by {len(hits)} trials ({which}: "
+                    "proposals rejected or repeated within one Ray trial); give the trial number")
+
+
+def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: list[str],
+                        reference_point: list[float] | None = None) -> dict[str, Any]:
+    """What front.yaml holds: the objectives, and over the full-budget SEARCH trials (baselines
+    are shown beside the front, never part of it) the reference point (study.yaml's, else
+    ``pareto.reference_point``), the hypervolume and the front's size, on each point's mean
+    over its seeds (``confirmed.accuracy_view``); with baselines, the hypervolume of the
+    baselines' own points from the SAME reference point (a hypervolume compares only with
+    another from the same point; a baseline beyond it adds nothing).
+
+    The point is taken from the search trials alone, so training the baselines (after the
+    search) never moves the search's hypervolume; every hypervolume of the study (this one,
+    the report's curves against trials and wall time) uses this one point."""
+    full = df[df["status"].isin(FRONT)]
+    search = confirmed.accuracy_view(full[~full["baseline"].astype(bool)])
+    base = full[full["baseline"].astype(bool)]
+    hv: dict[str, Any] = {"objectives": list(objectives), "directions": list(directions)}
+    if "front" in df.columns and len(df):
+        hv["front"] = str(df["front"].iloc[0])  # provisional | confirmed (archlab.results.confirmed)
+    if len(search):
+        ref = reference_point or pareto.reference_point(search, objectives, directions)
+        hv["reference_point"] = [float(x) for x in ref]
+        hv["hypervolume"] = pareto.hypervolume(search, objectives, directions, ref)
+        hv["front_size"] = int(pareto.non_dominated(search, objectives, directions).sum())
+        if len(base):
+            hv["baselines_hypervolume"] = pareto.hypervolume(base, objectives, directions, ref)
+    return hv
+
+
+def write_tables(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """results.csv (every trial), pareto.csv (the front of the SEARCH trials, baselines shown
+    beside it; its ``front`` column says provisional or confirmed, ``top1_mean`` and the CI
+    columns give each point's accuracy over all its seeds) and front.yaml (reference point +
+    hypervolume, on those means). Returns (results, front, hv)."""
+    df, info = load_results(study_dir)
+    atomic_write(info.dir / "results.csv", df.to_csv(index=False))
+    front = df[df["on_front"]].sort_values(info.objectives[1])
+    atomic_write(info.dir / "pareto.csv", front.to_csv(index=False))
+    hv = hypervolume_summary(df, info.objectives, info.directions, info.settings.get("reference_point"))
+    atomic_write(info.dir / "front.yaml", yaml.safe_dump(hv, sort_keys=False))
+    return df, front, hv
+
+
+def letters_summary(df: pd.DataFrame) -> str:
+    return " ".join(f"{l}:{int(df[f'n_{l}'].sum())}" for l in LETTERS if f"n_{l}" in df)
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    line = text[0] if text else type(e).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
