@@ -18,13 +18,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from matplotlib.collections import LineCollection
 
 from archlab.cli import main
 from archlab.util.errors import UserError
 from archlab.results.record import TrialRecord
 from archlab.report import (build_report, chance_accuracy, hypervolume_curve, hypervolume_figure,
                             hypervolume_time_curve, mix_figure, short_genome, study_hypervolume, tradeoff_figure)
-from archlab.results.reader import hypervolume_summary, load_results, row, table, write_tables
+from archlab.results.reader import hypervolume_summary, load_results, row, table
+from archlab.results.writers import write_tables
 from archlab.testing.study import write_study
 
 G = "sw=8 w=8,16 cls=6"
@@ -263,9 +265,9 @@ def _table(study: Path):
 
 
 def test_tradeoff_plot_marks_chance_and_draws_stopped_trials_hollow(study: Path):
-    df, _ = _table(study)
+    df, info = _table(study)
     assert chance_accuracy(df) == pytest.approx(1 / 6)
-    fig = tradeoff_figure(df, "latency_ms", "t", {})
+    fig = tradeoff_figure(df, "latency_ms", "t", {}, objectives=info.objectives, directions=info.directions)
     ax = fig.axes[0]
     chance = [l for l in ax.lines if str(l.get_label()).startswith("chance")]
     assert len(chance) == 1 and list(chance[0].get_ydata()) == pytest.approx([1 / 6, 1 / 6])
@@ -274,6 +276,8 @@ def test_tradeoff_plot_marks_chance_and_draws_stopped_trials_hollow(study: Path)
     assert len(stopped) == 1
     hollow, filled = [], []
     for coll in ax.collections:
+        if isinstance(coll, LineCollection):  # error bars, not points
+            continue
         fc = coll.get_facecolors()
         pts = [tuple(p) for p in coll.get_offsets()]
         if not pts:
@@ -286,14 +290,32 @@ def test_tradeoff_plot_marks_chance_and_draws_stopped_trials_hollow(study: Path)
 
 
 def test_mix_plot_marks_chance_and_stopped_trials(study: Path):
-    df, _ = _table(study)
-    fig = mix_figure(df, "t")
+    df, info = _table(study)
+    fig = mix_figure(df, "t", objectives=info.objectives, directions=info.directions)
     panels = [ax for ax in fig.axes if ax.get_visible()]
     assert panels and all(any(l.get_ydata()[0] == pytest.approx(1 / 6) for l in ax.lines) for ax in panels)
     for ax in panels:
-        hollow = [p for c in ax.collections if len(c.get_offsets()) and
+        hollow = [p for c in ax.collections if len(c.get_offsets()) and not isinstance(c, LineCollection) and
                   (len(c.get_facecolors()) == 0 or np.all(c.get_facecolors()[:, 3] == 0)) for p in c.get_offsets()]
         assert [round(float(y), 3) for _, y in hollow] == [0.35]  # trial 7, stopped
+
+
+def test_every_plot_draws_the_tables_front_baselines_included(study: Path):
+    """The front each plot draws (its artists with gid 'front') is the table's, the baseline on
+    it included; the step line only where the x axis is an objective (latency here)."""
+    df, info = _table(study)
+    front = df[df["on_front"]]
+    assert sorted(front["trial"]) == ["0", "1", "3", "4", "b1"]
+    for x in ("latency_ms", "gmacs"):
+        ax = tradeoff_figure(df, x, "t", {}, objectives=info.objectives, directions=info.directions).axes[0]
+        drawn = sorted(tuple(map(float, p)) for c in ax.collections if c.get_gid() == "front" for p in c.get_offsets())
+        assert drawn == sorted(zip(front[x], front["val_top1"])), x
+        line = [ln for ln in ax.lines if ln.get_gid() == "front-line"]
+        assert len(line) == (1 if x == "latency_ms" else 0), x
+    fig = mix_figure(df, "t", objectives=info.objectives, directions=info.directions)
+    for ax in (a for a in fig.axes if a.get_visible()):
+        ys = sorted(float(p[1]) for c in ax.collections if c.get_gid() == "front" for p in c.get_offsets())
+        assert ys == sorted(front["val_top1"])
 
 
 def test_hypervolume_plot_has_whole_trial_numbers_as_ticks(study: Path):

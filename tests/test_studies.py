@@ -638,9 +638,8 @@ def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, pro
 
 
 def test_a_fidelity_section_without_keys_is_archlab_fidelity_at_its_defaults(tmp_path):
-    """The study loader's defaults (studies.spec.FIDELITY_OWN_DEFAULTS) and the CLI's are
-    written in two places (the CLI builds its parser without importing the studies package):
-    an empty section must measure exactly what a bare `archlab fidelity` does."""
+    """The study loader and the CLI read one set of defaults (archlab.fidelity.defaults): an
+    empty section measures exactly what a bare `archlab fidelity` does, --quick included."""
     from dataclasses import replace
 
     from archlab.cli import build_parser
@@ -650,3 +649,12 @@ def test_a_fidelity_section_without_keys_is_archlab_fidelity_at_its_defaults(tmp
     cli = config_from_args(build_parser().parse_args(["fidelity"]))
     assert (study.ref_seeds, study.ref().epochs) == (2, 21)
     assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)
+    quick_study = load_study(str(write_study(tmp_path, name="q", fidelity={"space": "interleave"})), quick=True).fidelity
+    quick_cli = config_from_args(build_parser().parse_args(["fidelity", "--quick"]))
+    assert (quick_study.genomes, quick_study.anchors, quick_study.seeds, quick_study.ref_seeds) == (1, ("2D",), 2, 1)
+    assert (quick_study.proxy.epochs, quick_study.ref().epochs) == (1, 2)
+    assert replace(quick_study, out="") == replace(quick_cli, out="")
+    # a FidelityConfig built in Python measures the same reference as the command line
+    from archlab.fidelity.runner import FidelityConfig
+
+    assert FidelityConfig(out="").ref() == cli.ref()

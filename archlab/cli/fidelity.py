@@ -13,41 +13,43 @@ import time
 from pathlib import Path
 
 from ..util.errors import UserError, shorten
-from ..fidelity.anchors import ANCHORS
+from ..fidelity.anchors import ANCHORS, anchor_names
+from ..fidelity.defaults import DEFAULTS, QUICK, QUICK_RECIPE
 from ..training.recipe import ProxyRecipe
 from ..util.versions import default_workers
+from .forms import CALIBRATED, CALIBRATED_HELP, add_form_option, checked_form
 
-# ``--quick``: a smoke run of a few seconds (tests, a first look).
-QUICK = {"epochs": 1, "train_clips": 32, "val_clips": 24}
 ANCHOR_NAMES = ", ".join(ANCHORS)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("fidelity", help="measure a proxy recipe: seed noise, bimodal genomes, rank agreement "
                        "with a longer reference budget, and how cheap scores rank")
-    p.add_argument("--space", default="interleave", help="search space to sample genomes from (default interleave)")
+    p.add_argument("--space", default=DEFAULTS["space"], help=f"search space to sample genomes from (default {DEFAULTS['space']})")
     p.add_argument("--genomes", type=int, default=None, help="genomes sampled from the space, stratified by GMACs, "
-                   "besides the anchors (default 10; --quick: 1)")
+                   f"besides the anchors (default {DEFAULTS['genomes']}; --quick: {QUICK['genomes']})")
     p.add_argument("--anchors", default=None, help=f"comma-separated anchors ({ANCHOR_NAMES}), 'all' or 'none' "
-                   "(default all; --quick: 2D)")
-    p.add_argument("--seeds", type=int, default=None, help="proxy seeds per genome (default 3; --quick: 2)")
-    p.add_argument("--ref-seeds", type=int, default=None, help="reference seeds per genome (default 2: one "
-                   "seed's reference agrees with another's at rho 0.78, below the rho it is meant to judge; "
-                   "--quick: 1)")
-    p.add_argument("--fresh-clips", choices=("on", "off"), default="off",
+                   f"(default {DEFAULTS['anchors']}; --quick: {','.join(QUICK['anchors'])})")
+    p.add_argument("--seeds", type=int, default=None, help=f"proxy seeds per genome (default {DEFAULTS['seeds']}; --quick: {QUICK['seeds']})")
+    p.add_argument("--ref-seeds", type=int, default=None, help="reference seeds per genome (default "
+                   f"{DEFAULTS['ref_seeds']}: one seed's reference is too noisy to rank against; --quick: "
+                   f"{QUICK['ref_seeds']})")
+    p.add_argument("--fresh-clips", choices=("on", "off"), default="on" if DEFAULTS["fresh_clips"] else "off",
                    help="new training clips every epoch, both budgets (default off, as every other command)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the synthetic clips (default 0)")
-    p.add_argument("--ref-epochs-x", type=float, default=1.5, help="reference epochs = this x proxy epochs, rounded "
-                   "(default 1.5: 21 for the 14-epoch proxy; fractions allowed)")
-    p.add_argument("--ref-clips-x", type=float, default=2, help="reference clips = this x proxy clips, rounded (default 2)")
-    p.add_argument("--tse-epochs", type=int, default=2, help="epochs summed by the training-speed score (default 2)")
+    p.add_argument("--data-seed", type=int, default=DEFAULTS["data_seed"], help="seed of the synthetic clips (default %(default)s)")
+    p.add_argument("--ref-epochs-x", type=float, default=None, help="reference epochs = this x proxy epochs, rounded "
+                   f"(default {DEFAULTS['ref_epochs_x']}; --quick: {QUICK['ref_epochs_x']}; fractions allowed)")
+    p.add_argument("--ref-clips-x", type=float, default=None, help="reference clips = this x proxy clips, rounded "
+                   f"(default {DEFAULTS['ref_clips_x']}; --quick: {QUICK['ref_clips_x']})")
+    p.add_argument("--tse-epochs", type=int, default=DEFAULTS["tse_epochs"], help="epochs summed by the training-speed score (default %(default)s)")
     p.add_argument("--max-gmacs", type=float, default=None, help="override the space's GMAC limit")
-    p.add_argument("--sample-seed", type=int, default=0, help="seed of the genome sample (default 0)")
-    p.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1: reproducible float sums)")
+    p.add_argument("--sample-seed", type=int, default=DEFAULTS["sample_seed"], help="seed of the genome sample (default %(default)s)")
+    p.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="torch threads per run (default %(default)s: reproducible float sums)")
     p.add_argument("--workers", type=int, default=None, help="runs trained at once, one process each (default: "
                    "usable cores // --threads; --quick: 1)")
-    p.add_argument("--form", default=None, help="numeric form both budgets train in (archlab.measure.forms), e.g. "
-                   "bf16-autocast/cl3d (default: fp32, the trainer's CPU default)")
+    add_form_option(p, "--form", help="numeric form both budgets train in (archlab.measure.forms), e.g. "
+                    f"bf16-autocast/cl3d, {CALIBRATED_HELP}, for training at --threads (default: fp32, the "
+                    "trainer's CPU default); fidelity.json stores the form it resolved to")
     p.add_argument("--against", default=None, metavar="DIR", help="another fidelity output (e.g. the same "
                    "measurement in fp32): Kendall tau / Spearman rho between the two proxy rankings -> against.json")
     p.add_argument("--out", default=None, help="output directory (default runs/fidelity/SPACE[-quick])")
@@ -57,12 +59,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_fidelity)
 
 
-def _anchors(text: str) -> tuple[str, ...]:
-    if text == "all":
-        return tuple(ANCHORS)
-    if text == "none":
-        return ()
-    names = tuple(a.strip() for a in text.split(",") if a.strip())
+def _anchors(value: str | list[str]) -> tuple[str, ...]:
+    names = anchor_names([a.strip() for a in value.split(",") if a.strip()]
+                         if isinstance(value, str) and value not in ("all", "none") else value)
     for a in names:
         if a not in ANCHORS:
             raise UserError(f"--anchors: {shorten(a)} is not one of {ANCHOR_NAMES}")
@@ -73,25 +72,29 @@ def config_from_args(args: argparse.Namespace):
     """The FidelityConfig the options ask for (every value checked before anything runs)."""
     from ..fidelity.runner import FidelityConfig, reference_of
 
-    if not (1 <= args.ref_epochs_x < math.inf and 1 <= args.ref_clips_x < math.inf):  # nan and inf too
+    def option(key: str):  # the option as given, else --quick's or the measurement's default
+        given = getattr(args, key)
+        return given if given is not None else (QUICK if args.quick and key in QUICK else DEFAULTS)[key]
+
+    epochs_x, clips_x = option("ref_epochs_x"), option("ref_clips_x")
+    if not (1 <= epochs_x < math.inf and 1 <= clips_x < math.inf):  # nan and inf too
         raise UserError("--ref-epochs-x and --ref-clips-x must be at least 1")
-    base = ProxyRecipe().with_(**QUICK) if args.quick else ProxyRecipe()
+    base = ProxyRecipe().with_(**QUICK_RECIPE) if args.quick else ProxyRecipe()
     proxy = ProxyRecipe.from_args(args, base=base)
     try:
-        ref = reference_of(proxy, 2, 1) if args.quick else reference_of(proxy, args.ref_epochs_x, args.ref_clips_x)
+        ref = reference_of(proxy, epochs_x, clips_x)
     except UserError as e:  # the products of the multipliers, not what the user typed
         raise UserError(f"the reference budget (--ref-epochs-x, --ref-clips-x): {e}") from e
-    anchors = _anchors(args.anchors or ("2D" if args.quick else "all"))
-    genomes = args.genomes if args.genomes is not None else (1 if args.quick else 10)
-    seeds = args.seeds if args.seeds is not None else (2 if args.quick else 3)
-    ref_seeds = args.ref_seeds if args.ref_seeds is not None else (1 if args.quick else 2)
-    workers = args.workers if args.workers is not None else (1 if args.quick else default_workers(args.threads))
+    anchors = _anchors(option("anchors"))
+    workers = option("workers")
+    workers = workers if workers is not None else default_workers(args.threads)
     out = args.out or str(Path("runs") / "fidelity" / (args.space + ("-quick" if args.quick else "")))
-    return FidelityConfig(out=out, space=args.space, genomes=genomes, anchors=anchors, seeds=seeds,
-                          ref_seeds=ref_seeds, proxy=proxy, reference=ref, data_seed=args.data_seed,
+    form = checked_form(args.form)  # calibrated: resolved by cmd_fidelity once everything else is checked
+    return FidelityConfig(out=out, space=args.space, genomes=option("genomes"), anchors=anchors, seeds=option("seeds"),
+                          ref_seeds=option("ref_seeds"), proxy=proxy, reference=ref, data_seed=args.data_seed,
                           fresh_clips=args.fresh_clips == "on", sample_seed=args.sample_seed,
                           tse_epochs=args.tse_epochs, max_gmacs=args.max_gmacs, threads=args.threads,
-                          workers=workers, form=args.form)
+                          workers=workers, form=None if form in (None, CALIBRATED) else args.form)
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
@@ -103,6 +106,12 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
 
         warn_if_failed(cfg.form, "training")  # fidelity trains on the CPU
     other = _read_other(args.against) if args.against else None  # before any training: a bad path fails first
+    if args.form == CALIBRATED:  # this machine's training choice at the runs' thread count (may measure, ~3 min)
+        from dataclasses import replace
+
+        from ..training.calibrate import training_form
+
+        cfg = replace(cfg, form=training_form("cpu", cfg.threads).with_threads(None).name)
     t0 = time.perf_counter()
     s = run_fidelity(cfg)
     print(f"median seed std {s['median_seed_std']:.3f}; bimodal: {', '.join(s['bimodal']) or 'none'}; "

@@ -28,3 +28,11 @@ BLIND = ("2D",)
 def anchor_genomes(names: Sequence[str]) -> list[tuple[str, Genome]]:
     """The anchors ``names`` (keys of ``ANCHORS``) as (label, genome) on ``SKELETON``."""
     return [(name, parse(f"{ANCHORS[name]} {SKELETON}")) for name in names]
+
+
+def anchor_names(value: str | Sequence[str]) -> tuple[str, ...]:
+    """An anchors setting as names: "all", "none", or the names themselves (checked by the
+    caller, which knows where the value came from)."""
+    if isinstance(value, str) and value in ("all", "none"):
+        return tuple(ANCHORS) if value == "all" else ()
+    return (value,) if isinstance(value, str) else tuple(value)

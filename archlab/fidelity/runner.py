@@ -45,7 +45,8 @@ from ..model.genome import Genome
 from ..util.processes import run_jobs
 from ..training.recipe import ProxyRecipe
 from ..measure import scores
-from .anchors import ANCHORS, anchor_genomes
+from .anchors import ANCHORS, anchor_genomes, anchor_names
+from .defaults import DEFAULTS
 from .summary import Run, plot, render_markdown, summarize
 
 
@@ -55,21 +56,21 @@ class FidelityConfig:
     is one line before anything is written). The recipes validated themselves."""
 
     out: str
-    space: str = "interleave"
-    genomes: int = 10  # sampled from the space (stratified by GMACs), besides the anchors
-    anchors: tuple[str, ...] = tuple(ANCHORS)
-    seeds: int = 3  # proxy seeds per genome (run k trains proxy.with_(seed=k))
-    ref_seeds: int = 2  # reference seeds per genome (one seed's reference is too noisy to rank against)
+    space: str = DEFAULTS["space"]
+    genomes: int = DEFAULTS["genomes"]
+    anchors: tuple[str, ...] = anchor_names(DEFAULTS["anchors"])
+    seeds: int = DEFAULTS["seeds"]  # run k trains proxy.with_(seed=k)
+    ref_seeds: int = DEFAULTS["ref_seeds"]
     proxy: ProxyRecipe = field(default_factory=ProxyRecipe)
     reference: ProxyRecipe | None = None  # None: ``reference_of(proxy)``
     # The measurement's own data settings (both budgets): the synthetic set's seed, and new
     # training clips every epoch (SyntheticMotion(fresh_per_epoch=True)).
-    data_seed: int = 0
-    fresh_clips: bool = False
-    sample_seed: int = 0
-    tse_epochs: int = 2  # the training-speed score sums this many last epochs
-    max_gmacs: float | None = None  # overrides the space's
-    threads: int = 1
+    data_seed: int = DEFAULTS["data_seed"]
+    fresh_clips: bool = DEFAULTS["fresh_clips"]
+    sample_seed: int = DEFAULTS["sample_seed"]
+    tse_epochs: int = DEFAULTS["tse_epochs"]
+    max_gmacs: float | None = DEFAULTS["max_gmacs"]
+    threads: int = DEFAULTS["threads"]
     # Runs trained at once, each in its own process with ``threads`` torch threads: the runs
     # are independent, and one process per core is ~2x one process on 2 cores (a 1-thread
     # proxy keeps a core busy; threads within one small proxy scale far worse).
@@ -125,7 +126,8 @@ class FidelityConfig:
         return train, val
 
 
-def reference_of(proxy: ProxyRecipe, epochs_x: float = 3, clips_x: float = 2) -> ProxyRecipe:
+def reference_of(proxy: ProxyRecipe, epochs_x: float = DEFAULTS["ref_epochs_x"],
+                 clips_x: float = DEFAULTS["ref_clips_x"]) -> ProxyRecipe:
     """The default reference: ``epochs_x`` times the epochs on ``clips_x`` times the clips
     (and a val set twice as large: its binomial error would otherwise blur the reference).
     The multipliers may be fractions (a 14-epoch proxy's 21-epoch reference is 1.5x): the

@@ -144,7 +144,8 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
     images: list[tuple[Path | None, str]] = []
     for x, what in (("latency_ms", "latency"), ("gmacs", "GMACs")):
         images.append((plot_tradeoff(df, x, out / f"accuracy_vs_{what.lower()}.png",
-                                     f"{name}: accuracy vs {what}", presets), f"accuracy vs {what}"))
+                                     f"{name}: accuracy vs {what}", presets, objectives=objs, directions=dirs),
+                       f"accuracy vs {what}"))
     curves: dict[str, pd.DataFrame] = {}
     curve = pd.DataFrame()
     if "reference_point" in hv:  # every curve from front.yaml's one reference point
@@ -158,7 +159,8 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
                                     f"{name}: hypervolume after each trial and over wall time", **curves),
                    "hypervolume vs trials and wall time"))
     images.append((plot_mix(df, out / "block_mix.png", f"{name}: what the mix does (accuracy vs fraction of each "
-                                                        "block type)"), "accuracy vs block-type fractions"))
+                                                        "block type)", objectives=objs, directions=dirs),
+                   "accuracy vs block-type fractions"))
 
     st = search["status"]
     blocks: list[Block] = [("h1", f"Study {name}")]

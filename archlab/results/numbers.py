@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from . import pareto
+from .confirmed import accuracy_view
 from ..model.genome import GenomeError, parse
 from ..model.presets import PRESETS
 from .record import FRONT
@@ -21,8 +22,10 @@ def _group(df: pd.DataFrame, objectives: Sequence[str], baseline: bool) -> tuple
     """The search trials (or the baselines) in trial-number order, and their objective values
     with every trial not trained to the full budget blanked: failed, rejected, running and
     stopped trials are steps where the hypervolume stays flat (their values do not count, even
-    when a failed trial has some)."""
-    rows = df[df["baseline"].astype(bool) == baseline].sort_values("number")
+    when a failed trial has some). Accuracy is the mean over all of a trial's seeds where known
+    (``confirmed.accuracy_view``), as on the front: a seed its confirm runs refuted adds nothing."""
+    rows = accuracy_view(df)
+    rows = rows[rows["baseline"].astype(bool) == baseline].sort_values("number")
     pts = rows[list(objectives)].apply(pd.to_numeric, errors="coerce")
     pts.loc[~rows["status"].isin(FRONT)] = np.nan
     return rows, pts

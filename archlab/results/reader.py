@@ -37,7 +37,6 @@ import yaml
 
 from . import confirmed, pareto
 from ..util.errors import UserError, shorten
-from ..util.files import atomic_write
 from ..model.genome import LETTERS, GenomeError, parse
 from .record import ATTRS, FINISHED, FRONT, STATUSES, TrialRecord
 from .remeasure import remeasured
@@ -60,7 +59,7 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 __all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS",
            "confirm_settings", "find_trial", "finished", "hypervolume_summary", "letters_summary", "load_confirm_rows",
            "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives", "row", "table",
-           "trial_name", "write_tables"]
+           "trial_name"]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -416,20 +415,6 @@ def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: lis
         if len(base):
             hv["baselines_hypervolume"] = pareto.hypervolume(base, objectives, directions, ref)
     return hv
-
-
-def write_tables(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
-    """results.csv (every trial), pareto.csv (the front of the SEARCH trials, baselines shown
-    beside it; its ``front`` column says provisional or confirmed, ``top1_mean`` and the CI
-    columns give each point's accuracy over all its seeds) and front.yaml (reference point +
-    hypervolume, on those means). Returns (results, front, hv)."""
-    df, info = load_results(study_dir)
-    atomic_write(info.dir / "results.csv", df.to_csv(index=False))
-    front = df[df["on_front"]].sort_values(info.objectives[1])
-    atomic_write(info.dir / "pareto.csv", front.to_csv(index=False))
-    hv = hypervolume_summary(df, info.objectives, info.directions, info.settings.get("reference_point"))
-    atomic_write(info.dir / "front.yaml", yaml.safe_dump(hv, sort_keys=False))
-    return df, front, hv
 
 
 def letters_summary(df: pd.DataFrame) -> str:

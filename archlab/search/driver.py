@@ -21,7 +21,8 @@ from typing import Any, Callable
 from ..util.errors import UserError
 from ..model.genome import Genome, parse
 from ..results.record import FINISHED, Status
-from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
+from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
+from ..results.writers import write_tables
 from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 

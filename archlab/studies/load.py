@@ -19,7 +19,7 @@ from ..model.genome import Genome, GenomeError
 from ..util.yaml_checks import is_int, is_number, mapping
 from ..training.recipe import LIMITS as RECIPE_LIMITS
 from ..training.recipe import ProxyRecipe
-from .spec import (CYCLE_KEYS, FIDELITY_KEYS, FIDELITY_OWN_DEFAULTS, LABEL, LIMITS, QUICK_FIDELITY, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
+from .spec import (CYCLE_KEYS, FIDELITY_KEYS, LABEL, LIMITS, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
                    SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Study, TrainSpec,
                    study_folders)
 
@@ -287,13 +287,15 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     """The FidelityConfig of a ``fidelity:`` section (out left empty: the study's run sets it).
     The section's own keys are typed here, the recipe's by ProxyRecipe, the rules between
     them by FidelityConfig (the same checks as `archlab fidelity`'s options)."""
-    from ..fidelity.anchors import ANCHORS
+    from ..fidelity.anchors import ANCHORS, anchor_names
+    from ..fidelity.defaults import DEFAULTS, QUICK, QUICK_RECIPE
     from ..fidelity.runner import FidelityConfig, reference_of
     from ..spaces import load_space
     from ..util.versions import default_workers
 
     data = mapping(where, "fidelity", value, FIDELITY_KEYS)
-    opts = {**FIDELITY_OWN_DEFAULTS, **data, **(QUICK_FIDELITY if quick is not None else {}), **(quick or {})}
+    quick_opts = {**QUICK, **QUICK_RECIPE, **quick} if quick is not None else {}
+    opts = {**DEFAULTS, **data, **quick_opts}
 
     def bad(key: str, what: str) -> UserError:
         return UserError(f"{where}: key 'fidelity.{key}': {shorten(opts[key])} {what}")
@@ -310,9 +312,7 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
         raise bad("fresh_clips", "must be true or false")
     if opts["max_gmacs"] is not None and not (is_number(opts["max_gmacs"]) and opts["max_gmacs"] > 0):
         raise bad("max_gmacs", "must be a positive number or null (the space's own limit)")
-    anchors = opts["anchors"]
-    if anchors in ("all", "none"):
-        anchors = list(ANCHORS) if anchors == "all" else []
+    anchors = list(anchor_names(opts["anchors"])) if opts["anchors"] in ("all", "none") else opts["anchors"]
     if not isinstance(anchors, list) or any(a not in ANCHORS for a in anchors):
         raise bad("anchors", f"must be 'all', 'none' or a list of {', '.join(ANCHORS)}")
     space = opts["space"]

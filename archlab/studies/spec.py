@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fidelity.defaults import DEFAULTS as FIDELITY_DEFAULTS
 from ..util import named
 from ..model.genome import Genome
 from ..training.recipe import ProxyRecipe
@@ -37,16 +38,9 @@ QUICK_TRAIN: dict[str, Any] = {"epochs": 1, "train_clips": 64, "val_clips": 32} 
 QUICK_SEARCH: dict[str, Any] = {"trials": 2, "epochs": 1, "grace_epochs": 1, "latency_runs": 2, "confirm_seeds": 0}
 QUICK_SEARCH_SYNTHETIC: dict[str, Any] = {"train_clips": 64, "val_clips": 64}  # only where the data is synthetic
 # A fidelity section is one `archlab fidelity` measurement (archlab.fidelity.runner): its own
-# keys (the CLI's options, in snake_case) and the proxy recipe's keys but seed (the seeds are
-# 0..seeds-1). workers: null = usable cores // threads, as the CLI.
-FIDELITY_OWN_DEFAULTS: dict[str, Any] = {
-    "space": "interleave", "genomes": 10, "anchors": "all", "seeds": 3, "ref_seeds": 2, "ref_epochs_x": 1.5,
-    "ref_clips_x": 2, "fresh_clips": False, "data_seed": 0, "sample_seed": 0, "tse_epochs": 2, "max_gmacs": None,
-    "threads": 1, "workers": None}
-FIDELITY_KEYS = (*FIDELITY_OWN_DEFAULTS, *RECIPE_KEYS)
-# --quick: `archlab fidelity --quick`'s smoke run (seconds)
-QUICK_FIDELITY: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_seeds": 1, "ref_epochs_x": 2, "ref_clips_x": 1,
-                                  "epochs": 1, "train_clips": 32, "val_clips": 24, "workers": 1}
+# keys (the CLI's options, in snake_case; defaults in archlab.fidelity.defaults) and the proxy
+# recipe's keys but seed (the seeds are 0..seeds-1).
+FIDELITY_KEYS = (*FIDELITY_DEFAULTS, *RECIPE_KEYS)
 # A cycle section (archlab.studies.cycle): one search's front against the hand-made orders.
 CYCLE_KEYS = ("search", "variants", "workers")
 LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are directory names

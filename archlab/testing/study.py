@@ -6,7 +6,7 @@ writes, which hid bug 1 of issue 12). This writer goes through the real pieces i
 ``study.yaml`` from the search's own settings writer, ``optuna.db`` with one Optuna trial per
 ``record.TrialRecord`` (user attributes from ``to_attrs``, told COMPLETE with its objective
 values when finished, FAIL when the search tells Optuna FAIL, RUNNING while running), and
-the derived tables from ``results.write_tables``.
+the derived tables from ``results.writers.write_tables``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ import optuna
 
 from ..results.confirmed import SUFFIX as CONFIRM_SUFFIX
 from ..results.record import Status, TrialRecord
-from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives, write_tables
+from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
+from ..results.writers import write_tables
 from ..search import SearchConfig
 from ..search import write_settings as search_write_settings
 

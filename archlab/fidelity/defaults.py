@@ -1,0 +1,34 @@
+"""The defaults of one fidelity measurement, in one place: `archlab fidelity`'s options, a
+study's ``fidelity:`` section and ``FidelityConfig`` all read them here. Plain values and no
+imports, so the command line builds its parser without torch.
+
+Keys are the command's options in snake_case. ``anchors`` is "all", "none" or a list of
+anchor names; ``workers`` None means usable cores // threads. The proxy recipe's own
+defaults are ``ProxyRecipe``'s (the search's recipe).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "space": "interleave",
+    "genomes": 10,  # sampled from the space (stratified by GMACs), besides the anchors
+    "anchors": "all",
+    "seeds": 3,  # proxy seeds per genome (run k trains seed k)
+    "ref_seeds": 2,  # one seed's reference is too noisy to rank against
+    "ref_epochs_x": 1.5,  # reference epochs = this x proxy epochs, rounded
+    "ref_clips_x": 2,  # reference clips = this x proxy clips, rounded
+    "fresh_clips": False,
+    "data_seed": 0,
+    "sample_seed": 0,
+    "tse_epochs": 2,  # epochs summed by the training-speed score
+    "max_gmacs": None,  # None: the space's own limit
+    "threads": 1,  # torch threads per run: reproducible float sums
+    "workers": None,
+}
+# --quick: a smoke run of a few seconds (tests, a first look); the measurement's keys, then
+# the proxy recipe's.
+QUICK: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_seeds": 1, "ref_epochs_x": 2,
+                         "ref_clips_x": 1, "workers": 1}
+QUICK_RECIPE: dict[str, Any] = {"epochs": 1, "train_clips": 32, "val_clips": 24}
