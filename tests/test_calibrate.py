@@ -459,25 +459,67 @@ def test_a_new_search_fixes_the_calibrated_forms_at_its_thread_count(cache, monk
 
 
 def test_train_and_profile_use_the_calibrated_form_only_when_asked(cache, monkeypatch, capsys, tmp_path):
-    """`archlab profile` / `train` default to fp32 and never calibrate; `--form auto` takes
-    this machine's calibrated form (planted here, so nothing is measured)."""
+    """`archlab profile` / `train` default to fp32 and never calibrate; `--form calibrated`
+    takes this machine's calibrated form (planted here, so nothing is measured), and the old
+    `--form auto` still does, with one deprecation note on stderr."""
     monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("must not calibrate"))
     argv = ["profile", TINY, "--input", "4x16x16", "--runs", "1"]
     assert main(argv) == 0
     assert "torch fp32/ncdhw" in capsys.readouterr().out
     key, _ = calibrate.machine_key("cpu")
     calibrate.save(_planted(key, "bf16-autocast/cl3d/t1", "bf16/cl3d/t1"))
+    assert main(argv + ["--form", "calibrated"]) == 0
+    out = capsys.readouterr()
+    assert "torch bf16/cl3d" in out.out and "note" not in out.err
     assert main(argv + ["--form", "auto"]) == 0
-    assert "torch bf16/cl3d" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert "torch bf16/cl3d" in out.out
+    notes = [line for line in out.err.splitlines() if "deprecated" in line]
+    assert notes == ["archlab profile: note: --form auto is deprecated and will be removed in the next release: "
+                     "write --form calibrated"]
     assert main(argv) == 0  # a cached calibration changes no default
     assert "torch fp32/ncdhw" in capsys.readouterr().out
     train_argv = ["train", TINY, "--out", str(tmp_path / "t"), "--epochs", "1", "--frames", "4", "--size", "16",
                   "--train-clips", "8", "--val-clips", "8", "--max-steps", "1", "--device", "cpu"]
-    assert main(train_argv + ["--form", "auto"]) == 0
+    assert main(train_argv + ["--form", "calibrated"]) == 0
     assert torch.load(tmp_path / "t" / "best.pt", weights_only=True)["form"] == "bf16-autocast/cl3d"
     assert main(train_argv[:3] + [str(tmp_path / "u")] + train_argv[4:]) == 0
     assert torch.load(tmp_path / "u" / "best.pt", weights_only=True)["form"] == "fp32/ncdhw"
-    assert main(train_argv + ["--form", "auto", "--channels-last", "on"]) == 2
+    capsys.readouterr()
+    assert main(train_argv[:3] + [str(tmp_path / "v")] + train_argv[4:] + ["--form", "auto"]) == 0
+    assert torch.load(tmp_path / "v" / "best.pt", weights_only=True)["form"] == "bf16-autocast/cl3d"
+    assert "archlab train: note: --form auto is deprecated" in capsys.readouterr().err
+    assert main(train_argv + ["--form", "calibrated", "--channels-last", "on"]) == 2
+
+
+def test_profile_with_a_device_auto_looks_up_the_resolved_device(cache, monkeypatch, capsys):
+    """`--device auto --form calibrated` gave the calibration lookup the word 'auto'
+    (torch.device('auto'): a RuntimeError traceback); it gets the resolved device."""
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("must not calibrate"))
+    key, _ = calibrate.machine_key("cpu")
+    calibrate.save(_planted(key, "bf16-autocast/cl3d/t1", "bf16/cl3d/t1"))
+    if torch.cuda.is_available():
+        pytest.skip("auto is a CUDA GPU here, which has no calibration")
+    assert main(["profile", TINY, "--input", "4x16x16", "--runs", "1", "--device", "auto", "--form", "calibrated"]) == 0
+    assert "torch bf16/cl3d" in capsys.readouterr().out
+
+
+def test_fidelity_and_export_take_the_same_word(cache, monkeypatch, capsys, tmp_path):
+    """`calibrated` in every command: fidelity trains in this machine's training choice at its
+    --threads (fidelity.json stores the form, as study.yaml does), export writes the
+    inference choice."""
+    import json
+
+    monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("must not calibrate"))
+    key, _ = calibrate.machine_key("cpu")
+    calibrate.save(_planted(key, "bf16-autocast/cl3d/t1", "bf16/cl3d/t1"))
+    out = tmp_path / "fid"
+    assert main(["fidelity", "--quick", "--form", "calibrated", "--out", str(out)]) == 0
+    assert json.loads((out / "fidelity.json").read_text())["form"] == "bf16-autocast/cl3d"
+    assert main(["export", "--genome", TINY, "--input", "4x16x16", "--format", "pt2", "--form", "calibrated",
+                 "--out", str(tmp_path / "exp")]) == 0
+    card = json.loads((tmp_path / "exp" / "model_card.json").read_text())
+    assert card["form"]["pt2"] == "bf16/cl3d"
 
 
 def test_the_cli_knows_the_runtimes_without_importing_torch():

@@ -29,7 +29,7 @@ def test_presets_lists_all_with_params(capsys):
     code, out, _ = run(capsys, "presets")
     assert code == 0
     for name, params in [("p3d199", "66,492,240"), ("r2plus1d_18", "31,505,325"), ("mc3_18", "11,695,440")]:
-        line = next(l for l in out.splitlines() if l.startswith(name + " "))
+        line = next(row for row in out.splitlines() if row.startswith(name + " "))
         assert params in line
 
 

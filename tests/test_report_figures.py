@@ -82,6 +82,18 @@ def _legend(ax) -> list[str]:
     return [t.get_text() for t in ax.get_legend().get_texts()]
 
 
+def _assert_draws_the_tables_front(ax, front: pd.DataFrame, x: str, refuted_at: tuple[float, float]) -> None:
+    """The front markers and their bars are pareto.csv's (x, seed mean, CI); the refuted trial
+    is marked at its mean; the legend names one front, the table's."""
+    pts, bars = _expected(front, front[x])
+    np.testing.assert_allclose(_front_points(ax), pts)
+    np.testing.assert_allclose(_bars(ax), bars)
+    assert _offsets(ax, "refuted") == [pytest.approx(refuted_at)]
+    legend = _legend(ax)
+    assert [t for t in legend if "Pareto front" in t] == ["Pareto front, confirmed, accuracy vs latency (2)"]
+    assert f"{REFUTED} (1)" in legend
+
+
 def test_the_planted_study_has_a_confirmed_front_of_two_points(planted):
     d, df, info, front = planted
     assert list(front["trial"]) == ["0", "2"] and set(front["front"]) == {"confirmed"}
@@ -100,9 +112,8 @@ def test_the_planted_study_has_a_confirmed_front_of_two_points(planted):
 def test_accuracy_vs_latency_draws_the_confirmed_front_as_its_staircase(planted):
     _, df, info, front = planted
     ax = tradeoff_figure(df, "latency_ms", "t", {}, objectives=info.objectives, directions=info.directions).axes[0]
-    pts, bars = _expected(front, front["latency_ms"])
-    np.testing.assert_allclose(_front_points(ax), pts)  # [(2.0, 0.40), (5.0, 0.90)]: the seed means
-    np.testing.assert_allclose(_bars(ax), bars)
+    _assert_draws_the_tables_front(ax, front, "latency_ms", refuted_at=(3.0, 0.35))
+    np.testing.assert_allclose(_front_points(ax), [(2.0, 0.40), (5.0, 0.90)])  # the seed means
     np.testing.assert_allclose(_bars(ax)[:, 2], [HALF_WIDTH] * 2, atol=1e-5)
     (line,) = [ln for ln in ax.lines if ln.get_gid() == "front-line"]
     # through the front points only, then on to the largest latency drawn (the baseline's 6.5 ms)
@@ -112,10 +123,6 @@ def test_accuracy_vs_latency_draws_the_confirmed_front_as_its_staircase(planted)
     hollow = [p for c in ax.collections if c.get_gid() == "trials" and np.all(c.get_facecolors()[:, 3] == 0)
               for p in map(tuple, c.get_offsets())]
     assert hollow == [(1.0, 0.30)]
-    assert _offsets(ax, "refuted") == [pytest.approx((3.0, 0.35))]
-    legend = _legend(ax)
-    assert [t for t in legend if "Pareto front" in t] == ["Pareto front, confirmed, accuracy vs latency (2)"]
-    assert f"{REFUTED} (1)" in legend
 
 
 def test_accuracy_vs_gmacs_highlights_the_tables_front_and_draws_no_staircase(planted):
@@ -125,14 +132,9 @@ def test_accuracy_vs_gmacs_highlights_the_tables_front_and_draws_no_staircase(pl
     ok = df[(df["status"] == "ok") & ~df["baseline"]].assign(val_top1=lambda t: t["top1_mean"].fillna(t["val_top1"]))
     assert sorted(ok.loc[pareto.non_dominated(ok, ["val_top1", "gmacs"], ["max", "min"]), "trial"]) == ["2", "4"]
     ax = tradeoff_figure(df, "gmacs", "t", {}, objectives=info.objectives, directions=info.directions).axes[0]
-    pts, bars = _expected(front, front["gmacs"])
-    np.testing.assert_allclose(_front_points(ax), pts)  # [(0.020, 0.40), (0.030, 0.90)]
-    np.testing.assert_allclose(_bars(ax), bars)
+    _assert_draws_the_tables_front(ax, front, "gmacs", refuted_at=(0.015, 0.35))
+    np.testing.assert_allclose(_front_points(ax), [(0.020, 0.40), (0.030, 0.90)])
     assert not [ln for ln in ax.lines if ln.get_gid() == "front-line"]
-    assert _offsets(ax, "refuted") == [pytest.approx((0.015, 0.35))]
-    legend = _legend(ax)
-    assert [t for t in legend if "Pareto front" in t] == ["Pareto front, confirmed, accuracy vs latency (2)"]
-    assert f"{REFUTED} (1)" in legend
 
 
 def test_block_mix_panels_draw_the_tables_front_with_its_intervals(planted):

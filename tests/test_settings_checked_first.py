@@ -5,8 +5,8 @@ meant "auto", `--trials 0` named two options, `--cpus-per-trial 0` stored study.
 died with a ZeroDivisionError (and every rerun of the study too), `profile --runs 0` printed
 the table then a StatisticsError traceback, a file as `--out` gave a traceback after 10 s."""
 
+import importlib.util
 import os
-from pathlib import Path
 
 import pytest
 
@@ -108,3 +108,72 @@ def test_resume_of_a_study_with_a_corrupt_database_is_one_line(capsys, tmp_path)
     code = main(["search", "--out", str(tmp_path / "runs"), "--name", "x", "--resume", "--wandb", "off"])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and err.startswith("archlab search: error: ") and "optuna.db" in err
+
+
+# ---- every option before a network is built or anything measured (one word per idea) ----------------
+
+BAD_LETTER = "stage 1, position {}: 'Q' is not a block letter (A B C 2 3 R F D I X Y T)"
+
+
+@pytest.fixture
+def no_calibration(monkeypatch):
+    """Looking up (or measuring) this machine's calibrated form fails the test."""
+    from archlab.training import calibrate
+
+    for name in ("run", "training_form", "inference_form"):
+        monkeypatch.setattr(calibrate, name, lambda *a, _n=name, **k: pytest.fail(f"calibrate.{_n} before the checks"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    # printed the whole table and "measuring latency..." before failing
+    (["profile", "p3d63", "--input", "16x160x160", "--form", "calibrate"],
+     "--form 'calibrate': form 'calibrate' must be PRECISION/LAYOUT[/tTHREADS], e.g. bf16/cl3d/t1 (or calibrated)"),
+    (["profile", "p3d63", "--form", "fp16/cl3d"],
+     "--form 'fp16/cl3d': precision 'fp16' must be one of fp32, bf16-autocast, bf16 (or calibrated)"),
+    (["profile", "p3d63", "--latency-runtime", "onnxruntime", "--form", "calibrated"],
+     "--form applies to --latency-runtime torch; other runtimes run the fp32 ONNX graph"),
+    (["profile", "p3d63", "--form", "calibrated", "--input", "16x160"],
+     "input '16x160' must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160"),
+    (["profile", "ABQ|C", "--form", "calibrated"], BAD_LETTER.format(3)),
+    pytest.param(["profile", "p3d63", "--latency-runtime", "openvino"],
+                 "--latency-runtime openvino needs the openvino package: pip install 'archlab[openvino]'",
+                 marks=pytest.mark.skipif(importlib.util.find_spec("openvino") is not None,
+                                          reason="openvino is installed")),
+    (["profile", "p3d63", "--device", "tpu", "--form", "calibrated"], "--device 'tpu': use auto, cpu, cuda or cuda:N"),
+    (["train", "AQ|2", "--out", "x", "--form", "calibrated"], BAD_LETTER.format(2)),
+    (["train", "A|2", "--out", "x", "--form", "calibrated", "--data", "ucf101"],
+     "the ucf101 dataset needs a data root (--data-root PATH)"),
+    (["train", "A|2", "--out", "x", "--form", "calibrated", "--data", "folder", "--data-root", "nowhere"],
+     "--data-root nowhere: no such folder"),
+    (["train", "A|2", "--out", "x", "--form", "calibrated", "--data-root", "a_file"],
+     "--data-root: the synthetic dataset is generated in memory and takes no root"),
+    (["train", "A|2", "--out", "x", "--form", "bf16/cl3d", "--channels-last", "off"],
+     "--form and --channels-last both set the layout: give one"),
+    (["export", "--genome", "p3d63", "--form", "fp16/cl3d", "--out", "x"],
+     "--form 'fp16/cl3d': precision 'fp16' must be one of fp32, bf16-autocast, bf16 (or calibrated)"),
+    (["export", "--genome", "AQ|2", "--form", "calibrated", "--out", "x"], BAD_LETTER.format(2)),
+    (["fidelity", "--quick", "--form", "fp16/cl3d", "--out", "x"],
+     "--form 'fp16/cl3d': precision 'fp16' must be one of fp32, bf16-autocast, bf16 (or calibrated)"),
+    (["fidelity", "--quick", "--form", "calibrated", "--out", "x", "--against", "nowhere"],
+     "--against 'nowhere': no summary.json there (a finished archlab fidelity output)"),
+    (["calibrate", "--train-threads", "1,x"], "--train-threads '1,x' must be comma-separated positive integers, e.g. 1,2"),
+    (["calibrate", "--refresh", "--infer-input", "16x8x8"], "input '16x8x8': height and width must be at least 16 pixels"),
+])
+def test_every_option_is_checked_before_anything_is_built_or_measured(capsys, cwd, no_calibration, argv, message):
+    """One line, exit 2, nothing on stdout (no table, no genome line), no calibration looked
+    up or measured, nothing written."""
+    out = one_line_exit_2(capsys, argv, message)
+    assert out.out == "" and not (cwd / "x").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["calibrate", "--runs", "0"], "argument --runs: must be at least 1 (got 0)"),
+    (["calibrate", "--numerics-steps", "3"], "argument --numerics-steps: must be at least 4 (got 3)"),
+])
+def test_calibrate_counts_are_checked_by_the_parser(capsys, argv, message):
+    """`--runs 0` meant the default and `--runs -1` measured for minutes before failing."""
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    out = capsys.readouterr()
+    assert e.value.code == 2 and out.out == ""
+    assert out.err == f"archlab calibrate: error: {message} (see --help)\n"

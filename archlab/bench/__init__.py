@@ -17,7 +17,7 @@ compare). Each benchmark prints a table and writes ``<name>.json`` and ``<name>.
   MACs) against this machine's fp32 matmul ceiling measured in the same run.
 * ``profiling`` – genomes/s of ``profile.count_fast`` vs ``profile.count_fvcore`` on random
   genomes of the interleave space, and whether they agree exactly on every one.
-* ``forms``     – issue 17's table: proxy / p3d63 x0.25 train steps and p3d63 inference in
+* ``forms``     – the numeric forms' table: proxy / p3d63 x0.25 train steps and p3d63 inference in
   fp32, channels_last_3d, bf16 autocast and bf16 weights (``archlab.measure.forms``), interleaved.
 * ``runtimes``  – Kendall tau between eager fp32, bf16 forms, onnxruntime and OpenVINO
   latencies over a space's sample (``archlab.measure.runtimes``).

@@ -1,4 +1,4 @@
-"""Benchmarks of issue 17: the numeric forms (``forms``) and the deployment runtimes
+"""Benchmarks of the numeric forms (``forms``) and the deployment runtimes
 (``runtimes``).
 
 * ``run_forms``    – the proxy / p3d63 x0.25 train steps and p3d63 inference in fp32,
@@ -29,7 +29,7 @@ from .common import interleaved, median, publish
 
 
 def run_forms(quick: bool = False, out_dir: str | Path | None = None, runs: int | None = None) -> dict[str, Any]:
-    """Issue 17's table: the proxy train step, a p3d63 x0.25 train step and p3d63 inference
+    """The numeric forms' table: the proxy train step, a p3d63 x0.25 train step and p3d63 inference
     in fp32 NCDHW / fp32 channels_last_3d / bf16 autocast + CL3d / bf16 weights + CL3d,
     each workload's forms interleaved in one run (``calibrate.training_steppers``: AdamW as
     the search trains; inference BN folded as latency is measured)."""

@@ -1,5 +1,5 @@
 """Reliability: kill a search's driver and its trial workers at random points, over several
-cycles, then let it finish with ``--resume``; count what the kills cost (issue 15 item 2).
+cycles, then let it finish with ``--resume``; count what the kills cost.
 
 A benchmark, not a test: the kill points are random (seeded), the run takes minutes. Counts:
 

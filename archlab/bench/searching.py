@@ -39,7 +39,7 @@ def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[s
     with tempfile.TemporaryDirectory(prefix="archlab-bench-search-") as tmp:
         # confirm_seeds=0: this measures the search's own overhead (its confirm runs are no trials
         # of the search study, so they would count as overhead); the confirm step's cost is in
-        # the README ("Seeds and the confirm step").
+        # docs/notebook/confirm-step.md.
         cfg = SearchConfig(out=tmp, name="bench", wandb="off", confirm_seeds=0)
         if quick:
             space = Path(tmp) / "quick.yaml"

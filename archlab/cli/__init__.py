@@ -3,7 +3,9 @@
 ``COMMANDS`` is the registry: each module exposes ``add_parser(subparsers)``, which adds its
 sub-command(s) with ``func`` set to the function that runs them. A new command group is a new
 module plus one entry here. Mistakes a user can make raise ``UserError``; ``main`` prints
-them as one line on stderr and returns 2. Nothing in the package imports this one.
+them as one line on stderr and returns 2. Every parser is a ``common.Parser`` (no option
+abbreviations); an old spelling kept for one release adds a note (``common.deprecated``) that
+``main`` prints on stderr before the command runs. Nothing in the package imports this one.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Sequence
 
 from ..util.errors import UserError
 from . import calibrate, data, export, fidelity, model, report, search, spaces, study, train, weights
-from .common import Parser
+from .common import Parser, deprecation_notes
 
 # The order of `archlab --help`: model commands, then the search and what reads its results.
 COMMANDS: tuple[ModuleType, ...] = (model, weights, search, study, fidelity, export, data, report, train, spaces,
@@ -35,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for note in deprecation_notes(args):
+        print(f"archlab {args.command}: note: {note}", file=sys.stderr, flush=True)
     try:
         return int(args.func(args) or 0)
     except UserError as e:

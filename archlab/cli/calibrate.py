@@ -8,27 +8,30 @@ import argparse
 import sys
 from typing import Any
 
-from ..util.errors import UserError
+from ..util.errors import UserError, shorten
+from .common import at_least
 
 
-def _threads(text: str) -> tuple[int, ...]:
+def _threads(text: str, option: str) -> tuple[int, ...]:
     try:
         ts = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
         ts = ()
     if not ts or any(t < 1 for t in ts):
-        raise UserError(f"threads {text!r} must be comma-separated positive integers, e.g. 1,2")
+        raise UserError(f"{option} {shorten(text)} must be comma-separated positive integers, e.g. 1,2")
     return ts
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    from ..training import calibrate
     from ..measure.profile import parse_clip
+    from ..training import calibrate
 
     if args.device != "cpu":
         raise UserError(f"--device {args.device}: calibration runs on cpu only for now (not measured on a GPU; "
                         "CUDA keeps bf16 autocast + channels_last_3d)")
-    train_threads, infer_threads = _threads(args.train_threads), _threads(args.infer_threads)
+    train_threads = _threads(args.train_threads, "--train-threads")
+    infer_threads = _threads(args.infer_threads, "--infer-threads")
+    infer_clip = parse_clip(args.infer_input) if args.infer_input else None
     path = calibrate.cache_dir() / calibrate.CACHE_FILE
     if args.show or not args.refresh:
         cached = calibrate.load(args.device)
@@ -43,7 +46,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = dict(
         train_threads=train_threads, infer_threads=infer_threads,
         infer_genome=args.infer_genome or calibrate.INFER_GENOME,
-        infer_clip=parse_clip(args.infer_input) if args.infer_input else ((8, 64, 64) if quick else calibrate.INFER_CLIP),
+        infer_clip=infer_clip or ((8, 64, 64) if quick else calibrate.INFER_CLIP),
         train_runs=args.runs or (5 if quick else 15), infer_runs=args.runs or (3 if quick else 8),
         numerics_steps=args.numerics_steps or (8 if quick else calibrate.NUMERICS_STEPS),
         log=lambda m: print(m, file=sys.stderr, flush=True))
@@ -80,6 +83,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--infer-threads", default="1", help="thread counts to time inference at (default 1)")
     p.add_argument("--infer-genome", help="preset or genome timed for inference (default p3d63)")
     p.add_argument("--infer-input", help="inference clip FRAMESxHEIGHTxWIDTH (default 16x160x160)")
-    p.add_argument("--runs", type=int, help="timed round-robin runs (default 15 training, 8 inference)")
-    p.add_argument("--numerics-steps", type=int, help="training steps of the numerics check (default 32)")
+    p.add_argument("--runs", type=at_least(1), help="timed round-robin runs (default 15 training, 8 inference)")
+    p.add_argument("--numerics-steps", type=at_least(4), help="training steps of the numerics check "
+                   "(default 32)")
     p.set_defaults(func=cmd_calibrate)

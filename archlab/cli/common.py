@@ -1,5 +1,5 @@
 """What the command modules share: the table printer, number formatting, genome and clip
-arguments, KEY=VALUE options and the one-line-error parser class."""
+arguments, KEY=VALUE options, deprecation notes and the one-line-error parser class."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import argparse
 
 from ..util.errors import UserError
 from ..util.tables import text_table
+
+# What a --device option takes (= archlab.util.device.CHOICES, checked by a test: that module imports torch).
+DEVICES = "auto, cpu, cuda or cuda:N"
 
 
 def table(rows: list[list[str]], header: list[str], right: set[int] | None = None) -> str:
@@ -24,8 +27,8 @@ def genome_arg(text: str, classes: int | None):
 
 
 def clip_arg(args: argparse.Namespace, genome_text: str):
-    from ..model.presets import DEFAULT_INPUT
     from ..measure.profile import parse_clip
+    from ..model.presets import DEFAULT_INPUT
 
     if args.input:
         return parse_clip(args.input)
@@ -69,7 +72,15 @@ def add_genome_args(p: argparse.ArgumentParser) -> None:
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a bad option is ONE line on stderr (exit 2), like every other user error."""
+    """argparse, but a bad option is ONE line on stderr (exit 2), like every other user error,
+    and no abbreviations: ``--latency`` is an unknown option, not ``--latency-runtime``, so a
+    new option can never be shadowed by an old one's prefix (nor a script's abbreviation
+    silently change meaning when an option is added). Every parser of the CLI is one of
+    these: ``add_subparsers`` makes its parsers of the parent's class."""
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
@@ -88,3 +99,26 @@ def at_least(low: int):
         return value
 
     return parse
+
+
+# ---- deprecated spellings -----------------------------------------------------------------------
+# An old spelling a user may have in scripts keeps working for one release: parsing records
+# a note on the namespace (``deprecated``), and ``main`` prints each as one line on stderr
+# before the command runs ("archlab profile: note: --form auto is deprecated and will be
+# removed in the next release: write --form calibrated").
+
+NOTES = "_deprecation_notes"  # the namespace attribute (copied up from a sub-command's namespace)
+
+
+def deprecated(namespace: argparse.Namespace, old: str, new: str) -> None:
+    note = f"{old} is deprecated and will be removed in the next release: write {new}"
+    notes = getattr(namespace, NOTES, None)
+    if notes is None:
+        notes = []
+        setattr(namespace, NOTES, notes)
+    if note not in notes:
+        notes.append(note)
+
+
+def deprecation_notes(namespace: argparse.Namespace) -> list[str]:
+    return list(getattr(namespace, NOTES, None) or [])

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import sys
-
 import os
+import sys
 
 from ..util.errors import UserError
 from .common import Parser, fmt_int

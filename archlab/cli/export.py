@@ -7,8 +7,7 @@ import sys
 
 from ..util.outdir import writable_folder
 from .common import fmt_int, table
-from .forms import add_export_form_arg, export_form
-
+from .forms import add_export_form_arg, checked_form, resolve_export_form
 
 EXPORT_DESCRIPTION = """\
 Export one network as model.pt2 (torch.export, runs without archlab), model.onnx (onnxruntime)
@@ -29,18 +28,22 @@ def cmd_export(args: argparse.Namespace) -> int:
     from ..export import FORMATS, VerificationError, export, resolve_source
     from ..measure.profile import parse_clip
 
+    # the options first (--out, --input, --form), then the study or genome, then the
+    # calibrated form (may measure this machine, ~3 min), then the export
     if args.out is not None:
         writable_folder("--out", args.out)
     clip = parse_clip(args.input) if args.input else None
+    form = checked_form(args.form)
     src = resolve_source(args.study_dir, args.genome, rank=args.rank, trial=args.trial, weights=args.weights,
                          max_latency=args.max_latency, max_gmacs=args.max_gmacs)
+    form = resolve_export_form(form)
     if src.trial is not None:
         print(f"trial   {src.trial['trial']}  ({src.selection})")
     print(f"genome  {src.genome}\nid      {src.genome.id}")
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
         res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True),
-                     form=export_form(args))
+                     form=form)
     except VerificationError as e:  # the exporter's fault, not the user's: exit 1, with the numbers
         print(f"archlab export: error: verification failed, nothing written: {e}", file=sys.stderr)
         return 1

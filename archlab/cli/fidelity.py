@@ -12,10 +12,10 @@ import math
 import time
 from pathlib import Path
 
-from ..util.errors import UserError, shorten
 from ..fidelity.anchors import ANCHORS, anchor_names
 from ..fidelity.defaults import DEFAULTS, QUICK, QUICK_RECIPE
 from ..training.recipe import ProxyRecipe
+from ..util.errors import UserError, shorten
 from ..util.versions import default_workers
 from .forms import CALIBRATED, CALIBRATED_HELP, add_form_option, checked_form
 
@@ -52,7 +52,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "trainer's CPU default); fidelity.json stores the form it resolved to")
     p.add_argument("--against", default=None, metavar="DIR", help="another fidelity output (e.g. the same "
                    "measurement in fp32): Kendall tau / Spearman rho between the two proxy rankings -> against.json")
-    p.add_argument("--out", default=None, help="output directory (default runs/fidelity/SPACE[-quick])")
+    p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/fidelity/SPACE[-quick])")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2 genomes (1 sampled + 2D), 2 seeds, "
                    "1 epoch of 32 clips, reference 2 epochs; a few seconds)")
     ProxyRecipe.add_arguments(p, skip=("seed",))

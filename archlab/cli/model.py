@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from ..util.errors import UserError
-from .common import add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
-from .forms import add_latency_args, latency_form
+from .common import DEVICES, add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
+from .forms import add_latency_args, checked_latency_form, resolve_latency_form
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -21,13 +21,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_profile(args: argparse.Namespace) -> int:
     from ..measure.profile import latency, resolve_device
 
-    resolve_device(args.device)  # fail before printing anything
+    # every option first (the device, the form with the runtime, the genome, the clip): a
+    # mistake is one line before the table is printed or anything is measured
+    device = resolve_device(args.device)
+    form = checked_latency_form(args, device)
     g = genome_arg(args.genome, args.classes)
     clip = clip_arg(args, args.genome)
+    form = resolve_latency_form(form, device)  # calibrated: may measure this machine first (~3 min)
     print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")
     print(cost_table(g, clip, args.counter))
-    print(f"measuring latency on {args.device} ({args.runs} runs after warm-up)...", file=sys.stderr)
-    lat = latency(g, clip, device=args.device, batch=args.batch, runs=args.runs, form=latency_form(args),
+    print(f"measuring latency on {device} ({args.runs} runs after warm-up)...", file=sys.stderr)
+    lat = latency(g, clip, device=str(device), batch=args.batch, runs=args.runs, form=form,
                   runtime=args.latency_runtime)
     print(f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
           f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}")
@@ -35,8 +39,8 @@ def cmd_profile(args: argparse.Namespace) -> int:
 
 
 def cmd_presets(args: argparse.Namespace) -> int:
-    from ..model.presets import DEFAULT_INPUT, DESCRIPTIONS, PRESETS, get
     from ..measure.profile import cost
+    from ..model.presets import DEFAULT_INPUT, DESCRIPTIONS, PRESETS, get
 
     rows = []
     for name in PRESETS:
@@ -49,7 +53,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_blocks(args: argparse.Namespace) -> int:
-    from ..bench import blocks_table, block_costs
+    from ..bench import block_costs, blocks_table
     from ..measure.profile import device_label, parse_clip, resolve_device
 
     dev = resolve_device(args.device)
@@ -71,7 +75,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("profile", help="build + measured latency, clips/s and memory")
     add_genome_args(p)
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"{DEVICES} (default cpu)")
     p.add_argument("--batch", type=at_least(1), default=1, help="clips per forward (default 1)")
     p.add_argument("--runs", type=at_least(1), default=10, help="timed runs after warm-up (default 10)")
     add_latency_args(p)
@@ -81,7 +85,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--classes", type=int, help="number of output classes (default 400)")
     p.set_defaults(func=cmd_presets)
     p = sub.add_parser("blocks", help="per-letter block cost: latency, MACs, params, ms/GMAC vs the 2D block")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    p.add_argument("--device", default="cpu", help=f"{DEVICES} (default cpu)")
     p.add_argument("--input", default="8x112x112", help="clip FRAMESxHEIGHTxWIDTH (default 8x112x112)")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier of P3D-63 (default 1.0)")
     p.add_argument("--runs", type=at_least(1), default=20, help="timed round-robin runs after warm-up (default 20)")

@@ -7,7 +7,7 @@ import sys
 
 from ..training.recipe import ProxyRecipe
 from .common import fmt_int, key_values, table
-from .forms import RUNTIMES
+from .forms import CALIBRATED_HELP, RUNTIMES, add_form_option
 
 
 def _ci(r) -> str:
@@ -103,7 +103,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--gpus-per-trial", type=float, default=0.0, help="GPUs per trial, fractions allowed")
     p.add_argument("--address", help="an existing Ray cluster: ray://HOST:PORT, HOST:PORT or auto")
     p.add_argument("--name", help="study name (default SPACE-DATA); re-running a name continues it")
-    p.add_argument("--out", default="runs", help="where study directories live (default runs/)")
+    p.add_argument("--out", default="runs", metavar="DIR", help="where study directories live: the study is "
+                   "DIR/NAME (default runs/)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted study (must exist)")
     p.add_argument("--baselines", action="store_true",
                    help="also train pure A/B/C, 2D and the A->B->C interleave on the knee point's skeleton")
@@ -112,13 +113,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--storage", help="Optuna RDB URL for a shared database (default: optuna.db in the study)")
     p.add_argument("--wandb", default="auto", choices=["auto", "online", "offline", "off"],
                    help="W&B logging (auto: online with credentials, else offline files in the study)")
-    p.add_argument("--train-form", default="fp32/ncdhw", metavar="FORM",
-                   help="precision/layout proxies train in (default fp32/ncdhw: bf16's effect on the proxy "
-                        "ranking is not measured yet), e.g. bf16-autocast/cl3d, or calibrated: this machine's "
-                        "measured choice (archlab calibrate; measured first if needed, ~3 min)")
-    p.add_argument("--latency-form", default="fp32/ncdhw", metavar="FORM",
-                   help="precision/layout the latency objective is measured in (default fp32/ncdhw), "
-                        "or calibrated: this machine's fastest safe inference form")
+    add_form_option(p, "--train-form", default="fp32/ncdhw",
+                    help="precision/layout proxies train in (default fp32/ncdhw: bf16's effect on the proxy "
+                         f"ranking is not measured yet), e.g. bf16-autocast/cl3d, {CALIBRATED_HELP}, for training "
+                         "at the trials' thread count; study.yaml stores the form it resolved to")
+    add_form_option(p, "--latency-form", default="fp32/ncdhw",
+                    help="precision/layout the latency objective is measured in (default fp32/ncdhw), e.g. "
+                         f"bf16/cl3d, {CALIBRATED_HELP}, for inference")
     p.add_argument("--latency-runtime", choices=RUNTIMES, default="torch",
                    help="where the latency objective is measured: torch eager (default), or the exported "
                         "ONNX graph in onnxruntime / openvino")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 from ..util.errors import UserError
 from .common import fmt_int, table

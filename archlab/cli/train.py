@@ -5,25 +5,37 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..util.outdir import writable_folder
 from ..training.recipe import ProxyRecipe
-from .common import genome_arg
-from .forms import add_train_form_arg, train_form
+from ..util.errors import UserError, shorten
+from ..util.outdir import writable_folder
+from .common import DEVICES, genome_arg
+from .forms import CALIBRATED, add_train_form_arg, checked_train_form, resolve_train_form
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from ..data import get_dataset
     from ..model.genome import scale_widths
     from ..training.trainer import TrainConfig, train
+    from ..util.device import resolve_device
 
-    writable_folder("--out", args.out)  # before 10 s of building a dataset
+    # every option first, in one place: --out (before 10 s of building a dataset), the recipe,
+    # the form, the device, the genome, the data root; then the calibrated form (which may
+    # measure this machine, ~3 min), then the datasets
+    writable_folder("--out", args.out)
     recipe = ProxyRecipe.from_args(args)
-    cfg = TrainConfig(recipe=recipe, workers=args.workers, device=args.device, compile=args.compile,
-                      channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
-                      max_steps_per_epoch=args.max_steps, form=train_form(args))
+    form = checked_train_form(args)  # a bad name fails before the device is looked at
+    device = resolve_device(args.device)
     g = genome_arg(args.genome, None)
     if args.width != 1.0:
         g = scale_widths(g, args.width)
+    _check_data_root(args.data, args.data_root)
+    cfg = TrainConfig(recipe=recipe, workers=args.workers, device=args.device, compile=args.compile,
+                      channels_last=None if args.channels_last == "auto" else args.channels_last == "on",
+                      max_steps_per_epoch=args.max_steps, form=None if form == CALIBRATED else form)
+    if form is not None:
+        cfg = replace(cfg, form=resolve_train_form(form, device))
     train_set = get_dataset(args.data, "train", root=args.data_root, **recipe.dataset_opts(args.data, "train"))
     val_set = get_dataset(args.data, "val", root=args.data_root, **recipe.dataset_opts(args.data, "val"))
     g = g.with_(classes=len(train_set.classes))
@@ -41,6 +53,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_data_root(data: str, root: str | None) -> None:
+    """What ``data.get_dataset`` refuses, before the genome is built or a form calibrated."""
+    from pathlib import Path
+
+    if data == "synthetic":
+        if root is not None:
+            raise UserError("--data-root: the synthetic dataset is generated in memory and takes no root")
+        return
+    if not root:
+        raise UserError(f"the {data} dataset needs a data root (--data-root PATH)")
+    if not Path(root).is_dir():
+        raise UserError(f"--data-root {shorten(root, plain=True)}: no such folder")
+
+
 def _recipe_line(r: ProxyRecipe) -> str:
     return (f"{r.optimizer} lr {r.lr:g}, batch {r.batch}, {r.epochs} epochs, "
             f"{'zero-init' if r.zero_init else 'plain init'}, seed {r.seed}")
@@ -53,7 +79,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="dataset (default synthetic: built in, no download)")
     p.add_argument("--data-root", help="dataset root for ucf101/folder")
     p.add_argument("--width", type=float, default=1.0, help="width multiplier of every stage and the stem (default 1.0)")
-    p.add_argument("--device", default="auto", help="auto (cuda if available), cpu or cuda")
+    p.add_argument("--device", default="auto", help=f"{DEVICES} (default auto: a CUDA GPU if torch sees one, "
+                   "else the CPU)")
     p.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays 15-30 s)")
     p.add_argument("--channels-last", choices=["auto", "on", "off"], default="auto",
                    help="channels_last_3d memory format (auto: on for CUDA, off for CPU, as measured)")

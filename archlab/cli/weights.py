@@ -20,8 +20,8 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     import torch
 
     from ..model.caffe import import_p3d
-    from ..util.files import atomic_write
     from ..model.presets import DEFAULT_INPUT, get
+    from ..util.files import atomic_write
 
     if args.preset not in IMPORTABLE:
         raise UserError(f"import-weights knows the Caffe layout of {', '.join(IMPORTABLE)}, not {shorten(args.preset)}")

@@ -29,11 +29,11 @@ measurement: a 3-block P3D net at 8x32x32 reaches 0.6-0.8 top-1 in 5 epochs of 1
 while (on an earlier class set) 480 clips for 12 epochs stayed at chance: the network
 memorises content instead, so unique clips matter more than epochs. Rotation and scaling paths (``paths=``) learn more slowly.
 The objects' size (``object_scale``, 1.0 = the size above) decides how reliably a proxy finds
-the order at all: at 1.0 the moving pixels are a small part of each clip and half the seeds of
-a P3D proxy stayed at chance for 5 epochs (loss at ln 6, bimodal across seeds); the proxy
-recipe uses 1.4 (``ProxyRecipe.object_scale``; README "Proxy fidelity").
+the order at all: at 1.0 the moving pixels are a small part of each clip and about half the
+seeds of a P3D proxy stayed at chance (loss at ln 6, bimodal across seeds); the proxy recipe
+uses 1.4 (``ProxyRecipe.object_scale``; docs/notebook/proxy-fidelity.md).
 ``faint`` makes a share of the clips' objects nearly transparent: a task with a Bayes error, on
-which a long-trained reference does not saturate (README "Proxy fidelity", faint clips).
+which a long-trained reference does not saturate (docs/notebook/proxy-fidelity.md, faint clips).
 
 Clips are deterministic from ``(seed, split, index)`` (one numpy generator per clip), so a
 clip does not depend on ``n_clips``, the number of classes or the process that renders it.
@@ -60,9 +60,9 @@ SHAPES = ("ell", "triangle", "half_disk", "tee")
 # few pixels at the proxy's 32x32.
 OBJECT_SCALE = (0.5, 1.5)
 # A faint clip's objects are blended in at a contrast drawn uniformly from [0, FAINT_CONTRAST]:
-# near 0 no network can read the order. 0.3: a P3D reference trained to convergence on clips of
-# contrast U(0, 1) erred on the clips below about 0.06-0.13 (its error / (1 - chance)), so the
-# networks' thresholds lie well inside [0, 0.3] (README "Proxy fidelity").
+# near 0 no network can read the order. 0.3: the contrast below which a reference trained to
+# convergence errs lies well inside [0, 0.3] for every network measured, so 0.3 spans the
+# thresholds that separate networks (docs/notebook/proxy-fidelity.md).
 FAINT_CONTRAST = 0.3
 
 
@@ -118,21 +118,21 @@ class SyntheticMotion(Dataset):
         object_scale: the moving objects' size as a multiple of the original task's (half-widths
             0.2-0.3 of the half-frame for translations; rotations and growth scale alike); the
             class definitions and the 2D blindness do not depend on it. 1.0 is the task as first
-            written; the proxy recipe uses 1.4 (``ProxyRecipe.object_scale``, README "Proxy
-            fidelity": larger objects remove most of the stuck seeds).
+            written; the proxy recipe uses 1.4 (``ProxyRecipe.object_scale``,
+            docs/notebook/proxy-fidelity.md: larger objects remove most of the stuck seeds).
         faint: the fraction of clips (a draw per clip) whose moving objects are blended into what
             lies under them at a contrast from [0, FAINT_CONTRAST] (the rest are opaque, the
             task as first written; 0 = none). Above 0 the task has a Bayes error: a clip near
             contrast 0 shows no order, so no network reaches 1.0 however long it trains, and
             how faint a motion a network still reads is what separates networks at convergence
-            (README "Proxy fidelity": a reference that does not saturate); the opaque clips keep
+            (docs/notebook/proxy-fidelity.md: a reference that does not saturate); the opaque clips keep
             the signal a short proxy needs to leave chance. The draw comes from a generator of
             its own, so every other pixel of a clip is the one ``faint=0`` draws, and it is the
             same for every state, so the classes still show the same frames.
         fresh_per_epoch: new content every epoch: ``set_epoch(e)`` (the trainer calls it)
             renders clips ``e * n_clips ... e * n_clips + n_clips - 1`` of the split, so
             epoch 0 is the plain set and E epochs see the split's first E * n_clips clips
-            (unique clips at about 1.5 ms each at 8x32x32; see README "The proxy recipe").
+            (unique clips at about 1.5 ms each at 8x32x32).
     """
 
     def __init__(self, split: str = "train", *, n_clips: int | None = None, frames: int = 8, size: int = 64,

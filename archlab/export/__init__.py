@@ -5,10 +5,12 @@ One concern per module, data flowing one way:
     select.py   which trial of a study to export (the ranking rule, in its docstring)
     source.py   what is exported: genome + weights + what the study knows (reads the study
                 through archlab.results.reader, the one reader of a study directory)
-    formats.py  model.pt2 / model.onnx: write and load back
     verify.py   exported files against eager torch on fresh clips (nothing ships otherwise)
     card.py     model_card.json and MODEL_CARD.md
     run.py      export(): the steps above into a temp directory renamed into place
+
+model.pt2 / model.onnx are written and loaded back by ``archlab.measure.graph_files`` (a lower
+layer: latency measurement uses the same writers).
 
 The names below are the package's API (``from archlab.export import export, resolve_source``).
 """

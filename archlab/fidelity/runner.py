@@ -17,7 +17,7 @@ Layout of ``out``::
     summary.json, summary.md      per-genome mean/std/95% CI and the statistics
     fidelity.png                  proxy mean +- CI against the reference
 
-A run killed half-way resumes from its last epoch (train.py's checkpoint); a finished one is
+A run killed half-way resumes from its last epoch (the trainer's checkpoint); a finished one is
 never trained again. Both budgets are the lab's one ``ProxyRecipe`` (``archlab.training.recipe``; the
 reference is ``proxy.with_(epochs=..., train_clips=...)``), so what is measured is exactly what
 the search, ``archlab train`` and studies train. Two settings are the measurement's own, not
@@ -76,7 +76,8 @@ class FidelityConfig:
     # proxy keeps a core busy; threads within one small proxy scale far worse).
     workers: int = 1
     # The numeric form both budgets train in (archlab.measure.forms name, e.g. "bf16-autocast/cl3d");
-    # None = the trainer's CPU default (fp32). Issue 17: do bf16 proxies rank like fp32 ones?
+    # None = the trainer's CPU default (fp32). The question it answers: do bf16 proxies rank
+    # like fp32 ones?
     form: str | None = None
 
     def __post_init__(self) -> None:

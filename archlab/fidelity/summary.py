@@ -5,7 +5,8 @@ writes the same numbers.
 Per genome: mean, std and 95% CI over proxy seeds, "bimodal" (a seed at chance while another
 is well above it). Over genomes: seed-to-seed Kendall tau / Spearman rho (mean over seed
 pairs), proxy-vs-reference tau / rho and top-quarter overlap, the same for each cheaper score
-(val loss, training-speed score, synflow, params, MACs), and the issue's targets met or not.
+(val loss, training-speed score, synflow, params, MACs), and the fidelity targets
+(docs/guide/fidelity.md) met or not.
 """
 
 from __future__ import annotations
@@ -214,8 +215,8 @@ def plot(s: dict[str, Any], path: Path) -> None:
 
 
 def against(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
-    """How one measurement's proxy ranking agrees with another's (e.g. bf16 against fp32, issue
-    17): Kendall tau-b and Spearman rho between the per-genome proxy means over the genomes
+    """How one measurement's proxy ranking agrees with another's (e.g. bf16 against fp32):
+    Kendall tau-b and Spearman rho between the per-genome proxy means over the genomes
     both measured (matched by genome string), and each one's median seed std. The two
     references are ranked against each other too (``ref_tau``, ``ref_rho``): a reference that
     does not agree with itself in another form or seed cannot be the truth a proxy is held to."""

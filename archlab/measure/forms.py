@@ -1,7 +1,8 @@
 """The numeric "form" a network trains or runs in: precision x memory format x threads.
 
-Why a separate concept: the same genome trains 1.7x faster in bf16 + channels_last_3d on a
-CPU with AMX, and slower on one without (issue 17). Which form is fastest is a property of
+Why a separate concept: the same genome trains much faster in bf16 + channels_last_3d on a
+CPU with bf16 instructions, and may be slower on one without (docs/notebook/calibration.md).
+Which form is fastest is a property of
 the machine, so it is measured (``archlab.training.calibrate``), and every figure archlab records
 says which form it was taken in: a latency measured in bf16 and one measured in fp32 are
 not points of one front.
@@ -131,9 +132,12 @@ class Form:
 
 
 FP32 = Form("fp32", "ncdhw")
-# The word for "this machine's measured choice" (``archlab calibrate``) where a form is asked
-# for: ``--form auto`` of train/profile resolves it at once, the search's ``--train-form
-# calibrated`` when a study is created. Never the default: calibrating takes ~3 min.
+# The one word for "this machine's measured fastest safe form" (``archlab calibrate``) wherever
+# a form is asked for: ``--form calibrated`` of train/profile/export/fidelity (resolved at
+# once), the search's ``--train-form``/``--latency-form calibrated`` and a study file's
+# ``train_form: calibrated`` (resolved when the study is created; study.yaml stores the form).
+# The CLI still reads train/profile's old ``auto`` as this, with a deprecation note
+# (``archlab.cli.forms``). Never the default: calibrating takes ~3 min.
 CALIBRATED = "calibrated"
 
 

@@ -1,15 +1,15 @@
-"""The confirmed front (issue 13 item 4): a front point's accuracy over ALL its seeds.
+"""The confirmed front: a front point's accuracy over ALL its seeds.
 
 A trial's accuracy is its own seeds' mean (``--seeds K``, one by default); with the seed
-noise the fidelity run measured (median seed std 0.108, README "Proxy fidelity") a front of
-single seeds is a front of lucky seeds. After the budget the search retrains every point of
+noise the fidelity runs measured (docs/notebook/proxy-fidelity.md) a front of single seeds is
+a front of lucky seeds. After the budget the search retrains every point of
 the front with ``--confirm-seeds N`` more seeds (``archlab.search.confirm``, stored in the
 Optuna study ``<name>:confirm``, one trial per point and seed, ``confirm_of`` = the point's
 trial number). This module turns those runs into numbers, with no Ray, Optuna or torch, so
 the results reader, the report and tests use the same rules:
 
 * ``add_columns``: per trial its seeds' values (its own + its ``ok`` confirm runs), their
-  count, mean, std and t-based 95% CI (``fidelity.stats.interval``);
+  count, mean, std and t-based 95% CI (``results.stats.interval``);
 * ``accuracy_view``: the table with ``val_top1`` replaced by that mean: the front, the
   hypervolume and export's ranks are computed on it, so a lucky seed refuted by its confirm
   runs leaves the front;

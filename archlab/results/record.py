@@ -43,8 +43,8 @@ FINISHED: tuple[str, ...] = (Status.OK.value, Status.STOPPED.value)
 FRONT: tuple[str, ...] = (Status.OK.value,)
 """Trained to the full budget: the only trials on a front, in a hypervolume, in export's ranks
 and told to the sampler as final. A trial stopped at a rung has an accuracy of an earlier epoch
-than the others': treating it as final made a fast genome stopped at epoch 3 look worse than
-it is (issue 13). It is recorded with the epochs it reached and told to Optuna as PRUNED."""
+than the others': treating it as final made a fast genome stopped at an early rung look worse
+than it is. It is recorded with the epochs it reached and told to Optuna as PRUNED."""
 FAILED: tuple[str, ...] = (Status.FAILED.value, Status.REJECTED.value)
 """What the search reports as failed or rejected (and tells Optuna FAIL)."""
 NOT_TRAINED: tuple[str, ...] = (Status.REJECTED.value, Status.REPEAT.value, Status.INTERRUPTED.value)
@@ -54,7 +54,7 @@ COUNTED: tuple[str, ...] = (*FINISHED, Status.FAILED.value)
 TOLD_FAIL: tuple[str, ...] = (Status.FAILED.value, Status.REPEAT.value, Status.INTERRUPTED.value)
 """Statuses Optuna is told FAIL for: they never enter the sampler's model or the front. A
 ``rejected`` genome is told COMPLETE with the worst values and its violated constraints
-(``trial.set_constraint``), so the sampler learns where the limits lie (issue 13 item 3)."""
+(``trial.set_constraint``), so the sampler learns where the limits lie."""
 
 WORKER_DIED = "the trial's worker died, and again on each retry (see ray/ logs)"
 DRIVER_STOPPED = "the driver stopped before the trial started"
@@ -131,8 +131,8 @@ class TrialRecord:
     latency_form: str | None = None
     latency_runtime: str | None = None
     restarted: str | None = None  # why it trained again from scratch (its checkpoint was corrupt)
-    # Cheaper rankers, recorded beside val top-1 for `archlab fidelity`'s comparison (issue 16
-    # item 3): the last epoch's losses, the training-speed score (sum of the mean training
+    # Cheaper rankers, recorded beside val top-1 for `archlab fidelity`'s comparison: the last
+    # epoch's losses, the training-speed score (sum of the mean training
     # losses of the last TSE_EPOCHS epochs; lower is better) and synflow before any training.
     train_loss: float | None = None
     val_loss: float | None = None

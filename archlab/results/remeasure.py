@@ -5,17 +5,17 @@ step, so the front it confirms is the front on these latencies; ``apply`` puts t
 table read from the study) and by a study of searches (``remeasure``: once more after all its
 searches, so their genomes are measured in the same minutes).
 
-A trial measures its own latency while another trial trains on the core beside it: in
-``sampler_vs_random`` (2-core VM) the same genome, trained twice in one search, read 3.3 ms
-and 4.8 ms. One pass of re-measuring is not enough either: the first pass, made just after
-the searches, read the first 30 genomes up to 2.5x slower than the last ones. So nothing
+A trial measures its own latency while another trial trains on the core beside it: the same
+genome, trained twice in one search, read latencies far enough apart to rank searches
+differently. One pass of re-measuring is not enough either: a pass made just after the
+searches read its first genomes markedly slower than its last ones
+(docs/notebook/latency.md). So nothing
 runs beside the timing (a study shuts its searches' Ray down first; a search measures after its
 trials ended, its idle Ray workers taking no CPU), and every genome is measured in ``ROUNDS`` passes, each pass in its own shuffled order; a genome's
 latency is the fastest of its passes' medians (noise only ever adds time), and the spread
-between passes is reported. Why 5 passes: on the quiet 2-core VM, 12 genomes measured in 10
-shuffled passes each spread 1.6-2.2x between passes; one pass read a median 42% above the
-fastest of the ten (90th percentile 91%), the fastest of 3 passes 9% (48%), of 5 passes 0%
-(20%). Measured in the form, runtime and thread count the trials used
+between passes is reported. Why 5 passes: even on a quiet machine a genome's passes spread
+widely, one pass reads well above the fastest of ten, and the fastest of 5 passes reads (at
+the median) the same as the fastest of ten (docs/notebook/latency.md). Measured in the form, runtime and thread count the trials used
 (their study.yaml), cached (``CACHE_FILE``, with every pass), so a re-run writes the same
 numbers."""
 

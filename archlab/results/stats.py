@@ -147,8 +147,8 @@ class SeparatedPairs:
     """How a proxy orders the genome pairs the reference itself tells apart.
 
     Why: proxy-vs-reference rho over every pair counts pairs whose reference order is the
-    reference's own noise (two P3D anchors 0.01 apart, against a run-to-run std of 0.02): no
-    proxy can be scored on them. Restricted to pairs whose reference difference exceeds ``z``
+    reference's own noise (two P3D anchors closer together than the reference's run-to-run
+    std: docs/notebook/proxy-fidelity.md): no proxy can be scored on them. Restricted to pairs whose reference difference exceeds ``z``
     standard errors, the agreement measures the proxy, not the reference's luck."""
 
     pairs: int  # pairs the reference separates

@@ -5,8 +5,8 @@ a bad value is one ``UserError`` naming the CLI option (``--trials must be at le
 0)``). ``check_environment`` then checks what needs the file system or the package's tables
 (the space loads, the dataset exists, ``--out`` is a writable folder), still without side
 effects. The search runs both before it creates the study directory, so a rejected setting is
-never stored in study.yaml (issue 12, bug 3: ``--cpus-per-trial 0`` used to be stored, then
-crash every later run of the same study).
+never stored in study.yaml (``--cpus-per-trial 0`` used to be stored, then crash every later
+run of the same study).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class SearchConfig:
     max_params: float | None = None
     storage: str | None = None  # an RDB URL for a shared database; default optuna.db in the study
     # ASHA: the fewest epochs a trial gets before it can be stopped. Under the 14-epoch faint
-    # recipe the seeds' mean ranking at epoch 4 agrees with the final one at rho 0.65, at epoch
-    # 8 at 0.93 (README "Proxy fidelity", per-epoch figures): a rung before 8 stops on noise.
+    # recipe a proxy's ranking only agrees with its final one from about epoch 8 on: a rung
+    # before 8 stops on noise (docs/notebook/proxy-recipe.md, docs/notebook/proxy-fidelity.md).
     grace_epochs: int = 8
     # Early stopping at the rungs: "asha" (Ray's, on val_top1 alone) or "mo-asha" (archlab.search.rungs:
     # non-dominated rank of (val_top1 at the rung, latency), so a cheap trial on the front at
@@ -67,14 +67,15 @@ class SearchConfig:
     latency_runs: int = 5
     # After the budget, every trained genome's latency is measured again in this many shuffled
     # passes, one genome at a time, and the front uses each one's fastest pass (archlab.results.remeasure:
-    # a trial measured its own beside another trial's training; one pass reads a median 42%
-    # above the fastest of ten on the 2-core VM). 0: the trials' own values.
+    # a trial measured its own beside another trial's training, and even on a quiet machine one
+    # pass reads well above the fastest of several: docs/notebook/latency.md). 0: the trials'
+    # own values.
     latency_passes: int = 5
     # The forms (archlab.measure.forms names) trials train and measure latency in, and the runtime of
     # the latency objective (archlab.measure.runtimes). fp32/ncdhw by default, stated in study.yaml:
-    # bf16's effect on proxy ranking is unmeasured (issue 17; 2 seeds moved 5-epoch outcomes
-    # more than layout did) and calibrating on first use costs ~3 min, more than half of the
-    # default search. CALIBRATED opts in: resolved to this machine's measured choice when the
+    # bf16's effect on proxy ranking is not established (it moved a proxy's outcome more than a
+    # layout change did: docs/notebook/calibration.md) and calibrating on first use costs
+    # minutes, more than half of the default search. CALIBRATED opts in: resolved to this machine's measured choice when the
     # study is created (calibrate.search_forms), so study.yaml never stores the word.
     train_form: str = "fp32/ncdhw"
     latency_form: str = "fp32/ncdhw"
@@ -82,8 +83,8 @@ class SearchConfig:
     workers: int = 0
     wandb: str = "auto"
     # Seeds per trial, trained interleaved epoch by epoch (archlab.search.seeds); the objective
-    # is their mean. 1 by default: README "Seeds and the confirm step" (extra seeds are spent
-    # on the front's points by the confirm step instead of on every proposal).
+    # is their mean. 1 by default (docs/guide/search.md, docs/notebook/confirm-step.md): extra
+    # seeds are spent on the front's points by the confirm step instead of on every proposal.
     seeds: int = 1
     # The confirm step: after the budget, every point of the front is retrained with this many
     # more seeds and the final front is computed on the means over all its seeds (0: off).

@@ -1,4 +1,4 @@
-"""The confirm step (issue 13 item 4): after the budget, every point of the front is
+"""The confirm step: after the budget, every point of the front is
 retrained with ``--confirm-seeds N`` more seeds and the final front is computed on the
 means over all its seeds (the rules, with no Ray: ``archlab.results.confirmed``).
 

@@ -4,8 +4,8 @@ Traps handled here (shared/STACK_NOTES.md): the objectives go to OptunaSearch on
 on TuneConfig would silently make the study single-objective); ASHA prunes on accuracy
 alone; after Ctrl-C ``Tuner.fit`` returns as if finished, so the driver counts what really
 finished. Security: a local Ray cluster listens on 127.0.0.1 only and keeps Ray's token
-authentication on (issue 15 item 1: with ``RAY_AUTH_MODE=disabled`` and all interfaces, any
-host that could reach the GCS port ran code in the search).
+authentication on (with ``RAY_AUTH_MODE=disabled`` and all interfaces, any host that could
+reach the GCS port ran code in the search).
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def tune_run(cfg: SearchConfig, study_dir: Path, run: TuneRun, concurrency: int,
     from .trial import trial_entry
 
     trainable = tune.with_resources(tune.with_parameters(trial_entry, settings=trial_settings(cfg, study_dir)), res)
-    # Never Tuner.restore (issue 15 item 2): optuna.db is the one record of what was tried,
+    # Never Tuner.restore: optuna.db is the one record of what was tried,
     # and each driver run is a new Ray experiment. A restored experiment re-ran trials that
     # had already failed and threw their results away (Optuna had been told FAIL), and its
     # checkpoints lived in Ray's session temp directory. Now a trial's files are in the study

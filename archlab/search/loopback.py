@@ -7,7 +7,7 @@ import ray._private.ray_constants as ray_constants
 
 def bind_local_cluster_to_loopback() -> None:
     """Make the next ``ray.init()`` start a cluster whose GCS, raylet, object manager, workers
-    and agents listen on 127.0.0.1 only (issue 15 item 1: they listened on every interface).
+    and agents listen on 127.0.0.1 only (they used to listen on every interface).
 
     ``ray.init(_node_ip_address="127.0.0.1")`` does not do it: Ray 2.60 "resolves" a loopback
     address to the machine's reachable IP (``services.resolve_ip_for_localhost``). What does is

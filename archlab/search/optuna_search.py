@@ -51,7 +51,7 @@ class DefineByRun:
             self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
         genome = self.space.suggest(trial)
         reason = self.space.violates(genome, self.clip)
-        # Told, not failed (issue 13 item 3): every proposal carries its constraint values, so
+        # Told, not failed: every proposal carries its constraint values, so
         # Optuna 5's samplers rank an infeasible genome by how far it overshoots (constrained
         # domination) instead of never hearing of it. Set once: a reattached trial has them.
         if not trial.constraints:
@@ -157,7 +157,7 @@ class RecordingOptunaSearch(OptunaSearch):
         # COMPLETE with the worst values and its (violated) constraints: constrained domination
         # puts it below every feasible trial whatever the values, and ranks it among the
         # infeasible ones by how far it overshoots; told FAIL, the sampler never learnt where the
-        # limit lies (issue 13 item 3). The front and the tables read the status `rejected`.
+        # limit lies. The front and the tables read the status `rejected`.
         worst = [0.0 if d == "max" else math.inf for d in self.directions]
         self._ot_study.tell(ot, worst, state=optuna.trial.TrialState.COMPLETE)
         self._echo(f"[rejected] #{ot.number} {genome}  -- {config['_rejected']} (not trained, not counted)")
@@ -223,7 +223,7 @@ class RecordingOptunaSearch(OptunaSearch):
         if record.status is Status.STOPPED:
             # Stopped at a rung: its accuracy is an earlier epoch's, not a final value. Told
             # PRUNED (OptunaSearch tells PRUNED for no values and no error), so the sampler
-            # never models it as final; the record keeps the epochs it reached (issue 13).
+            # never models it as final; the record keeps the epochs it reached.
             return super().on_trial_complete(trial_id, None, False)
         # ok: Optuna gets the values even if Ray reported an error after the final epoch
         # (record.final_status: that result is complete)

@@ -1,4 +1,4 @@
-"""Trial workers a killed search left running (issue 15 item 2).
+"""Trial workers a killed search left running.
 
 Ray starts each trial worker in its own process group, so killing a search driver's process
 group (or the driver alone) leaves workers that go on training: a resumed search then trains

@@ -13,8 +13,8 @@ Echo = Callable[[str], None]
 
 
 class Progress(Callback):
-    """One line when a trial starts, one per epoch it reports, one when it ends (issue 15
-    item 6: the default search was silent for a minute before its first line)."""
+    """One line when a trial starts, one per epoch it reports, one when it ends (the default
+    search used to be silent for a minute before its first line)."""
 
     def __init__(self, *, echo: Echo, total: int, label: str, epochs: int):
         self.echo, self.total, self.label, self.epochs = echo, total, label, epochs

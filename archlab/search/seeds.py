@@ -1,23 +1,23 @@
-"""K seeds of one genome inside one trial (``--seeds K``, issue 13 item 1), trained
+"""K seeds of one genome inside one trial (``--seeds K``), trained
 INTERLEAVED epoch by epoch: epoch 1 of every seed, then epoch 2 of every seed, ...
 
 Why interleaved and not one seed after another: the scheduler's rungs compare trials at an
 epoch. Sequential seeds could only report the first seed's epochs to ASHA (the others come
 after the rungs, and a report at the last epoch makes Ray's ASHA stop the trial at
 ``max_t``), so a rung would stop or keep a genome on one seed's luck, the very noise the
-seeds are there to remove (median seed std 0.108 on the fidelity run, README). Interleaved,
+seeds are there to remove (docs/notebook/proxy-fidelity.md). Interleaved,
 every report is the mean over the K seeds of the same epoch: ASHA's and MO-ASHA's rungs
 decide on the K-seed mean, a trial stopped at a rung has spent the same share of its budget
 as with one seed, progress lines and W&B curves stay one per epoch, and the last report is
 the objective: the K-seed mean of the last epoch.
 
-How: ``train.train`` resumes from ``checkpoint.pt`` exactly (RNG states included; a test
+How: ``trainer.train`` resumes from ``checkpoint.pt`` exactly (RNG states included; a test
 checks it), so each seed trains one epoch at a time into its own directory and pauses by
 raising from ``on_epoch`` after its checkpoint is written. Seed ``i`` of K is
 ``recipe.seed + i``, and its numbers are the ones ``archlab train --seed`` gives for that seed
 (tests/test_seeds.py). Pausing costs one model build, loader set-up and checkpoint load per
-seed and epoch: 0.18 s measured on the A->B->C anchor (1 thread, busy 2-core VM), against
-~16 s for one of its proxy epochs, about 1%. With K = 1 nothing is interleaved: one
+seed and epoch, a small fraction of a proxy epoch (docs/notebook/confirm-step.md). With
+K = 1 nothing is interleaved: one
 ``train`` call, as before.
 
 The first seed trains in the trial's work directory itself (its ``best.pt`` is what the

@@ -47,7 +47,7 @@ def prepare_study(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
     d = cfg.study_dir()
     if (d / "study.yaml").exists():
         info = load_study_info(d)
-        open_storage(info)  # a corrupt optuna.db is one line now, before Ray starts (issue 15 item 4)
+        open_storage(info)  # a corrupt optuna.db is one line now, before Ray starts
         old = info.settings
         kept = {k: v for k, v in old.items() if k in SearchConfig.keys() or k == "recipe"}
         for k in RERUN_FREE:

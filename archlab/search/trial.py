@@ -128,7 +128,7 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
                     latency_runtime=lat.runtime, train_form=s["train_form"])
 
-        # The trial's files live in the study directory (issue 15 item 2): a copied or moved
+        # The trial's files live in the study directory: a copied or moved
         # study still exports and resumes, and a trial restarted after its worker or the
         # driver died continues from its last epoch's checkpoint.pt (train() resumes from it).
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])

@@ -2,7 +2,7 @@
 
 Why here and not in each test file: three test files used to write results tables by hand,
 each with its own copy of the trial schema (and one wrote a study.yaml key the search never
-writes, which hid bug 1 of issue 12). This writer goes through the real pieces instead:
+writes, which hid a bug in reading the study back). This writer goes through the real pieces instead:
 ``study.yaml`` from the search's own settings writer, ``optuna.db`` with one Optuna trial per
 ``record.TrialRecord`` (user attributes from ``to_attrs``, told COMPLETE with its objective
 values when finished, FAIL when the search tells Optuna FAIL, RUNNING while running), and

@@ -310,8 +310,8 @@ def conv_checks(forms: Sequence[Form], genomes: Sequence[Any], clip: tuple[int, 
 
     Why per convolution and not only the loss curve: a kernel can be wrong for one input
     shape only. torch 2.13's CPU bf16 weight gradient of a 3x1x1 conv on exactly 2 frames
-    (stage 2 of the official P3D skeleton at 8 frames) is garbage or non-finite in about
-    half the draws (AMD EPYC Zen 4, README "Calibration"), and the proxy of the loss-curve
+    (stage 2 of the official P3D skeleton at 8 frames) is garbage or non-finite in many
+    draws on one CPU (docs/notebook/calibration.md), and the proxy of the loss-curve
     check never runs that shape, so bf16 passed it while every pooled genome diverged."""
     out: dict[Form, tuple[float, bool, str]] = {FP32: (0.0, True, "")}
     for f in forms:

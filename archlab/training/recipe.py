@@ -2,16 +2,17 @@
 
 Why one place: the recipe used to be written four times (the search's config, the trainer's
 config, the studies' defaults and the CLI's defaults) and the copies disagreed. ``archlab
-train``, the README's way to retrain a search's winner, defaulted to SGD with zero-initialised
-residual branches, a recipe the README's own table measured at chance (0.173 top-1 on
-``AB|CABC|A|22`` where the search's recipe reaches 0.817). Now the search, ``archlab train``,
+train``, the documented way to retrain a search's winner, defaulted to SGD with zero-initialised
+residual branches, a recipe that leaves a proxy at chance where the search's recipe trains it
+(docs/notebook/proxy-recipe.md). Now the search, ``archlab train``,
 studies and the CLI all take a ``ProxyRecipe``; the CLI's options are generated from its
 fields (``add_arguments``/``from_args``), so a default can only be changed here.
 
-The defaults are the search's measured recipe (README "The proxy recipe", "Proxy fidelity"):
+The defaults are the search's measured recipe (docs/guide/recipe.md; the measurements:
+docs/notebook/proxy-recipe.md, docs/notebook/proxy-fidelity.md):
 AdamW at lr 2e-3, batch 8, plain init (no zero-init), 14 epochs, 8x32x32 clips, 1,200 train /
 300 val clips, 6 classes, synthetic objects 1.4 times the size the dataset first had
-(``object_scale``: it removed the seed lottery of issue 16), and 30% of the clips faint
+(``object_scale``: it removed the seed lottery of the smaller objects), and 30% of the clips faint
 (``faint``: a task with a Bayes error, so that a long-trained reference still ranks genomes
 instead of saturating; the 14 epochs are what a proxy needs to read it).
 
@@ -50,9 +51,9 @@ def _opt(option: str, help: str, **extra: Any) -> dict[str, Any]:
 class ProxyRecipe:
     """How a proxy is trained and on which clips. Keyword-only, frozen, validated."""
 
-    # 14: on the faint task (below) a 7-epoch proxy's seeds split again (P3D-C 0.55 / 0.38 /
-    # 0.15); at 14 the default-size fidelity run measured seed std 0.021, seed tau 0.82 and rho
-    # 0.78 against a 21-epoch reference (README "Proxy fidelity"). 2x the cost of 7.
+    # 14: on the faint task (below) a 7-epoch proxy's seeds split again; at 14 the seeds agree
+    # and the proxy ranks like a longer-trained reference (docs/notebook/proxy-fidelity.md).
+    # 2x the cost of 7.
     epochs: int = field(default=14, metadata=_opt("--epochs", "training epochs"))
     batch: int = field(default=8, metadata=_opt("--batch", "clips per optimizer step"))
     optimizer: str = field(default="adamw", metadata=_opt("--optimizer", "adamw or sgd (Nesterov momentum)",
@@ -63,21 +64,22 @@ class ProxyRecipe:
     label_smoothing: float = field(default=0.1, metadata=_opt("--label-smoothing", "of the training loss"))
     warmup: float = field(default=1.0, metadata=_opt("--warmup", "epochs of linear learning-rate warm-up"))
     # Zero-initialised residual branches (PySlowFast's habit) kept the 4-stage proxies at
-    # chance at this budget (README "The proxy recipe"): off by default.
+    # chance at this budget (docs/notebook/proxy-recipe.md): off by default.
     zero_init: bool = field(default=False, metadata=_opt("--zero-init", "start each residual branch at zero"))
     frames: int = field(default=8, metadata=_opt("--frames", "frames per clip"))
     size: int = field(default=32, metadata=_opt("--size", "clip height = width, pixels"))
     train_clips: int = field(default=1200, metadata=_opt("--train-clips", "synthetic data: training clips"))
     val_clips: int = field(default=300, metadata=_opt("--val-clips", "synthetic data: validation clips"))
     classes: int = field(default=6, metadata=_opt("--classes", "synthetic data: classes (2..8)"))
-    # 1.4 x the first task's objects: at 1.0 half the seeds of a P3D proxy never left chance
-    # in 5 epochs (the loss sits at ln 6 while the order signal, a few moving pixels, drowns
-    # in the content), and neither 10 epochs nor any optimiser lever rescued them; measured
-    # in README "Proxy fidelity".
+    # 1.4 x the first task's objects: at 1.0 about half the seeds of a P3D proxy never left
+    # chance (the loss sits at ln 6 while the order signal, a few moving pixels, drowns in the
+    # content), and neither more epochs nor any optimiser lever rescued them
+    # (docs/notebook/proxy-fidelity.md).
     object_scale: float = field(default=1.4, metadata=_opt(
         "--object-scale", "synthetic data: size of the moving objects, x the first task's (0.5..1.5)"))
-    # 0.3: on opaque clips the reference saturates (13 of 17 genomes at >= 0.98), so nothing
-    # can tell whether the proxy ranks like it; with 30% faint clips none does (0.50-0.95).
+    # 0.3: on opaque clips the reference saturates (most genomes near 1.0), so nothing can
+    # tell whether the proxy ranks like it; with 30% faint clips none does
+    # (docs/notebook/proxy-fidelity.md).
     faint: float = field(default=0.3, metadata=_opt(
         "--faint", "synthetic data: share of clips whose objects are faint (contrast 0..0.3), "
         "a task with a Bayes error (0..1)"))

@@ -67,8 +67,8 @@ class TrainConfig:
     compile: bool = False
     # channels_last_3d memory format. None = the per-device default: on for CUDA, off for CPU,
     # where it was measured slower at 1 thread and at the proxy size (python -m archlab.bench
-    # train; README "Benchmarks"); with 2+ threads on larger clips it can help (1.33x at
-    # 8x64x64, 2 threads): `archlab train --channels-last on`.
+    # train); with 2+ threads on larger clips it can help (docs/notebook/benchmarks.md):
+    # `archlab train --channels-last on`.
     channels_last: bool | None = None
     max_steps_per_epoch: int | None = None
     # The numeric form (forms.Form or its name, e.g. "bf16-autocast/cl3d"): None = the

@@ -1,8 +1,8 @@
 """Checking an output folder BEFORE any work: ``--out`` of train, search, export and study run.
 
 Why a check of its own: a wrong ``--out`` (a file, a read-only place) used to surface as a
-15-35-line traceback after 10 s of building a dataset or minutes of training (issue 12,
-bug 2). ``writable_folder`` answers, without creating anything, whether ``path`` is a folder
+long traceback after seconds of building a dataset or minutes of training.
+``writable_folder`` answers, without creating anything, whether ``path`` is a folder
 this process can write, or can be created as one (its nearest existing parent is a writable
 folder). Only the standard library.
 """
