@@ -19,7 +19,9 @@ MINIMAL = {
     ("blocks",): [],
     ("import-weights",): ["p3d199", "--caffemodel", "f", "--out", "o"],
     ("search",): [],
-    ("study", "run"): ["p3d_table1"],
+    ("experiment", "run"): ["p3d_table1"],
+    ("experiment", "list"): [],
+    ("study", "run"): ["p3d_table1"],  # the old name, kept one release
     ("study", "list"): [],
     ("fidelity",): [],
     ("export",): ["runs/x"],
@@ -53,7 +55,7 @@ def leaves():
 def test_no_parser_allows_abbreviations():
     """The main parser and every sub-command's (made by add_subparsers, at every depth)."""
     found = list(parsers(build_parser()))
-    assert len(found) == 1 + len(MINIMAL) + 2  # main, the leaves, and the `data` and `study` groups
+    assert len(found) == 1 + len(MINIMAL) + 3  # main, the leaves, the `data`, `experiment`, `study` groups
     assert [path for path, p in found if p.allow_abbrev or not isinstance(p, Parser)] == []
 
 

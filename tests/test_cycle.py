@@ -7,7 +7,7 @@ import pytest
 
 from archlab.util.errors import UserError
 from archlab.model.genome import parse
-from archlab.studies.cycle import VARIANTS, CycleSpec, answer, compare, variant
+from archlab.experiments.cycle import VARIANTS, CycleSpec, answer, compare, variant
 
 
 def test_a_variant_changes_only_the_letters_and_keeps_the_trailing_2d_stages():

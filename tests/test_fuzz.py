@@ -26,7 +26,7 @@ from archlab.model.genome import (FAMILIES, FIELD_ORDER, LETTERS, STEM_KINDS, ST
                             Stage, parse)
 from archlab.model.presets import PRESETS
 from archlab.spaces import load_space, space_folders
-from archlab.studies import load_study
+from archlab.experiments import load_experiment
 
 GENOME_STRINGS = 25_000
 SPACE_FILES = 250
@@ -236,9 +236,9 @@ quick:
 def test_study_files_raise_only_user_error_in_bounded_memory(tmp_path):
     warm = tmp_path / "warm.yaml"
     warm.write_text(STUDY_BASE)
-    load_study(warm, quick=True)  # the base loads: the fuzzer starts from a valid file
+    load_experiment(warm, quick=True)  # the base loads: the fuzzer starts from a valid file
     # one edit per file: the base has no comment lines to absorb edits (measured: 8 of 60 load)
-    ok, bad = _fuzz_files(tmp_path, "fuzzed", [STUDY_BASE], STUDY_FILES, lambda p: load_study(p, quick=True),
+    ok, bad = _fuzz_files(tmp_path, "fuzzed", [STUDY_BASE], STUDY_FILES, lambda p: load_experiment(p, quick=True),
                           random.Random(11), edits=1)
     assert ok >= 5 and bad > 0.3 * STUDY_FILES, (ok, bad)
 

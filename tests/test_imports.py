@@ -35,7 +35,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("results", "spaces"),  # the trial record and the study's tables; the search spaces
     ("tracking",),  # W&B
     ("search", "fidelity"),
-    ("studies",),  # fixed experiments, built from searches and fidelity's statistics
+    ("experiments",),  # fixed comparisons, built from searches and fidelity's measurements
     ("report", "export"),
     ("testing",),  # test oracles and fixture writers (only the benchmarks use them)
     ("bench",),

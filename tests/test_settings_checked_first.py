@@ -79,7 +79,7 @@ def test_a_setting_the_cluster_refuses_is_never_stored(capsys, cwd):
     (["train", "A|2", "--out", "x", "--batch", "0"], "--batch must be at least 1 (got 0)"),
     (["train", "A|2", "--out", "x", "--max-steps", "0"], "--max-steps must be at least 1 (got 0)"),
     (["export", "--genome", "A|2", "--out", "a_file"], "--out a_file: exists and is not a folder"),
-    (["study", "run", "p3d_table1", "--out", "a_file"], "--out a_file: exists and is not a folder"),
+    (["experiment", "run", "p3d_table1", "--out", "a_file"], "--out a_file: exists and is not a folder"),
 ])
 def test_train_export_and_study_check_out_first(capsys, cwd, argv, message):
     message = message or f"--out a_file/sub: {cwd / 'a_file'} is a file, not a folder"

@@ -16,11 +16,11 @@ from types import ModuleType
 from typing import Sequence
 
 from ..util.errors import UserError
-from . import calibrate, data, export, fidelity, model, report, search, spaces, study, train, weights
+from . import calibrate, data, experiment, export, fidelity, model, report, search, spaces, train, weights
 from .common import Parser, deprecation_notes
 
 # The order of `archlab --help`: model commands, then the search and what reads its results.
-COMMANDS: tuple[ModuleType, ...] = (model, weights, search, study, fidelity, export, data, report, train, spaces,
+COMMANDS: tuple[ModuleType, ...] = (model, weights, search, experiment, fidelity, export, data, report, train, spaces,
                                     calibrate)
 
 

@@ -110,8 +110,12 @@ def at_least(low: int):
 NOTES = "_deprecation_notes"  # the namespace attribute (copied up from a sub-command's namespace)
 
 
+def deprecation_note(old: str, new: str) -> str:
+    return f"{old} is deprecated and will be removed in the next release: write {new}"
+
+
 def deprecated(namespace: argparse.Namespace, old: str, new: str) -> None:
-    note = f"{old} is deprecated and will be removed in the next release: write {new}"
+    note = deprecation_note(old, new)
     notes = getattr(namespace, NOTES, None)
     if notes is None:
         notes = []

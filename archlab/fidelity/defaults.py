@@ -1,5 +1,5 @@
 """The defaults of one fidelity measurement, in one place: `archlab fidelity`'s options, a
-study's ``fidelity:`` section and ``FidelityConfig`` all read them here. Plain values and no
+experiment's ``fidelity:`` section and ``FidelityConfig`` all read them here. Plain values and no
 imports, so the command line builds its parser without torch.
 
 Keys are the command's options in snake_case. ``anchors`` is "all", "none" or a list of

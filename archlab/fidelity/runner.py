@@ -20,7 +20,7 @@ Layout of ``out``::
 A run killed half-way resumes from its last epoch (the trainer's checkpoint); a finished one is
 never trained again. Both budgets are the lab's one ``ProxyRecipe`` (``archlab.training.recipe``; the
 reference is ``proxy.with_(epochs=..., train_clips=...)``), so what is measured is exactly what
-the search, ``archlab train`` and studies train. Two settings are the measurement's own, not
+the search, ``archlab train`` and experiments train. Two settings are the measurement's own, not
 the recipe's: ``data_seed`` (which synthetic clips) and ``fresh_clips`` (new training clips
 every epoch, a lever measured here that no other command uses yet). The statistics and the
 files they go into are ``archlab.fidelity.summary``.

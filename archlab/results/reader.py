@@ -1,7 +1,7 @@
 """The results of a study: the ONE reader of a study directory.
 
 A study directory is read here and nowhere else (report, export, tracking, dashboard and
-studies all come through this module), so there is one answer to "what did this study find":
+experiments all come through this module), so there is one answer to "what did this study find":
 
 * ``load_study_info``: ``study.yaml``, the settings the search stored (objectives, directions,
   the proxy clip, ...), checked, as a ``StudyInfo``.

@@ -1,11 +1,11 @@
 """The proxy recipe: HOW a genome is trained to estimate its accuracy, defined once.
 
 Why one place: the recipe used to be written four times (the search's config, the trainer's
-config, the studies' defaults and the CLI's defaults) and the copies disagreed. ``archlab
+config, the experiments' defaults and the CLI's defaults) and the copies disagreed. ``archlab
 train``, the documented way to retrain a search's winner, defaulted to SGD with zero-initialised
 residual branches, a recipe that leaves a proxy at chance where the search's recipe trains it
 (docs/notebook/proxy-recipe.md). Now the search, ``archlab train``,
-studies and the CLI all take a ``ProxyRecipe``; the CLI's options are generated from its
+experiments and the CLI all take a ``ProxyRecipe``; the CLI's options are generated from its
 fields (``add_arguments``/``from_args``), so a default can only be changed here.
 
 The defaults are the search's measured recipe (docs/guide/recipe.md; the measurements:
@@ -32,7 +32,7 @@ from ..util.errors import UserError
 
 OPTIMIZERS = ("adamw", "sgd")
 # Upper bounds: a typo (frames: 100000000) must be one line, not a dataset allocation that
-# exhausts memory. Far above any proxy (study files are bounded by these too).
+# exhausts memory. Far above any proxy (experiment files are bounded by these too).
 LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 100_000, "classes": 1000}
 # The synthetic objects' size bounds (archlab.data.synthetic.OBJECT_SCALE; a test keeps them equal:
 # this module imports no torch).
@@ -154,7 +154,7 @@ class ProxyRecipe:
         not silently train with a default). A mapping that names every field but some of
         ``ADDED`` is a complete recipe stored before those fields existed (``as_dict`` of an
         older archlab): it gets the values it was trained with, so an old study resumes on
-        its own data (a partial mapping, a study file's few keys, gets today's defaults)."""
+        its own data (a partial mapping, an experiment file's few keys, gets today's defaults)."""
         names = cls.names()
         bad = [k for k in values if k not in names]
         if bad:

@@ -1,7 +1,7 @@
-"""Named YAML files: search spaces and studies are both asked for by a short name or by a
+"""Named YAML files: search spaces and experiments are both asked for by a short name or by a
 path. A name is looked up in a user's folder (an environment variable), then the current
-directory's ``search_spaces/`` or ``studies/``, then the files the package ships.
-One resolver, so a space and a study answer a typo with the same one-line error, and one
+directory's ``search_spaces/`` or ``experiments/``, then the files the package ships.
+One resolver, so a space and an experiment answer a typo with the same one-line error, and one
 reader (``loader``: the file's YAML bounded in size, aliases, depth, lengths and numbers
 before anything uses it). ``checks`` holds the value checks both kinds of file share."""
 
@@ -57,7 +57,7 @@ def read(path: Path) -> Any:
     return loader.load(loader.read_text(path), path.name)
 
 
-MAX_DESCRIPTION = 200  # characters: one line of `archlab spaces` / `archlab study list`
+MAX_DESCRIPTION = 200  # characters: one line of `archlab spaces` / `archlab experiment list`
 
 
 def name_and_description(path: Path, data: dict[str, Any]) -> tuple[str, str]:

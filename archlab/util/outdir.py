@@ -1,4 +1,4 @@
-"""Checking an output folder BEFORE any work: ``--out`` of train, search, export and study run.
+"""Checking an output folder BEFORE any work: ``--out`` of train, search, export and experiment run.
 
 Why a check of its own: a wrong ``--out`` (a file, a read-only place) used to surface as a
 long traceback after seconds of building a dataset or minutes of training.

@@ -1,6 +1,6 @@
 """Independent training runs, several at once: one process per run, so that each run keeps its
 own core and its own float order (a run at 1 thread gives the same numbers in any process).
-Used by ``archlab fidelity`` and studies' train sections."""
+Used by ``archlab fidelity`` and experiments' train sections."""
 
 from __future__ import annotations
 

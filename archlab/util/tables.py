@@ -1,6 +1,6 @@
 """The one table printer: fixed-width text for terminals, GitHub markdown for reports.
 
-Why one: the CLI, the report, the benchmarks and the studies each printed tables, and the
+Why one: the CLI, the report, the benchmarks and the experiments each printed tables, and the
 markdown ones disagreed about genome strings: a genome is ``AB|CABC|A|22 ...``, and an
 unescaped ``|`` splits a markdown cell, shifting every column after it. Here a markdown cell
 always escapes ``|`` (and turns a newline into a space); text cells are printed as they are.

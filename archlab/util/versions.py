@@ -61,7 +61,7 @@ def machine() -> dict[str, Any]:
 
 def usable_cores() -> int:
     """The cores this process may run on (its affinity mask, not the machine's count): what
-    "one run per core" means for `archlab fidelity` and studies."""
+    "one run per core" means for `archlab fidelity` and experiments."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux

@@ -1,4 +1,4 @@
-"""Checks of the values of a named YAML file, shared by spaces and studies: each failure is
+"""Checks of the values of a named YAML file, shared by spaces and experiments: each failure is
 one UserError that names the file and the key, and echoes the value cut (errors.shorten)."""
 
 from __future__ import annotations

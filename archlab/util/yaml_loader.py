@@ -28,7 +28,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import UserError, shorten
 
-MAX_BYTES = 1 << 20  # the shipped space and study files are under 3 KiB
+MAX_BYTES = 1 << 20  # the shipped space and experiment files are under 3 KiB
 MAX_DEPTH = 32
 MAX_ITEMS = 1_000
 MAX_VALUES = 100_000
@@ -165,7 +165,7 @@ def read_text(path: Path) -> str:
     except OSError as e:
         raise UserError(f"{where}: cannot read: {e.strerror}") from None
     if len(raw) > MAX_BYTES:
-        raise UserError(f"{where}: larger than {MAX_BYTES // 1024} KiB: not a space or study file")
+        raise UserError(f"{where}: larger than {MAX_BYTES // 1024} KiB: not a space or experiment file")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:

@@ -1,7 +1,7 @@
 """Search vs the paper's hand-made block orders (issue 13 item 6): does a search's confirmed
 front dominate the A->B->C cycle, pure A, B, C and 2D on the same skeletons at the same budget?
 
-A ``cycle:`` section names one search of the study. After that search (and its confirm step)
+A ``cycle:`` section names one search of the experiment. After that search (and its confirm step)
 each point of its front gives its skeleton (depths, widths, strides, stem, temporal pools and
 its trailing 2D stages) to every variant, which replaces only the block letters; each variant
 trains with the search's recipe over the same seeds as a confirmed point (the search's seed,
@@ -131,7 +131,7 @@ def answer(result: dict[str, Any]) -> str:
 def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[str], None], *,
               train: Callable[..., tuple[list[dict], int, int]]) -> dict[str, Any]:
     """Train the variants on the front's skeletons (reusing finished runs) with ``train`` (the
-    study's own trainer of a train section, passed in by ``run``: data flows one way),
+    experiment's own trainer of a train section, passed in by ``run``: data flows one way),
     re-measure every latency, and return the summary row (kind ``cycle``) with its markdown."""
     from ..measure.forms import FP32
     from ..results.remeasure import CACHE_FILE, ROUNDS, key, measure

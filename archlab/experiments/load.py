@@ -1,8 +1,8 @@
-"""Loading a study file: every key of every section checked before anything runs, each
+"""Loading an experiment file: every key of every section checked before anything runs, each
 failure one line naming the file and the key (``tiny.yaml: key 'train.lr': ...``).
 
 A train section's recipe and a search's recipe keys are checked by ``ProxyRecipe`` (the one
-definition of what a proxy recipe may be); this module adds what only a study knows: the
+definition of what a proxy recipe may be); this module adds what only an experiment knows: the
 synthetic data's class range, LIMITS of its own keys, seeds, labels, and the names of
 ``data_opts`` (checked against the dataset's constructor: a typo would fail every trial).
 A search's own settings are checked by ``SearchConfig``, which validates itself when built."""
@@ -20,18 +20,18 @@ from ..util.yaml_checks import is_int, is_number, mapping
 from ..training.recipe import LIMITS as RECIPE_LIMITS
 from ..training.recipe import ProxyRecipe
 from .spec import (CYCLE_KEYS, FIDELITY_KEYS, LABEL, LIMITS, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
-                   SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Study, TrainSpec,
-                   study_folders)
+                   SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Experiment, TrainSpec,
+                   experiment_folders)
 
-def load_study(name_or_path: str | Path, quick: bool = False) -> Study:
-    """A study by name (``NAME.yaml`` in ``study_folders()``) or by path to a ``.yaml`` file, checked
+def load_experiment(name_or_path: str | Path, quick: bool = False) -> Experiment:
+    """An experiment by name (``NAME.yaml`` in ``experiment_folders()``) or by path to a ``.yaml`` file, checked
     completely (genomes parse and fit the clip, spaces load) without running anything."""
-    return _from_file(named.resolve(str(name_or_path), study_folders(), "study", "studies"), quick)
+    return _from_file(named.resolve(str(name_or_path), experiment_folders(), "experiment", "experiments"), quick)
 
 
-def list_studies() -> list[Study]:
-    """Every study that a name finds (``study_folders``), by name."""
-    return [load_study(p) for p in named.listing(study_folders()).values()]
+def list_experiments() -> list[Experiment]:
+    """Every experiment that a name finds (``experiment_folders``), by name."""
+    return [load_experiment(p) for p in named.listing(experiment_folders()).values()]
 
 
 def _section(data: dict[str, Any], key: str) -> Any:
@@ -41,7 +41,7 @@ def _section(data: dict[str, Any], key: str) -> Any:
     return {} if value is None else value
 
 
-def _from_file(path: Path, quick: bool) -> Study:
+def _from_file(path: Path, quick: bool) -> Experiment:
     where = path.name
     data = mapping(where, "", named.read(path), TOP_KEYS)
     name, desc = named.name_and_description(path, data)
@@ -63,7 +63,7 @@ def _from_file(path: Path, quick: bool) -> Study:
         if "fidelity" in data:
             fidelity = _fidelity(where, path.parent, _section(data, "fidelity"), q_fidelity if use_quick else None)
     cycle = _cycle(where, _section(data, "cycle"), searches) if "cycle" in data else None
-    return Study(name=name, description=desc, path=path, quick=quick, train=train, searches=searches,
+    return Experiment(name=name, description=desc, path=path, quick=quick, train=train, searches=searches,
                  fidelity=fidelity, cycle=cycle)
 
 
@@ -71,7 +71,7 @@ def _from_file(path: Path, quick: bool) -> Study:
 
 def _limit(where: str, key: str, name: str, value: Any) -> None:
     if name in LIMITS and is_int(value) and value > LIMITS[name]:
-        raise UserError(f"{where}: key '{key}.{name}': {shorten(value)} is more than a study may ask for "
+        raise UserError(f"{where}: key '{key}.{name}': {shorten(value)} is more than an experiment may ask for "
                         f"(at most {LIMITS[name]:,})")
 
 
@@ -209,7 +209,7 @@ def _dataset_class(data: str) -> type:
 
 def _check_data_opts(where: str, key: str, data: str, opts: dict[str, Any]) -> None:
     """Options passed to the dataset's constructor: names it takes (a typo would fail every
-    trial), plain values, whole numbers within a study's limits."""
+    trial), plain values, whole numbers within an experiment's limits."""
     params = inspect.signature(_dataset_class(data).__init__).parameters
     # set from the recipe and the search itself, not by data_opts
     taken = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in ("frames", "size", "root")]
@@ -254,10 +254,10 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
                 settings["data_opts"] = {**settings["data_opts"], "n_clips": QUICK_SEARCH_SYNTHETIC["train_clips"]}
         space = settings.get("space", SearchConfig.space)
         if isinstance(space, str) and (space.endswith((".yaml", ".yml")) or "/" in space):
-            settings["space"] = str((base / space).resolve())  # a file beside the study, for Ray workers: absolute
+            settings["space"] = str((base / space).resolve())  # a file beside the experiment, for Ray workers: absolute
         rec = recipe(where, key, {k: v for k, v in settings.items() if k in ProxyRecipe.names()})
         own_settings = {k: v for k, v in settings.items() if k not in ProxyRecipe.names()}
-        # a study's search runs exactly the budget its file gives (or the default), also when
+        # an experiment's search runs exactly the budget its file gives (or the default), also when
         # continued: `trials: None` would mean "the stored budget" to the search
         own_settings.setdefault("trials", _default_trials())
         try:  # the rules between settings (data needs data_root...): SearchConfig's own
@@ -284,7 +284,7 @@ _FIDELITY_INTS = ("genomes", "seeds", "ref_seeds", "data_seed", "sample_seed", "
 
 
 def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) -> Any:
-    """The FidelityConfig of a ``fidelity:`` section (out left empty: the study's run sets it).
+    """The FidelityConfig of a ``fidelity:`` section (out left empty: the experiment's run sets it).
     The section's own keys are typed here, the recipe's by ProxyRecipe, the rules between
     them by FidelityConfig (the same checks as `archlab fidelity`'s options)."""
     from ..fidelity.anchors import ANCHORS, anchor_names

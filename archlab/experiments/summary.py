@@ -1,4 +1,4 @@
-"""A study's summary: one CSV row per entry (train and search rows share kind and label)
+"""An experiment's summary: one CSV row per entry (train and search rows share kind and label)
 and a markdown page with one table per kind."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import statistics
 from typing import Any
 
 from ..util.tables import md_table
-from .spec import Study
+from .spec import Experiment
 
 TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_ci95",
                  "val_top1_per_seed", "vs", "diff", "diff_ci95", "verdict", "params", "gmacs", "latency_ms", "epochs",
@@ -101,11 +101,11 @@ def hv_difference(mine: list[dict[str, Any]], base: list[dict[str, Any]], key: s
     return f"{d.mean:+.4g} ± {d.half:.2g}: {verdict(d)}"
 
 
-def summary_markdown(study: Study, rows: list[dict[str, Any]], hv_note: str = "") -> str:
-    parts = [f"# Study {study.name}{' (quick)' if study.quick else ''}", "", study.description, ""]
+def summary_markdown(experiment: Experiment, rows: list[dict[str, Any]], hv_note: str = "") -> str:
+    parts = [f"# Experiment {experiment.name}{' (quick)' if experiment.quick else ''}", "", experiment.description, ""]
     train = [r for r in rows if r["kind"] == "train"]
-    if train and study.train is not None:
-        t, r = study.train, study.train.recipe
+    if train and experiment.train is not None:
+        t, r = experiment.train, experiment.train.recipe
         parts += [f"Train: each genome {r.epochs} epoch(s), {r.optimizer} lr {r.lr:g}, batch {r.batch}, "
                   f"zero-init {'on' if r.zero_init else 'off'}; synthetic {r.frames}x{r.size}x{r.size}, "
                   f"{r.train_clips} train / {r.val_clips} val clips, {r.classes} classes (chance "

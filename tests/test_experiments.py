@@ -1,5 +1,5 @@
-"""Studies (studies/*.yaml, `archlab study`): file checks with one-line errors, a train study's
-numbers and its resume, the shipped studies, and a search study's common reference point."""
+"""Experiments (experiments/*.yaml, `archlab experiment`): file checks with one-line errors, a train experiment's
+numbers and its resume, the shipped experiments, and a search experiment's common reference point."""
 
 import csv
 import math
@@ -17,7 +17,7 @@ from archlab.util.errors import UserError
 from archlab.model.genome import parse
 from archlab.measure.profile import cost
 from archlab.results.reader import finished, load_results
-from archlab.studies import default_out, list_studies, load_study, run_study, study_folders
+from archlab.experiments import default_out, list_experiments, load_experiment, run_experiment, experiment_folders
 from search_helpers import TINY_SPACE
 
 TINY_A = "A|2 stem=2d/none sw=4 w=4,8 t=-,-"
@@ -27,7 +27,7 @@ TRAIN = {"genomes": {"tiny-A": TINY_A, "tiny-2D": TINY_2}, "seeds": [0], "epochs
 
 
 def write_study(d: Path, name: str = "tiny", **body) -> Path:
-    body.setdefault("description", "a tiny test study")
+    body.setdefault("description", "a tiny test experiment")
     path = d / f"{name}.yaml"
     path.write_text(yaml.safe_dump(body, sort_keys=False))
     return path
@@ -77,7 +77,7 @@ def rows(path: Path) -> list[dict]:
     ({"train": {**TRAIN, "frames": 1e30}}, "bad.yaml: key 'train.frames': must be a whole number (got 1e+30)"),
     ({"train": {**TRAIN, "frames": 100_000_000}}, "key 'train.frames': must be at most 256 (got 100,000,000)"),
     ({"train": {**TRAIN, "train_clips": 10**12}}, "key 'train.train_clips': must be at most 100,000"),
-    ({"train": {**TRAIN, "seeds": list(range(200))}}, "key 'train.seeds': 200 is more than a study may ask for"),
+    ({"train": {**TRAIN, "seeds": list(range(200))}}, "key 'train.seeds': 200 is more than an experiment may ask for"),
     ({"train": {**TRAIN, "seeds": [2**40]}}, "key 'train.seeds'"),
     ({"train": {**TRAIN, "momentum": 1.5}}, "bad.yaml: key 'train.momentum': must be in [0, 1) (got 1.5)"),
     ({"train": {**TRAIN, "seed": 1}}, "bad.yaml: unknown key 'seed' in 'train'"),
@@ -132,7 +132,7 @@ def rows(path: Path) -> list[dict]:
 ])
 def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
     path = write_study(tmp_path, "bad", **body)
-    code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
+    code, _, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(tmp_path / "out"))
     assert code == 2
     assert needle in err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
@@ -141,32 +141,47 @@ def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
 
 def test_bad_yaml_and_unknown_names(capsys, tmp_path, monkeypatch):
     (tmp_path / "broken.yaml").write_text("description: x\ntrain: [\n")
-    code, _, err = run_cli(capsys, "study", "run", str(tmp_path / "broken.yaml"))
+    code, _, err = run_cli(capsys, "experiment", "run", str(tmp_path / "broken.yaml"))
     assert code == 2 and "broken.yaml: not valid YAML" in err and len(err.strip().splitlines()) == 1
-    monkeypatch.setenv("ARCHLAB_STUDIES", str(tmp_path))
+    monkeypatch.setenv("ARCHLAB_EXPERIMENTS", str(tmp_path))
     write_study(tmp_path, "mine", train=TRAIN)
-    code, _, err = run_cli(capsys, "study", "run", "nosuch")
-    assert code == 2 and "unknown study 'nosuch': studies are " in err and len(err.strip().splitlines()) == 1
-    assert {"broken", "mine", "p3d_table1"} <= set(err.split("studies are ")[1].split(" (or")[0].split(", "))
-    code, _, err = run_cli(capsys, "study", "run", str(tmp_path / "missing.yaml"))
+    code, _, err = run_cli(capsys, "experiment", "run", "nosuch")
+    assert code == 2 and "unknown experiment 'nosuch': experiments are " in err and len(err.strip().splitlines()) == 1
+    assert {"broken", "mine", "p3d_table1"} <= set(err.split("experiments are ")[1].split(" (or")[0].split(", "))
+    code, _, err = run_cli(capsys, "experiment", "run", str(tmp_path / "missing.yaml"))
     assert code == 2 and "missing.yaml not found" in err
 
 
+def test_the_old_names_work_for_one_release_with_a_note(capsys, tmp_path, monkeypatch):
+    """`archlab study ...` and $ARCHLAB_STUDIES were the experiments' names before: they still
+    work, and the command says once, on stderr, what to write instead."""
+    code, out, err = run_cli(capsys, "study", "list")
+    assert code == 0 and err.splitlines() == [
+        "archlab study: note: archlab study is deprecated and will be removed in the next release: "
+        "write archlab experiment"]
+    assert out == run_cli(capsys, "experiment", "list")[1] and "p3d_table1" in out
+    write_study(tmp_path, "mine", train=TRAIN)
+    monkeypatch.setenv("ARCHLAB_STUDIES", str(tmp_path))
+    assert experiment_folders()[0] == tmp_path and load_experiment("mine").name == "mine"
+    monkeypatch.setenv("ARCHLAB_EXPERIMENTS", str(tmp_path / "new"))  # the new name wins where both are set
+    assert experiment_folders()[0] == tmp_path / "new"
+
+
 def test_every_shipped_study_loads_and_the_list_shows_them(capsys):
-    names = sorted(p.stem for p in study_folders()[-1].glob("*.yaml"))
+    names = sorted(p.stem for p in experiment_folders()[-1].glob("*.yaml"))
     assert {"p3d_table1", "interleave_vs_free", "sampler_vs_random", "asha_vs_mo_asha", "fidelity_interleave",
             "search_vs_cycle"} <= set(names)
     for name in names:
         for quick in (False, True):
-            s = load_study(name, quick=quick)
+            s = load_experiment(name, quick=quick)
             assert s.name == name and s.description and (s.train is not None or s.searches or s.fidelity)
-    assert [s.name for s in list_studies()] == names
-    code, out, _ = run_cli(capsys, "study", "list")
+    assert [s.name for s in list_experiments()] == names
+    code, out, _ = run_cli(capsys, "experiment", "list")
     assert code == 0 and all(n in out for n in names)
 
 
 def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
-    s = load_study("p3d_table1")
+    s = load_experiment("p3d_table1")
     t = s.train
     assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 6 and t.compare == "P3D-ABC"
     r = t.recipe
@@ -180,13 +195,13 @@ def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     assert letters["P3D-ABC"] == "A|B|CAB|2" and letters["C2D"] == "2|2|222|2"
     for v in "ABC":
         assert letters[f"P3D-{v}"] == f"{v}|{v}|{v * 3}|2"
-    cfgs = load_study("interleave_vs_free").searches
+    cfgs = load_experiment("interleave_vs_free").searches
     budgets = {(c.trials, c.recipe.epochs, c.objectives, c.recipe.seed) for c in cfgs.values()}
     assert len(cfgs) == 2 and len(budgets) == 1  # the same budget for both searches
     # issue 13 items 5 and 2: each candidate over the same 3 search seeds, at one budget
     for name, field, values in (("sampler_vs_random", "sampler", {"nsga2", "tpe", "random"}),
                                 ("asha_vs_mo_asha", "scheduler", {"asha", "mo-asha"})):
-        cfgs = load_study(name).searches
+        cfgs = load_experiment(name).searches
         assert {(getattr(c, field), c.recipe.seed) for c in cfgs.values()} == {(v, s) for v in values for s in (0, 1, 2)}
         assert len({(c.trials, c.recipe.epochs, c.objectives, c.space, c.grace_epochs) for c in cfgs.values()}) == 1
 
@@ -196,7 +211,7 @@ def test_quick_shrinks_the_study_and_writes_elsewhere(tmp_path):
                        quick={"train": {"val_clips": 4}},
                        search={"common": {"trials": 30, "epochs": 5, "data_opts": {"num_classes": 3}},
                                "searches": {"a": {"space": "interleave"}, "b": {"space": "free", "trials": 40}}})
-    full, quick = load_study(path), load_study(path, quick=True)
+    full, quick = load_experiment(path), load_experiment(path, quick=True)
     assert (full.train.recipe.epochs, full.train.seeds, full.train.recipe.train_clips) == (3, [4, 5], 500)
     assert (quick.train.recipe.epochs, quick.train.seeds, quick.train.recipe.train_clips,
             quick.train.recipe.val_clips) == (1, [4], 64, 4)
@@ -204,17 +219,17 @@ def test_quick_shrinks_the_study_and_writes_elsewhere(tmp_path):
     for c in quick.searches.values():
         assert (c.trials, c.recipe.epochs, c.grace_epochs) == (2, 1, 1)
         assert (c.recipe.train_clips, c.recipe.val_clips) == (64, 64) and c.data_opts == {"num_classes": 3}
-    assert default_out(full) == Path("runs/studies/tiny") and default_out(quick) == Path("runs/studies/tiny-quick")
+    assert default_out(full) == Path("runs/experiments/tiny") and default_out(quick) == Path("runs/experiments/tiny-quick")
 
 
-# ---- a train study: numbers, resume, refusal of changed settings -----------------------------
+# ---- a train experiment: numbers, resume, refusal of changed settings -----------------------------
 
 def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
     path = write_study(tmp_path, train=TRAIN)
     out = tmp_path / "out"
-    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    code, stdout, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
     assert code == 0, err
-    assert stdout.count("[train ") == 2 and "reused" not in stdout.split("# Study")[0]
+    assert stdout.count("[train ") == 2 and "reused" not in stdout.split("# Experiment")[0]
     table = rows(out / "summary.csv")
     assert [r["label"] for r in table] == ["tiny-A", "tiny-2D"] and {r["kind"] for r in table} == {"train"}
     for r, text in zip(table, (TINY_A, TINY_2)):
@@ -233,14 +248,14 @@ def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
     # Re-run: nothing retrains (checkpoints untouched), the table is the same file.
     ckpts = {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")}
     first = (out / "summary.csv").read_text()
-    code, stdout, _ = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    code, stdout, _ = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
     assert code == 0 and stdout.count("(reused)") == 2 and "0 train run(s) trained, 2 reused" in stdout
     assert {p: p.stat().st_mtime_ns for p in out.rglob("checkpoint.pt")} == ckpts and len(ckpts) == 2
     assert (out / "summary.csv").read_text() == first
     # The file changed under a finished run: refused, not silently reused.
     write_study(tmp_path, train={**TRAIN, "epochs": 2})
-    code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
-    assert code == 2 and "was trained with epochs=1, the study now says 2" in err
+    code, _, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
+    assert code == 2 and "was trained with epochs=1, the experiment now says 2" in err
 
 
 FIDELITY = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "epochs": 1, "frames": 4, "size": 16, "train_clips": 16,
@@ -250,11 +265,11 @@ FIDELITY = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "epochs": 1, "frames": 
 def test_fidelity_study_writes_the_measurement_and_rerun_reuses_it(capsys, tmp_path):
     """A ``fidelity:`` section is `archlab fidelity` as a file: the same runs and statistics in
     <out>/fidelity/, one summary row with its headline figures, a re-run trains nothing, and a
-    changed setting is refused before anything runs. The space file is found beside the study."""
+    changed setting is refused before anything runs. The space file is found beside the experiment."""
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
     path = write_study(tmp_path, fidelity=FIDELITY)
     out = tmp_path / "out"
-    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    code, stdout, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
     assert code == 0, err
     s = yaml.safe_load((out / "fidelity" / "summary.json").read_text())
     assert s["n_genomes"] == 2 and s["seeds"] == 2 and s["ref_seeds"] == 1
@@ -270,11 +285,11 @@ def test_fidelity_study_writes_the_measurement_and_rerun_reuses_it(capsys, tmp_p
     md = (out / "summary.md").read_text()
     assert "## Proxy fidelity (2 genomes, 2 proxy seeds" in md and "| median seed std <= 0.03 |" in md
     first = (out / "fidelity" / "runs.csv").read_text()
-    code, stdout, _ = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    code, stdout, _ = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
     assert code == 0 and stdout.count("(reused)") == 6
     assert (out / "fidelity" / "runs.csv").read_text() == first
     write_study(tmp_path, fidelity={**FIDELITY, "data_seed": 3})
-    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    code, stdout, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
     assert code == 2 and "holds a fidelity run with other settings (data_seed)" in err
     assert "[fidelity] [" not in stdout and len(err.strip().splitlines()) == 1
 
@@ -285,22 +300,22 @@ def test_a_run_stored_before_object_scale_existed_is_not_reused_under_the_new_ob
     file that asks for 1.0 reuses it."""
     path = write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}})
     out = tmp_path / "out"
-    assert run_cli(capsys, "study", "run", str(path), "--out", str(out))[0] == 0
+    assert run_cli(capsys, "experiment", "run", str(path), "--out", str(out))[0] == 0
     run_yaml = out / "train" / "tiny-A" / "seed0" / "run.yaml"
     stored = yaml.safe_load(run_yaml.read_text())
     assert stored.pop("object_scale") == 1.4
     run_yaml.write_text(yaml.safe_dump(stored))  # as an older archlab wrote it
-    code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
-    assert code == 2 and "was trained with object_scale=1.0, the study now says 1.4" in err
+    code, _, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
+    assert code == 2 and "was trained with object_scale=1.0, the experiment now says 1.4" in err
     write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}, "object_scale": 1.0})
-    code, stdout, err = run_cli(capsys, "study", "run", str(path), "--out", str(out))
+    code, stdout, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(out))
     assert code == 0 and "0 train run(s) trained, 1 reused" in stdout, err
 
 
 def test_two_seeds_give_mean_and_std(tmp_path):
     path = write_study(tmp_path, train={**TRAIN, "genomes": {"tiny-A": TINY_A}, "seeds": [0, 1]})
     lines = []
-    res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     (row,) = res.rows
     per_seed = [float(rows(tmp_path / "out" / "train" / "tiny-A" / f"seed{s}" / "metrics.csv")[-1]["val_top1"])
                 for s in (0, 1)]
@@ -316,13 +331,13 @@ def test_two_workers_train_a_study_to_the_same_numbers(tmp_path):
     one = write_study(tmp_path, "one", train={**TRAIN, "seeds": [0, 1]})
     two = write_study(tmp_path, "two", train={**TRAIN, "seeds": [0, 1], "workers": 2})
     lines: list[str] = []
-    a = run_study(load_study(one), out=tmp_path / "a", echo=lambda line: None)
-    b = run_study(load_study(two), out=tmp_path / "b", echo=lines.append)
+    a = run_experiment(load_experiment(one), out=tmp_path / "a", echo=lambda line: None)
+    b = run_experiment(load_experiment(two), out=tmp_path / "b", echo=lines.append)
     assert "[train] 4 runs, 2 at a time" in lines and sum(l.startswith("[train ") for l in lines) == 4
     keep = ("label", "val_top1_per_seed", "val_top1_mean", "params", "gmacs", "epochs", "status")
     assert [{k: r[k] for k in keep} for r in a.rows] == [{k: r[k] for k in keep} for r in b.rows]
     assert b.trained == 4
-    again = run_study(load_study(two), out=tmp_path / "b", echo=lambda line: None)
+    again = run_experiment(load_experiment(two), out=tmp_path / "b", echo=lambda line: None)
     assert again.reused == 4 and again.trained == 0
 
 
@@ -330,7 +345,7 @@ def test_compare_gives_each_row_its_welch_difference_and_verdict(tmp_path):
     from archlab.results.stats import difference
 
     path = write_study(tmp_path, train={**TRAIN, "seeds": [0, 1], "compare": "tiny-2D"})
-    res = run_study(load_study(path), out=tmp_path / "out", echo=lambda line: None)
+    res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lambda line: None)
     by = {r["label"]: r for r in res.rows}
     seeds = {lab: [float(rows(tmp_path / "out" / "train" / lab / f"seed{k}" / "metrics.csv")[-1]["val_top1"])
                    for k in (0, 1)] for lab in by}
@@ -348,24 +363,24 @@ def test_compare_gives_each_row_its_welch_difference_and_verdict(tmp_path):
     assert csv_row["tiny-A"]["verdict"] == a["verdict"] and csv_row["tiny-2D"]["verdict"] == ""
     bad = write_study(tmp_path, "bad", train={**TRAIN, "compare": "nosuch"})
     with pytest.raises(UserError, match="key 'train.compare': 'nosuch' is not one of the genomes' labels"):
-        load_study(bad)
+        load_experiment(bad)
 
 
-# ---- a search study: fronts from one reference point --------------------------------------------
+# ---- a search experiment: fronts from one reference point --------------------------------------------
 
 
 
 @pytest.mark.slow
 def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
-    common = {"space": "tiny_space.yaml",  # relative to the study file
+    common = {"space": "tiny_space.yaml",  # relative to the experiment file
               "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8, "data_opts": {"n_clips": 16},
               "cpus_per_trial": 1, "wandb": "off", "latency_runs": 2,
               "confirm_seeds": 0}  # the confirm step has its own test (test_search.py); keep this one fast
     path = write_study(tmp_path, search={"common": common, "searches": {
         "rand": {"sampler": "random", "seed": 1}, "nsga": {"sampler": "nsga2", "seed": 2}}})
     lines = []
-    res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     assert not res.interrupted
     done_lines = [l for l in lines if "[trial" in l and "[trial start]" not in l]  # one line per trial's end
     assert sum(l.startswith("[search rand] [trial") for l in done_lines) == 2, lines
@@ -373,7 +388,7 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     table = rows(tmp_path / "out" / "summary.csv")
     assert [r["label"] for r in table] == ["rand", "nsga"] and {r["kind"] for r in table} == {"search"}
     # Recompute everything from the searches' own results, with the latencies measured again
-    # after the searches (cached in the study: the same call reads them back, measuring nothing).
+    # after the searches (cached in the experiment: the same call reads them back, measuring nothing).
     from archlab.results.remeasure import AS_SEARCHED, CACHE_FILE, remeasure
 
     results = {r["label"]: load_results(tmp_path / "out" / "searches" / r["label"]) for r in table}
@@ -419,13 +434,13 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     assert float(shortest["hv_at_equal_time"]) == pytest.approx(float(shortest["hypervolume"]))
     # A re-run continues the finished searches: no new trial.
     lines.clear()
-    run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     assert not any("[trial" in l for l in lines)
     assert rows(tmp_path / "out" / "summary.csv") == table
     # A changed recipe under a finished search is refused before anything runs.
     write_study(tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}})
-    with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the study now says 2"):
-        run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the experiment now says 2"):
+        run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
 
 
 def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tmp_path):
@@ -472,8 +487,8 @@ def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tm
 def test_search_seeds_of_one_configuration_are_summarised_together():
     """Searches labelled NAME-s<k> are seeds of NAME: the summary's second table gives each
     configuration's hypervolume mean and spread over its seeds."""
-    from archlab.studies.summary import search_groups, summary_markdown
-    from archlab.studies.spec import Study
+    from archlab.experiments.summary import search_groups, summary_markdown
+    from archlab.experiments.spec import Experiment
 
     def row(label, hv, hv_t, wall):
         return {"kind": "search", "label": label, "space": "interleave", "sampler": "nsga2", "scheduler": "asha",
@@ -486,7 +501,7 @@ def test_search_seeds_of_one_configuration_are_summarised_together():
     groups = search_groups(rows_)
     assert {k: [r["label"] for r in v] for k, v in groups.items()} == {
         "asha": ["asha-s0", "asha-s1"], "mo-asha": ["mo-asha-s0", "mo-asha-s1"], "other": ["other"]}
-    md = summary_markdown(Study(name="x", description="d", path=Path("x.yaml"), quick=False, train=None), rows_)
+    md = summary_markdown(Experiment(name="x", description="d", path=Path("x.yaml"), quick=False, train=None), rows_)
     # mean 2, std sqrt(2) = 1.4; at equal time mean 1, std 0.71
     assert "| asha | 2 | 2 ± 1.4 | 1 ± 0.71 | 95 | (reference) | (reference) |" in md
     # mo-asha - asha: HV 2 - 2 = 0, se sqrt(0/2 + 2/2) = 1, Welch df = 1, t = 12.71; at equal
@@ -499,7 +514,7 @@ def test_search_seeds_of_one_configuration_are_summarised_together():
 def test_cycle_study_trains_the_variants_on_the_front_skeletons(tmp_path):
     """A search, its confirm step, then every variant on each front point's skeleton over the
     same seeds; the verdicts are compare()'s on the runs it stored; a re-run trains nothing."""
-    from archlab.studies.cycle import compare, variant
+    from archlab.experiments.cycle import compare, variant
 
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
     common = {"space": "tiny_space.yaml", "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8,
@@ -508,7 +523,7 @@ def test_cycle_study_trains_the_variants_on_the_front_skeletons(tmp_path):
     path = write_study(tmp_path, search={"common": common, "searches": {"s": {"sampler": "random", "seed": 3}}},
                        cycle={"search": "s", "variants": ["A->B->C", "2D"], "workers": 1})
     lines = []
-    res = run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     df = load_results(tmp_path / "out" / "searches" / "s")[0]
     front = df[df["on_front"] & ~df["baseline"]]
     row = next(r for r in res.rows if r["kind"] == "cycle")
@@ -525,14 +540,14 @@ def test_cycle_study_trains_the_variants_on_the_front_skeletons(tmp_path):
     assert "## Search vs the hand-made block orders (search s)" in md and "**Answer:** The confirmed front" in md
     assert rows(tmp_path / "out" / "summary.csv")[-1]["answer"] == row["answer"]
     lines.clear()
-    run_study(load_study(path), out=tmp_path / "out", echo=lines.append)
+    run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     assert not any("[trial" in l for l in lines) and sum("(reused)" in l for l in lines) == len(expect)
 
 
-# ---- hostile study files (issue 15 item 4): one line, exit 2, bounded memory -------------------
+# ---- hostile experiment files (issue 15 item 4): one line, exit 2, bounded memory -------------------
 
 def _study_text(where: str, value: str) -> str:
-    """A valid study with ``value`` (YAML text) put at the dotted key ``where``."""
+    """A valid experiment with ``value`` (YAML text) put at the dotted key ``where``."""
     import copy
 
     body = {"description": "x", "train": copy.deepcopy(TRAIN), "search": {"common": {"trials": 1}, "searches": {"a": {}}}}
@@ -553,16 +568,16 @@ def test_alias_bomb_anywhere_in_a_study_fails_fast_with_bounded_memory(capsys, t
     from test_spaces import bomb
 
     ok = write_study(tmp_path, "ok", train=TRAIN)  # imports of the command are not counted
-    assert run_cli(capsys, "study", "list")[0] == 0 and load_study(ok)
+    assert run_cli(capsys, "experiment", "list")[0] == 0 and load_experiment(ok)
     path = tmp_path / "bomb.yaml"
     path.write_text(_study_text(where, bomb()))
     tracemalloc.start()
     try:
-        code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
+        code, _, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(tmp_path / "out"))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert code == 2 and err.startswith("archlab study: error: bomb.yaml: key '") and len(err.splitlines()) == 1
+    assert code == 2 and err.startswith("archlab experiment: error: bomb.yaml: key '") and len(err.splitlines()) == 1
     assert "expands to more than 100,000 values" in err and len(err) < 300
     assert peak < 16 * 2**20, f"peak {peak / 2**20:.1f} MiB"  # before: 1.5-3 GiB, then the OOM killer
     assert not (tmp_path / "out").exists()
@@ -579,15 +594,15 @@ def test_non_utf8_deep_and_huge_study_files_are_one_line(capsys, tmp_path):
     for name, (data, needle) in cases.items():
         path = tmp_path / f"{name}.yaml"
         path.write_bytes(data)
-        code, _, err = run_cli(capsys, "study", "run", str(path), "--out", str(tmp_path / "out"))
-        assert code == 2 and err.startswith(f"archlab study: error: {name}.yaml: ") and needle in err, (name, err)
+        code, _, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(tmp_path / "out"))
+        assert code == 2 and err.startswith(f"archlab experiment: error: {name}.yaml: ") and needle in err, (name, err)
         assert len(err.splitlines()) == 1 and "Traceback" not in err
 
 
 def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path):
     """``remeasure_search`` (the driver, after the budget) writes one entry per trained genome;
-    ``apply`` (every table read from the study) puts the fastest pass in latency_ms and keeps
-    the trial's own value; another clip, or a study without the file, keeps the trials' own."""
+    ``apply`` (every table read from the experiment) puts the fastest pass in latency_ms and keeps
+    the trial's own value; another clip, or an experiment without the file, keeps the trials' own."""
     import json
 
     from archlab.results.remeasure import AS_SEARCHED, CACHE_FILE, apply, remeasure_search
@@ -620,7 +635,7 @@ def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path
      (21, 2400, 600, 0.0)),
 ])
 def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, proxy, ref_budget):
-    """A fidelity study file is the `archlab fidelity` command its comment names: the same
+    """A fidelity experiment file is the `archlab fidelity` command its comment names: the same
     recipes (proxy epochs and faint share; reference epochs, clips, val clips) and the same sample.
     fidelity_faint14 is also the CLI's defaults; fidelity_interleave pins every recipe key it
     was measured with, so a later change of the defaults does not change what it reproduces."""
@@ -629,27 +644,27 @@ def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, pro
     from archlab.cli import build_parser
     from archlab.cli.fidelity import config_from_args
 
-    study = load_study(name).fidelity
+    experiment = load_experiment(name).fidelity
     cli = config_from_args(build_parser().parse_args(["fidelity", *argv]))
-    assert (study.proxy.epochs, study.proxy.faint) == proxy
-    ref = study.ref()
+    assert (experiment.proxy.epochs, experiment.proxy.faint) == proxy
+    ref = experiment.ref()
     assert (ref.epochs, ref.train_clips, ref.val_clips, ref.faint) == ref_budget
-    assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)
+    assert replace(experiment, out="", workers=1) == replace(cli, out="", workers=1)
 
 
 def test_a_fidelity_section_without_keys_is_archlab_fidelity_at_its_defaults(tmp_path):
-    """The study loader and the CLI read one set of defaults (archlab.fidelity.defaults): an
+    """The experiment loader and the CLI read one set of defaults (archlab.fidelity.defaults): an
     empty section measures exactly what a bare `archlab fidelity` does, --quick included."""
     from dataclasses import replace
 
     from archlab.cli import build_parser
     from archlab.cli.fidelity import config_from_args
 
-    study = load_study(str(write_study(tmp_path, fidelity={"space": "interleave"}))).fidelity
+    experiment = load_experiment(str(write_study(tmp_path, fidelity={"space": "interleave"}))).fidelity
     cli = config_from_args(build_parser().parse_args(["fidelity"]))
-    assert (study.ref_seeds, study.ref().epochs) == (2, 21)
-    assert replace(study, out="", workers=1) == replace(cli, out="", workers=1)
-    quick_study = load_study(str(write_study(tmp_path, name="q", fidelity={"space": "interleave"})), quick=True).fidelity
+    assert (experiment.ref_seeds, experiment.ref().epochs) == (2, 21)
+    assert replace(experiment, out="", workers=1) == replace(cli, out="", workers=1)
+    quick_study = load_experiment(str(write_study(tmp_path, name="q", fidelity={"space": "interleave"})), quick=True).fidelity
     quick_cli = config_from_args(build_parser().parse_args(["fidelity", "--quick"]))
     assert (quick_study.genomes, quick_study.anchors, quick_study.seeds, quick_study.ref_seeds) == (1, ("2D",), 2, 1)
     assert (quick_study.proxy.epochs, quick_study.ref().epochs) == (1, 2)

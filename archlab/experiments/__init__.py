@@ -1,6 +1,6 @@
-"""Studies: YAML files in ``studies/`` that reproduce an experiment and write its table.
+"""Experiments: YAML files in ``experiments/`` that reproduce an experiment and write its table.
 
-A search answers "what is good in this space"; a study answers a fixed question ("does the
+A search answers "what is good in this space"; an experiment answers a fixed question ("does the
 A->B->C mix beat each pure P3D block?", "does NSGA-II beat random search?") the same way on
 every run, so its answer can be checked, re-run and compared. One file holds three kinds of
 entries, any or all:
@@ -8,7 +8,7 @@ entries, any or all:
 ``train``
     named genomes (genome strings or preset names), each trained with ONE proxy recipe over
     one or more seeds; per genome: val top-1 (mean and std over seeds), params, GMACs,
-    latency. Each (genome, seed) trains into ``train/<label>/seed<k>/`` of the study's
+    latency. Each (genome, seed) trains into ``train/<label>/seed<k>/`` of the experiment's
     output; a run that finished (``result.yaml``) is never retrained, and a run cut off
     mid-way continues from its last epoch (``train.train`` resumes its checkpoint). A run that
     ended in nan/oom/error is recorded as such, not retried: delete its directory to retry.
@@ -55,23 +55,23 @@ The file format (every key is checked; an error names the file and the key)::
       fidelity: {fidelity key: value, ...}         (after `archlab fidelity --quick`'s sizes)
       search: {SearchConfig field: value, ...}     (applied to every search, last)
 
-``--quick`` shrinks a study to a smoke run of about a minute: ``spec.QUICK_TRAIN`` and
+``--quick`` shrinks an experiment to a smoke run of about a minute: ``spec.QUICK_TRAIN`` and
 ``spec.QUICK_SEARCH``, then the file's own ``quick:`` section on top. A quick run writes to
 ``<out>-quick`` so that it never mixes with (or blocks) the full run's results.
 
-Output (default ``runs/studies/<name>/``): ``<name>.yaml`` (a copy of the file that ran),
+Output (default ``runs/experiments/<name>/``): ``<name>.yaml`` (a copy of the file that ran),
 ``summary.csv`` (one row per entry, both kinds), ``summary.md``, ``profiles.json`` (the
 latency cache, so a re-run prints the same table), ``train/``, ``searches/``, ``fidelity/``.
 
-The package: ``spec`` (the keys, limits and the Study/TrainSpec values), ``load`` (checking a
+The package: ``spec`` (the keys, limits and the Experiment/TrainSpec values), ``load`` (checking a
 file), ``run`` (training, searching, reusing), ``summary`` (the CSV and markdown).
 """
 
-from .load import list_studies, load_study
-from .run import StudyResult, default_out, run_study
-from .spec import LIMITS, TRAIN_KEYS, Study, TrainSpec, study_folders
+from .load import list_experiments, load_experiment
+from .run import ExperimentResult, default_out, run_experiment
+from .spec import LIMITS, TRAIN_KEYS, Experiment, TrainSpec, experiment_folders
 from .summary import SEARCH_COLUMNS, TRAIN_COLUMNS, summary_csv, summary_markdown
 
-__all__ = ["LIMITS", "SEARCH_COLUMNS", "TRAIN_COLUMNS", "TRAIN_KEYS", "Study", "StudyResult", "TrainSpec",
-           "default_out", "list_studies", "load_study", "run_study", "study_folders", "summary_csv",
+__all__ = ["LIMITS", "SEARCH_COLUMNS", "TRAIN_COLUMNS", "TRAIN_KEYS", "Experiment", "ExperimentResult", "TrainSpec",
+           "default_out", "list_experiments", "load_experiment", "run_experiment", "experiment_folders", "summary_csv",
            "summary_markdown"]

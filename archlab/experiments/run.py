@@ -1,4 +1,4 @@
-"""Running a study: each (genome, seed) trained into its own directory and reused once
+"""Running an experiment: each (genome, seed) trained into its own directory and reused once
 finished, each search an ordinary ``archlab search`` study continued on a re-run, then the
 summary. A directory trained under settings the file no longer gives is refused (one line)
 before anything runs, never silently reused."""
@@ -20,7 +20,7 @@ from ..model.genome import Genome
 from ..training.recipe import ProxyRecipe
 from ..util import yaml_loader as loader
 from ..util.processes import run_jobs
-from .spec import Study, TrainSpec
+from .spec import Experiment, TrainSpec
 from .summary import summary_csv, summary_markdown
 
 # Search settings that may differ between the file and a stored search without changing its
@@ -32,7 +32,7 @@ RESULT_FILE = "result.yaml"
 
 
 @dataclass
-class StudyResult:
+class ExperimentResult:
     out_dir: Path
     rows: list[dict[str, Any]]  # one per entry: TRAIN_COLUMNS or SEARCH_COLUMNS
     markdown: str
@@ -42,46 +42,46 @@ class StudyResult:
     wall_s: float
 
 
-def default_out(study: Study) -> Path:
-    return Path("runs") / "studies" / (study.name + ("-quick" if study.quick else ""))
+def default_out(experiment: Experiment) -> Path:
+    return Path("runs") / "experiments" / (experiment.name + ("-quick" if experiment.quick else ""))
 
 
-def run_study(study: Study, out: str | Path | None = None, echo: Callable[[str], None] = print) -> StudyResult:
-    """Run (or continue) every entry of ``study``, then write summary.csv and summary.md.
+def run_experiment(experiment: Experiment, out: str | Path | None = None, echo: Callable[[str], None] = print) -> ExperimentResult:
+    """Run (or continue) every entry of ``experiment``, then write summary.csv and summary.md.
     Finished train runs and finished search trials are reused; what changed in the file
     since they ran is refused with a UserError (delete that directory or use another out)."""
     t0 = time.perf_counter()
-    out_dir = Path(out) if out is not None else default_out(study)
-    _check_out_dir(study, out_dir)  # before anything runs: a changed file fails at once
+    out_dir = Path(out) if out is not None else default_out(experiment)
+    _check_out_dir(experiment, out_dir)  # before anything runs: a changed file fails at once
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write(out_dir / study.path.name, study.path.read_text())  # the file that ran, beside its results
-    echo(f"study {study.name}{' (quick)' if study.quick else ''}: {study.kinds()}  ·  output {out_dir}")
+    atomic_write(out_dir / experiment.path.name, experiment.path.read_text())  # the file that ran, beside its results
+    echo(f"experiment {experiment.name}{' (quick)' if experiment.quick else ''}: {experiment.kinds()}  ·  output {out_dir}")
     rows: list[dict[str, Any]] = []
     trained = reused = 0
     interrupted = False
     hv_note = ""
-    if study.train is not None:
-        train_rows, trained, reused = _run_train(study.train, out_dir, echo)
+    if experiment.train is not None:
+        train_rows, trained, reused = _run_train(experiment.train, out_dir, echo)
         rows += train_rows
-    if study.fidelity is not None:
-        rows.append(_run_fidelity(study.fidelity, out_dir, echo))
-    if study.searches:
+    if experiment.fidelity is not None:
+        rows.append(_run_fidelity(experiment.fidelity, out_dir, echo))
+    if experiment.searches:
         from ..search import shutdown
 
         try:
-            search_rows, interrupted, hv_note = _run_searches(study.searches, out_dir, echo)
+            search_rows, interrupted, hv_note = _run_searches(experiment.searches, out_dir, echo)
         finally:
             shutdown()
         rows += search_rows
-        if study.cycle is not None and not interrupted:
+        if experiment.cycle is not None and not interrupted:
             from .cycle import run_cycle
 
-            rows.append(run_cycle(study.cycle, _search_configs(study.searches, out_dir)[study.cycle.search], out_dir,
+            rows.append(run_cycle(experiment.cycle, _search_configs(experiment.searches, out_dir)[experiment.cycle.search], out_dir,
                                   echo, train=_run_train))
-    md = summary_markdown(study, rows, hv_note)
+    md = summary_markdown(experiment, rows, hv_note)
     atomic_write(out_dir / "summary.csv", summary_csv(rows))
     atomic_write(out_dir / "summary.md", md)
-    return StudyResult(out_dir=out_dir, rows=rows, markdown=md, trained=trained, reused=reused,
+    return ExperimentResult(out_dir=out_dir, rows=rows, markdown=md, trained=trained, reused=reused,
                        interrupted=interrupted, wall_s=time.perf_counter() - t0)
 
 
@@ -132,22 +132,22 @@ def _check_run_dir(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path) ->
         # a recipe key the file lacks was not settable when it was written (older archlab):
         # it trained with that key's default, which is the recipe's default today
         if (k in stored or k in ("genome", "seed")) and stored.get(k) != v:
-            raise UserError(f"{run_dir} was trained with {k}={shorten(stored.get(k))}, the study now says {shorten(v)}: "
+            raise UserError(f"{run_dir} was trained with {k}={shorten(stored.get(k))}, the experiment now says {shorten(v)}: "
                             "delete that directory or give another --out")
 
 
-def _check_out_dir(study: Study, out_dir: Path) -> None:
-    """Every finished or started run in ``out_dir`` must match the study as it is now."""
-    if study.train is not None:
-        for label, genome in study.train.genomes.items():
-            for seed in study.train.seeds:
-                _check_run_dir(study.train, genome, seed, _run_dir(out_dir, label, seed))
-    for label, cfg in _search_configs(study.searches, out_dir).items():
+def _check_out_dir(experiment: Experiment, out_dir: Path) -> None:
+    """Every finished or started run in ``out_dir`` must match the experiment as it is now."""
+    if experiment.train is not None:
+        for label, genome in experiment.train.genomes.items():
+            for seed in experiment.train.seeds:
+                _check_run_dir(experiment.train, genome, seed, _run_dir(out_dir, label, seed))
+    for label, cfg in _search_configs(experiment.searches, out_dir).items():
         _check_stored_search(label, cfg)
-    if study.fidelity is not None:
+    if experiment.fidelity is not None:
         from ..fidelity.runner import check_stored
 
-        check_stored(replace(study.fidelity, out=str(out_dir / "fidelity")))
+        check_stored(replace(experiment.fidelity, out=str(out_dir / "fidelity")))
 
 
 def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: _Data) -> tuple[dict, bool]:
@@ -275,7 +275,7 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
 
 
 def _run_fidelity(cfg: Any, out_dir: Path, echo: Callable[[str], None]) -> dict[str, Any]:
-    """The study's `archlab fidelity` measurement, in <out>/fidelity/ (a re-run reuses every
+    """The experiment's `archlab fidelity` measurement, in <out>/fidelity/ (a re-run reuses every
     finished run); its summary row (the full tables: <out>/fidelity/summary.md)."""
     from ..fidelity.runner import run_fidelity
     from ..fidelity.summary import render_markdown
@@ -311,7 +311,7 @@ def _check_stored_search(label: str, cfg: Any) -> None:
     stored = load_study_info(d).settings
     objectives = parse_objectives(cfg.objectives)[0]
     if list(stored.get("objectives", [])) != objectives:
-        raise UserError(f"search {shorten(label)} in {d} was run with objectives {stored.get('objectives')}, the study now "
+        raise UserError(f"search {shorten(label)} in {d} was run with objectives {stored.get('objectives')}, the experiment now "
                         f"says {objectives}: delete that directory or give another --out")
     now = {k: v for k, v in asdict(cfg).items() if k != "recipe"} | cfg.recipe.as_dict()
     # study.yaml nests the recipe (older ones wrote its keys flat beside the search's own)
@@ -321,10 +321,10 @@ def _check_stored_search(label: str, cfg: Any) -> None:
         if k in SEARCH_FREE or k not in stored:
             continue
         if stored[k] != v:
-            raise UserError(f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the study now says {shorten(v)}: "
+            raise UserError(f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the experiment now says {shorten(v)}: "
                             "delete that directory or give another --out")
     if int(stored.get("trials", 0)) > cfg.trials:
-        raise UserError(f"search {shorten(label)} in {d} was run with trials={stored['trials']}, the study now says "
+        raise UserError(f"search {shorten(label)} in {d} was run with trials={stored['trials']}, the experiment now says "
                         f"{cfg.trials}: a search can grow, not shrink; delete that directory or give another --out")
 
 
