@@ -36,19 +36,19 @@ from torch.utils.data import DataLoader, RandomSampler
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from archlab.model.builder import build  # noqa: E402
 from archlab.data.prepare import prepare_ucf101  # noqa: E402
 from archlab.data.ucf101 import UCF101  # noqa: E402
 from archlab.data.video import parse_size  # noqa: E402
+from archlab.model.builder import build  # noqa: E402
 from archlab.testing.ucf101 import write_tiny_ucf101  # noqa: E402
 
 
 def loader_clips_per_s(ds, batch: int, workers: int, clips: int) -> float:
     """Clips/s over ``clips`` clips, after the first batch (worker start-up excluded)."""
-    sampler = RandomSampler(ds, replacement=True, num_samples=clips + batch,
-                            generator=torch.Generator().manual_seed(0))
-    loader = DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=workers,
-                        persistent_workers=False, drop_last=True)
+    sampler = RandomSampler(ds, replacement=True, num_samples=clips + batch, generator=torch.Generator().manual_seed(0))
+    loader = DataLoader(
+        ds, batch_size=batch, sampler=sampler, num_workers=workers, persistent_workers=False, drop_last=True
+    )
     it = iter(loader)
     next(it)
     n, t0 = 0, time.perf_counter()
@@ -103,8 +103,9 @@ def end_to_end_clips_per_s(genome: str, ds, batch: int, workers: int, steps: int
     torch.manual_seed(0)
     model = build(genome).train()
     opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
-    sampler = RandomSampler(ds, replacement=True, num_samples=(steps + 3) * batch,
-                            generator=torch.Generator().manual_seed(1))
+    sampler = RandomSampler(
+        ds, replacement=True, num_samples=(steps + 3) * batch, generator=torch.Generator().manual_seed(1)
+    )
     it = iter(DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True))
     for _ in range(3):
         x, y = next(it)
@@ -132,9 +133,16 @@ def main() -> int:
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "data_loading.json"))
     args = ap.parse_args()
     size = parse_size(args.cache_size)
-    res: dict = {"machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-                             "python": platform.python_version()},
-                 "config": vars(args), "load_average_before": os.getloadavg()}
+    res: dict = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(),
+        },
+        "config": vars(args),
+        "load_average_before": os.getloadavg(),
+    }
 
     with tempfile.TemporaryDirectory(prefix="archlab-bench-") as tmp:
         t0 = time.perf_counter()
@@ -142,10 +150,17 @@ def main() -> int:
         root = write_tiny_ucf101(Path(tmp) / "ucf", classes, groups=3, clips=args.videos, frames=75, size=(240, 320))
         res["write_videos_s"] = time.perf_counter() - t0
         s = prepare_ucf101(root, Path(tmp) / "cache", size=size, workers=args.workers, progress=False)
-        res["prepare"] = {"videos": s.decoded, "frames": s.frames, "seconds": s.seconds,
-                          "frames_per_s": s.frames / s.seconds, "bytes": s.bytes_written}
-        print(f"prepare: {s.decoded} videos 320x240 -> {args.cache_size}, {s.frames} frames in {s.seconds:.1f} s "
-              f"= {s.frames / s.seconds:.0f} frames/s with {args.workers} workers")
+        res["prepare"] = {
+            "videos": s.decoded,
+            "frames": s.frames,
+            "seconds": s.seconds,
+            "frames_per_s": s.frames / s.seconds,
+            "bytes": s.bytes_written,
+        }
+        print(
+            f"prepare: {s.decoded} videos 320x240 -> {args.cache_size}, {s.frames} frames in {s.seconds:.1f} s "
+            f"= {s.frames / s.seconds:.0f} frames/s with {args.workers} workers"
+        )
 
         opts = dict(frames=args.frames, size=args.crop)
         cached = UCF101(None, "train", cache=Path(tmp) / "cache", **opts)
@@ -159,8 +174,14 @@ def main() -> int:
             synth = None
         # Other processes may share this machine: measure in interleaved rounds and keep each
         # figure's best round (the least disturbed), so both sides of a ratio see the same load.
-        rounds: dict[str, list[float]] = {"train": [], "cache": [], "synthetic": [], "end_to_end": [],
-                                          "train_cpu_ms": [], "cache_cpu_ms": []}
+        rounds: dict[str, list[float]] = {
+            "train": [],
+            "cache": [],
+            "synthetic": [],
+            "end_to_end": [],
+            "train_cpu_ms": [],
+            "cache_cpu_ms": [],
+        }
         for _ in range(args.rounds):
             clips_s, cpu_ms = train_clips_per_s(args.genome, args.batch, args.frames, args.crop, args.steps)
             rounds["train"].append(clips_s)
@@ -169,8 +190,9 @@ def main() -> int:
             rounds["cache"].append(loader_clips_per_s(cached, args.batch, args.workers, args.clips))
             if synth is not None:
                 rounds["synthetic"].append(loader_clips_per_s(synth, args.batch, args.workers, args.clips))
-            rounds["end_to_end"].append(end_to_end_clips_per_s(args.genome, cached, args.batch, args.workers,
-                                                               args.steps))
+            rounds["end_to_end"].append(
+                end_to_end_clips_per_s(args.genome, cached, args.batch, args.workers, args.steps)
+            )
         res["rounds"] = rounds
         res["train_clips_s"] = max(rounds["train"])
         res["loader_cache_clips_s"] = max(rounds["cache"])
@@ -188,23 +210,35 @@ def main() -> int:
     res["cpu_ratio_cache"] = res["train_cpu_ms_per_clip"] / res["loader_cache_cpu_ms_per_clip"]
     clip = f"{args.frames}x{args.crop}x{args.crop}"
     print(f"proxy training step ({args.genome}, batch {args.batch}, {clip}): {train:.0f} clips/s")
-    print(f"loader from cache   ({args.workers} workers): {res['loader_cache_clips_s']:.0f} clips/s  "
-          f"ratio {res['ratio_cache']:.1f}x")
+    print(
+        f"loader from cache   ({args.workers} workers): {res['loader_cache_clips_s']:.0f} clips/s  "
+        f"ratio {res['ratio_cache']:.1f}x"
+    )
     if res["ratio_synthetic"] is not None:
-        print(f"loader synthetic    ({args.workers} workers): {res['loader_synthetic_clips_s']:.0f} clips/s  "
-              f"ratio {res['ratio_synthetic']:.1f}x")
-    print(f"loader decoding     ({args.workers} workers): {res['loader_decode_clips_s']:.0f} clips/s  "
-          f"ratio {res['ratio_decode']:.2f}x  (no cache: for reference)")
-    print(f"CPU per clip: loading from cache {res['loader_cache_cpu_ms_per_clip']:.2f} ms, training "
-          f"{res['train_cpu_ms_per_clip']:.1f} ms: ratio {res['cpu_ratio_cache']:.0f}x (CPU time, "
-          f"insensitive to other load)")
-    print(f"training fed by the cache loader: {res['end_to_end_cache_clips_s']:.0f} clips/s = "
-          f"{100 * res['end_to_end_efficiency']:.0f}% of training on an in-memory batch")
+        print(
+            f"loader synthetic    ({args.workers} workers): {res['loader_synthetic_clips_s']:.0f} clips/s  "
+            f"ratio {res['ratio_synthetic']:.1f}x"
+        )
+    print(
+        f"loader decoding     ({args.workers} workers): {res['loader_decode_clips_s']:.0f} clips/s  "
+        f"ratio {res['ratio_decode']:.2f}x  (no cache: for reference)"
+    )
+    print(
+        f"CPU per clip: loading from cache {res['loader_cache_cpu_ms_per_clip']:.2f} ms, training "
+        f"{res['train_cpu_ms_per_clip']:.1f} ms: ratio {res['cpu_ratio_cache']:.0f}x (CPU time, "
+        f"insensitive to other load)"
+    )
+    print(
+        f"training fed by the cache loader: {res['end_to_end_cache_clips_s']:.0f} clips/s = "
+        f"{100 * res['end_to_end_efficiency']:.0f}% of training on an in-memory batch"
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(res, indent=1))
-    print(f"load average before/after: {res['load_average_before'][0]:.1f} / {res['load_average_after'][0]:.1f} "
-          f"(other processes share the CPU when above ~0.5)")
+    print(
+        f"load average before/after: {res['load_average_before'][0]:.1f} / {res['load_average_after'][0]:.1f} "
+        f"(other processes share the CPU when above ~0.5)"
+    )
     print(f"wrote {out}")
     return 0
 

@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         pt2 = torch.export.load(str(res.out_dir / FILE_NAMES["pt2"])).module()  # BN folded, as shipped
         # the same export without folding BN (what archlab shipped before), to show what folding buys
         example = torch.randn(2, 3, *clip)
-        unfolded = torch.export.export(eager, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},)).module()
+        unfolded = torch.export.export(
+            eager, (example,), dynamic_shapes=({0: torch.export.Dim("batch", min=1)},)
+        ).module()
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = args.threads
         opts.inter_op_num_threads = 1
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             def f() -> np.ndarray:
                 with torch.inference_mode():
                     return m(x).numpy()
+
             return f
 
         engines: dict[str, Callable[[], np.ndarray]] = {
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         times: dict[str, list[float]] = {name: [] for name in engines}
         names = list(engines)
         for r in range(args.runs):
-            for name in names[r % len(names):] + names[: r % len(names)]:  # rotate who goes first each round
+            for name in names[r % len(names) :] + names[: r % len(names)]:  # rotate who goes first each round
                 t = time.perf_counter()
                 engines[name]()
                 times[name].append((time.perf_counter() - t) * 1000)
@@ -98,24 +101,45 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name in names:
         med = statistics.median(times[name])
-        rows.append({"engine": name, "median_ms": round(med, 2), "min_ms": round(min(times[name]), 2),
-                     "speedup_vs_eager": round(eager_ms / med, 3),
-                     "max_abs_diff_vs_eager": float(np.abs(outputs[name] - ref).max())})
+        rows.append(
+            {
+                "engine": name,
+                "median_ms": round(med, 2),
+                "min_ms": round(min(times[name]), 2),
+                "speedup_vs_eager": round(eager_ms / med, 3),
+                "max_abs_diff_vs_eager": float(np.abs(outputs[name] - ref).max()),
+            }
+        )
     report = {
-        "preset": args.preset, "genome": str(src.genome), "input": args.input, "batch": args.batch,
-        "params": res.card["params"], "gmacs": round(res.card["gmacs"], 3),
-        "runs": args.runs, "warmup": args.warmup, "threads": args.threads,
+        "preset": args.preset,
+        "genome": str(src.genome),
+        "input": args.input,
+        "batch": args.batch,
+        "params": res.card["params"],
+        "gmacs": round(res.card["gmacs"], 3),
+        "runs": args.runs,
+        "warmup": args.warmup,
+        "threads": args.threads,
         "export_and_verify_s": round(export_s, 1),
-        "machine": {"cpu": cpu_name(), "logical_cpus": os.cpu_count(),
-                    "python": platform.python_version(), "torch": torch.__version__, "onnxruntime": ort.__version__},
+        "machine": {
+            "cpu": cpu_name(),
+            "logical_cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "onnxruntime": ort.__version__,
+        },
         "results": rows,
     }
-    print(f"{args.preset} ({report['params']:,} params, {report['gmacs']} GMACs) at batch {args.batch}x3x{args.input}, "
-          f"{args.threads} threads, median of {args.runs} round-robin runs  ·  {report['machine']['cpu']}")
+    print(
+        f"{args.preset} ({report['params']:,} params, {report['gmacs']} GMACs) at batch {args.batch}x3x{args.input}, "
+        f"{args.threads} threads, median of {args.runs} round-robin runs  ·  {report['machine']['cpu']}"
+    )
     print(f"{'engine':<20} {'median ms':>10} {'min ms':>9} {'vs eager':>9} {'max |diff|':>11}")
     for r in rows:
-        print(f"{r['engine']:<20} {r['median_ms']:>10.1f} {r['min_ms']:>9.1f} {r['speedup_vs_eager']:>8.2f}x "
-              f"{r['max_abs_diff_vs_eager']:>11.1e}")
+        print(
+            f"{r['engine']:<20} {r['median_ms']:>10.1f} {r['min_ms']:>9.1f} {r['speedup_vs_eager']:>8.2f}x "
+            f"{r['max_abs_diff_vs_eager']:>11.1e}"
+        )
     print(f"(export + verification took {report['export_and_verify_s']} s)")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)

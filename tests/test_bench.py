@@ -6,15 +6,15 @@ import pytest
 import torch
 
 from archlab import bench
-from archlab.model.blocks import r21_midplanes
 from archlab.cli import main
+from archlab.model.blocks import r21_midplanes
 
 TINY = (2, 32, 32)
 
 
 def test_block_costs_every_letter_and_stage_with_analytic_macs():
     rows = bench.block_costs(TINY, width=0.0625, runs=1, warmup=0)
-    assert {(r["stage"], r["letter"]) for r in rows} == {(s, l) for s in range(1, 5) for l in "ABC23RFDIXYT"}
+    assert {(r["stage"], r["letter"]) for r in rows} == {(s, letter) for s in range(1, 5) for letter in "ABC23RFDIXYT"}
     assert bench.bottleneck_letters() == list("ABC23RFDIXYT")  # from genome.LETTERS, in its order
     shapes = bench.stage_shapes(TINY, 0.0625)
     for r in rows:
@@ -27,16 +27,16 @@ def test_block_costs_every_letter_and_stage_with_analytic_macs():
     for s, shape in enumerate(shapes, 1):
         p, out_elems = shape["planes"], shape["planes"] * shape["T"] * shape["H"] * shape["W"]
         # A/B/C = 2D + one 3x1x1 temporal conv p -> p: out_elems * p * 3 MACs, 3*p*p params
-        for l in "ABC":
-            assert by[s, l]["macs"] - by[s, "2"]["macs"] == out_elems * p * 3
-            assert by[s, l]["params"] - by[s, "2"]["params"] == 3 * p * p + 2 * p  # conv + its BN
+        for letter in "ABC":
+            assert by[s, letter]["macs"] - by[s, "2"]["macs"] == out_elems * p * 3
+            assert by[s, letter]["params"] - by[s, "2"]["params"] == 3 * p * p + 2 * p  # conv + its BN
         assert by[s, "3"]["macs"] - by[s, "2"]["macs"] == out_elems * p * 18
         # TSM's shift adds no parameter and no MAC to the 2D block
         assert (by[s, "T"]["macs"], by[s, "T"]["params"]) == (by[s, "2"]["macs"], by[s, "2"]["params"])
         # each ratio is this block's measured ms per GMAC over the 2D block's of the SAME stage
         two = by[s, "2"]["median_ms"] / (by[s, "2"]["macs"] / 1e9)
-        for l in "ABC3R":
-            r = by[s, l]
+        for letter in "ABC3R":
+            r = by[s, letter]
             assert r["ms_per_gmac"] == pytest.approx(r["median_ms"] / (r["macs"] / 1e9))
             assert r["ms_per_gmac_vs_2d"] == pytest.approx(r["ms_per_gmac"] / two)
     assert bench.block_macs_analytic("R", 64, 10) == 10 * 64 * 256 * 2 + 10 * r21_midplanes(64, 64) * 64 * 12
@@ -44,8 +44,12 @@ def test_block_costs_every_letter_and_stage_with_analytic_macs():
 
 def test_stage_shapes_follow_p3d63():
     s = bench.stage_shapes((8, 112, 112))
-    assert [(x["planes"], x["channels"], x["T"], x["H"]) for x in s] == \
-        [(64, 256, 4, 28), (128, 512, 2, 14), (256, 1024, 1, 7), (512, 2048, 1, 4)]
+    assert [(x["planes"], x["channels"], x["T"], x["H"]) for x in s] == [
+        (64, 256, 4, 28),
+        (128, 512, 2, 14),
+        (256, 1024, 1, 7),
+        (512, 2048, 1, 4),
+    ]
 
 
 @pytest.mark.parametrize("preset", sorted(bench.REFERENCES))
@@ -84,8 +88,17 @@ def test_profiling_writes_json_and_counters_agree(tmp_path):
     out = bench.run_profiling(n=3, out_dir=tmp_path)
     assert out["agree"] == 3 and out["mismatches"] == []
     data = json.loads((tmp_path / "profiling.json").read_text())
-    assert {"benchmark", "machine", "space", "input", "genomes", "rows", "fast_vs_fvcore_speedup",
-            "agree", "mismatches"} <= set(data)
+    assert {
+        "benchmark",
+        "machine",
+        "space",
+        "input",
+        "genomes",
+        "rows",
+        "fast_vs_fvcore_speedup",
+        "agree",
+        "mismatches",
+    } <= set(data)
     assert {r["counter"] for r in data["rows"]} == {"fast", "fvcore"}
     assert all(r["genomes_per_s"] > 0 for r in data["rows"])
     assert (tmp_path / "profiling.md").read_text().startswith("# profiling")
@@ -97,7 +110,11 @@ def test_train_and_reference_write_json_at_tiny_sizes(tmp_path):
     assert t["step_macs"] == 3 * t["forward_macs"] > 0
     assert [r["candidate"].split(",")[0] for r in t["rows"]][2:] == ["train step"] * 4
     assert [r["candidate"].split(", ")[-1] for r in t["rows"]][2:] == [
-        "eager", "channels_last_3d", "bf16 autocast + channels_last_3d", "bf16 weights + channels_last_3d"]
+        "eager",
+        "channels_last_3d",
+        "bf16 autocast + channels_last_3d",
+        "bf16 weights + channels_last_3d",
+    ]
     assert t["rows"][1]["candidate"] == "matmul 128x128 bf16" and t["rows"][1]["gmacs_per_s"] > 0
     r = bench.run_reference(out_dir=tmp_path, presets=["p3d63"], clip=TINY, runs=1, compile=False)
     data = json.loads((tmp_path / "reference.json").read_text())
@@ -123,9 +140,11 @@ def test_archlab_blocks_does_not_import_the_reference_oracle():
     import subprocess
     import sys
 
-    code = ("import sys; from archlab.cli import main; "
-            "rc = main(['blocks', '--input', '2x32x32', '--width', '0.0625', '--runs', '1']); "
-            "print(rc, sorted(m for m in sys.modules if m.startswith(('archlab.testing', 'archlab.search', 'ray'))))")
+    code = (
+        "import sys; from archlab.cli import main; "
+        "rc = main(['blocks', '--input', '2x32x32', '--width', '0.0625', '--runs', '1']); "
+        "print(rc, sorted(m for m in sys.modules if m.startswith(('archlab.testing', 'archlab.search', 'ray'))))"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert r.stdout.strip().splitlines()[-1] == "0 []"
@@ -157,8 +176,11 @@ def test_search_benchmark_quick_runs_a_real_search(tmp_path):
 
 def test_forms_table_has_every_workload_in_every_form(tmp_path):
     out = bench.run_forms(quick=True, out_dir=tmp_path, runs=1)
-    assert [r["what"].split(" ")[:2] for r in out["rows"]] == [["proxy", "train"], ["p3d63", "x0.25"],
-                                                               ["p3d63", "inference"]]
+    assert [r["what"].split(" ")[:2] for r in out["rows"]] == [
+        ["proxy", "train"],
+        ["p3d63", "x0.25"],
+        ["p3d63", "inference"],
+    ]
     for r in out["rows"]:
         forms = [k for k in r if "/" in k]
         assert len(forms) == 4 and all(r[k] > 0 for k in forms)

@@ -11,11 +11,19 @@ from archlab.model.presets import PRESETS, get
 
 # docs/anchors.md
 ANCHORS = {
-    ("p3d63", 400): 25_745_232, ("p3d63", 101): 25_132_581, ("p3d63", 487): 25_923_495,
-    ("p3d131", 400): 48_088_400, ("p3d131", 101): 47_475_749, ("p3d131", 487): 48_266_663,
-    ("p3d199", 400): 66_492_240, ("p3d199", 101): 65_879_589, ("p3d199", 487): 66_670_503,
+    ("p3d63", 400): 25_745_232,
+    ("p3d63", 101): 25_132_581,
+    ("p3d63", 487): 25_923_495,
+    ("p3d131", 400): 48_088_400,
+    ("p3d131", 101): 47_475_749,
+    ("p3d131", 487): 48_266_663,
+    ("p3d199", 400): 66_492_240,
+    ("p3d199", 101): 65_879_589,
+    ("p3d199", 487): 66_670_503,
     ("c2d50", 400): 24_327_632,
-    ("r3d_18", 400): 33_371_472, ("mc3_18", 400): 11_695_440, ("r2plus1d_18", 400): 31_505_325,
+    ("r3d_18", 400): 33_371_472,
+    ("mc3_18", 400): 11_695_440,
+    ("r2plus1d_18", 400): 31_505_325,
 }
 
 
@@ -43,7 +51,7 @@ def test_p3d199_letters_follow_the_global_cycle():
 
 
 def test_registry_matches_alphabet():
-    assert set(blocks.TRANSFORMS) == {l for l, v in LETTERS.items() if "bottleneck" in v.families}
+    assert set(blocks.TRANSFORMS) == {letter for letter, v in LETTERS.items() if "bottleneck" in v.families}
 
 
 def test_official_stride_placement_and_pooling():
@@ -118,6 +126,10 @@ def test_forward_shapes_at_reduced_width(name, clip):
 
 def test_zero_init_last_bn_makes_blocks_identity_like():
     m = build(parse("AB|C2 w=4,8 sw=8 cls=3"), zero_init_last_bn=True)
-    lasts = [[x for x in b.transform.modules() if isinstance(x, nn.BatchNorm3d)][-1]
-             for s in m.stages for b in s if hasattr(b, "transform")]
+    lasts = [
+        [x for x in b.transform.modules() if isinstance(x, nn.BatchNorm3d)][-1]
+        for s in m.stages
+        for b in s
+        if hasattr(b, "transform")
+    ]
     assert lasts and all(float(bn.weight.abs().sum()) == 0 for bn in lasts)

@@ -6,15 +6,15 @@ import math
 import pytest
 import torch
 
-from archlab.training import calibrate, form_checks
-from archlab.measure import profile
 from archlab.cli import main
 from archlab.data.synthetic import SyntheticMotion
-from archlab.util.errors import UserError
+from archlab.measure import profile
 from archlab.measure.forms import FP32, Form, candidates, default_training_form
 from archlab.model.genome import parse
+from archlab.training import calibrate, form_checks
 from archlab.training.recipe import ProxyRecipe
 from archlab.training.trainer import TrainConfig, train
+from archlab.util.errors import UserError
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=6"
 TINY_RECIPE = ProxyRecipe(epochs=1, batch=8, frames=4, size=16)
@@ -31,6 +31,7 @@ def cache(tmp_path, monkeypatch):
 
 
 # ---- forms ------------------------------------------------------------------------------------
+
 
 def test_form_names_round_trip_and_bad_names_are_user_errors():
     for f in candidates(threads=(None, 2)):
@@ -59,6 +60,7 @@ def test_a_form_puts_model_and_input_in_its_dtype_and_layout():
 
 
 # ---- the choice ---------------------------------------------------------------------------------
+
 
 def test_the_fastest_passing_form_is_chosen():
     times = {F32: 100.0, F32CL: 110.0, AC: 80.0, AC_CL: 60.0, B16: 70.0, B16_CL: 55.0}
@@ -115,6 +117,7 @@ def test_the_real_numerics_check_fails_bf16_weights_that_lose_their_updates():
 
 # ---- cache ---------------------------------------------------------------------------------------
 
+
 def test_machine_key_changes_with_cpu_isa_and_torch(monkeypatch):
     key, info = calibrate.machine_key("cpu")
     assert info["torch"] == torch.__version__ and info["cpu"] == calibrate.cpu_name()
@@ -129,8 +132,15 @@ def test_machine_key_changes_with_cpu_isa_and_torch(monkeypatch):
 
 
 def _planted(key: str, training: str, inference: str) -> calibrate.Calibration:
-    return calibrate.Calibration(key=key, machine={"cpu": "x"}, created="now", device="cpu", rows=[],
-                                 training={"1": training}, inference={"1": inference})
+    return calibrate.Calibration(
+        key=key,
+        machine={"cpu": "x"},
+        created="now",
+        device="cpu",
+        rows=[],
+        training={"1": training},
+        inference={"1": inference},
+    )
 
 
 def test_cache_lives_in_the_user_cache_dir_and_keeps_other_machines(cache, monkeypatch):
@@ -178,6 +188,7 @@ def test_off_never_measures_refresh_measures_again_corrupt_is_remeasured(cache, 
 
 # ---- the per-convolution check ----------------------------------------------------------------------
 
+
 def test_the_coverage_genomes_run_temporal_kernels_on_every_frame_count_of_the_proxy_clip():
     frames = set()
     for g in calibrate.COVERAGE_GENOMES:
@@ -187,8 +198,9 @@ def test_the_coverage_genomes_run_temporal_kernels_on_every_frame_count_of_the_p
     assert frames >= {8, 4, 2, 1}
     # the layout recorded is the one the conv really receives in that form
     cl = form_checks.conv_cases(parse(calibrate.COVERAGE_GENOMES[1]), Form("fp32", "cl3d"))
-    assert any(c.channels_last for c in cl) and not any(c.channels_last for c in
-                                                          form_checks.conv_cases(parse(TINY), FP32, (4, 16, 16), 2))
+    assert any(c.channels_last for c in cl) and not any(
+        c.channels_last for c in form_checks.conv_cases(parse(TINY), FP32, (4, 16, 16), 2)
+    )
 
 
 class _Planted:
@@ -205,6 +217,7 @@ class _Planted:
 
     def autocast(self, _device):
         import contextlib
+
         return contextlib.nullcontext()
 
 
@@ -235,8 +248,18 @@ def test_a_form_failing_the_conv_check_is_never_chosen_even_when_fastest(monkeyp
 
     monkeypatch.setattr(calibrate, "time_forms", planted_times)
     monkeypatch.setattr(calibrate, "conv_checks", planted_convs)
-    cal = calibrate.run("cpu", train_genome=TINY, train_clip=(4, 16, 16), train_batch=4, infer_genome=TINY,
-                        infer_clip=(4, 16, 16), train_runs=2, infer_runs=2, numerics_steps=4, coverage=[TINY])
+    cal = calibrate.run(
+        "cpu",
+        train_genome=TINY,
+        train_clip=(4, 16, 16),
+        train_batch=4,
+        infer_genome=TINY,
+        infer_clip=(4, 16, 16),
+        train_runs=2,
+        infer_runs=2,
+        numerics_steps=4,
+        coverage=[TINY],
+    )
     assert cal.training["1"] != fast and cal.training["1"] != "fp32/ncdhw/t1"  # the next fastest passing form
     row = next(r for r in cal.rows if r.kind == "training" and r.form == fast)
     assert not row.ok and row.conv_error == math.inf
@@ -251,13 +274,30 @@ def test_naming_a_form_this_machine_failed_warns_with_the_reason_and_never_measu
     monkeypatch.setattr(calibrate, "run", lambda *a, **k: pytest.fail("a warning must not measure"))
     assert calibrate.failed_check("bf16-autocast/cl3d") is None  # nothing cached: no opinion
     cal = _planted(key, "fp32/ncdhw/t1", "bf16/cl3d/t1")
-    cal.rows = [calibrate.Row("training", "bf16-autocast/cl3d/t1", 1.0, 2.0, 2, 0.002, 0.02, False, "",
-                              math.inf, 0.05, "conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)"),
-                calibrate.Row("training", "fp32/cl3d/t1", 1.0, 0.8, 2, 0.0, 0.02, True)]
+    cal.rows = [
+        calibrate.Row(
+            "training",
+            "bf16-autocast/cl3d/t1",
+            1.0,
+            2.0,
+            2,
+            0.002,
+            0.02,
+            False,
+            "",
+            math.inf,
+            0.05,
+            "conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)",
+        ),
+        calibrate.Row("training", "fp32/cl3d/t1", 1.0, 0.8, 2, 0.0, 0.02, True),
+    ]
     calibrate.save(cal)
     why = calibrate.failed_check("bf16-autocast/cl3d")
     assert "conv 3x1x1 16->16 on 8x16x2x4x4 (cl3d)" in why and "inf" in why
-    assert calibrate.failed_check("fp32/cl3d") is None and calibrate.failed_check("bf16-autocast/cl3d", "inference") is None
+    assert (
+        calibrate.failed_check("fp32/cl3d") is None
+        and calibrate.failed_check("bf16-autocast/cl3d", "inference") is None
+    )
     monkeypatch.setenv("ARCHLAB_CALIBRATION", "off")
     assert calibrate.failed_check("bf16-autocast/cl3d") is None
     monkeypatch.setenv("ARCHLAB_CALIBRATION", "auto")
@@ -268,10 +308,21 @@ def test_naming_a_form_this_machine_failed_warns_with_the_reason_and_never_measu
 
 # ---- a real run ---------------------------------------------------------------------------------
 
+
 def test_a_tiny_calibration_end_to_end(cache):
     g = parse(TINY)
-    cal = calibrate.run("cpu", train_genome=TINY, train_clip=(4, 16, 16), train_batch=4, infer_genome=TINY,
-                        infer_clip=(4, 16, 16), train_runs=2, infer_runs=2, numerics_steps=4, coverage=[TINY])
+    cal = calibrate.run(
+        "cpu",
+        train_genome=TINY,
+        train_clip=(4, 16, 16),
+        train_batch=4,
+        infer_genome=TINY,
+        infer_clip=(4, 16, 16),
+        train_runs=2,
+        infer_runs=2,
+        numerics_steps=4,
+        coverage=[TINY],
+    )
     assert g.classes == 6
     assert [r.kind for r in cal.rows] == ["training"] * 6 + ["inference"] * 6
     assert {r.form for r in cal.rows} == {f.name for f in candidates(threads=(1,))}
@@ -291,8 +342,18 @@ def test_a_tiny_calibration_end_to_end(cache):
 
 
 def test_calibrate_cli_prints_the_table_then_uses_the_cache(cache, capsys):
-    argv = ["calibrate", "--quick", "--runs", "2", "--numerics-steps", "4", "--infer-genome", TINY,
-            "--infer-input", "4x16x16"]
+    argv = [
+        "calibrate",
+        "--quick",
+        "--runs",
+        "2",
+        "--numerics-steps",
+        "4",
+        "--infer-genome",
+        TINY,
+        "--infer-input",
+        "4x16x16",
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "bf16-autocast/cl3d/t1" in out and "chosen: training 1 thread(s):" in out
@@ -306,6 +367,7 @@ def test_calibrate_cli_prints_the_table_then_uses_the_cache(cache, capsys):
 
 
 # ---- where forms are used -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def tiny_data():
@@ -364,13 +426,30 @@ def test_openvino_missing_is_one_line(monkeypatch):
 
 # ---- deployment form -------------------------------------------------------------------------------
 
+
 def test_export_writes_the_pt2_in_a_bf16_form_behind_a_float32_interface(tmp_path, cache):
-    from archlab.model.builder import build
     from archlab.export import BF16_REL_TOL
+    from archlab.model.builder import build
 
     out = tmp_path / "e"
-    assert main(["export", "--genome", TINY, "--input", "4x16x16", "--format", "all", "--form", "bf16/cl3d",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--genome",
+                TINY,
+                "--input",
+                "4x16x16",
+                "--format",
+                "all",
+                "--form",
+                "bf16/cl3d",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     card = json.loads((out / "model_card.json").read_text())
     assert card["form"]["pt2"] == "bf16/cl3d" and card["form"]["onnx"] == "fp32/ncdhw"
     assert card["form"]["pt2_rel_tol"] == BF16_REL_TOL
@@ -451,8 +530,9 @@ def test_a_new_search_fixes_the_calibrated_forms_at_its_thread_count(cache, monk
     assert (cfg.train_form, cfg.latency_form, cfg.latency_runtime) == ("bf16-autocast/cl3d", "bf16/cl3d", "torch")
     cfg = calibrate.search_forms(SearchConfig(cpus_per_trial=2, **both))
     assert (cfg.train_form, cfg.latency_form) == ("fp32/ncdhw", "fp32/cl3d")
-    cfg = calibrate.search_forms(SearchConfig(latency_runtime="onnxruntime", train_form="fp32/cl3d",
-                                              latency_form="calibrated"))
+    cfg = calibrate.search_forms(
+        SearchConfig(latency_runtime="onnxruntime", train_form="fp32/cl3d", latency_form="calibrated")
+    )
     assert (cfg.train_form, cfg.latency_form) == ("fp32/cl3d", "fp32/ncdhw")  # given wins; ONNX graph is fp32
     cfg = calibrate.search_forms(SearchConfig(train_form="calibrated"))
     assert (cfg.train_form, cfg.latency_form) == ("bf16-autocast/cl3d", "fp32/ncdhw")
@@ -475,12 +555,32 @@ def test_train_and_profile_use_the_calibrated_form_only_when_asked(cache, monkey
     out = capsys.readouterr()
     assert "torch bf16/cl3d" in out.out
     notes = [line for line in out.err.splitlines() if "deprecated" in line]
-    assert notes == ["archlab profile: note: --form auto is deprecated and will be removed in the next release: "
-                     "write --form calibrated"]
+    assert notes == [
+        "archlab profile: note: --form auto is deprecated and will be removed in the next release: "
+        "write --form calibrated"
+    ]
     assert main(argv) == 0  # a cached calibration changes no default
     assert "torch fp32/ncdhw" in capsys.readouterr().out
-    train_argv = ["train", TINY, "--out", str(tmp_path / "t"), "--epochs", "1", "--frames", "4", "--size", "16",
-                  "--train-clips", "8", "--val-clips", "8", "--max-steps", "1", "--device", "cpu"]
+    train_argv = [
+        "train",
+        TINY,
+        "--out",
+        str(tmp_path / "t"),
+        "--epochs",
+        "1",
+        "--frames",
+        "4",
+        "--size",
+        "16",
+        "--train-clips",
+        "8",
+        "--val-clips",
+        "8",
+        "--max-steps",
+        "1",
+        "--device",
+        "cpu",
+    ]
     assert main(train_argv + ["--form", "calibrated"]) == 0
     assert torch.load(tmp_path / "t" / "best.pt", weights_only=True)["form"] == "bf16-autocast/cl3d"
     assert main(train_argv[:3] + [str(tmp_path / "u")] + train_argv[4:]) == 0
@@ -516,14 +616,30 @@ def test_fidelity_and_export_take_the_same_word(cache, monkeypatch, capsys, tmp_
     out = tmp_path / "fid"
     assert main(["fidelity", "--quick", "--form", "calibrated", "--out", str(out)]) == 0
     assert json.loads((out / "fidelity.json").read_text())["form"] == "bf16-autocast/cl3d"
-    assert main(["export", "--genome", TINY, "--input", "4x16x16", "--format", "pt2", "--form", "calibrated",
-                 "--out", str(tmp_path / "exp")]) == 0
+    assert (
+        main(
+            [
+                "export",
+                "--genome",
+                TINY,
+                "--input",
+                "4x16x16",
+                "--format",
+                "pt2",
+                "--form",
+                "calibrated",
+                "--out",
+                str(tmp_path / "exp"),
+            ]
+        )
+        == 0
+    )
     card = json.loads((tmp_path / "exp" / "model_card.json").read_text())
     assert card["form"]["pt2"] == "bf16/cl3d"
 
 
 def test_the_cli_knows_the_runtimes_without_importing_torch():
-    from archlab.measure import runtimes
     from archlab.cli.forms import RUNTIMES
+    from archlab.measure import runtimes
 
     assert RUNTIMES == runtimes.RUNTIMES

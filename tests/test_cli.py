@@ -38,14 +38,17 @@ def test_profile_adds_latency(capsys):
     assert code == 0 and "clips/s" in out and "peak memory" in out
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["build", "ABQ|C"], "'Q' is not a block letter"),
-    (["build", "p3d64"], "unknown preset 'p3d64'"),
-    (["build", "p3d63", "--input", "16x160"], "FRAMESxHEIGHTxWIDTH"),
-    (["build", "p3d63", "--classes", "x"], "invalid int value"),
-    (["profile", "p3d63", "--device", "tpu"], "device 'tpu'"),
-    (["nosuchcommand"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["build", "ABQ|C"], "'Q' is not a block letter"),
+        (["build", "p3d64"], "unknown preset 'p3d64'"),
+        (["build", "p3d63", "--input", "16x160"], "FRAMESxHEIGHTxWIDTH"),
+        (["build", "p3d63", "--classes", "x"], "invalid int value"),
+        (["profile", "p3d63", "--device", "tpu"], "device 'tpu'"),
+        (["nosuchcommand"], "invalid choice"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(capsys, argv, needle):
     try:
         code = main(argv)
@@ -59,8 +62,12 @@ def test_user_errors_are_one_line_exit_2(capsys, argv, needle):
 
 
 def test_console_script_and_module_entry():
-    r = subprocess.run([sys.executable, "-m", "archlab", "build", "AB|C2 w=8,16 sw=8", "--input", "4x32x32"],
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "archlab", "build", "AB|C2 w=8,16 sw=8", "--input", "4x32x32"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     assert "AB|C2 sw=8 w=8,16" in r.stdout  # canonical order
     r = subprocess.run([sys.executable, "-m", "archlab", "build", "A|"], capture_output=True, text=True, timeout=120)
@@ -70,14 +77,19 @@ def test_console_script_and_module_entry():
 def test_the_command_registry_builds_every_command_without_importing_torch():
     """Each module of archlab/cli registers its commands through add_parser; building the
     parser (what `archlab --help` does) imports no torch, ray or optuna."""
-    code = ("import sys; from archlab.cli import COMMANDS, build_parser; p = build_parser(); "
-            "sub = next(a for a in p._actions if a.dest == 'command'); "
-            "print(sorted(sub.choices)); print(all(hasattr(m, 'add_parser') for m in COMMANDS)); "
-            "print([m for m in ('torch', 'ray', 'optuna') if m in sys.modules])")
+    code = (
+        "import sys; from archlab.cli import COMMANDS, build_parser; p = build_parser(); "
+        "sub = next(a for a in p._actions if a.dest == 'command'); "
+        "print(sorted(sub.choices)); print(all(hasattr(m, 'add_parser') for m in COMMANDS)); "
+        "print([m for m in ('torch', 'ray', 'optuna') if m in sys.modules])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
-    assert out == ["['blocks', 'build', 'calibrate', 'dashboard', 'data', 'experiment', 'export', 'fidelity', "
-                   "'import-weights', 'presets', 'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']",
-                   "True", "[]"]
+    assert out == [
+        "['blocks', 'build', 'calibrate', 'dashboard', 'data', 'experiment', 'export', 'fidelity', "
+        "'import-weights', 'presets', 'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']",
+        "True",
+        "[]",
+    ]
 
 
 # ---- the README names what exists ------------------------------------------------------------------

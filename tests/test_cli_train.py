@@ -20,9 +20,26 @@ def run(capsys, *argv):
 
 def test_train_writes_checkpoints_and_metrics_then_resumes(capsys, tmp_path):
     out = tmp_path / "run"
-    argv = ["train", TINY, "--frames", "4", "--size", "16", "--train-clips", "24", "--val-clips", "6", "--batch", "8",
-            "--epochs", "2",
-            "--width", "2", "--out", str(out)]
+    argv = [
+        "train",
+        TINY,
+        "--frames",
+        "4",
+        "--size",
+        "16",
+        "--train-clips",
+        "24",
+        "--val-clips",
+        "6",
+        "--batch",
+        "8",
+        "--epochs",
+        "2",
+        "--width",
+        "2",
+        "--out",
+        str(out),
+    ]
     code, stdout, stderr = run(capsys, *argv)
     assert code == 0, stderr
     # classes come from the dataset; --width scaled every stage and the stem
@@ -39,18 +56,23 @@ def test_train_writes_checkpoints_and_metrics_then_resumes(capsys, tmp_path):
     assert len(list(csv.DictReader(open(out / "metrics.csv")))) == 3
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["train", "AQ|2", "--out", "x"], "'Q' is not a block letter"),
-    (["train", "p3d64", "--out", "x"], "unknown preset 'p3d64'"),
-    (["train", TINY, "--data", "ucf101", "--out", "x"], "needs a data root"),
-    (["train", TINY, "--width", "0", "--out", "x"], "width multiplier 0.0 must be positive"),
-    (["train", TINY, "--train-clips", "24", "--frames", "4", "--size", "16", "--epochs", "0", "--out", "x"],
-     "--epochs must be at least 1 (got 0)"),
-    (["train", TINY, "--batch", "0", "--out", "x"], "--batch must be at least 1 (got 0)"),
-    (["train", TINY, "--lr", "nan", "--out", "x"], "--lr must be a finite number (got nan)"),
-    (["sample", "nope"], "unknown search space 'nope'"),
-    (["sample", "interleave", "-n", "0"], "positive number"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["train", "AQ|2", "--out", "x"], "'Q' is not a block letter"),
+        (["train", "p3d64", "--out", "x"], "unknown preset 'p3d64'"),
+        (["train", TINY, "--data", "ucf101", "--out", "x"], "needs a data root"),
+        (["train", TINY, "--width", "0", "--out", "x"], "width multiplier 0.0 must be positive"),
+        (
+            ["train", TINY, "--train-clips", "24", "--frames", "4", "--size", "16", "--epochs", "0", "--out", "x"],
+            "--epochs must be at least 1 (got 0)",
+        ),
+        (["train", TINY, "--batch", "0", "--out", "x"], "--batch must be at least 1 (got 0)"),
+        (["train", TINY, "--lr", "nan", "--out", "x"], "--lr must be a finite number (got nan)"),
+        (["sample", "nope"], "unknown search space 'nope'"),
+        (["sample", "interleave", "-n", "0"], "positive number"),
+    ],
+)
 def test_mistakes_are_one_line_and_exit_2(capsys, tmp_path, monkeypatch, argv, needle):
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, *argv)
@@ -85,11 +107,38 @@ def test_sample_is_seeded_and_prints_costs(capsys):
 def test_train_as_a_subprocess(tmp_path):
     """The console entry point: exit code and the files, as a user runs it."""
     out = tmp_path / "run"
-    proc = subprocess.run([sys.executable, "-m", "archlab", "train", TINY, "--frames", "4", "--size", "16",
-                           "--train-clips", "16", "--val-clips", "4", "--batch", "8", "--epochs", "1", "--out", str(out)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archlab",
+            "train",
+            TINY,
+            "--frames",
+            "4",
+            "--size",
+            "16",
+            "--train-clips",
+            "16",
+            "--val-clips",
+            "4",
+            "--batch",
+            "8",
+            "--epochs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert (out / "best.pt").is_file() and (out / "checkpoint.pt").is_file()
-    bad = subprocess.run([sys.executable, "-m", "archlab", "train", "A|Q", "--out", str(out)],
-                         capture_output=True, text=True, timeout=120)
+    bad = subprocess.run(
+        [sys.executable, "-m", "archlab", "train", "A|Q", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "'Q' is not a block letter" in bad.stderr

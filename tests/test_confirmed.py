@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from archlab.results import confirmed
-from archlab.results.record import TrialRecord
 from archlab.results.reader import load_confirm_rows, load_results
+from archlab.results.record import TrialRecord
 from archlab.testing.study import write_study
 
 G = {0: "A|2 sw=8 w=8,16 cls=6", 1: "B|2 sw=8 w=8,16 cls=6", 2: "C|2 sw=8 w=8,16 cls=6", 3: "AB|2 sw=8 w=8,16 cls=6"}
@@ -23,19 +23,43 @@ CONFIRM_B = {3: (0.58, 0.62)}  # the second: trial 3, uncovered when trial 1 fel
 
 def trial(n: int) -> TrialRecord:
     lat, top1 = TRIALS[n]
-    return TrialRecord(status="ok", genome=G[n], val_top1=top1, latency_ms=lat, gmacs=0.01, params=100, epochs=2,
-                       seeds=[0], seed_top1=[top1])
+    return TrialRecord(
+        status="ok",
+        genome=G[n],
+        val_top1=top1,
+        latency_ms=lat,
+        gmacs=0.01,
+        params=100,
+        epochs=2,
+        seeds=[0],
+        seed_top1=[top1],
+    )
 
 
 def confirm_runs(rounds) -> list[TrialRecord]:
-    return [TrialRecord(status="ok", genome=G[n], val_top1=v, latency_ms=TRIALS[n][0] * 1.05, gmacs=0.01, params=100,
-                        epochs=2, seeds=[seed], seed_top1=[v], confirm_of=n)
-            for r in rounds for n, vs in r.items() for seed, v in zip((1, 2), vs)]
+    return [
+        TrialRecord(
+            status="ok",
+            genome=G[n],
+            val_top1=v,
+            latency_ms=TRIALS[n][0] * 1.05,
+            gmacs=0.01,
+            params=100,
+            epochs=2,
+            seeds=[seed],
+            seed_top1=[v],
+            confirm_of=n,
+        )
+        for r in rounds
+        for n, vs in r.items()
+        for seed, v in zip((1, 2), vs)
+    ]
 
 
 def study(tmp_path, name, rounds):
-    d = write_study(tmp_path / name, [trial(n) for n in range(4)], confirm=confirm_runs(rounds), frames=4, size=32,
-                    confirm_seeds=2)
+    d = write_study(
+        tmp_path / name, [trial(n) for n in range(4)], confirm=confirm_runs(rounds), frames=4, size=32, confirm_seeds=2
+    )
     df, info = load_results(d)
     rows = load_confirm_rows(d)
     return d, df, rows, info
@@ -89,8 +113,18 @@ def test_a_lucky_seed_refuted_by_its_confirm_seeds_leaves_the_front(tmp_path):
 
 
 def test_a_trial_with_k_seeds_gets_its_confirm_seeds_after_its_own(tmp_path):
-    rec = TrialRecord(status="ok", genome=G[0], val_top1=0.6, latency_ms=2.0, gmacs=0.01, params=100, epochs=2,
-                      seeds=[4, 5], seed_top1=[0.5, 0.7], val_top1_std=math.sqrt(0.02))
+    rec = TrialRecord(
+        status="ok",
+        genome=G[0],
+        val_top1=0.6,
+        latency_ms=2.0,
+        gmacs=0.01,
+        params=100,
+        epochs=2,
+        seeds=[4, 5],
+        seed_top1=[0.5, 0.7],
+        val_top1_std=math.sqrt(0.02),
+    )
     d = write_study(tmp_path / "k", [rec], frames=4, size=32, seed=4, seeds=2, confirm_seeds=1)
     settings = yaml.safe_load((d / "study.yaml").read_text())  # what the search stores (studydir.write_settings)
     assert (settings["seeds"], settings["confirm_seeds"], settings["recipe"]["seed"]) == (2, 1, 4)
@@ -110,8 +144,13 @@ def test_the_confirm_step_off_keeps_a_provisional_front_and_a_one_seed_point_has
 
 
 def test_overlapping_cis_are_marked_not_distinguishable():
-    f = pd.DataFrame({"trial": ["0", "1", "2", "3"], "top1_ci95_low": [0.30, 0.45, 0.70, None],
-                      "top1_ci95_high": [0.50, 0.60, 0.80, None]})
+    f = pd.DataFrame(
+        {
+            "trial": ["0", "1", "2", "3"],
+            "top1_ci95_low": [0.30, 0.45, 0.70, None],
+            "top1_ci95_high": [0.50, 0.60, 0.80, None],
+        }
+    )
     assert confirmed.overlaps(f).tolist() == ["1", "0", "", None]
 
 
@@ -124,9 +163,20 @@ def test_the_report_says_which_front_and_shows_each_point_with_its_ci(tmp_path):
     rows = [line.split() for line in text.splitlines()]
     assert ["2", "3", "0.900", "0.020", "[0.850,", "0.950]", "yes", "C|2", "sw=8", "w=8,16", "cls=6"] in rows
     # two points of two seeds each whose intervals overlap: marked not distinguishable
-    recs = [TrialRecord(status="ok", genome=G[n], val_top1=sum(v) / 2, latency_ms=lat, gmacs=0.01, params=100,
-                        epochs=2, seeds=[0, 1], seed_top1=list(v))
-            for n, lat, v in ((0, 2.0, (0.40, 0.50)), (1, 3.0, (0.45, 0.55)))]
+    recs = [
+        TrialRecord(
+            status="ok",
+            genome=G[n],
+            val_top1=sum(v) / 2,
+            latency_ms=lat,
+            gmacs=0.01,
+            params=100,
+            epochs=2,
+            seeds=[0, 1],
+            seed_top1=list(v),
+        )
+        for n, lat, v in ((0, 2.0, (0.40, 0.50)), (1, 3.0, (0.45, 0.55)))
+    ]
     d = write_study(tmp_path / "o", recs, frames=4, size=32, seeds=2, confirm_seeds=0)
     text = build_report(d).read_text()
     assert "## Pareto front, provisional" in text
@@ -139,10 +189,12 @@ def test_a_killed_confirm_step_reruns_only_the_runs_that_did_not_end(tmp_path):
     """A confirm run that ended (ok or failed) is never planned again; one a killed driver
     left RUNNING is (continued under its number: search.confirm.ConfirmRuns), and so is one an
     older study closed as interrupted."""
-    runs = [TrialRecord(status="ok", genome=G[0], val_top1=0.41, latency_ms=2.0, seeds=[1], confirm_of=0),
-            TrialRecord(status="running", genome=G[0], seeds=[2], confirm_of=0),
-            TrialRecord(status="failed", reason="nan: non-finite loss", genome=G[1], seeds=[1], confirm_of=1),
-            TrialRecord(status="interrupted", reason="the driver stopped", genome=G[1], seeds=[2], confirm_of=1)]
+    runs = [
+        TrialRecord(status="ok", genome=G[0], val_top1=0.41, latency_ms=2.0, seeds=[1], confirm_of=0),
+        TrialRecord(status="running", genome=G[0], seeds=[2], confirm_of=0),
+        TrialRecord(status="failed", reason="nan: non-finite loss", genome=G[1], seeds=[1], confirm_of=1),
+        TrialRecord(status="interrupted", reason="the driver stopped", genome=G[1], seeds=[2], confirm_of=1),
+    ]
     d = write_study(tmp_path / "k", [trial(n) for n in range(4)], confirm=runs, frames=4, size=32, confirm_seeds=2)
     df, info = load_results(d)
     todo = confirmed.plan(df, load_confirm_rows(d), info.objectives, info.directions, extra=2, base_seed=0)
@@ -170,5 +222,6 @@ def test_a_study_yaml_from_before_the_confirm_step_reads_with_the_search_default
     settings = yaml.safe_load(f.read_text())
     del settings["confirm_seeds"]
     f.write_text(yaml.safe_dump(settings))
-    assert confirm_settings(load_study_info(d))["confirm_seeds"] == confirmed.DEFAULT_SEEDS == \
-        SearchConfig().confirm_seeds
+    assert (
+        confirm_settings(load_study_info(d))["confirm_seeds"] == confirmed.DEFAULT_SEEDS == SearchConfig().confirm_seeds
+    )

@@ -1,6 +1,5 @@
 """The frame cache: round trip, corrupt videos, interruption, resume, and `archlab data prepare`."""
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -13,12 +12,12 @@ from torch.utils.data import DataLoader
 import archlab.data.prepare as cache_mod
 from archlab.cli import main
 from archlab.data.cache import load_frames, open_cache
-from archlab.data.prepare import prepare_folder, prepare_ucf101
 from archlab.data.folder import VideoFolder
+from archlab.data.prepare import prepare_folder, prepare_ucf101
 from archlab.data.ucf101 import UCF101
 from archlab.data.video import read_video, write_video
-from archlab.util.errors import UserError
 from archlab.testing.ucf101 import write_tiny_ucf101
+from archlab.util.errors import UserError
 
 CLASSES = ["ApplyEyeMakeup", "Archery", "Basketball"]
 CORRUPT = "Archery/v_Archery_g02_c02.avi"  # random bytes: trainlist01, trainlist03, testlist02
@@ -51,7 +50,13 @@ def test_prepare_summary_counts_done_and_corrupt(prepared):
     manifest = open_cache(cache, "ucf101")
     assert manifest["size"] == "60x80" and len(manifest["videos"]) == 16
     assert manifest["videos"]["Archery/v_Archery_g01_c01.avi"] == {
-        "frames": 16, "height": 60, "width": 80, "fps": 25.0, "src_height": 60, "src_width": 80}
+        "frames": 16,
+        "height": 60,
+        "width": 80,
+        "fps": 25.0,
+        "src_height": 60,
+        "src_width": 80,
+    }
     assert set(manifest["corrupt"]) == {CORRUPT, TRUNCATED}
     assert str(cache.parent) not in (cache / "manifest.json").read_text()  # relative keys only
     assert sorted(p.name for p in (cache / "ucfTrainTestlist").iterdir())[0] == "classInd.txt"
@@ -68,8 +73,9 @@ def test_cached_frames_equal_decoded_frames(ucf, prepared):
 @pytest.mark.parametrize("split", ["train", "val"])
 def test_clips_from_cache_equal_clips_decoded(ucf, prepared, split):
     cache, _ = prepared
-    opts = dict(fold=1, classes=["ApplyEyeMakeup", "Archery"], frames=6, stride=2, clips_per_video=2,
-                size=(48, 64), seed=3)
+    opts = dict(
+        fold=1, classes=["ApplyEyeMakeup", "Archery"], frames=6, stride=2, clips_per_video=2, size=(48, 64), seed=3
+    )
     decoded = UCF101(ucf, split, resize=SIZE, **opts)
     cached = UCF101(None, split, cache=cache, **opts)
     # the corrupt video is known up front from the cache, met while loading when decoding
@@ -82,8 +88,10 @@ def test_clips_from_cache_equal_clips_decoded(ucf, prepared, split):
             j = next(j for j, v in enumerate(decoded.videos) if v.key == key)
             for clip in range(2):
                 a, la = cached[i * 2 + clip]
-                b, lb = decoded._sample(read_video(decoded.videos[j].path, SIZE)[0], i * 2 + clip, clip), \
-                    decoded.videos[j].label
+                b, lb = (
+                    decoded._sample(read_video(decoded.videos[j].path, SIZE)[0], i * 2 + clip, clip),
+                    decoded.videos[j].label,
+                )
                 assert la == lb and a.dtype == torch.uint8 and a.shape == (3, 6, 48, 64)
                 assert torch.equal(a, b), (split, epoch, key, clip)
 
@@ -102,7 +110,8 @@ def test_cached_dataset_warns_once_about_corrupt_videos(prepared, caplog):
         ds = UCF101(None, "train", fold=3, frames=4, size=32, cache=cache)  # trainlist03 holds both
     assert [r.getMessage() for r in caplog.records] == [
         f"ucf101 train (split 3): skipping 2 of 12 videos that cannot be read (corrupt, truncated, empty or "
-        f"missing): {CORRUPT}, {TRUNCATED}"]
+        f"missing): {CORRUPT}, {TRUNCATED}"
+    ]
     assert set(ds.skipped) == {CORRUPT, TRUNCATED} and len(ds) == 10
     batches = list(DataLoader(ds, batch_size=5, num_workers=2))
     assert [tuple(x.shape) for x, _ in batches] == [(5, 3, 4, 32, 32)] * 2
@@ -192,8 +201,10 @@ def test_damaged_cache_file_is_skipped_with_a_warning_and_redone_by_prepare(ucf,
     assert list(ds.skipped) == ["ApplyEyeMakeup/v_ApplyEyeMakeup_g03_c01.avi"]
     s = prepare_ucf101(ucf, copy, size=SIZE, progress=False)
     assert (s.decoded, s.already_done) == (1, 15)
-    assert torch.equal(UCF101(None, "val", fold=3, frames=4, size=32, cache=copy)[0][0],
-                       UCF101(None, "val", fold=3, frames=4, size=32, cache=cache)[0][0])
+    assert torch.equal(
+        UCF101(None, "val", fold=3, frames=4, size=32, cache=copy)[0][0],
+        UCF101(None, "val", fold=3, frames=4, size=32, cache=cache)[0][0],
+    )
 
 
 def test_folder_cache_round_trip(tmp_path):
@@ -217,10 +228,10 @@ def test_folder_cache_round_trip(tmp_path):
 
 # ---- CLI ---------------------------------------------------------------------------------
 
+
 def test_cli_prepare_then_rerun(ucf, tmp_path, capsys):
     cache = tmp_path / "cli"
-    argv = ["data", "prepare", "ucf101", "--root", str(ucf), "--cache", str(cache), "--size", "60x80",
-            "--workers", "2"]
+    argv = ["data", "prepare", "ucf101", "--root", str(ucf), "--cache", str(cache), "--size", "60x80", "--workers", "2"]
     assert main(argv) == 0
     out = capsys.readouterr()
     assert "18 videos; 16 decoded now (256 frames" in out.out and "0 already cached, 2 skipped" in out.out
@@ -233,10 +244,13 @@ def test_cli_prepare_then_rerun(ucf, tmp_path, capsys):
     assert len(UCF101(None, "val", frames=4, size=32, cache=cache)) == 5
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--root", "{tmp}/missing", "--cache", "{tmp}/c"], "archlab data: error: UCF101 root {tmp}/missing not found"),
-    (["--root", "{ucf}", "--cache", "{tmp}/c", "--size", "big"], "archlab data: error: size 'big' must be"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--root", "{tmp}/missing", "--cache", "{tmp}/c"], "archlab data: error: UCF101 root {tmp}/missing not found"),
+        (["--root", "{ucf}", "--cache", "{tmp}/c", "--size", "big"], "archlab data: error: size 'big' must be"),
+    ],
+)
 def test_cli_prepare_user_errors_are_one_line(ucf, tmp_path, capsys, argv, needle):
     argv = [a.format(tmp=tmp_path, ucf=ucf) for a in argv]
     assert main(["data", "prepare", "ucf101", *argv]) == 2

@@ -3,27 +3,36 @@ numbers and its resume, the shipped experiments, and a search experiment's commo
 
 import csv
 import math
-import os
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
-
-from archlab.results import pareto
-from archlab.model.builder import build, count_params
-from archlab.cli import main
-from archlab.util.errors import UserError
-from archlab.model.genome import parse
-from archlab.measure.profile import cost
-from archlab.results.reader import finished, load_results
-from archlab.experiments import default_out, list_experiments, load_experiment, run_experiment, experiment_folders
 from search_helpers import TINY_SPACE
+
+from archlab.cli import main
+from archlab.experiments import default_out, experiment_folders, list_experiments, load_experiment, run_experiment
+from archlab.measure.profile import cost
+from archlab.model.builder import build, count_params
+from archlab.model.genome import parse
+from archlab.results import pareto
+from archlab.results.reader import finished, load_results
+from archlab.util.errors import UserError
 
 TINY_A = "A|2 stem=2d/none sw=4 w=4,8 t=-,-"
 TINY_2 = "2|2 stem=2d/none sw=4 w=4,8 t=-,-"
-TRAIN = {"genomes": {"tiny-A": TINY_A, "tiny-2D": TINY_2}, "seeds": [0], "epochs": 1, "batch": 8, "frames": 4,
-         "size": 16, "train_clips": 16, "val_clips": 8, "latency_runs": 2, "threads": 1}
+TRAIN = {
+    "genomes": {"tiny-A": TINY_A, "tiny-2D": TINY_2},
+    "seeds": [0],
+    "epochs": 1,
+    "batch": 8,
+    "frames": 4,
+    "size": 16,
+    "train_clips": 16,
+    "val_clips": 8,
+    "latency_runs": 2,
+    "threads": 1,
+}
 
 
 def write_study(d: Path, name: str = "tiny", **body) -> Path:
@@ -49,87 +58,164 @@ def rows(path: Path) -> list[dict]:
 
 # ---- the file format -------------------------------------------------------------------------
 
-@pytest.mark.parametrize("body, needle", [
-    ({"train": TRAIN, "trian": {}}, "bad.yaml: unknown key 'trian'"),
-    ({"description": "", "train": TRAIN}, "bad.yaml: key 'description'"),
-    ({}, "give a 'train', 'search' or 'fidelity' section (or several)"),
-    ({"train": {**TRAIN, "epoch": 2}}, "bad.yaml: unknown key 'epoch' in 'train'"),
-    ({"train": {k: v for k, v in TRAIN.items() if k != "genomes"}}, "bad.yaml: key 'train.genomes' is required"),
-    ({"train": {**TRAIN, "genomes": {"x": "ABQ|2"}}}, "bad.yaml: key 'train.genomes.x': stage 1, position 3: 'Q'"),
-    ({"train": {**TRAIN, "genomes": {"x": "p3d64"}}}, "bad.yaml: key 'train.genomes.x': unknown preset 'p3d64'"),
-    ({"train": {**TRAIN, "genomes": {"a b": TINY_A}}}, "bad.yaml: key 'train.genomes.a b': a label is a directory"),
-    ({"train": {**TRAIN, "seeds": [0, 0]}}, "bad.yaml: key 'train.seeds'"),
-    ({"train": {**TRAIN, "optimizer": "adam"}}, "bad.yaml: key 'train.optimizer'"),
-    ({"train": {**TRAIN, "classes": 9}}, "bad.yaml: key 'train.classes': 9 must be an integer in 2..8"),
-    ({"train": {**TRAIN, "size": 8}}, "bad.yaml: key 'train.frames'/'train.size'"),
-    ({"search": {"searches": {"a": {"spaec": "free"}}}}, "bad.yaml: unknown key 'spaec' in 'search.searches.a'"),
-    ({"search": {"searches": {"a": {"space": "nosuch"}}}}, "bad.yaml: key 'search.searches.a': unknown search space"),
-    ({"search": {"searches": {"a": {"trials": "many"}}}}, "bad.yaml: key 'search.searches.a.trials': must be a whole number (got 'many')"),
-    ({"search": {"searches": {"a": {"name": "x"}}}}, "bad.yaml: unknown key 'name' in 'search.searches.a'"),
-    ({"search": {"searches": {"a": {"sampler": "grid"}}}}, "bad.yaml: key 'search.searches.a.sampler'"),
-    ({"search": {"searches": {"a": {}, "b": {"objectives": "acc,gmacs"}}}}, "same objectives"),
-    ({"search": {"common": {"trials": 2}}}, "bad.yaml: key 'search.searches' is required"),
-    ({"train": TRAIN, "quick": {"train": {"genomes": {}}}}, "bad.yaml: unknown key 'genomes' in 'quick.train'"),
-    ({"train": TRAIN, "quick": {"search": {"trials": 0.5}}}, "bad.yaml: key 'quick.search.trials'"),
-    # issue 15 item 4: each of these was accepted unchecked, or a traceback, before
-    ({"train": {**TRAIN, "lr": float("inf")}}, "bad.yaml: key 'train.lr': must be a finite number (got inf)"),
-    ({"train": {**TRAIN, "lr": float("nan")}}, "bad.yaml: key 'train.lr': must be a finite number (got nan)"),
-    ({"train": {**TRAIN, "frames": 1e30}}, "bad.yaml: key 'train.frames': must be a whole number (got 1e+30)"),
-    ({"train": {**TRAIN, "frames": 100_000_000}}, "key 'train.frames': must be at most 256 (got 100,000,000)"),
-    ({"train": {**TRAIN, "train_clips": 10**12}}, "key 'train.train_clips': must be at most 100,000"),
-    ({"train": {**TRAIN, "seeds": list(range(200))}}, "key 'train.seeds': 200 is more than an experiment may ask for"),
-    ({"train": {**TRAIN, "seeds": [2**40]}}, "key 'train.seeds'"),
-    ({"train": {**TRAIN, "momentum": 1.5}}, "bad.yaml: key 'train.momentum': must be in [0, 1) (got 1.5)"),
-    ({"train": {**TRAIN, "seed": 1}}, "bad.yaml: unknown key 'seed' in 'train'"),
-    ({"train": {**TRAIN, "latency_runs": 0}}, "bad.yaml: key 'train.latency_runs': 0 must be a positive integer"),
-    ({"train": {**TRAIN, "workers": 0}}, "bad.yaml: key 'train.workers': 0 must be a positive integer"),
-    ({"search": {"common": 0, "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
-    ({"search": {"common": [], "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
-    ({"search": {"searches": {"a": 0}}}, "bad.yaml: key 'search.searches.a': expected a mapping"),
-    ({"train": TRAIN, "quick": 0}, "bad.yaml: key 'quick': expected a mapping"),
-    ({"train": TRAIN, "quick": {"train": 0}}, "bad.yaml: key 'quick.train': expected a mapping"),
-    ({"search": {"common": {"lr": float("inf")}, "searches": {"a": {}}}},
-     "bad.yaml: key 'search.common.lr': must be a finite number (got inf)"),
-    ({"search": {"searches": {"a": {"data_opts": {"n_clip": 16}}}}},
-     "key 'search.searches.a.data_opts': unknown option 'n_clip' for the synthetic dataset (options: n_clips"),
-    ({"search": {"searches": {"a": {"data_opts": {"n_clips": 10**9}}}}},
-     "key 'search.searches.a.data_opts.n_clips': 1000000000 must be in 0..100,000"),
-    ({"search": {"searches": {"a": {"data_opts": {"seed": {"x": 1}}}}}},
-     "key 'search.searches.a.data_opts.seed': {'x': 1} is not a plain value"),
-    ({"search": {"searches": {"a": {"data_opts": 3}}}}, "key 'search.searches.a.data_opts': 3 is not a mapping of dataset options"),
-    ({"search": {"searches": {"a": {"cpus_per_trial": 0}}}}, "key 'search.searches.a.cpus_per_trial': must be positive (got 0)"),
-    ({"search": {"searches": {"a": {"concurrency": 0}}}}, "key 'search.searches.a.concurrency': must be at least 1 (got 0)"),
-    ({"search": {"searches": {"a": {"max_gmacs": -1}}}}, "key 'search.searches.a.max_gmacs': must be positive (got -1)"),
-    ({"search": {"searches": {"a": {"max_gmacs": float("inf")}}}}, "key 'search.searches.a.max_gmacs': must be a finite number (got inf)"),
-    ({"search": {"searches": {"a": {"wandb": "loud"}}}}, "key 'search.searches.a.wandb': must be one of auto, online, offline, off"),
-    ({"search": {"searches": {"a": {"data": "kinetics"}}}}, "key 'search.searches.a': --data must be one of synthetic, ucf101, folder (got 'kinetics')"),
-    ({"search": {"searches": {"a": {"data": "ucf101"}}}}, "key 'search.searches.a': --data ucf101 needs --data-root PATH"),
-    ({"search": {"searches": {"a": {"trials": 10**7}}}}, "key 'search.searches.a.trials': must be at most 100,000 (got 10,000,000)"),
-    ({"search": {"searches": {"a": {"epochs": 0}}}}, "key 'search.searches.a.epochs': must be at least 1 (got 0)"),
-    ({"search": {"searches": {"a": {"frames": 1e30}}}}, "key 'search.searches.a.frames': must be a whole number"),
-    ({"search": {"searches": {"a": {"workers": -1}}}}, "key 'search.searches.a.workers': must be at least 0 (got -1)"),
-    ({"search": {"searches": {"a" * 65: {}}}}, "a label is a directory name"),
-    # the fidelity kind (issue 16 item 1): its own keys, the recipe's, the rules between them
-    ({"fidelity": {"seed": 1}}, "bad.yaml: unknown key 'seed' in 'fidelity'"),
-    ({"fidelity": {"seeds": 1}}, "bad.yaml: key 'fidelity.seeds': must be at least 2: seed noise needs 2 proxy seeds"),
-    ({"fidelity": {"seeds": "3"}}, "bad.yaml: key 'fidelity.seeds': '3' must be a whole number"),
-    ({"fidelity": {"anchors": ["P3D-D"]}}, "bad.yaml: key 'fidelity.anchors': ['P3D-D'] must be 'all', 'none' or a list"),
-    ({"fidelity": {"space": "nosuch"}}, "bad.yaml: key 'fidelity.space': unknown search space"),
-    ({"fidelity": {"lr": -1}}, "bad.yaml: key 'fidelity.lr'"),
-    ({"fidelity": {"fresh_clips": "yes"}}, "bad.yaml: key 'fidelity.fresh_clips': 'yes' must be true or false"),
-    ({"fidelity": {"workers": 0}}, "bad.yaml: key 'fidelity.workers': 0 must be a positive integer or null"),
-    ({"fidelity": {"genomes": 0, "anchors": ["2D"]}}, "bad.yaml: key 'fidelity': a ranking needs at least 2 genomes"),
-    ({"fidelity": {"ref_epochs_x": 0.5}}, "bad.yaml: key 'fidelity.ref_epochs_x': 0.5 must be a number, at least 1"),
-    ({"fidelity": {"ref_clips_x": "2"}}, "bad.yaml: key 'fidelity.ref_clips_x': '2' must be a number, at least 1"),
-    ({"fidelity": {"ref_epochs_x": 1000}}, "bad.yaml: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x)"),
-    ({"fidelity": {}, "quick": {"fidelity": {"seeds": 1}}}, "bad.yaml: key 'fidelity.seeds': must be at least 2"),
-    # the cycle kind (issue 13 item 6)
-    ({"search": {"searches": {"a": {}}}, "cycle": {"search": "b"}},
-     "bad.yaml: key 'cycle.search': 'b' is not one of the file's searches (a)"),
-    ({"train": TRAIN, "cycle": {"search": "a"}}, "bad.yaml: key 'cycle.search': 'a' is not one of the file's searches (none)"),
-    ({"search": {"searches": {"a": {}}}, "cycle": {"search": "a", "variants": ["pure-D"]}}, "bad.yaml: key 'cycle.variants'"),
-    ({"search": {"searches": {"a": {}}}, "cycle": {"search": "a", "variant": []}}, "unknown key 'variant' in 'cycle'"),
-])
+
+@pytest.mark.parametrize(
+    "body, needle",
+    [
+        ({"train": TRAIN, "trian": {}}, "bad.yaml: unknown key 'trian'"),
+        ({"description": "", "train": TRAIN}, "bad.yaml: key 'description'"),
+        ({}, "give a 'train', 'search' or 'fidelity' section (or several)"),
+        ({"train": {**TRAIN, "epoch": 2}}, "bad.yaml: unknown key 'epoch' in 'train'"),
+        ({"train": {k: v for k, v in TRAIN.items() if k != "genomes"}}, "bad.yaml: key 'train.genomes' is required"),
+        ({"train": {**TRAIN, "genomes": {"x": "ABQ|2"}}}, "bad.yaml: key 'train.genomes.x': stage 1, position 3: 'Q'"),
+        ({"train": {**TRAIN, "genomes": {"x": "p3d64"}}}, "bad.yaml: key 'train.genomes.x': unknown preset 'p3d64'"),
+        ({"train": {**TRAIN, "genomes": {"a b": TINY_A}}}, "bad.yaml: key 'train.genomes.a b': a label is a directory"),
+        ({"train": {**TRAIN, "seeds": [0, 0]}}, "bad.yaml: key 'train.seeds'"),
+        ({"train": {**TRAIN, "optimizer": "adam"}}, "bad.yaml: key 'train.optimizer'"),
+        ({"train": {**TRAIN, "classes": 9}}, "bad.yaml: key 'train.classes': 9 must be an integer in 2..8"),
+        ({"train": {**TRAIN, "size": 8}}, "bad.yaml: key 'train.frames'/'train.size'"),
+        ({"search": {"searches": {"a": {"spaec": "free"}}}}, "bad.yaml: unknown key 'spaec' in 'search.searches.a'"),
+        (
+            {"search": {"searches": {"a": {"space": "nosuch"}}}},
+            "bad.yaml: key 'search.searches.a': unknown search space",
+        ),
+        (
+            {"search": {"searches": {"a": {"trials": "many"}}}},
+            "bad.yaml: key 'search.searches.a.trials': must be a whole number (got 'many')",
+        ),
+        ({"search": {"searches": {"a": {"name": "x"}}}}, "bad.yaml: unknown key 'name' in 'search.searches.a'"),
+        ({"search": {"searches": {"a": {"sampler": "grid"}}}}, "bad.yaml: key 'search.searches.a.sampler'"),
+        ({"search": {"searches": {"a": {}, "b": {"objectives": "acc,gmacs"}}}}, "same objectives"),
+        ({"search": {"common": {"trials": 2}}}, "bad.yaml: key 'search.searches' is required"),
+        ({"train": TRAIN, "quick": {"train": {"genomes": {}}}}, "bad.yaml: unknown key 'genomes' in 'quick.train'"),
+        ({"train": TRAIN, "quick": {"search": {"trials": 0.5}}}, "bad.yaml: key 'quick.search.trials'"),
+        # issue 15 item 4: each of these was accepted unchecked, or a traceback, before
+        ({"train": {**TRAIN, "lr": float("inf")}}, "bad.yaml: key 'train.lr': must be a finite number (got inf)"),
+        ({"train": {**TRAIN, "lr": float("nan")}}, "bad.yaml: key 'train.lr': must be a finite number (got nan)"),
+        ({"train": {**TRAIN, "frames": 1e30}}, "bad.yaml: key 'train.frames': must be a whole number (got 1e+30)"),
+        ({"train": {**TRAIN, "frames": 100_000_000}}, "key 'train.frames': must be at most 256 (got 100,000,000)"),
+        ({"train": {**TRAIN, "train_clips": 10**12}}, "key 'train.train_clips': must be at most 100,000"),
+        (
+            {"train": {**TRAIN, "seeds": list(range(200))}},
+            "key 'train.seeds': 200 is more than an experiment may ask for",
+        ),
+        ({"train": {**TRAIN, "seeds": [2**40]}}, "key 'train.seeds'"),
+        ({"train": {**TRAIN, "momentum": 1.5}}, "bad.yaml: key 'train.momentum': must be in [0, 1) (got 1.5)"),
+        ({"train": {**TRAIN, "seed": 1}}, "bad.yaml: unknown key 'seed' in 'train'"),
+        ({"train": {**TRAIN, "latency_runs": 0}}, "bad.yaml: key 'train.latency_runs': 0 must be a positive integer"),
+        ({"train": {**TRAIN, "workers": 0}}, "bad.yaml: key 'train.workers': 0 must be a positive integer"),
+        ({"search": {"common": 0, "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
+        ({"search": {"common": [], "searches": {"a": {}}}}, "bad.yaml: key 'search.common': expected a mapping"),
+        ({"search": {"searches": {"a": 0}}}, "bad.yaml: key 'search.searches.a': expected a mapping"),
+        ({"train": TRAIN, "quick": 0}, "bad.yaml: key 'quick': expected a mapping"),
+        ({"train": TRAIN, "quick": {"train": 0}}, "bad.yaml: key 'quick.train': expected a mapping"),
+        (
+            {"search": {"common": {"lr": float("inf")}, "searches": {"a": {}}}},
+            "bad.yaml: key 'search.common.lr': must be a finite number (got inf)",
+        ),
+        (
+            {"search": {"searches": {"a": {"data_opts": {"n_clip": 16}}}}},
+            "key 'search.searches.a.data_opts': unknown option 'n_clip' for the synthetic dataset (options: n_clips",
+        ),
+        (
+            {"search": {"searches": {"a": {"data_opts": {"n_clips": 10**9}}}}},
+            "key 'search.searches.a.data_opts.n_clips': 1000000000 must be in 0..100,000",
+        ),
+        (
+            {"search": {"searches": {"a": {"data_opts": {"seed": {"x": 1}}}}}},
+            "key 'search.searches.a.data_opts.seed': {'x': 1} is not a plain value",
+        ),
+        (
+            {"search": {"searches": {"a": {"data_opts": 3}}}},
+            "key 'search.searches.a.data_opts': 3 is not a mapping of dataset options",
+        ),
+        (
+            {"search": {"searches": {"a": {"cpus_per_trial": 0}}}},
+            "key 'search.searches.a.cpus_per_trial': must be positive (got 0)",
+        ),
+        (
+            {"search": {"searches": {"a": {"concurrency": 0}}}},
+            "key 'search.searches.a.concurrency': must be at least 1 (got 0)",
+        ),
+        (
+            {"search": {"searches": {"a": {"max_gmacs": -1}}}},
+            "key 'search.searches.a.max_gmacs': must be positive (got -1)",
+        ),
+        (
+            {"search": {"searches": {"a": {"max_gmacs": float("inf")}}}},
+            "key 'search.searches.a.max_gmacs': must be a finite number (got inf)",
+        ),
+        (
+            {"search": {"searches": {"a": {"wandb": "loud"}}}},
+            "key 'search.searches.a.wandb': must be one of auto, online, offline, off",
+        ),
+        (
+            {"search": {"searches": {"a": {"data": "kinetics"}}}},
+            "key 'search.searches.a': --data must be one of synthetic, ucf101, folder (got 'kinetics')",
+        ),
+        (
+            {"search": {"searches": {"a": {"data": "ucf101"}}}},
+            "key 'search.searches.a': --data ucf101 needs --data-root PATH",
+        ),
+        (
+            {"search": {"searches": {"a": {"trials": 10**7}}}},
+            "key 'search.searches.a.trials': must be at most 100,000 (got 10,000,000)",
+        ),
+        ({"search": {"searches": {"a": {"epochs": 0}}}}, "key 'search.searches.a.epochs': must be at least 1 (got 0)"),
+        ({"search": {"searches": {"a": {"frames": 1e30}}}}, "key 'search.searches.a.frames': must be a whole number"),
+        (
+            {"search": {"searches": {"a": {"workers": -1}}}},
+            "key 'search.searches.a.workers': must be at least 0 (got -1)",
+        ),
+        ({"search": {"searches": {"a" * 65: {}}}}, "a label is a directory name"),
+        # the fidelity kind (issue 16 item 1): its own keys, the recipe's, the rules between them
+        ({"fidelity": {"seed": 1}}, "bad.yaml: unknown key 'seed' in 'fidelity'"),
+        (
+            {"fidelity": {"seeds": 1}},
+            "bad.yaml: key 'fidelity.seeds': must be at least 2: seed noise needs 2 proxy seeds",
+        ),
+        ({"fidelity": {"seeds": "3"}}, "bad.yaml: key 'fidelity.seeds': '3' must be a whole number"),
+        (
+            {"fidelity": {"anchors": ["P3D-D"]}},
+            "bad.yaml: key 'fidelity.anchors': ['P3D-D'] must be 'all', 'none' or a list",
+        ),
+        ({"fidelity": {"space": "nosuch"}}, "bad.yaml: key 'fidelity.space': unknown search space"),
+        ({"fidelity": {"lr": -1}}, "bad.yaml: key 'fidelity.lr'"),
+        ({"fidelity": {"fresh_clips": "yes"}}, "bad.yaml: key 'fidelity.fresh_clips': 'yes' must be true or false"),
+        ({"fidelity": {"workers": 0}}, "bad.yaml: key 'fidelity.workers': 0 must be a positive integer or null"),
+        (
+            {"fidelity": {"genomes": 0, "anchors": ["2D"]}},
+            "bad.yaml: key 'fidelity': a ranking needs at least 2 genomes",
+        ),
+        (
+            {"fidelity": {"ref_epochs_x": 0.5}},
+            "bad.yaml: key 'fidelity.ref_epochs_x': 0.5 must be a number, at least 1",
+        ),
+        ({"fidelity": {"ref_clips_x": "2"}}, "bad.yaml: key 'fidelity.ref_clips_x': '2' must be a number, at least 1"),
+        (
+            {"fidelity": {"ref_epochs_x": 1000}},
+            "bad.yaml: key 'fidelity': the reference budget (ref_epochs_x, ref_clips_x)",
+        ),
+        ({"fidelity": {}, "quick": {"fidelity": {"seeds": 1}}}, "bad.yaml: key 'fidelity.seeds': must be at least 2"),
+        # the cycle kind (issue 13 item 6)
+        (
+            {"search": {"searches": {"a": {}}}, "cycle": {"search": "b"}},
+            "bad.yaml: key 'cycle.search': 'b' is not one of the file's searches (a)",
+        ),
+        (
+            {"train": TRAIN, "cycle": {"search": "a"}},
+            "bad.yaml: key 'cycle.search': 'a' is not one of the file's searches (none)",
+        ),
+        (
+            {"search": {"searches": {"a": {}}}, "cycle": {"search": "a", "variants": ["pure-D"]}},
+            "bad.yaml: key 'cycle.variants'",
+        ),
+        (
+            {"search": {"searches": {"a": {}}}, "cycle": {"search": "a", "variant": []}},
+            "unknown key 'variant' in 'cycle'",
+        ),
+    ],
+)
 def test_bad_study_files_are_one_line_exit_2(capsys, tmp_path, body, needle):
     path = write_study(tmp_path, "bad", **body)
     code, _, err = run_cli(capsys, "experiment", "run", str(path), "--out", str(tmp_path / "out"))
@@ -158,7 +244,8 @@ def test_the_old_names_work_for_one_release_with_a_note(capsys, tmp_path, monkey
     code, out, err = run_cli(capsys, "study", "list")
     assert code == 0 and err.splitlines() == [
         "archlab study: note: archlab study is deprecated and will be removed in the next release: "
-        "write archlab experiment"]
+        "write archlab experiment"
+    ]
     assert out == run_cli(capsys, "experiment", "list")[1] and "p3d_table1" in out
     write_study(tmp_path, "mine", train=TRAIN)
     monkeypatch.setenv("ARCHLAB_STUDIES", str(tmp_path))
@@ -169,8 +256,14 @@ def test_the_old_names_work_for_one_release_with_a_note(capsys, tmp_path, monkey
 
 def test_every_shipped_study_loads_and_the_list_shows_them(capsys):
     names = sorted(p.stem for p in experiment_folders()[-1].glob("*.yaml"))
-    assert {"p3d_table1", "interleave_vs_free", "sampler_vs_random", "asha_vs_mo_asha", "fidelity_interleave",
-            "search_vs_cycle"} <= set(names)
+    assert {
+        "p3d_table1",
+        "interleave_vs_free",
+        "sampler_vs_random",
+        "asha_vs_mo_asha",
+        "fidelity_interleave",
+        "search_vs_cycle",
+    } <= set(names)
     for name in names:
         for quick in (False, True):
             s = load_experiment(name, quick=quick)
@@ -183,13 +276,32 @@ def test_every_shipped_study_loads_and_the_list_shows_them(capsys):
 def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     s = load_experiment("p3d_table1")
     t = s.train
-    assert set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 6 and t.compare == "P3D-ABC"
+    assert (
+        set(t.genomes) == {"P3D-A", "P3D-B", "P3D-C", "P3D-ABC", "C2D"} and len(t.seeds) == 6 and t.compare == "P3D-ABC"
+    )
     r = t.recipe
-    assert (r.epochs, r.faint, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == \
-        (14, 0.3, 8, "adamw", 0.002, False, (8, 32, 32))
+    assert (r.epochs, r.faint, r.batch, r.optimizer, r.lr, r.zero_init, t.clip) == (
+        14,
+        0.3,
+        8,
+        "adamw",
+        0.002,
+        False,
+        (8, 32, 32),
+    )
     assert r == type(r)().with_(seed=r.seed)  # the lab's one recipe, the one the search trains
-    skeletons = {(tuple(st.depth for st in g.stages), tuple(st.width for st in g.stages), g.stem_width, g.stem,
-                  tuple(st.temporal for st in g.stages), g.dropout, g.classes) for g in t.genomes.values()}
+    skeletons = {
+        (
+            tuple(st.depth for st in g.stages),
+            tuple(st.width for st in g.stages),
+            g.stem_width,
+            g.stem,
+            tuple(st.temporal for st in g.stages),
+            g.dropout,
+            g.classes,
+        )
+        for g in t.genomes.values()
+    }
     assert len(skeletons) == 1  # same depths, widths, stem, temporal skeleton, head
     letters = {k: g.letters for k, g in t.genomes.items()}
     assert letters["P3D-ABC"] == "A|B|CAB|2" and letters["C2D"] == "2|2|222|2"
@@ -199,30 +311,46 @@ def test_the_table1_study_compares_the_paper_variants_on_one_skeleton():
     budgets = {(c.trials, c.recipe.epochs, c.objectives, c.recipe.seed) for c in cfgs.values()}
     assert len(cfgs) == 2 and len(budgets) == 1  # the same budget for both searches
     # issue 13 items 5 and 2: each candidate over the same 3 search seeds, at one budget
-    for name, field, values in (("sampler_vs_random", "sampler", {"nsga2", "tpe", "random"}),
-                                ("asha_vs_mo_asha", "scheduler", {"asha", "mo-asha"})):
+    for name, field, values in (
+        ("sampler_vs_random", "sampler", {"nsga2", "tpe", "random"}),
+        ("asha_vs_mo_asha", "scheduler", {"asha", "mo-asha"}),
+    ):
         cfgs = load_experiment(name).searches
-        assert {(getattr(c, field), c.recipe.seed) for c in cfgs.values()} == {(v, s) for v in values for s in (0, 1, 2)}
+        assert {(getattr(c, field), c.recipe.seed) for c in cfgs.values()} == {
+            (v, s) for v in values for s in (0, 1, 2)
+        }
         assert len({(c.trials, c.recipe.epochs, c.objectives, c.space, c.grace_epochs) for c in cfgs.values()}) == 1
 
 
 def test_quick_shrinks_the_study_and_writes_elsewhere(tmp_path):
-    path = write_study(tmp_path, train={**TRAIN, "epochs": 3, "seeds": [4, 5], "train_clips": 500},
-                       quick={"train": {"val_clips": 4}},
-                       search={"common": {"trials": 30, "epochs": 5, "data_opts": {"num_classes": 3}},
-                               "searches": {"a": {"space": "interleave"}, "b": {"space": "free", "trials": 40}}})
+    path = write_study(
+        tmp_path,
+        train={**TRAIN, "epochs": 3, "seeds": [4, 5], "train_clips": 500},
+        quick={"train": {"val_clips": 4}},
+        search={
+            "common": {"trials": 30, "epochs": 5, "data_opts": {"num_classes": 3}},
+            "searches": {"a": {"space": "interleave"}, "b": {"space": "free", "trials": 40}},
+        },
+    )
     full, quick = load_experiment(path), load_experiment(path, quick=True)
     assert (full.train.recipe.epochs, full.train.seeds, full.train.recipe.train_clips) == (3, [4, 5], 500)
-    assert (quick.train.recipe.epochs, quick.train.seeds, quick.train.recipe.train_clips,
-            quick.train.recipe.val_clips) == (1, [4], 64, 4)
+    assert (
+        quick.train.recipe.epochs,
+        quick.train.seeds,
+        quick.train.recipe.train_clips,
+        quick.train.recipe.val_clips,
+    ) == (1, [4], 64, 4)
     assert [c.trials for c in full.searches.values()] == [30, 40]
     for c in quick.searches.values():
         assert (c.trials, c.recipe.epochs, c.grace_epochs) == (2, 1, 1)
         assert (c.recipe.train_clips, c.recipe.val_clips) == (64, 64) and c.data_opts == {"num_classes": 3}
-    assert default_out(full) == Path("runs/experiments/tiny") and default_out(quick) == Path("runs/experiments/tiny-quick")
+    assert default_out(full) == Path("runs/experiments/tiny") and default_out(quick) == Path(
+        "runs/experiments/tiny-quick"
+    )
 
 
 # ---- a train experiment: numbers, resume, refusal of changed settings -----------------------------
+
 
 def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
     path = write_study(tmp_path, train=TRAIN)
@@ -258,8 +386,21 @@ def test_train_study_table_numbers_and_rerun_reuses(capsys, tmp_path):
     assert code == 2 and "was trained with epochs=1, the experiment now says 2" in err
 
 
-FIDELITY = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "epochs": 1, "frames": 4, "size": 16, "train_clips": 16,
-            "val_clips": 12, "ref_seeds": 1, "ref_epochs_x": 2, "ref_clips_x": 1, "space": "tiny_space.yaml", "workers": 1}
+FIDELITY = {
+    "genomes": 1,
+    "anchors": ["2D"],
+    "seeds": 2,
+    "epochs": 1,
+    "frames": 4,
+    "size": 16,
+    "train_clips": 16,
+    "val_clips": 12,
+    "ref_seeds": 1,
+    "ref_epochs_x": 2,
+    "ref_clips_x": 1,
+    "space": "tiny_space.yaml",
+    "workers": 1,
+}
 
 
 def test_fidelity_study_writes_the_measurement_and_rerun_reuses_it(capsys, tmp_path):
@@ -281,7 +422,9 @@ def test_fidelity_study_writes_the_measurement_and_rerun_reuses_it(capsys, tmp_p
     assert int(row["targets"]) == len(s["targets"]) and int(row["targets_met"]) == sum(s["targets"].values())
     runs = rows(out / "fidelity" / "runs.csv")
     assert sorted((r["label"], r["budget"], r["seed"]) for r in runs) == sorted(
-        [(lab, "proxy", k) for lab in ("2D", "s1") for k in ("0", "1")] + [(lab, "reference", "0") for lab in ("2D", "s1")])
+        [(lab, "proxy", k) for lab in ("2D", "s1") for k in ("0", "1")]
+        + [(lab, "reference", "0") for lab in ("2D", "s1")]
+    )
     md = (out / "summary.md").read_text()
     assert "## Proxy fidelity (2 genomes, 2 proxy seeds" in md and "| median seed std <= 0.03 |" in md
     first = (out / "fidelity" / "runs.csv").read_text()
@@ -317,12 +460,13 @@ def test_two_seeds_give_mean_and_std(tmp_path):
     lines = []
     res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     (row,) = res.rows
-    per_seed = [float(rows(tmp_path / "out" / "train" / "tiny-A" / f"seed{s}" / "metrics.csv")[-1]["val_top1"])
-                for s in (0, 1)]
+    per_seed = [
+        float(rows(tmp_path / "out" / "train" / "tiny-A" / f"seed{s}" / "metrics.csv")[-1]["val_top1"]) for s in (0, 1)
+    ]
     assert row["val_top1_mean"] == pytest.approx(sum(per_seed) / 2)
-    assert row["val_top1_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2 ** 0.5)
-    assert res.trained == 2 and res.reused == 0 and sum(l.startswith("[train ") for l in lines) == 2
-    assert row["val_top1_ci95"] == pytest.approx(12.706 * row["val_top1_std"] / 2 ** 0.5)  # t(0.975, 1 df)
+    assert row["val_top1_std"] == pytest.approx(abs(per_seed[0] - per_seed[1]) / 2**0.5)
+    assert res.trained == 2 and res.reused == 0 and sum(line.startswith("[train ") for line in lines) == 2
+    assert row["val_top1_ci95"] == pytest.approx(12.706 * row["val_top1_std"] / 2**0.5)  # t(0.975, 1 df)
 
 
 def test_two_workers_train_a_study_to_the_same_numbers(tmp_path):
@@ -333,7 +477,7 @@ def test_two_workers_train_a_study_to_the_same_numbers(tmp_path):
     lines: list[str] = []
     a = run_experiment(load_experiment(one), out=tmp_path / "a", echo=lambda line: None)
     b = run_experiment(load_experiment(two), out=tmp_path / "b", echo=lines.append)
-    assert "[train] 4 runs, 2 at a time" in lines and sum(l.startswith("[train ") for l in lines) == 4
+    assert "[train] 4 runs, 2 at a time" in lines and sum(line.startswith("[train ") for line in lines) == 4
     keep = ("label", "val_top1_per_seed", "val_top1_mean", "params", "gmacs", "epochs", "status")
     assert [{k: r[k] for k in keep} for r in a.rows] == [{k: r[k] for k in keep} for r in b.rows]
     assert b.trained == 4
@@ -347,8 +491,12 @@ def test_compare_gives_each_row_its_welch_difference_and_verdict(tmp_path):
     path = write_study(tmp_path, train={**TRAIN, "seeds": [0, 1], "compare": "tiny-2D"})
     res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lambda line: None)
     by = {r["label"]: r for r in res.rows}
-    seeds = {lab: [float(rows(tmp_path / "out" / "train" / lab / f"seed{k}" / "metrics.csv")[-1]["val_top1"])
-                   for k in (0, 1)] for lab in by}
+    seeds = {
+        lab: [
+            float(rows(tmp_path / "out" / "train" / lab / f"seed{k}" / "metrics.csv")[-1]["val_top1"]) for k in (0, 1)
+        ]
+        for lab in by
+    }
     d = difference(seeds["tiny-A"], seeds["tiny-2D"])
     a = by["tiny-A"]
     assert (a["vs"], a["diff"]) == ("tiny-2D", pytest.approx(d.mean))
@@ -369,22 +517,37 @@ def test_compare_gives_each_row_its_welch_difference_and_verdict(tmp_path):
 # ---- a search experiment: fronts from one reference point --------------------------------------------
 
 
-
 @pytest.mark.slow
 def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
-    common = {"space": "tiny_space.yaml",  # relative to the experiment file
-              "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8, "data_opts": {"n_clips": 16},
-              "cpus_per_trial": 1, "wandb": "off", "latency_runs": 2,
-              "confirm_seeds": 0}  # the confirm step has its own test (test_search.py); keep this one fast
-    path = write_study(tmp_path, search={"common": common, "searches": {
-        "rand": {"sampler": "random", "seed": 1}, "nsga": {"sampler": "nsga2", "seed": 2}}})
+    common = {
+        "space": "tiny_space.yaml",  # relative to the experiment file
+        "frames": 4,
+        "size": 32,
+        "trials": 2,
+        "epochs": 1,
+        "batch": 8,
+        "data_opts": {"n_clips": 16},
+        "cpus_per_trial": 1,
+        "wandb": "off",
+        "latency_runs": 2,
+        "confirm_seeds": 0,
+    }  # the confirm step has its own test (test_search.py); keep this one fast
+    path = write_study(
+        tmp_path,
+        search={
+            "common": common,
+            "searches": {"rand": {"sampler": "random", "seed": 1}, "nsga": {"sampler": "nsga2", "seed": 2}},
+        },
+    )
     lines = []
     res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     assert not res.interrupted
-    done_lines = [l for l in lines if "[trial" in l and "[trial start]" not in l]  # one line per trial's end
-    assert sum(l.startswith("[search rand] [trial") for l in done_lines) == 2, lines
-    assert sum(l.startswith("[search nsga] [trial") for l in done_lines) == 2
+    done_lines = [
+        line for line in lines if "[trial" in line and "[trial start]" not in line
+    ]  # one line per trial's end
+    assert sum(line.startswith("[search rand] [trial") for line in done_lines) == 2, lines
+    assert sum(line.startswith("[search nsga] [trial") for line in done_lines) == 2
     table = rows(tmp_path / "out" / "summary.csv")
     assert [r["label"] for r in table] == ["rand", "nsga"] and {r["kind"] for r in table} == {"search"}
     # Recompute everything from the searches' own results, with the latencies measured again
@@ -394,9 +557,13 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     results = {r["label"]: load_results(tmp_path / "out" / "searches" / r["label"]) for r in table}
     cache_file = tmp_path / "out" / "searches" / CACHE_FILE
     before = cache_file.read_text()
-    views = remeasure({k: df[~df["baseline"]] for k, (df, _) in results.items()},
-                      {k: info.settings for k, (_, info) in results.items()}, {k: (4, 32, 32) for k in results},
-                      tmp_path / "out" / "searches", echo=lambda line: None)
+    views = remeasure(
+        {k: df[~df["baseline"]] for k, (df, _) in results.items()},
+        {k: info.settings for k, (_, info) in results.items()},
+        {k: (4, 32, 32) for k in results},
+        tmp_path / "out" / "searches",
+        echo=lambda line: None,
+    )
     assert cache_file.read_text() == before  # every latency was a cache hit
     assert "latencies of" in "\n".join(lines) and "measured again" in "\n".join(lines)
     done = {k: finished(v) for k, v in views.items()}
@@ -413,7 +580,8 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
         assert int(r["stopped"]) == len(d) - len(full)
         assert float(r["hypervolume"]) == pytest.approx(pareto.hypervolume(full, objs, dirs, ref))
         assert float(r["hv_as_searched"]) == pytest.approx(
-            pareto.hypervolume(full.assign(latency_ms=full[AS_SEARCHED]), objs, dirs, ref))
+            pareto.hypervolume(full.assign(latency_ms=full[AS_SEARCHED]), objs, dirs, ref)
+        )
         assert float(r["hypervolume"]) > 0
         assert int(r["front_size"]) == int(pareto.non_dominated(full, objs, dirs).sum())
         assert float(r["best_val_top1"]) == pytest.approx(full["val_top1"].max())
@@ -435,10 +603,12 @@ def test_search_study_compares_fronts_on_one_reference_point(tmp_path):
     # A re-run continues the finished searches: no new trial.
     lines.clear()
     run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
-    assert not any("[trial" in l for l in lines)
+    assert not any("[trial" in line for line in lines)
     assert rows(tmp_path / "out" / "summary.csv") == table
     # A changed recipe under a finished search is refused before anything runs.
-    write_study(tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}})
+    write_study(
+        tmp_path, search={"common": {**common, "epochs": 2}, "searches": {"rand": {"sampler": "random", "seed": 1}}}
+    )
     with pytest.raises(UserError, match="search 'rand' in .* was run with epochs=1, the experiment now says 2"):
         run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
 
@@ -455,10 +625,14 @@ def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tm
     def table(rows_):
         return pd.DataFrame([{"genome": g, "status": st, "latency_ms": lat, "val_top1": 0.5} for g, st, lat in rows_])
 
-    tables = {"a": table([(TINY_A, "ok", 9.0), (TINY_2, "stopped", 8.0)]),
-              "b": table([(TINY_A, "ok", 7.0), (TINY_2, "rejected", float("nan"))])}
-    settings = {k: {"latency_form": "fp32/ncdhw", "latency_runtime": "torch", "cpus_per_trial": 1,
-                    "latency_runs": 2} for k in tables}
+    tables = {
+        "a": table([(TINY_A, "ok", 9.0), (TINY_2, "stopped", 8.0)]),
+        "b": table([(TINY_A, "ok", 7.0), (TINY_2, "rejected", float("nan"))]),
+    }
+    settings = {
+        k: {"latency_form": "fp32/ncdhw", "latency_runtime": "torch", "cpus_per_trial": 1, "latency_runs": 2}
+        for k in tables
+    }
     clips = {"a": (4, 16, 16), "b": (4, 16, 16)}
     lines = []
     views = remeasure(tables, settings, clips, tmp_path, echo=lines.append, rounds=2)
@@ -478,8 +652,14 @@ def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tm
     again = remeasure(tables, settings, clips, tmp_path, echo=lines.append, rounds=2)
     assert lines == [] and list(again["a"]["latency_ms"]) == list(views["a"]["latency_ms"])
     # other measuring settings are another value (here: more timed runs)
-    more = remeasure({"c": tables["a"]}, {"c": {**settings["a"], "latency_runs": 3}}, {"c": (4, 16, 16)},
-                     tmp_path, echo=lines.append, rounds=1)
+    more = remeasure(
+        {"c": tables["a"]},
+        {"c": {**settings["a"], "latency_runs": 3}},
+        {"c": (4, 16, 16)},
+        tmp_path,
+        echo=lines.append,
+        rounds=1,
+    )
     assert lines[0].startswith("latencies of 2 genomes measured again, 1 pass in")
     assert len(json.loads((tmp_path / CACHE_FILE).read_text())) == 4 and len(more["c"]) == 2
 
@@ -487,26 +667,52 @@ def test_latencies_measured_again_once_per_genome_and_only_for_trained_trials(tm
 def test_search_seeds_of_one_configuration_are_summarised_together():
     """Searches labelled NAME-s<k> are seeds of NAME: the summary's second table gives each
     configuration's hypervolume mean and spread over its seeds."""
-    from archlab.experiments.summary import search_groups, summary_markdown
     from archlab.experiments.spec import Experiment
+    from archlab.experiments.summary import search_groups, summary_markdown
 
     def row(label, hv, hv_t, wall):
-        return {"kind": "search", "label": label, "space": "interleave", "sampler": "nsga2", "scheduler": "asha",
-                "trials": 2, "finished": 2, "failed": 0, "front_size": 1, "best_val_top1": 0.5, "hypervolume": hv,
-                "hv_reference": "x", "wall_s": wall, "hv_at_equal_time": hv_t, "equal_time_s": 90.0, "busy_s": 1.0,
-                "status": "ok"}
+        return {
+            "kind": "search",
+            "label": label,
+            "space": "interleave",
+            "sampler": "nsga2",
+            "scheduler": "asha",
+            "trials": 2,
+            "finished": 2,
+            "failed": 0,
+            "front_size": 1,
+            "best_val_top1": 0.5,
+            "hypervolume": hv,
+            "hv_reference": "x",
+            "wall_s": wall,
+            "hv_at_equal_time": hv_t,
+            "equal_time_s": 90.0,
+            "busy_s": 1.0,
+            "status": "ok",
+        }
 
-    rows_ = [row("asha-s0", 1.0, 0.5, 100.0), row("asha-s1", 3.0, 1.5, 90.0), row("mo-asha-s0", 2.0, 2.0, 120.0),
-             row("mo-asha-s1", 2.0, 1.0, 110.0), row("other", 4.0, 4.0, 95.0)]
+    rows_ = [
+        row("asha-s0", 1.0, 0.5, 100.0),
+        row("asha-s1", 3.0, 1.5, 90.0),
+        row("mo-asha-s0", 2.0, 2.0, 120.0),
+        row("mo-asha-s1", 2.0, 1.0, 110.0),
+        row("other", 4.0, 4.0, 95.0),
+    ]
     groups = search_groups(rows_)
     assert {k: [r["label"] for r in v] for k, v in groups.items()} == {
-        "asha": ["asha-s0", "asha-s1"], "mo-asha": ["mo-asha-s0", "mo-asha-s1"], "other": ["other"]}
+        "asha": ["asha-s0", "asha-s1"],
+        "mo-asha": ["mo-asha-s0", "mo-asha-s1"],
+        "other": ["other"],
+    }
     md = summary_markdown(Experiment(name="x", description="d", path=Path("x.yaml"), quick=False, train=None), rows_)
     # mean 2, std sqrt(2) = 1.4; at equal time mean 1, std 0.71
     assert "| asha | 2 | 2 ± 1.4 | 1 ± 0.71 | 95 | (reference) | (reference) |" in md
     # mo-asha - asha: HV 2 - 2 = 0, se sqrt(0/2 + 2/2) = 1, Welch df = 1, t = 12.71; at equal
     # time 1.5 - 1 = 0.5, se sqrt(0.5/2 + 0.5/2) = 0.71, df = 2, t = 4.303: half 3.0
-    assert "| mo-asha | 2 | 2 ± 0 | 1.5 ± 0.71 | 115 | +0 ± 13: not distinguishable | +0.5 ± 3: not distinguishable |" in md
+    assert (
+        "| mo-asha | 2 | 2 ± 0 | 1.5 ± 0.71 | 115 | +0 ± 13: not distinguishable | +0.5 ± 3: not distinguishable |"
+        in md
+    )
     assert "| other | 1 | 4 | 4 | 95 | +2: undecided (one seed) | +3: undecided (one seed) |" in md
 
 
@@ -514,43 +720,67 @@ def test_search_seeds_of_one_configuration_are_summarised_together():
 def test_cycle_study_trains_the_variants_on_the_front_skeletons(tmp_path):
     """A search, its confirm step, then every variant on each front point's skeleton over the
     same seeds; the verdicts are compare()'s on the runs it stored; a re-run trains nothing."""
-    from archlab.experiments.cycle import compare, variant
+    from archlab.experiments.cycle import variant
 
     (tmp_path / "tiny_space.yaml").write_text(TINY_SPACE)
-    common = {"space": "tiny_space.yaml", "frames": 4, "size": 32, "trials": 2, "epochs": 1, "batch": 8,
-              "data_opts": {"n_clips": 16}, "train_clips": 16, "val_clips": 16, "cpus_per_trial": 1, "wandb": "off",
-              "latency_runs": 2, "confirm_seeds": 1}
-    path = write_study(tmp_path, search={"common": common, "searches": {"s": {"sampler": "random", "seed": 3}}},
-                       cycle={"search": "s", "variants": ["A->B->C", "2D"], "workers": 1})
+    common = {
+        "space": "tiny_space.yaml",
+        "frames": 4,
+        "size": 32,
+        "trials": 2,
+        "epochs": 1,
+        "batch": 8,
+        "data_opts": {"n_clips": 16},
+        "train_clips": 16,
+        "val_clips": 16,
+        "cpus_per_trial": 1,
+        "wandb": "off",
+        "latency_runs": 2,
+        "confirm_seeds": 1,
+    }
+    path = write_study(
+        tmp_path,
+        search={"common": common, "searches": {"s": {"sampler": "random", "seed": 3}}},
+        cycle={"search": "s", "variants": ["A->B->C", "2D"], "workers": 1},
+    )
     lines = []
     res = run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
     df = load_results(tmp_path / "out" / "searches" / "s")[0]
     front = df[df["on_front"] & ~df["baseline"]]
     row = next(r for r in res.rows if r["kind"] == "cycle")
     assert row["front_points"] == len(front) >= 1 and row["variants"] == 2 * len(front)
-    runs = sorted(p.parent.parent.name + "/" + p.parent.name for p in (tmp_path / "out" / "cycle" / "train").glob("*/*/result.yaml"))
+    runs = sorted(
+        p.parent.parent.name + "/" + p.parent.name
+        for p in (tmp_path / "out" / "cycle" / "train").glob("*/*/result.yaml")
+    )
     expect = sorted(f"t{int(n)}-{v}/seed{k}" for n in front["number"] for v in ("ABC", "2D") for k in (3, 4))
     assert runs == expect  # seeds 3 (the search's) and 4 (its one confirm seed)
     for _, r in front.iterrows():
         g = parse(r["genome"])
-        stored = yaml.safe_load((tmp_path / "out" / "cycle" / "train" / f"t{int(r['number'])}-ABC" / "seed3" /
-                                 "run.yaml").read_text())
+        stored = yaml.safe_load(
+            (tmp_path / "out" / "cycle" / "train" / f"t{int(r['number'])}-ABC" / "seed3" / "run.yaml").read_text()
+        )
         assert stored["genome"] == str(variant(g, "A->B->C"))
     md = (tmp_path / "out" / "summary.md").read_text()
     assert "## Search vs the hand-made block orders (search s)" in md and "**Answer:** The confirmed front" in md
     assert rows(tmp_path / "out" / "summary.csv")[-1]["answer"] == row["answer"]
     lines.clear()
     run_experiment(load_experiment(path), out=tmp_path / "out", echo=lines.append)
-    assert not any("[trial" in l for l in lines) and sum("(reused)" in l for l in lines) == len(expect)
+    assert not any("[trial" in line for line in lines) and sum("(reused)" in line for line in lines) == len(expect)
 
 
 # ---- hostile experiment files (issue 15 item 4): one line, exit 2, bounded memory -------------------
+
 
 def _study_text(where: str, value: str) -> str:
     """A valid experiment with ``value`` (YAML text) put at the dotted key ``where``."""
     import copy
 
-    body = {"description": "x", "train": copy.deepcopy(TRAIN), "search": {"common": {"trials": 1}, "searches": {"a": {}}}}
+    body = {
+        "description": "x",
+        "train": copy.deepcopy(TRAIN),
+        "search": {"common": {"trials": 1}, "searches": {"a": {}}},
+    }
     node = body
     keys = where.split(".")
     for k in keys[:-1]:
@@ -559,9 +789,25 @@ def _study_text(where: str, value: str) -> str:
     return yaml.safe_dump(body, sort_keys=False).replace("'@@BOMB@@'", value)
 
 
-@pytest.mark.parametrize("where", ["description", "train", "train.genomes", "train.genomes.x", "train.seeds",
-                                   "train.lr", "search", "search.common", "search.searches", "search.searches.a",
-                                   "search.searches.a.data_opts", "quick", "quick.train", "name"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "description",
+        "train",
+        "train.genomes",
+        "train.genomes.x",
+        "train.seeds",
+        "train.lr",
+        "search",
+        "search.common",
+        "search.searches",
+        "search.searches.a",
+        "search.searches.a.data_opts",
+        "quick",
+        "quick.train",
+        "name",
+    ],
+)
 def test_alias_bomb_anywhere_in_a_study_fails_fast_with_bounded_memory(capsys, tmp_path, where):
     import tracemalloc
 
@@ -607,8 +853,12 @@ def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path
 
     from archlab.results.remeasure import AS_SEARCHED, CACHE_FILE, apply, remeasure_search
 
-    df = pd.DataFrame([{"genome": g, "status": st, "latency_ms": lat, "val_top1": 0.5}
-                       for g, st, lat in ((TINY_A, "ok", 9.0), (TINY_2, "stopped", 8.0), (TINY_2, "rejected", math.nan))])
+    df = pd.DataFrame(
+        [
+            {"genome": g, "status": st, "latency_ms": lat, "val_top1": 0.5}
+            for g, st, lat in ((TINY_A, "ok", 9.0), (TINY_2, "stopped", 8.0), (TINY_2, "rejected", math.nan))
+        ]
+    )
     settings = {"latency_form": "fp32/ncdhw", "latency_runtime": "torch", "cpus_per_trial": 1, "latency_runs": 2}
     assert apply(df, (4, 16, 16), tmp_path) is df  # nothing measured yet: the trials' own
     lines = []
@@ -626,14 +876,26 @@ def test_a_search_measures_its_latencies_again_and_its_tables_read_them(tmp_path
     assert lines == []  # measured once: a resumed or extended search measures only new genomes
 
 
-@pytest.mark.parametrize("name, argv, proxy, ref_budget", [
-    # the default recipe (faint 0.3, 14 epochs) and its 21-epoch reference: `archlab fidelity` as it is
-    ("fidelity_faint14", [], (14, 0.3), (21, 2400, 600, 0.3)),
-    ("fidelity_faint14", ["--faint", "0.3", "--epochs", "14", "--ref-epochs-x", "1.5"], (14, 0.3), (21, 2400, 600, 0.3)),
-    # the earlier recipe's measurement (opaque clips, 7 epochs, 21-epoch reference), pinned
-    ("fidelity_interleave", ["--faint", "0", "--epochs", "7", "--ref-epochs-x", "3", "--ref-seeds", "1"], (7, 0.0),
-     (21, 2400, 600, 0.0)),
-])
+@pytest.mark.parametrize(
+    "name, argv, proxy, ref_budget",
+    [
+        # the default recipe (faint 0.3, 14 epochs) and its 21-epoch reference: `archlab fidelity` as it is
+        ("fidelity_faint14", [], (14, 0.3), (21, 2400, 600, 0.3)),
+        (
+            "fidelity_faint14",
+            ["--faint", "0.3", "--epochs", "14", "--ref-epochs-x", "1.5"],
+            (14, 0.3),
+            (21, 2400, 600, 0.3),
+        ),
+        # the earlier recipe's measurement (opaque clips, 7 epochs, 21-epoch reference), pinned
+        (
+            "fidelity_interleave",
+            ["--faint", "0", "--epochs", "7", "--ref-epochs-x", "3", "--ref-seeds", "1"],
+            (7, 0.0),
+            (21, 2400, 600, 0.0),
+        ),
+    ],
+)
 def test_each_fidelity_study_is_the_cli_measurement_it_documents(name, argv, proxy, ref_budget):
     """A fidelity experiment file is the `archlab fidelity` command its comment names: the same
     recipes (proxy epochs and faint share; reference epochs, clips, val clips) and the same sample.
@@ -664,7 +926,9 @@ def test_a_fidelity_section_without_keys_is_archlab_fidelity_at_its_defaults(tmp
     cli = config_from_args(build_parser().parse_args(["fidelity"]))
     assert (experiment.ref_seeds, experiment.ref().epochs) == (2, 21)
     assert replace(experiment, out="", workers=1) == replace(cli, out="", workers=1)
-    quick_study = load_experiment(str(write_study(tmp_path, name="q", fidelity={"space": "interleave"})), quick=True).fidelity
+    quick_study = load_experiment(
+        str(write_study(tmp_path, name="q", fidelity={"space": "interleave"})), quick=True
+    ).fidelity
     quick_cli = config_from_args(build_parser().parse_args(["fidelity", "--quick"]))
     assert (quick_study.genomes, quick_study.anchors, quick_study.seeds, quick_study.ref_seeds) == (1, ("2D",), 2, 1)
     assert (quick_study.proxy.epochs, quick_study.ref().epochs) == (1, 2)

@@ -24,14 +24,14 @@ import torch
 import yaml
 from torch import nn
 
-from archlab.results import pareto
-from archlab.model.builder import build
 from archlab.cli import main
 from archlab.export import EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, select_trial, verify
-from archlab.model.genome import parse
 from archlab.measure.profile import count_fast
-from archlab.results.record import TrialRecord
+from archlab.model.builder import build
+from archlab.model.genome import parse
+from archlab.results import pareto
 from archlab.results.reader import find_trial, load_results
+from archlab.results.record import TrialRecord
 from archlab.testing.study import write_study
 
 TINY = "AB|C2 sw=8 w=8,16 cls=5"
@@ -59,9 +59,14 @@ def trained_like(genome: str, seed: int) -> nn.Module:
 
 def save_checkpoint(path: Path, model: nn.Module, genome: str, **override) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    ckpt = {"model": model.state_dict(), "genome": genome, "epoch": 3,
-            "metrics": {"val_top1": 0.7, "val_loss": 1.25}, "classes": CLASSES,
-            "input": {"frames": CLIP[0], "size": CLIP[1], "mean": MEAN, "std": STD}}
+    ckpt = {
+        "model": model.state_dict(),
+        "genome": genome,
+        "epoch": 3,
+        "metrics": {"val_top1": 0.7, "val_loss": 1.25},
+        "classes": CLASSES,
+        "input": {"frames": CLIP[0], "size": CLIP[1], "mean": MEAN, "std": STD},
+    }
     ckpt.update(override)
     torch.save(ckpt, path)
 
@@ -87,16 +92,28 @@ ROWS = [
 BASELINES = [("tb", "BB|2 sw=8 w=8,8 cls=5", "ok", 0.95, 1.0, 0.01, "trials/b0")]
 
 
-def record(ray_id: str, genome: str, status: str, acc: float, lat: float, gmacs: float, ckpt: str,
-           label: str = "") -> TrialRecord:
-    return TrialRecord(status=status, ray_trial_id=ray_id, genome=genome, genome_id=parse(genome).id, label=label,
-                       val_top1=acc, latency_ms=lat, gmacs=gmacs, params=1000, epochs=3 if ckpt else 0,
-                       checkpoint=ckpt or None)
+def record(
+    ray_id: str, genome: str, status: str, acc: float, lat: float, gmacs: float, ckpt: str, label: str = ""
+) -> TrialRecord:
+    return TrialRecord(
+        status=status,
+        ray_trial_id=ray_id,
+        genome=genome,
+        genome_id=parse(genome).id,
+        label=label,
+        val_top1=acc,
+        latency_ms=lat,
+        gmacs=gmacs,
+        params=1000,
+        epochs=3 if ckpt else 0,
+        checkpoint=ckpt or None,
+    )
 
 
 def make_study(d: Path) -> Path:
-    write_study(d, [record(*r) for r in ROWS], [record(*r, label="pure B") for r in BASELINES],
-                frames=CLIP[0], size=CLIP[1])
+    write_study(
+        d, [record(*r) for r in ROWS], [record(*r, label="pure B") for r in BASELINES], frames=CLIP[0], size=CLIP[1]
+    )
     save_checkpoint(d / "trials/t1/best.pt", trained_like(TINY, 1), TINY)
     save_checkpoint(d / "trials/t0/best.pt", trained_like(ROWS[0][1], 0), ROWS[0][1])
     (d / "trials/t5").mkdir(parents=True)
@@ -140,6 +157,7 @@ def exported(study: Path) -> dict:
 
 # ---- selection ----------------------------------------------------------------------------
 
+
 def test_rank_1_is_the_knee_and_ranks_peel_the_front(table):
     df = table
     assert list(df["trial"]) == [str(n) for n in range(len(ROWS))] + ["b0"]
@@ -156,13 +174,16 @@ def test_rank_1_is_the_knee_and_ranks_peel_the_front(table):
         select_trial(df, OBJ, DIRS, rank=4)
 
 
-@pytest.mark.parametrize("limits, want", [
-    ({"max_latency": 9.2}, ["t0", "t1", "t2"]),  # best accuracy first, within the budget
-    ({"max_latency": 5.5}, ["t1", "t2"]),
-    ({"max_latency": 4.0}, ["t2"]),  # t8 (3 ms) was stopped at a rung: not a candidate
-    ({"max_gmacs": 0.06}, ["t3"]),  # off the global front, but the only trial within 0.06 GMACs
-    ({"max_latency": 9.2, "max_gmacs": 0.45}, ["t1", "t2"]),
-])
+@pytest.mark.parametrize(
+    "limits, want",
+    [
+        ({"max_latency": 9.2}, ["t0", "t1", "t2"]),  # best accuracy first, within the budget
+        ({"max_latency": 5.5}, ["t1", "t2"]),
+        ({"max_latency": 4.0}, ["t2"]),  # t8 (3 ms) was stopped at a rung: not a candidate
+        ({"max_gmacs": 0.06}, ["t3"]),  # off the global front, but the only trial within 0.06 GMACs
+        ({"max_latency": 9.2, "max_gmacs": 0.45}, ["t1", "t2"]),
+    ],
+)
 def test_limits_rank_the_front_within_them_by_accuracy(table, limits, want):
     df = table
     got = [df.loc[select_trial(df, OBJ, DIRS, rank=k, **limits)[0], "trial_id"] for k in range(1, len(want) + 1)]
@@ -222,8 +243,21 @@ def test_roundtrip_in_a_process_without_archlab(exported, study, tmp_path):
     torch.save({"clips": clips, "logits": logits}, tmp_path / "ref.pt")
     (tmp_path / "child.py").write_text(CHILD)
     site = Path(torch.__file__).resolve().parent.parent
-    r = subprocess.run([sys.executable, "-I", "-S", str(tmp_path / "child.py"), str(site), str(exported["dir"]),
-                        str(tmp_path / "ref.pt")], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(tmp_path / "child.py"),
+            str(site),
+            str(exported["dir"]),
+            str(tmp_path / "ref.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads(r.stdout.strip().splitlines()[-1])
     assert report["archlab_modules"] == []
@@ -245,8 +279,16 @@ def test_card_describes_the_files_and_the_trial(exported, study):
     g = parse(card["genome"])
     assert str(g) == card["genome"] == TINY and g.id == card["genome_id"]
     assert card["classes"] == CLASSES
-    want_input = {"frames": 4, "height": 32, "width": 32, "size": 32, "layout": "[B, 3, T, H, W]",
-                  "dtype": "float32", "mean": MEAN, "std": STD}
+    want_input = {
+        "frames": 4,
+        "height": 32,
+        "width": 32,
+        "size": 32,
+        "layout": "[B, 3, T, H, W]",
+        "dtype": "float32",
+        "mean": MEAN,
+        "std": STD,
+    }
     assert {k: card["input"][k] for k in want_input} == want_input
     cost = count_fast(g, CLIP)
     assert card["params"] == cost.params == sum(p.numel() for p in build(TINY).parameters())
@@ -254,8 +296,12 @@ def test_card_describes_the_files_and_the_trial(exported, study):
     row = load_results(study)[0].set_index("trial").loc["1"]
     assert card["trial"]["trial"] == "1" and card["trial"]["trial_id"] == "t1" and card["trial"]["number"] == 1
     assert card["trial"]["val_top1"] == row["val_top1"] and card["trial"]["latency_ms"] == row["latency_ms"]
-    assert card["weights"] == {"kind": "trial", "path": "trials/t1/best.pt", "epoch": 3,
-                               "metrics": {"val_top1": 0.7, "val_loss": 1.25}}
+    assert card["weights"] == {
+        "kind": "trial",
+        "path": "trials/t1/best.pt",
+        "epoch": 3,
+        "metrics": {"val_top1": 0.7, "val_loss": 1.25},
+    }
     assert "knee" in card["study"]["selection"]
     import onnxruntime
 
@@ -299,16 +345,18 @@ def test_genome_export_with_fresh_weights_and_default_out(tmp_path, monkeypatch)
 
 
 def test_genome_export_with_checkpoint_path(study, tmp_path):
-    code, out, err = run_cli("--genome", TINY, "--weights", str(study / "trials/t1/best.pt"), "--format", "pt2",
-                             "--out", str(tmp_path / "e"))
+    code, out, err = run_cli(
+        "--genome", TINY, "--weights", str(study / "trials/t1/best.pt"), "--format", "pt2", "--out", str(tmp_path / "e")
+    )
     assert code == 0, err
     card = json.loads((tmp_path / "e/model_card.json").read_text())
     assert card["classes"] == CLASSES and card["weights"]["kind"] == "path" and card["input"]["frames"] == 4
 
 
 def test_the_shipped_pt2_has_batchnorm_folded_and_matches_eager(study, tmp_path):
-    code, _, err = run_cli("--genome", TINY, "--weights", str(study / "trials/t1/best.pt"), "--format", "pt2",
-                           "--out", str(tmp_path / "e"))
+    code, _, err = run_cli(
+        "--genome", TINY, "--weights", str(study / "trials/t1/best.pt"), "--format", "pt2", "--out", str(tmp_path / "e")
+    )
     assert code == 0, err
     program = torch.export.load(str(tmp_path / "e/model.pt2"))
     ops = [str(n.target) for n in program.graph.nodes if n.op == "call_function"]
@@ -322,6 +370,7 @@ def test_the_shipped_pt2_has_batchnorm_folded_and_matches_eager(study, tmp_path)
 
 # ---- verification catches wrong exports ---------------------------------------------------
 
+
 def perturb_one_bn(model: nn.Module) -> nn.Module:
     """A copy with ONE BatchNorm's running variance 5% off: a subtly wrong layer. In the
     BN-folded network that export ships, the same error lands in the conv the BN was folded
@@ -332,7 +381,7 @@ def perturb_one_bn(model: nn.Module) -> nn.Module:
         bn.running_var.mul_(1.05)
     else:
         conv = next(m for m in bad.stages[1].modules() if isinstance(m, nn.Conv3d))
-        conv.weight.data.mul_(1.05 ** -0.5)
+        conv.weight.data.mul_(1.05**-0.5)
     return bad
 
 
@@ -367,6 +416,7 @@ def test_a_wrong_export_writes_nothing_and_exits_nonzero(study, tmp_path, monkey
 
 # ---- user errors: one line, exit 2, nothing written -----------------------------------------
 
+
 @pytest.fixture()
 def other_study(study, tmp_path) -> Path:
     """Bad checkpoints of another genome, for the mismatch errors."""
@@ -378,32 +428,37 @@ def other_study(study, tmp_path) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["{study}", "--trial", "t99"], "--trial 't99': no such trial in the study (12 trials: 0, 1, 2"),
-    (["{study}", "--trial", "5"], "trials/t5/best.pt does not exist"),
-    (["{study}", "--trial", "b0"], "trials/b0/best.pt does not exist"),  # baselines: reachable by --trial
-    (["{study}", "--trial", "6"], "trials/t6/best.pt cannot be read"),
-    (["{study}", "--trial", "7"], f"was trained for genome '{SMALL}', not 'AA|2 sw=8 w=8,8 cls=5'"),
-    (["{study}", "--trial", "4"], "trial 4 (status failed) has no checkpoint"),
-    (["{study}", "--trial", "t1"], "--trial 't1' is ambiguous: the Ray trial id is shared by 3 trials (1, 9, 10:"),
-    (["{study}", "--weights", "{tmp}/small.pt"], f"was trained for genome '{SMALL}', not '{TINY}'"),
-    (["--genome", TINY, "--weights", "{tmp}/bare.pt"], f"do not fit genome '{TINY}': "),
-    (["{study}", "--input", "16x112"], "must be FRAMESxHEIGHTxWIDTH"),
-    (["{study}", "--input", "4x8x8"], "at least 16 pixels"),
-    (["{tmp}/nostudy"], "is not a study directory (no study.yaml)"),
-    (["{tmp}/absent"], "does not exist"),
-    (["{study}", "--genome", TINY], "exactly one"),
-    ([], "exactly one"),
-    (["--genome", TINY, "--weights", "trial"], "--weights trial needs a STUDY_DIR"),
-    (["--genome", TINY, "--rank", "2"], "do not apply to --genome"),
-    (["{study}", "--rank", "4"], "--rank 4: the front has only 3 trial(s)"),
-    (["{study}", "--rank", "0"], "ranks start at 1"),
-    (["{study}", "--max-latency", "1"],
-     "no finished search trial has latency_ms <= 1 (smallest latency_ms 2)"),  # b0 (1.0 ms) is a baseline
-    (["{study}", "--out", "{tmp}/junk"], "is not an archlab export"),
-    (["{study}", "--rank", "1", "--trial", "t1"], "not allowed with argument"),
-    (["{study}", "--format", "tflite"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["{study}", "--trial", "t99"], "--trial 't99': no such trial in the study (12 trials: 0, 1, 2"),
+        (["{study}", "--trial", "5"], "trials/t5/best.pt does not exist"),
+        (["{study}", "--trial", "b0"], "trials/b0/best.pt does not exist"),  # baselines: reachable by --trial
+        (["{study}", "--trial", "6"], "trials/t6/best.pt cannot be read"),
+        (["{study}", "--trial", "7"], f"was trained for genome '{SMALL}', not 'AA|2 sw=8 w=8,8 cls=5'"),
+        (["{study}", "--trial", "4"], "trial 4 (status failed) has no checkpoint"),
+        (["{study}", "--trial", "t1"], "--trial 't1' is ambiguous: the Ray trial id is shared by 3 trials (1, 9, 10:"),
+        (["{study}", "--weights", "{tmp}/small.pt"], f"was trained for genome '{SMALL}', not '{TINY}'"),
+        (["--genome", TINY, "--weights", "{tmp}/bare.pt"], f"do not fit genome '{TINY}': "),
+        (["{study}", "--input", "16x112"], "must be FRAMESxHEIGHTxWIDTH"),
+        (["{study}", "--input", "4x8x8"], "at least 16 pixels"),
+        (["{tmp}/nostudy"], "is not a study directory (no study.yaml)"),
+        (["{tmp}/absent"], "does not exist"),
+        (["{study}", "--genome", TINY], "exactly one"),
+        ([], "exactly one"),
+        (["--genome", TINY, "--weights", "trial"], "--weights trial needs a STUDY_DIR"),
+        (["--genome", TINY, "--rank", "2"], "do not apply to --genome"),
+        (["{study}", "--rank", "4"], "--rank 4: the front has only 3 trial(s)"),
+        (["{study}", "--rank", "0"], "ranks start at 1"),
+        (
+            ["{study}", "--max-latency", "1"],
+            "no finished search trial has latency_ms <= 1 (smallest latency_ms 2)",
+        ),  # b0 (1.0 ms) is a baseline
+        (["{study}", "--out", "{tmp}/junk"], "is not an archlab export"),
+        (["{study}", "--rank", "1", "--trial", "t1"], "not allowed with argument"),
+        (["{study}", "--format", "tflite"], "invalid choice"),
+    ],
+)
 def test_user_errors_are_one_line_exit_2(study, other_study, argv, needle):
     argv = [a.format(study=study, tmp=other_study) for a in argv]
     before = sorted(study.rglob("*"))
@@ -417,6 +472,7 @@ def test_user_errors_are_one_line_exit_2(study, other_study, argv, needle):
 
 
 # ---- reading the study: the trial number, the study's clip, a damaged storage ---------------
+
 
 def test_trial_ids_the_number_users_see(table):
     assert table.loc[find_trial(table, "1"), "genome"] == TINY
@@ -448,11 +504,14 @@ def test_weights_none_exports_at_the_clip_the_default_search_stored(tmp_path):
     assert tuple(program.example_inputs[0][0].shape[2:]) == (8, 32, 32)
 
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda b: b[: len(b) // 2], "cannot be read as an Optuna storage (database disk image is malformed)"),
-    (lambda b: b"", "is empty (0 bytes)"),
-    (lambda b: b"not a database at all" * 10, "is not an SQLite database"),
-])
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda b: b[: len(b) // 2], "cannot be read as an Optuna storage (database disk image is malformed)"),
+        (lambda b: b"", "is empty (0 bytes)"),
+        (lambda b: b"not a database at all" * 10, "is not an SQLite database"),
+    ],
+)
 def test_a_damaged_optuna_db_is_one_line(study, tmp_path, damage, needle):
     import shutil
 

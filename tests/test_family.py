@@ -4,19 +4,32 @@ import pytest
 import torch
 from torch import nn
 
-from archlab.model import blocks
 from archlab.measure import profile
+from archlab.model import blocks
 from archlab.model.builder import VideoNet, build, count_params
 from archlab.model.genome import parse, scale_widths
 from archlab.model.presets import DEFAULT_INPUT, get
 
 # docs/anchors.md: pytorchvideo 0.1.5 random-init models, learnable parameters at 400 classes.
-ANCHORS = {"x3d_s": 3_794_274, "x3d_m": 3_794_274, "x3d_l": 6_153_384, "csn_r101": 22_213_776,
-           "slow_r50": 32_454_096, "r2plus1d_r50": 28_107_600, "tsm_r50": 24_327_632}
+ANCHORS = {
+    "x3d_s": 3_794_274,
+    "x3d_m": 3_794_274,
+    "x3d_l": 6_153_384,
+    "csn_r101": 22_213_776,
+    "slow_r50": 32_454_096,
+    "r2plus1d_r50": 28_107_600,
+    "tsm_r50": 24_327_632,
+}
 # Output of the last stage (C, T, H, W) at each preset's clip.
-LAST_STAGE = {"x3d_s": (192, 13, 5, 5), "x3d_m": (192, 16, 7, 7), "x3d_l": (192, 16, 10, 10),
-              "csn_r101": (2048, 8, 7, 7), "slow_r50": (2048, 8, 7, 7), "r2plus1d_r50": (2048, 4, 7, 7),
-              "tsm_r50": (2048, 8, 7, 7)}
+LAST_STAGE = {
+    "x3d_s": (192, 13, 5, 5),
+    "x3d_m": (192, 16, 7, 7),
+    "x3d_l": (192, 16, 10, 10),
+    "csn_r101": (2048, 8, 7, 7),
+    "slow_r50": (2048, 8, 7, 7),
+    "r2plus1d_r50": (2048, 4, 7, 7),
+    "tsm_r50": (2048, 8, 7, 7),
+}
 # PySlowFast MODEL_ZOO (docs/anchors.md): X3D-S/M/L GMACs at 13x160, 16x224, 16x312 (one view).
 X3D_GMACS = {"x3d_s": 1.96, "x3d_m": 4.73, "x3d_l": 18.37}
 
@@ -47,8 +60,9 @@ def test_fvcore_and_the_fast_counter_agree(name):
         g = scale_widths(g, 0.25)
     fast, ref = profile.count_fast(g, clip), profile.count_fvcore(g, clip)
     assert (fast.params, fast.macs) == (ref.params, ref.macs)
-    assert [(s.name, s.macs, s.params, s.out_shape) for s in fast.stages] == \
-           [(s.name, s.macs, s.params, s.out_shape) for s in ref.stages]
+    assert [(s.name, s.macs, s.params, s.out_shape) for s in fast.stages] == [
+        (s.name, s.macs, s.params, s.out_shape) for s in ref.stages
+    ]
     assert sum(s.macs for s in ref.stages) == ref.macs and sum(s.params for s in ref.stages) == ref.params
 
 

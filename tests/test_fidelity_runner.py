@@ -8,8 +8,8 @@ import math
 import pytest
 
 from archlab.cli import main
-from archlab.util.errors import UserError
 from archlab.results import stats
+from archlab.util.errors import UserError
 
 
 def _read_runs(out):
@@ -29,7 +29,8 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     runs = _read_runs(out)
     assert len(runs) == 2 * (2 + 1)  # genomes x (proxy seeds + reference seeds)
     assert {(r["label"], r["budget"], r["seed"]) for r in runs} == {
-        (lab, b, str(k)) for lab in labels for b, n in (("proxy", 2), ("reference", 1)) for k in range(n)}
+        (lab, b, str(k)) for lab in labels for b, n in (("proxy", 2), ("reference", 1)) for k in range(n)
+    }
     assert all(r["status"] == "ok" for r in runs)
     # the statistics are those of the runs it wrote
     acc = {(r["label"], r["budget"], int(r["seed"])): float(r["val_top1"]) for r in runs}
@@ -47,8 +48,9 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     assert (math.isnan(s["seed_tau"]) and math.isnan(expect_tau)) or s["seed_tau"] == pytest.approx(expect_tau)
     assert set(s["scores"]) == {"val_top1", "val_loss", "training_speed", "synflow", "params", "gmacs"}
     # each score also ranked against the reference's val loss (lower = better)
-    proxy_loss = [sum(float(r["val_loss"]) for r in runs if (r["label"], r["budget"]) == (lab, "proxy")) / 2
-                  for lab in labels]
+    proxy_loss = [
+        sum(float(r["val_loss"]) for r in runs if (r["label"], r["budget"]) == (lab, "proxy")) / 2 for lab in labels
+    ]
     expect = stats.spearman_rho([-x for x in proxy_loss], [-p["ref_loss"] for p in s["per_genome"]])
     got = s["scores"]["val_loss"]["rho_vs_ref_loss"]
     assert (math.isnan(got) and math.isnan(expect)) or got == pytest.approx(expect)
@@ -82,7 +84,6 @@ def test_quick_fidelity_run_end_to_end(tmp_path, capsys):
     assert len(_read_runs(out)) == 6
 
 
-
 def test_two_workers_train_the_same_runs_as_one(tmp_path, capsys):
     """--workers 2 trains the runs in two processes (one per core) but changes no number:
     each run is one seed at 1 thread either way, so its float sums run in the same order."""
@@ -95,20 +96,23 @@ def test_two_workers_train_the_same_runs_as_one(tmp_path, capsys):
     assert [{k: r[k] for k in keep} for r in _read_runs(one)] == [{k: r[k] for k in keep} for r in _read_runs(two)]
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--seeds", "1"], "at least 2"),
-    (["--anchors", "P3D-Z"], "P3D-Z"),
-    (["--genomes", "-1"], "--genomes"),
-    (["--space", "no_such_space"], "no_such_space"),
-    (["--ref-epochs-x", "0"], "--ref-epochs-x"),
-    (["--ref-epochs-x", "0.9"], "--ref-epochs-x"),  # fractions are allowed, but not below 1
-    (["--ref-clips-x", "inf"], "--ref-clips-x"),
-    (["--ref-clips-x", "nan"], "--ref-clips-x"),
-    (["--seeds", "two"], "invalid int"),
-    (["--epochs", "0"], "--epochs must be at least 1"),  # the recipe's own check
-    (["--classes", "9"], "--classes must be at most 8"),  # the synthetic clips', before any file
-    (["--val-clips", "60000"], "reference budget"),  # 2x val clips past the recipe's limit
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--seeds", "1"], "at least 2"),
+        (["--anchors", "P3D-Z"], "P3D-Z"),
+        (["--genomes", "-1"], "--genomes"),
+        (["--space", "no_such_space"], "no_such_space"),
+        (["--ref-epochs-x", "0"], "--ref-epochs-x"),
+        (["--ref-epochs-x", "0.9"], "--ref-epochs-x"),  # fractions are allowed, but not below 1
+        (["--ref-clips-x", "inf"], "--ref-clips-x"),
+        (["--ref-clips-x", "nan"], "--ref-clips-x"),
+        (["--seeds", "two"], "invalid int"),
+        (["--epochs", "0"], "--epochs must be at least 1"),  # the recipe's own check
+        (["--classes", "9"], "--classes must be at most 8"),  # the synthetic clips', before any file
+        (["--val-clips", "60000"], "reference budget"),  # 2x val clips past the recipe's limit
+    ],
+)
 def test_bad_fidelity_inputs_are_one_line(tmp_path, capsys, args, words):
     with pytest.raises(SystemExit) if args[-1] == "two" else _no_raise() as _:
         code = main(["fidelity", "--quick", "--out", str(tmp_path / "x"), *args])
@@ -147,8 +151,10 @@ def test_against_ranks_two_measurements_over_their_common_genomes():
     from archlab.fidelity.summary import against
 
     def summ(means, std):
-        return {"median_seed_std": std,
-                "per_genome": [{"label": f"g{i}", "genome": g, "mean": m} for i, (g, m) in enumerate(means)]}
+        return {
+            "median_seed_std": std,
+            "per_genome": [{"label": f"g{i}", "genome": g, "mean": m} for i, (g, m) in enumerate(means)],
+        }
 
     mine = summ([("A", 0.9), ("B", 0.8), ("C", 0.7), ("D", 0.2), ("only-here", 0.5)], 0.02)
     other = summ([("B", 0.85), ("A", 0.80), ("C", 0.75), ("D", 0.1)], 0.03)
@@ -169,8 +175,13 @@ def test_against_ranks_two_measurements_over_their_common_genomes():
     # common A B C D: mine 0.99 0.98 0.97 0.10, other 0.97 0.98 0.99 0.10: pairs AB AC BC
     # discordant, AD BD CD concordant: tau 0; ranks 4 3 2 1 vs 2 3 4 1: d^2 = 4+0+4+0, rho 0.2
     assert a["ref_tau"] == pytest.approx(0.0) and a["ref_rho"] == pytest.approx(0.2)
-    assert a["per_genome"][0] == {"label": "g0", "mean": 0.9, "other_mean": 0.80, "ref_mean": 0.99,
-                                  "other_ref_mean": 0.97}
+    assert a["per_genome"][0] == {
+        "label": "g0",
+        "mean": 0.9,
+        "other_mean": 0.80,
+        "ref_mean": 0.99,
+        "other_ref_mean": 0.97,
+    }
 
 
 def test_against_from_the_command_line(tmp_path, capsys):
@@ -186,8 +197,10 @@ def test_against_from_the_command_line(tmp_path, capsys):
     assert a["against"] == str(first) and a["genomes"] == 2
     assert [r["mean"] for r in a["per_genome"]] == [p["mean"] for p in mine["per_genome"]]
     assert [r["other_ref_mean"] for r in a["per_genome"]] == [p["ref_mean"] for p in theirs["per_genome"]]
-    assert a["rho"] == pytest.approx(stats.spearman_rho([p["mean"] for p in mine["per_genome"]],
-                                                        [p["mean"] for p in theirs["per_genome"]]), nan_ok=True)
+    assert a["rho"] == pytest.approx(
+        stats.spearman_rho([p["mean"] for p in mine["per_genome"]], [p["mean"] for p in theirs["per_genome"]]),
+        nan_ok=True,
+    )
     assert "the two references: tau" in out and "against.json" in out
     assert main(["fidelity", "--quick", "--out", str(tmp_path / "c"), "--against", str(tmp_path / "nowhere")]) == 2
     assert "no summary.json there" in capsys.readouterr().err
@@ -218,8 +231,19 @@ def test_summary_ranks_the_reference_seeds_against_each_other():
     ref = {"P3D-A": (0.80, 0.91), "P3D-B": (0.90, 0.92), "P3D-C": (0.95, 0.90)}  # seed 1: C < A < B
 
     def run(label: str, budget: str, seed: int, acc: float) -> Run:
-        return Run(label=label, genome="g", budget=budget, seed=seed, status="ok", val_top1=acc, val_loss=1 - acc,
-                   training_speed=-1.0, train_losses=[1.0], val_top1s=[acc], train_time_s=1.0)
+        return Run(
+            label=label,
+            genome="g",
+            budget=budget,
+            seed=seed,
+            status="ok",
+            val_top1=acc,
+            val_loss=1 - acc,
+            training_speed=-1.0,
+            train_losses=[1.0],
+            val_top1s=[acc],
+            train_time_s=1.0,
+        )
 
     runs = [run(lab, "proxy", k, proxy[lab][k]) for lab in proxy for k in range(2)]
     runs += [run(lab, "reference", k, ref[lab][k]) for lab in ref for k in range(2)]
@@ -236,13 +260,25 @@ def test_summary_ranks_the_reference_seeds_against_each_other():
     # The seeds' pooled variance, (2 x 0.055^2 + 2 x 0.01^2 + 2 x 0.025^2) / 3 = 0.0025, makes each
     # mean's standard error about 0.037: the largest gap, C - A = 0.07, is under 2 x sqrt(0.00146 +
     # 0.00137) = 0.106, so the reference separates no pair and vouches for none of the proxy's order.
-    assert s["separated_pairs"] == {"pairs": 0, "of": 3, "agree": 0.0, "concordance": pytest.approx(math.nan, nan_ok=True),
-                                    "seed_noise": True}
+    assert s["separated_pairs"] == {
+        "pairs": 0,
+        "of": 3,
+        "agree": 0.0,
+        "concordance": pytest.approx(math.nan, nan_ok=True),
+        "seed_noise": True,
+    }
     assert "on the 0 of 3 genome pairs the reference separates" in render_markdown(s)
     # one reference seed (0.80 / 0.90 / 0.95): the val set's noise alone, which on 600 clips separates
     # every pair (the closest, B - C = 0.05 > 2 sqrt(0.9*0.1/600 + 0.95*0.05/600) = 0.030); the proxy
     # means (0.55 / 0.75 / 0.875) order all three the same way
-    one = summarize(genomes, rows, [r for r in runs if r.budget == "proxy" or r.seed == 0], seeds=2, ref_seeds=1,
-                    proxy=r, reference=r.with_(val_clips=600))
+    one = summarize(
+        genomes,
+        rows,
+        [r for r in runs if r.budget == "proxy" or r.seed == 0],
+        seeds=2,
+        ref_seeds=1,
+        proxy=r,
+        reference=r.with_(val_clips=600),
+    )
     assert one["separated_pairs"] == {"pairs": 3, "of": 3, "agree": 3.0, "concordance": 1.0, "seed_noise": False}
     assert "binomial noise alone (a lower bound" in render_markdown(one)

@@ -107,7 +107,9 @@ def test_welch_difference_against_hand_computed_values():
     # 0.4 apart give 0.4 ± 0.113, above
     assert (stats.verdict(d), stats.verdict(e)) == ("below", "not distinguishable")
     assert stats.verdict(stats.difference([0.9, 0.95, 1.0], [0.5, 0.55, 0.6])) == "above"
-    assert stats.verdict(stats.difference([0.5], [0.4, 0.6]), undecided="undecided (one seed)") == "undecided (one seed)"
+    assert (
+        stats.verdict(stats.difference([0.5], [0.4, 0.6]), undecided="undecided (one seed)") == "undecided (one seed)"
+    )
     assert math.isnan(stats.difference([0.5, 0.5], [0.4, 0.4]).half)
 
 

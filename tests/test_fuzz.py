@@ -21,12 +21,22 @@ from pathlib import Path
 
 import pytest
 
-from archlab.util.errors import UserError
-from archlab.model.genome import (FAMILIES, FIELD_ORDER, LETTERS, STEM_KINDS, STEM_POOLS, TEMPORAL, Genome, GenomeError,
-                            Stage, parse)
+from archlab.experiments import load_experiment
+from archlab.model.genome import (
+    FAMILIES,
+    FIELD_ORDER,
+    LETTERS,
+    STEM_KINDS,
+    STEM_POOLS,
+    TEMPORAL,
+    Genome,
+    GenomeError,
+    Stage,
+    parse,
+)
 from archlab.model.presets import PRESETS
 from archlab.spaces import load_space, space_folders
-from archlab.experiments import load_experiment
+from archlab.util.errors import UserError
 
 GENOME_STRINGS = 25_000
 SPACE_FILES = 250
@@ -34,11 +44,51 @@ STUDY_FILES = 60
 PEAK_BYTES = 32 * 2**20
 
 BLOCKS = "".join(LETTERS)  # the alphabet as it is: a new block letter is fuzzed too
-NUMBERS = ["0", "-0", "1", "-1", "0.0", "-0.0", "1e-400", "1e309", "-1e309", "nan", "inf", "-inf", "infinity",
-           "1_0", "0x10", "1e5", "4096", "4097", "9" * 20, "9" * 5000, "1" + "0" * 4400, "٣", "²", "0.5", ".5", "5.",
-           "1,2", ",", ",,", "1,,2", "+1", "00", "07", " ", "", "0.99999999999999999", "1e-5", "1.0e+30"]
-FIELD_VALUES = {"stem": ["2d/ts", "3d/none", "r21/s", "2d", "/", "2d/", "/ts", "x/y/z"], "fam": ["basic", "bottleneck", "x"],
-                "t": ["-", "p", "c", "-,p", "x", "-,-,-,-", ",", "p,p,p,p,p,p,p"]}
+NUMBERS = [
+    "0",
+    "-0",
+    "1",
+    "-1",
+    "0.0",
+    "-0.0",
+    "1e-400",
+    "1e309",
+    "-1e309",
+    "nan",
+    "inf",
+    "-inf",
+    "infinity",
+    "1_0",
+    "0x10",
+    "1e5",
+    "4096",
+    "4097",
+    "9" * 20,
+    "9" * 5000,
+    "1" + "0" * 4400,
+    "٣",
+    "²",
+    "0.5",
+    ".5",
+    "5.",
+    "1,2",
+    ",",
+    ",,",
+    "1,,2",
+    "+1",
+    "00",
+    "07",
+    " ",
+    "",
+    "0.99999999999999999",
+    "1e-5",
+    "1.0e+30",
+]
+FIELD_VALUES = {
+    "stem": ["2d/ts", "3d/none", "r21/s", "2d", "/", "2d/", "/ts", "x/y/z"],
+    "fam": ["basic", "bottleneck", "x"],
+    "t": ["-", "p", "c", "-,p", "x", "-,-,-,-", ",", "p,p,p,p,p,p,p"],
+}
 
 
 def _mutate(text: str, rng: random.Random, alphabet: str) -> str:
@@ -49,9 +99,9 @@ def _mutate(text: str, rng: random.Random, alphabet: str) -> str:
         if op == 0:
             text = text[:i] + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 3))) + text[i:]
         elif op == 1 and text:
-            text = text[:i] + text[i + rng.randint(1, 4):]
+            text = text[:i] + text[i + rng.randint(1, 4) :]
         elif op == 2 and text:
-            text = text[:i] + rng.choice(alphabet) + text[i + 1:]
+            text = text[:i] + rng.choice(alphabet) + text[i + 1 :]
         elif op == 3:
             j = rng.randrange(len(text) + 1)
             a, b = sorted((i, j))
@@ -82,13 +132,25 @@ def _random_genome_text(rng: random.Random) -> str:
 def _valid_genome(rng: random.Random) -> Genome:
     """A random genome of any shape the language allows (its fields within their ranges)."""
     family = rng.choice(FAMILIES)
-    letters = [l for l, v in LETTERS.items() if family in v.families]
-    stages = tuple(Stage(letters="".join(rng.choice(letters) for _ in range(rng.randint(1, 6))),
-                         width=rng.randint(1, 4096), stride=rng.choice((1, 2)), temporal=rng.choice(list(TEMPORAL)))
-                   for _ in range(rng.randint(1, 6)))
-    return Genome(stages=stages, stem=rng.choice(list(STEM_KINDS)), stem_pool=rng.choice(list(STEM_POOLS)),
-                  stem_width=rng.randint(1, 4096), family=family,
-                  dropout=rng.choice([0.0, -0.0, 0.5, rng.random() * 0.999, 1e-300]), classes=rng.randint(1, 10**6))
+    letters = [letter for letter, v in LETTERS.items() if family in v.families]
+    stages = tuple(
+        Stage(
+            letters="".join(rng.choice(letters) for _ in range(rng.randint(1, 6))),
+            width=rng.randint(1, 4096),
+            stride=rng.choice((1, 2)),
+            temporal=rng.choice(list(TEMPORAL)),
+        )
+        for _ in range(rng.randint(1, 6))
+    )
+    return Genome(
+        stages=stages,
+        stem=rng.choice(list(STEM_KINDS)),
+        stem_pool=rng.choice(list(STEM_POOLS)),
+        stem_width=rng.randint(1, 4096),
+        family=family,
+        dropout=rng.choice([0.0, -0.0, 0.5, rng.random() * 0.999, 1e-300]),
+        classes=rng.randint(1, 10**6),
+    )
 
 
 def _genome_strings(rng: random.Random):
@@ -108,8 +170,10 @@ def _genome_strings(rng: random.Random):
         elif kind == 3:
             yield "".join(rng.choice(near) for _ in range(rng.randint(0, 40)))
         else:  # any text at all: control characters, other scripts, surrogates
-            yield "".join(chr(rng.randrange(0x110000)) if rng.random() < 0.3 else rng.choice(near)
-                          for _ in range(rng.randint(0, 30)))
+            yield "".join(
+                chr(rng.randrange(0x110000)) if rng.random() < 0.3 else rng.choice(near)
+                for _ in range(rng.randint(0, 30))
+            )
 
 
 def test_genome_parser_raises_only_genome_error():
@@ -136,10 +200,40 @@ def test_genome_parser_raises_only_genome_error():
 
 YAML_ALPHABET = " \n-:[]{},&*!|>'\"#%@`?0123456789.eE+ABCxyz\t"
 HOSTILE = [
-    "&a [x, x, x, x, x, x, x, x, x, x]", "*a", "*nothing", "&a [*a]", "[" * 200 + "]" * 200, "{" * 60,
-    "9" * 5000, "0x" + "f" * 40, "1.0e+309", "-.inf", ".nan", "2001-13-45", "!!binary x", "!!python/object:os.system",
-    "!!str", "!!int x", "!!float x", "<<: *a", "? [a, b]\n: c", "x" * 5000, "~", "null", "true", "[]", "{}", "''",
-    "\x00", "\x1b[31m", "\ud800", "1:30", "0b101", "0o17", "1_000", "1e30",
+    "&a [x, x, x, x, x, x, x, x, x, x]",
+    "*a",
+    "*nothing",
+    "&a [*a]",
+    "[" * 200 + "]" * 200,
+    "{" * 60,
+    "9" * 5000,
+    "0x" + "f" * 40,
+    "1.0e+309",
+    "-.inf",
+    ".nan",
+    "2001-13-45",
+    "!!binary x",
+    "!!python/object:os.system",
+    "!!str",
+    "!!int x",
+    "!!float x",
+    "<<: *a",
+    "? [a, b]\n: c",
+    "x" * 5000,
+    "~",
+    "null",
+    "true",
+    "[]",
+    "{}",
+    "''",
+    "\x00",
+    "\x1b[31m",
+    "\ud800",
+    "1:30",
+    "0b101",
+    "0o17",
+    "1_000",
+    "1e30",
 ]
 
 
@@ -169,11 +263,12 @@ def _mutate_yaml(text: str, rng: random.Random, edits: int) -> str:
 def _drop_python_keys(text: str) -> str:
     """A space's ``python:`` key imports a module by design (the escape hatch); a fuzzer must
     not import whatever a mutation names."""
-    return "\n".join(l for l in text.split("\n") if "python" not in l)
+    return "\n".join(line for line in text.split("\n") if "python" not in line)
 
 
-def _fuzz_files(tmp_path: Path, name: str, bases: list[str], n: int, load, rng: random.Random,
-                edits: int = 3) -> tuple[int, int]:
+def _fuzz_files(
+    tmp_path: Path, name: str, bases: list[str], n: int, load, rng: random.Random, edits: int = 3
+) -> tuple[int, int]:
     ok = bad = 0
     tracemalloc.start()
     try:
@@ -203,8 +298,7 @@ def _fuzz_files(tmp_path: Path, name: str, bases: list[str], n: int, load, rng: 
 def test_space_files_raise_only_user_error_in_bounded_memory(tmp_path):
     bases = [p.read_text() for p in sorted(space_folders()[-1].glob("*.yaml"))]
     load_space("interleave")  # imports and the first cost count are not what is measured
-    ok, bad = _fuzz_files(tmp_path, "fuzzed", bases, SPACE_FILES, lambda p: load_space(str(p)),
-                          random.Random(7))
+    ok, bad = _fuzz_files(tmp_path, "fuzzed", bases, SPACE_FILES, lambda p: load_space(str(p)), random.Random(7))
     assert ok > 0.1 * SPACE_FILES and bad > 0.3 * SPACE_FILES, (ok, bad)  # measured: 60 of 250 load
 
 
@@ -238,7 +332,13 @@ def test_study_files_raise_only_user_error_in_bounded_memory(tmp_path):
     warm.write_text(STUDY_BASE)
     load_experiment(warm, quick=True)  # the base loads: the fuzzer starts from a valid file
     # one edit per file: the base has no comment lines to absorb edits (measured: 8 of 60 load)
-    ok, bad = _fuzz_files(tmp_path, "fuzzed", [STUDY_BASE], STUDY_FILES, lambda p: load_experiment(p, quick=True),
-                          random.Random(11), edits=1)
+    ok, bad = _fuzz_files(
+        tmp_path,
+        "fuzzed",
+        [STUDY_BASE],
+        STUDY_FILES,
+        lambda p: load_experiment(p, quick=True),
+        random.Random(11),
+        edits=1,
+    )
     assert ok >= 5 and bad > 0.3 * STUDY_FILES, (ok, bad)
-

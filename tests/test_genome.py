@@ -6,30 +6,53 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from archlab.model.genome import (FAMILIES, HEADS, LETTERS, POOL_RULES, STEM_KINDS, STEM_POOLS, STRIDE_AT, TEMPORAL, Genome,
-                            GenomeError, Stage, format_genome, parse, scale_widths)
+from archlab.model.genome import (
+    FAMILIES,
+    HEADS,
+    LETTERS,
+    POOL_RULES,
+    STEM_KINDS,
+    STEM_POOLS,
+    STRIDE_AT,
+    TEMPORAL,
+    Genome,
+    GenomeError,
+    Stage,
+    format_genome,
+    parse,
+    scale_widths,
+)
 from archlab.model.presets import PRESETS
 
 
 @st.composite
 def genomes(draw) -> Genome:
     family = draw(st.sampled_from(FAMILIES))
-    allowed = [l for l, v in LETTERS.items() if family in v.families]
+    allowed = [letter for letter, v in LETTERS.items() if family in v.families]
     n = draw(st.integers(1, 6))
     stages = tuple(
-        Stage(letters=draw(st.text(alphabet=allowed, min_size=1, max_size=8)),
-              width=draw(st.integers(1, 4096)), stride=draw(st.sampled_from([1, 2])),
-              temporal=draw(st.sampled_from(list(TEMPORAL))))
+        Stage(
+            letters=draw(st.text(alphabet=allowed, min_size=1, max_size=8)),
+            width=draw(st.integers(1, 4096)),
+            stride=draw(st.sampled_from([1, 2])),
+            temporal=draw(st.sampled_from(list(TEMPORAL))),
+        )
         for _ in range(n)
     )
-    return Genome(stages=stages, stem=draw(st.sampled_from(list(STEM_KINDS))),
-                  stem_pool=draw(st.sampled_from(list(STEM_POOLS))), stem_width=draw(st.integers(1, 4096)),
-                  family=family, dropout=draw(st.floats(0, 0.99, allow_nan=False)),
-                  classes=draw(st.integers(1, 100000)), pool=draw(st.sampled_from(list(POOL_RULES))),
-                  ex=draw(st.one_of(st.sampled_from([0.25, 2.25, 0.5]), st.floats(0.01, 16, allow_nan=False))),
-                  stride_at=draw(st.sampled_from(list(STRIDE_AT))),
-                  cw=draw(st.one_of(st.sampled_from([1.0, 0.5]), st.floats(0.01, 1.0, allow_nan=False))),
-                  head=draw(st.sampled_from(list(HEADS))))
+    return Genome(
+        stages=stages,
+        stem=draw(st.sampled_from(list(STEM_KINDS))),
+        stem_pool=draw(st.sampled_from(list(STEM_POOLS))),
+        stem_width=draw(st.integers(1, 4096)),
+        family=family,
+        dropout=draw(st.floats(0, 0.99, allow_nan=False)),
+        classes=draw(st.integers(1, 100000)),
+        pool=draw(st.sampled_from(list(POOL_RULES))),
+        ex=draw(st.one_of(st.sampled_from([0.25, 2.25, 0.5]), st.floats(0.01, 16, allow_nan=False))),
+        stride_at=draw(st.sampled_from(list(STRIDE_AT))),
+        cw=draw(st.one_of(st.sampled_from([1.0, 0.5]), st.floats(0.01, 1.0, allow_nan=False))),
+        head=draw(st.sampled_from(list(HEADS))),
+    )
 
 
 @given(genomes())
@@ -87,7 +110,13 @@ def test_p3d63_string_and_defaults():
     assert [s.stride for s in g.stages] == [1, 2, 2, 2]
     assert [s.temporal for s in g.stages] == ["-", "p", "p", "p"]
     assert (g.stem, g.stem_pool, g.stem_width, g.family, g.classes) == ("2d", "ts", 64, "bottleneck", 400)
-    assert g.letter_counts() == {"A": 5, "B": 4, "C": 4, "2": 3, **{l: 0 for l in LETTERS if l not in "ABC2"}}
+    assert g.letter_counts() == {
+        "A": 5,
+        "B": 4,
+        "C": 4,
+        "2": 3,
+        **{letter: 0 for letter in LETTERS if letter not in "ABC2"},
+    }
     assert g.depth == 16
 
 
@@ -106,31 +135,34 @@ def test_id_is_stable_and_distinguishes():
     assert len(parse("A").id) == 10
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty genome string"),
-    ("ABZ|AB", "stage 1, position 3: 'Z' is not a block letter (A B C 2 3 R F D I X Y T)"),
-    ("AB||C", "stage 2 is empty"),
-    ("AB|C fam=basic", "stage 1, position 1: 'A' is not valid in the basic family (2 3 R)"),
-    ("DX|T fam=basic", "stage 1, position 1: 'D' is not valid in the basic family (2 3 R)"),
-    ("AB|C pool=ceil", "pool rule 'ceil' is not one of torch, caffe"),
-    ("AB|C sp=last", "stride placement sp='last' is not one of first, mid"),
-    ("AB|C head=mlp", "head 'mlp' is not one of fc, x3d"),
-    ("AB|C ex=0", "expansion ex=0.0 must be a number in (0, 16]"),
-    ("AB|C ex=nan", "ex=nan is not a finite number"),
-    ("AB|C cw=2", "P3D-C sum weight cw=2.0 must be a number in (0, 1]"),
-    ("AB|C cw=half", "cw=half is not a number"),
-    ("AB|C stem=5d/none", "stem '5d' is not one of 2d, 3d, r21, x3d"),
-    ("AB|C w=8", "field w= has 1 values but the genome has 2 stages"),
-    ("AB|C w=8,0", "stage 2: width 0 must be an integer in 1..4096"),
-    ("AB|C s=1,3", "stage 2: spatial stride 3 must be 1 or 2"),
-    ("AB|C t=-,x", "stage 2: temporal downsampling 'x' is not one of - p c"),
-    ("AB|C cls=10 cls=10", "field cls= is given twice"),
-    ("AB|C zz=1", "unknown field 'zz'"),
-    ("AB|C stem=4d/none", "stem '4d' is not one of 2d, 3d, r21, x3d"),
-    ("AB|C drop=1.5", "dropout 1.5 must be a number in [0, 1)"),
-    ("AB|C drop=nan", "drop=nan"),
-    ("AB|C cls=-3", "field cls=, value 1: '-3' is not a plain positive integer"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty genome string"),
+        ("ABZ|AB", "stage 1, position 3: 'Z' is not a block letter (A B C 2 3 R F D I X Y T)"),
+        ("AB||C", "stage 2 is empty"),
+        ("AB|C fam=basic", "stage 1, position 1: 'A' is not valid in the basic family (2 3 R)"),
+        ("DX|T fam=basic", "stage 1, position 1: 'D' is not valid in the basic family (2 3 R)"),
+        ("AB|C pool=ceil", "pool rule 'ceil' is not one of torch, caffe"),
+        ("AB|C sp=last", "stride placement sp='last' is not one of first, mid"),
+        ("AB|C head=mlp", "head 'mlp' is not one of fc, x3d"),
+        ("AB|C ex=0", "expansion ex=0.0 must be a number in (0, 16]"),
+        ("AB|C ex=nan", "ex=nan is not a finite number"),
+        ("AB|C cw=2", "P3D-C sum weight cw=2.0 must be a number in (0, 1]"),
+        ("AB|C cw=half", "cw=half is not a number"),
+        ("AB|C stem=5d/none", "stem '5d' is not one of 2d, 3d, r21, x3d"),
+        ("AB|C w=8", "field w= has 1 values but the genome has 2 stages"),
+        ("AB|C w=8,0", "stage 2: width 0 must be an integer in 1..4096"),
+        ("AB|C s=1,3", "stage 2: spatial stride 3 must be 1 or 2"),
+        ("AB|C t=-,x", "stage 2: temporal downsampling 'x' is not one of - p c"),
+        ("AB|C cls=10 cls=10", "field cls= is given twice"),
+        ("AB|C zz=1", "unknown field 'zz'"),
+        ("AB|C stem=4d/none", "stem '4d' is not one of 2d, 3d, r21, x3d"),
+        ("AB|C drop=1.5", "dropout 1.5 must be a number in [0, 1)"),
+        ("AB|C drop=nan", "drop=nan"),
+        ("AB|C cls=-3", "field cls=, value 1: '-3' is not a plain positive integer"),
+    ],
+)
 def test_errors_are_one_specific_line(text, message):
     with pytest.raises(GenomeError) as e:
         parse(text)
@@ -173,6 +205,7 @@ def test_scale_widths():
 
 # ---- hostile strings (issue 15 item 4) -------------------------------------------------------
 
+
 @pytest.mark.parametrize("text", ["A sw=" + "9" * 5000, "A w=" + "1" * 5000, "A cls=" + "7" * 4301, "A sw=1234567890"])
 def test_huge_integers_are_a_genome_error(text):
     # before: int() past Python's 4,300-digit limit raised ValueError, not GenomeError
@@ -189,16 +222,19 @@ def test_negative_zero_dropout_is_the_same_network():
     assert parse(str(direct)) == a
 
 
-@pytest.mark.parametrize("text", [
-    "A stem=" + "x" * 50_000_000,          # before: the whole value echoed (a 50 MB line)
-    "A drop=" + "y" * 50_000_000,
-    "A zz" + "=" * 10_000_000,
-    "A " + "q" * 50_000_000 + "=1",
-    "A t=" + "p" * 50_000_000,
-    "A|" + "B" * 50_000_000,
-    "=" + "A" * 50_000_000,
-    "A cls=" + "1" * 50_000_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "A stem=" + "x" * 50_000_000,  # before: the whole value echoed (a 50 MB line)
+        "A drop=" + "y" * 50_000_000,
+        "A zz" + "=" * 10_000_000,
+        "A " + "q" * 50_000_000 + "=1",
+        "A t=" + "p" * 50_000_000,
+        "A|" + "B" * 50_000_000,
+        "=" + "A" * 50_000_000,
+        "A cls=" + "1" * 50_000_000,
+    ],
+)
 def test_errors_echo_values_cut(text):
     with pytest.raises(GenomeError) as e:
         parse(text)

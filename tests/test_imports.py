@@ -86,8 +86,12 @@ def imports_of(mod: str) -> set[str]:
             for a in node.names:
                 sub = f"{target}.{a.name}"
                 out.add(sub if sub in MODULES else target)
-        elif isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module" and node.args \
-                and isinstance(node.args[0], ast.Constant):  # importlib.import_module("archlab.x")
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", None) == "import_module"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+        ):  # importlib.import_module("archlab.x")
             out.add(node.args[0].value)
     out.discard(mod)
     return out
@@ -123,8 +127,14 @@ print(json.dumps(failed))
 """
     names = sorted(set(MODULES) - ENTRY_POINTS)
     assert len(names) > 40  # the walk found the package
-    r = subprocess.run([sys.executable, "-c", code, json.dumps(names)], capture_output=True, text=True, timeout=600,
-                       cwd=ROOT, env={**__import__("os").environ, "PYTHONPATH": str(ROOT)})
+    r = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(names)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env={**__import__("os").environ, "PYTHONPATH": str(ROOT)},
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == {}
 
@@ -132,7 +142,9 @@ print(json.dumps(failed))
 def test_the_graph_reads_real_imports():
     """The walker sees what the modules do import (a walker that saw nothing would pass the
     rules below)."""
-    assert "archlab.model.genome" in GRAPH["archlab.results.reader"] and "optuna" in GRAPH["archlab.results.reader"]  # local import
+    assert (
+        "archlab.model.genome" in GRAPH["archlab.results.reader"] and "optuna" in GRAPH["archlab.results.reader"]
+    )  # local import
     assert "archlab.measure.graph_files" in GRAPH["archlab.export.run"]
     assert "archlab.testing.reference" in GRAPH["archlab.bench.main"]  # lazy: via importlib/_LAZY table
     assert "wandb" in GRAPH["archlab.tracking.tracker"] and "ray" in GRAPH["archlab.search.driver"]
@@ -143,8 +155,7 @@ def _package(mod: str) -> str:
 
 
 def test_every_module_sits_in_a_layer():
-    assert sorted(m for m in MODULES if m.count(".") == 1 and m not in ROOT_MODULES and
-                  _package(m) not in RANK) == []
+    assert sorted(m for m in MODULES if m.count(".") == 1 and m not in ROOT_MODULES and _package(m) not in RANK) == []
     assert {p.name for p in PKG.glob("*.py")} == {"__init__.py", "__main__.py"}
 
 
@@ -158,8 +169,11 @@ def climbing_edges(graph: dict[str, set[str]]) -> list[str]:
         for dep in deps:
             if dep == "archlab":
                 out.append(f"{mod} -> {dep}")
-            elif dep.startswith("archlab.") and _package(dep) != _package(mod) \
-                    and RANK[_package(dep)] >= RANK[_package(mod)]:
+            elif (
+                dep.startswith("archlab.")
+                and _package(dep) != _package(mod)
+                and RANK[_package(dep)] >= RANK[_package(mod)]
+            ):
                 out.append(f"{mod} -> {dep}")
     return sorted(out)
 
@@ -178,9 +192,11 @@ def test_the_layer_rule_catches_climbing_imports():
         "archlab.results.reader": {"archlab"},
         "archlab.cli.search": {"archlab.search.driver", "archlab.report.figures"},
     }
-    assert climbing_edges(planted) == ["archlab.model.builder -> archlab.measure.profile",
-                                       "archlab.results.reader -> archlab",
-                                       "archlab.search.trial -> archlab.fidelity.runner"]
+    assert climbing_edges(planted) == [
+        "archlab.model.builder -> archlab.measure.profile",
+        "archlab.results.reader -> archlab",
+        "archlab.search.trial -> archlab.fidelity.runner",
+    ]
 
 
 def test_no_import_cycles():
@@ -197,7 +213,7 @@ def test_no_import_cycles():
             if d not in MODULES:
                 continue
             if state.get(d) == 1:
-                cycles.append(stack[stack.index(d):] + [d])
+                cycles.append(stack[stack.index(d) :] + [d])
             elif d not in state:
                 visit(d)
         stack.pop()

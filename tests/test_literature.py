@@ -2,10 +2,10 @@
 
 import random
 
-from archlab.spaces import literature as literature_space
 from archlab.cli import main
 from archlab.model.genome import LETTERS
 from archlab.spaces import enumerate_count, load_space
+from archlab.spaces import literature as literature_space
 
 
 def test_every_block_chooses_among_all_letters_of_its_family():
@@ -15,7 +15,7 @@ def test_every_block_chooses_among_all_letters_of_its_family():
     for _ in range(400):
         g = space.sample(rng, constrained=False)
         seen[g.family] |= set(g.letters.replace("|", ""))
-    assert seen["bottleneck"] == {l for l, v in LETTERS.items() if "bottleneck" in v.families}
+    assert seen["bottleneck"] == {letter for letter, v in LETTERS.items() if "bottleneck" in v.families}
     assert seen["basic"] == {"2", "3", "R"}
     assert len(seen["bottleneck"]) == 12
 
@@ -40,10 +40,15 @@ def test_cli_presets_lists_the_family(capsys):
 
 def test_a_yaml_space_keeps_the_new_fields(tmp_path):
     path = tmp_path / "official.yaml"
-    path.write_text("description: official rules\nkind: free\ndepths: [[1], [1]]\nwidths: [0.125]\n"
-                    "letters: [C, \"2\"]\nfields: \"pool=caffe cw=0.5 sp=mid drop=0.0\"\n")
+    path.write_text(
+        "description: official rules\nkind: free\ndepths: [[1], [1]]\nwidths: [0.125]\n"
+        'letters: [C, "2"]\nfields: "pool=caffe cw=0.5 sp=mid drop=0.0"\n'
+    )
     space = load_space(str(path))
-    gs = {space.from_params({"depth_1": 1, "depth_2": 1, "width": 0.125, "block_1_1": a, "block_2_1": b})
-          for a in "C2" for b in "C2"}
+    gs = {
+        space.from_params({"depth_1": 1, "depth_2": 1, "width": 0.125, "block_1_1": a, "block_2_1": b})
+        for a in "C2"
+        for b in "C2"
+    }
     assert all(g.pool == "caffe" and g.stride_at == "mid" for g in gs)
     assert {g.cw for g in gs if "C" in g.letters} == {0.5} and {g.cw for g in gs if "C" not in g.letters} == {1.0}

@@ -28,11 +28,15 @@ def test_mo_asha_stops_the_dominated_trials_at_the_rung(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")]))
     ray.init(num_cpus=1, include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
     try:
-        sched = MOASHAScheduler(metrics=["val_top1", "latency_ms"], modes=["max", "min"], time_attr="epochs",
-                                max_t=3, grace=1, eta=3)
-        tuner = tune.Tuner(_trainable, param_space={"point": tune.grid_search(TRIALS)},
-                           tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=1, reuse_actors=True),
-                           run_config=tune.RunConfig(storage_path=str(tmp_path), name="moasha", verbose=0))
+        sched = MOASHAScheduler(
+            metrics=["val_top1", "latency_ms"], modes=["max", "min"], time_attr="epochs", max_t=3, grace=1, eta=3
+        )
+        tuner = tune.Tuner(
+            _trainable,
+            param_space={"point": tune.grid_search(TRIALS)},
+            tune_config=tune.TuneConfig(scheduler=sched, max_concurrent_trials=1, reuse_actors=True),
+            run_config=tune.RunConfig(storage_path=str(tmp_path), name="moasha", verbose=0),
+        )
         grid = tuner.fit()
         epochs = {tuple(r.config["point"]): r.metrics["epochs"] for r in grid}
     finally:

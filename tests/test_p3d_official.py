@@ -14,21 +14,22 @@ import sys
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from archlab.model import blocks, stems
 from archlab.model.builder import VideoNet, build
-from archlab.model.caffe import CaffeLayer, import_p3d, p3d_state_dict, read_caffemodel, write_caffemodel
-from archlab.util.errors import UserError
+from archlab.model.caffe import CaffeLayer, import_p3d, p3d_state_dict, write_caffemodel
 from archlab.model.genome import parse
 from archlab.model.presets import PRESETS, get
 from archlab.testing.p3d_prototxt import p3d_layers, random_blobs, run
+from archlab.util.errors import UserError
 
 CLIP = (16, 64, 64)
 
 
 def _caffe_layers(layers, blobs):
-    return [CaffeLayer(l.name, l.type, l.bottoms, l.tops, blobs.get(l.name, [])) for l in layers]
+    return [
+        CaffeLayer(layer.name, layer.type, layer.bottoms, layer.tops, blobs.get(layer.name, [])) for layer in layers
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -73,8 +74,13 @@ def test_import_weights_cli_writes_a_checkpoint_export_reads(p3d199_files, tmp_p
     _, blobs, path = p3d199_files
     out = tmp_path / "model.pt"
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run([sys.executable, "-m", "archlab", "import-weights", "p3d199", "--caffemodel", str(path),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [sys.executable, "-m", "archlab", "import-weights", "p3d199", "--caffemodel", str(path), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr
     ckpt = torch.load(out, weights_only=True)
     assert ckpt["genome"] == PRESETS["p3d199"]
@@ -92,20 +98,35 @@ def test_a_wrong_or_damaged_caffemodel_is_one_line_exit_2(p3d199_files, tmp_path
     layers, blobs, path = p3d199_files
     bad = tmp_path / "bad.caffemodel"
     if damage == "truncated":
-        bad.write_bytes(path.read_bytes()[: 5_000_000])
+        bad.write_bytes(path.read_bytes()[:5_000_000])
     elif damage == "text":
         bad.write_text("name: 'not a binary model'\n")
     elif damage == "other_net":  # P3D-63's layers (fewer blocks; res3 named a..d) for the p3d199 command
         l63 = p3d_layers((3, 4, 6, 3))
         write_caffemodel(bad, _caffe_layers(l63, random_blobs(l63)))
     else:  # the same file without a layer
-        write_caffemodel(bad, [l for l in _caffe_layers(layers, blobs) if l.name != "bn3b2_branch2b_t"])
+        write_caffemodel(bad, [layer for layer in _caffe_layers(layers, blobs) if layer.name != "bn3b2_branch2b_t"])
     with pytest.raises(UserError) as e:
         import_p3d(get("p3d199"), bad)
     assert "\n" not in str(e.value)
     env = {**os.environ, "PYTHONPATH": os.getcwd()}
-    proc = subprocess.run([sys.executable, "-m", "archlab", "import-weights", "p3d199", "--caffemodel", str(bad),
-                           "--out", str(tmp_path / "m.pt")], capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archlab",
+            "import-weights",
+            "p3d199",
+            "--caffemodel",
+            str(bad),
+            "--out",
+            str(tmp_path / "m.pt"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert not (tmp_path / "m.pt").exists()
 
@@ -121,23 +142,35 @@ def test_bvlc_batchnorm_plus_scale_layers_import_too():
 
     for name, (module, kind) in p3d_layer_map(g).items():
         if kind == "conv":
-            layers.append(CaffeLayer(name, "Convolution", ["x"], [name], [torch.randn(ref[f"{module}.weight"].shape,
-                                                                                        generator=gen)]))
+            layers.append(
+                CaffeLayer(
+                    name, "Convolution", ["x"], [name], [torch.randn(ref[f"{module}.weight"].shape, generator=gen)]
+                )
+            )
         elif kind == "bn":
             c = ref[f"{module}.weight"].shape[0]
             mean, var, f = torch.randn(c, generator=gen), torch.rand(c, generator=gen) + 0.5, 4.0
             layers.append(CaffeLayer(name, "BatchNorm", [name], [name], [mean * f, var * f, torch.tensor([f])]))
-            layers.append(CaffeLayer("scale" + name[2:], "Scale", [name], [name],
-                                     [torch.full((c,), 2.0), torch.full((c,), 0.5)]))
+            layers.append(
+                CaffeLayer("scale" + name[2:], "Scale", [name], [name], [torch.full((c,), 2.0), torch.full((c,), 0.5)])
+            )
         else:
-            layers.append(CaffeLayer("fc8", "InnerProduct", ["x"], ["fc8"], [torch.randn(3, 32, generator=gen),
-                                                                            torch.randn(3, generator=gen)]))
+            layers.append(
+                CaffeLayer(
+                    "fc8",
+                    "InnerProduct",
+                    ["x"],
+                    ["fc8"],
+                    [torch.randn(3, 32, generator=gen), torch.randn(3, generator=gen)],
+                )
+            )
     sd = p3d_state_dict(g, layers, ref)
     assert torch.allclose(sd["stem.1.running_mean"] * 4.0, layers[1].blobs[0])
     assert torch.equal(sd["stem.1.weight"], torch.full((4,), 2.0))
 
 
 # ---- one test per rule ---------------------------------------------------------------------
+
 
 def _caffe_max_pool(x, k, s):
     """Caffe's max pooling by hand: pad 0, ceil rounding, windows start at 0, s, 2s... and are
@@ -148,7 +181,7 @@ def _caffe_max_pool(x, k, s):
     for t in range(out_sizes[0]):
         for h in range(out_sizes[1]):
             for w in range(out_sizes[2]):
-                win = x[:, :, t * s[0]:t * s[0] + k[0], h * s[1]:h * s[1] + k[1], w * s[2]:w * s[2] + k[2]]
+                win = x[:, :, t * s[0] : t * s[0] + k[0], h * s[1] : h * s[1] + k[1], w * s[2] : w * s[2] + k[2]]
                 out[:, :, t, h, w] = win.amax(dim=(2, 3, 4))
     return out
 
@@ -200,12 +233,18 @@ def test_official_presets_say_their_rules_and_old_strings_keep_theirs():
     assert str(parse("22|2 cw=0.5")) == "22|2"  # cw cannot act without C blocks: one string per network
 
 
-@pytest.mark.skipif(not os.environ.get("ARCHLAB_P3D_PROTOTXT"), reason="set ARCHLAB_P3D_PROTOTXT to the official "
-                    "deploy_p3d_resnet_kinetics.prototxt to compare the reference with it layer by layer")
+@pytest.mark.skipif(
+    not os.environ.get("ARCHLAB_P3D_PROTOTXT"),
+    reason="set ARCHLAB_P3D_PROTOTXT to the official "
+    "deploy_p3d_resnet_kinetics.prototxt to compare the reference with it layer by layer",
+)
 def test_reference_layer_list_equals_the_official_prototxt():
     text = open(os.environ["ARCHLAB_P3D_PROTOTXT"]).read()
-    real = [b for b in re.findall(r"layer \{(.*?)\n\}", text, re.S)
-            if re.search(r'type: "([^"]+)"', b).group(1) not in ("Input", "Softmax")]
+    real = [
+        b
+        for b in re.findall(r"layer \{(.*?)\n\}", text, re.S)
+        if re.search(r'type: "([^"]+)"', b).group(1) not in ("Input", "Softmax")
+    ]
     mine = p3d_layers()
     assert len(real) == len(mine)
     for b, m in zip(real, mine):

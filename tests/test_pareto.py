@@ -12,10 +12,13 @@ OBJ, DIR = ["val_top1", "latency_ms"], ["max", "min"]
 
 
 def table():
-    return pd.DataFrame({
-        "val_top1":   [0.9, 0.8, 0.5, 0.85, 0.4, 0.9, math.nan],
-        "latency_ms": [10., 5.0, 1.0, 12.0, 2.0, 10., 0.1],
-    }, index=list("abcdefg"))
+    return pd.DataFrame(
+        {
+            "val_top1": [0.9, 0.8, 0.5, 0.85, 0.4, 0.9, math.nan],
+            "latency_ms": [10.0, 5.0, 1.0, 12.0, 2.0, 10.0, 0.1],
+        },
+        index=list("abcdefg"),
+    )
 
 
 def test_non_dominated():

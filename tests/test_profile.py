@@ -3,9 +3,9 @@
 import pytest
 
 from archlab.measure import profile
-from archlab.util.errors import UserError
 from archlab.model.genome import parse
 from archlab.model.presets import DEFAULT_INPUT, PRESETS, get
+from archlab.util.errors import UserError
 
 # torchvision's own published GFLOPS for these models are multiply-adds at 16x112x112.
 KNOWN_GMACS = {"r3d_18": 40.697, "mc3_18": 43.343, "r2plus1d_18": 40.519}
@@ -22,8 +22,9 @@ def test_fast_counter_equals_fvcore_per_stage(name):
     fast, ref = profile.count_fast(g, clip), profile.count_fvcore(g, clip)
     assert fast.params == ref.params
     assert fast.macs == ref.macs
-    assert [(s.name, s.macs, s.params, s.out_shape) for s in fast.stages] == \
-           [(s.name, s.macs, s.params, s.out_shape) for s in ref.stages]
+    assert [(s.name, s.macs, s.params, s.out_shape) for s in fast.stages] == [
+        (s.name, s.macs, s.params, s.out_shape) for s in ref.stages
+    ]
     assert sum(s.macs for s in ref.stages) == ref.macs
     assert sum(s.params for s in ref.stages) == ref.params
 
@@ -39,7 +40,12 @@ def test_p3d63_macs_by_hand():
     assert c.stages[0].macs == 16 * 80 * 80 * 64 * 3 * 49
     assert c.stages[-1].macs == 2048 * 400
     assert c.stages[0].out_shape == (64, 8, 40, 40)
-    assert [s.out_shape for s in c.stages[1:5]] == [(256, 8, 40, 40), (512, 4, 20, 20), (1024, 2, 10, 10), (2048, 1, 5, 5)]
+    assert [s.out_shape for s in c.stages[1:5]] == [
+        (256, 8, 40, 40),
+        (512, 4, 20, 20),
+        (1024, 2, 10, 10),
+        (2048, 1, 5, 5),
+    ]
 
 
 def test_uncounted_ops_are_reported_not_warned(recwarn):

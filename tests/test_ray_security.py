@@ -9,9 +9,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from search_helpers import TINY_SPACE
 
 from archlab.search import SearchConfig, search, shutdown
-from search_helpers import TINY_SPACE
 
 pytestmark = pytest.mark.slow
 TESTS = Path(__file__).parent
@@ -32,7 +32,7 @@ def _listening() -> dict[int, str]:
             hexaddr, hexport = f[1].split(":")
             raw = bytes.fromhex(hexaddr)
             # /proc prints each 32-bit word in host order
-            raw = b"".join(struct.pack("=I", struct.unpack(">I", raw[i:i + 4])[0]) for i in range(0, len(raw), 4))
+            raw = b"".join(struct.pack("=I", struct.unpack(">I", raw[i : i + 4])[0]) for i in range(0, len(raw), 4))
             out[int(f[9])] = f"{socket.inet_ntop(family, raw)}:{int(hexport, 16)}"
     return out
 
@@ -103,9 +103,22 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # what a user has: nothing set
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
-    cfg = SearchConfig.from_settings(dict(space=str(space), name="sec", out=str(tmp_path / "runs"), trials=1, epochs=1,
-                                          frames=4, size=32, train_clips=16, val_clips=8, wandb="off",
-                                          latency_runs=1, confirm_seeds=0))
+    cfg = SearchConfig.from_settings(
+        dict(
+            space=str(space),
+            name="sec",
+            out=str(tmp_path / "runs"),
+            trials=1,
+            epochs=1,
+            frames=4,
+            size=32,
+            train_clips=16,
+            val_clips=8,
+            wandb="off",
+            latency_runs=1,
+            confirm_seeds=0,
+        )
+    )
     seen: list[dict] = []
 
     def echo(line: str) -> None:
@@ -114,12 +127,20 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
             listen = _listening()
             owners = {pid: {listen[i] for i in inodes if i in listen} for pid, inodes in _sockets_of(pids).items()}
             owners = {pid: addrs for pid, addrs in owners.items() if addrs}
-            seen.append({"pids": pids, "listen": {(_comm(pid), a) for pid, addrs in owners.items() for a in addrs},
-                         # the auth mode of every Ray process that listens (a process that
-                         # exited meanwhile has no readable environment and is left out)
-                         "env": {pid: (_environ(pid).get("RAY_AUTH_MODE"), _comm(pid), _exe(pid)) for pid in owners
-                                 if pid != os.getpid() and _environ(pid)},
-                         "driver_env": os.environ.get("RAY_AUTH_MODE")})
+            seen.append(
+                {
+                    "pids": pids,
+                    "listen": {(_comm(pid), a) for pid, addrs in owners.items() for a in addrs},
+                    # the auth mode of every Ray process that listens (a process that
+                    # exited meanwhile has no readable environment and is left out)
+                    "env": {
+                        pid: (_environ(pid).get("RAY_AUTH_MODE"), _comm(pid), _exe(pid))
+                        for pid in owners
+                        if pid != os.getpid() and _environ(pid)
+                    },
+                    "driver_env": os.environ.get("RAY_AUTH_MODE"),
+                }
+            )
 
     try:
         out = search(cfg, echo=echo)
@@ -147,8 +168,18 @@ def test_a_local_search_listens_on_loopback_only_with_token_auth(tmp_path, monke
     assert set(modes.values()) == {"token"}, modes
 
 
-@pytest.mark.parametrize("host, warned", [("127.0.0.1", False), ("localhost", False), ("::1", False),
-                                          ("0.0.0.0", True), ("192.0.2.7", True), ("::", True), ("myhost", True)])
+@pytest.mark.parametrize(
+    "host, warned",
+    [
+        ("127.0.0.1", False),
+        ("localhost", False),
+        ("::1", False),
+        ("0.0.0.0", True),
+        ("192.0.2.7", True),
+        ("::", True),
+        ("myhost", True),
+    ],
+)
 def test_the_dashboard_warns_on_a_non_loopback_host(host, warned):
     from archlab.cli.report import is_loopback
 
@@ -159,8 +190,19 @@ def test_no_archlab_file_switches_rays_auth_off():
     """`RAY_AUTH_MODE=disabled` was the default of cli.main, search and .ci/run on main."""
     root = TESTS.parent
     files = [*root.joinpath("archlab").rglob("*.py"), root / ".ci" / "run", root / "Makefile"]
-    offenders = [str(f.relative_to(root)) for f in files
-                 if f.exists() and "RAY_AUTH_MODE" in f.read_text() and "disabled" in
-                 "".join(l for l in f.read_text().splitlines() if "RAY_AUTH_MODE" in l and "=" in l
-                         and not l.lstrip().startswith(("#", '"', "'")) and "``" not in l)]
+    offenders = [
+        str(f.relative_to(root))
+        for f in files
+        if f.exists()
+        and "RAY_AUTH_MODE" in f.read_text()
+        and "disabled"
+        in "".join(
+            line
+            for line in f.read_text().splitlines()
+            if "RAY_AUTH_MODE" in line
+            and "=" in line
+            and not line.lstrip().startswith(("#", '"', "'"))
+            and "``" not in line
+        )
+    ]
     assert offenders == []

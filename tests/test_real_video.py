@@ -33,8 +33,12 @@ STATED = {
     "carphone_distorted.mp4": ("h264", 176, 144, None),
     "carphone_pristine.mp4": ("h264", 176, 144, None),
 }
-CLASS = {"bigbuckbunny.mp4": "bunny", "bikes.mp4": "bikes", "carphone_distorted.mp4": "carphone",
-         "carphone_pristine.mp4": "carphone"}
+CLASS = {
+    "bigbuckbunny.mp4": "bunny",
+    "bikes.mp4": "bikes",
+    "carphone_distorted.mp4": "carphone",
+    "carphone_pristine.mp4": "carphone",
+}
 SIZE = 32  # short side every test decodes at: small, so the test is fast
 
 
@@ -53,9 +57,15 @@ def _metadata(path: Path) -> dict:
         s = c.streams.video[0]
         packets = sum(1 for p in c.demux(s) if p.size)  # demuxing only
         duration = Fraction(s.duration) * s.time_base if s.duration else None
-        return {"codec": s.codec_context.name, "width": s.codec_context.width, "height": s.codec_context.height,
-                "header_frames": int(s.frames), "packets": packets, "rate": Fraction(s.average_rate),
-                "duration_frames": duration * Fraction(s.average_rate) if duration is not None else None}
+        return {
+            "codec": s.codec_context.name,
+            "width": s.codec_context.width,
+            "height": s.codec_context.height,
+            "header_frames": int(s.frames),
+            "packets": packets,
+            "rate": Fraction(s.average_rate),
+            "duration_frames": duration * Fraction(s.average_rate) if duration is not None else None,
+        }
 
 
 @pytest.fixture(scope="module")
@@ -100,8 +110,9 @@ def _tree(tmp_path: Path, clips: dict) -> Path:
 def test_video_folder_and_data_prepare_read_the_real_clips(tmp_path, capsys, clips):
     root = _tree(tmp_path, clips)
     cache = tmp_path / "cache"
-    code = main(["data", "prepare", "folder", "--root", str(root), "--cache", str(cache), "--size", str(SIZE),
-                 "--workers", "1"])
+    code = main(
+        ["data", "prepare", "folder", "--root", str(root), "--cache", str(cache), "--size", str(SIZE), "--workers", "1"]
+    )
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "4 videos; 4 decoded now" in out.out and "0 skipped" in out.out

@@ -5,18 +5,37 @@ import math
 import pandas as pd
 import pytest
 
-from archlab.results.record import (ATTRS, COUNTED, FINISHED, NOT_TRAINED, STATUSES, TOLD_FAIL, WORKER_DIED, Status,
-                            TrialRecord, final_status, status_from_optuna)
+from archlab.results.record import (
+    ATTRS,
+    COUNTED,
+    FINISHED,
+    NOT_TRAINED,
+    STATUSES,
+    TOLD_FAIL,
+    WORKER_DIED,
+    Status,
+    TrialRecord,
+    final_status,
+    status_from_optuna,
+)
 
 
-@pytest.mark.parametrize("reported, error, expected", [
-    (None, False, "ok"), (None, True, "failed"),
-    ("ok", False, "ok"), ("running", False, "stopped"),  # the last report was an intermediate epoch
-    ("running", True, "failed"),  # the worker died mid-run
-    ("ok", True, "ok"),  # died after its final epoch was reported and saved: the result stands
-    ("failed", True, "failed"), ("rejected", True, "rejected"), ("rejected", False, "rejected"),
-    ("repeat", False, "repeat"), ("interrupted", False, "interrupted"),
-])
+@pytest.mark.parametrize(
+    "reported, error, expected",
+    [
+        (None, False, "ok"),
+        (None, True, "failed"),
+        ("ok", False, "ok"),
+        ("running", False, "stopped"),  # the last report was an intermediate epoch
+        ("running", True, "failed"),  # the worker died mid-run
+        ("ok", True, "ok"),  # died after its final epoch was reported and saved: the result stands
+        ("failed", True, "failed"),
+        ("rejected", True, "rejected"),
+        ("rejected", False, "rejected"),
+        ("repeat", False, "repeat"),
+        ("interrupted", False, "interrupted"),
+    ],
+)
 def test_the_normalising_rule(reported, error, expected):
     assert final_status(reported, error) == Status(expected)
 
@@ -30,12 +49,28 @@ def test_a_worker_that_died_gets_a_reason_and_a_reported_reason_is_kept():
 
 
 def test_attrs_round_trip_without_non_finite_values():
-    r = TrialRecord.from_result({"status": "ok", "genome": "A|2", "val_top1": 0.5, "latency_ms": math.inf,
-                                 "gmacs": math.nan, "params": 12, "epoch_time_s": 1.0}, error=False,
-                                ray_trial_id="abc_00001")
+    r = TrialRecord.from_result(
+        {
+            "status": "ok",
+            "genome": "A|2",
+            "val_top1": 0.5,
+            "latency_ms": math.inf,
+            "gmacs": math.nan,
+            "params": 12,
+            "epoch_time_s": 1.0,
+        },
+        error=False,
+        ray_trial_id="abc_00001",
+    )
     attrs = r.to_attrs()
-    assert attrs == {"status": "ok", "reason": "", "ray_trial_id": "abc_00001", "genome": "A|2", "val_top1": 0.5,
-                     "params": 12}
+    assert attrs == {
+        "status": "ok",
+        "reason": "",
+        "ray_trial_id": "abc_00001",
+        "genome": "A|2",
+        "val_top1": 0.5,
+        "params": 12,
+    }
     assert set(attrs) <= set(ATTRS) and "epoch_time_s" not in attrs  # only the schema is stored
     assert TrialRecord.from_attrs(attrs) == r.with_(latency_ms=None, gmacs=None)
     assert type(attrs["status"]) is str  # JSON-storable
@@ -68,18 +103,22 @@ def test_a_trial_a_killed_driver_left_running_is_read_back_as_running_and_resume
     parameters) instead of closing it (issue 15 item 2: its epochs are in trials/NNNN/)."""
     import optuna
 
-    from archlab.results import reader as results
     from archlab import tracking
+    from archlab.results import reader as results
     from archlab.search.optuna_trials import reattach, unfinished
     from archlab.testing.study import write_settings
 
     d = tmp_path / "st"
     write_settings(d, frames=4, size=32)
-    study = optuna.create_study(study_name="st", storage=f"sqlite:///{d / 'optuna.db'}",
-                                directions=["maximize", "minimize"])
+    study = optuna.create_study(
+        study_name="st", storage=f"sqlite:///{d / 'optuna.db'}", directions=["maximize", "minimize"]
+    )
     done = study.ask()
-    for k, v in TrialRecord(status=Status.OK, genome="A|2", val_top1=0.5, latency_ms=1.0, gmacs=0.001,
-                            params=10).to_attrs().items():
+    for k, v in (
+        TrialRecord(status=Status.OK, genome="A|2", val_top1=0.5, latency_ms=1.0, gmacs=0.001, params=10)
+        .to_attrs()
+        .items()
+    ):
         done.set_user_attr(k, v)
     study.tell(done, [0.5, 1.0])
     left = study.ask()
@@ -96,4 +135,3 @@ def test_a_trial_a_killed_driver_left_running_is_read_back_as_running_and_resume
     assert trial.number == 1 and trial.suggest_categorical("letter", ["A", "B", "C"]) == stored
     again.tell(trial, [0.4, 2.0])
     assert unfinished(again) == [] and len(again.trials) == 2
-

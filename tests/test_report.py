@@ -21,13 +21,22 @@ import yaml
 from matplotlib.collections import LineCollection
 
 from archlab.cli import main
-from archlab.util.errors import UserError
-from archlab.results.record import TrialRecord
-from archlab.report import (build_report, chance_accuracy, hypervolume_curve, hypervolume_figure,
-                            hypervolume_time_curve, mix_figure, short_genome, study_hypervolume, tradeoff_figure)
+from archlab.report import (
+    build_report,
+    chance_accuracy,
+    hypervolume_curve,
+    hypervolume_figure,
+    hypervolume_time_curve,
+    mix_figure,
+    short_genome,
+    study_hypervolume,
+    tradeoff_figure,
+)
 from archlab.results.reader import hypervolume_summary, load_results, row, table
+from archlab.results.record import TrialRecord
 from archlab.results.writers import write_tables
 from archlab.testing.study import write_study
+from archlab.util.errors import UserError
 
 G = "sw=8 w=8,16 cls=6"
 # (genome, status, val_top1, latency_ms, gmacs, params, reason)
@@ -51,18 +60,36 @@ NOT_FRONT = [SEARCH[i][0] for i in (2, 5, 6, 7, 8)] + [BASELINES[0][1]]
 
 
 def _record(n: int, genome: str, status: str, acc, lat, gmacs, params, reason="", label="") -> TrialRecord:
-    return TrialRecord(status=status, reason=reason, ray_trial_id=f"rt{n:05d}" + ("b" if label else ""), genome=genome,
-                       genome_id=f"id{n:02d}{len(genome)}", label=label, val_top1=acc,
-                       val_top5=None if acc is None else min(1.0, acc + 0.3), latency_ms=lat, gmacs=gmacs,
-                       params=params, epochs=0 if status == "rejected" else (2 if status == "stopped" else 4),
-                       checkpoint=f"ray/t{n}/work", train_time_s=12.5, trial_time_s=14.0)
+    return TrialRecord(
+        status=status,
+        reason=reason,
+        ray_trial_id=f"rt{n:05d}" + ("b" if label else ""),
+        genome=genome,
+        genome_id=f"id{n:02d}{len(genome)}",
+        label=label,
+        val_top1=acc,
+        val_top5=None if acc is None else min(1.0, acc + 0.3),
+        latency_ms=lat,
+        gmacs=gmacs,
+        params=params,
+        epochs=0 if status == "rejected" else (2 if status == "stopped" else 4),
+        checkpoint=f"ray/t{n}/work",
+        train_time_s=12.5,
+        trial_time_s=14.0,
+    )
 
 
 def make_study(root: Path, name: str = "mixdemo", search=SEARCH, baselines=BASELINES) -> Path:
-    return write_study(root / name, [_record(n, *row) for n, row in enumerate(search)],
-                       [_record(n, g, "ok", acc, lat, gm, p, label=label)
-                        for n, (label, g, acc, lat, gm, p) in enumerate(baselines)],
-                       tables=False, space="interleave", epochs=4, trials=max(1, len(search)), wandb="off")
+    return write_study(
+        root / name,
+        [_record(n, *row) for n, row in enumerate(search)],
+        [_record(n, g, "ok", acc, lat, gm, p, label=label) for n, (label, g, acc, lat, gm, p) in enumerate(baselines)],
+        tables=False,
+        space="interleave",
+        epochs=4,
+        trials=max(1, len(search)),
+        wandb="off",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -105,15 +132,18 @@ def test_report_md_has_front_failures_and_plots(study: Path):
         assert g not in front_block, g
     # rows sorted by latency, the fastest first; numbers as logged
     assert front_block.index(SEARCH[4][0]) < front_block.index(SEARCH[1][0]) < front_block.index(SEARCH[3][0])
-    line = next(l for l in front_block.splitlines() if l.endswith(SEARCH[3][0]))
+    line = next(text_line for text_line in front_block.splitlines() if text_line.endswith(SEARCH[3][0]))
     assert line.split()[:4] == ["3", "0.620", "0.920", "20.00"]
-    line = next(l for l in front_block.splitlines() if l.endswith(BASELINES[1][1]))
+    line = next(text_line for text_line in front_block.splitlines() if text_line.endswith(BASELINES[1][1]))
     assert line.split()[:2] == ["b1", "0.550"]  # a baseline by the id `archlab export --trial` takes
     failures = text.split("## Failures (2)")[1].split("## ")[0]
     assert "RuntimeError: loss is NaN at epoch 2" in failures and "GMACs 1.2 > limit 1" in failures
     assert "rejected" in failures and "failed" in failures
     summary = text.split("## Summary")[1].split("## ")[0]
-    assert "search trials: 9 — finished 7 (ok 6, stopped early 1), failed 1, rejected 1, repeats not retrained 0, running 0" in summary
+    assert (
+        "search trials: 9 — finished 7 (ok 6, stopped early 1), failed 1, rejected 1, repeats not retrained 0, running 0"
+        in summary
+    )
     # hypervolume of the search front w.r.t. the reference point (acc 0, latency 1.1 x 80 ms)
     ref_lat = 80.0 * 1.1
     pts = sorted([(4.0, 0.30), (6.0, 0.40), (10.0, 0.50), (20.0, 0.62), (80.0, 0.58)])
@@ -195,7 +225,7 @@ def test_one_trial_without_baselines(tmp_path: Path):
 def test_short_genome_fits_labels():
     long = "ABC|ABCA|BCABCABCABCABCABCABCABCABC|222 stem=3d/none fam=basic t=-,c,c,c cls=400"
     s = short_genome(long, 24, 2)
-    assert "cls=" not in s and len(s.splitlines()) == 2 and all(len(l) <= 24 for l in s.splitlines())
+    assert "cls=" not in s and len(s.splitlines()) == 2 and all(len(text_line) <= 24 for text_line in s.splitlines())
     assert s.endswith("…")
     assert short_genome("AB|C2 sw=8 cls=6") == "AB|C2 sw=8"
 
@@ -209,8 +239,13 @@ def _free_port() -> int:
 def test_dashboard_serves_the_study(study: Path):
     port = _free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "archlab", "dashboard", str(study), "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "archlab", "dashboard", str(study), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         deadline, names, last = time.monotonic() + 30, None, None
         while time.monotonic() < deadline and names is None:
@@ -237,12 +272,16 @@ def test_dashboard_errors(tmp_path: Path, capsys):
 
 # ---- a damaged optuna.db: one line, exit 2, from every reader ---------------------------------
 
-@pytest.mark.parametrize("damage, needle", [
-    (lambda b: b[: len(b) // 2], "cannot be read as an Optuna storage (database disk image is malformed)"),
-    (lambda b: b[:100], "cannot be read as an Optuna storage"),
-    (lambda b: b"", "is empty (0 bytes)"),
-    (lambda b: b"\x00" * 4096, "is not an SQLite database"),
-])
+
+@pytest.mark.parametrize(
+    "damage, needle",
+    [
+        (lambda b: b[: len(b) // 2], "cannot be read as an Optuna storage (database disk image is malformed)"),
+        (lambda b: b[:100], "cannot be read as an Optuna storage"),
+        (lambda b: b"", "is empty (0 bytes)"),
+        (lambda b: b"\x00" * 4096, "is not an SQLite database"),
+    ],
+)
 def test_damaged_storage_is_one_line_from_report_and_dashboard(study: Path, capsys, damage, needle):
     db = study / "optuna.db"
     db.write_bytes(damage(db.read_bytes()))
@@ -259,6 +298,7 @@ def test_damaged_storage_is_one_line_from_report_and_dashboard(study: Path, caps
 
 # ---- what the plots draw -------------------------------------------------------------------------
 
+
 def _table(study: Path):
     df, info = load_results(study)
     return df, info
@@ -269,7 +309,7 @@ def test_tradeoff_plot_marks_chance_and_draws_stopped_trials_hollow(study: Path)
     assert chance_accuracy(df) == pytest.approx(1 / 6)
     fig = tradeoff_figure(df, "latency_ms", "t", {}, objectives=info.objectives, directions=info.directions)
     ax = fig.axes[0]
-    chance = [l for l in ax.lines if str(l.get_label()).startswith("chance")]
+    chance = [artist for artist in ax.lines if str(artist.get_label()).startswith("chance")]
     assert len(chance) == 1 and list(chance[0].get_ydata()) == pytest.approx([1 / 6, 1 / 6])
     assert chance[0].get_label() == "chance (1/6 = 0.167)" and ax.get_ylim()[0] < 1 / 6
     stopped = df[df["status"] == "stopped"]
@@ -293,10 +333,16 @@ def test_mix_plot_marks_chance_and_stopped_trials(study: Path):
     df, info = _table(study)
     fig = mix_figure(df, "t", objectives=info.objectives, directions=info.directions)
     panels = [ax for ax in fig.axes if ax.get_visible()]
-    assert panels and all(any(l.get_ydata()[0] == pytest.approx(1 / 6) for l in ax.lines) for ax in panels)
+    assert panels and all(any(artist.get_ydata()[0] == pytest.approx(1 / 6) for artist in ax.lines) for ax in panels)
     for ax in panels:
-        hollow = [p for c in ax.collections if len(c.get_offsets()) and not isinstance(c, LineCollection) and
-                  (len(c.get_facecolors()) == 0 or np.all(c.get_facecolors()[:, 3] == 0)) for p in c.get_offsets()]
+        hollow = [
+            p
+            for c in ax.collections
+            if len(c.get_offsets())
+            and not isinstance(c, LineCollection)
+            and (len(c.get_facecolors()) == 0 or np.all(c.get_facecolors()[:, 3] == 0))
+            for p in c.get_offsets()
+        ]
         assert [round(float(y), 3) for _, y in hollow] == [0.35]  # trial 7, stopped
 
 
@@ -330,28 +376,41 @@ def test_hypervolume_plot_has_whole_trial_numbers_as_ticks(study: Path):
     assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks), ticks
 
 
-
 # ---- hypervolume history against trials and wall time ---------------------------------------------
 
 T0 = datetime(2026, 12, 1, 9, 0, 0)
 # (status, val_top1, latency_ms, started s, completed s or None): two trials at a time, finishing
 # out of number order; reference point (acc 0, latency 20 ms).
-TIMED = [("ok", 0.5, 10.0, 0.0, 100.0),  # 0: alone 0.5 x 10 = 5
-         ("ok", 0.4, 5.0, 0.0, 60.0),  # 1: finishes first, 0.4 x 15 = 6; with 0: 6 + 0.1 x 10 = 7
-         ("rejected", None, None, 100.0, 100.5),  # 2: no objective values
-         ("stopped", 0.9, 1.0, 61.0, 130.0),  # 3: stopped at a rung, would dominate all: counts for nothing
-         ("ok", 0.8, 8.0, 101.0, 250.0),  # 4: 0.4 x 15 + 0.4 x 12 = 10.8 (0 is dominated)
-         ("running", 0.7, 2.0, 131.0, None)]  # 5: not completed: not on the time axis
-TIMED_BASE = [("ok", 0.6, 12.0, 300.0, 400.0),  # b0: 0.6 x 8 = 4.8
-              ("ok", 0.3, 25.0, 300.0, 350.0)]  # b1: beyond the reference latency, adds nothing
+TIMED = [
+    ("ok", 0.5, 10.0, 0.0, 100.0),  # 0: alone 0.5 x 10 = 5
+    ("ok", 0.4, 5.0, 0.0, 60.0),  # 1: finishes first, 0.4 x 15 = 6; with 0: 6 + 0.1 x 10 = 7
+    ("rejected", None, None, 100.0, 100.5),  # 2: no objective values
+    ("stopped", 0.9, 1.0, 61.0, 130.0),  # 3: stopped at a rung, would dominate all: counts for nothing
+    ("ok", 0.8, 8.0, 101.0, 250.0),  # 4: 0.4 x 15 + 0.4 x 12 = 10.8 (0 is dominated)
+    ("running", 0.7, 2.0, 131.0, None),
+]  # 5: not completed: not on the time axis
+TIMED_BASE = [
+    ("ok", 0.6, 12.0, 300.0, 400.0),  # b0: 0.6 x 8 = 4.8
+    ("ok", 0.3, 25.0, 300.0, 350.0),
+]  # b1: beyond the reference latency, adds nothing
 REF = [0.0, 20.0]
 
 
 def _timed_records(rows, label=""):
     recs, times = [], []
     for n, (status, acc, lat, start, end) in enumerate(rows):
-        recs.append(TrialRecord(status=status, genome=f"AB|C2 {G}", label=label, val_top1=acc, latency_ms=lat,
-                                gmacs=0.01, params=1000, epochs=4))
+        recs.append(
+            TrialRecord(
+                status=status,
+                genome=f"AB|C2 {G}",
+                label=label,
+                val_top1=acc,
+                latency_ms=lat,
+                gmacs=0.01,
+                params=1000,
+                epochs=4,
+            )
+        )
         times.append((T0 + timedelta(seconds=start), None if end is None else T0 + timedelta(seconds=end)))
     return recs, times
 
@@ -392,30 +451,45 @@ def test_hypervolume_plot_draws_both_axes_for_search_and_baselines(tmp_path: Pat
     above from front.yaml's one reference point, and front.yaml holds the baselines' hypervolume."""
     search, st = _timed_records(TIMED)
     base, bt = _timed_records(TIMED_BASE, "pure A")
-    d = write_study(tmp_path / "timed", search, base, times=st, baseline_times=bt, space="interleave", epochs=4,
-                    trials=6, wandb="off", tables=False)
+    d = write_study(
+        tmp_path / "timed",
+        search,
+        base,
+        times=st,
+        baseline_times=bt,
+        space="interleave",
+        epochs=4,
+        trials=6,
+        wandb="off",
+        tables=False,
+    )
     settings = yaml.safe_load((d / "study.yaml").read_text())
     (d / "study.yaml").write_text(yaml.safe_dump({**settings, "reference_point": REF}))  # a fixed point, as a user sets
     write_tables(d)
     df, info = load_results(d)
-    assert df.loc[~df["baseline"], "completed"].tolist()[:2] == [(T0 + timedelta(seconds=100)).isoformat(),
-                                                                  (T0 + timedelta(seconds=60)).isoformat()]
+    assert df.loc[~df["baseline"], "completed"].tolist()[:2] == [
+        (T0 + timedelta(seconds=100)).isoformat(),
+        (T0 + timedelta(seconds=60)).isoformat(),
+    ]
     front = yaml.safe_load((d / "front.yaml").read_text())
     assert front["reference_point"] == REF
     assert front["hypervolume"] == pytest.approx(10.8) and front["baselines_hypervolume"] == pytest.approx(4.8)
     hv = study_hypervolume(df, info.settings, info.objectives, info.directions)
-    fig = hypervolume_figure(hypervolume_curve(df, info.objectives, info.directions, REF), hv, "t",
-                             time_curve=hypervolume_time_curve(df, info.objectives, info.directions, REF),
-                             baselines=hypervolume_curve(df, info.objectives, info.directions, REF, baseline=True),
-                             baselines_time=hypervolume_time_curve(df, info.objectives, info.directions, REF,
-                                                                   baseline=True))
+    fig = hypervolume_figure(
+        hypervolume_curve(df, info.objectives, info.directions, REF),
+        hv,
+        "t",
+        time_curve=hypervolume_time_curve(df, info.objectives, info.directions, REF),
+        baselines=hypervolume_curve(df, info.objectives, info.directions, REF, baseline=True),
+        baselines_time=hypervolume_time_curve(df, info.objectives, info.directions, REF, baseline=True),
+    )
     by_trial, by_time = fig.axes[:2]
-    lines = {l.get_label().split(" (")[0]: l for l in by_time.lines}
+    lines = {artist.get_label().split(" (")[0]: artist for artist in by_time.lines}
     assert list(lines["search"].get_xdata()) == pytest.approx([0.0, 60.0, 100.0, 100.5, 130.0, 250.0])  # seconds
     assert list(lines["search"].get_ydata()) == pytest.approx([0.0, 6.0, 7.0, 7.0, 7.0, 10.8])
     assert list(lines["baselines"].get_xdata()) == pytest.approx([0.0, 50.0, 100.0])
     assert list(lines["baselines"].get_ydata()) == pytest.approx([0.0, 0.0, 4.8])
-    trial_lines = {l.get_label().split(" (")[0]: l for l in by_trial.lines}
+    trial_lines = {artist.get_label().split(" (")[0]: artist for artist in by_trial.lines}
     assert list(trial_lines["search"].get_ydata()) == pytest.approx([5.0, 7.0, 7.0, 7.0, 10.8, 10.8])
     assert list(trial_lines["baselines"].get_ydata()) == pytest.approx([4.8, 4.8])
     text = build_report(d).read_text()

@@ -37,19 +37,41 @@ HALF_WIDTH = 4.303 * 0.02 / math.sqrt(3)
 
 
 def _record(genome: str, status: str, lat: float, gmacs: float, top1: float, seed: int = 0, **kw) -> TrialRecord:
-    return TrialRecord(status=status, genome=f"{genome} {G}", val_top1=top1, latency_ms=lat, gmacs=gmacs, params=1000,
-                       epochs=1 if status == "stopped" else 4, seeds=[seed], seed_top1=[top1], **kw)
+    return TrialRecord(
+        status=status,
+        genome=f"{genome} {G}",
+        val_top1=top1,
+        latency_ms=lat,
+        gmacs=gmacs,
+        params=1000,
+        epochs=1 if status == "stopped" else 4,
+        seeds=[seed],
+        seed_top1=[top1],
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory):
     trials = [_record(g, status, lat, gm, top1) for g, status, lat, gm, top1, _ in TRIALS]
-    confirm = [_record(g, "ok", lat, gm, v, seed=seed, confirm_of=n)
-               for n, (g, _, lat, gm, _, vs) in enumerate(TRIALS) for seed, v in zip((1, 2), vs)]
+    confirm = [
+        _record(g, "ok", lat, gm, v, seed=seed, confirm_of=n)
+        for n, (g, _, lat, gm, _, vs) in enumerate(TRIALS)
+        for seed, v in zip((1, 2), vs)
+    ]
     label, g, lat, gm, top1 = BASELINE
     base = [_record(g, "ok", lat, gm, top1, label=label)]
-    d = write_study(tmp_path_factory.mktemp("figures") / "planted", trials, base, confirm=confirm, space="interleave",
-                    epochs=4, trials=len(TRIALS), confirm_seeds=2, wandb="off")
+    d = write_study(
+        tmp_path_factory.mktemp("figures") / "planted",
+        trials,
+        base,
+        confirm=confirm,
+        space="interleave",
+        epochs=4,
+        trials=len(TRIALS),
+        confirm_seeds=2,
+        wandb="off",
+    )
     df, info = load_results(d)
     front = pd.read_csv(d / "pareto.csv", dtype={"trial": str})
     return d, df, info, front
@@ -105,7 +127,11 @@ def test_the_planted_study_has_a_confirmed_front_of_two_points(planted):
     assert list(df.loc[refuted(df, info.objectives, info.directions), "trial"]) == ["1"]
     text = build_report(d).read_text()
     assert sorted(p.name for p in (d / "report").glob("*.png")) == [
-        "accuracy_vs_gmacs.png", "accuracy_vs_latency.png", "block_mix.png", "hypervolume.png"]
+        "accuracy_vs_gmacs.png",
+        "accuracy_vs_latency.png",
+        "block_mix.png",
+        "hypervolume.png",
+    ]
     assert "Pareto front, confirmed" in text
 
 
@@ -120,8 +146,12 @@ def test_accuracy_vs_latency_draws_the_confirmed_front_as_its_staircase(planted)
     assert list(line.get_xdata()) == pytest.approx([2.0, 5.0, 6.5])
     assert list(line.get_ydata()) == pytest.approx([0.40, 0.90, 0.90])
     # the stopped trial (1 ms, 0.30) is drawn hollow, off the front; the lucky seed at its mean
-    hollow = [p for c in ax.collections if c.get_gid() == "trials" and np.all(c.get_facecolors()[:, 3] == 0)
-              for p in map(tuple, c.get_offsets())]
+    hollow = [
+        p
+        for c in ax.collections
+        if c.get_gid() == "trials" and np.all(c.get_facecolors()[:, 3] == 0)
+        for p in map(tuple, c.get_offsets())
+    ]
     assert hollow == [(1.0, 0.30)]
 
 

@@ -2,8 +2,8 @@
 
 import pytest
 
-from archlab.util.errors import UserError
 from archlab.search.rungs import CONTINUE, STOP, Rungs, crowding_distance, keep, priority_order
+from archlab.util.errors import UserError
 
 DIRS = ("max", "min")  # (val top-1 at the rung, latency ms)
 
@@ -58,8 +58,15 @@ def test_a_missing_accuracy_ranks_last():
     assert not keep([(0.5, 5.0), (0.4, 6.0), (float("nan"), 1.0)], DIRS, 3)
 
 
-@pytest.mark.parametrize("kw", [dict(grace=0, max_t=5, eta=2), dict(grace=3, max_t=2, eta=2),
-                                dict(grace=1, max_t=5, eta=1), dict(grace=1, max_t=5, eta=float("inf"))])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(grace=0, max_t=5, eta=2),
+        dict(grace=3, max_t=2, eta=2),
+        dict(grace=1, max_t=5, eta=1),
+        dict(grace=1, max_t=5, eta=float("inf")),
+    ],
+)
 def test_bad_settings_are_one_clear_error(kw):
     with pytest.raises(UserError, match="MO-ASHA"):
         Rungs(directions=DIRS, **kw)

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-
-from archlab.util.errors import UserError
-from archlab.search import SearchConfig, StudyLock, search, shutdown
 from search_helpers import TINY_SPACE
+
+from archlab.search import SearchConfig, StudyLock, search, shutdown
+from archlab.util.errors import UserError
 
 TESTS = Path(__file__).parent
 pytestmark = pytest.mark.slow
@@ -36,9 +36,23 @@ def _env(monkeypatch):
 def tiny(tmp_path, **kw) -> SearchConfig:
     space = tmp_path / "tiny.yaml"
     space.write_text(TINY_SPACE)
-    base = dict(space=str(space), name="s", out=str(tmp_path / "runs"), frames=4, size=32, trials=4, epochs=2,
-                batch=8, train_clips=32, val_clips=32, cpus_per_trial=1, wandb="off", latency_runs=2, seed=1,
-                confirm_seeds=0)  # the confirm step has its own test below
+    base = dict(
+        space=str(space),
+        name="s",
+        out=str(tmp_path / "runs"),
+        frames=4,
+        size=32,
+        trials=4,
+        epochs=2,
+        batch=8,
+        train_clips=32,
+        val_clips=32,
+        cpus_per_trial=1,
+        wandb="off",
+        latency_runs=2,
+        seed=1,
+        confirm_seeds=0,
+    )  # the confirm step has its own test below
     base.update(kw)
     return SearchConfig.from_settings(base)  # recipe keys (frames, epochs, seed...) go into the recipe
 
@@ -55,8 +69,21 @@ def test_search_end_to_end(tmp_path):
     df = pd.read_csv(d / "results.csv")
     done = df[df.status.isin(["ok", "stopped"])]
     assert len(done) == 4
-    for col in ("genome", "stage1", "stage2", "n_A", "frac_2", "params", "gmacs", "latency_ms", "clips_per_s",
-                "val_top1", "epochs", "status", "on_front"):
+    for col in (
+        "genome",
+        "stage1",
+        "stage2",
+        "n_A",
+        "frac_2",
+        "params",
+        "gmacs",
+        "latency_ms",
+        "clips_per_s",
+        "val_top1",
+        "epochs",
+        "status",
+        "on_front",
+    ):
         assert col in df.columns, col
     assert done.latency_ms.gt(0).all() and done.gmacs.gt(0).all() and done.val_top1.between(0, 1).all()
     assert set(done.epochs) <= {1, 2} and (done.epochs == 2).any()  # ASHA may stop some after 1
@@ -66,12 +93,15 @@ def test_search_end_to_end(tmp_path):
     for rel in done.checkpoint:
         assert (d / rel / "best.pt").exists()
     assert (d / "study.yaml").exists() and (d / "front.yaml").exists()
-    assert sum(l.startswith("[trial") for l in lines) >= 4
+    assert sum(line.startswith("[trial") for line in lines) >= 4
     # The forms every figure was taken in: fp32 by default (issue 17, the lead's decision),
     # written out in study.yaml and recorded per trial (latency at the trial's 1 thread).
     settings = yaml.safe_load((d / "study.yaml").read_text())
-    assert (settings["train_form"], settings["latency_form"], settings["latency_runtime"]) == \
-        ("fp32/ncdhw", "fp32/ncdhw", "torch")
+    assert (settings["train_form"], settings["latency_form"], settings["latency_runtime"]) == (
+        "fp32/ncdhw",
+        "fp32/ncdhw",
+        "torch",
+    )
     assert set(done.train_form) == {"fp32/ncdhw"} and set(done.latency_form) == {"fp32/ncdhw/t1"}
     assert set(done.latency_runtime) == {"torch"}
     assert torch.load(d / done.checkpoint.iloc[0] / "best.pt", weights_only=True)["form"] == "fp32/ncdhw"
@@ -98,7 +128,10 @@ def test_search_end_to_end(tmp_path):
     for _, r in done.iterrows():
         hist = torch.load(d / r.checkpoint / "checkpoint.pt", weights_only=True)["history"]
         assert r.train_speed == pytest.approx(sum(h["train_loss"] for h in hist[-2:]), rel=1e-9)
-        assert (r.train_loss, r.val_loss) == (pytest.approx(hist[-1]["train_loss"]), pytest.approx(hist[-1]["val_loss"]))
+        assert (r.train_loss, r.val_loss) == (
+            pytest.approx(hist[-1]["train_loss"]),
+            pytest.approx(hist[-1]["val_loss"]),
+        )
         assert r.synflow == pytest.approx(synflow_of(parse(r.genome), (4, 32, 32)), rel=1e-9) and r.synflow > 0
 
 
@@ -126,7 +159,7 @@ def test_failing_trial_is_recorded_and_search_completes(tmp_path):
         failed_before = dict(c.execute("select number, datetime_complete from trials where state = 'FAIL'"))
     lines = []
     more = search(tiny(tmp_path, space=str(space), trials=7, epochs=1, sampler="random", seed=3), echo=lines.append)
-    assert sum(l.startswith("[trial start]") for l in lines) == 1
+    assert sum(line.startswith("[trial start]") for line in lines) == 1
     with sqlite3.connect(db) as c:
         failed_after = dict(c.execute("select number, datetime_complete from trials where state = 'FAIL'"))
     assert {n: failed_after[n] for n in failed_before} == failed_before
@@ -137,8 +170,9 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
     space = tmp_path / "wide.yaml"
     space.write_text(TINY_SPACE.replace("widths: [0.0625]", "widths: [0.0625, 1.0]"))
     lines = []
-    out = search(tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random"),
-                 echo=lines.append)
+    out = search(
+        tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random"), echo=lines.append
+    )
     df = pd.read_csv(out.study_dir / "results.csv")
     assert len(df[df.status.isin(["ok", "stopped"])]) == 3  # rejections did not eat the budget
     rejected = df[df.status == "rejected"]
@@ -146,9 +180,9 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
     assert (rejected.epochs == 0).all() and rejected.reason.str.contains("max_gmacs").all()
     assert (rejected.gmacs > 0.005).all() and (df[df.status == "ok"].gmacs <= 0.005).all()
     # rejected in the driver: announced once each, and never launched as a Ray trial
-    assert sum(l.startswith("[rejected]") for l in lines) == len(rejected)
-    assert sum(bool(re.match(r"\[trial +\d+/3\]", l)) for l in lines) == 3  # one end line per trial
-    assert sum(l.startswith("[trial start]") for l in lines) == 3  # and one start line (issue 15 item 6)
+    assert sum(line.startswith("[rejected]") for line in lines) == len(rejected)
+    assert sum(bool(re.match(r"\[trial +\d+/3\]", line)) for line in lines) == 3  # one end line per trial
+    assert sum(line.startswith("[trial start]") for line in lines) == 3  # and one start line (issue 15 item 6)
     # Told, not failed (issue 13 item 3): every proposal carries its constraint value (relative
     # GMAC excess); a rejected genome is COMPLETE with the worst values, so NSGA-II's constrained
     # domination ranks it below every feasible trial and by how far it overshoots.
@@ -162,11 +196,16 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
         else:  # the worker counts with the dataset's class count (another head): within 1%
             assert t.constraints["max_gmacs"] == pytest.approx(excess, abs=0.01) and t.constraints["max_gmacs"] <= 0
     from optuna.samplers.nsgaii._constraints_evaluation import _constrained_dominates
+
     ok = [t for t in study.trials if t.user_attrs["status"] == "ok"]
-    bad = sorted((t for t in study.trials if t.user_attrs["status"] == "rejected"), key=lambda t: t.constraints["max_gmacs"])
+    bad = sorted(
+        (t for t in study.trials if t.user_attrs["status"] == "rejected"), key=lambda t: t.constraints["max_gmacs"]
+    )
     assert all(_constrained_dominates(o, b, study.directions) for o in ok for b in bad)
     ray_trials = [p for p in (out.study_dir / "ray" / "s-t3").iterdir() if p.is_dir()]
-    assert sorted(p.name for p in (out.study_dir / "trials").iterdir()) == sorted(df[df.status.isin(["ok", "stopped"])].number.map("{:04d}".format))  # in the study, by number
+    assert sorted(p.name for p in (out.study_dir / "trials").iterdir()) == sorted(
+        df[df.status.isin(["ok", "stopped"])].number.map("{:04d}".format)
+    )  # in the study, by number
     assert len(ray_trials) == 3
 
 
@@ -184,8 +223,13 @@ def _completed(db: Path, study: str = "k") -> dict[int, str]:
         return {}
     try:
         with sqlite3.connect(db) as c:
-            return dict(c.execute("select t.number, t.datetime_complete from trials t join studies s using (study_id) "
-                                  "where s.study_name = ? and t.state in ('COMPLETE', 'PRUNED')", (study,)))
+            return dict(
+                c.execute(
+                    "select t.number, t.datetime_complete from trials t join studies s using (study_id) "
+                    "where s.study_name = ? and t.state in ('COMPLETE', 'PRUNED')",
+                    (study,),
+                )
+            )
     except sqlite3.Error:
         return {}
 
@@ -196,8 +240,13 @@ def _running_with_checkpoint(db: Path, study_dir: Path) -> list[int]:
         return []
     try:
         with sqlite3.connect(db) as c:
-            running = [n for (n,) in c.execute("select t.number from trials t join studies s using (study_id) "
-                                               "where s.study_name = 'k' and t.state = 'RUNNING'")]
+            running = [
+                n
+                for (n,) in c.execute(
+                    "select t.number from trials t join studies s using (study_id) "
+                    "where s.study_name = 'k' and t.state = 'RUNNING'"
+                )
+            ]
     except sqlite3.Error:
         return []
     return [n for n in running if (study_dir / "trials" / f"{n:04d}" / "checkpoint.pt").exists()]
@@ -227,17 +276,52 @@ def test_resume_after_killing_the_driver(tmp_path):
     env = {**os.environ, "RAY_TMPDIR": str(ray_tmp)}
     # 400 clips: an epoch of a few seconds, so a trial is seen mid-way (with 32 clips a quiet
     # CI machine ran the whole search in 18 s and the poll never caught a trial between epochs)
-    argv = [sys.executable, "-m", "archlab", "search", "--space", str(tmp_path / "tiny.yaml"), "--name", "k",
-            "--out", str(runs), "--frames", "4", "--size", "32", "--trials", "3", "--epochs", "3",
-            "--batch", "8", "--train-clips", "400", "--val-clips", "32", "--concurrency", "1", "--wandb", "off",
-            "--seed", "2", "--sampler", "random", "--confirm-seeds", "0"]
+    argv = [
+        sys.executable,
+        "-m",
+        "archlab",
+        "search",
+        "--space",
+        str(tmp_path / "tiny.yaml"),
+        "--name",
+        "k",
+        "--out",
+        str(runs),
+        "--frames",
+        "4",
+        "--size",
+        "32",
+        "--trials",
+        "3",
+        "--epochs",
+        "3",
+        "--batch",
+        "8",
+        "--train-clips",
+        "400",
+        "--val-clips",
+        "32",
+        "--concurrency",
+        "1",
+        "--wandb",
+        "off",
+        "--seed",
+        "2",
+        "--sampler",
+        "random",
+        "--confirm-seeds",
+        "0",
+    ]
     log = (tmp_path / "first.log").open("w")
     proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
     study_dir = runs / "k"
     db = study_dir / "optuna.db"
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and \
-            not (len(_completed(db)) >= 1 and _running_with_checkpoint(db, study_dir)):
+    while (
+        time.time() < deadline
+        and proc.poll() is None
+        and not (len(_completed(db)) >= 1 and _running_with_checkpoint(db, study_dir))
+    ):
         time.sleep(0.1)
     mid = _running_with_checkpoint(db, study_dir)
     assert mid, "no trial was mid-way before the deadline:\n" + (tmp_path / "first.log").read_text()[-2000:]
@@ -286,8 +370,25 @@ def test_resume_after_killing_the_driver(tmp_path):
     moved = tmp_path / "elsewhere" / "k"
     shutil.move(str(study_dir), moved)
     shutil.rmtree(ray_tmp, ignore_errors=True)
-    e = subprocess.run([sys.executable, "-m", "archlab", "export", str(moved), "--rank", "1", "--out",
-                        str(tmp_path / "exp"), "--format", "onnx"], capture_output=True, text=True, timeout=600, env=env)
+    e = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "archlab",
+            "export",
+            str(moved),
+            "--rank",
+            "1",
+            "--out",
+            str(tmp_path / "exp"),
+            "--format",
+            "onnx",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert e.returncode == 0, e.stderr[-2000:]
     assert list((tmp_path / "exp").glob("*.onnx"))
     more = [a for a in argv if a not in ("--out", str(runs))]
@@ -302,6 +403,7 @@ def _stop_own_cluster(ray_tmp: Path, timeout: float = 30.0) -> None:
     """End the processes of the cluster this test started, and only those: every process of
     it names its own temp directory on its command line (read from /proc). ``ray stop
     --force`` would end every Ray cluster on the machine, e.g. a user's search beside the tests."""
+
     def mine() -> list[int]:
         pids = []
         for d in Path("/proc").iterdir():
@@ -338,12 +440,30 @@ def test_two_node_cluster_through_address(tmp_path, monkeypatch):
     # The driver joining it likewise (README: what `--address` users must set and secure).
     monkeypatch.setenv("RAY_AUTH_MODE", "token")
     env = {**os.environ, "RAY_AUTH_MODE": "token"}
-    subprocess.run([ray, "start", "--head", f"--port={port}", "--num-cpus=1", "--include-dashboard=false",
-                    "--node-ip-address=127.0.0.1", f"--temp-dir={ray_tmp}"], check=True, capture_output=True,
-                   env=env, timeout=120)
+    subprocess.run(
+        [
+            ray,
+            "start",
+            "--head",
+            f"--port={port}",
+            "--num-cpus=1",
+            "--include-dashboard=false",
+            "--node-ip-address=127.0.0.1",
+            f"--temp-dir={ray_tmp}",
+        ],
+        check=True,
+        capture_output=True,
+        env=env,
+        timeout=120,
+    )
     try:
-        subprocess.run([ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1",
-                        "--node-ip-address=127.0.0.1"], check=True, capture_output=True, env=env, timeout=120)
+        subprocess.run(
+            [ray, "start", f"--address=127.0.0.1:{port}", "--num-cpus=1", "--node-ip-address=127.0.0.1"],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )
         out = search(tiny(tmp_path, address=f"127.0.0.1:{port}", trials=2, epochs=1), echo=lambda _: None)
         df = pd.read_csv(out.study_dir / "results.csv")
         assert len(df[df.status.isin(["ok", "stopped"])]) == 2
@@ -360,8 +480,9 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
     space = tmp_path / "two.yaml"  # 2 genomes only, and a budget of 4
     space.write_text("description: two genomes\npython: search_helpers:two_genomes\n")
     lines = []
-    out = search(tiny(tmp_path, space=str(space), trials=4, epochs=1, sampler="random", concurrency=1),
-                 echo=lines.append)
+    out = search(
+        tiny(tmp_path, space=str(space), trials=4, epochs=1, sampler="random", concurrency=1), echo=lines.append
+    )
     df = pd.read_csv(out.study_dir / "results.csv")
     trained, repeats = df[df.status.isin(["ok", "stopped"])], df[df.status == "repeat"]
     assert len(trained) == 2 and trained.genome.nunique() == 2  # each genome trained once
@@ -373,7 +494,7 @@ def test_a_repeated_genome_reuses_its_result_and_a_small_space_ends_the_search(t
     # only 2 trials were ever launched in Ray, and a space smaller than the budget ends the search
     assert len([p for p in (out.study_dir / "ray" / "s-t4").iterdir() if p.is_dir()]) == 2
     assert not out.interrupted and out.finished == 2 and out.repeated == len(repeats)
-    assert any(l.startswith("[repeat]") for l in lines) and any("space looks exhausted" in l for l in lines)
+    assert any(line.startswith("[repeat]") for line in lines) and any("space looks exhausted" in line for line in lines)
     assert not pd.read_csv(out.study_dir / "pareto.csv").status.eq("repeat").any()
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
     assert {t.state for t in study.trials if t.user_attrs.get("status") == "repeat"} == {optuna.trial.TrialState.FAIL}
@@ -387,16 +508,17 @@ def test_a_genome_proposed_while_it_trains_is_not_trained_twice(tmp_path):
     space = tmp_path / "one.yaml"
     space.write_text("description: one genome\npython: search_helpers:one_genome\n")
     lines = []
-    out = search(tiny(tmp_path, space=str(space), trials=2, epochs=1, sampler="random", concurrency=2),
-                 echo=lines.append)
+    out = search(
+        tiny(tmp_path, space=str(space), trials=2, epochs=1, sampler="random", concurrency=2), echo=lines.append
+    )
     df = pd.read_csv(out.study_dir / "results.csv")
     df = df[~df.baseline]
     assert len(df[df.status.isin(["ok", "stopped"])]) == 1  # trained once, not twice
     twins = df[df.reason.fillna("").str.contains("which was training")]
     assert len(twins) >= 1 and set(twins.status) == {"repeat"}
     assert all(f"same genome as trial #{int(df[df.status == 'ok'].number.iloc[0])}" in r for r in twins.reason)
-    assert any("still training: not trained twice" in l for l in lines)
-    assert any("space looks exhausted" in l for l in lines) and out.finished == 1
+    assert any("still training: not trained twice" in line for line in lines)
+    assert any("space looks exhausted" in line for line in lines) and out.finished == 1
     study = optuna.load_study(study_name="s", storage=f"sqlite:///{out.study_dir / 'optuna.db'}")
     told = {t.number: t.state for t in study.trials}
     assert {told[int(n)] for n in twins.number} == {optuna.trial.TrialState.FAIL}
@@ -411,10 +533,11 @@ def test_raising_trials_on_a_finished_study_trains_exactly_the_difference(tmp_pa
     lines = []
     more = search(tiny(tmp_path, trials=3, epochs=1, sampler="random", concurrency=1), echo=lines.append)
     assert (more.finished, more.failed, more.interrupted) == (3, 0, False)
-    assert sum(l.startswith("[trial start]") for l in lines) == 1  # exactly one more trial trained
-    assert any("resuming: 2 trials already done, 1 trials to run" in l for l in lines)
-    again = search(tiny(tmp_path, trials=None, epochs=1, sampler="random", concurrency=1), resume=True,
-                   echo=lambda _: None)
+    assert sum(line.startswith("[trial start]") for line in lines) == 1  # exactly one more trial trained
+    assert any("resuming: 2 trials already done, 1 trials to run" in line for line in lines)
+    again = search(
+        tiny(tmp_path, trials=None, epochs=1, sampler="random", concurrency=1), resume=True, echo=lambda _: None
+    )
     assert (again.finished, again.interrupted) == (3, False)  # the stored budget, not the default 12
 
 
@@ -466,9 +589,10 @@ def test_a_killed_worker_is_restarted_and_its_trial_recorded(tmp_path):
             killed.append(pid)
 
     # 256 clips: epochs of a few seconds, so the kill lands while trial 0 still trains
-    out = search(tiny(tmp_path, trials=2, epochs=3, sampler="random", concurrency=1, grace_epochs=3, train_clips=256),
-                 echo=echo)
-    assert killed and any(l.startswith("[retry]    #0 ") for l in lines)
+    out = search(
+        tiny(tmp_path, trials=2, epochs=3, sampler="random", concurrency=1, grace_epochs=3, train_clips=256), echo=echo
+    )
+    assert killed and any(line.startswith("[retry]    #0 ") for line in lines)
     assert (out.finished, out.failed, out.interrupted) == (2, 0, False)
     df = pd.read_csv(study_dir / "results.csv").set_index("number")
     assert df.loc[0, "status"] == "ok" and df.loc[0, "epochs"] == 3
@@ -493,7 +617,7 @@ def test_a_trial_killed_after_its_last_checkpoint_is_recorded_not_retrained(tmp_
     lines = []
     again = search(tiny(tmp_path, trials=None, epochs=2, concurrency=1), resume=True, echo=lines.append)
     assert (again.finished, again.failed, again.interrupted) == (1, 0, False)
-    assert any(l.startswith("[resume]   #0 ") for l in lines)
+    assert any(line.startswith("[resume]   #0 ") for line in lines)
     df = pd.read_csv(d / "results.csv")
     assert df.status.tolist() == ["ok"] and df.epochs.tolist() == [2]
     assert df.val_top1.iloc[0] == pytest.approx(ck["history"][-1]["val_top1"])

@@ -7,11 +7,11 @@ import statistics
 import pytest
 
 from archlab.data.synthetic import SyntheticMotion
-from archlab.util.errors import UserError
 from archlab.model.genome import parse
-from archlab.training.recipe import ProxyRecipe
 from archlab.search.seeds import combine, seed_values, train_seeds
+from archlab.training.recipe import ProxyRecipe
 from archlab.training.trainer import EpochMetrics, TrainConfig, train
+from archlab.util.errors import UserError
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
 
@@ -23,8 +23,9 @@ def data():
 
 
 def cfg(**kw) -> TrainConfig:
-    return TrainConfig(recipe=ProxyRecipe(**{"epochs": 3, "batch": 8, "frames": 4, "size": 16, "classes": 2, **kw}),
-                       device="cpu")
+    return TrainConfig(
+        recipe=ProxyRecipe(**{"epochs": 3, "batch": 8, "frames": 4, "size": 16, "classes": 2, **kw}), device="cpu"
+    )
 
 
 def numbers(history):
@@ -33,20 +34,41 @@ def numbers(history):
 
 def test_seed_values_follow_the_recipe_seed_and_bad_counts_are_one_line():
     assert seed_values(ProxyRecipe(seed=5), 3) == [5, 6, 7]
-    for bad, msg in ((0, "--seeds must be at least 1"), (True, "whole number"), (2.0, "whole number"),
-                     (101, "at most 100")):
+    for bad, msg in (
+        (0, "--seeds must be at least 1"),
+        (True, "whole number"),
+        (2.0, "whole number"),
+        (101, "at most 100"),
+    ):
         with pytest.raises(UserError, match=msg):
             seed_values(ProxyRecipe(), bad)
 
 
 def test_combine_takes_means_sum_of_times_and_the_sample_std():
-    a = EpochMetrics(epoch=2, train_loss=1.0, val_loss=2.0, val_top1=0.5, val_top5=1.0, lr=0.1, epoch_time_s=3.0,
-                     train_clips_per_s=10.0)
-    b = EpochMetrics(epoch=2, train_loss=3.0, val_loss=4.0, val_top1=0.7, val_top5=1.0, lr=0.1, epoch_time_s=5.0,
-                     train_clips_per_s=20.0)
+    a = EpochMetrics(
+        epoch=2,
+        train_loss=1.0,
+        val_loss=2.0,
+        val_top1=0.5,
+        val_top5=1.0,
+        lr=0.1,
+        epoch_time_s=3.0,
+        train_clips_per_s=10.0,
+    )
+    b = EpochMetrics(
+        epoch=2,
+        train_loss=3.0,
+        val_loss=4.0,
+        val_top1=0.7,
+        val_top5=1.0,
+        lr=0.1,
+        epoch_time_s=5.0,
+        train_clips_per_s=20.0,
+    )
     v = combine(2, [a, b], [0, 1])
-    assert (v.train_loss, v.val_loss, v.val_top1, v.epoch_time_s, v.train_clips_per_s) == \
-        pytest.approx((2.0, 3.0, 0.6, 8.0, 15.0))
+    assert (v.train_loss, v.val_loss, v.val_top1, v.epoch_time_s, v.train_clips_per_s) == pytest.approx(
+        (2.0, 3.0, 0.6, 8.0, 15.0)
+    )
     assert v.seed_top1 == [0.5, 0.7] and v.val_top1_std == pytest.approx(statistics.stdev([0.5, 0.7]))
     assert v.report() == {"seeds": [0, 1], "seed_top1": [0.5, 0.7], "val_top1_std": v.val_top1_std}
     assert combine(1, [a], [0]).val_top1_std is None
@@ -107,19 +129,42 @@ def test_a_resumed_k_seed_trial_sums_the_seeds_mean_losses(tmp_path):
     """The training-speed score of a resumed --seeds 2 trial: its earlier epochs' losses are
     the two seeds' means (what on_epoch reports later), over the epochs both seeds finished;
     the first seed's own losses alone would mix a 1-seed figure into a 2-seed score."""
-    import torch
-
     from dataclasses import asdict
+
+    import torch
 
     from archlab.search.trial import _earlier_losses
     from archlab.training.trainer import EpochMetrics
 
     def ck(d, losses):
         d.mkdir(parents=True, exist_ok=True)
-        hist = [asdict(EpochMetrics(epoch=e, train_loss=v, val_loss=1.0, val_top1=0.5, val_top5=1.0, lr=1e-3,
-                                    epoch_time_s=1.0, train_clips_per_s=10.0)) for e, v in enumerate(losses, 1)]
-        torch.save({"genome": "x", "model": {}, "optimizer": {}, "scheduler": {}, "history": hist,
-                    "epoch": len(losses), "rng": {}}, d / "checkpoint.pt")
+        hist = [
+            asdict(
+                EpochMetrics(
+                    epoch=e,
+                    train_loss=v,
+                    val_loss=1.0,
+                    val_top1=0.5,
+                    val_top5=1.0,
+                    lr=1e-3,
+                    epoch_time_s=1.0,
+                    train_clips_per_s=10.0,
+                )
+            )
+            for e, v in enumerate(losses, 1)
+        ]
+        torch.save(
+            {
+                "genome": "x",
+                "model": {},
+                "optimizer": {},
+                "scheduler": {},
+                "history": hist,
+                "epoch": len(losses),
+                "rng": {},
+            },
+            d / "checkpoint.pt",
+        )
 
     work = tmp_path / "trial"
     ck(work, [1.8, 1.6, 1.2])  # seed 0: 3 epochs

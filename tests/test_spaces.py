@@ -8,10 +8,10 @@ import textwrap
 import optuna
 import pytest
 
-from archlab.util.errors import UserError
 from archlab.model.genome import Genome
-from archlab.model.presets import PRESETS, get
+from archlab.model.presets import get
 from archlab.spaces import enumerate_count, list_spaces, load_space, space_folders
+from archlab.util.errors import UserError
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -53,8 +53,17 @@ def test_p3d63_is_a_point_of_interleave_and_per_stage():
     g = load_space("interleave").from_params({**P3D63, "n_2d": 1, "phase": 0, "stem": "2d/ts", "t": "-,p,p,p"})
     assert str(g) == "ABC|ABCA|BCABCA|222 drop=0.0" and g.with_(dropout=0.5, pool="caffe", cw=0.5) == get("p3d63")
     g = load_space("per_stage").from_params(
-        {**P3D63, "letter_1": "cycle", "letter_2": "cycle", "letter_3": "cycle", "letter_4": "2", "phase": 0,
-         "stem": "2d/ts", "t": "-,p,p,p"})
+        {
+            **P3D63,
+            "letter_1": "cycle",
+            "letter_2": "cycle",
+            "letter_3": "cycle",
+            "letter_4": "2",
+            "phase": 0,
+            "stem": "2d/ts",
+            "t": "-,p,p,p",
+        }
+    )
     assert g.with_(dropout=0.5, pool="caffe", cw=0.5) == get("p3d63")
 
 
@@ -67,29 +76,35 @@ def test_table1_models_are_points_of_uniform(letter, preset):
 def test_interleave_phase_and_late_2d_stages():
     space = load_space("interleave")
     skeleton = {"stem": "2d/none", "t": "-,-,-,-"}
-    g = space.from_params({"depth_1": 2, "depth_2": 2, "depth_3": 1, "depth_4": 1, "width": 0.125,
-                           "n_2d": 2, "phase": 1, **skeleton})
+    g = space.from_params(
+        {"depth_1": 2, "depth_2": 2, "depth_3": 1, "depth_4": 1, "width": 0.125, "n_2d": 2, "phase": 1, **skeleton}
+    )
     assert g.letters == "BC|AB|2|2"
     assert [s.width for s in g.stages] == [8, 16, 32, 64] and g.stem_width == 8
     assert str(g) == "BC|AB|2|2 stem=2d/none sw=8 w=8,16,32,64 t=-,-,-,- drop=0.0"
     # all stages 2D: the phase is not asked (it would change nothing)
-    g = space.from_params({"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1, "width": 0.25, "n_2d": 2,
-                           "phase": 0, **skeleton})
+    g = space.from_params(
+        {"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1, "width": 0.25, "n_2d": 2, "phase": 0, **skeleton}
+    )
     assert g.letters == "A|B|2|2"
 
 
 def test_cardinality_of_tiny_spaces_is_exact(tmp_path):
     cases = {
         # widths 2 x depths 2*1 x (phase 2 for n_2d 0 and 1; no phase when both stages are 2D)
-        "interleave": ("kind: interleave\ndepths: [[1, 2], [1]]\nwidths: [0.5, 1.0]\nphase: [0, 1]\n"
-                       "n_2d: [0, 1, 2]\n", 2 * 2 * (2 + 2 + 1)),
+        "interleave": (
+            "kind: interleave\ndepths: [[1, 2], [1]]\nwidths: [0.5, 1.0]\nphase: [0, 1]\nn_2d: [0, 1, 2]\n",
+            2 * 2 * (2 + 2 + 1),
+        ),
         # depths 2 x (3 letters for n_2d 0 and 1)
         "uniform": ("kind: uniform\ndepths: [[1], [1, 2]]\nletters: [A, B, '2']\nn_2d: [0, 1]\n", 2 * (3 + 3)),
         # 2 stages x {cycle, A}: AA once, the 3 assignments with a cycle x 3 phases
         "per_stage": ("kind: per_stage\ndepths: [[1], [1]]\nletters: [cycle, A]\nphase: [0, 1, 2]\n", 1 + 3 * 3),
         # stage 1: 2 + 2^2 letter strings, stage 2: 2
-        "free": ("kind: free\ndepths: [[1, 2], [1]]\nletters: [A, '2']\nchoices: {stem: [2d/ts, 2d/s]}\n",
-                 (2 + 4) * 2 * 2),
+        "free": (
+            "kind: free\ndepths: [[1, 2], [1]]\nletters: [A, '2']\nchoices: {stem: [2d/ts, 2d/s]}\n",
+            (2 + 4) * 2 * 2,
+        ),
     }
     for kind, (body, expected) in cases.items():
         space = load_space(str(write(tmp_path, kind, f"description: tiny {kind}\n{body}")))
@@ -146,15 +161,20 @@ def test_violates_names_the_limit():
 
 
 def test_classes_override():
-    g = load_space("uniform", classes=6).from_params({**P3D63, "n_2d": 1, "letter": "A", "stem": "2d/ts", "t": "-,p,p,p"})
+    g = load_space("uniform", classes=6).from_params(
+        {**P3D63, "n_2d": 1, "letter": "A", "stem": "2d/ts", "t": "-,p,p,p"}
+    )
     assert g.classes == 6
 
 
-@pytest.mark.parametrize("params, needle", [
-    ({"depth_1": 3}, "parameter 'depth_2' is missing"),
-    ({**P3D63, "depth_1": 5, "n_2d": 1, "phase": 0}, "depth_1=5 is not an integer in 1..3"),
-    ({**P3D63, "width": 0.3, "n_2d": 1, "phase": 0}, "width=0.3 is not one of [0.125, 0.25, 1.0]"),
-])
+@pytest.mark.parametrize(
+    "params, needle",
+    [
+        ({"depth_1": 3}, "parameter 'depth_2' is missing"),
+        ({**P3D63, "depth_1": 5, "n_2d": 1, "phase": 0}, "depth_1=5 is not an integer in 1..3"),
+        ({**P3D63, "width": 0.3, "n_2d": 1, "phase": 0}, "width=0.3 is not one of [0.125, 0.25, 1.0]"),
+    ],
+)
 def test_from_params_rejects_points_outside_the_space(params, needle):
     with pytest.raises(UserError, match=needle.replace("[", r"\[").replace("]", r"\]").replace(".", r"\.")):
         load_space("interleave").from_params(params)
@@ -174,8 +194,10 @@ BAD = [
     ("description: x\nkind: interleave\ndepths: [[1]]\ncycle: AQC\n", "key 'cycle'"),
     ("description: x\nkind: interleave\ndepths: [[1], [1]]\nfields: t=-,p,p\n", "key 'fields': field t="),
     ("description: x\nkind: interleave\ndepths: [[1]]\nfields: w=8\n", "key 'fields': w= is not allowed"),
-    ("description: x\nkind: free\ndepths: [[1]]\nletters: [A]\nfields: fam=basic\n",
-     "key 'letters': 'A' is not valid in the basic family"),
+    (
+        "description: x\nkind: free\ndepths: [[1]]\nletters: [A]\nfields: fam=basic\n",
+        "key 'letters': 'A' is not valid in the basic family",
+    ),
     ("description: x\nkind: interleave\ndepths: [[1]]\nchoices: {cls: [5]}\n", "key 'choices': 'cls'"),
     ("description: x\nkind: interleave\ndepths: [[1]]\nchoices: {stem: [2d/zz]}\n", "key 'choices', stem=2d/zz"),
     ("description: x\nkind: interleave\ndepths: [[1]]\nmax_gmacs: -2\n", "key 'max_gmacs'"),
@@ -226,7 +248,8 @@ def test_a_name_is_looked_up_in_the_users_folder_then_here_then_the_package(tmp_
 
 
 def test_python_escape_hatch(tmp_path, monkeypatch):
-    (tmp_path / "my_space_mod.py").write_text(textwrap.dedent("""
+    (tmp_path / "my_space_mod.py").write_text(
+        textwrap.dedent("""
         from archlab.model.genome import parse
 
         def tiny(trial):
@@ -239,7 +262,8 @@ def test_python_escape_hatch(tmp_path, monkeypatch):
         def declared(trial):
             return tiny(trial)
         declared.cardinality = 12345
-    """))
+    """)
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     space = load_space(str(write(tmp_path, "py", "description: a function\npython: my_space_mod:tiny\nmax_gmacs: 1\n")))
     assert space.cardinality() == 2 * (1 + 2)
@@ -253,6 +277,7 @@ def test_python_escape_hatch(tmp_path, monkeypatch):
 
 # ---- hostile files: one line, exit 2, bounded time and memory (issue 15 item 4) -------------
 
+
 def bomb(levels: int = 9, width: int = 9) -> str:
     """A "billion laughs" value in flow style: level k is ``width`` aliases of level k-1, so
     the whole expands to width**levels values (9**9 = 387,420,489) from about 300 bytes."""
@@ -263,8 +288,20 @@ def bomb(levels: int = 9, width: int = 9) -> str:
 
 TINY_OK = "description: x\nkind: interleave\ndepths: [[1], [1]]\n"
 # every key of a space file a bomb can sit under (the issue's 9 placements and more)
-BOMB_PLACEMENTS = ["description", "kind", "depths", "widths", "phase", "n_2d", "cycle", "fields", "choices",
-                   "input", "max_gmacs", "name"]
+BOMB_PLACEMENTS = [
+    "description",
+    "kind",
+    "depths",
+    "widths",
+    "phase",
+    "n_2d",
+    "cycle",
+    "fields",
+    "choices",
+    "input",
+    "max_gmacs",
+    "name",
+]
 
 
 def run_cli(capsys, *argv):
@@ -305,8 +342,9 @@ def one_line_exit_2(capsys, path, *needles):
 def test_alias_bomb_in_any_key_fails_fast_with_bounded_memory(capsys, tmp_path, key):
     # before: 7 of 9 placements ran out of memory (1.5-3 GiB) with no message
     path = tmp_path / "bomb.yaml"
-    path.write_text(f"{key}: {bomb()}\n" + "".join(line + "\n" for line in TINY_OK.splitlines()
-                                                   if not line.startswith(key + ":")))
+    path.write_text(
+        f"{key}: {bomb()}\n" + "".join(line + "\n" for line in TINY_OK.splitlines() if not line.startswith(key + ":"))
+    )
     one_line_exit_2(capsys, path, f"key '{key}", "expands to more than 100,000 values")
 
 
@@ -319,31 +357,48 @@ def test_alias_bomb_in_block_style_and_through_merge_keys(capsys, tmp_path):
     one_line_exit_2(capsys, path, "expands to more than 100,000 values")
 
 
-@pytest.mark.parametrize("name, text, needle", [
-    # before: RecursionError and a 3,000-line traceback (flow and block nesting)
-    ("deep", TINY_OK.replace("[[1], [1]]", "[" * 1000 + "]" * 1000), "nested more than 32 levels deep"),
-    ("deepblock", TINY_OK + "widths:\n" + "".join("  " * i + "- \n" for i in range(1, 200)),
-     "nested more than 32 levels deep"),
-    # before: phase: [0, 100000000] built a list of 10^8 integers (1.7 GiB), then MemoryError
-    ("range", TINY_OK + "phase: [0, 100000000]\n", "key 'phase': 100000000 is not allowed here (an integer in 0..2"),
-    ("float", TINY_OK + "phase: [1.0e+30, 1]\n", "key 'phase': 1e+30 is not allowed"),
-    ("huge", TINY_OK + "phase: 1" + "0" * 1000 + "\n", "key 'phase' (line 4): the integer '1000"),
-    ("hex", TINY_OK + "phase: 0x" + "f" * 30 + "\n", "outside +-2^63"),
-    ("widths", TINY_OK + "widths: [1.0e+30]\n", "widths"),
-    ("inf", TINY_OK + "max_gmacs: .inf\n", "key 'max_gmacs': inf must be a positive number"),
-    # before: ValueError tracebacks from PyYAML's constructor
-    ("date", TINY_OK + "phase: 2001-13-45\n", "key 'phase' (line 4): cannot read '2001-13-45': month must be in 1..12"),
-    ("cycle", "description: x\nkind: interleave\ndepths: &a [*a]\n", "alias *a refers to a collection"),
-    ("alias", TINY_OK + "phase: *nothing\n", "not valid YAML (line 4): found undefined alias"),
-    ("wide", TINY_OK + "widths: [" + ", ".join(["1"] * 5000) + "]\n", "more than 1,000 items"),
-    ("long", TINY_OK + "fields: " + "x" * 10_000 + "\n", "a value of 10,000 characters"),
-    ("desc", TINY_OK.replace("description: x", "description: " + "d" * 1000),
-     "key 'description': 1,000 characters; at most 200"),
-    ("nul", TINY_OK + "fields: a\x00b\n", "not valid YAML: unacceptable character #x0000"),
-    # before: the second of two equal keys silently won
-    ("twice", TINY_OK + "phase: 0\nphase: 1\n", "key 'phase': given twice"),
-    ("twice2", TINY_OK + "choices: {stem: [2d/s], stem: [2d/ts]}\n", "key 'choices.stem': given twice"),
-])
+@pytest.mark.parametrize(
+    "name, text, needle",
+    [
+        # before: RecursionError and a 3,000-line traceback (flow and block nesting)
+        ("deep", TINY_OK.replace("[[1], [1]]", "[" * 1000 + "]" * 1000), "nested more than 32 levels deep"),
+        (
+            "deepblock",
+            TINY_OK + "widths:\n" + "".join("  " * i + "- \n" for i in range(1, 200)),
+            "nested more than 32 levels deep",
+        ),
+        # before: phase: [0, 100000000] built a list of 10^8 integers (1.7 GiB), then MemoryError
+        (
+            "range",
+            TINY_OK + "phase: [0, 100000000]\n",
+            "key 'phase': 100000000 is not allowed here (an integer in 0..2",
+        ),
+        ("float", TINY_OK + "phase: [1.0e+30, 1]\n", "key 'phase': 1e+30 is not allowed"),
+        ("huge", TINY_OK + "phase: 1" + "0" * 1000 + "\n", "key 'phase' (line 4): the integer '1000"),
+        ("hex", TINY_OK + "phase: 0x" + "f" * 30 + "\n", "outside +-2^63"),
+        ("widths", TINY_OK + "widths: [1.0e+30]\n", "widths"),
+        ("inf", TINY_OK + "max_gmacs: .inf\n", "key 'max_gmacs': inf must be a positive number"),
+        # before: ValueError tracebacks from PyYAML's constructor
+        (
+            "date",
+            TINY_OK + "phase: 2001-13-45\n",
+            "key 'phase' (line 4): cannot read '2001-13-45': month must be in 1..12",
+        ),
+        ("cycle", "description: x\nkind: interleave\ndepths: &a [*a]\n", "alias *a refers to a collection"),
+        ("alias", TINY_OK + "phase: *nothing\n", "not valid YAML (line 4): found undefined alias"),
+        ("wide", TINY_OK + "widths: [" + ", ".join(["1"] * 5000) + "]\n", "more than 1,000 items"),
+        ("long", TINY_OK + "fields: " + "x" * 10_000 + "\n", "a value of 10,000 characters"),
+        (
+            "desc",
+            TINY_OK.replace("description: x", "description: " + "d" * 1000),
+            "key 'description': 1,000 characters; at most 200",
+        ),
+        ("nul", TINY_OK + "fields: a\x00b\n", "not valid YAML: unacceptable character #x0000"),
+        # before: the second of two equal keys silently won
+        ("twice", TINY_OK + "phase: 0\nphase: 1\n", "key 'phase': given twice"),
+        ("twice2", TINY_OK + "choices: {stem: [2d/s], stem: [2d/ts]}\n", "key 'choices.stem': given twice"),
+    ],
+)
 def test_hostile_values_are_one_line(capsys, tmp_path, name, text, needle):
     path = tmp_path / f"{name}.yaml"
     path.write_text(text)

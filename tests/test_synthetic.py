@@ -28,8 +28,14 @@ def test_shapes_dtypes_and_classes(ds):
     clip, label = ds[5]
     assert clip.dtype == torch.uint8 and clip.shape == (3, 8, 32, 32)
     assert isinstance(label, int) and label == 5 % 6
-    assert ds.classes == ["forward", "backward", "forward_restart", "backward_restart", "forward_hiccup",
-                          "backward_hiccup"]
+    assert ds.classes == [
+        "forward",
+        "backward",
+        "forward_restart",
+        "backward_restart",
+        "forward_hiccup",
+        "backward_hiccup",
+    ]
     big = SyntheticMotion("val", n_clips=2, frames=16, size=48, num_classes=8)
     assert big[1][0].shape == (3, 16, 48, 48) and len(big.classes) == 8
     assert int(clip.min()) < 60 and int(clip.max()) > 195  # real contrast, not a flat frame
@@ -116,24 +122,27 @@ def test_orders_keep_aligned_pairs_and_quads(t):
     for order in _orders(t).values():
         size = 2
         while size < t:
-            groups = sorted(tuple(sorted(order[i:i + size])) for i in range(0, t, size))
+            groups = sorted(tuple(sorted(order[i : i + size])) for i in range(0, t, size))
             assert groups == [tuple(range(i, i + size)) for i in range(0, t, size)]
             size *= 2
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(split="dev"), "split 'dev'"),
-    (dict(num_classes=1), "num_classes=1"),
-    (dict(num_classes=9), "num_classes=9"),
-    (dict(frames=3), "frames=3"),
-    (dict(size=8), "size=8"),
-    (dict(n_clips=0), "n_clips=0"),
-    (dict(paths=("spin",)), "paths"),
-    (dict(object_scale=1.6), "object_scale=1.6 must be in 0.5..1.5"),
-    (dict(object_scale=True), "object_scale=True"),
-    (dict(faint=-0.1), "faint=-0.1 must be in 0..1"),
-    (dict(faint=1.5), "faint=1.5 must be in 0..1"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(split="dev"), "split 'dev'"),
+        (dict(num_classes=1), "num_classes=1"),
+        (dict(num_classes=9), "num_classes=9"),
+        (dict(frames=3), "frames=3"),
+        (dict(size=8), "size=8"),
+        (dict(n_clips=0), "n_clips=0"),
+        (dict(paths=("spin",)), "paths"),
+        (dict(object_scale=1.6), "object_scale=1.6 must be in 0.5..1.5"),
+        (dict(object_scale=True), "object_scale=True"),
+        (dict(faint=-0.1), "faint=-0.1 must be in 0..1"),
+        (dict(faint=1.5), "faint=1.5 must be in 0..1"),
+    ],
+)
 def test_bad_arguments_are_user_errors(kwargs, needle):
     with pytest.raises(UserError, match=needle):
         SyntheticMotion(**kwargs)
@@ -188,7 +197,10 @@ def test_object_scale_grows_the_moving_objects_and_keeps_the_classes_blind_to_2d
     ratio = sum(moving(large[i][0]) for i in range(24)) / sum(moving(small[i][0]) for i in range(24))
     assert 1.3 < ratio < 1.6
     # the same background colour (the first draw of each clip): only the objects changed
-    corner = lambda clip: clip[:, :, :2, :2].float().mean().item()
+
+    def corner(clip):
+        return clip[:, :, :2, :2].float().mean().item()
+
     assert abs(corner(large[0][0]) - corner(small[0][0])) < 15
     big = SyntheticMotion("val", n_clips=6, size=32, object_scale=1.5)
     for i in range(len(big)):

@@ -30,9 +30,9 @@ the margins).
 import pytest
 import torch
 
-from archlab.model.builder import build
 from archlab.data.loader import to_input
 from archlab.data.synthetic import SyntheticMotion
+from archlab.model.builder import build
 from archlab.model.genome import parse
 from archlab.training.recipe import ProxyRecipe
 from archlab.training.trainer import TrainConfig, train
@@ -42,10 +42,17 @@ P3D = parse(f"A|B|C {FIELDS}")
 FLAT = parse(f"2|2|2 {FIELDS}")
 
 
-@pytest.mark.parametrize("flat, p3d, size", [
-    (FLAT, P3D, 32),  # temporal average pooling only
-    (parse("22|22|22|22 sw=8 w=8,16,32,64 cls=6"), parse("AB|CA|BC|22 sw=8 w=8,16,32,64 cls=6"), 64),  # official pools
-])
+@pytest.mark.parametrize(
+    "flat, p3d, size",
+    [
+        (FLAT, P3D, 32),  # temporal average pooling only
+        (
+            parse("22|22|22|22 sw=8 w=8,16,32,64 cls=6"),
+            parse("AB|CA|BC|22 sw=8 w=8,16,32,64 cls=6"),
+            64,
+        ),  # official pools
+    ],
+)
 def test_a_2d_network_cannot_see_the_order_of_frames(flat, p3d, size):
     """Exactly: a 2D network's logits are the same for every class's ordering of a clip's
     frames; a P3D network's are not (untrained networks, eval mode)."""

@@ -19,20 +19,38 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from archlab.util.errors import UserError
 from archlab.testing.study import write_settings
+from archlab.util.errors import UserError
 
 OBJ, DIRS = ["val_top1", "latency_ms"], ["max", "min"]
-GA, GB, GC, GD, GE, GF = ("AB|C2 sw=8 w=8,16 cls=6", "BB|B2 sw=8 w=8,16 cls=6", "33|33 sw=8 w=8,16 cls=6",
-                          "RR|R2 sw=8 w=8,16 cls=6", "AA|A2 sw=8 w=8,16 cls=6", "A3|R2 sw=8 w=8,16 cls=6")
+GA, GB, GC, GD, GE, GF = (
+    "AB|C2 sw=8 w=8,16 cls=6",
+    "BB|B2 sw=8 w=8,16 cls=6",
+    "33|33 sw=8 w=8,16 cls=6",
+    "RR|R2 sw=8 w=8,16 cls=6",
+    "AA|A2 sw=8 w=8,16 cls=6",
+    "A3|R2 sw=8 w=8,16 cls=6",
+)
 
 
 # ---- the scenario (runs in a subprocess: see _drive) ------------------------------------------
 
+
 def _res(genome: str, gid: str, **kw):
-    r = {"genome": genome, "genome_id": gid, "gmacs": 0.02, "params": 41_000, "label": "", "latency_ms": 10.0,
-         "clips_per_s": 100.0, "reason": "", "val_top5": 0.8, "training_iteration": 1, "node_ip": "127.0.0.1",
-         "config": {"ignored": True}}
+    r = {
+        "genome": genome,
+        "genome_id": gid,
+        "gmacs": 0.02,
+        "params": 41_000,
+        "label": "",
+        "latency_ms": 10.0,
+        "clips_per_s": 100.0,
+        "reason": "",
+        "val_top5": 0.8,
+        "training_iteration": 1,
+        "node_ip": "127.0.0.1",
+        "config": {"ignored": True},
+    }
     r.update(kw)
     return r
 
@@ -41,12 +59,23 @@ def _trial(trial_id: str, **config):
     return SimpleNamespace(trial_id=trial_id, config=config, last_result={})
 
 
-def _rec(ray_id: str, genome: str, gid: str, status: str, acc, top5, lat, gmacs, params, epochs, reason="",
-         label="") -> "TrialRecord":
+def _rec(ray_id: str, genome: str, gid: str, status: str, acc, top5, lat, gmacs, params, epochs, reason="", label=""):
     from archlab.results.record import TrialRecord
 
-    return TrialRecord(status=status, reason=reason, ray_trial_id=ray_id, genome=genome, genome_id=gid, label=label,
-                       val_top1=acc, val_top5=top5, latency_ms=lat, gmacs=gmacs, params=params, epochs=epochs)
+    return TrialRecord(
+        status=status,
+        reason=reason,
+        ray_trial_id=ray_id,
+        genome=genome,
+        genome_id=gid,
+        label=label,
+        val_top1=acc,
+        val_top5=top5,
+        latency_ms=lat,
+        gmacs=gmacs,
+        params=params,
+        epochs=epochs,
+    )
 
 
 def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
@@ -58,12 +87,15 @@ def _table(f_status: str, f_acc: float, f_epochs: int) -> pd.DataFrame:
         _rec("aaa_00000", GA, "ga", "ok", 0.5, 0.8, 10.0, 0.02, 41_000, 2),
         _rec("bbb_00001", GB, "gb", "stopped", 0.6, 0.8, 8.0, 0.03, 45_000, 1),
         _rec("ccc_00002", GC, "gc", "rejected", 0.0, 0.0, float("nan"), 1.2, 900_000, 0, "GMACs 1.2 > limit 1"),
-        _rec("ddd_00003", GD, "gd", "failed", 0.2, 0.5, 9.5, 0.02, 40_000, 1, "the trial's worker died (see ray/ logs)"),
+        _rec(
+            "ddd_00003", GD, "gd", "failed", 0.2, 0.5, 9.5, 0.02, 40_000, 1, "the trial's worker died (see ray/ logs)"
+        ),
         _rec("fff_00004", GF, "gf", f_status, f_acc, 0.7, 9.0, 0.02, 39_000, f_epochs),
     ]
     base = [_rec("base_00000", GE, "ge", "ok", 0.4, 0.7, 5.0, 0.01, 30_000, 2, label="pure A")]
-    return table([row(n, r, False) for n, r in enumerate(search)] + [row(n, r, True) for n, r in enumerate(base)],
-                 OBJ, DIRS)
+    return table(
+        [row(n, r, False) for n, r in enumerate(search)] + [row(n, r, True) for n, r in enumerate(base)], OBJ, DIRS
+    )
 
 
 def _hv(df: pd.DataFrame) -> dict:
@@ -87,34 +119,83 @@ def _drive(study: Path, phase: str) -> None:
         return
     if phase == "search":
         a = _trial("aaa_00000", _number=0)
-        tr.trial_result(a, _res(GA, "ga", val_top1=0.3, epochs=1, status="running", train_loss=2.0,
-                                          val_loss=1.9, epoch_time_s=1.0, train_time_s=1.0, trial_time_s=3.0))
-        tr.trial_result(a, _res(GA, "ga", val_top1=0.5, epochs=2, status="ok", train_loss=1.5,
-                                          val_loss=1.4, epoch_time_s=1.1, train_time_s=2.1, trial_time_s=4.5))
+        tr.trial_result(
+            a,
+            _res(
+                GA,
+                "ga",
+                val_top1=0.3,
+                epochs=1,
+                status="running",
+                train_loss=2.0,
+                val_loss=1.9,
+                epoch_time_s=1.0,
+                train_time_s=1.0,
+                trial_time_s=3.0,
+            ),
+        )
+        tr.trial_result(
+            a,
+            _res(
+                GA,
+                "ga",
+                val_top1=0.5,
+                epochs=2,
+                status="ok",
+                train_loss=1.5,
+                val_loss=1.4,
+                epoch_time_s=1.1,
+                train_time_s=2.1,
+                trial_time_s=4.5,
+            ),
+        )
         tr.trial_complete(a)
         # replayed events for a finished trial (as after a restore) add nothing
         tr.trial_result(a, _res(GA, "ga", val_top1=0.5, epochs=2, status="ok"))
         tr.trial_complete(a)
         b = _trial("bbb_00001", _number=1)  # ASHA stops it after one epoch
-        tr.trial_result(b, _res(GB, "gb", val_top1=0.6, latency_ms=8.0, gmacs=0.03, params=45_000,
-                                          epochs=1, status="running"))
+        tr.trial_result(
+            b, _res(GB, "gb", val_top1=0.6, latency_ms=8.0, gmacs=0.03, params=45_000, epochs=1, status="running")
+        )
         tr.trial_complete(b)
         c = _trial("ccc_00002", _number=2)  # rejected before training: one final result
-        tr.trial_result(c, _res(GC, "gc", gmacs=1.2, params=900_000, val_top1=0.0, epochs=0,
-                                          status="rejected", reason="GMACs 1.2 > limit 1",
-                                          latency_ms=float("inf")))
+        tr.trial_result(
+            c,
+            _res(
+                GC,
+                "gc",
+                gmacs=1.2,
+                params=900_000,
+                val_top1=0.0,
+                epochs=0,
+                status="rejected",
+                reason="GMACs 1.2 > limit 1",
+                latency_ms=float("inf"),
+            ),
+        )
         tr.trial_complete(c)
         d = _trial("ddd_00003", _number=3)  # its worker dies after one epoch
         tr.trial_result(d, _res(GD, "gd", val_top1=0.2, latency_ms=9.5, epochs=1, status="running"))
         tr.trial_complete(d, error=True)
         e = _trial("base_00000", genome=GE, _label="pure A")  # a baseline: no Optuna number in its config
         for ep, acc in ((1, 0.3), (2, 0.4)):
-            tr.trial_result(e, _res(GE, "ge", label="pure A", val_top1=acc, latency_ms=5.0, gmacs=0.01,
-                                              params=30_000, epochs=ep, status="ok" if ep == 2 else "running"))
+            tr.trial_result(
+                e,
+                _res(
+                    GE,
+                    "ge",
+                    label="pure A",
+                    val_top1=acc,
+                    latency_ms=5.0,
+                    gmacs=0.01,
+                    params=30_000,
+                    epochs=ep,
+                    status="ok" if ep == 2 else "running",
+                ),
+            )
         tr.trial_complete(e)
         f = _trial("fff_00004", _number=4)
-        tr.trial_result(f, _res(GF, "gf", val_top1=0.1, latency_ms=9.0, params=39_000, epochs=1,
-                                          status="running"))
+        tr.trial_result(f, _res(GF, "gf", val_top1=0.1, latency_ms=9.0, params=39_000, epochs=1, status="running"))
         df = _table("running", 0.1, 1)
     else:
         if phase == "resume":
@@ -134,8 +215,9 @@ def _reopen_within_one_second(tr) -> None:
     import wandb.sdk.wandb_init as wandb_init
 
     frozen = wandb_init.time.time()
-    wandb_init.time = SimpleNamespace(**{k: getattr(wandb_init.time, k) for k in dir(wandb_init.time)
-                                         if not k.startswith("__")})
+    wandb_init.time = SimpleNamespace(
+        **{k: getattr(wandb_init.time, k) for k in dir(wandb_init.time) if not k.startswith("__")}
+    )
     wandb_init.time.time = lambda: frozen
     with tr._env():
         for on_front in (True, False):
@@ -146,11 +228,22 @@ def _reopen_within_one_second(tr) -> None:
 
 def _run_phase(tmp: Path, study: Path, phase: str) -> list[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("WANDB_") and k not in ("NETRC",)}
-    env.update(HOME=str(tmp / "home"), TMPDIR=str(tmp / "tmp"), WANDB_MODE="offline",
-               XDG_CONFIG_HOME=str(tmp / "home" / ".config"), XDG_CACHE_HOME=str(tmp / "home" / ".cache"),
-               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
-    r = subprocess.run([sys.executable, __file__, str(study), phase], cwd=tmp / "cwd", env=env, capture_output=True,
-                       text=True, timeout=180)
+    env.update(
+        HOME=str(tmp / "home"),
+        TMPDIR=str(tmp / "tmp"),
+        WANDB_MODE="offline",
+        XDG_CONFIG_HOME=str(tmp / "home" / ".config"),
+        XDG_CACHE_HOME=str(tmp / "home" / ".cache"),
+        PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+    )
+    r = subprocess.run(
+        [sys.executable, __file__, str(study), phase],
+        cwd=tmp / "cwd",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -158,12 +251,17 @@ def _run_phase(tmp: Path, study: Path, phase: str) -> list[str]:
 
 # ---- reading runs back -----------------------------------------------------------------------
 
+
 @functools.cache
 def inspect(run_dir: Path) -> dict:
     """A run directory's records (`wandb leet inspect --json`) folded into config, summary,
     history rows and exit code, the way W&B itself reads them back."""
-    r = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "wandb", "leet", "inspect", "--json", str(run_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0, r.stderr
     out: dict = {"config": {}, "summary": {}, "history": [], "exit_code": None, "run": {}}
     for line in r.stdout.splitlines():
@@ -211,8 +309,14 @@ def offline_study(tmp_path_factory):
     echoes["resume"] = _run_phase(tmp, study, "resume")
     dirs_after_resume = _run_dirs(study)
     echoes["again"] = _run_phase(tmp, study, "again")
-    return SimpleNamespace(tmp=tmp, study=study, echoes=echoes, after_search=dirs_after_search,
-                           after_resume=dirs_after_resume, final=_run_dirs(study))
+    return SimpleNamespace(
+        tmp=tmp,
+        study=study,
+        echoes=echoes,
+        after_search=dirs_after_search,
+        after_resume=dirs_after_resume,
+        final=_run_dirs(study),
+    )
 
 
 def rid_of(study: str, name: str) -> str:
@@ -227,19 +331,29 @@ def rid(name: str) -> str:
 
 # ---- the tests -----------------------------------------------------------------------------
 
+
 def test_run_ids_are_stable_and_not_duplicated(offline_study):
     ns = offline_study
     assert {k: len(v) for k, v in ns.after_search.items()} == {
         rid("t0"): 1,  # on the front throughout: trial 1 (0.6 at 8 ms) was stopped at a rung, never a front point
-        rid("t1"): 1, rid("t2"): 1, rid("t3"): 1, rid("bbase_00000"): 1, rid("t4"): 1, rid("study"): 1}
+        rid("t1"): 1,
+        rid("t2"): 1,
+        rid("t3"): 1,
+        rid("bbase_00000"): 1,
+        rid("t4"): 1,
+        rid("study"): 1,
+    }
     after = {k: len(v) for k, v in ns.after_resume.items()}
     assert after[rid("t4")] == 2 and after[rid("study")] == 2  # trial 4 continued, the study re-summarised
-    assert {k: v for k, v in after.items() if k not in (rid("t4"), rid("study"))} == \
-        {k: len(v) for k, v in ns.after_search.items() if k not in (rid("t4"), rid("study"))}
+    assert {k: v for k, v in after.items() if k not in (rid("t4"), rid("study"))} == {
+        k: len(v) for k, v in ns.after_search.items() if k not in (rid("t4"), rid("study"))
+    }
     assert {k: len(v) for k, v in ns.final.items()} == after  # nothing new to log: nothing written
     from archlab.tracking import registered_runs, trial_run_id
 
-    assert trial_run_id("nas-demo", 0) == rid("t0") and trial_run_id("nas-demo", None, "base_00000") == rid("bbase_00000")
+    assert trial_run_id("nas-demo", 0) == rid("t0") and trial_run_id("nas-demo", None, "base_00000") == rid(
+        "bbase_00000"
+    )
     reg = registered_runs(ns.study)
     assert sorted(reg) == sorted(k for k in ns.final if k != rid("study"))
     assert all(len(e["dirs"]) == len(ns.final[k]) for k, e in reg.items())
@@ -252,18 +366,50 @@ def test_trial_config_history_and_summary(offline_study):
     assert first["run"]["run_group"] == "nas-demo" and first["run"]["job_type"] == "trial"
     assert first["run"]["display_name"] == "ga-t0" and first["run"]["resume"] is True
     c = first["config"]
-    assert {k: c[k] for k in ("genome", "genome_id", "stage1", "stage2", "depth", "width", "params", "gmacs",
-                              "label", "baseline", "trial_number", "study")} == {
-        "genome": GA, "genome_id": "ga", "stage1": "AB", "stage2": "C2", "depth": 4, "width": 8, "params": 41_000,
-        "gmacs": 0.02, "label": "", "baseline": False, "trial_number": 0, "study": "nas-demo"}
-    assert [c[f"n_{l}"] for l in "ABC23R"] == [1, 1, 1, 1, 0, 0]
-    assert [c[f"frac_{l}"] for l in "ABC23R"] == [0.25, 0.25, 0.25, 0.25, 0, 0]
+    assert {
+        k: c[k]
+        for k in (
+            "genome",
+            "genome_id",
+            "stage1",
+            "stage2",
+            "depth",
+            "width",
+            "params",
+            "gmacs",
+            "label",
+            "baseline",
+            "trial_number",
+            "study",
+        )
+    } == {
+        "genome": GA,
+        "genome_id": "ga",
+        "stage1": "AB",
+        "stage2": "C2",
+        "depth": 4,
+        "width": 8,
+        "params": 41_000,
+        "gmacs": 0.02,
+        "label": "",
+        "baseline": False,
+        "trial_number": 0,
+        "study": "nas-demo",
+    }
+    assert [c[f"n_{letter}"] for letter in "ABC23R"] == [1, 1, 1, 1, 0, 0]
+    assert [c[f"frac_{letter}"] for letter in "ABC23R"] == [0.25, 0.25, 0.25, 0.25, 0, 0]
     hist = [(h["epochs"], h["val_top1"], h["train_loss"], h["val_loss"]) for h in first["history"]]
     assert hist == [(1, 0.3, 2.0, 1.9), (2, 0.5, 1.5, 1.4)]
     assert "node_ip" not in first["history"][0] and "config" not in first["history"][0]
     s = first["summary"]
-    assert (s["status"], s["val_top1"], s["latency_ms"], s["epochs"], s["genome"], s["on_front"]) == \
-        ("ok", 0.5, 10, 2, GA, True)  # on the front of the trials finished so far, and at the end:
+    assert (s["status"], s["val_top1"], s["latency_ms"], s["epochs"], s["genome"], s["on_front"]) == (
+        "ok",
+        0.5,
+        10,
+        2,
+        GA,
+        True,
+    )  # on the front of the trials finished so far, and at the end:
     # trial 1 (0.6 at 8 ms) would dominate it, but it was stopped at a rung (issue 13)
     assert first["exit_code"] == 0
 
@@ -308,7 +454,11 @@ def test_study_run(offline_study):
     assert s["run"]["job_type"] == "study" and s["run"]["run_group"] == "nas-demo"
     assert s["summary"]["hypervolume"] == pytest.approx(hv["hypervolume"])
     assert s["summary"]["front_size"] == 2 and s["summary"]["trials_finished"] == 4  # trials 0 and 4
-    assert (s["summary"]["trials_failed"], s["summary"]["trials_rejected"], s["summary"]["best_val_top1"]) == (1, 1, 0.6)
+    assert (s["summary"]["trials_failed"], s["summary"]["trials_rejected"], s["summary"]["best_val_top1"]) == (
+        1,
+        1,
+        0.6,
+    )
     assert s["config"]["objectives"] == OBJ and s["config"]["reference_point"] == pytest.approx(hv["reference_point"])
     assert s["config"]["space"] == "interleave"  # the study's settings
     curve = hypervolume_curve(df, OBJ, DIRS, hv["reference_point"])
@@ -316,11 +466,14 @@ def test_study_run(offline_study):
     assert logged == [(int(n), pytest.approx(v)) for n, v in zip(curve["number"], curve["hypervolume"])]
     assert logged[0][1] == pytest.approx(0.5 * hv["reference_point"][1] - 0.5 * 10.0)
     assert "_wandb.visualize.pareto_front" in s["config"] and "_wandb.visualize.hypervolume_curve" in s["config"]
-    tables = {p.name.split("_")[0]: json.loads(p.read_text())
-              for p in (study_dirs[-1] / "files" / "media" / "table").glob("*.table.json")}
+    tables = {
+        p.name.split("_")[0]: json.loads(p.read_text())
+        for p in (study_dirs[-1] / "files" / "media" / "table").glob("*.table.json")
+    }
     trials = tables["trials"]
-    on_front = {(r[trials["columns"].index("run_id")]) for r in trials["data"]
-                if r[trials["columns"].index("on_front")]}
+    on_front = {
+        (r[trials["columns"].index("run_id")]) for r in trials["data"] if r[trials["columns"].index("on_front")]
+    }
     assert on_front == {rid("t0"), rid("t4"), rid("bbase_00000")}  # never t1: stopped at a rung
     pareto = tables["pareto"]
     assert [r[pareto["columns"].index("genome")] for r in pareto["data"]] == [GE, GF, GA]  # by latency
@@ -339,8 +492,13 @@ def test_sync_command_is_printed_and_covers_every_run(offline_study):
     wandb_dir = ns.study / "wandb"
     assert any(f"wandb sync {wandb_dir}" in line for line in ns.echoes["search"])
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("WANDB_")}, "HOME": str(ns.tmp / "home")}
-    r = subprocess.run([sys.executable, "-m", "wandb", "sync", "--dry-run", str(wandb_dir)], capture_output=True,
-                       text=True, timeout=60, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "wandb", "sync", "--dry-run", str(wandb_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     n = sum(len(v) for v in ns.final.values())
     assert f"Would sync {n} run(s)" in r.stdout + r.stderr
 
@@ -378,6 +536,7 @@ def test_runs_reopened_within_one_second_keep_their_id(tmp_path):
 
 
 # ---- modes, without W&B runs ---------------------------------------------------------------------
+
 
 def test_modes(monkeypatch, tmp_path):
     from archlab.tracking import has_credentials, make_tracker, resolve_mode

@@ -7,14 +7,14 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from archlab.training import trainer as train_mod
-from archlab.model.builder import build
 from archlab.data.loader import make_loader, to_input
 from archlab.data.synthetic import SyntheticMotion
-from archlab.util.errors import UserError
+from archlab.model.builder import build
 from archlab.model.genome import parse
+from archlab.training import trainer as train_mod
 from archlab.training.recipe import ProxyRecipe
 from archlab.training.trainer import EpochMetrics, TrainConfig, lr_factor, param_groups, train
+from archlab.util.errors import UserError
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
 
@@ -111,8 +111,14 @@ def test_files_checkpoint_best_and_metrics(tiny_data, tmp_path):
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["genome"] == str(g) and best["epoch"] == result.best_epoch
     assert best["classes"] == tr.classes
-    assert best["input"] == {"frames": 4, "size": 16, "height": 16, "width": 16,
-                             "mean": [0.45, 0.45, 0.45], "std": [0.225, 0.225, 0.225]}
+    assert best["input"] == {
+        "frames": 4,
+        "size": 16,
+        "height": 16,
+        "width": 16,
+        "mean": [0.45, 0.45, 0.45],
+        "std": [0.225, 0.225, 0.225],
+    }
     assert best["metrics"]["val_top1"] == result.best_top1
     # the weights reproduce the recorded accuracy
     model = build(parse(best["genome"]))
@@ -157,11 +163,14 @@ def test_huge_learning_rate_ends_as_nan(tiny_data):
     assert result.status == "nan" and "non-finite" in result.reason
 
 
-@pytest.mark.parametrize("error, status", [
-    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
-    (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes"), "oom"),
-    (RuntimeError("Given groups=1, weight of size [4], expected input to have 3 channels"), "error"),
-])
+@pytest.mark.parametrize(
+    "error, status",
+    [
+        (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB"), "oom"),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 123 bytes"), "oom"),
+        (RuntimeError("Given groups=1, weight of size [4], expected input to have 3 channels"), "error"),
+    ],
+)
 def test_out_of_memory_and_runtime_errors_are_statuses(tiny_data, monkeypatch, error, status):
     tr, va = tiny_data
     real_build = train_mod.build
@@ -181,11 +190,14 @@ def test_out_of_memory_and_runtime_errors_are_statuses(tiny_data, monkeypatch, e
     assert result.reason.startswith("epoch 1: ") and str(error).splitlines()[0] in result.reason
 
 
-@pytest.mark.parametrize("genome, kw, needle", [
-    (TINY.replace("cls=2", "cls=5"), {}, "the genome has 5 classes but the dataset has 2"),
-    (TINY, {"device": "tpu"}, "tpu"),
-    (TINY, {"frames": 8}, r"the dataset's clips are 4x16x16 but the recipe's are 8x16x16 \(--frames, --size\)"),
-])
+@pytest.mark.parametrize(
+    "genome, kw, needle",
+    [
+        (TINY.replace("cls=2", "cls=5"), {}, "the genome has 5 classes but the dataset has 2"),
+        (TINY, {"device": "tpu"}, "tpu"),
+        (TINY, {"frames": 8}, r"the dataset's clips are 4x16x16 but the recipe's are 8x16x16 \(--frames, --size\)"),
+    ],
+)
 def test_mistakes_raise_user_errors_before_training(tiny_data, tmp_path, genome, kw, needle):
     tr, va = tiny_data
     with pytest.raises(UserError, match=needle):
@@ -193,15 +205,18 @@ def test_mistakes_raise_user_errors_before_training(tiny_data, tmp_path, genome,
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("kw, message", [
-    ({"optimizer": "lamb"}, "--optimizer must be one of adamw, sgd (got 'lamb')"),
-    ({"epochs": 0}, "--epochs must be at least 1 (got 0)"),
-    ({"batch": 0}, "--batch must be at least 1 (got 0)"),
-    ({"lr": -1.0}, "--lr must be positive (got -1)"),
-    ({"lr": float("inf")}, "--lr must be a finite number (got inf)"),
-    ({"max_steps_per_epoch": 0}, "--max-steps must be at least 1 (got 0)"),
-    ({"workers": -1}, "--workers must be a whole number of at least 0 (got -1)"),
-])
+@pytest.mark.parametrize(
+    "kw, message",
+    [
+        ({"optimizer": "lamb"}, "--optimizer must be one of adamw, sgd (got 'lamb')"),
+        ({"epochs": 0}, "--epochs must be at least 1 (got 0)"),
+        ({"batch": 0}, "--batch must be at least 1 (got 0)"),
+        ({"lr": -1.0}, "--lr must be positive (got -1)"),
+        ({"lr": float("inf")}, "--lr must be a finite number (got inf)"),
+        ({"max_steps_per_epoch": 0}, "--max-steps must be at least 1 (got 0)"),
+        ({"workers": -1}, "--workers must be a whole number of at least 0 (got -1)"),
+    ],
+)
 def test_a_bad_setting_is_refused_when_the_config_is_built(kw, message):
     with pytest.raises(UserError) as e:
         cfg(**kw)
@@ -229,7 +244,7 @@ def test_channels_last_is_opt_in_on_cpu_and_trains_the_same_network(tiny_data, m
     real = train_mod.to_input
     monkeypatch.setattr(train_mod, "to_input", lambda *a, **kw: seen.append(kw.get("channels_last")) or real(*a, **kw))
     runs = {cl: train(parse(TINY), tr, va, cfg(epochs=2, channels_last=cl)) for cl in (None, True)}
-    assert seen and set(seen[: len(seen) // 2]) == {False} and set(seen[len(seen) // 2:]) == {True}  # CPU default: off
+    assert seen and set(seen[: len(seen) // 2]) == {False} and set(seen[len(seen) // 2 :]) == {True}  # CPU default: off
     a, b = (comparable(runs[k].history) for k in (None, True))
     for ma, mb in zip(a, b):  # same maths, other memory layout: equal up to float rounding
         assert ma["train_loss"] == pytest.approx(mb["train_loss"], rel=1e-4)
@@ -240,8 +255,8 @@ def test_progress_prints_one_line_per_epoch(tiny_data, capsys):
     tr, va = tiny_data
     train(parse(TINY), tr, va, cfg(epochs=2, max_steps_per_epoch=2), progress=True)
     err = capsys.readouterr().err
-    lines = [l for l in err.splitlines() if l.startswith("epoch ") and "top1" in l]
-    assert [l.split()[1] for l in lines] == ["1/2", "2/2"]
+    lines = [line for line in err.splitlines() if line.startswith("epoch ") and "top1" in line]
+    assert [line.split()[1] for line in lines] == ["1/2", "2/2"]
 
 
 def test_max_steps_per_epoch_and_the_optimizer_are_used(tiny_data, monkeypatch):
@@ -251,7 +266,11 @@ def test_max_steps_per_epoch_and_the_optimizer_are_used(tiny_data, monkeypatch):
     steps = {}
     for name, cls in (("adamw", torch.optim.AdamW), ("sgd", torch.optim.SGD)):
         real = cls.step
-        monkeypatch.setattr(cls, "step", lambda self, *a, _n=name, _r=real, **k: steps.__setitem__(_n, steps.get(_n, 0) + 1) or _r(self, *a, **k))
+        monkeypatch.setattr(
+            cls,
+            "step",
+            lambda self, *a, _n=name, _r=real, **k: steps.__setitem__(_n, steps.get(_n, 0) + 1) or _r(self, *a, **k),
+        )
     result = train(parse(TINY), tr, va, cfg(epochs=2, optimizer="adamw", max_steps_per_epoch=1))
     assert result.status == "ok" and len(result.history) == 2
     assert steps == {"adamw": 2}  # one step per epoch, and none by SGD
@@ -265,8 +284,9 @@ def test_a_small_p3d_learns_forward_versus_backward():
     kw = dict(frames=8, size=32, num_classes=2)
     tr, va = SyntheticMotion("train", n_clips=800, **kw), SyntheticMotion("val", n_clips=96, **kw)
     g = parse("A|A|A w=8,16,32 sw=16 stem=2d/none t=-,-,- drop=0.0 cls=2")
-    result = train(g, tr, va, cfg(epochs=3, batch=8, optimizer="sgd", lr=0.025, seed=0, zero_init=False,
-                                  frames=8, size=32))
+    result = train(
+        g, tr, va, cfg(epochs=3, batch=8, optimizer="sgd", lr=0.025, seed=0, zero_init=False, frames=8, size=32)
+    )
     assert result.status == "ok"
     assert result.best_top1 >= 0.7, [m.val_top1 for m in result.history]
 

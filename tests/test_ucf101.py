@@ -14,8 +14,8 @@ from archlab.data.clips import clip_starts, frame_indices
 from archlab.data.folder import VideoFolder, scan_folder, val_keys
 from archlab.data.ucf101 import UCF101, read_class_index, read_split
 from archlab.data.video import CorruptVideo, read_video, target_size, write_video
-from archlab.util.errors import UserError
 from archlab.testing.ucf101 import write_tiny_ucf101
+from archlab.util.errors import UserError
 
 CLASSES = ["ApplyEyeMakeup", "Archery", "Basketball"]
 CORRUPT = "Archery/v_Archery_g02_c02.avi"  # random bytes; in trainlist01
@@ -47,6 +47,7 @@ def partial_copy(ucf: Path, dst: Path, drop_list: str | None = None, drop_class:
 
 # ---- the official lists ------------------------------------------------------------------
 
+
 def test_test_videos_decode_as_xvid_avi(ucf):
     import av
 
@@ -71,7 +72,8 @@ def test_split_lists_parse(ucf):
     assert ("Basketball/v_Basketball_g01_c02.avi", 2) in test
     assert read_split(lists, "val", 2, CLASSES) == read_split(lists, "test", 2, CLASSES)
     assert {k for k, _ in read_split(lists, "test", 2, CLASSES)} == {
-        f"{c}/v_{c}_g02_c0{k}.avi" for c in CLASSES for k in (1, 2)}
+        f"{c}/v_{c}_g02_c0{k}.avi" for c in CLASSES for k in (1, 2)
+    }
 
 
 @pytest.mark.parametrize("split, fold", [("train", 1), ("val", 1), ("test", 3)])
@@ -94,6 +96,7 @@ def test_class_subset_first_k_and_by_name(ucf):
 
 # ---- clips -------------------------------------------------------------------------------
 
+
 def test_clip_shape_dtype_and_label(ucf):
     ds = UCF101(ucf, "val", frames=8, size=(40, 56), resize=(60, 80))
     clip, label = ds[0]
@@ -108,7 +111,7 @@ def test_val_clip_is_the_centre_crop_of_uniformly_spaced_frames(ucf):
     frames, _ = read_video(video.path, (60, 80))
     span = 7  # (4 - 1) * 2 + 1
     for k, start in enumerate([0, 4, 9]):  # 0 .. 16 - 7, uniformly spaced
-        want = frames[start:start + span:2, 14:46, 24:56].transpose(3, 0, 1, 2)
+        want = frames[start : start + span : 2, 14:46, 24:56].transpose(3, 0, 1, 2)
         assert torch.equal(ds[3 + k][0], torch.from_numpy(np.ascontiguousarray(want)))
 
 
@@ -137,8 +140,9 @@ def test_train_crops_are_seeded_by_seed_epoch_and_index(ucf):
     for epoch in range(8):
         flips.set_epoch(epoch)
         clip = flips[0][0].permute(1, 2, 3, 0).numpy()
-        start = next(s for s in range(9) if np.array_equal(clip[0], frames[s]) or
-                     np.array_equal(clip[0], frames[s, :, ::-1]))
+        start = next(
+            s for s in range(9) if np.array_equal(clip[0], frames[s]) or np.array_equal(clip[0], frames[s, :, ::-1])
+        )
         seen.add(bool(np.array_equal(clip[0], frames[start, :, ::-1])))
     assert seen == {True, False}  # horizontal flips happen, and not always
 
@@ -152,6 +156,7 @@ def test_loader_with_workers_batches_clips(ucf):
 
 
 # ---- corrupt files -----------------------------------------------------------------------
+
 
 def test_corrupt_and_truncated_files_raise_corrupt_video(ucf):
     with pytest.raises(CorruptVideo, match="not a readable video"):
@@ -202,6 +207,7 @@ def test_missing_video_file_is_skipped_with_a_warning(ucf, tmp_path, caplog):
 
 # ---- user errors -------------------------------------------------------------------------
 
+
 def test_missing_split_file_names_it(ucf, tmp_path):
     root = partial_copy(ucf, tmp_path, drop_list="testlist03.txt")
     with pytest.raises(UserError, match=r"split file .*testlist03\.txt not found"):
@@ -216,12 +222,15 @@ def test_missing_class_folder_names_it(ucf, tmp_path):
     assert len(UCF101(root, "train", classes=2, frames=4, size=32)) == 8
 
 
-@pytest.mark.parametrize("kwargs, needle", [
-    (dict(split="dev"), "split 'dev' must be one of"),
-    (dict(fold=4), "split number 4"),
-    (dict(size=200), "crop 200x200 does not fit"),
-    (dict(classes=7), "UCF101 has 3 classes"),
-])
+@pytest.mark.parametrize(
+    "kwargs, needle",
+    [
+        (dict(split="dev"), "split 'dev' must be one of"),
+        (dict(fold=4), "split number 4"),
+        (dict(size=200), "crop 200x200 does not fit"),
+        (dict(classes=7), "UCF101 has 3 classes"),
+    ],
+)
 def test_bad_options_are_user_errors(ucf, kwargs, needle):
     with pytest.raises(UserError, match=needle):
         UCF101(ucf, **{"split": "train", **kwargs})
@@ -242,6 +251,7 @@ def test_missing_root_and_label_disagreement(ucf, tmp_path):
 
 # ---- VideoFolder -------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def folder(tmp_path_factory) -> Path:
     """cats/ 5 videos (.avi and .mp4), dogs/ 3 videos; frames of one flat colour per video."""
@@ -250,8 +260,12 @@ def folder(tmp_path_factory) -> Path:
         (root / c).mkdir()
         for i in range(n):
             ext = ".mp4" if i % 2 else ".avi"
-            write_video(root / c / f"clip{i}{ext}", np.full((10, 48, 64, 3), 40 * i, np.uint8), codec="mpeg4",
-                        codec_tag="XVID" if ext == ".avi" else None)
+            write_video(
+                root / c / f"clip{i}{ext}",
+                np.full((10, 48, 64, 3), 40 * i, np.uint8),
+                codec="mpeg4",
+                codec_tag="XVID" if ext == ".avi" else None,
+            )
     (root / "cats" / "notes.txt").write_text("not a video")
     (root / ".hidden").mkdir()
     return root
@@ -265,11 +279,17 @@ def test_folder_classes_and_deterministic_split(folder):
     tk, vk = {v.key for v in train.videos}, {v.key for v in val.videos}
     assert not tk & vk and tk | vk == set(found)
     assert sum(k.startswith("cats/") for k in vk) == 1 and sum(k.startswith("dogs/") for k in vk) == 1
-    assert vk == {v.key for v in VideoFolder(folder, "val", frames=4, size=32, seed=5).videos}  # seed: augmentation only
+    assert vk == {
+        v.key for v in VideoFolder(folder, "val", frames=4, size=32, seed=5).videos
+    }  # seed: augmentation only
     assert val_keys(list(found), 0.2, split_seed=0) == vk
     assert len(VideoFolder(folder, "all", frames=4, size=32)) == 8
     clip, label = val[0]
-    assert clip.shape == (3, 4, 32, 32) and clip.dtype == torch.uint8 and val.classes[label] == val.videos[0].key.split("/")[0]
+    assert (
+        clip.shape == (3, 4, 32, 32)
+        and clip.dtype == torch.uint8
+        and val.classes[label] == val.videos[0].key.split("/")[0]
+    )
     assert train.resize == 128 and read_video(found["cats/clip1.mp4"], 128)[0].shape == (10, 128, 171, 3)
 
 

@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
@@ -14,8 +13,8 @@ from archlab.util.errors import UserError
 from archlab.util.files import PARTIAL, FileLock, atomic_write
 from archlab.util.tables import md_cell, md_table, text_table
 
-
 # ---- files ---------------------------------------------------------------------------------
+
 
 def test_atomic_write_text_bytes_and_writer(tmp_path):
     p = atomic_write(tmp_path / "sub" / "a.txt", "héllo\n")
@@ -71,13 +70,21 @@ def test_a_killed_writer_leaves_only_a_partial_file(tmp_path):
 
 def test_file_lock_is_exclusive_across_processes_and_names_the_holder(tmp_path):
     lock = tmp_path / "study" / ".lock"
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from archlab.util.files import FileLock
         with FileLock({str(lock)!r}, busy="x"):
             print("locked", flush=True)
             time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(UserError, match=rf"^study in use \(pid {holder.pid}\)$"):
@@ -98,6 +105,7 @@ def test_file_lock_validates_before_creating_anything(tmp_path):
 
 
 # ---- tables --------------------------------------------------------------------------------
+
 
 def test_text_table_aligns_and_has_no_trailing_spaces():
     out = text_table(["genome", "acc", "ms"], [["AB|C2", 0.5, 12.25], ["A|2 sw=8", 0.75, 3.0]])
@@ -131,10 +139,13 @@ def test_tables_reject_a_ragged_row():
 
 # ---- versions and device -------------------------------------------------------------------
 
+
 def test_versions_read_metadata_without_importing():
-    code = ("import sys; from archlab.util.versions import versions, SEARCH; v = versions(SEARCH + ('no-such-dist-x',)); "
-            "print(v['ray'], v['optuna'], v['no-such-dist-x'], 'ray' in sys.modules, 'optuna' in sys.modules, "
-            "'torch' in sys.modules)")
+    code = (
+        "import sys; from archlab.util.versions import versions, SEARCH; v = versions(SEARCH + ('no-such-dist-x',)); "
+        "print(v['ray'], v['optuna'], v['no-such-dist-x'], 'ray' in sys.modules, 'optuna' in sys.modules, "
+        "'torch' in sys.modules)"
+    )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     import optuna
     import ray

@@ -46,21 +46,54 @@ from .common import RESULTS_DIR, conv_macs, interleaved, machine_info, median, w
 
 # name -> module that defines it, imported when the name is first used (PEP 562)
 _LAZY = {
-    **{n: "archlab.testing.reference" for n in ("REFERENCES", "RefBasic3D", "RefBottleneck", "RefP3D",
-                                                 "RefR21Basic", "RefR2Plus1D18", "RefR3D18", "RefVideoResNet18",
-                                                 "archlab_and_reference", "load_reference_weights", "max_rel_diff",
-                                                 "randomize_bn")},
+    **{
+        n: "archlab.testing.reference"
+        for n in (
+            "REFERENCES",
+            "RefBasic3D",
+            "RefBottleneck",
+            "RefP3D",
+            "RefR21Basic",
+            "RefR2Plus1D18",
+            "RefR3D18",
+            "RefVideoResNet18",
+            "archlab_and_reference",
+            "load_reference_weights",
+            "max_rel_diff",
+            "randomize_bn",
+        )
+    },
     **{n: "archlab.testing.reference_pv" for n in ("PV_MODELS", "RefPVBottleneck", "RefPVNet")},
-    "run_reference": "archlab.bench.reference", "run_train": "archlab.bench.train", "matmul_gflops": "archlab.bench.train",
-    "run_profiling": "archlab.bench.profiling", "run_search": "archlab.bench.searching",
-    "search_overhead": "archlab.bench.searching", "QUICK_SPACE": "archlab.bench.searching",
-    "run_forms": "archlab.bench.forms", "run_runtimes": "archlab.bench.forms", "kendall_tau": "archlab.bench.forms",
-    "main": "archlab.bench.main", "BENCHMARKS": "archlab.bench.main",
+    "run_reference": "archlab.bench.reference",
+    "run_train": "archlab.bench.train",
+    "matmul_gflops": "archlab.bench.train",
+    "run_profiling": "archlab.bench.profiling",
+    "run_search": "archlab.bench.searching",
+    "search_overhead": "archlab.bench.searching",
+    "QUICK_SPACE": "archlab.bench.searching",
+    "run_forms": "archlab.bench.forms",
+    "run_runtimes": "archlab.bench.forms",
+    "kendall_tau": "archlab.bench.forms",
+    "main": "archlab.bench.main",
+    "BENCHMARKS": "archlab.bench.main",
 }
 
-__all__ = ["RESULTS_DIR", "block_costs", "block_macs_analytic", "blocks_table", "bottleneck_letters", "conv_macs",
-           "fuse_bn", "interleaved", "machine_info", "median", "run_blocks", "stage_shapes", "write_results",
-           *_LAZY]
+__all__ = [
+    "RESULTS_DIR",
+    "block_costs",
+    "block_macs_analytic",
+    "blocks_table",
+    "bottleneck_letters",
+    "conv_macs",
+    "fuse_bn",
+    "interleaved",
+    "machine_info",
+    "median",
+    "run_blocks",
+    "stage_shapes",
+    "write_results",
+    *_LAZY,
+]
 
 
 def __getattr__(name: str) -> Any:

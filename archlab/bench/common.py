@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import json
 import statistics
-import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from ..util.files import atomic_write
 from ..measure.timing import interleaved  # noqa: F401 - the benchmarks' timer
+from ..util.files import atomic_write
 from ..util.tables import md_table, text_table
 from ..util.versions import machine, versions
 
@@ -32,8 +31,16 @@ def median(xs: Sequence[float]) -> float:
     return float(statistics.median(xs))
 
 
-def publish(name: str, payload: dict[str, Any], header: Sequence[Any], body: Sequence[Sequence[Any]], note: str,
-            out_dir: str | Path | None = None, *, right: Any = ()) -> Path:
+def publish(
+    name: str,
+    payload: dict[str, Any],
+    header: Sequence[Any],
+    body: Sequence[Sequence[Any]],
+    note: str,
+    out_dir: str | Path | None = None,
+    *,
+    right: Any = (),
+) -> Path:
     """What every benchmark ends with: print its table and note, write them (``write_results``)
     with ``right`` the markdown columns aligned right, say where."""
     print(text_table(header, body))
@@ -54,7 +61,8 @@ def write_results(name: str, payload: dict[str, Any], markdown: str, out_dir: st
         out / f"{name}.md",
         f"# {name}\n\n{markdown}\n\nMachine: {m['cpu']} ({m['logical_cpus']} logical CPUs, "
         f"{m['torch_threads']} torch threads), torch {m['torch']}. Ratios come from one run, "
-        f"timed round-robin.\n")
+        f"timed round-robin.\n",
+    )
     return path
 
 

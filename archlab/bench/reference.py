@@ -12,16 +12,22 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from ..model.builder import fuse_bn
 from ..measure.profile import Clip
-from ..util.tables import md_table, text_table
+from ..model.builder import fuse_bn
 from ..testing.reference import archlab_and_reference, max_rel_diff
+from ..util.tables import md_table, text_table
 from .common import interleaved, median, write_results
 
 
-def run_reference(quick: bool = False, out_dir: str | Path | None = None, presets: Sequence[str] | None = None,
-                  clip: Clip | None = None, runs: int | None = None, compile: bool | None = None,
-                  compile_budget_s: float = 60.0) -> dict[str, Any]:
+def run_reference(
+    quick: bool = False,
+    out_dir: str | Path | None = None,
+    presets: Sequence[str] | None = None,
+    clip: Clip | None = None,
+    runs: int | None = None,
+    compile: bool | None = None,
+    compile_budget_s: float = 60.0,
+) -> dict[str, Any]:
     """archlab vs the plain reference (same weights), eager / fused BN / channels_last_3d /
     torch.compile, all variants of all models of one preset timed round-robin."""
     clip = clip or ((8, 112, 112) if not quick else (8, 64, 64))
@@ -40,7 +46,8 @@ def run_reference(quick: bool = False, out_dir: str | Path | None = None, preset
         variants: dict[str, dict[str, nn.Module]] = {"eager": {"archlab": model, "reference": ref}}
         variants["fused BN"] = {k: fuse_bn(m) for k, m in variants["eager"].items()}
         variants["fused BN + channels_last_3d"] = {
-            k: fuse_bn(m).to(memory_format=torch.channels_last_3d) for k, m in variants["eager"].items()}
+            k: fuse_bn(m).to(memory_format=torch.channels_last_3d) for k, m in variants["eager"].items()
+        }
         inputs = {"eager": x, "fused BN": x, "fused BN + channels_last_3d": x_cl}
         if compile:
             compiled: dict[str, nn.Module] = {}
@@ -66,34 +73,70 @@ def run_reference(quick: bool = False, out_dir: str | Path | None = None, preset
         fns = {}
         for vname, ms in variants.items():
             for k, m in ms.items():
+
                 def f(m: nn.Module = m, xi: torch.Tensor = inputs[vname]) -> Any:
                     with torch.inference_mode():
                         return m(xi)
+
                 fns[(vname, k)] = f
         print(f"timing {preset}: {len(fns)} candidates x {runs} round-robin runs ...", file=sys.stderr, flush=True)
         times = interleaved({f"{v}|{k}": f for (v, k), f in fns.items()}, runs, warmup=2)
         base = median(times["eager|reference"])
         for vname in variants:
             a, r = median(times[f"{vname}|archlab"]), median(times[f"{vname}|reference"])
-            rows.append({"preset": preset, "variant": vname, "archlab_ms": a, "reference_ms": r,
-                         "archlab_vs_reference": r / a, "archlab_vs_eager_reference": base / a,
-                         "max_rel_diff_archlab": check[f"archlab {vname}"],
-                         "max_rel_diff_reference": check[f"reference {vname}"]})
+            rows.append(
+                {
+                    "preset": preset,
+                    "variant": vname,
+                    "archlab_ms": a,
+                    "reference_ms": r,
+                    "archlab_vs_reference": r / a,
+                    "archlab_vs_eager_reference": base / a,
+                    "max_rel_diff_archlab": check[f"archlab {vname}"],
+                    "max_rel_diff_reference": check[f"reference {vname}"],
+                }
+            )
         rows[-len(variants)]["max_rel_diff_archlab_eager_vs_reference"] = check["archlab"]
-    header = ["model", "variant", "archlab ms", "reference ms", "archlab speed vs reference (same variant)",
-              "archlab speed vs eager reference", "max rel diff vs eager reference"]
-    body = [[r["preset"], r["variant"], f"{r['archlab_ms']:.1f}", f"{r['reference_ms']:.1f}",
-             f"{r['archlab_vs_reference']:.3f}x", f"{r['archlab_vs_eager_reference']:.2f}x",
-             f"{max(r['max_rel_diff_archlab'], r['max_rel_diff_reference']):.1e}"] for r in rows]
-    note = (f"Batch 1x3x{'x'.join(map(str, clip))}, CPU, inference mode, median of {runs} round-robin runs "
-            "(every model x variant in the same rounds). Same weights in both (BN statistics randomised); "
-            "speed ratio > 1 means archlab is faster.")
+    header = [
+        "model",
+        "variant",
+        "archlab ms",
+        "reference ms",
+        "archlab speed vs reference (same variant)",
+        "archlab speed vs eager reference",
+        "max rel diff vs eager reference",
+    ]
+    body = [
+        [
+            r["preset"],
+            r["variant"],
+            f"{r['archlab_ms']:.1f}",
+            f"{r['reference_ms']:.1f}",
+            f"{r['archlab_vs_reference']:.3f}x",
+            f"{r['archlab_vs_eager_reference']:.2f}x",
+            f"{max(r['max_rel_diff_archlab'], r['max_rel_diff_reference']):.1e}",
+        ]
+        for r in rows
+    ]
+    note = (
+        f"Batch 1x3x{'x'.join(map(str, clip))}, CPU, inference mode, median of {runs} round-robin runs "
+        "(every model x variant in the same rounds). Same weights in both (BN statistics randomised); "
+        "speed ratio > 1 means archlab is faster."
+    )
     print(text_table(header, body))
     print(note)
     for n in notes:
         print(n)
     payload = {"input": "x".join(map(str, clip)), "batch": 1, "runs": runs, "rows": rows, "notes": notes}
-    path = write_results("reference", payload, md_table(header, body, right=range(1, len(header))) + "\n\n" + note + "\n\n" +
-                         "\n".join(f"- {n}" for n in notes), out_dir)
+    path = write_results(
+        "reference",
+        payload,
+        md_table(header, body, right=range(1, len(header)))
+        + "\n\n"
+        + note
+        + "\n\n"
+        + "\n".join(f"- {n}" for n in notes),
+        out_dir,
+    )
     print(f"wrote {path} and {path.with_suffix('.md')}")
     return payload

@@ -35,10 +35,13 @@ def _finished(db: Path) -> dict[int, str]:
     try:
         with sqlite3.connect(db) as c:
             # trained to the end (a rejected genome is COMPLETE in Optuna too: told, not failed)
-            return dict(c.execute(
-                "select t.number, t.datetime_complete from trials t join studies s using (study_id) "
-                "join trial_user_attributes a on a.trial_id = t.trial_id where s.study_name = 'rel' and "
-                "a.key = 'status' and a.value_json in ('\"ok\"', '\"stopped\"') and t.state in ('COMPLETE', 'PRUNED')"))
+            return dict(
+                c.execute(
+                    "select t.number, t.datetime_complete from trials t join studies s using (study_id) "
+                    "join trial_user_attributes a on a.trial_id = t.trial_id where s.study_name = 'rel' and "
+                    "a.key = 'status' and a.value_json in ('\"ok\"', '\"stopped\"') and t.state in ('COMPLETE', 'PRUNED')"
+                )
+            )
     except sqlite3.Error:
         return {}
 
@@ -61,8 +64,14 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_reliability(quick: bool = False, out_dir: str | Path | None = None, *, cycles: int | None = None,
-                    trials: int | None = None, seed: int = 0) -> dict[str, Any]:
+def run_reliability(
+    quick: bool = False,
+    out_dir: str | Path | None = None,
+    *,
+    cycles: int | None = None,
+    trials: int | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     import optuna
     import torch
 
@@ -75,10 +84,32 @@ def run_reliability(quick: bool = False, out_dir: str | Path | None = None, *, c
     db = study / "optuna.db"
     # the default space and clip, a smaller budget: trials of ~20-40 s on 2 cores, so kills
     # land at every stage (Ray's start, a proposal, mid-epoch, between trials)
-    argv = [sys.executable, "-m", "archlab", "search", "--space", "interleave", "--name", "rel",
-            "--out", str(work / "runs"), "--trials", str(trials), "--epochs", str(epochs),
-            "--train-clips", "320" if quick else "480", "--val-clips", "100", "--wandb", "off",
-            "--seed", str(seed), "--grace-epochs", "1"]
+    argv = [
+        sys.executable,
+        "-m",
+        "archlab",
+        "search",
+        "--space",
+        "interleave",
+        "--name",
+        "rel",
+        "--out",
+        str(work / "runs"),
+        "--trials",
+        str(trials),
+        "--epochs",
+        str(epochs),
+        "--train-clips",
+        "320" if quick else "480",
+        "--val-clips",
+        "100",
+        "--wandb",
+        "off",
+        "--seed",
+        str(seed),
+        "--grace-epochs",
+        "1",
+    ]
     seen: dict[int, str] = {}  # trial number -> its first completion time
     replaced, vanished = set(), set()
     events = []
@@ -87,8 +118,12 @@ def run_reliability(quick: bool = False, out_dir: str | Path | None = None, *, c
         if len(_finished(db)) >= trials:
             events.append(f"cycle {cycle + 1}: the search was complete, no more kills")
             break
-        proc = subprocess.Popen(argv + (["--resume"] if db.exists() else []), stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv + (["--resume"] if db.exists() else []),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         what = []
         t0 = time.perf_counter()
         if rng.random() < 0.5:  # a worker first, at a random point of a trial
@@ -150,13 +185,48 @@ def run_reliability(quick: bool = False, out_dir: str | Path | None = None, *, c
             if len(hist) > int(t.user_attrs.get("epochs") or 0):
                 discarded += 1
         restarted += bool(t.user_attrs.get("restarted"))
-    header = ["cycles", "kills", "budget", "complete", "trained twice", "lost", "discarded", "failed", "unfinished",
-              "restarted (corrupt ckpt)", "same genome while running", "final resume rc", "wall s"]
+    header = [
+        "cycles",
+        "kills",
+        "budget",
+        "complete",
+        "trained twice",
+        "lost",
+        "discarded",
+        "failed",
+        "unfinished",
+        "restarted (corrupt ckpt)",
+        "same genome while running",
+        "final resume rc",
+        "wall s",
+    ]
     kills = sum(e.count("killed worker") + e.count("the driver's group") for e in events)
-    row = [cycles, kills, trials, len(trained), twice, lost, discarded, len(killed_failed), len(unfinished), restarted,
-           concurrent, final.returncode, round(wall)]
-    note = ("Kills (seed %d): " % seed) + "; ".join(events) + \
-        f". Goal: complete = budget, 0 trained twice, 0 lost, 0 discarded. Study kept in {study}."
-    publish("reliability", {"row": dict(zip(header, row)), "events": events, "study": str(study)}, header, [row], note,
-            out_dir)
+    row = [
+        cycles,
+        kills,
+        trials,
+        len(trained),
+        twice,
+        lost,
+        discarded,
+        len(killed_failed),
+        len(unfinished),
+        restarted,
+        concurrent,
+        final.returncode,
+        round(wall),
+    ]
+    note = (
+        ("Kills (seed %d): " % seed)
+        + "; ".join(events)
+        + f". Goal: complete = budget, 0 trained twice, 0 lost, 0 discarded. Study kept in {study}."
+    )
+    publish(
+        "reliability",
+        {"row": dict(zip(header, row)), "events": events, "study": str(study)},
+        header,
+        [row],
+        note,
+        out_dir,
+    )
     return dict(zip(header, row))

@@ -12,7 +12,6 @@ from ..results.reader import load_results
 from ..search import SearchConfig, search, shutdown
 from .common import publish
 
-
 QUICK_SPACE = """description: two one-block stages (the search benchmark's --quick space)
 kind: free
 depths: [[1], [1]]
@@ -30,8 +29,14 @@ def search_overhead(df: Any, wall_s: float, slots: int) -> dict[str, float]:
     train_s = float(df["train_time_s"].fillna(0).sum())
     trial_s = float(df["trial_time_s"].fillna(0).sum())
     capacity = slots * wall_s
-    return {"wall_s": wall_s, "slots": slots, "train_s": train_s, "trial_s": trial_s,
-            "overhead": 1 - train_s / capacity, "overhead_outside_trials": 1 - trial_s / capacity}
+    return {
+        "wall_s": wall_s,
+        "slots": slots,
+        "train_s": train_s,
+        "trial_s": trial_s,
+        "overhead": 1 - train_s / capacity,
+        "overhead_outside_trials": 1 - trial_s / capacity,
+    }
 
 
 def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[str, Any]:
@@ -44,11 +49,26 @@ def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[s
         if quick:
             space = Path(tmp) / "quick.yaml"
             space.write_text(QUICK_SPACE)
-            cfg = SearchConfig.from_settings(dict(space=str(space), out=tmp, name="bench", wandb="off", frames=4,
-                                                  trials=4, epochs=2, grace_epochs=1, data_opts={"n_clips": 64},
-                                                  latency_runs=2, confirm_seeds=0))
-        print(f"searching {cfg.space} ({cfg.trials} trials of {cfg.recipe.epochs} epochs, "
-              f"{'x'.join(map(str, cfg.recipe.clip))}) in {tmp} ...", flush=True)
+            cfg = SearchConfig.from_settings(
+                dict(
+                    space=str(space),
+                    out=tmp,
+                    name="bench",
+                    wandb="off",
+                    frames=4,
+                    trials=4,
+                    epochs=2,
+                    grace_epochs=1,
+                    data_opts={"n_clips": 64},
+                    latency_runs=2,
+                    confirm_seeds=0,
+                )
+            )
+        print(
+            f"searching {cfg.space} ({cfg.trials} trials of {cfg.recipe.epochs} epochs, "
+            f"{'x'.join(map(str, cfg.recipe.clip))}) in {tmp} ...",
+            flush=True,
+        )
         try:
             out = search(cfg, echo=lambda line: print("  " + line, flush=True))
         finally:
@@ -56,14 +76,30 @@ def run_search(quick: bool = False, out_dir: str | Path | None = None) -> dict[s
         df, _ = load_results(out.study_dir)
     slots = out.concurrency
     o = search_overhead(df, out.wall_s, slots)
-    o.update(ray_start_s=out.ray_start_s, trials=cfg.trials, finished=out.finished, rejected=out.rejected,
-             repeated=out.repeated)
+    o.update(
+        ray_start_s=out.ray_start_s,
+        trials=cfg.trials,
+        finished=out.finished,
+        rejected=out.rejected,
+        repeated=out.repeated,
+    )
     header = ["wall s", "Ray start s", "slots", "trial s", "training s", "overhead", "outside trials"]
-    body = [[f"{o['wall_s']:.0f}", f"{o['ray_start_s']:.1f}", slots, f"{o['trial_s']:.0f}", f"{o['train_s']:.0f}",
-             f"{o['overhead']:.1%}", f"{o['overhead_outside_trials']:.1%}"]]
-    note = (f"{'quick: 4 tiny trials' if quick else 'the default run: archlab search --space interleave'}; "
-            f"{out.finished} finished, {out.rejected} rejected, {out.repeated} repeats reused. overhead = 1 - (sum of training time) / "
-            f"(slots x wall); 'outside trials' counts a trial's data generation and latency measurement as "
-            f"trial time.")
+    body = [
+        [
+            f"{o['wall_s']:.0f}",
+            f"{o['ray_start_s']:.1f}",
+            slots,
+            f"{o['trial_s']:.0f}",
+            f"{o['train_s']:.0f}",
+            f"{o['overhead']:.1%}",
+            f"{o['overhead_outside_trials']:.1%}",
+        ]
+    ]
+    note = (
+        f"{'quick: 4 tiny trials' if quick else 'the default run: archlab search --space interleave'}; "
+        f"{out.finished} finished, {out.rejected} rejected, {out.repeated} repeats reused. overhead = 1 - (sum of training time) / "
+        f"(slots x wall); 'outside trials' counts a trial's data generation and latency measurement as "
+        f"trial time."
+    )
     publish("search", {**o, "quick": quick}, header, body, note, out_dir, right=range(1, len(header)))
     return o

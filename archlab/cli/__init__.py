@@ -20,13 +20,26 @@ from . import calibrate, data, experiment, export, fidelity, model, report, sear
 from .common import Parser, deprecation_notes
 
 # The order of `archlab --help`: model commands, then the search and what reads its results.
-COMMANDS: tuple[ModuleType, ...] = (model, weights, search, experiment, fidelity, export, data, report, train, spaces,
-                                    calibrate)
+COMMANDS: tuple[ModuleType, ...] = (
+    model,
+    weights,
+    search,
+    experiment,
+    fidelity,
+    export,
+    data,
+    report,
+    train,
+    spaces,
+    calibrate,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="archlab", description="Search, profile, train and export video networks "
-                    "built from Pseudo-3D ResNet block mixes.")
+    parser = Parser(
+        prog="archlab",
+        description="Search, profile, train and export video networks built from Pseudo-3D ResNet block mixes.",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     for module in COMMANDS:

@@ -39,8 +39,9 @@ def cost_table(genome, clip, method: str) -> str:
     from ..measure.profile import cost
 
     c = cost(genome, clip, method=method)
-    rows = [[s.name, s.letters, "x".join(map(str, s.out_shape)), fmt_int(s.params), f"{s.macs / 1e9:.3f}"]
-            for s in c.stages]
+    rows = [
+        [s.name, s.letters, "x".join(map(str, s.out_shape)), fmt_int(s.params), f"{s.macs / 1e9:.3f}"] for s in c.stages
+    ]
     rows.append(["total", "", "", fmt_int(c.params), f"{c.gmacs:.3f}"])
     out = table(rows, ["part", "blocks", "output CxTxHxW", "params", "GMACs"], right={3, 4})
     skipped = ", ".join(op.removeprefix("aten::") for op in c.uncounted)
@@ -64,11 +65,17 @@ def key_values(items: list[str] | None, flag: str) -> dict:
 
 
 def add_genome_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("genome", help="a preset name (see `archlab presets`) or a genome string, e.g. 'ABC|ABCA|BCABCA|222'")
+    p.add_argument(
+        "genome", help="a preset name (see `archlab presets`) or a genome string, e.g. 'ABC|ABCA|BCABCA|222'"
+    )
     p.add_argument("--input", help="clip FRAMESxHEIGHTxWIDTH (default: the preset's own, else 16x160x160)")
     p.add_argument("--classes", type=int, help="number of output classes (default: the genome's)")
-    p.add_argument("--counter", choices=["fast", "fvcore"], default="fvcore",
-                   help="MAC counter: fvcore (reference) or fast (meta-device hooks, same numbers)")
+    p.add_argument(
+        "--counter",
+        choices=["fast", "fvcore"],
+        default="fvcore",
+        help="MAC counter: fvcore (reference) or fast (meta-device hooks, same numbers)",
+    )
 
 
 class Parser(argparse.ArgumentParser):

@@ -42,8 +42,12 @@ OLD_NAME = "study"  # `archlab study` until the next release
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    _add(sub, "experiment", help="run an experiment (experiments/*.yaml): a fixed comparison that answers one "
-         "question the same way on every run")
+    _add(
+        sub,
+        "experiment",
+        help="run an experiment (experiments/*.yaml): a fixed comparison that answers one "
+        "question the same way on every run",
+    )
     old = _add(sub, OLD_NAME, help="the old name of `archlab experiment` (kept for one release)")
     old.set_defaults(**{NOTES: [deprecation_note(f"archlab {OLD_NAME}", "archlab experiment")]})
 
@@ -53,14 +57,26 @@ def _add(sub: argparse._SubParsersAction, name: str, help: str) -> argparse.Argu
     commands = top.add_subparsers(dest="experiment_command", metavar="EXPERIMENT_COMMAND", parser_class=Parser)
     commands.required = True
     p = commands.add_parser("run", help="run (or continue) an experiment and write summary.csv + summary.md")
-    p.add_argument("experiment", metavar="FILE_OR_NAME", help="an experiment name (see `archlab experiment list`) "
-                   "or a YAML path")
-    p.add_argument("--out", metavar="DIR", help="output directory (default runs/experiments/NAME, "
-                   "runs/experiments/NAME-quick with --quick); re-running continues it")
-    p.add_argument("--quick", action="store_true", help="a smoke run of about a minute: 1 epoch, 1 seed, "
-                   "2 trials per search, few clips (the file's quick: section)")
+    p.add_argument(
+        "experiment", metavar="FILE_OR_NAME", help="an experiment name (see `archlab experiment list`) or a YAML path"
+    )
+    p.add_argument(
+        "--out",
+        metavar="DIR",
+        help="output directory (default runs/experiments/NAME, "
+        "runs/experiments/NAME-quick with --quick); re-running continues it",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run of about a minute: 1 epoch, 1 seed, "
+        "2 trials per search, few clips (the file's quick: section)",
+    )
     p.set_defaults(func=cmd_experiment_run)
-    p = commands.add_parser("list", help="the experiments a name finds ($ARCHLAB_EXPERIMENTS, ./experiments/, "
-                            "the package's own) with what they run")
+    p = commands.add_parser(
+        "list",
+        help="the experiments a name finds ($ARCHLAB_EXPERIMENTS, ./experiments/, "
+        "the package's own) with what they run",
+    )
     p.set_defaults(func=cmd_experiment_list)
     return top

@@ -34,23 +34,38 @@ def cmd_export(args: argparse.Namespace) -> int:
         writable_folder("--out", args.out)
     clip = parse_clip(args.input) if args.input else None
     form = checked_form(args.form)
-    src = resolve_source(args.study_dir, args.genome, rank=args.rank, trial=args.trial, weights=args.weights,
-                         max_latency=args.max_latency, max_gmacs=args.max_gmacs)
+    src = resolve_source(
+        args.study_dir,
+        args.genome,
+        rank=args.rank,
+        trial=args.trial,
+        weights=args.weights,
+        max_latency=args.max_latency,
+        max_gmacs=args.max_gmacs,
+    )
     form = resolve_export_form(form)
     if src.trial is not None:
         print(f"trial   {src.trial['trial']}  ({src.selection})")
     print(f"genome  {src.genome}\nid      {src.genome.id}")
     formats = FORMATS if args.format == "all" else (args.format,)
     try:
-        res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True),
-                     form=form)
+        res = export(src, args.out, formats, clip, progress=lambda m: print(m, file=sys.stderr, flush=True), form=form)
     except VerificationError as e:  # the exporter's fault, not the user's: exit 1, with the numbers
         print(f"archlab export: error: verification failed, nothing written: {e}", file=sys.stderr)
         return 1
     for note in res.notes:
         print(f"note: {note}", file=sys.stderr)
-    rows = [[c.format, str(c.batch), f"{c.max_abs_err:.2e}", f"{c.max_rel_err:.2e}", f"{c.tol:.2e}",
-             "ok" if c.ok else "FAILED"] for c in res.checks]
+    rows = [
+        [
+            c.format,
+            str(c.batch),
+            f"{c.max_abs_err:.2e}",
+            f"{c.max_rel_err:.2e}",
+            f"{c.tol:.2e}",
+            "ok" if c.ok else "FAILED",
+        ]
+        for c in res.checks
+    ]
     print(table(rows, ["format", "batch", "max abs err", "max rel err", "tolerance", "verdict"]))
     rows = [[name, fmt_int(f["bytes"]), f["sha256"]] for name, f in res.files.items()]
     print(table(rows, ["file", "bytes", "sha256"], right={1}))
@@ -59,19 +74,29 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="export a study's best trial or a genome: .pt2 + ONNX + model card",
-                       description=EXPORT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "export",
+        help="export a study's best trial or a genome: .pt2 + ONNX + model card",
+        description=EXPORT_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("study_dir", nargs="?", metavar="STUDY_DIR", help="a study directory (holds results.csv)")
     p.add_argument("--genome", metavar="GENOME|PRESET", help="export this genome instead of a study's trial")
     which = p.add_mutually_exclusive_group()
     which.add_argument("--rank", type=int, help="the k-th trial by the rule above (default 1)")
     which.add_argument("--trial", metavar="N", help="this trial: its number (bN: baseline N), as the report prints it")
-    p.add_argument("--weights", metavar="trial|none|PATH",
-                   help="trial: the trial's best.pt (default for a study); none: fresh initialisation "
-                        "(default for --genome); PATH: this checkpoint")
+    p.add_argument(
+        "--weights",
+        metavar="trial|none|PATH",
+        help="trial: the trial's best.pt (default for a study); none: fresh initialisation "
+        "(default for --genome); PATH: this checkpoint",
+    )
     p.add_argument("--format", choices=["pt2", "onnx", "all"], default="all", help="what to write (default all)")
-    p.add_argument("--input", help="clip FRAMESxHEIGHTxWIDTH (default: the checkpoint's, else the study's, "
-                                   "else the preset's, else 16x160x160); batch stays dynamic")
+    p.add_argument(
+        "--input",
+        help="clip FRAMESxHEIGHTxWIDTH (default: the checkpoint's, else the study's, "
+        "else the preset's, else 16x160x160); batch stays dynamic",
+    )
     p.add_argument("--out", metavar="DIR", help="default STUDY_DIR/export/<genome_id>/ or ./export/<genome_id>/")
     p.add_argument("--max-latency", type=float, metavar="MS", help="rank among trials with latency_ms <= MS")
     p.add_argument("--max-gmacs", type=float, metavar="G", help="rank among trials with gmacs <= G")

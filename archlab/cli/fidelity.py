@@ -23,45 +23,120 @@ ANCHOR_NAMES = ", ".join(ANCHORS)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("fidelity", help="measure a proxy recipe: seed noise, bimodal genomes, rank agreement "
-                       "with a longer reference budget, and how cheap scores rank")
-    p.add_argument("--space", default=DEFAULTS["space"], help=f"search space to sample genomes from (default {DEFAULTS['space']})")
-    p.add_argument("--genomes", type=int, default=None, help="genomes sampled from the space, stratified by GMACs, "
-                   f"besides the anchors (default {DEFAULTS['genomes']}; --quick: {QUICK['genomes']})")
-    p.add_argument("--anchors", default=None, help=f"comma-separated anchors ({ANCHOR_NAMES}), 'all' or 'none' "
-                   f"(default {DEFAULTS['anchors']}; --quick: {','.join(QUICK['anchors'])})")
-    p.add_argument("--seeds", type=int, default=None, help=f"proxy seeds per genome (default {DEFAULTS['seeds']}; --quick: {QUICK['seeds']})")
-    p.add_argument("--ref-seeds", type=int, default=None, help="reference seeds per genome (default "
-                   f"{DEFAULTS['ref_seeds']}: one seed's reference is too noisy to rank against; --quick: "
-                   f"{QUICK['ref_seeds']})")
-    p.add_argument("--fresh-clips", choices=("on", "off"), default="on" if DEFAULTS["fresh_clips"] else "off",
-                   help="new training clips every epoch, both budgets (default off, as every other command)")
-    p.add_argument("--data-seed", type=int, default=DEFAULTS["data_seed"], help="seed of the synthetic clips (default %(default)s)")
-    p.add_argument("--ref-epochs-x", type=float, default=None, help="reference epochs = this x proxy epochs, rounded "
-                   f"(default {DEFAULTS['ref_epochs_x']}; --quick: {QUICK['ref_epochs_x']}; fractions allowed)")
-    p.add_argument("--ref-clips-x", type=float, default=None, help="reference clips = this x proxy clips, rounded "
-                   f"(default {DEFAULTS['ref_clips_x']}; --quick: {QUICK['ref_clips_x']})")
-    p.add_argument("--tse-epochs", type=int, default=DEFAULTS["tse_epochs"], help="epochs summed by the training-speed score (default %(default)s)")
+    p = sub.add_parser(
+        "fidelity",
+        help="measure a proxy recipe: seed noise, bimodal genomes, rank agreement "
+        "with a longer reference budget, and how cheap scores rank",
+    )
+    p.add_argument(
+        "--space", default=DEFAULTS["space"], help=f"search space to sample genomes from (default {DEFAULTS['space']})"
+    )
+    p.add_argument(
+        "--genomes",
+        type=int,
+        default=None,
+        help="genomes sampled from the space, stratified by GMACs, "
+        f"besides the anchors (default {DEFAULTS['genomes']}; --quick: {QUICK['genomes']})",
+    )
+    p.add_argument(
+        "--anchors",
+        default=None,
+        help=f"comma-separated anchors ({ANCHOR_NAMES}), 'all' or 'none' "
+        f"(default {DEFAULTS['anchors']}; --quick: {','.join(QUICK['anchors'])})",
+    )
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help=f"proxy seeds per genome (default {DEFAULTS['seeds']}; --quick: {QUICK['seeds']})",
+    )
+    p.add_argument(
+        "--ref-seeds",
+        type=int,
+        default=None,
+        help="reference seeds per genome (default "
+        f"{DEFAULTS['ref_seeds']}: one seed's reference is too noisy to rank against; --quick: "
+        f"{QUICK['ref_seeds']})",
+    )
+    p.add_argument(
+        "--fresh-clips",
+        choices=("on", "off"),
+        default="on" if DEFAULTS["fresh_clips"] else "off",
+        help="new training clips every epoch, both budgets (default off, as every other command)",
+    )
+    p.add_argument(
+        "--data-seed", type=int, default=DEFAULTS["data_seed"], help="seed of the synthetic clips (default %(default)s)"
+    )
+    p.add_argument(
+        "--ref-epochs-x",
+        type=float,
+        default=None,
+        help="reference epochs = this x proxy epochs, rounded "
+        f"(default {DEFAULTS['ref_epochs_x']}; --quick: {QUICK['ref_epochs_x']}; fractions allowed)",
+    )
+    p.add_argument(
+        "--ref-clips-x",
+        type=float,
+        default=None,
+        help="reference clips = this x proxy clips, rounded "
+        f"(default {DEFAULTS['ref_clips_x']}; --quick: {QUICK['ref_clips_x']})",
+    )
+    p.add_argument(
+        "--tse-epochs",
+        type=int,
+        default=DEFAULTS["tse_epochs"],
+        help="epochs summed by the training-speed score (default %(default)s)",
+    )
     p.add_argument("--max-gmacs", type=float, default=None, help="override the space's GMAC limit")
-    p.add_argument("--sample-seed", type=int, default=DEFAULTS["sample_seed"], help="seed of the genome sample (default %(default)s)")
-    p.add_argument("--threads", type=int, default=DEFAULTS["threads"], help="torch threads per run (default %(default)s: reproducible float sums)")
-    p.add_argument("--workers", type=int, default=None, help="runs trained at once, one process each (default: "
-                   "usable cores // --threads; --quick: 1)")
-    add_form_option(p, "--form", help="numeric form both budgets train in (archlab.measure.forms), e.g. "
-                    f"bf16-autocast/cl3d, {CALIBRATED_HELP}, for training at --threads (default: fp32, the "
-                    "trainer's CPU default); fidelity.json stores the form it resolved to")
-    p.add_argument("--against", default=None, metavar="DIR", help="another fidelity output (e.g. the same "
-                   "measurement in fp32): Kendall tau / Spearman rho between the two proxy rankings -> against.json")
+    p.add_argument(
+        "--sample-seed",
+        type=int,
+        default=DEFAULTS["sample_seed"],
+        help="seed of the genome sample (default %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=DEFAULTS["threads"],
+        help="torch threads per run (default %(default)s: reproducible float sums)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="runs trained at once, one process each (default: usable cores // --threads; --quick: 1)",
+    )
+    add_form_option(
+        p,
+        "--form",
+        help="numeric form both budgets train in (archlab.measure.forms), e.g. "
+        f"bf16-autocast/cl3d, {CALIBRATED_HELP}, for training at --threads (default: fp32, the "
+        "trainer's CPU default); fidelity.json stores the form it resolved to",
+    )
+    p.add_argument(
+        "--against",
+        default=None,
+        metavar="DIR",
+        help="another fidelity output (e.g. the same "
+        "measurement in fp32): Kendall tau / Spearman rho between the two proxy rankings -> against.json",
+    )
     p.add_argument("--out", default=None, metavar="DIR", help="output directory (default runs/fidelity/SPACE[-quick])")
-    p.add_argument("--quick", action="store_true", help="a smoke run: 2 genomes (1 sampled + 2D), 2 seeds, "
-                   "1 epoch of 32 clips, reference 2 epochs; a few seconds)")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="a smoke run: 2 genomes (1 sampled + 2D), 2 seeds, "
+        "1 epoch of 32 clips, reference 2 epochs; a few seconds)",
+    )
     ProxyRecipe.add_arguments(p, skip=("seed",))
     p.set_defaults(func=cmd_fidelity)
 
 
 def _anchors(value: str | list[str]) -> tuple[str, ...]:
-    names = anchor_names([a.strip() for a in value.split(",") if a.strip()]
-                         if isinstance(value, str) and value not in ("all", "none") else value)
+    names = anchor_names(
+        [a.strip() for a in value.split(",") if a.strip()]
+        if isinstance(value, str) and value not in ("all", "none")
+        else value
+    )
     for a in names:
         if a not in ANCHORS:
             raise UserError(f"--anchors: {shorten(a)} is not one of {ANCHOR_NAMES}")
@@ -90,11 +165,24 @@ def config_from_args(args: argparse.Namespace):
     workers = workers if workers is not None else default_workers(args.threads)
     out = args.out or str(Path("runs") / "fidelity" / (args.space + ("-quick" if args.quick else "")))
     form = checked_form(args.form)  # calibrated: resolved by cmd_fidelity once everything else is checked
-    return FidelityConfig(out=out, space=args.space, genomes=option("genomes"), anchors=anchors, seeds=option("seeds"),
-                          ref_seeds=option("ref_seeds"), proxy=proxy, reference=ref, data_seed=args.data_seed,
-                          fresh_clips=args.fresh_clips == "on", sample_seed=args.sample_seed,
-                          tse_epochs=args.tse_epochs, max_gmacs=args.max_gmacs, threads=args.threads,
-                          workers=workers, form=None if form in (None, CALIBRATED) else args.form)
+    return FidelityConfig(
+        out=out,
+        space=args.space,
+        genomes=option("genomes"),
+        anchors=anchors,
+        seeds=option("seeds"),
+        ref_seeds=option("ref_seeds"),
+        proxy=proxy,
+        reference=ref,
+        data_seed=args.data_seed,
+        fresh_clips=args.fresh_clips == "on",
+        sample_seed=args.sample_seed,
+        tse_epochs=args.tse_epochs,
+        max_gmacs=args.max_gmacs,
+        threads=args.threads,
+        workers=workers,
+        form=None if form in (None, CALIBRATED) else args.form,
+    )
 
 
 def cmd_fidelity(args: argparse.Namespace) -> int:
@@ -114,11 +202,13 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         cfg = replace(cfg, form=training_form("cpu", cfg.threads).with_threads(None).name)
     t0 = time.perf_counter()
     s = run_fidelity(cfg)
-    print(f"median seed std {s['median_seed_std']:.3f}; bimodal: {', '.join(s['bimodal']) or 'none'}; "
-          f"seed tau {s['seed_tau']:.3f}; proxy-vs-reference rho {s['proxy_vs_ref_rho']:.3f}, "
-          f"tau {s['proxy_vs_ref_tau']:.3f} (the reference's val noise caps it at {s['ref_rho_ceiling']:.3f}); "
-          f"top-quarter overlap {s['top_quarter_overlap']:.2f}; on the {s['separated_pairs']['pairs']} genome "
-          f"pairs the reference separates it agrees on {s['separated_pairs']['agree']:g}")
+    print(
+        f"median seed std {s['median_seed_std']:.3f}; bimodal: {', '.join(s['bimodal']) or 'none'}; "
+        f"seed tau {s['seed_tau']:.3f}; proxy-vs-reference rho {s['proxy_vs_ref_rho']:.3f}, "
+        f"tau {s['proxy_vs_ref_tau']:.3f} (the reference's val noise caps it at {s['ref_rho_ceiling']:.3f}); "
+        f"top-quarter overlap {s['top_quarter_overlap']:.2f}; on the {s['separated_pairs']['pairs']} genome "
+        f"pairs the reference separates it agrees on {s['separated_pairs']['agree']:g}"
+    )
     for name, r in s["scores"].items():
         print(f"  {name:15s} rho {r['rho']:+.3f}  tau {r['tau']:+.3f}  top-quarter {r['top_quarter']:.2f}")
     if other is not None:
@@ -132,11 +222,13 @@ def cmd_fidelity(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise UserError(f"--against {shorten(args.against)}: {e}") from None
         atomic_write(Path(cfg.out) / "against.json", json.dumps({"against": args.against, **a}, indent=1) + "\n")
-        print(f"against {args.against}: {a['genomes']} genomes, Kendall tau {a['tau']:.3f}, Spearman rho "
-              f"{a['rho']:.3f}; median seed std {a['median_seed_std']:.3f} here, {a['other_median_seed_std']:.3f} "
-              f"there; mean |difference| {a['mean_abs_diff']:.3f}"
-              + (f"; the two references: tau {a['ref_tau']:.3f}, rho {a['ref_rho']:.3f}" if "ref_tau" in a else "")
-              + f" -> {cfg.out}/against.json")
+        print(
+            f"against {args.against}: {a['genomes']} genomes, Kendall tau {a['tau']:.3f}, Spearman rho "
+            f"{a['rho']:.3f}; median seed std {a['median_seed_std']:.3f} here, {a['other_median_seed_std']:.3f} "
+            f"there; mean |difference| {a['mean_abs_diff']:.3f}"
+            + (f"; the two references: tau {a['ref_tau']:.3f}, rho {a['ref_rho']:.3f}" if "ref_tau" in a else "")
+            + f" -> {cfg.out}/against.json"
+        )
     print(f"-> {cfg.out}/summary.md, fidelity.png  ({time.perf_counter() - t0:.0f} s)")
     return 0
 
@@ -148,6 +240,8 @@ def _read_other(path: str) -> dict:
     try:
         return json.loads(f.read_text())
     except FileNotFoundError:
-        raise UserError(f"--against {shorten(path)}: no summary.json there (a finished archlab fidelity output)") from None
+        raise UserError(
+            f"--against {shorten(path)}: no summary.json there (a finished archlab fidelity output)"
+        ) from None
     except (OSError, ValueError) as e:
         raise UserError(f"--against {shorten(path)}: {f} cannot be read ({e})") from None

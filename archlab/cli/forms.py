@@ -29,16 +29,23 @@ from .common import deprecated
 CALIBRATED = "calibrated"  # = archlab.measure.forms.CALIBRATED (checked by a test; no torch here)
 DEPRECATED_CALIBRATED = "auto"  # the old word of train/profile: accepted for one release, with a note
 RUNTIMES = ("torch", "onnxruntime", "openvino")  # archlab.measure.runtimes.RUNTIMES (checked by a test); no torch here
-CALIBRATED_HELP = f"or {CALIBRATED}: this machine's measured fastest safe form (archlab calibrate; measured first " \
-                  "if this machine has no entry yet, ~3 min)"
+CALIBRATED_HELP = (
+    f"or {CALIBRATED}: this machine's measured fastest safe form (archlab calibrate; measured first "
+    "if this machine has no entry yet, ~3 min)"
+)
 
 
 class FormOption(argparse.Action):
     """A form option's value as given, but the deprecated ``auto`` becomes ``calibrated``
     (a note for ``main`` to print: what to write instead)."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
-                 option_string: str | None = None) -> None:
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: Any,
+        option_string: str | None = None,
+    ) -> None:
         if isinstance(values, str) and values.strip() == DEPRECATED_CALIBRATED:
             deprecated(namespace, f"{option_string} {DEPRECATED_CALIBRATED}", f"{option_string} {CALIBRATED}")
             values = CALIBRATED
@@ -65,10 +72,15 @@ def checked_form(text: str | None, option: str = "--form") -> Any:
 
 # ---- train ------------------------------------------------------------------------------------------
 
+
 def add_train_form_arg(p: argparse.ArgumentParser) -> None:
-    add_form_option(p, "--form", help="precision/layout to train in, e.g. fp32/ncdhw, bf16-autocast/cl3d, "
-                    f"bf16/cl3d, {CALIBRATED_HELP}. Default: fp32 on CPU, bf16-autocast/cl3d on CUDA "
-                    "(with --channels-last)")
+    add_form_option(
+        p,
+        "--form",
+        help="precision/layout to train in, e.g. fp32/ncdhw, bf16-autocast/cl3d, "
+        f"bf16/cl3d, {CALIBRATED_HELP}. Default: fp32 on CPU, bf16-autocast/cl3d on CUDA "
+        "(with --channels-last)",
+    )
 
 
 def checked_train_form(args: argparse.Namespace) -> Any:
@@ -94,12 +106,20 @@ def resolve_train_form(form: Any, device: Any) -> Any:
 
 # ---- profile ----------------------------------------------------------------------------------------
 
+
 def add_latency_args(p: argparse.ArgumentParser) -> None:
-    add_form_option(p, "--form", help="precision/layout latency is measured in (default fp32/ncdhw), e.g. "
-                    f"bf16/cl3d, {CALIBRATED_HELP}, for inference")
-    p.add_argument("--latency-runtime", choices=RUNTIMES, default="torch",
-                   help="torch (eager, default), or the exported ONNX graph in onnxruntime / openvino "
-                        "(CPU only)")
+    add_form_option(
+        p,
+        "--form",
+        help="precision/layout latency is measured in (default fp32/ncdhw), e.g. "
+        f"bf16/cl3d, {CALIBRATED_HELP}, for inference",
+    )
+    p.add_argument(
+        "--latency-runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="torch (eager, default), or the exported ONNX graph in onnxruntime / openvino (CPU only)",
+    )
 
 
 def checked_latency_form(args: argparse.Namespace, device: Any) -> Any:
@@ -116,8 +136,9 @@ def checked_latency_form(args: argparse.Namespace, device: Any) -> Any:
             from ..measure.runtimes import openvino_available
 
             if not openvino_available():
-                raise UserError("--latency-runtime openvino needs the openvino package: "
-                                "pip install 'archlab[openvino]'")
+                raise UserError(
+                    "--latency-runtime openvino needs the openvino package: pip install 'archlab[openvino]'"
+                )
     return form
 
 
@@ -136,10 +157,16 @@ def resolve_latency_form(form: Any, device: Any) -> Any:
 
 # ---- export -----------------------------------------------------------------------------------------
 
+
 def add_export_form_arg(p: argparse.ArgumentParser) -> None:
-    add_form_option(p, "--form", default="fp32/ncdhw", help="precision/layout model.pt2 runs in: fp32/ncdhw "
-                    f"(default, runs well anywhere), e.g. bf16/cl3d, {CALIBRATED_HELP}, for inference; "
-                    "model.onnx stays fp32")
+    add_form_option(
+        p,
+        "--form",
+        default="fp32/ncdhw",
+        help="precision/layout model.pt2 runs in: fp32/ncdhw "
+        f"(default, runs well anywhere), e.g. bf16/cl3d, {CALIBRATED_HELP}, for inference; "
+        "model.onnx stays fp32",
+    )
 
 
 def resolve_export_form(form: Any) -> Any:

@@ -31,10 +31,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
     print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")
     print(cost_table(g, clip, args.counter))
     print(f"measuring latency on {device} ({args.runs} runs after warm-up)...", file=sys.stderr)
-    lat = latency(g, clip, device=str(device), batch=args.batch, runs=args.runs, form=form,
-                  runtime=args.latency_runtime)
-    print(f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
-          f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}")
+    lat = latency(
+        g, clip, device=str(device), batch=args.batch, runs=args.runs, form=form, runtime=args.latency_runtime
+    )
+    print(
+        f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
+        f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}"
+    )
     return 0
 
 
@@ -60,8 +63,11 @@ def cmd_blocks(args: argparse.Namespace) -> int:
     clip = parse_clip(args.input)
     if args.width <= 0 or args.runs < 1:
         raise UserError("--width must be positive and --runs at least 1")
-    print(f"one bottleneck block per letter at each P3D-63 stage's shape, input 1x3x{args.input}, "
-          f"width x{args.width:g}, {device_label(dev)}; median of {args.runs} round-robin runs", file=sys.stderr)
+    print(
+        f"one bottleneck block per letter at each P3D-63 stage's shape, input 1x3x{args.input}, "
+        f"width x{args.width:g}, {device_label(dev)}; median of {args.runs} round-robin runs",
+        file=sys.stderr,
+    )
     body, header = blocks_table(block_costs(clip, args.width, args.device, args.runs))
     print(table([[str(c) for c in r] for r in body], header, right=set(range(2, len(header)))))
     print("MACs = multiply-adds of conv layers; ms/GMAC vs 2D > 1: slower per multiply-add than the 2D block.")

@@ -18,9 +18,13 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     from ..report import serve_dashboard
 
     if not is_loopback(args.host):
-        print(f"archlab dashboard: warning: --host {args.host} serves the study to other machines; the dashboard "
-              "has no login and its API can change the study (notes, trial states): use it only on a network "
-              "you trust, or keep the default 127.0.0.1 and tunnel (ssh -L)", file=sys.stderr, flush=True)
+        print(
+            f"archlab dashboard: warning: --host {args.host} serves the study to other machines; the dashboard "
+            "has no login and its API can change the study (notes, trial states): use it only on a network "
+            "you trust, or keep the default 127.0.0.1 and tunnel (ssh -L)",
+            file=sys.stderr,
+            flush=True,
+        )
     try:
         serve_dashboard(args.study_dir, host=args.host, port=args.port, echo=lambda line: print(line, flush=True))
     except KeyboardInterrupt:  # Ctrl-C is how a user stops it: not an error

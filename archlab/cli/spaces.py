@@ -13,10 +13,22 @@ def cmd_spaces(args: argparse.Namespace) -> int:
 
     rows = []
     for s in list_spaces():
-        limits = ", ".join(x for x in (f"<= {s.max_gmacs:g} GMACs" if s.max_gmacs else "",
-                                       f"<= {s.max_params:,} params" if s.max_params else "") if x)
-        rows.append([s.name, fmt_int(s.cardinality()), f"{limits} at {'x'.join(map(str, s.clip))}" if limits else "-",
-                     s.description])
+        limits = ", ".join(
+            x
+            for x in (
+                f"<= {s.max_gmacs:g} GMACs" if s.max_gmacs else "",
+                f"<= {s.max_params:,} params" if s.max_params else "",
+            )
+            if x
+        )
+        rows.append(
+            [
+                s.name,
+                fmt_int(s.cardinality()),
+                f"{limits} at {'x'.join(map(str, s.clip))}" if limits else "-",
+                s.description,
+            ]
+        )
     print(table(rows, ["space", "assignments", "constraints", "description"], right={1}))
     return 0
 
@@ -42,7 +54,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
         if args.show_params:
             row.append(json.dumps(params))
         rows.append(row)
-    header = ["#", "params", f"GMACs@{'x'.join(map(str, clip))}", "genome"] + (["parameters"] if args.show_params else [])
+    header = ["#", "params", f"GMACs@{'x'.join(map(str, clip))}", "genome"] + (
+        ["parameters"] if args.show_params else []
+    )
     print(table(rows, header, right={0, 1, 2}))
     return 0
 
@@ -55,8 +69,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("space", help="a space name (see `archlab spaces`) or a path to a .yaml")
     p.add_argument("-n", type=int, default=5, help="how many (default 5)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--input", help="clip FRAMESxHEIGHTxWIDTH to count at (default: the space's input; "
-                                   "constraints stay at the space's input)")
+    p.add_argument(
+        "--input",
+        help="clip FRAMESxHEIGHTxWIDTH to count at (default: the space's input; constraints stay at the space's input)",
+    )
     p.add_argument("--unconstrained", action="store_true", help="also draw genomes that break the space's limits")
     p.add_argument("--show-params", action="store_true", help="also print each genome's space parameters")
     p.set_defaults(func=cmd_sample)

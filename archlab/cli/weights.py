@@ -30,9 +30,12 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
         raise UserError(f"--out {out} is a directory: give a file name, e.g. {out / 'model.pt'}")
     genome, sd = import_p3d(get(args.preset), args.caffemodel)
     frames, h, w = DEFAULT_INPUT[args.preset]
-    ckpt = {"model": sd, "genome": str(genome),
-            "input": {"frames": frames, "size": h, "height": h, "width": w},
-            "source": {"caffemodel": str(args.caffemodel), "preset": args.preset}}
+    ckpt = {
+        "model": sd,
+        "genome": str(genome),
+        "input": {"frames": frames, "size": h, "height": h, "width": w},
+        "source": {"caffemodel": str(args.caffemodel), "preset": args.preset},
+    }
     atomic_write(out, lambda f: torch.save(ckpt, f))  # written whole or not at all
     n = sum(t.numel() for k, t in sd.items() if not k.endswith("num_batches_tracked"))
     print(f"{args.preset}: {n:,} parameters from {args.caffemodel} -> {out} (genome '{genome}')")

@@ -29,8 +29,9 @@ DATASETS: dict[str, str] = {
 }
 
 
-def get_dataset(name: str, split: str = "train", *, root: str | None = None, frames: int = 8,
-                size: int = 64, **opts: Any) -> Dataset:
+def get_dataset(
+    name: str, split: str = "train", *, root: str | None = None, frames: int = 8, size: int = 64, **opts: Any
+) -> Dataset:
     """The dataset ``name`` ("synthetic", "ucf101" or "folder") for ``split``.
 
     ``opts`` go to the dataset's constructor (e.g. ``n_clips``/``num_classes``/``seed`` for

@@ -57,15 +57,19 @@ def open_cache(cache_dir: str | os.PathLike[str], kind: str) -> dict[str, Any]:
         raise UserError(f"cache {cache_dir} not found: create it with {hint}")
     path = cache_dir / MANIFEST
     if not path.is_file():
-        raise UserError(f"cache {cache_dir} is incomplete (no {MANIFEST}: its prepare was interrupted or "
-                        f"is still running): re-run {hint} to finish it")
+        raise UserError(
+            f"cache {cache_dir} is incomplete (no {MANIFEST}: its prepare was interrupted or "
+            f"is still running): re-run {hint} to finish it"
+        )
     try:
         manifest = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as e:
         raise UserError(f"cache manifest {path} is unreadable ({e}): re-run {hint}") from None
     if manifest.get("format") != FORMAT:
-        raise UserError(f"cache {cache_dir} has format {shorten(manifest.get('format'))}, this archlab reads "
-                        f"{FORMAT}: re-create it with {hint}")
+        raise UserError(
+            f"cache {cache_dir} has format {shorten(manifest.get('format'))}, this archlab reads "
+            f"{FORMAT}: re-create it with {hint}"
+        )
     if manifest.get("kind") != kind:
         raise UserError(f"cache {cache_dir} holds {shorten(manifest.get('kind'))} videos, not {shorten(kind)}")
     return manifest
@@ -75,16 +79,17 @@ def cache_size(manifest: dict[str, Any]) -> Resize:
     return parse_size(manifest["size"])
 
 
-def check_resize(cache_dir: Path, manifest: dict[str, Any], resize: Resize | None,
-                 crop: int | Sequence[int]) -> Resize:
+def check_resize(cache_dir: Path, manifest: dict[str, Any], resize: Resize | None, crop: int | Sequence[int]) -> Resize:
     """The cache's frame size, after checking that an explicit ``resize`` agrees with it and
     that the crop fits (a cache cannot be re-sized on the fly)."""
     size = cache_size(manifest)
     if resize is not None:
         same = resize == size or (isinstance(resize, int) and not isinstance(size, int) and min(size) == resize)
         if not same:
-            raise UserError(f"cache {cache_dir} holds frames resized to {format_size(size)}, not "
-                            f"{format_size(resize)}: prepare another cache with --size {format_size(resize)}")
+            raise UserError(
+                f"cache {cache_dir} holds frames resized to {format_size(size)}, not "
+                f"{format_size(resize)}: prepare another cache with --size {format_size(resize)}"
+            )
     ch, cw = crop_pair(crop)
     small = max(ch, cw) > size if isinstance(size, int) else (ch > size[0] or cw > size[1])
     if small:

@@ -72,13 +72,27 @@ class VideoClipDataset(Dataset):
     classes: list[str]
     videos: list[Video]
 
-    def _setup(self, *, videos: list[Video], classes: list[str], train: bool, frames: int,
-               size: int | Sequence[int], stride: int, clips_per_video: int, resize: Resize | None,
-               cache_dir: Path | None, seed: int, flip: bool | None, name: str,
-               skipped: dict[str, str] | None = None) -> None:
+    def _setup(
+        self,
+        *,
+        videos: list[Video],
+        classes: list[str],
+        train: bool,
+        frames: int,
+        size: int | Sequence[int],
+        stride: int,
+        clips_per_video: int,
+        resize: Resize | None,
+        cache_dir: Path | None,
+        seed: int,
+        flip: bool | None,
+        name: str,
+        skipped: dict[str, str] | None = None,
+    ) -> None:
         if frames < 1 or stride < 1 or clips_per_video < 1:
-            raise UserError(f"frames ({frames}), stride ({stride}) and clips_per_video ({clips_per_video}) "
-                            "must be positive")
+            raise UserError(
+                f"frames ({frames}), stride ({stride}) and clips_per_video ({clips_per_video}) must be positive"
+            )
         self.name = name
         self.classes = list(classes)
         self.train = train
@@ -110,14 +124,21 @@ class VideoClipDataset(Dataset):
         else:
             ok = ch <= resize[0] and cw <= resize[1]
         if not ok:
-            raise UserError(f"crop {ch}x{cw} does not fit in frames resized to {format_size(resize)}: "
-                            "use a smaller size or a larger resize")
+            raise UserError(
+                f"crop {ch}x{cw} does not fit in frames resized to {format_size(resize)}: "
+                "use a smaller size or a larger resize"
+            )
 
     def _warn_skipped(self, skipped: dict[str, str], total: int) -> None:
         names = sorted(skipped)
         shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-        log.warning("%s: skipping %d of %d videos that cannot be read (corrupt, truncated, empty or "
-                    "missing): %s", self.name, len(names), total, shown)
+        log.warning(
+            "%s: skipping %d of %d videos that cannot be read (corrupt, truncated, empty or missing): %s",
+            self.name,
+            len(names),
+            total,
+            shown,
+        )
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = int(epoch)
@@ -143,8 +164,7 @@ class VideoClipDataset(Dataset):
                 frames = self._frames(video)
             except CorruptVideo as e:
                 self.skipped[video.key] = str(e)
-                log.warning("%s: skipping unreadable video (%d skipped so far): %s",
-                            self.name, len(self.skipped), e)
+                log.warning("%s: skipping unreadable video (%d skipped so far): %s", self.name, len(self.skipped), e)
                 continue
             return self._sample(frames, index, clip), video.label
         raise UserError(f"{self.name}: none of its {len(self.videos)} videos can be read")
@@ -170,7 +190,7 @@ class VideoClipDataset(Dataset):
         else:
             y, x = int(rng.integers(0, h - ch + 1)), int(rng.integers(0, w - cw + 1))
             flip = self.flip and bool(rng.integers(0, 2))
-        out = frames[idx, y:y + ch, x:x + cw]  # copies just these pixels out of the memmap
+        out = frames[idx, y : y + ch, x : x + cw]  # copies just these pixels out of the memmap
         if flip:
             out = out[:, :, ::-1]
         return torch.from_numpy(np.ascontiguousarray(out.transpose(3, 0, 1, 2)))

@@ -38,8 +38,11 @@ def scan_folder(root: str | os.PathLike[str]) -> tuple[list[str], dict[str, Path
         raise UserError(f"video folder {root} has no class folders (expected {root}/<class>/<video>.mp4)")
     found: dict[str, Path] = {}
     for d in class_dirs:
-        videos = sorted(p for p in d.iterdir()
-                        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS)
+        videos = sorted(
+            p
+            for p in d.iterdir()
+            if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS
+        )
         if not videos:
             raise UserError(f"class folder {d} has no videos ({', '.join(VIDEO_EXTENSIONS)})")
         found.update((f"{d.name}/{v.name}", v) for v in videos)
@@ -73,10 +76,22 @@ class VideoFolder(VideoClipDataset):
     read); the split is the same with or without it.
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None, split: str = "train", *, frames: int = 16,
-                 size: int | Sequence[int] = 112, val_fraction: float = 0.2, seed: int = 0, split_seed: int = 0,
-                 stride: int = 1, clips_per_video: int = 1, resize: Resize | None = None,
-                 cache: str | os.PathLike[str] | None = None, flip: bool | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None,
+        split: str = "train",
+        *,
+        frames: int = 16,
+        size: int | Sequence[int] = 112,
+        val_fraction: float = 0.2,
+        seed: int = 0,
+        split_seed: int = 0,
+        stride: int = 1,
+        clips_per_video: int = 1,
+        resize: Resize | None = None,
+        cache: str | os.PathLike[str] | None = None,
+        flip: bool | None = None,
+    ):
         if split not in SPLITS:
             raise UserError(f"video folder split {shorten(split)} must be one of {', '.join(SPLITS)}")
         cache_dir = Path(cache) if cache is not None else None
@@ -100,6 +115,18 @@ class VideoFolder(VideoClipDataset):
         videos = [Video(k, paths[k], label[k.split("/")[0]]) for k in wanted if k in paths]
         wanted_set = set(wanted)
         skipped = {k: r for k, r in skipped.items() if k in wanted_set}
-        self._setup(videos=videos, classes=classes, train=split == "train", frames=frames, size=size,
-                    stride=stride, clips_per_video=clips_per_video, resize=resize, cache_dir=cache_dir,
-                    seed=seed, flip=flip, name=f"video folder {split}", skipped=skipped)
+        self._setup(
+            videos=videos,
+            classes=classes,
+            train=split == "train",
+            frames=frames,
+            size=size,
+            stride=stride,
+            clips_per_video=clips_per_video,
+            resize=resize,
+            cache_dir=cache_dir,
+            seed=seed,
+            flip=flip,
+            name=f"video folder {split}",
+            skipped=skipped,
+        )

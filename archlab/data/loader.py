@@ -46,9 +46,17 @@ class EpochShuffle(Sampler[int]):
         return self.n
 
 
-def make_loader(dataset: Dataset, batch_size: int, *, shuffle: bool, workers: int = 0,
-                device: str | torch.device = "cpu", seed: int = 0, drop_last: bool = False,
-                persistent: bool | None = None) -> DataLoader:
+def make_loader(
+    dataset: Dataset,
+    batch_size: int,
+    *,
+    shuffle: bool,
+    workers: int = 0,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+    drop_last: bool = False,
+    persistent: bool | None = None,
+) -> DataLoader:
     """A DataLoader for ``(uint8 clip, label)`` datasets.
 
     Pinned memory on CUDA (async host-to-device copies); persistent workers when
@@ -87,8 +95,13 @@ def set_loader_epoch(loader: DataLoader, epoch: int, seed: int = 0) -> None:
         set_epoch(epoch)
 
 
-def to_input(clips_uint8: torch.Tensor, device: str | torch.device, mean: Sequence[float] = MEAN,
-             std: Sequence[float] = STD, channels_last: bool = False) -> torch.Tensor:
+def to_input(
+    clips_uint8: torch.Tensor,
+    device: str | torch.device,
+    mean: Sequence[float] = MEAN,
+    std: Sequence[float] = STD,
+    channels_last: bool = False,
+) -> torch.Tensor:
     """uint8 ``[B, 3, T, H, W]`` -> normalised float32 on ``device``: ``(x / 255 - mean) / std``.
 
     The copy is non-blocking (the loader pins memory on CUDA) and the arithmetic runs on the

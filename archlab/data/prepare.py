@@ -59,8 +59,19 @@ def _decode_job(job: tuple[str, str, str, Resize]) -> tuple[str, dict[str, Any] 
         return key, None, e.reason, 0
     nbytes = _save_frames(frames_path(Path(cache_dir), key), frames)
     t, h, w, _ = frames.shape
-    return key, {"frames": t, "height": h, "width": w, "fps": round(info.fps, 3),
-                 "src_height": info.src_height, "src_width": info.src_width}, None, nbytes
+    return (
+        key,
+        {
+            "frames": t,
+            "height": h,
+            "width": w,
+            "fps": round(info.fps, 3),
+            "src_height": info.src_height,
+            "src_width": info.src_width,
+        },
+        None,
+        nbytes,
+    )
 
 
 def estimate_bytes(sources: Sequence[Path], size: Resize, sample: int = 24) -> int:
@@ -78,7 +89,9 @@ def estimate_bytes(sources: Sequence[Path], size: Resize, sample: int = 24) -> i
     return int(np.mean(per_video) * len(sources)) if per_video else 0
 
 
-def _run_jobs(jobs: list[tuple[str, str, str, Resize]], workers: int) -> Iterator[tuple[str, dict | None, str | None, int]]:
+def _run_jobs(
+    jobs: list[tuple[str, str, str, Resize]], workers: int
+) -> Iterator[tuple[str, dict | None, str | None, int]]:
     if workers <= 1:
         for job in jobs:
             yield _decode_job(job)
@@ -92,10 +105,19 @@ def _run_jobs(jobs: list[tuple[str, str, str, Resize]], workers: int) -> Iterato
             raise
 
 
-def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: str, size: Resize, *,
-            unreadable: dict[str, str] | None = None, copy: dict[str, Path] | None = None,
-            extra: dict[str, Any] | None = None, workers: int = 1, progress: bool = True,
-            on_start: Callable[[int, int, int, int], None] | None = None) -> PrepareSummary:
+def prepare(
+    sources: dict[str, Path],
+    cache_dir: str | os.PathLike[str],
+    kind: str,
+    size: Resize,
+    *,
+    unreadable: dict[str, str] | None = None,
+    copy: dict[str, Path] | None = None,
+    extra: dict[str, Any] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    on_start: Callable[[int, int, int, int], None] | None = None,
+) -> PrepareSummary:
     """Decode ``sources`` ({key: video file}) into ``cache_dir``, skipping videos already there.
 
     unreadable: keys known to be missing up front, with the reason (recorded as corrupt).
@@ -112,14 +134,18 @@ def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: s
         cache_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise UserError(f"cannot create cache folder {cache_dir}: {e.strerror}") from None
-    with FileLock(cache_dir / ".lock", busy=f"cache {cache_dir} is being written by another "
-                                           "`archlab data prepare` (pid {{pid}})"):
+    with FileLock(
+        cache_dir / ".lock",
+        busy=f"cache {cache_dir} is being written by another `archlab data prepare` (pid {{{{pid}}}})",
+    ):
         config_path = cache_dir / CONFIG
         if config_path.is_file():
             config = _read_json(config_path) or {}
             if (config.get("format"), config.get("kind"), config.get("size")) != (FORMAT, kind, size_text):
-                raise UserError(f"cache {cache_dir} was started as {config.get('kind')} at {config.get('size')} "
-                                f"(format {config.get('format')}): use another --cache for {kind} at {size_text}")
+                raise UserError(
+                    f"cache {cache_dir} was started as {config.get('kind')} at {config.get('size')} "
+                    f"(format {config.get('format')}): use another --cache for {kind} at {size_text}"
+                )
         else:
             atomic_write(config_path, json.dumps({"format": FORMAT, "kind": kind, "size": size_text}))
         manifest_path = cache_dir / MANIFEST
@@ -139,15 +165,28 @@ def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: s
         if on_start:
             on_start(len(todo), len(already), need, free)
         if need > 0.95 * free:
-            raise UserError(f"cache {cache_dir} needs about {need / 1e9:.1f} GB more and its disk has "
-                            f"{free / 1e9:.1f} GB free: choose a smaller --size or another --cache")
+            raise UserError(
+                f"cache {cache_dir} needs about {need / 1e9:.1f} GB more and its disk has "
+                f"{free / 1e9:.1f} GB free: choose a smaller --size or another --cache"
+            )
 
-        summary = PrepareSummary(cache=cache_dir, total=len(sources) + len(unreadable or {}),
-                                 decoded=0, already_done=len(already), corrupt=dict(unreadable or {}))
+        summary = PrepareSummary(
+            cache=cache_dir,
+            total=len(sources) + len(unreadable or {}),
+            decoded=0,
+            already_done=len(already),
+            corrupt=dict(unreadable or {}),
+        )
         videos: dict[str, Any] = {}
         jobs = [(k, str(sources[k]), str(cache_dir), size) for k in todo]
-        bar = tqdm(total=len(jobs), desc=f"prepare {kind}", unit="video", file=sys.stderr,
-                   disable=None if progress else True, dynamic_ncols=True)
+        bar = tqdm(
+            total=len(jobs),
+            desc=f"prepare {kind}",
+            unit="video",
+            file=sys.stderr,
+            disable=None if progress else True,
+            dynamic_ncols=True,
+        )
         try:
             for key, info, reason, nbytes in _run_jobs(jobs, workers):
                 if info is None:
@@ -172,8 +211,14 @@ def prepare(sources: dict[str, Path], cache_dir: str | os.PathLike[str], kind: s
                 videos[key] = info
         corrupt = {k: r for k, r in old.get("corrupt", {}).items() if k not in sources and k not in videos}
         corrupt.update(summary.corrupt)
-        manifest = {"format": FORMAT, "kind": kind, "size": size_text, **(extra or {}),
-                    "videos": dict(sorted(videos.items())), "corrupt": dict(sorted(corrupt.items()))}
+        manifest = {
+            "format": FORMAT,
+            "kind": kind,
+            "size": size_text,
+            **(extra or {}),
+            "videos": dict(sorted(videos.items())),
+            "corrupt": dict(sorted(corrupt.items())),
+        }
         atomic_write(manifest_path, json.dumps(manifest, indent=1), fsync=True)
     summary.seconds = time.perf_counter() - t0
     return summary
@@ -205,10 +250,17 @@ def _info_from_file(cache_dir: Path, key: str) -> dict[str, Any]:
     return {"frames": t, "height": h, "width": w}
 
 
-def prepare_ucf101(root: str | os.PathLike[str], cache: str | os.PathLike[str], *,
-                   size: Resize | None = None, split: int | None = None,
-                   classes: int | str | Sequence[str] | None = None, workers: int = 1, progress: bool = True,
-                   on_start: Callable[[int, int, int, int], None] | None = None) -> PrepareSummary:
+def prepare_ucf101(
+    root: str | os.PathLike[str],
+    cache: str | os.PathLike[str],
+    *,
+    size: Resize | None = None,
+    split: int | None = None,
+    classes: int | str | Sequence[str] | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    on_start: Callable[[int, int, int, int], None] | None = None,
+) -> PrepareSummary:
     """Cache UCF101's videos: those of official split ``split`` (train + test lists), or of
     all three (every video) by default; optionally only some classes."""
     root = Path(root)
@@ -223,17 +275,40 @@ def prepare_ucf101(root: str | os.PathLike[str], cache: str | os.PathLike[str], 
     found, missing = locate_videos(root, chosen, list(keys))
     lists = root / LISTS_DIR
     copy = {f"{LISTS_DIR}/{p.name}": p for p in sorted(lists.glob("*.txt"))}
-    return prepare(found, cache, "ucf101", size or DEFAULT_SIZE["ucf101"], unreadable=missing, copy=copy,
-                   workers=workers, progress=progress, on_start=on_start)
+    return prepare(
+        found,
+        cache,
+        "ucf101",
+        size or DEFAULT_SIZE["ucf101"],
+        unreadable=missing,
+        copy=copy,
+        workers=workers,
+        progress=progress,
+        on_start=on_start,
+    )
 
 
-def prepare_folder(root: str | os.PathLike[str], cache: str | os.PathLike[str], *, size: Resize | None = None,
-                   workers: int = 1, progress: bool = True,
-                   on_start: Callable[[int, int, int, int], None] | None = None) -> PrepareSummary:
+def prepare_folder(
+    root: str | os.PathLike[str],
+    cache: str | os.PathLike[str],
+    *,
+    size: Resize | None = None,
+    workers: int = 1,
+    progress: bool = True,
+    on_start: Callable[[int, int, int, int], None] | None = None,
+) -> PrepareSummary:
     """Cache every video of a class-per-folder tree (both sides of any train/val split)."""
     classes, found = scan_folder(root)
-    return prepare(found, cache, "folder", size or DEFAULT_SIZE["folder"], extra={"classes": classes},
-                   workers=workers, progress=progress, on_start=on_start)
+    return prepare(
+        found,
+        cache,
+        "folder",
+        size or DEFAULT_SIZE["folder"],
+        extra={"classes": classes},
+        workers=workers,
+        progress=progress,
+        on_start=on_start,
+    )
 
 
 PREPARERS: dict[str, Callable[..., PrepareSummary]] = {"ucf101": prepare_ucf101, "folder": prepare_folder}

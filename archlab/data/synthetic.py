@@ -135,10 +135,22 @@ class SyntheticMotion(Dataset):
             (unique clips at about 1.5 ms each at 8x32x32).
     """
 
-    def __init__(self, split: str = "train", *, n_clips: int | None = None, frames: int = 8, size: int = 64,
-                 num_classes: int = 6, seed: int = 0, distractors: bool = True,
-                 paths: tuple[str, ...] = ("translate",), objects: int = 2, fresh_per_epoch: bool = False,
-                 object_scale: float = 1.0, faint: float = 0.0):
+    def __init__(
+        self,
+        split: str = "train",
+        *,
+        n_clips: int | None = None,
+        frames: int = 8,
+        size: int = 64,
+        num_classes: int = 6,
+        seed: int = 0,
+        distractors: bool = True,
+        paths: tuple[str, ...] = ("translate",),
+        objects: int = 2,
+        fresh_per_epoch: bool = False,
+        object_scale: float = 1.0,
+        faint: float = 0.0,
+    ):
         if split not in SPLITS:
             raise UserError(f"synthetic: split {shorten(split)} is not one of {', '.join(SPLITS)}")
         if not 2 <= num_classes <= MAX_CLASSES:
@@ -151,10 +163,14 @@ class SyntheticMotion(Dataset):
             raise UserError(f"synthetic: paths {shorten(paths)} must be some of {', '.join(PATHS)}")
         if not 1 <= objects <= 8:
             raise UserError(f"synthetic: objects={objects} must be in 1..8")
-        if isinstance(object_scale, bool) or not isinstance(object_scale, (int, float)) \
-                or not OBJECT_SCALE[0] <= object_scale <= OBJECT_SCALE[1]:
-            raise UserError(f"synthetic: object_scale={shorten(object_scale)} must be in "
-                            f"{OBJECT_SCALE[0]:g}..{OBJECT_SCALE[1]:g}")
+        if (
+            isinstance(object_scale, bool)
+            or not isinstance(object_scale, (int, float))
+            or not OBJECT_SCALE[0] <= object_scale <= OBJECT_SCALE[1]
+        ):
+            raise UserError(
+                f"synthetic: object_scale={shorten(object_scale)} must be in {OBJECT_SCALE[0]:g}..{OBJECT_SCALE[1]:g}"
+            )
         if isinstance(faint, bool) or not isinstance(faint, (int, float)) or not 0 <= faint <= 1:
             raise UserError(f"synthetic: faint={shorten(faint)} must be in 0..1")
         if n_clips is None:
@@ -215,8 +231,14 @@ class SyntheticMotion(Dataset):
                 wave = np.sin(math.pi * freq * (x * math.cos(ang) + y * math.sin(ang)) + ph)
                 img += wave[..., None] * rng.uniform(-0.12, 0.12, 3).astype(np.float32)
             # a static shape, to look like the object but not move
-            m = _shape_mask(rng.integers(len(SHAPES)), x, y, *rng.uniform(-0.75, 0.75, 2),
-                            rng.uniform(0, 2 * math.pi), rng.uniform(0.12, 0.2))
+            m = _shape_mask(
+                rng.integers(len(SHAPES)),
+                x,
+                y,
+                *rng.uniform(-0.75, 0.75, 2),
+                rng.uniform(0, 2 * math.pi),
+                rng.uniform(0.12, 0.2),
+            )
             img = np.where(m[..., None], rng.uniform(0, 1, 3).astype(np.float32), img)
         frames = np.broadcast_to(img, (t, s, s, 3)).copy()
 
@@ -235,7 +257,6 @@ class SyntheticMotion(Dataset):
         out = np.clip(frames * 255 + 0.5, 0, 255).astype(np.uint8)  # [T, H, W, 3]
         return torch.from_numpy(out).permute(3, 0, 1, 2).contiguous()
 
-
     def contrast(self, index: int) -> float:
         """Clip ``index``'s object contrast: 1.0, or for a faint clip (a ``faint`` share of them)
         uniform in [0, FAINT_CONTRAST]; its own generator, so the rest of the clip does not
@@ -247,8 +268,16 @@ class SyntheticMotion(Dataset):
             return 1.0
         return float(rng.uniform(0.0, FAINT_CONTRAST))
 
-    def _draw_object(self, rng: np.random.Generator, frames: np.ndarray, x: np.ndarray, y: np.ndarray,
-                     u: np.ndarray, base: np.ndarray, contrast: float = 1.0) -> np.ndarray:
+    def _draw_object(
+        self,
+        rng: np.random.Generator,
+        frames: np.ndarray,
+        x: np.ndarray,
+        y: np.ndarray,
+        u: np.ndarray,
+        base: np.ndarray,
+        contrast: float = 1.0,
+    ) -> np.ndarray:
         """One textured object following a random path (of ``self.paths``) over the states."""
         t = len(u)
         path = self.paths[rng.integers(len(self.paths))]
@@ -276,8 +305,16 @@ class SyntheticMotion(Dataset):
             cx, cy = (np.full(t, v) for v in rng.uniform(-0.9 + r1, 0.9 - r1, 2))
             theta, radius = np.full(t, theta0), r0 + u * (r1 - r0)
         colour = np.clip(1.0 - base + rng.uniform(-0.15, 0.15, 3), 0, 1).astype(np.float32)
-        obj, ou, ov = _shape_mask(shape, x[None], y[None], cx[:, None, None], cy[:, None, None],
-                                  theta[:, None, None], radius[:, None, None], coords=True)
+        obj, ou, ov = _shape_mask(
+            shape,
+            x[None],
+            y[None],
+            cx[:, None, None],
+            cy[:, None, None],
+            theta[:, None, None],
+            radius[:, None, None],
+            coords=True,
+        )
         # a texture fixed to the object (it moves and turns with it): two gratings
         fu, fv, pu, pv = *rng.uniform(1.0, 2.0, 2) * math.pi, *rng.uniform(0, 2 * math.pi, 2)
         tex = 0.55 + 0.45 * np.sin(fu * ou[obj] + pu) * np.sin(fv * ov[obj] + pv)

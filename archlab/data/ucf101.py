@@ -83,8 +83,10 @@ def read_split(lists_dir: Path, split: str, fold: int, all_classes: list[str]) -
         if label is None:
             raise UserError(f"{path}:{lineno}: class {shorten(folder)} is not in classInd.txt")
         if len(parts) == 2 and (not parts[1].isdigit() or int(parts[1]) != label + 1):
-            raise UserError(f"{path}:{lineno}: label {parts[1]} disagrees with folder {shorten(folder)}, "
-                            f"class {label + 1} in classInd.txt")
+            raise UserError(
+                f"{path}:{lineno}: label {parts[1]} disagrees with folder {shorten(folder)}, "
+                f"class {label + 1} in classInd.txt"
+            )
         out.append((key, label))
     return out
 
@@ -102,28 +104,33 @@ def select_classes(all_classes: list[str], classes: int | str | Sequence[str] | 
     by_name = {c.lower(): c for c in all_classes}
     unknown = [n for n in names if n.lower() not in by_name]
     if unknown:
-        raise UserError(f"unknown UCF101 class(es) {', '.join(map(repr, unknown))} "
-                        f"(classInd.txt has e.g. {', '.join(all_classes[:3])})")
+        raise UserError(
+            f"unknown UCF101 class(es) {', '.join(map(repr, unknown))} "
+            f"(classInd.txt has e.g. {', '.join(all_classes[:3])})"
+        )
     chosen = [by_name[n.lower()] for n in names]
     if len(set(chosen)) != len(chosen):
         raise UserError(f"classes {names} names a class twice")
     return chosen
 
 
-def list_videos(root: str | os.PathLike[str], split: str, fold: int,
-                classes: int | str | Sequence[str] | None = None) -> tuple[list[str], list[tuple[str, int]]]:
+def list_videos(
+    root: str | os.PathLike[str], split: str, fold: int, classes: int | str | Sequence[str] | None = None
+) -> tuple[list[str], list[tuple[str, int]]]:
     """(kept class names, [(key, label among the kept classes)]) from ROOT/ucfTrainTestlist."""
     lists_dir = Path(root) / LISTS_DIR
     all_classes = read_class_index(lists_dir)
     chosen = select_classes(all_classes, classes)
     relabel = {all_classes.index(c): j for j, c in enumerate(chosen)}
-    entries = [(key, relabel[label]) for key, label in read_split(lists_dir, split, fold, all_classes)
-               if label in relabel]
+    entries = [
+        (key, relabel[label]) for key, label in read_split(lists_dir, split, fold, all_classes) if label in relabel
+    ]
     return chosen, entries
 
 
-def locate_videos(root: str | os.PathLike[str], classes: list[str],
-                  keys: list[str]) -> tuple[dict[str, Path], dict[str, str]]:
+def locate_videos(
+    root: str | os.PathLike[str], classes: list[str], keys: list[str]
+) -> tuple[dict[str, Path], dict[str, str]]:
     """Map list keys to files under ROOT/UCF-101 ({key: path}, {missing or empty key: reason}).
 
     A missing UCF-101/ or class folder is a UserError naming it (wrong root, partial unpack).
@@ -170,11 +177,22 @@ class UCF101(VideoClipDataset):
     ``archlab data prepare ucf101`` (then ``root`` is not read at all).
     """
 
-    def __init__(self, root: str | os.PathLike[str] | None, split: str = "train", *, fold: int = 1,
-                 frames: int = 16, size: int | Sequence[int] = 112, stride: int = 1,
-                 clips_per_video: int = 1, resize: Resize | None = None,
-                 classes: int | str | Sequence[str] | None = None, cache: str | os.PathLike[str] | None = None,
-                 seed: int = 0, flip: bool | None = None):
+    def __init__(
+        self,
+        root: str | os.PathLike[str] | None,
+        split: str = "train",
+        *,
+        fold: int = 1,
+        frames: int = 16,
+        size: int | Sequence[int] = 112,
+        stride: int = 1,
+        clips_per_video: int = 1,
+        resize: Resize | None = None,
+        classes: int | str | Sequence[str] | None = None,
+        cache: str | os.PathLike[str] | None = None,
+        seed: int = 0,
+        flip: bool | None = None,
+    ):
         kind = list_kind(split)
         if fold not in FOLDS:
             raise UserError(f"ucf101 split number {shorten(fold)} must be 1, 2 or 3")
@@ -187,9 +205,11 @@ class UCF101(VideoClipDataset):
             done, corrupt = manifest["videos"], manifest["corrupt"]
             absent = [k for k, _ in entries if k not in done and k not in corrupt]
             if absent:
-                raise UserError(f"cache {cache_dir} lacks {len(absent)} videos of {kind}list{fold:02d}.txt "
-                                f"(e.g. {absent[0]}): re-run `archlab data prepare ucf101 --cache {cache_dir} "
-                                f"--root ROOT` without --split/--classes")
+                raise UserError(
+                    f"cache {cache_dir} lacks {len(absent)} videos of {kind}list{fold:02d}.txt "
+                    f"(e.g. {absent[0]}): re-run `archlab data prepare ucf101 --cache {cache_dir} "
+                    f"--root ROOT` without --split/--classes"
+                )
             videos = [Video(k, "", label) for k, label in entries if k in done]
             skipped = {k: corrupt[k] for k, _ in entries if k in corrupt}
         else:
@@ -201,9 +221,21 @@ class UCF101(VideoClipDataset):
             found, skipped = locate_videos(root, chosen, [k for k, _ in entries])
             videos = [Video(k, str(found[k]), label) for k, label in entries if k in found]
         self.fold = fold
-        self._setup(videos=videos, classes=chosen, train=kind == "train", frames=frames, size=size,
-                    stride=stride, clips_per_video=clips_per_video, resize=resize, cache_dir=cache_dir,
-                    seed=seed, flip=flip, name=name, skipped=skipped)
+        self._setup(
+            videos=videos,
+            classes=chosen,
+            train=kind == "train",
+            frames=frames,
+            size=size,
+            stride=stride,
+            clips_per_video=clips_per_video,
+            resize=resize,
+            cache_dir=cache_dir,
+            seed=seed,
+            flip=flip,
+            name=name,
+            skipped=skipped,
+        )
 
 
 __all__ = ["UCF101", "list_videos", "locate_videos", "read_class_index", "read_split", "select_classes"]

@@ -121,15 +121,19 @@ def read_video(path: str | os.PathLike[str], size: Resize = 128) -> tuple[np.nda
         height, width = target_size(src_hw, size)
         try:
             for frame in container.decode(stream):
-                frames.append(frame.reformat(width=width, height=height, format="rgb24",
-                                             interpolation="BILINEAR").to_ndarray())
+                frames.append(
+                    frame.reformat(width=width, height=height, format="rgb24", interpolation="BILINEAR").to_ndarray()
+                )
         except (av.FFmpegError, OSError, ValueError) as e:
             error = _reason(e)
     finally:
         container.close()
     if header and len(frames) < header - _truncation_tolerance(header):
-        what = f"decode error after {len(frames)} of {header} frames ({error})" if error \
+        what = (
+            f"decode error after {len(frames)} of {header} frames ({error})"
+            if error
             else f"truncated: {len(frames)} of {header} frames decode"
+        )
         raise CorruptVideo(path, what)
     if error and not header:
         raise CorruptVideo(path, f"decode error after {len(frames)} frames ({error})")
@@ -157,8 +161,14 @@ def _reason(e: BaseException) -> str:
     return str(text).splitlines()[0] if text else type(e).__name__
 
 
-def write_video(path: str | os.PathLike[str], frames: np.ndarray, fps: int = 25,
-                codec: str = "mpeg4", codec_tag: str | None = "XVID", bit_rate: int = 400_000) -> None:
+def write_video(
+    path: str | os.PathLike[str],
+    frames: np.ndarray,
+    fps: int = 25,
+    codec: str = "mpeg4",
+    codec_tag: str | None = "XVID",
+    bit_rate: int = 400_000,
+) -> None:
     """Encode uint8 RGB frames [T, H, W, 3] (even H and W). The defaults write what UCF101
     ships: MPEG-4 Part 2 tagged XVID; with a .avi name, the same container. Used to build
     test and benchmark datasets without downloading anything."""

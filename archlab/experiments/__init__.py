@@ -72,6 +72,19 @@ from .run import ExperimentResult, default_out, run_experiment
 from .spec import LIMITS, TRAIN_KEYS, Experiment, TrainSpec, experiment_folders
 from .summary import SEARCH_COLUMNS, TRAIN_COLUMNS, summary_csv, summary_markdown
 
-__all__ = ["LIMITS", "SEARCH_COLUMNS", "TRAIN_COLUMNS", "TRAIN_KEYS", "Experiment", "ExperimentResult", "TrainSpec",
-           "default_out", "list_experiments", "load_experiment", "run_experiment", "experiment_folders", "summary_csv",
-           "summary_markdown"]
+__all__ = [
+    "LIMITS",
+    "SEARCH_COLUMNS",
+    "TRAIN_COLUMNS",
+    "TRAIN_KEYS",
+    "Experiment",
+    "ExperimentResult",
+    "TrainSpec",
+    "default_out",
+    "list_experiments",
+    "load_experiment",
+    "run_experiment",
+    "experiment_folders",
+    "summary_csv",
+    "summary_markdown",
+]

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..util.errors import UserError, shorten
 from ..model.genome import Genome, parse
+from ..util.errors import UserError, shorten
 
 #: variant label -> the letter cycle its 3D blocks follow (presets.p3d_letters)
 VARIANTS: dict[str, str] = {"A->B->C": "ABC", "pure-A": "A", "pure-B": "B", "pure-C": "C", "2D": "2"}
@@ -62,8 +62,10 @@ def variant(g: Genome, name: str) -> Genome:
             break
         trailing += 1
     letters = p3d_letters(depths, cycle=VARIANTS[name], n_2d_stages=min(trailing, len(depths))).split("|")
-    stages = tuple(s.__class__(letters=l, width=s.width, stride=s.stride, temporal=s.temporal)
-                   for s, l in zip(g.stages, letters))
+    stages = tuple(
+        s.__class__(letters=letters_of_stage, width=s.width, stride=s.stride, temporal=s.temporal)
+        for s, letters_of_stage in zip(g.stages, letters)
+    )
     return g.with_(stages=stages)
 
 
@@ -74,14 +76,19 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
     import pandas as pd
 
     from ..results import pareto
-    from ..results.stats import difference, interval, verdict as stats_verdict
+    from ..results.stats import difference, interval
+    from ..results.stats import verdict as stats_verdict
 
     objectives, directions = ["val_top1", "latency_ms"], ["max", "min"]
 
     def frame(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
-        return pd.DataFrame({"label": [r["label"] for r in rows],
-                             "val_top1": [interval(r["seeds_top1"]).mean for r in rows],
-                             "latency_ms": [float(r["latency_ms"]) for r in rows]})
+        return pd.DataFrame(
+            {
+                "label": [r["label"] for r in rows],
+                "val_top1": [interval(r["seeds_top1"]).mean for r in rows],
+                "latency_ms": [float(r["latency_ms"]) for r in rows],
+            }
+        )
 
     f, v = frame(front), frame(variants)
     ref = pareto.reference_point(pd.concat([f, v], ignore_index=True), objectives, directions)
@@ -93,20 +100,34 @@ def compare(front: Sequence[dict[str, Any]], variants: Sequence[dict[str, Any]])
         d = difference(by_label[r["of"]]["seeds_top1"], r["seeds_top1"])
         same = r.get("genome") is not None and r.get("genome") == by_label[r["of"]].get("genome")
         verdict = "the same genome" if same else stats_verdict(d)
-        pairs.append({"of": r["of"], "variant": r["variant"], "label": r["label"], "diff": d.mean,
-                      "diff_ci95": d.half, "verdict": verdict, "same": same,
-                      "dominated": not same and is_dominated})
+        pairs.append(
+            {
+                "of": r["of"],
+                "variant": r["variant"],
+                "label": r["label"],
+                "diff": d.mean,
+                "diff_ci95": d.half,
+                "verdict": verdict,
+                "same": same,
+                "dominated": not same and is_dominated,
+            }
+        )
     hv = {"front": pareto.hypervolume(f, objectives, directions, ref)}
     names = list(dict.fromkeys(r["variant"] for r in variants))
     for name in names:
         hv[name] = pareto.hypervolume(v[[r["variant"] == name for r in variants]], objectives, directions, ref)
     hv["all variants"] = pareto.hypervolume(v, objectives, directions, ref) if len(v) else 0.0
     hv["front + variants"] = pareto.hypervolume(pd.concat([f, v], ignore_index=True), objectives, directions, ref)
-    return {"reference_point": ref, "pairs": pairs, "hypervolume": hv,
-            "dominated": sum(p["dominated"] for p in pairs), "variants": sum(not p["same"] for p in pairs),
-            "same": [f"{p['of']} is {p['variant']}" for p in pairs if p["same"]],
-            "front_better": sum(p["verdict"] == "above" for p in pairs),
-            "front_worse": sum(p["verdict"] == "below" for p in pairs)}
+    return {
+        "reference_point": ref,
+        "pairs": pairs,
+        "hypervolume": hv,
+        "dominated": sum(p["dominated"] for p in pairs),
+        "variants": sum(not p["same"] for p in pairs),
+        "same": [f"{p['of']} is {p['variant']}" for p in pairs if p["same"]],
+        "front_better": sum(p["verdict"] == "above" for p in pairs),
+        "front_worse": sum(p["verdict"] == "below" for p in pairs),
+    }
 
 
 def answer(result: dict[str, Any]) -> str:
@@ -116,26 +137,37 @@ def answer(result: dict[str, Any]) -> str:
     if best is None:
         return "no variant trained."
     n, better, worse = result["variants"], result["front_better"], result["front_worse"]
-    text = (f"{len(result['same'])} front point(s) are themselves a hand-made order ({', '.join(result['same'])}). "
-            if result.get("same") else "")
-    text += (f"The confirmed front dominates {result['dominated']} of the other {n} hand-made points on the seeds' "
-             f"means; on its own skeletons its accuracy is above the variant's at 95% in {better}, below in {worse} "
-             f"and not distinguishable in the other {n - better - worse}; hypervolume {hv['front']:.4g} for the front "
-             f"against {hv[best]:.4g} for the best variant ({best}) and {hv['all variants']:.4g} for all variants "
-             "together")
+    text = (
+        f"{len(result['same'])} front point(s) are themselves a hand-made order ({', '.join(result['same'])}). "
+        if result.get("same")
+        else ""
+    )
+    text += (
+        f"The confirmed front dominates {result['dominated']} of the other {n} hand-made points on the seeds' "
+        f"means; on its own skeletons its accuracy is above the variant's at 95% in {better}, below in {worse} "
+        f"and not distinguishable in the other {n - better - worse}; hypervolume {hv['front']:.4g} for the front "
+        f"against {hv[best]:.4g} for the best variant ({best}) and {hv['all variants']:.4g} for all variants "
+        "together"
+    )
     if hv["front"] < hv["front + variants"] - 1e-12:
         text += f", and adding the variants to the front raises it to {hv['front + variants']:.4g}"
     return text + "."
 
 
-def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[str], None], *,
-              train: Callable[..., tuple[list[dict], int, int]]) -> dict[str, Any]:
+def run_cycle(
+    spec: CycleSpec,
+    search_cfg: Any,
+    out_dir: Path,
+    echo: Callable[[str], None],
+    *,
+    train: Callable[..., tuple[list[dict], int, int]],
+) -> dict[str, Any]:
     """Train the variants on the front's skeletons (reusing finished runs) with ``train`` (the
     experiment's own trainer of a train section, passed in by ``run``: data flows one way),
     re-measure every latency, and return the summary row (kind ``cycle``) with its markdown."""
     from ..measure.forms import FP32
-    from ..results.remeasure import CACHE_FILE, ROUNDS, key, measure
     from ..results.reader import load_results
+    from ..results.remeasure import CACHE_FILE, ROUNDS, key, measure
     from .spec import TrainSpec
 
     df, info = load_results(search_cfg.study_dir())
@@ -155,10 +187,18 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
             label = f"{point}-{name.replace('->', '').replace('pure-', '')}"
             genomes[label] = variant(g, name)
             of[label] = (point, name)
-    echo(f"[cycle] {len(front_rows)} front point(s) of search {spec.search} x {len(spec.variants)} variant(s) x "
-         f"{len(seeds)} seed(s) = {len(genomes) * len(seeds)} runs")
-    tspec = TrainSpec(genomes=genomes, recipe=search_cfg.recipe, seeds=seeds, latency_runs=search_cfg.latency_runs,
-                      threads=1, workers=spec.workers)
+    echo(
+        f"[cycle] {len(front_rows)} front point(s) of search {spec.search} x {len(spec.variants)} variant(s) x "
+        f"{len(seeds)} seed(s) = {len(genomes) * len(seeds)} runs"
+    )
+    tspec = TrainSpec(
+        genomes=genomes,
+        recipe=search_cfg.recipe,
+        seeds=seeds,
+        latency_runs=search_cfg.latency_runs,
+        threads=1,
+        workers=spec.workers,
+    )
     rows, _, _ = train(tspec, out_dir / "cycle", lambda line: echo(f"[cycle] {line}"))
 
     # Every point's latency, the front's and the variants', measured again here in the same
@@ -167,24 +207,48 @@ def run_cycle(spec: CycleSpec, search_cfg: Any, out_dir: Path, echo: Callable[[s
     clip = search_cfg.recipe.clip
     how = (FP32.with_threads(1), "torch", "cpu", int(search_cfg.latency_runs))
     every = [str(p["genome"]) for p in front_rows] + [str(r["genome"]) for r in rows]
-    lat = measure({key(g, clip, how): (g, clip, how) for g in every}, out_dir / "cycle" / CACHE_FILE,
-                  lambda line: echo(f"[cycle] {line}"), ROUNDS)
+    lat = measure(
+        {key(g, clip, how): (g, clip, how) for g in every},
+        out_dir / "cycle" / CACHE_FILE,
+        lambda line: echo(f"[cycle] {line}"),
+        ROUNDS,
+    )
 
     def ms(genome: Any) -> float:
         return float(lat[key(str(genome), clip, how)]["median_ms"])
 
     own = _front_seed_values(df, front, info)
-    front_in = [{"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": ms(p["genome"]),
-                 "genome": str(p["genome"])} for p in front_rows]
-    variants_in = [{"label": r["label"], "seeds_top1": list(r["val_top1_values"]), "latency_ms": ms(r["genome"]),
-                    "of": of[r["label"]][0], "variant": of[r["label"]][1], "genome": r["genome"]}
-                   for r in rows if r["val_top1_values"]]
+    front_in = [
+        {"label": p["label"], "seeds_top1": own[p["label"]], "latency_ms": ms(p["genome"]), "genome": str(p["genome"])}
+        for p in front_rows
+    ]
+    variants_in = [
+        {
+            "label": r["label"],
+            "seeds_top1": list(r["val_top1_values"]),
+            "latency_ms": ms(r["genome"]),
+            "of": of[r["label"]][0],
+            "variant": of[r["label"]][1],
+            "genome": r["genome"],
+        }
+        for r in rows
+        if r["val_top1_values"]
+    ]
     result = compare(front_in, variants_in)
-    return {"kind": "cycle", "label": "cycle", "search": spec.search, "front_points": len(front_in),
-            "variants": result["variants"], "dominated": result["dominated"], "front_better": result["front_better"],
-            "front_worse": result["front_worse"], "hv_front": result["hypervolume"]["front"],
-            "hv_all_variants": result["hypervolume"]["all variants"], "answer": answer(result),
-            "markdown": markdown(spec, front_in, variants_in, rows, result)}
+    return {
+        "kind": "cycle",
+        "label": "cycle",
+        "search": spec.search,
+        "front_points": len(front_in),
+        "variants": result["variants"],
+        "dominated": result["dominated"],
+        "front_better": result["front_better"],
+        "front_worse": result["front_worse"],
+        "hv_front": result["hypervolume"]["front"],
+        "hv_all_variants": result["hypervolume"]["all variants"],
+        "answer": answer(result),
+        "markdown": markdown(spec, front_in, variants_in, rows, result),
+    }
 
 
 def _front_seed_values(df: Any, front: Any, info: Any) -> dict[str, list[float]]:
@@ -194,8 +258,9 @@ def _front_seed_values(df: Any, front: Any, info: Any) -> dict[str, list[float]]
     from ..results.reader import load_confirm_rows
 
     extra = confirmed.confirm_values(load_confirm_rows(info.dir))
-    return {f"t{int(r['number'])}": confirmed.own_values(r) + extra.get(int(r["number"]), [])
-            for _, r in front.iterrows()}
+    return {
+        f"t{int(r['number'])}": confirmed.own_values(r) + extra.get(int(r["number"]), []) for _, r in front.iterrows()
+    }
 
 
 def markdown(spec: CycleSpec, front: list[dict], variants: list[dict], rows: list[dict], result: dict) -> str:
@@ -214,16 +279,43 @@ def markdown(spec: CycleSpec, front: list[dict], variants: list[dict], rows: lis
             if v["of"] != p["label"]:
                 continue
             half = "" if math.isnan(pair["diff_ci95"]) else f" ± {pair['diff_ci95']:.3f}"
-            body.append([v["label"], v["variant"], ci(v["seeds_top1"]), f"{v['latency_ms']:.2f}",
-                         f"{pair['diff']:+.3f}{half}: {pair['verdict']}", "yes" if pair["dominated"] else "no"])
+            body.append(
+                [
+                    v["label"],
+                    v["variant"],
+                    ci(v["seeds_top1"]),
+                    f"{v['latency_ms']:.2f}",
+                    f"{pair['diff']:+.3f}{half}: {pair['verdict']}",
+                    "yes" if pair["dominated"] else "no",
+                ]
+            )
     hv = result["hypervolume"]
     ref = result["reference_point"]
-    return "\n".join([
-        f"## Search vs the hand-made block orders (search {spec.search})", "",
-        "Every point: val top-1 mean [95% t-interval] over the same seeds; latency measured again here for all of them (fastest of 5 shuffled passes).", "",
-        md_table(["point", "variant", "val top-1", "latency ms", "front - variant (Welch 95%)", "dominated by the front"],
-                 body), "",
-        md_table(["points", "hypervolume"], [[k, f"{v:.4g}"] for k, v in hv.items()]), "",
-        f"Reference point: val_top1={ref[0]:.6g}, latency_ms={ref[1]:.6g} (over every point above).", "",
-        "Genomes: " + "; ".join(f"{k} `{v}`" for k, v in genome.items()), "",
-        "**Answer:** " + answer(result), ""])
+    return "\n".join(
+        [
+            f"## Search vs the hand-made block orders (search {spec.search})",
+            "",
+            "Every point: val top-1 mean [95% t-interval] over the same seeds; latency measured again here for all of them (fastest of 5 shuffled passes).",
+            "",
+            md_table(
+                [
+                    "point",
+                    "variant",
+                    "val top-1",
+                    "latency ms",
+                    "front - variant (Welch 95%)",
+                    "dominated by the front",
+                ],
+                body,
+            ),
+            "",
+            md_table(["points", "hypervolume"], [[k, f"{v:.4g}"] for k, v in hv.items()]),
+            "",
+            f"Reference point: val_top1={ref[0]:.6g}, latency_ms={ref[1]:.6g} (over every point above).",
+            "",
+            "Genomes: " + "; ".join(f"{k} `{v}`" for k, v in genome.items()),
+            "",
+            "**Answer:** " + answer(result),
+            "",
+        ]
+    )

@@ -13,15 +13,32 @@ import inspect
 from pathlib import Path
 from typing import Any
 
-from ..util import named
-from ..util.errors import UserError, shorten
 from ..model.genome import Genome, GenomeError
-from ..util.yaml_checks import is_int, is_number, mapping
 from ..training.recipe import LIMITS as RECIPE_LIMITS
 from ..training.recipe import ProxyRecipe
-from .spec import (CYCLE_KEYS, FIDELITY_KEYS, LABEL, LIMITS, QUICK_KEYS, QUICK_SEARCH, QUICK_SEARCH_SYNTHETIC, QUICK_TRAIN, RECIPE_KEYS,
-                   SEARCH_FIXED, SEARCH_KEYS, STUDY_TRAIN_DEFAULTS, TOP_KEYS, TRAIN_KEYS, Experiment, TrainSpec,
-                   experiment_folders)
+from ..util import named
+from ..util.errors import UserError, shorten
+from ..util.yaml_checks import is_int, is_number, mapping
+from .spec import (
+    CYCLE_KEYS,
+    FIDELITY_KEYS,
+    LABEL,
+    LIMITS,
+    QUICK_KEYS,
+    QUICK_SEARCH,
+    QUICK_SEARCH_SYNTHETIC,
+    QUICK_TRAIN,
+    RECIPE_KEYS,
+    SEARCH_FIXED,
+    SEARCH_KEYS,
+    STUDY_TRAIN_DEFAULTS,
+    TOP_KEYS,
+    TRAIN_KEYS,
+    Experiment,
+    TrainSpec,
+    experiment_folders,
+)
+
 
 def load_experiment(name_or_path: str | Path, quick: bool = False) -> Experiment:
     """An experiment by name (``NAME.yaml`` in ``experiment_folders()``) or by path to a ``.yaml`` file, checked
@@ -55,7 +72,7 @@ def _from_file(path: Path, quick: bool) -> Experiment:
     q_fidelity = mapping(where, "quick.fidelity", _section(q, "fidelity"), FIDELITY_KEYS)
     train = fidelity = None
     searches: dict[str, Any] = {}
-    for use_quick in ((True,) if quick else (True, False)):  # the last pass is the one kept
+    for use_quick in (True,) if quick else (True, False):  # the last pass is the one kept
         if "train" in data:
             train = _train_spec(where, data["train"], q_train if use_quick else None)
         if "search" in data:
@@ -63,16 +80,27 @@ def _from_file(path: Path, quick: bool) -> Experiment:
         if "fidelity" in data:
             fidelity = _fidelity(where, path.parent, _section(data, "fidelity"), q_fidelity if use_quick else None)
     cycle = _cycle(where, _section(data, "cycle"), searches) if "cycle" in data else None
-    return Experiment(name=name, description=desc, path=path, quick=quick, train=train, searches=searches,
-                 fidelity=fidelity, cycle=cycle)
+    return Experiment(
+        name=name,
+        description=desc,
+        path=path,
+        quick=quick,
+        train=train,
+        searches=searches,
+        fidelity=fidelity,
+        cycle=cycle,
+    )
 
 
 # ---- the recipe (train section and searches) -------------------------------------------------
 
+
 def _limit(where: str, key: str, name: str, value: Any) -> None:
     if name in LIMITS and is_int(value) and value > LIMITS[name]:
-        raise UserError(f"{where}: key '{key}.{name}': {shorten(value)} is more than an experiment may ask for "
-                        f"(at most {LIMITS[name]:,})")
+        raise UserError(
+            f"{where}: key '{key}.{name}': {shorten(value)} is more than an experiment may ask for "
+            f"(at most {LIMITS[name]:,})"
+        )
 
 
 def recipe(where: str, key: str, values: dict[str, Any], base: ProxyRecipe | None = None) -> ProxyRecipe:
@@ -93,8 +121,8 @@ def recipe(where: str, key: str, values: dict[str, Any], base: ProxyRecipe | Non
 
 def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSpec:
     from ..data.synthetic import MAX_CLASSES
-    from ..model.presets import resolve
     from ..measure.profile import count_fast
+    from ..model.presets import resolve
 
     data = mapping(where, "train", value, TRAIN_KEYS)
     opts = {**STUDY_TRAIN_DEFAULTS, **{k: v for k, v in data.items() if k != "genomes"}}
@@ -123,8 +151,10 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
     if rec.classes > MAX_CLASSES:
         raise bad("classes", f"must be an integer in 2..{MAX_CLASSES} (the synthetic benchmark's classes)")
     if rec.frames < 4 or rec.size < 16:
-        raise UserError(f"{where}: key 'train.frames'/'train.size': the synthetic clips need at least 4 frames "
-                        f"of 16x16 pixels, got {rec.frames}x{rec.size}x{rec.size}")
+        raise UserError(
+            f"{where}: key 'train.frames'/'train.size': the synthetic clips need at least 4 frames "
+            f"of 16x16 pixels, got {rec.frames}x{rec.size}x{rec.size}"
+        )
 
     entries = data.get("genomes")
     if not isinstance(entries, dict) or not entries:
@@ -134,8 +164,7 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
     for label, text in entries.items():
         key = f"train.genomes.{shorten(label, 40, plain=True)}"
         if not isinstance(label, str) or not LABEL.match(label):
-            raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -; "
-                            "at most 64)")
+            raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -; at most 64)")
         if not isinstance(text, str):
             raise UserError(f"{where}: key {key!r}: {shorten(text)} is not a genome string or a preset name")
         try:
@@ -148,11 +177,19 @@ def _train_spec(where: str, value: Any, quick: dict[str, Any] | None) -> TrainSp
         genomes[label] = g
     if opts["compare"] is not None and opts["compare"] not in genomes:
         raise bad("compare", f"is not one of the genomes' labels ({', '.join(genomes)})")
-    return TrainSpec(genomes=genomes, recipe=rec, seeds=list(seeds), latency_runs=opts["latency_runs"],
-                     threads=opts["threads"], compare=opts["compare"], workers=opts["workers"])
+    return TrainSpec(
+        genomes=genomes,
+        recipe=rec,
+        seeds=list(seeds),
+        latency_runs=opts["latency_runs"],
+        threads=opts["threads"],
+        compare=opts["compare"],
+        workers=opts["workers"],
+    )
 
 
 # ---- searches --------------------------------------------------------------------------------
+
 
 def _search_config() -> type:
     from ..search import SearchConfig  # imports no ray: that happens when a search runs
@@ -173,7 +210,7 @@ def _search_keys() -> tuple[str, ...]:
 def _without_option(text: str, name: str) -> str:
     """A recipe or SearchConfig message says "--lr must be ..."; in a file the key is named."""
     option = "--" + name.replace("_", "-")
-    return text[len(option) + 1:] if text.startswith(option + " ") else text
+    return text[len(option) + 1 :] if text.startswith(option + " ") else text
 
 
 def _check_search_settings(where: str, key: str, values: dict[str, Any]) -> None:
@@ -215,10 +252,16 @@ def _check_data_opts(where: str, key: str, data: str, opts: dict[str, Any]) -> N
     taken = [n for n, p in params.items() if p.kind == p.KEYWORD_ONLY and n not in ("frames", "size", "root")]
     for k, v in opts.items():
         if k not in taken:
-            raise UserError(f"{where}: key '{key}': unknown option {shorten(k)} for the {data} dataset "
-                            f"(options: {', '.join(taken)})")
-        if not (v is None or isinstance(v, (bool, str)) or is_number(v) or
-                (isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v))):
+            raise UserError(
+                f"{where}: key '{key}': unknown option {shorten(k)} for the {data} dataset "
+                f"(options: {', '.join(taken)})"
+            )
+        if not (
+            v is None
+            or isinstance(v, (bool, str))
+            or is_number(v)
+            or (isinstance(v, list) and all(isinstance(x, (str, int, float)) for x in v))
+        ):
             raise UserError(f"{where}: key '{key}.{k}': {shorten(v)} is not a plain value")
         if is_int(v) and not 0 <= v <= RECIPE_LIMITS["clips"]:  # n_clips, seed...: none is larger
             raise UserError(f"{where}: key '{key}.{k}': {shorten(v)} must be in 0..{RECIPE_LIMITS['clips']:,}")
@@ -242,8 +285,7 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     for label, own in entries.items():
         key = f"search.searches.{shorten(label, 40, plain=True)}"
         if not isinstance(label, str) or not LABEL.match(label):
-            raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -; "
-                            "at most 64)")
+            raise UserError(f"{where}: key {key!r}: a label is a directory name (letters, digits, _ . + -; at most 64)")
         own = mapping(where, key, {} if own is None else own, allowed)
         _check_search_settings(where, key, own)
         settings = {**common, **own}
@@ -271,8 +313,10 @@ def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
         except UserError as e:
             raise UserError(f"{where}: key {key!r}: {e}") from None
         if objectives is not None and objs != objectives:
-            raise UserError(f"{where}: key '{key}.objectives': every search must have the same objectives "
-                            "(their fronts are compared on one reference point)")
+            raise UserError(
+                f"{where}: key '{key}.objectives': every search must have the same objectives "
+                "(their fronts are compared on one reference point)"
+            )
         objectives = objs
         out[label] = cfg
     return out
@@ -335,19 +379,33 @@ def _fidelity(where: str, base: Path, value: Any, quick: dict[str, Any] | None) 
     # null: what the CLI does, one run per core (threads 0 is refused just below)
     workers = opts["workers"] if opts["workers"] is not None else default_workers(opts["threads"])
     try:
-        return FidelityConfig(out="", space=space, genomes=opts["genomes"], anchors=tuple(anchors),
-                              seeds=opts["seeds"], ref_seeds=opts["ref_seeds"], proxy=proxy, reference=ref,
-                              data_seed=opts["data_seed"], fresh_clips=opts["fresh_clips"],
-                              sample_seed=opts["sample_seed"], tse_epochs=opts["tse_epochs"],
-                              max_gmacs=opts["max_gmacs"], threads=opts["threads"], workers=workers)
+        return FidelityConfig(
+            out="",
+            space=space,
+            genomes=opts["genomes"],
+            anchors=tuple(anchors),
+            seeds=opts["seeds"],
+            ref_seeds=opts["ref_seeds"],
+            proxy=proxy,
+            reference=ref,
+            data_seed=opts["data_seed"],
+            fresh_clips=opts["fresh_clips"],
+            sample_seed=opts["sample_seed"],
+            tse_epochs=opts["tse_epochs"],
+            max_gmacs=opts["max_gmacs"],
+            threads=opts["threads"],
+            workers=workers,
+        )
     except UserError as e:
         text = str(e)
         key = text.split(" ")[0][2:].replace("-", "_") if text.startswith("--") else ""
-        raise UserError(f"{where}: key 'fidelity{'.' + key if key else ''}': "
-                        f"{_without_option(text, key) if key else text}") from None
+        raise UserError(
+            f"{where}: key 'fidelity{'.' + key if key else ''}': {_without_option(text, key) if key else text}"
+        ) from None
 
 
 # ---- cycle -------------------------------------------------------------------------------------
+
 
 def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
     """The CycleSpec of a ``cycle:`` section: its search must be one of the file's, trained on
@@ -358,18 +416,29 @@ def _cycle(where: str, value: Any, searches: dict[str, Any]) -> Any:
     data = mapping(where, "cycle", value, CYCLE_KEYS)
     label = data.get("search")
     if label not in searches:
-        raise UserError(f"{where}: key 'cycle.search': {shorten(label)} is not one of the file's searches "
-                        f"({', '.join(searches) or 'none'})")
+        raise UserError(
+            f"{where}: key 'cycle.search': {shorten(label)} is not one of the file's searches "
+            f"({', '.join(searches) or 'none'})"
+        )
     if searches[label].data != "synthetic":
-        raise UserError(f"{where}: key 'cycle.search': search {shorten(label)} trains on {searches[label].data}; "
-                        "the hand-made variants train on the synthetic data only")
+        raise UserError(
+            f"{where}: key 'cycle.search': search {shorten(label)} trains on {searches[label].data}; "
+            "the hand-made variants train on the synthetic data only"
+        )
     variants = data.get("variants", list(VARIANTS))
-    if not isinstance(variants, list) or not variants or any(v not in VARIANTS for v in variants) \
-            or len(set(variants)) != len(variants):
-        raise UserError(f"{where}: key 'cycle.variants': {shorten(variants)} must be a list of distinct "
-                        f"{', '.join(VARIANTS)}")
+    if (
+        not isinstance(variants, list)
+        or not variants
+        or any(v not in VARIANTS for v in variants)
+        or len(set(variants)) != len(variants)
+    ):
+        raise UserError(
+            f"{where}: key 'cycle.variants': {shorten(variants)} must be a list of distinct {', '.join(VARIANTS)}"
+        )
     workers = data.get("workers")
     if workers is not None and (not is_int(workers) or workers < 1):
         raise UserError(f"{where}: key 'cycle.workers': {shorten(workers)} must be a positive integer or null")
     _limit(where, "cycle", "workers", workers)
-    return CycleSpec(search=label, variants=tuple(variants), workers=workers or default_workers(1))  # the variants train at 1 thread
+    return CycleSpec(
+        search=label, variants=tuple(variants), workers=workers or default_workers(1)
+    )  # the variants train at 1 thread

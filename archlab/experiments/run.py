@@ -14,11 +14,11 @@ from typing import Any, Callable
 
 import yaml
 
-from ..util.errors import UserError, shorten
-from ..util.files import atomic_write
 from ..model.genome import Genome
 from ..training.recipe import ProxyRecipe
 from ..util import yaml_loader as loader
+from ..util.errors import UserError, shorten
+from ..util.files import atomic_write
 from ..util.processes import run_jobs
 from .spec import Experiment, TrainSpec
 from .summary import summary_csv, summary_markdown
@@ -46,7 +46,9 @@ def default_out(experiment: Experiment) -> Path:
     return Path("runs") / "experiments" / (experiment.name + ("-quick" if experiment.quick else ""))
 
 
-def run_experiment(experiment: Experiment, out: str | Path | None = None, echo: Callable[[str], None] = print) -> ExperimentResult:
+def run_experiment(
+    experiment: Experiment, out: str | Path | None = None, echo: Callable[[str], None] = print
+) -> ExperimentResult:
     """Run (or continue) every entry of ``experiment``, then write summary.csv and summary.md.
     Finished train runs and finished search trials are reused; what changed in the file
     since they ran is refused with a UserError (delete that directory or use another out)."""
@@ -55,7 +57,9 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, echo: 
     _check_out_dir(experiment, out_dir)  # before anything runs: a changed file fails at once
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write(out_dir / experiment.path.name, experiment.path.read_text())  # the file that ran, beside its results
-    echo(f"experiment {experiment.name}{' (quick)' if experiment.quick else ''}: {experiment.kinds()}  ·  output {out_dir}")
+    echo(
+        f"experiment {experiment.name}{' (quick)' if experiment.quick else ''}: {experiment.kinds()}  ·  output {out_dir}"
+    )
     rows: list[dict[str, Any]] = []
     trained = reused = 0
     interrupted = False
@@ -76,13 +80,27 @@ def run_experiment(experiment: Experiment, out: str | Path | None = None, echo: 
         if experiment.cycle is not None and not interrupted:
             from .cycle import run_cycle
 
-            rows.append(run_cycle(experiment.cycle, _search_configs(experiment.searches, out_dir)[experiment.cycle.search], out_dir,
-                                  echo, train=_run_train))
+            rows.append(
+                run_cycle(
+                    experiment.cycle,
+                    _search_configs(experiment.searches, out_dir)[experiment.cycle.search],
+                    out_dir,
+                    echo,
+                    train=_run_train,
+                )
+            )
     md = summary_markdown(experiment, rows, hv_note)
     atomic_write(out_dir / "summary.csv", summary_csv(rows))
     atomic_write(out_dir / "summary.md", md)
-    return ExperimentResult(out_dir=out_dir, rows=rows, markdown=md, trained=trained, reused=reused,
-                       interrupted=interrupted, wall_s=time.perf_counter() - t0)
+    return ExperimentResult(
+        out_dir=out_dir,
+        rows=rows,
+        markdown=md,
+        trained=trained,
+        reused=reused,
+        interrupted=interrupted,
+        wall_s=time.perf_counter() - t0,
+    )
 
 
 class _Data:
@@ -98,8 +116,10 @@ class _Data:
             from ..data import get_dataset
 
             r = self.spec.recipe
-            self.sets = (get_dataset("synthetic", "train", **r.dataset_opts("synthetic", "train")),
-                         get_dataset("synthetic", "val", **r.dataset_opts("synthetic", "val")))
+            self.sets = (
+                get_dataset("synthetic", "train", **r.dataset_opts("synthetic", "train")),
+                get_dataset("synthetic", "val", **r.dataset_opts("synthetic", "val")),
+            )
         return self.sets
 
 
@@ -132,8 +152,10 @@ def _check_run_dir(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path) ->
         # a recipe key the file lacks was not settable when it was written (older archlab):
         # it trained with that key's default, which is the recipe's default today
         if (k in stored or k in ("genome", "seed")) and stored.get(k) != v:
-            raise UserError(f"{run_dir} was trained with {k}={shorten(stored.get(k))}, the experiment now says {shorten(v)}: "
-                            "delete that directory or give another --out")
+            raise UserError(
+                f"{run_dir} was trained with {k}={shorten(stored.get(k))}, the experiment now says {shorten(v)}: "
+                "delete that directory or give another --out"
+            )
 
 
 def _check_out_dir(experiment: Experiment, out_dir: Path) -> None:
@@ -161,10 +183,15 @@ def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: 
     train_set, val_set = data.get()
     cfg = TrainConfig(recipe=spec.run_recipe(seed), device="cpu")
     r = train(genome, train_set, val_set, cfg, out_dir=run_dir)
-    res = {"status": r.status, "reason": r.reason,
-           "val_top1": r.history[-1].val_top1 if r.history else None,  # the last epoch's: no pick on val
-           "best_top1": r.best_top1, "best_epoch": r.best_epoch, "epochs": len(r.history),
-           "train_time_s": r.train_time_s}
+    res = {
+        "status": r.status,
+        "reason": r.reason,
+        "val_top1": r.history[-1].val_top1 if r.history else None,  # the last epoch's: no pick on val
+        "best_top1": r.best_top1,
+        "best_epoch": r.best_epoch,
+        "epochs": len(r.history),
+        "train_time_s": r.train_time_s,
+    }
     atomic_write(result_file, yaml.safe_dump(res, sort_keys=False))
     return res, False
 
@@ -207,18 +234,23 @@ def _run_train(spec: TrainSpec, out_dir: Path, echo: Callable[[str], None]) -> t
         how = "reused" if was_reused else f"{res['train_time_s']:.0f} s"
         status = "" if res["status"] == "ok" else f"  {res['status']}: {res['reason']}"
         top1 = f"{res['val_top1']:.3f}" if res["val_top1"] is not None else "-"
-        echo(f"[train {len(results):>3}/{total}] {label} seed {seed}: top1 {top1}  ep {res['epochs']}  "
-             f"({how}){status}")
+        echo(f"[train {len(results):>3}/{total}] {label} seed {seed}: top1 {top1}  ep {res['epochs']}  ({how}){status}")
 
     try:
         if spec.workers > 1:
             echo(f"[train] {total} runs, {spec.workers} at a time")
-        run_jobs(_train_job, [(spec, label, genome, seed, _run_dir(out_dir, label, seed)) for label, genome, seed in jobs],
-                 workers=spec.workers, on_result=lambda i, r: report(jobs[i][0], jobs[i][2], *r))
+        run_jobs(
+            _train_job,
+            [(spec, label, genome, seed, _run_dir(out_dir, label, seed)) for label, genome, seed in jobs],
+            workers=spec.workers,
+            on_result=lambda i, r: report(jobs[i][0], jobs[i][2], *r),
+        )
         if spec.threads is not None:
             torch.set_num_threads(spec.threads)  # the latency of the rows below: the runs' threads
-        rows = [_train_row(spec, label, genome, [results[(label, s)] for s in spec.seeds], cache)
-                for label, genome in spec.genomes.items()]
+        rows = [
+            _train_row(spec, label, genome, [results[(label, s)] for s in spec.seeds], cache)
+            for label, genome in spec.genomes.items()
+        ]
     finally:
         torch.set_num_threads(threads)
         _DATA.clear()  # the clips are not needed after the runs
@@ -260,17 +292,25 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
 
     ci = interval(top1).half if top1 else math.nan
     failed = [r for r in results if r["status"] != "ok"]
-    status = "ok" if not failed else f"{len(failed)} of {len(results)} failed: {failed[0]['status']}: {failed[0]['reason']}"
+    status = (
+        "ok" if not failed else f"{len(failed)} of {len(results)} failed: {failed[0]['status']}: {failed[0]['reason']}"
+    )
     return {
-        "kind": "train", "label": label, "genome": str(genome), "seeds": " ".join(map(str, spec.seeds)),
+        "kind": "train",
+        "label": label,
+        "genome": str(genome),
+        "seeds": " ".join(map(str, spec.seeds)),
         "val_top1_mean": statistics.fmean(top1) if top1 else None,
         "val_top1_std": statistics.stdev(top1) if len(top1) > 1 else None,
         "val_top1_ci95": ci if math.isfinite(ci) else None,  # t-interval half-width over the seeds
         "val_top1_values": top1,  # unrounded, for the differences (not a CSV column)
         "val_top1_per_seed": " ".join(f"{r['val_top1']:.4f}" if r["val_top1"] is not None else "-" for r in results),
-        "params": c.params, "gmacs": c.gmacs, "latency_ms": lat.median_ms,
+        "params": c.params,
+        "gmacs": c.gmacs,
+        "latency_ms": lat.median_ms,
         "epochs": min(r["epochs"] for r in results),
-        "train_s": statistics.fmean(r["train_time_s"] for r in results), "status": status,
+        "train_s": statistics.fmean(r["train_time_s"] for r in results),
+        "status": status,
     }
 
 
@@ -281,18 +321,33 @@ def _run_fidelity(cfg: Any, out_dir: Path, echo: Callable[[str], None]) -> dict[
     from ..fidelity.summary import render_markdown
 
     cfg = replace(cfg, out=str(out_dir / "fidelity"))
-    echo(f"[fidelity] space {Path(cfg.space).stem}: {cfg.genomes} sampled + {len(cfg.anchors)} anchors, "
-         f"{cfg.seeds} proxy seeds ({cfg.proxy.epochs} epochs), {cfg.ref_seeds} reference ({cfg.ref().epochs} epochs), "
-         f"{cfg.workers} at a time")
+    echo(
+        f"[fidelity] space {Path(cfg.space).stem}: {cfg.genomes} sampled + {len(cfg.anchors)} anchors, "
+        f"{cfg.seeds} proxy seeds ({cfg.proxy.epochs} epochs), {cfg.ref_seeds} reference ({cfg.ref().epochs} epochs), "
+        f"{cfg.workers} at a time"
+    )
     s = run_fidelity(cfg, log=lambda line: echo(f"[fidelity] {line}"))
     rho = {k: v["rho"] for k, v in s["scores"].items() if math.isfinite(v["rho"])}
     best = max(rho, key=rho.get) if rho else ""  # the score that ranks most like the reference
-    return {"kind": "fidelity", "label": "fidelity", "space": Path(cfg.space).stem, "genomes": s["n_genomes"],
-            "seeds": s["seeds"], "ref_seeds": s["ref_seeds"], "median_seed_std": s["median_seed_std"],
-            "bimodal": " ".join(s["bimodal"]), "seed_tau": s["seed_tau"], "proxy_vs_ref_rho": s["proxy_vs_ref_rho"],
-            "proxy_vs_ref_tau": s["proxy_vs_ref_tau"], "top_quarter_overlap": s["top_quarter_overlap"],
-            "best_score": best, "targets_met": sum(s["targets"].values()), "targets": len(s["targets"]),
-            "wall_s": s["wall_s"], "markdown": render_markdown(s).replace("# Proxy fidelity", "## Proxy fidelity", 1)}
+    return {
+        "kind": "fidelity",
+        "label": "fidelity",
+        "space": Path(cfg.space).stem,
+        "genomes": s["n_genomes"],
+        "seeds": s["seeds"],
+        "ref_seeds": s["ref_seeds"],
+        "median_seed_std": s["median_seed_std"],
+        "bimodal": " ".join(s["bimodal"]),
+        "seed_tau": s["seed_tau"],
+        "proxy_vs_ref_rho": s["proxy_vs_ref_rho"],
+        "proxy_vs_ref_tau": s["proxy_vs_ref_tau"],
+        "top_quarter_overlap": s["top_quarter_overlap"],
+        "best_score": best,
+        "targets_met": sum(s["targets"].values()),
+        "targets": len(s["targets"]),
+        "wall_s": s["wall_s"],
+        "markdown": render_markdown(s).replace("# Proxy fidelity", "## Proxy fidelity", 1),
+    }
 
 
 def _search_configs(searches: dict[str, Any], out_dir: Path) -> dict[str, Any]:
@@ -311,8 +366,10 @@ def _check_stored_search(label: str, cfg: Any) -> None:
     stored = load_study_info(d).settings
     objectives = parse_objectives(cfg.objectives)[0]
     if list(stored.get("objectives", [])) != objectives:
-        raise UserError(f"search {shorten(label)} in {d} was run with objectives {stored.get('objectives')}, the experiment now "
-                        f"says {objectives}: delete that directory or give another --out")
+        raise UserError(
+            f"search {shorten(label)} in {d} was run with objectives {stored.get('objectives')}, the experiment now "
+            f"says {objectives}: delete that directory or give another --out"
+        )
     now = {k: v for k, v in asdict(cfg).items() if k != "recipe"} | cfg.recipe.as_dict()
     # study.yaml nests the recipe (older ones wrote its keys flat beside the search's own)
     stored = {**stored, **(stored.get("recipe") or {})}
@@ -321,15 +378,18 @@ def _check_stored_search(label: str, cfg: Any) -> None:
         if k in SEARCH_FREE or k not in stored:
             continue
         if stored[k] != v:
-            raise UserError(f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the experiment now says {shorten(v)}: "
-                            "delete that directory or give another --out")
+            raise UserError(
+                f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the experiment now says {shorten(v)}: "
+                "delete that directory or give another --out"
+            )
     if int(stored.get("trials", 0)) > cfg.trials:
-        raise UserError(f"search {shorten(label)} in {d} was run with trials={stored['trials']}, the experiment now says "
-                        f"{cfg.trials}: a search can grow, not shrink; delete that directory or give another --out")
+        raise UserError(
+            f"search {shorten(label)} in {d} was run with trials={stored['trials']}, the experiment now says "
+            f"{cfg.trials}: a search can grow, not shrink; delete that directory or give another --out"
+        )
 
 
-def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str], None]
-                  ) -> tuple[list[dict], bool, str]:
+def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str], None]) -> tuple[list[dict], bool, str]:
     """Run (or continue) each search, then compare their fronts from one reference point."""
     import pandas as pd
 
@@ -340,7 +400,9 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
     configs = _search_configs(searches, out_dir)
     interrupted = False
     for label, cfg in configs.items():
-        echo(f"[search {label}] space {cfg.space}, sampler {cfg.sampler}, {cfg.trials} trials x {cfg.recipe.epochs} epochs")
+        echo(
+            f"[search {label}] space {cfg.space}, sampler {cfg.sampler}, {cfg.trials} trials x {cfg.recipe.epochs} epochs"
+        )
         try:
             outcome = search(cfg, resume=False, echo=lambda line, label=label: echo(f"[search {label}] {line}"))
         except UserError as e:
@@ -363,16 +425,22 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
     if not tables:
         return rows, interrupted, ""
     from ..results.confirmed import accuracy_view
-    from ..results.record import FRONT
     from ..results.numbers import hypervolume_time_curve
+    from ..results.record import FRONT
     from ..results.remeasure import AS_SEARCHED, remeasure
 
     remeasured = "latency_ms" in objectives
     if remeasured:
         from ..search import shutdown
 
-        tables = remeasure(tables, settings, {label: configs[label].recipe.clip for label in tables},
-                           out_dir / "searches", echo, before=shutdown)
+        tables = remeasure(
+            tables,
+            settings,
+            {label: configs[label].recipe.clip for label in tables},
+            out_dir / "searches",
+            echo,
+            before=shutdown,
+        )
     every = pd.concat([finished(t) for t in tables.values()], ignore_index=True)
     ref = pareto.reference_point(every, objectives, directions)
     ref_text = ", ".join(f"{o}={r:.6g}" for o, r in zip(objectives, ref))
@@ -387,29 +455,48 @@ def _run_searches(searches: dict[str, Any], out_dir: Path, echo: Callable[[str],
         as_searched = full.assign(latency_ms=full[AS_SEARCHED]) if remeasured else full
         curve = curves[label]
         in_time = curve[curve["elapsed_s"] <= equal_s] if equal_s is not None and len(curve) else curve.iloc[:0]
-        rows.append({
-            "kind": "search", "label": label, "space": Path(cfg.space).stem if cfg.space.endswith(".yaml") else cfg.space,
-            "sampler": cfg.sampler, "scheduler": cfg.scheduler, "objectives": ",".join(objectives),
-            "trials": cfg.trials, "finished": len(done), "failed": int(df["status"].isin(["failed"]).sum()),
-            "stopped": len(done) - len(full),
-            "front_size": int(pareto.non_dominated(full, objectives, directions).sum()) if len(full) else 0,
-            "best_val_top1": float(full["val_top1"].max()) if len(full) else None,
-            "hypervolume": pareto.hypervolume(full, objectives, directions, ref) if len(full) else 0.0,
-            "hv_as_searched": (pareto.hypervolume(as_searched, objectives, directions, ref) if len(full) else 0.0)
-            if remeasured else None,
-            "hv_reference": ref_text,
-            "wall_s": float(curve["elapsed_s"].iloc[-1]) if len(curve) else None,
-            "hv_at_equal_time": float(in_time["hypervolume"].iloc[-1]) if len(in_time) else 0.0,
-            "equal_time_s": equal_s,
-            "busy_s": float(pd.to_numeric(df["trial_time_s"], errors="coerce").fillna(0).sum()),
-            "status": "ok" if len(done) >= cfg.trials else f"{len(done)} of {cfg.trials} trials finished",
-        })
-    note = (f"Hypervolume of each search's full-budget trials ({objectives[0]} {directions[0]}, {objectives[1]} "
-            f"{directions[1]}; a trial stopped at a rung never counts) from ONE reference point over all searches' "
-            f"trials: {ref_text}. "
-            + ("Latencies measured again after the searches, one genome at a time in one process (each trial "
-               "measured its own beside another trial's training: the noise would rank the searches); "
-               "'HV as searched' uses the trials' own. " if remeasured else "")
-            + (f"At equal wall time: of the trials each search had completed {equal_s:.0f} s after its first "
-               "trial started (the shortest search's wall time)." if equal_s is not None else ""))
+        rows.append(
+            {
+                "kind": "search",
+                "label": label,
+                "space": Path(cfg.space).stem if cfg.space.endswith(".yaml") else cfg.space,
+                "sampler": cfg.sampler,
+                "scheduler": cfg.scheduler,
+                "objectives": ",".join(objectives),
+                "trials": cfg.trials,
+                "finished": len(done),
+                "failed": int(df["status"].isin(["failed"]).sum()),
+                "stopped": len(done) - len(full),
+                "front_size": int(pareto.non_dominated(full, objectives, directions).sum()) if len(full) else 0,
+                "best_val_top1": float(full["val_top1"].max()) if len(full) else None,
+                "hypervolume": pareto.hypervolume(full, objectives, directions, ref) if len(full) else 0.0,
+                "hv_as_searched": (pareto.hypervolume(as_searched, objectives, directions, ref) if len(full) else 0.0)
+                if remeasured
+                else None,
+                "hv_reference": ref_text,
+                "wall_s": float(curve["elapsed_s"].iloc[-1]) if len(curve) else None,
+                "hv_at_equal_time": float(in_time["hypervolume"].iloc[-1]) if len(in_time) else 0.0,
+                "equal_time_s": equal_s,
+                "busy_s": float(pd.to_numeric(df["trial_time_s"], errors="coerce").fillna(0).sum()),
+                "status": "ok" if len(done) >= cfg.trials else f"{len(done)} of {cfg.trials} trials finished",
+            }
+        )
+    note = (
+        f"Hypervolume of each search's full-budget trials ({objectives[0]} {directions[0]}, {objectives[1]} "
+        f"{directions[1]}; a trial stopped at a rung never counts) from ONE reference point over all searches' "
+        f"trials: {ref_text}. "
+        + (
+            "Latencies measured again after the searches, one genome at a time in one process (each trial "
+            "measured its own beside another trial's training: the noise would rank the searches); "
+            "'HV as searched' uses the trials' own. "
+            if remeasured
+            else ""
+        )
+        + (
+            f"At equal wall time: of the trials each search had completed {equal_s:.0f} s after its first "
+            "trial started (the shortest search's wall time)."
+            if equal_s is not None
+            else ""
+        )
+    )
     return rows, interrupted, note

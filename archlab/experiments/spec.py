@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from ..fidelity.defaults import DEFAULTS as FIDELITY_DEFAULTS
-from ..util import named
 from ..model.genome import Genome
 from ..training.recipe import ProxyRecipe
+from ..util import named
 
 TOP_KEYS = ("name", "description", "train", "search", "fidelity", "cycle", "quick")
 SEARCH_KEYS = ("common", "searches")
@@ -23,8 +23,13 @@ RECIPE_KEYS = tuple(k for k in ProxyRecipe.names() if k != "seed")
 # compare: a genome's label; every other row then gives its difference in mean val top-1 to
 # that genome with Welch's 95% interval (a claim like "the mix beats pure A" needs one).
 # workers: runs trained at once, one process each (with threads: 1, one per core: ~2x on 2 cores).
-STUDY_TRAIN_DEFAULTS: dict[str, Any] = {"seeds": [0], "latency_runs": 10, "threads": None, "compare": None,
-                                        "workers": 1}
+STUDY_TRAIN_DEFAULTS: dict[str, Any] = {
+    "seeds": [0],
+    "latency_runs": 10,
+    "threads": None,
+    "compare": None,
+    "workers": 1,
+}
 TRAIN_KEYS = ("genomes", "seeds", *RECIPE_KEYS, "latency_runs", "threads", "compare", "workers")
 # Upper bounds of an experiment's own train settings (the recipe bounds its keys, recipe.LIMITS, and
 # SearchConfig a search's): an experiment runs unattended, and a value that passes a lower bound can
@@ -50,8 +55,11 @@ LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")  # labels are director
 def experiment_folders() -> list[Path]:
     """Where an experiment's name is looked up, first hit wins: $ARCHLAB_EXPERIMENTS (or its old
     name $ARCHLAB_STUDIES, read for one release), ./experiments/, the package's own."""
-    env = "ARCHLAB_STUDIES" if os.environ.get("ARCHLAB_STUDIES") and not os.environ.get("ARCHLAB_EXPERIMENTS") \
+    env = (
+        "ARCHLAB_STUDIES"
+        if os.environ.get("ARCHLAB_STUDIES") and not os.environ.get("ARCHLAB_EXPERIMENTS")
         else "ARCHLAB_EXPERIMENTS"
+    )
     return named.folders(env, "experiments", "archlab.experiments")
 
 
@@ -90,16 +98,22 @@ class Experiment:
     def kinds(self) -> str:
         parts = []
         if self.train is not None:
-            parts.append(f"train: {len(self.train.genomes)} genomes x {len(self.train.seeds)} seed(s), "
-                         f"{self.train.recipe.epochs} epoch(s)")
+            parts.append(
+                f"train: {len(self.train.genomes)} genomes x {len(self.train.seeds)} seed(s), "
+                f"{self.train.recipe.epochs} epoch(s)"
+            )
         if self.searches:
             trials = sorted({c.trials for c in self.searches.values()})
             parts.append(f"search: {len(self.searches)} searches x {'/'.join(map(str, trials))} trials")
         if self.cycle is not None:
-            parts.append(f"cycle: {len(self.cycle.variants)} hand-made orders on the front skeletons of "
-                         f"search {self.cycle.search}")
+            parts.append(
+                f"cycle: {len(self.cycle.variants)} hand-made orders on the front skeletons of "
+                f"search {self.cycle.search}"
+            )
         if self.fidelity is not None:
             f = self.fidelity
-            parts.append(f"fidelity: {f.genomes} sampled genomes + {len(f.anchors)} anchors x {f.seeds} seeds, "
-                         f"{f.proxy.epochs} epoch(s), reference {f.ref().epochs}")
+            parts.append(
+                f"fidelity: {f.genomes} sampled genomes + {len(f.anchors)} anchors x {f.seeds} seeds, "
+                f"{f.proxy.epochs} epoch(s), reference {f.ref().epochs}"
+            )
         return "; ".join(parts)

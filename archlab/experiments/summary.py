@@ -13,21 +13,83 @@ from typing import Any
 from ..util.tables import md_table
 from .spec import Experiment
 
-TRAIN_COLUMNS = ["kind", "label", "genome", "seeds", "val_top1_mean", "val_top1_std", "val_top1_ci95",
-                 "val_top1_per_seed", "vs", "diff", "diff_ci95", "verdict", "params", "gmacs", "latency_ms", "epochs",
-                 "train_s", "status"]
-SEARCH_COLUMNS = ["kind", "label", "space", "sampler", "scheduler", "objectives", "trials", "finished", "stopped",
-                  "failed", "front_size", "best_val_top1", "hypervolume", "hv_as_searched", "hv_reference", "wall_s",
-                  "hv_at_equal_time", "equal_time_s", "busy_s", "status"]
+TRAIN_COLUMNS = [
+    "kind",
+    "label",
+    "genome",
+    "seeds",
+    "val_top1_mean",
+    "val_top1_std",
+    "val_top1_ci95",
+    "val_top1_per_seed",
+    "vs",
+    "diff",
+    "diff_ci95",
+    "verdict",
+    "params",
+    "gmacs",
+    "latency_ms",
+    "epochs",
+    "train_s",
+    "status",
+]
+SEARCH_COLUMNS = [
+    "kind",
+    "label",
+    "space",
+    "sampler",
+    "scheduler",
+    "objectives",
+    "trials",
+    "finished",
+    "stopped",
+    "failed",
+    "front_size",
+    "best_val_top1",
+    "hypervolume",
+    "hv_as_searched",
+    "hv_reference",
+    "wall_s",
+    "hv_at_equal_time",
+    "equal_time_s",
+    "busy_s",
+    "status",
+]
 # Searches labelled NAME-s<k> are search seeds of one configuration NAME: the summary gives
 # their hypervolume's mean and spread (one seed per configuration is an anecdote).
 SEED_SUFFIX = re.compile(r"-s\d+$")
 
-CYCLE_COLUMNS = ["kind", "label", "search", "front_points", "variants", "dominated", "front_better", "front_worse",
-                 "hv_front", "hv_all_variants", "answer"]
-FIDELITY_COLUMNS = ["kind", "label", "space", "genomes", "seeds", "ref_seeds", "median_seed_std", "bimodal",
-                    "seed_tau", "proxy_vs_ref_rho", "proxy_vs_ref_tau", "top_quarter_overlap", "best_score",
-                    "targets_met", "targets", "wall_s"]
+CYCLE_COLUMNS = [
+    "kind",
+    "label",
+    "search",
+    "front_points",
+    "variants",
+    "dominated",
+    "front_better",
+    "front_worse",
+    "hv_front",
+    "hv_all_variants",
+    "answer",
+]
+FIDELITY_COLUMNS = [
+    "kind",
+    "label",
+    "space",
+    "genomes",
+    "seeds",
+    "ref_seeds",
+    "median_seed_std",
+    "bimodal",
+    "seed_tau",
+    "proxy_vs_ref_rho",
+    "proxy_vs_ref_tau",
+    "top_quarter_overlap",
+    "best_score",
+    "targets_met",
+    "targets",
+    "wall_s",
+]
 
 
 def _cell(v: Any) -> Any:
@@ -46,8 +108,9 @@ def summary_csv(rows: list[dict[str, Any]]) -> str:
     if any(r["kind"] == "cycle" for r in rows):
         columns += [c for c in CYCLE_COLUMNS if c not in columns]
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=columns or ["kind", "label"], restval="", lineterminator="\n",
-                       extrasaction="ignore")  # a fidelity row's markdown goes to summary.md only
+    w = csv.DictWriter(
+        buf, fieldnames=columns or ["kind", "label"], restval="", lineterminator="\n", extrasaction="ignore"
+    )  # a fidelity row's markdown goes to summary.md only
     w.writeheader()
     for r in rows:
         w.writerow({k: _cell(v) for k, v in r.items()})
@@ -106,52 +169,135 @@ def summary_markdown(experiment: Experiment, rows: list[dict[str, Any]], hv_note
     train = [r for r in rows if r["kind"] == "train"]
     if train and experiment.train is not None:
         t, r = experiment.train, experiment.train.recipe
-        parts += [f"Train: each genome {r.epochs} epoch(s), {r.optimizer} lr {r.lr:g}, batch {r.batch}, "
-                  f"zero-init {'on' if r.zero_init else 'off'}; synthetic {r.frames}x{r.size}x{r.size}, "
-                  f"{r.train_clips} train / {r.val_clips} val clips, {r.classes} classes (chance "
-                  f"{1 / r.classes:.3f}); seeds {', '.join(map(str, t.seeds))}. val top-1 is the last epoch's.", ""]
+        parts += [
+            f"Train: each genome {r.epochs} epoch(s), {r.optimizer} lr {r.lr:g}, batch {r.batch}, "
+            f"zero-init {'on' if r.zero_init else 'off'}; synthetic {r.frames}x{r.size}x{r.size}, "
+            f"{r.train_clips} train / {r.val_clips} val clips, {r.classes} classes (chance "
+            f"{1 / r.classes:.3f}); seeds {', '.join(map(str, t.seeds))}. val top-1 is the last epoch's.",
+            "",
+        ]
         vs = t.compare
-        body = [[r["label"], _f(r["val_top1_mean"], ".3f") + (f" ± {r['val_top1_std']:.3f}"
-                                                             if r["val_top1_std"] is not None else ""),
-                 "-" if r.get("val_top1_ci95") is None else
-                 f"[{r['val_top1_mean'] - r['val_top1_ci95']:.3f}, {r['val_top1_mean'] + r['val_top1_ci95']:.3f}]",
-                 r["val_top1_per_seed"]]
-                + ([_diff(r) if r["label"] != vs else "(reference)"] if vs else [])
-                + [f"{r['params']:,}", f"{r['gmacs']:.4f}", f"{r['latency_ms']:.2f}",
-                   str(r["epochs"]), r["status"], f"`{r['genome']}`"] for r in train]
-        parts += [md_table(["genome", "val top-1 (mean ± std)", "95% CI", "per seed"]
-                           + ([f"minus {vs} (Welch 95%)"] if vs else [])
-                           + ["params", "GMACs", "latency ms", "epochs", "status", "genome string"], body), "",
-                  "MACs = multiply-adds of conv and linear layers; latency = median on CPU, batch 1, "
-                  f"BatchNorm folded, {t.threads or 'default'} torch thread(s).", ""]
+        body = [
+            [
+                r["label"],
+                _f(r["val_top1_mean"], ".3f")
+                + (f" ± {r['val_top1_std']:.3f}" if r["val_top1_std"] is not None else ""),
+                "-"
+                if r.get("val_top1_ci95") is None
+                else f"[{r['val_top1_mean'] - r['val_top1_ci95']:.3f}, {r['val_top1_mean'] + r['val_top1_ci95']:.3f}]",
+                r["val_top1_per_seed"],
+            ]
+            + ([_diff(r) if r["label"] != vs else "(reference)"] if vs else [])
+            + [
+                f"{r['params']:,}",
+                f"{r['gmacs']:.4f}",
+                f"{r['latency_ms']:.2f}",
+                str(r["epochs"]),
+                r["status"],
+                f"`{r['genome']}`",
+            ]
+            for r in train
+        ]
+        parts += [
+            md_table(
+                ["genome", "val top-1 (mean ± std)", "95% CI", "per seed"]
+                + ([f"minus {vs} (Welch 95%)"] if vs else [])
+                + ["params", "GMACs", "latency ms", "epochs", "status", "genome string"],
+                body,
+            ),
+            "",
+            "MACs = multiply-adds of conv and linear layers; latency = median on CPU, batch 1, "
+            f"BatchNorm folded, {t.threads or 'default'} torch thread(s).",
+            "",
+        ]
     search = [r for r in rows if r["kind"] == "search"]
     if search:
-        body = [[r["label"], r["space"], r["sampler"], r.get("scheduler", ""), f"{r['finished']} / {r['trials']}",
-                 str(r.get("stopped", "-")), str(r["failed"]), str(r["front_size"]), _f(r["best_val_top1"], ".3f"),
-                 _f(r["hypervolume"], ".4g"), _f(r.get("hv_at_equal_time"), ".4g"), _f(r.get("hv_as_searched"), ".4g"),
-                 _f(r.get("wall_s"), ".0f"), r["status"]]
-                for r in search]
-        parts += [md_table(["search", "space", "sampler", "scheduler", "finished", "stopped at a rung", "failed", "front",
-                            "best val top-1", "hypervolume", "HV at equal time", "HV as searched", "wall s", "status"],
-                           body), "", hv_note, ""]
+        body = [
+            [
+                r["label"],
+                r["space"],
+                r["sampler"],
+                r.get("scheduler", ""),
+                f"{r['finished']} / {r['trials']}",
+                str(r.get("stopped", "-")),
+                str(r["failed"]),
+                str(r["front_size"]),
+                _f(r["best_val_top1"], ".3f"),
+                _f(r["hypervolume"], ".4g"),
+                _f(r.get("hv_at_equal_time"), ".4g"),
+                _f(r.get("hv_as_searched"), ".4g"),
+                _f(r.get("wall_s"), ".0f"),
+                r["status"],
+            ]
+            for r in search
+        ]
+        parts += [
+            md_table(
+                [
+                    "search",
+                    "space",
+                    "sampler",
+                    "scheduler",
+                    "finished",
+                    "stopped at a rung",
+                    "failed",
+                    "front",
+                    "best val top-1",
+                    "hypervolume",
+                    "HV at equal time",
+                    "HV as searched",
+                    "wall s",
+                    "status",
+                ],
+                body,
+            ),
+            "",
+            hv_note,
+            "",
+        ]
         groups = search_groups(search)
         if any(len(g) > 1 for g in groups.values()):
             first = next(iter(groups))
-            body = [[name, str(len(g)), _mean_std([r["hypervolume"] for r in g]),
-                     _mean_std([r.get("hv_at_equal_time") for r in g]),
-                     _f(_mean([r.get("wall_s") for r in g]), ".0f")]
-                    + (["(reference)"] * 2 if name == first else
-                       [hv_difference(g, groups[first], key) for key in ("hypervolume", "hv_at_equal_time")])
-                    for name, g in groups.items()]
-            parts += [md_table(["configuration", "search seeds", "hypervolume mean ± std", "HV at equal time mean ± std",
-                                "wall s (mean)", f"HV minus {first} (Welch 95%)",
-                                f"HV at equal time minus {first} (Welch 95%)"], body),
-                      "", f"The first configuration listed ({first}) is the reference: a verdict needs the "
-                      "interval to exclude 0.", ""]
+            body = [
+                [
+                    name,
+                    str(len(g)),
+                    _mean_std([r["hypervolume"] for r in g]),
+                    _mean_std([r.get("hv_at_equal_time") for r in g]),
+                    _f(_mean([r.get("wall_s") for r in g]), ".0f"),
+                ]
+                + (
+                    ["(reference)"] * 2
+                    if name == first
+                    else [hv_difference(g, groups[first], key) for key in ("hypervolume", "hv_at_equal_time")]
+                )
+                for name, g in groups.items()
+            ]
+            parts += [
+                md_table(
+                    [
+                        "configuration",
+                        "search seeds",
+                        "hypervolume mean ± std",
+                        "HV at equal time mean ± std",
+                        "wall s (mean)",
+                        f"HV minus {first} (Welch 95%)",
+                        f"HV at equal time minus {first} (Welch 95%)",
+                    ],
+                    body,
+                ),
+                "",
+                f"The first configuration listed ({first}) is the reference: a verdict needs the "
+                "interval to exclude 0.",
+                "",
+            ]
     for r in rows:
         if r["kind"] == "cycle":
             parts += [r["markdown"]]
         if r["kind"] == "fidelity":
-            parts += [r["markdown"], f"Wall time {r['wall_s']:.0f} s; every run: fidelity/runs.csv, "
-                      "the plot: fidelity/fidelity.png.", ""]
+            parts += [
+                r["markdown"],
+                f"Wall time {r['wall_s']:.0f} s; every run: fidelity/runs.csv, the plot: fidelity/fidelity.png.",
+                "",
+            ]
     return "\n".join(parts)

@@ -17,13 +17,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from ..measure.forms import FP32, Form, InForm
+from ..measure.graph_files import (
+    FILE_NAMES,
+    FORMATS,
+    Clip,
+    Runner,
+    clip_str,
+    export_onnx,
+    export_pt2,
+    load_onnx,
+    load_pt2,
+)
+from ..measure.profile import count_fast
 from ..model.builder import fuse_bn
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
-from ..measure.forms import FP32, Form, InForm
-from ..measure.profile import count_fast
 from .card import form_card, model_card, render_card, sha256
-from ..measure.graph_files import FILE_NAMES, FORMATS, Clip, Runner, clip_str, export_onnx, export_pt2, load_onnx, load_pt2
 from .source import Source, build_model
 from .verify import BF16_REL_TOL, EXAMPLE_BATCH, REL_TOL, VERIFY_BATCHES, Check, VerificationError, random_clips, verify
 
@@ -45,9 +55,14 @@ def default_out_dir(src: Source) -> Path:
     return base / src.genome.id
 
 
-def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = FORMATS,
-           clip: Clip | None = None, progress: Callable[[str], None] = lambda _m: None,
-           form: Form | None = None) -> ExportResult:
+def export(
+    src: Source,
+    out: str | Path | None = None,
+    formats: Sequence[str] = FORMATS,
+    clip: Clip | None = None,
+    progress: Callable[[str], None] = lambda _m: None,
+    form: Form | None = None,
+) -> ExportResult:
     """Export, verify, write the card; all into a temp dir renamed to ``out`` at the end.
 
     ``clip`` (frames, height, width) overrides the one stored with the weights or study.
@@ -69,8 +84,9 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
     if stored is not None and clip != stored:
         notes.append(f"exporting for input {clip_str(clip)}; the weights were made for {clip_str(stored)}")
     out_dir = Path(out) if out is not None else default_out_dir(src)
-    if out_dir.exists() and (not out_dir.is_dir() or
-                             (any(out_dir.iterdir()) and not (out_dir / "model_card.json").is_file())):
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (any(out_dir.iterdir()) and not (out_dir / "model_card.json").is_file())
+    ):
         raise UserError(f"--out {out_dir} exists and is not an archlab export: choose a new or empty directory")
     cost = count_fast(src.genome, clip)  # also rejects a clip too small for the network, cheaply
     classes = src.classes or [f"class_{i}" for i in range(src.genome.classes)]
@@ -91,16 +107,23 @@ def export(src: Source, out: str | Path | None = None, formats: Sequence[str] = 
         deployed = fuse_bn(model)
         runners: dict[str, Runner] = {}
         if "pt2" in formats:
-            progress(f"exporting {FILE_NAMES['pt2']} (torch.export, BN folded, dynamic batch, example batch {EXAMPLE_BATCH})...")
-            export_pt2(deployed if form == FP32 else InForm(copy.deepcopy(deployed), form).eval(), example,
-                       tmp / FILE_NAMES["pt2"])
+            progress(
+                f"exporting {FILE_NAMES['pt2']} (torch.export, BN folded, dynamic batch, example batch {EXAMPLE_BATCH})..."
+            )
+            export_pt2(
+                deployed if form == FP32 else InForm(copy.deepcopy(deployed), form).eval(),
+                example,
+                tmp / FILE_NAMES["pt2"],
+            )
             runners["pt2"] = load_pt2(tmp / FILE_NAMES["pt2"])
         if "onnx" in formats:
             progress(f"exporting {FILE_NAMES['onnx']} (torch.onnx dynamo exporter, dynamic batch)...")
             export_onnx(deployed, example, tmp / FILE_NAMES["onnx"])
             runners["onnx"] = load_onnx(tmp / FILE_NAMES["onnx"])
-        progress(f"verifying {' and '.join(runners)} against eager torch on fresh clips, "
-                 f"batches {', '.join(map(str, VERIFY_BATCHES))}...")
+        progress(
+            f"verifying {' and '.join(runners)} against eager torch on fresh clips, "
+            f"batches {', '.join(map(str, VERIFY_BATCHES))}..."
+        )
         checks = verify(model, runners, clip, rel_tols={"pt2": pt2_tol})
         if not all(c.ok for c in checks):
             raise VerificationError(checks)

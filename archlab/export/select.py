@@ -25,18 +25,24 @@ from typing import Any, Sequence
 
 import pandas as pd
 
+from ..measure.forms import check_one_form
 from ..results import pareto
 from ..results.confirmed import accuracy_view
-from ..util.errors import UserError
-from ..measure.forms import check_one_form
 from ..results.record import FRONT
+from ..util.errors import UserError
 
 ACCURACY = "val_top1"
 LIMIT_COLUMNS = {"max_latency": "latency_ms", "max_gmacs": "gmacs"}
 
 
-def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], rank: int = 1,
-                 max_latency: float | None = None, max_gmacs: float | None = None) -> tuple[Any, str]:
+def select_trial(
+    df: Any,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    rank: int = 1,
+    max_latency: float | None = None,
+    max_gmacs: float | None = None,
+) -> tuple[Any, str]:
     """The index label of the rank-``rank`` trial by the rule in the module docstring, and the
     rule in words."""
     if rank < 1:
@@ -54,8 +60,7 @@ def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], 
     ok = ok[ok[list(objectives)].apply(_finite_column).all(axis=1)]
     if ok.empty:
         raise UserError("no search trial trained to the full budget (status ok) with all objectives: nothing to export")
-    limits = {LIMIT_COLUMNS[k]: v for k, v in (("max_latency", max_latency), ("max_gmacs", max_gmacs))
-              if v is not None}
+    limits = {LIMIT_COLUMNS[k]: v for k, v in (("max_latency", max_latency), ("max_gmacs", max_gmacs)) if v is not None}
     for col in limits:
         if col not in ok.columns:
             raise UserError(f"the study's results have no {col} column to apply the limit to")
@@ -83,8 +88,9 @@ def select_trial(df: Any, objectives: Sequence[str], directions: Sequence[str], 
         if rank > 1:
             rule += f" (rank {rank}: knee after removing ranks 1..{rank - 1})"
     if rank > len(order) or rank > len(front):
-        raise UserError(f"--rank {rank}: the front has only {len(front)} trial(s)"
-                        + (f" with {what}" if limits else ""))
+        raise UserError(
+            f"--rank {rank}: the front has only {len(front)} trial(s)" + (f" with {what}" if limits else "")
+        )
     return order[rank - 1], rule
 
 

@@ -18,12 +18,13 @@ import pandas as pd
 import torch
 from torch import nn
 
+from ..measure.graph_files import Clip
 from ..model.builder import build
-from ..util.errors import UserError
 from ..model.genome import Genome, GenomeError, parse
 from ..model.presets import DEFAULT_INPUT, resolve
-from ..results.reader import COLUMNS as RECORD_COLUMNS, find_trial, load_results
-from ..measure.graph_files import Clip
+from ..results.reader import COLUMNS as RECORD_COLUMNS
+from ..results.reader import find_trial, load_results
+from ..util.errors import UserError
 from .select import select_trial
 
 
@@ -70,7 +71,7 @@ def _strip_prefix(sd: dict[str, Any]) -> dict[str, Any]:
     """Drop a prefix every key shares from torch.compile (``_orig_mod.``) or DataParallel."""
     for prefix in ("_orig_mod.", "module."):
         if sd and all(k.startswith(prefix) for k in sd):
-            sd = {k[len(prefix):]: v for k, v in sd.items()}
+            sd = {k[len(prefix) :]: v for k, v in sd.items()}
     return sd
 
 
@@ -79,8 +80,12 @@ def check_fits(model: nn.Module, state_dict: dict[str, Any], where: str, genome:
     want = model.state_dict()
     missing = [k for k in want if k not in state_dict]
     unexpected = [k for k in state_dict if k not in want]
-    shapes = [k for k in want if k in state_dict and
-              (not isinstance(state_dict[k], torch.Tensor) or tuple(state_dict[k].shape) != tuple(want[k].shape))]
+    shapes = [
+        k
+        for k in want
+        if k in state_dict
+        and (not isinstance(state_dict[k], torch.Tensor) or tuple(state_dict[k].shape) != tuple(want[k].shape))
+    ]
     if not (missing or unexpected or shapes):
         return
     parts = []
@@ -108,9 +113,16 @@ def _weights_from(path: Path, genome: Genome, shown: str) -> tuple[dict[str, Any
     return ckpt["model"], ckpt
 
 
-def resolve_source(study_dir: str | Path | None = None, genome: str | None = None, *, rank: int | None = None,
-                   trial: str | None = None, weights: str | None = None, max_latency: float | None = None,
-                   max_gmacs: float | None = None) -> Source:
+def resolve_source(
+    study_dir: str | Path | None = None,
+    genome: str | None = None,
+    *,
+    rank: int | None = None,
+    trial: str | None = None,
+    weights: str | None = None,
+    max_latency: float | None = None,
+    max_gmacs: float | None = None,
+) -> Source:
     """What ``archlab export`` was asked for, checked, with the weights loaded.
 
     Exactly one of ``study_dir`` and ``genome``. ``weights``: "trial" (default for a study:
@@ -125,8 +137,10 @@ def resolve_source(study_dir: str | Path | None = None, genome: str | None = Non
             raise UserError(f"{name} {value:g} must be a positive number")
     if genome is not None:
         if rank is not None or trial is not None or max_latency is not None or max_gmacs is not None:
-            raise UserError("--rank, --trial, --max-latency and --max-gmacs choose a trial of a study; "
-                            "they do not apply to --genome")
+            raise UserError(
+                "--rank, --trial, --max-latency and --max-gmacs choose a trial of a study; "
+                "they do not apply to --genome"
+            )
         return _genome_source(genome, weights or "none")
     assert study_dir is not None
     return _study_source(Path(study_dir), rank, trial, weights or "trial", max_latency, max_gmacs)
@@ -140,12 +154,12 @@ def _genome_source(text: str, weights: str) -> Source:
     if weights == "none":
         return Source(genome=g, state_dict=None, weights={"kind": "none"}, clip=clip)
     sd, ckpt = _weights_from(Path(weights), g, weights)
-    return _with_checkpoint(Source(genome=g, state_dict=sd, weights={"kind": "path", "path": weights},
-                                   clip=clip), ckpt)
+    return _with_checkpoint(Source(genome=g, state_dict=sd, weights={"kind": "path", "path": weights}, clip=clip), ckpt)
 
 
-def _study_source(d: Path, rank: int | None, trial: str | None, weights: str,
-                  max_latency: float | None, max_gmacs: float | None) -> Source:
+def _study_source(
+    d: Path, rank: int | None, trial: str | None, weights: str, max_latency: float | None, max_gmacs: float | None
+) -> Source:
     df, info = load_results(d)
     if trial is not None:
         if max_latency is not None or max_gmacs is not None:
@@ -165,15 +179,24 @@ def _study_source(d: Path, rank: int | None, trial: str | None, weights: str,
 
     # The clip the study trained and measured at (study.yaml); a checkpoint's own input spec,
     # read below, is the same clip and wins if it says more (mean/std).
-    src = Source(genome=g, state_dict=None, weights={"kind": weights if weights in ("trial", "none") else "path"},
-                 clip=info.clip, trial=row, selection=selection, study_dir=d, study_name=info.name)
+    src = Source(
+        genome=g,
+        state_dict=None,
+        weights={"kind": weights if weights in ("trial", "none") else "path"},
+        clip=info.clip,
+        trial=row,
+        selection=selection,
+        study_dir=d,
+        study_name=info.name,
+    )
     if weights == "none":
         return src
     if weights == "trial":
         ck = row.get("checkpoint")
         if not isinstance(ck, str) or not ck.strip():
-            raise UserError(f"trial {name} (status {row.get('status')}) has no checkpoint; "
-                            f"use --weights none or --weights PATH")
+            raise UserError(
+                f"trial {name} (status {row.get('status')}) has no checkpoint; use --weights none or --weights PATH"
+            )
         rel = Path(ck.strip()) / "best.pt"
         path, shown = d / rel, str(d / rel)
         src.weights["path"] = rel.as_posix()  # relative to the study: the card stays valid if it moves

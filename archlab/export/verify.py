@@ -16,8 +16,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from ..util.errors import UserError
 from ..measure.graph_files import Clip, Runner, random_clips
+from ..util.errors import UserError
 
 EXAMPLE_BATCH = 2  # traced example (embedded in model.pt2); batch 1 would be specialised
 VERIFY_BATCHES = (2, 3, 1)  # fresh clips; 3 and 1 differ from the example batch
@@ -43,9 +43,11 @@ class Check:
 
     def describe(self) -> str:
         verdict = "ok" if self.ok else "FAILED"
-        return (f"{self.format} batch {self.batch}: max abs err {self.max_abs_err:.2e} "
-                f"(rel {self.max_rel_err:.2e} of output scale {self.scale:.3g}), "
-                f"tolerance {self.tol:.2e}: {verdict}")
+        return (
+            f"{self.format} batch {self.batch}: max abs err {self.max_abs_err:.2e} "
+            f"(rel {self.max_rel_err:.2e} of output scale {self.scale:.3g}), "
+            f"tolerance {self.tol:.2e}: {verdict}"
+        )
 
 
 class VerificationError(Exception):
@@ -68,13 +70,17 @@ def compare(fmt: str, batch: int, got: torch.Tensor, want: torch.Tensor, rel_tol
     if not math.isfinite(err):
         err = math.inf
     tol = max(rel_tol * scale, ABS_FLOOR)
-    return Check(fmt, batch, err, err / scale if scale > 0 else math.inf if err > 0 else 0.0, scale, tol,
-                 err <= tol)
+    return Check(fmt, batch, err, err / scale if scale > 0 else math.inf if err > 0 else 0.0, scale, tol, err <= tol)
 
 
-def verify(model: nn.Module, runners: dict[str, Runner], clip: Clip,
-           batches: Sequence[int] = VERIFY_BATCHES, seed: int = 1234,
-           rel_tols: dict[str, float] | None = None) -> list[Check]:
+def verify(
+    model: nn.Module,
+    runners: dict[str, Runner],
+    clip: Clip,
+    batches: Sequence[int] = VERIFY_BATCHES,
+    seed: int = 1234,
+    rel_tols: dict[str, float] | None = None,
+) -> list[Check]:
     """Every runner against eager ``model`` on fresh random clips of each batch size
     (``rel_tols``: per format, default ``REL_TOL``)."""
     rel_tols = rel_tols or {}

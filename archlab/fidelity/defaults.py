@@ -29,6 +29,13 @@ DEFAULTS: dict[str, Any] = {
 }
 # --quick: a smoke run of a few seconds (tests, a first look); the measurement's keys, then
 # the proxy recipe's.
-QUICK: dict[str, Any] = {"genomes": 1, "anchors": ["2D"], "seeds": 2, "ref_seeds": 1, "ref_epochs_x": 2,
-                         "ref_clips_x": 1, "workers": 1}
+QUICK: dict[str, Any] = {
+    "genomes": 1,
+    "anchors": ["2D"],
+    "seeds": 2,
+    "ref_seeds": 1,
+    "ref_epochs_x": 2,
+    "ref_clips_x": 1,
+    "workers": 1,
+}
 QUICK_RECIPE: dict[str, Any] = {"epochs": 1, "train_clips": 32, "val_clips": 24}

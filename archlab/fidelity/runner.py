@@ -37,14 +37,14 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
+from ..measure import scores
+from ..model.genome import Genome
+from ..training.recipe import ProxyRecipe
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
-from ..model.genome import Genome
 from ..util.processes import run_jobs
-from ..training.recipe import ProxyRecipe
-from ..measure import scores
 from .anchors import ANCHORS, anchor_genomes, anchor_names
 from .defaults import DEFAULTS
 from .summary import Run, plot, render_markdown, summarize
@@ -112,7 +112,9 @@ class FidelityConfig:
         from ..data.synthetic import MAX_CLASSES  # the clips are built later, after files are written
 
         if self.proxy.classes > MAX_CLASSES:
-            raise UserError(f"--classes must be at most {MAX_CLASSES} for the synthetic clips (got {self.proxy.classes})")
+            raise UserError(
+                f"--classes must be at most {MAX_CLASSES} for the synthetic clips (got {self.proxy.classes})"
+            )
 
     def ref(self) -> ProxyRecipe:
         return self.reference if self.reference is not None else reference_of(self.proxy)
@@ -121,28 +123,37 @@ class FidelityConfig:
         """The synthetic train and val sets of one budget's recipe."""
         from ..data.synthetic import SyntheticMotion
 
-        train = SyntheticMotion("train", **recipe.dataset_opts("synthetic", "train"), seed=self.data_seed,
-                                fresh_per_epoch=self.fresh_clips)
+        train = SyntheticMotion(
+            "train", **recipe.dataset_opts("synthetic", "train"), seed=self.data_seed, fresh_per_epoch=self.fresh_clips
+        )
         val = SyntheticMotion("val", **recipe.dataset_opts("synthetic", "val"), seed=self.data_seed)
         return train, val
 
 
-def reference_of(proxy: ProxyRecipe, epochs_x: float = DEFAULTS["ref_epochs_x"],
-                 clips_x: float = DEFAULTS["ref_clips_x"]) -> ProxyRecipe:
+def reference_of(
+    proxy: ProxyRecipe, epochs_x: float = DEFAULTS["ref_epochs_x"], clips_x: float = DEFAULTS["ref_clips_x"]
+) -> ProxyRecipe:
     """The default reference: ``epochs_x`` times the epochs on ``clips_x`` times the clips
     (and a val set twice as large: its binomial error would otherwise blur the reference).
     The multipliers may be fractions (a 14-epoch proxy's 21-epoch reference is 1.5x): the
     products are rounded to whole epochs and clips. The recipe checks them against its limits."""
     if not (math.isfinite(epochs_x) and math.isfinite(clips_x) and epochs_x >= 1 and clips_x >= 1):
-        raise UserError(f"the reference multipliers must be at least 1 (got epochs x {epochs_x:g}, clips x {clips_x:g})")
-    return proxy.with_(epochs=int(round(proxy.epochs * epochs_x)), train_clips=int(round(proxy.train_clips * clips_x)),
-                       val_clips=proxy.val_clips * 2)
+        raise UserError(
+            f"the reference multipliers must be at least 1 (got epochs x {epochs_x:g}, clips x {clips_x:g})"
+        )
+    return proxy.with_(
+        epochs=int(round(proxy.epochs * epochs_x)),
+        train_clips=int(round(proxy.train_clips * clips_x)),
+        val_clips=proxy.val_clips * 2,
+    )
 
 
 # ---- the genomes -------------------------------------------------------------------------
 
-def sample_stratified(space_name: str, n: int, clip: tuple[int, int, int], seed: int,
-                      max_gmacs: float | None = None, pool: int = 20) -> list[Genome]:
+
+def sample_stratified(
+    space_name: str, n: int, clip: tuple[int, int, int], seed: int, max_gmacs: float | None = None, pool: int = 20
+) -> list[Genome]:
     """``n`` distinct genomes of the space, one from each of ``n`` equal-count GMAC strata of
     a pool of ``pool * n`` constrained random draws: the sample spans cheap to costly
     instead of clustering where the space is densest."""
@@ -158,8 +169,9 @@ def sample_stratified(space_name: str, n: int, clip: tuple[int, int, int], seed:
         g = space.sample(rng)
         seen.setdefault(g.id, g)
     if len(seen) < n:
-        raise UserError(f"space {shorten(space_name)}: only {len(seen)} distinct genomes in {pool * n} draws, "
-                        f"{n} asked for")
+        raise UserError(
+            f"space {shorten(space_name)}: only {len(seen)} distinct genomes in {pool * n} draws, {n} asked for"
+        )
     ordered = sorted(seen.values(), key=lambda g: (cost(g, clip).macs, g.id))
     picks = []
     for k in range(n):
@@ -170,12 +182,22 @@ def sample_stratified(space_name: str, n: int, clip: tuple[int, int, int], seed:
 
 # ---- one run -----------------------------------------------------------------------------
 
+
 def _run_dir(out: Path, budget: str, genome: Genome, seed: int) -> Path:
     return out / "runs" / budget / genome.id / f"seed{seed}"
 
 
-def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyRecipe, seed: int,
-              tse_epochs: int, data: Callable[[], tuple[Any, Any]], form: str | None = None) -> tuple[Run, bool]:
+def train_one(
+    out: Path,
+    label: str,
+    genome: Genome,
+    budget: str,
+    recipe: ProxyRecipe,
+    seed: int,
+    tse_epochs: int,
+    data: Callable[[], tuple[Any, Any]],
+    form: str | None = None,
+) -> tuple[Run, bool]:
     """Train (or reuse) one (genome, seed, budget) run under ``recipe.with_(seed=seed)``;
     returns (run, reused)."""
     from ..training.trainer import TrainConfig, train
@@ -189,14 +211,24 @@ def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyR
             raise UserError(f"{done} is corrupt ({e}): delete it to train that run again") from e
     train_set, val_set = data()
     g = genome.with_(classes=len(train_set.classes))
-    result = train(g, train_set, val_set, TrainConfig(recipe=recipe.with_(seed=seed), device="cpu", form=form),
-                   out_dir=d)
+    result = train(
+        g, train_set, val_set, TrainConfig(recipe=recipe.with_(seed=seed), device="cpu", form=form), out_dir=d
+    )
     h = result.history
     losses = [m.train_loss for m in h]
-    run = Run(label=label, genome=str(genome), budget=budget, seed=seed, status=result.status,
-              val_top1=h[-1].val_top1 if h else 0.0, val_loss=h[-1].val_loss if h else math.inf,
-              training_speed=scores.training_speed(losses, tse_epochs) if losses else math.inf,
-              train_losses=losses, val_top1s=[m.val_top1 for m in h], train_time_s=result.train_time_s)
+    run = Run(
+        label=label,
+        genome=str(genome),
+        budget=budget,
+        seed=seed,
+        status=result.status,
+        val_top1=h[-1].val_top1 if h else 0.0,
+        val_loss=h[-1].val_loss if h else math.inf,
+        training_speed=scores.training_speed(losses, tse_epochs) if losses else math.inf,
+        train_losses=losses,
+        val_top1s=[m.val_top1 for m in h],
+        train_time_s=result.train_time_s,
+    )
     if result.status != "ok":
         # a failed run is a measurement too (it counts at its last accuracy), but say so
         print(f"  {label} {budget} seed {seed}: {result.status}: {result.reason}", file=sys.stderr, flush=True)
@@ -207,8 +239,9 @@ def train_one(out: Path, label: str, genome: Genome, budget: str, recipe: ProxyR
 _DATASETS: dict[str, tuple[Any, Any]] = {}  # per process: one budget's clips at a time
 
 
-def _job(cfg: "FidelityConfig", label: str, genome: Genome, budget: str, recipe: ProxyRecipe,
-         seed: int) -> tuple[Run, bool, float]:
+def _job(
+    cfg: "FidelityConfig", label: str, genome: Genome, budget: str, recipe: ProxyRecipe, seed: int
+) -> tuple[Run, bool, float]:
     """One run, in whichever process trains it: builds (and keeps) the budget's clips there,
     so a worker makes each budget's synthetic set once."""
     import torch
@@ -216,8 +249,14 @@ def _job(cfg: "FidelityConfig", label: str, genome: Genome, budget: str, recipe:
     torch.set_num_threads(cfg.threads)
 
     # keyed by everything the clips depend on: one process may run several measurements
-    key = repr((recipe.dataset_opts("synthetic", "train"), recipe.dataset_opts("synthetic", "val"), cfg.data_seed,
-                cfg.fresh_clips))
+    key = repr(
+        (
+            recipe.dataset_opts("synthetic", "train"),
+            recipe.dataset_opts("synthetic", "val"),
+            cfg.data_seed,
+            cfg.fresh_clips,
+        )
+    )
 
     def get() -> tuple[Any, Any]:
         if key not in _DATASETS:
@@ -253,13 +292,22 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 # ---- the measurement ---------------------------------------------------------------------
 
+
 def _manifest(cfg: FidelityConfig, genomes: list[tuple[str, Genome]]) -> dict[str, Any]:
-    return {"space": cfg.space, "seeds": cfg.seeds, "ref_seeds": cfg.ref_seeds, "sample_seed": cfg.sample_seed,
-            "tse_epochs": cfg.tse_epochs, "data_seed": cfg.data_seed, "fresh_clips": cfg.fresh_clips,
-            "proxy": cfg.proxy.as_dict(), "reference": cfg.ref().as_dict(),
-            "genomes": [[label, str(g)] for label, g in genomes],
-            # only when set: a measurement from before forms were a setting stays comparable
-            **({"form": cfg.form} if cfg.form is not None else {})}
+    return {
+        "space": cfg.space,
+        "seeds": cfg.seeds,
+        "ref_seeds": cfg.ref_seeds,
+        "sample_seed": cfg.sample_seed,
+        "tse_epochs": cfg.tse_epochs,
+        "data_seed": cfg.data_seed,
+        "fresh_clips": cfg.fresh_clips,
+        "proxy": cfg.proxy.as_dict(),
+        "reference": cfg.ref().as_dict(),
+        "genomes": [[label, str(g)] for label, g in genomes],
+        # only when set: a measurement from before forms were a setting stays comparable
+        **({"form": cfg.form} if cfg.form is not None else {}),
+    }
 
 
 def check_stored(cfg: FidelityConfig) -> None:
@@ -302,8 +350,7 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
             raise UserError(f"{mpath} is corrupt ({e}): use another --out") from e
         if old != manifest:
             diff = sorted(k for k in set(old) | set(manifest) if old.get(k) != manifest.get(k))
-            raise UserError(f"{out} holds a fidelity run with other settings ({', '.join(diff)}): "
-                            "use another --out")
+            raise UserError(f"{out} holds a fidelity run with other settings ({', '.join(diff)}): use another --out")
     else:
         _write_json(mpath, manifest)
 
@@ -311,13 +358,23 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
     rows = []
     for label, g in genomes:
         c = cost(g.with_(classes=cfg.proxy.classes), clip)
-        rows.append({"label": label, "genome": str(g), "id": g.id, "params": c.params, "gmacs": c.gmacs,
-                     "synflow": scores.synflow_of(g.with_(classes=cfg.proxy.classes), clip)})
+        rows.append(
+            {
+                "label": label,
+                "genome": str(g),
+                "id": g.id,
+                "params": c.params,
+                "gmacs": c.gmacs,
+                "synflow": scores.synflow_of(g.with_(classes=cfg.proxy.classes), clip),
+            }
+        )
     _write_csv(out / "genomes.csv", rows)
 
-    plan = [(budget, recipe, seed) for budget, recipe, n in (("proxy", cfg.proxy, cfg.seeds),
-                                                             ("reference", cfg.ref(), cfg.ref_seeds))
-            for seed in range(n)]
+    plan = [
+        (budget, recipe, seed)
+        for budget, recipe, n in (("proxy", cfg.proxy, cfg.seeds), ("reference", cfg.ref(), cfg.ref_seeds))
+        for seed in range(n)
+    ]
     jobs = [(label, g, budget, recipe, seed) for budget, recipe, seed in plan for label, g in genomes]
     total = len(jobs)
     results: dict[int, Run] = {}
@@ -327,8 +384,10 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
         results[i] = run
         _, _, budget, _, seed = jobs[i]
         how = "reused" if reused else f"{took:.0f} s"
-        log(f"[{len(results)}/{total}] {budget} {run.label} seed {seed}: top1 {run.val_top1:.3f} "
-            f"loss {run.val_loss:.3f} ({how})")
+        log(
+            f"[{len(results)}/{total}] {budget} {run.label} seed {seed}: top1 {run.val_top1:.3f} "
+            f"loss {run.val_loss:.3f} ({how})"
+        )
 
     order = None
     if cfg.workers > 1:
@@ -336,13 +395,15 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
         # the long reference runs first: the last runs to finish are then short ones, and no
         # worker idles for a whole reference run at the end
         order = sorted(range(total), key=lambda i: jobs[i][2] != "reference")
-    run_jobs(_job, [(cfg, *job) for job in jobs], workers=cfg.workers, order=order,
-             on_result=lambda i, r: report(i, *r))
+    run_jobs(
+        _job, [(cfg, *job) for job in jobs], workers=cfg.workers, order=order, on_result=lambda i, r: report(i, *r)
+    )
     runs = [results[i] for i in range(total)]
     _DATASETS.clear()  # the clips are not needed any more in this process
     _write_csv(out / "runs.csv", [{k: v for k, v in asdict(r).items() if not isinstance(v, list)} for r in runs])
-    summary = summarize(genomes, rows, runs, seeds=cfg.seeds, ref_seeds=cfg.ref_seeds, proxy=cfg.proxy,
-                        reference=cfg.ref())
+    summary = summarize(
+        genomes, rows, runs, seeds=cfg.seeds, ref_seeds=cfg.ref_seeds, proxy=cfg.proxy, reference=cfg.ref()
+    )
     summary["wall_s"] = time.perf_counter() - t_all  # this call's
     # every call's, added up: a re-run that reuses every run takes seconds, and a measurement
     # killed and resumed took its calls' sum (pauses between calls not counted)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..model.genome import Genome
-from ..training.recipe import ProxyRecipe
 from ..measure import scores
+from ..model.genome import Genome
 from ..results import stats
+from ..training.recipe import ProxyRecipe
 from .anchors import ANCHORS, BLIND
 
 
@@ -40,8 +40,16 @@ class Run:
     train_time_s: float
 
 
-def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], runs: list[Run], *,
-              seeds: int, ref_seeds: int, proxy: ProxyRecipe, reference: ProxyRecipe) -> dict[str, Any]:
+def summarize(
+    genomes: list[tuple[str, Genome]],
+    rows: list[dict[str, Any]],
+    runs: list[Run],
+    *,
+    seeds: int,
+    ref_seeds: int,
+    proxy: ProxyRecipe,
+    reference: ProxyRecipe,
+) -> dict[str, Any]:
     """The statistics of the measurement (see the module docstring) of ``seeds`` proxy and
     ``ref_seeds`` reference runs per genome; plain JSON types."""
     chance = 1.0 / proxy.classes
@@ -59,13 +67,23 @@ def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], run
         accs = [proxy_acc[s][gi] for s in range(seeds)]
         iv = stats.interval(accs)
         refs = [ref_acc[s][gi] for s in range(ref_seeds)]
-        per_genome.append({
-            "label": label, "genome": str(g), "proxy": accs, "mean": iv.mean, "std": iv.std, "ci95": iv.half,
-            "bimodal": stats.is_bimodal(accs, chance, proxy.val_clips),
-            "reference": refs, "ref_mean": sum(refs) / len(refs),
-            "ref_loss": sum(ref_loss[s][gi] for s in range(ref_seeds)) / ref_seeds,
-            "params": rows[gi]["params"], "gmacs": rows[gi]["gmacs"], "synflow": rows[gi]["synflow"],
-        })
+        per_genome.append(
+            {
+                "label": label,
+                "genome": str(g),
+                "proxy": accs,
+                "mean": iv.mean,
+                "std": iv.std,
+                "ci95": iv.half,
+                "bimodal": stats.is_bimodal(accs, chance, proxy.val_clips),
+                "reference": refs,
+                "ref_mean": sum(refs) / len(refs),
+                "ref_loss": sum(ref_loss[s][gi] for s in range(ref_seeds)) / ref_seeds,
+                "params": rows[gi]["params"],
+                "gmacs": rows[gi]["gmacs"],
+                "synflow": rows[gi]["synflow"],
+            }
+        )
     ref_mean = [p["ref_mean"] for p in per_genome]
     proxy_mean = [p["mean"] for p in per_genome]
 
@@ -87,22 +105,30 @@ def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], run
     ranking = {}
     for name, values in candidates.items():
         v = [scores.rank_value(name, x) for x in values]
-        ranking[name] = {"rho": stats.spearman_rho(v, ref_mean), "tau": stats.kendall_tau_b(v, ref_mean),
-                         "top_quarter": stats.top_overlap(v, ref_mean),
-                         "rho_vs_ref_loss": stats.spearman_rho(v, ref_by_loss)}
+        ranking[name] = {
+            "rho": stats.spearman_rho(v, ref_mean),
+            "tau": stats.kendall_tau_b(v, ref_mean),
+            "top_quarter": stats.top_overlap(v, ref_mean),
+            "rho_vs_ref_loss": stats.spearman_rho(v, ref_by_loss),
+        }
     stds = sorted(p["std"] for p in per_genome)
     median_std = stds[len(stds) // 2] if len(stds) % 2 else (stds[len(stds) // 2 - 1] + stds[len(stds) // 2]) / 2
     blind = [p["mean"] for p in per_genome if p["label"] in BLIND]
     seeing = [p["mean"] for p in per_genome if p["label"] in ANCHORS and p["label"] not in BLIND]
     summary = {
-        "chance": chance, "n_genomes": len(labels), "seeds": seeds, "ref_seeds": ref_seeds,
-        "proxy": proxy.as_dict(), "reference": reference.as_dict(),
+        "chance": chance,
+        "n_genomes": len(labels),
+        "seeds": seeds,
+        "ref_seeds": ref_seeds,
+        "proxy": proxy.as_dict(),
+        "reference": reference.as_dict(),
         "per_genome": per_genome,
         "median_seed_std": median_std,
         "bimodal": [p["label"] for p in per_genome if p["bimodal"]],
         "seed_tau": stats.mean_over_seed_pairs(proxy_acc, stats.kendall_tau_b),
         "seed_rho": stats.mean_over_seed_pairs(proxy_acc, stats.spearman_rho),
-        "proxy_vs_ref_tau": ranking["val_top1"]["tau"], "proxy_vs_ref_rho": ranking["val_top1"]["rho"],
+        "proxy_vs_ref_tau": ranking["val_top1"]["tau"],
+        "proxy_vs_ref_rho": ranking["val_top1"]["rho"],
         "top_quarter_overlap": ranking["val_top1"]["top_quarter"],
         "scores": ranking,
         "blind_anchor_max_gap": max((abs(m - chance) for m in blind), default=math.nan),
@@ -116,8 +142,9 @@ def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], run
         "ref_rho_ceiling": stats.rho_ceiling(ref_mean, reference.val_clips),
         # The proxy's agreement on the pairs the reference separates beyond its own noise
         # (stats.separated_pairs): the part of the ranking a reference can vouch for.
-        "separated_pairs": _separated(stats.separated_pairs(proxy_mean, [p["reference"] for p in per_genome],
-                                                            reference.val_clips)),
+        "separated_pairs": _separated(
+            stats.separated_pairs(proxy_mean, [p["reference"] for p in per_genome], reference.val_clips)
+        ),
         "reference_top1_range": [min(ref_mean), max(ref_mean)],
         "reference_top1_saturated": sum(m >= 0.98 for m in ref_mean),
         "proxy_train_s": sum(r.train_time_s for r in runs if r.budget == "proxy"),
@@ -135,8 +162,13 @@ def summarize(genomes: list[tuple[str, Genome]], rows: list[dict[str, Any]], run
 
 
 def _separated(sp: stats.SeparatedPairs) -> dict[str, Any]:
-    return {"pairs": sp.pairs, "of": sp.of, "agree": sp.agree, "concordance": sp.concordance,
-            "seed_noise": sp.seed_noise}
+    return {
+        "pairs": sp.pairs,
+        "of": sp.of,
+        "agree": sp.agree,
+        "concordance": sp.concordance,
+        "seed_noise": sp.seed_noise,
+    }
 
 
 def _f(x: float, d: int = 3) -> str:
@@ -144,44 +176,61 @@ def _f(x: float, d: int = 3) -> str:
 
 
 def _separated_line(sp: dict[str, Any]) -> str:
-    noise = ("its val set's binomial noise and its seeds' spread" if sp["seed_noise"] else
-             "its val set's binomial noise alone (a lower bound: --ref-seeds 2 or more adds its seeds' spread)")
-    return (f"- on the {sp['pairs']} of {sp['of']} genome pairs the reference separates (a difference over 2 "
-            f"standard errors of {noise}) the proxy agrees on {sp['agree']:g}: concordance {_f(sp['concordance'])}")
+    noise = (
+        "its val set's binomial noise and its seeds' spread"
+        if sp["seed_noise"]
+        else "its val set's binomial noise alone (a lower bound: --ref-seeds 2 or more adds its seeds' spread)"
+    )
+    return (
+        f"- on the {sp['pairs']} of {sp['of']} genome pairs the reference separates (a difference over 2 "
+        f"standard errors of {noise}) the proxy agrees on {sp['agree']:g}: concordance {_f(sp['concordance'])}"
+    )
 
 
 def render_markdown(s: dict[str, Any]) -> str:
-    lines = [f"# Proxy fidelity ({s['n_genomes']} genomes, {s['seeds']} proxy seeds, "
-             f"{s['ref_seeds']} reference seeds; chance {s['chance']:.3f})", "",
-             "| genome | proxy per seed | mean | std | 95% CI | bimodal | reference |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# Proxy fidelity ({s['n_genomes']} genomes, {s['seeds']} proxy seeds, "
+        f"{s['ref_seeds']} reference seeds; chance {s['chance']:.3f})",
+        "",
+        "| genome | proxy per seed | mean | std | 95% CI | bimodal | reference |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for p in s["per_genome"]:
-        lines.append(f"| {p['label']} `{p['genome'].split(' ')[0]}` | {' '.join(_f(a, 2) for a in p['proxy'])} | "
-                     f"{_f(p['mean'])} | {_f(p['std'])} | ±{_f(p['ci95'])} | {'yes' if p['bimodal'] else ''} | "
-                     f"{_f(p['ref_mean'])} |")
-    lines += ["", f"- median per-genome seed std: {_f(s['median_seed_std'])}",
-              f"- bimodal genomes: {', '.join(s['bimodal']) or 'none'}",
-              f"- seed-to-seed Kendall tau {_f(s['seed_tau'])}, Spearman rho {_f(s['seed_rho'])} "
-              "(mean over seed pairs)",
-              f"- proxy vs reference: tau {_f(s['proxy_vs_ref_tau'])}, rho {_f(s['proxy_vs_ref_rho'])}, "
-              f"top-quarter overlap {_f(s['top_quarter_overlap'], 2)}",
-              f"- blind (2D) anchors: at most {_f(s['blind_anchor_max_gap'])} from chance; "
-              f"the other anchors at least chance + {_f(s['seeing_anchor_min_gain'])}",
-              f"- the reference's own noise: its seeds agree at Spearman rho {_f(s['ref_seed_rho'])} "
-              f"(needs --ref-seeds 2 or more); its val set's binomial noise alone caps any proxy-vs-reference "
-              f"rho at about {_f(s['ref_rho_ceiling'])}",
-              _separated_line(s["separated_pairs"]),
-              f"- reference val top-1 from {_f(s['reference_top1_range'][0])} to {_f(s['reference_top1_range'][1])}; "
-              f"{s['reference_top1_saturated']} of {s['n_genomes']} genomes at 0.98 or more (saturated: their order "
-              "is a few val clips)",
-              f"- training time: proxy {s['proxy_train_s']:.0f} s, reference {s['reference_train_s']:.0f} s"
-              + (f"; wall time {s['wall_s_all_calls']:.0f} s over every call (this one {s['wall_s']:.0f} s)"
-                 if "wall_s_all_calls" in s else ""),
-              "", "| score | rho vs reference top-1 | tau | top-quarter overlap | rho vs reference val loss |",
-              "|---|---|---|---|---|"]
+        lines.append(
+            f"| {p['label']} `{p['genome'].split(' ')[0]}` | {' '.join(_f(a, 2) for a in p['proxy'])} | "
+            f"{_f(p['mean'])} | {_f(p['std'])} | ±{_f(p['ci95'])} | {'yes' if p['bimodal'] else ''} | "
+            f"{_f(p['ref_mean'])} |"
+        )
+    lines += [
+        "",
+        f"- median per-genome seed std: {_f(s['median_seed_std'])}",
+        f"- bimodal genomes: {', '.join(s['bimodal']) or 'none'}",
+        f"- seed-to-seed Kendall tau {_f(s['seed_tau'])}, Spearman rho {_f(s['seed_rho'])} (mean over seed pairs)",
+        f"- proxy vs reference: tau {_f(s['proxy_vs_ref_tau'])}, rho {_f(s['proxy_vs_ref_rho'])}, "
+        f"top-quarter overlap {_f(s['top_quarter_overlap'], 2)}",
+        f"- blind (2D) anchors: at most {_f(s['blind_anchor_max_gap'])} from chance; "
+        f"the other anchors at least chance + {_f(s['seeing_anchor_min_gain'])}",
+        f"- the reference's own noise: its seeds agree at Spearman rho {_f(s['ref_seed_rho'])} "
+        f"(needs --ref-seeds 2 or more); its val set's binomial noise alone caps any proxy-vs-reference "
+        f"rho at about {_f(s['ref_rho_ceiling'])}",
+        _separated_line(s["separated_pairs"]),
+        f"- reference val top-1 from {_f(s['reference_top1_range'][0])} to {_f(s['reference_top1_range'][1])}; "
+        f"{s['reference_top1_saturated']} of {s['n_genomes']} genomes at 0.98 or more (saturated: their order "
+        "is a few val clips)",
+        f"- training time: proxy {s['proxy_train_s']:.0f} s, reference {s['reference_train_s']:.0f} s"
+        + (
+            f"; wall time {s['wall_s_all_calls']:.0f} s over every call (this one {s['wall_s']:.0f} s)"
+            if "wall_s_all_calls" in s
+            else ""
+        ),
+        "",
+        "| score | rho vs reference top-1 | tau | top-quarter overlap | rho vs reference val loss |",
+        "|---|---|---|---|---|",
+    ]
     for name, r in s["scores"].items():
-        lines.append(f"| {name} | {_f(r['rho'])} | {_f(r['tau'])} | {_f(r['top_quarter'], 2)} | "
-                     f"{_f(r['rho_vs_ref_loss'])} |")
+        lines.append(
+            f"| {name} | {_f(r['rho'])} | {_f(r['tau'])} | {_f(r['top_quarter'], 2)} | {_f(r['rho_vs_ref_loss'])} |"
+        )
     lines += ["", "| target | met |", "|---|---|"]
     lines += [f"| {k} | {'yes' if v else 'NO'} |" for k, v in s["targets"].items()]
     return "\n".join(lines) + "\n"
@@ -198,8 +247,15 @@ def plot(s: dict[str, Any], path: Path) -> None:
     for p in s["per_genome"]:
         anchor = p["label"] in ANCHORS
         ci = 0.0 if math.isnan(p["ci95"]) else p["ci95"]
-        ax.errorbar(p["ref_mean"], p["mean"], yerr=ci, fmt="s" if anchor else "o", capsize=3,
-                    color="tab:red" if anchor else "tab:blue", alpha=0.8)
+        ax.errorbar(
+            p["ref_mean"],
+            p["mean"],
+            yerr=ci,
+            fmt="s" if anchor else "o",
+            capsize=3,
+            color="tab:red" if anchor else "tab:blue",
+            alpha=0.8,
+        )
         if anchor:
             ax.annotate(p["label"], (p["ref_mean"], p["mean"]), fontsize=7, xytext=(4, 4), textcoords="offset points")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls=":")
@@ -226,10 +282,15 @@ def against(mine: dict[str, Any], other: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"only {len(common)} genome(s) in common: a ranking needs 2")
     a = [p["mean"] for p in common]
     b = [theirs[p["genome"]]["mean"] for p in common]
-    out = {"genomes": len(common), "tau": stats.kendall_tau_b(a, b), "rho": stats.spearman_rho(a, b),
-           "median_seed_std": mine["median_seed_std"], "other_median_seed_std": other["median_seed_std"],
-           "mean_abs_diff": sum(abs(x - y) for x, y in zip(a, b)) / len(a),
-           "per_genome": [{"label": p["label"], "mean": x, "other_mean": y} for p, x, y in zip(common, a, b)]}
+    out = {
+        "genomes": len(common),
+        "tau": stats.kendall_tau_b(a, b),
+        "rho": stats.spearman_rho(a, b),
+        "median_seed_std": mine["median_seed_std"],
+        "other_median_seed_std": other["median_seed_std"],
+        "mean_abs_diff": sum(abs(x - y) for x, y in zip(a, b)) / len(a),
+        "per_genome": [{"label": p["label"], "mean": x, "other_mean": y} for p, x, y in zip(common, a, b)],
+    }
     if all("ref_mean" in p and "ref_mean" in theirs[p["genome"]] for p in common):
         ra = [p["ref_mean"] for p in common]
         rb = [theirs[p["genome"]]["ref_mean"] for p in common]

@@ -72,8 +72,11 @@ class Form:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Form":
-        return cls(precision=str(d["precision"]), memory_format=str(d["memory_format"]),
-                   threads=None if d.get("threads") is None else int(d["threads"]))
+        return cls(
+            precision=str(d["precision"]),
+            memory_format=str(d["memory_format"]),
+            threads=None if d.get("threads") is None else int(d["threads"]),
+        )
 
     @classmethod
     def parse(cls, text: str) -> "Form":
@@ -152,8 +155,11 @@ def default_inference_form(device: torch.device | str) -> Form:
     return FP32
 
 
-def candidates(precisions: tuple[str, ...] = PRECISIONS, memory_formats: tuple[str, ...] = MEMORY_FORMATS,
-               threads: tuple[int | None, ...] = (None,)) -> list[Form]:
+def candidates(
+    precisions: tuple[str, ...] = PRECISIONS,
+    memory_formats: tuple[str, ...] = MEMORY_FORMATS,
+    threads: tuple[int | None, ...] = (None,),
+) -> list[Form]:
     """Every combination, fp32/ncdhw first (the reference)."""
     forms = [Form(p, m, t) for t in threads for p in precisions for m in memory_formats]
     return sorted(forms, key=lambda f: (f.threads or 0, f != Form("fp32", "ncdhw", f.threads)))
@@ -185,5 +191,7 @@ def check_one_form(rows: Any, columns: tuple[str, ...] = ("latency_form", "laten
             continue
         seen = sorted({str(v) for v in rows[col].dropna() if str(v)})
         if len(seen) > 1:
-            raise UserError(f"the trials' latencies were measured in different {col.replace('latency_', '')}s "
-                            f"({', '.join(seen)}): they are not points of one front; compare within one")
+            raise UserError(
+                f"the trials' latencies were measured in different {col.replace('latency_', '')}s "
+                f"({', '.join(seen)}): they are not points of one front; compare within one"
+            )

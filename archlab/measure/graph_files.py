@@ -56,9 +56,17 @@ def export_pt2(model: nn.Module, example: torch.Tensor, path: Path) -> None:
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
     big = sum(p.numel() * p.element_size() for p in model.state_dict().values()) > ONNX_MAX_EMBEDDED_BYTES
     with _quiet():
-        torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=(_batch_dim(),),
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
-                          external_data=big, verbose=False)
+        torch.onnx.export(
+            model,
+            (example,),
+            str(path),
+            dynamo=True,
+            dynamic_shapes=(_batch_dim(),),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            external_data=big,
+            verbose=False,
+        )
     import onnx  # only when ONNX is asked for: a .pt2 export needs no onnx installed
 
     onnx.checker.check_model(str(path))

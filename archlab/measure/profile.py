@@ -24,11 +24,11 @@ import torch
 from torch import nn
 
 from ..model.builder import VideoNet, build, count_params, fuse_bn
+from ..model.genome import Genome
 from ..util.device import device_label, resolve_device
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
 from .forms import FP32, Form
-from ..model.genome import Genome
 
 Clip = tuple[int, int, int]  # frames, height, width
 
@@ -108,8 +108,10 @@ def _meta_forward(genome: Genome, clip: Clip) -> tuple[VideoNet, dict[str, tuple
             macs[id(m)] = out[0].numel() * m.in_features
 
     hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, (nn.Conv3d, nn.Linear))]
-    hooks += [m.register_forward_hook(lambda _m, _i, o, n=name: shapes.__setitem__(n, tuple(o.shape[1:])))
-              for name, m, _ in _stage_names(model)]
+    hooks += [
+        m.register_forward_hook(lambda _m, _i, o, n=name: shapes.__setitem__(n, tuple(o.shape[1:])))
+        for name, m, _ in _stage_names(model)
+    ]
     try:
         with torch.no_grad():
             model(torch.empty(1, 3, *clip, device="meta"))
@@ -131,23 +133,48 @@ def count_fast(genome: Genome, clip: Clip = (16, 160, 160)) -> Cost:
     def mod_macs(mod: nn.Module) -> int:
         return sum(macs.get(id(m), 0) for m in mod.modules())
 
-    stages = [StageCost(name, letters, shapes[name], count_params(mod), mod_macs(mod))
-              for name, mod, letters in _stage_names(model)]
+    stages = [
+        StageCost(name, letters, shapes[name], count_params(mod), mod_macs(mod))
+        for name, mod, letters in _stage_names(model)
+    ]
     head = _head_modules(model)
-    stages.append(StageCost("head", "", (genome.classes,), sum(count_params(m) for m in head.values()),
-                            sum(mod_macs(m) for m in head.values())))
-    return Cost(params=count_params(model), macs=sum(macs.values()), stages=stages,
-                uncounted={op: 0 for op in _NOT_MACS})
+    stages.append(
+        StageCost(
+            "head",
+            "",
+            (genome.classes,),
+            sum(count_params(m) for m in head.values()),
+            sum(mod_macs(m) for m in head.values()),
+        )
+    )
+    return Cost(
+        params=count_params(model), macs=sum(macs.values()), stages=stages, uncounted={op: 0 for op in _NOT_MACS}
+    )
 
 
 # Ops that run in these networks but are not multiply-adds. fvcore would warn about each;
 # we skip them explicitly and list them.
 _NOT_MACS = (
-    "aten::batch_norm", "aten::add", "aten::add_", "aten::relu", "aten::relu_", "aten::max_pool3d",
-    "aten::adaptive_avg_pool3d", "aten::dropout", "aten::flatten", "aten::mean", "aten::feature_dropout",
+    "aten::batch_norm",
+    "aten::add",
+    "aten::add_",
+    "aten::relu",
+    "aten::relu_",
+    "aten::max_pool3d",
+    "aten::adaptive_avg_pool3d",
+    "aten::dropout",
+    "aten::flatten",
+    "aten::mean",
+    "aten::feature_dropout",
     # X3D (squeeze-excitation, swish) and TSM (the shift is slicing and padding):
-    "aten::mul", "aten::sigmoid", "aten::silu", "aten::silu_", "aten::slice", "aten::constant_pad_nd",
-    "aten::pad", "aten::cat",
+    "aten::mul",
+    "aten::sigmoid",
+    "aten::silu",
+    "aten::silu_",
+    "aten::slice",
+    "aten::constant_pad_nd",
+    "aten::pad",
+    "aten::cat",
 )
 
 
@@ -178,17 +205,27 @@ def count_fvcore(genome: Genome, clip: Clip = (16, 160, 160), model: nn.Module |
         by_module = fca.by_module()
         uncounted = dict(fca.unsupported_ops())
     # Ops we skipped on purpose are also "not counted": say so, with how often they ran.
-    stages = [StageCost(name, letters, shapes[name], count_params(mod), int(by_module.get(name, 0)))
-              for name, mod, letters in _stage_names(model)]  # type: ignore[arg-type]
+    stages = [
+        StageCost(name, letters, shapes[name], count_params(mod), int(by_module.get(name, 0)))
+        for name, mod, letters in _stage_names(model)
+    ]  # type: ignore[arg-type]
     head = _head_modules(model)  # type: ignore[arg-type]
-    stages.append(StageCost("head", "", (genome.classes,), sum(count_params(m) for m in head.values()),
-                            sum(int(by_module.get(name, 0)) for name in head)))
+    stages.append(
+        StageCost(
+            "head",
+            "",
+            (genome.classes,),
+            sum(count_params(m) for m in head.values()),
+            sum(int(by_module.get(name, 0)) for name in head),
+        )
+    )
     skipped = {op: 0 for op in _NOT_MACS}
     skipped.update(uncounted)
     return Cost(params=count_params(model), macs=int(fca.total()), stages=stages, uncounted=skipped)
 
 
 # ---- latency and memory ------------------------------------------------------------------
+
 
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as f:
@@ -216,8 +253,16 @@ class _PeakRSS:
         self.peak = max(self.peak, _rss_bytes())
 
 
-def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "cpu", batch: int = 1,
-                    warmup: int = 3, runs: int = 10, seed: int = 0, form: Form | None = None) -> Latency:
+def measure_latency(
+    model: nn.Module,
+    clip: Clip,
+    device: torch.device | str = "cpu",
+    batch: int = 1,
+    warmup: int = 3,
+    runs: int = 10,
+    seed: int = 0,
+    form: Form | None = None,
+) -> Latency:
     """Inference latency: warm-up, then the median of ``runs`` timed forwards (synchronised
     on CUDA), on a deterministic input. Peak memory is the CUDA allocator's high-water mark,
     or the growth of resident memory on CPU. ``form`` (default fp32 NCDHW): the precision,
@@ -255,12 +300,27 @@ def measure_latency(model: nn.Module, clip: Clip, device: torch.device | str = "
                     times.append(time.perf_counter() - t0)
             peak = mem.peak - mem.base
     med = statistics.median(times)
-    return Latency(device=device_label(device), batch=batch, median_ms=med * 1000,
-                   clips_per_s=batch / med, peak_mem_mb=peak / 2**20, runs=runs, form=form.name)
+    return Latency(
+        device=device_label(device),
+        batch=batch,
+        median_ms=med * 1000,
+        clips_per_s=batch / med,
+        peak_mem_mb=peak / 2**20,
+        runs=runs,
+        form=form.name,
+    )
 
 
-def measure_runtime_latency(model: nn.Module, clip: Clip, runtime: str, batch: int = 1, warmup: int = 3,
-                            runs: int = 10, threads: int | None = None, seed: int = 0) -> Latency:
+def measure_runtime_latency(
+    model: nn.Module,
+    clip: Clip,
+    runtime: str,
+    batch: int = 1,
+    warmup: int = 3,
+    runs: int = 10,
+    threads: int | None = None,
+    seed: int = 0,
+) -> Latency:
     """The latency of ``model`` (already in its deployed form, e.g. BN folded) exported to
     ONNX and run in ``runtime`` (onnxruntime | openvino, ``archlab.measure.runtimes``) on CPU:
     warm-up, then the median of ``runs`` timed calls."""
@@ -283,11 +343,20 @@ def measure_runtime_latency(model: nn.Module, clip: Clip, runtime: str, batch: i
                 times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     n = threads or torch.get_num_threads()
-    return Latency(device=f"cpu x{n} threads", batch=batch, median_ms=med * 1000, clips_per_s=batch / med,
-                   peak_mem_mb=(mem.peak - mem.base) / 2**20, runs=runs, form=label, runtime=runtime)
+    return Latency(
+        device=f"cpu x{n} threads",
+        batch=batch,
+        median_ms=med * 1000,
+        clips_per_s=batch / med,
+        peak_mem_mb=(mem.peak - mem.base) / 2**20,
+        runs=runs,
+        form=label,
+        runtime=runtime,
+    )
 
 
 # ---- cache -------------------------------------------------------------------------------
+
 
 class ProfileCache:
     """Profiles keyed by (genome id, input, batch, device), in memory and optionally in a JSON
@@ -318,8 +387,7 @@ class ProfileCache:
 _MEMORY_CACHE = ProfileCache()
 
 
-def cost(genome: Genome, clip: Clip = (16, 160, 160), method: str = "fast",
-         cache: ProfileCache | None = None) -> Cost:
+def cost(genome: Genome, clip: Clip = (16, 160, 160), method: str = "fast", cache: ProfileCache | None = None) -> Cost:
     """Params and MACs, cached. ``method`` is 'fast' (meta hooks) or 'fvcore'."""
     cache = cache or _MEMORY_CACHE
     key = ProfileCache.key(genome, clip, 1, "any", f"cost-{method}")
@@ -333,9 +401,18 @@ def cost(genome: Genome, clip: Clip = (16, 160, 160), method: str = "fast",
     return c
 
 
-def latency(genome: Genome, clip: Clip = (16, 160, 160), device: str = "cpu", batch: int = 1,
-            runs: int = 10, cache: ProfileCache | None = None, model: nn.Module | None = None,
-            fused: bool = True, form: Form | None = None, runtime: str = "torch") -> Latency:
+def latency(
+    genome: Genome,
+    clip: Clip = (16, 160, 160),
+    device: str = "cpu",
+    batch: int = 1,
+    runs: int = 10,
+    cache: ProfileCache | None = None,
+    model: nn.Module | None = None,
+    fused: bool = True,
+    form: Form | None = None,
+    runtime: str = "torch",
+) -> Latency:
     """Measured latency of a genome on a device, cached by (genome id, input, batch, device,
     form, runtime). ``fused``: of the network's inference form (BatchNorm folded into the
     convs, ``builder.fuse_bn``), the form a deployed network runs, on every device; measured

@@ -51,11 +51,13 @@ def openvino_runner(onnx_path: str | Path, threads: int | None = None) -> tuple[
     try:
         import openvino as ov
     except ImportError:
-        raise UserError("--latency-runtime openvino needs the openvino package: "
-                        "pip install 'archlab[openvino]'") from None
+        raise UserError(
+            "--latency-runtime openvino needs the openvino package: pip install 'archlab[openvino]'"
+        ) from None
     core = ov.Core()
-    compiled = core.compile_model(core.read_model(str(onnx_path)), "CPU",
-                                  {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())})
+    compiled = core.compile_model(
+        core.read_model(str(onnx_path)), "CPU", {"INFERENCE_NUM_THREADS": int(threads or torch.get_num_threads())}
+    )
     try:
         hint = compiled.get_property("INFERENCE_PRECISION_HINT")
         precision = hint.to_string() if hasattr(hint, "to_string") else str(hint)

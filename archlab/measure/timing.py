@@ -15,8 +15,9 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2,
-                device: torch.device | str = "cpu") -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2, device: torch.device | str = "cpu"
+) -> dict[str, list[float]]:
     """Time each callable ``runs`` times, round-robin (the first one rotates every round), so
     every candidate sees the same minutes of machine load. Returns milliseconds per call."""
     device = torch.device(device)

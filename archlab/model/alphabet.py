@@ -23,22 +23,22 @@ class Letter:
 # The alphabet. A new block type is one row here plus one transform class registered in
 # blocks.py (a test checks the two agree).
 LETTERS: dict[str, Letter] = {
-    l.letter: l
-    for l in (
+    letter.letter: letter
+    for letter in (
         Letter("A", "P3D-A: temporal conv after spatial conv (S -> T)", ("bottleneck",), True),
         Letter("B", "P3D-B: spatial and temporal convs in parallel, summed", ("bottleneck",), True),
         Letter("C", "P3D-C: spatial conv plus temporal conv of it (S + T(S))", ("bottleneck",), True),
         Letter("2", "2D: 1x3x3 spatial conv only", ("bottleneck", "basic"), False),
         Letter("3", "3D: full 3x3x3 conv", ("bottleneck", "basic"), True),
         Letter("R", "(2+1)D: 1x3x3 then 3x1x1 with R(2+1)D mid-planes", ("bottleneck", "basic"), True),
-        Letter("F", "(2+1)D bottleneck (pytorchvideo R(2+1)D-50): 3x1x1 then 1x3x3, both p wide",
-               ("bottleneck",), True),
+        Letter(
+            "F", "(2+1)D bottleneck (pytorchvideo R(2+1)D-50): 3x1x1 then 1x3x3, both p wide", ("bottleneck",), True
+        ),
         Letter("D", "ir-CSN: depthwise 3x3x3 middle (channel-separated)", ("bottleneck",), True),
         Letter("I", "Slow / I3D inflation: 3x1x1 first conv, 1x3x3 middle", ("bottleneck",), True),
         Letter("X", "X3D: depthwise 3x3x3, squeeze-excitation, swish", ("bottleneck",), True),
         Letter("Y", "X3D without squeeze-excitation (X3D's alternate blocks)", ("bottleneck",), True),
-        Letter("T", "TSM: 1/8 of the channels shifted each way in time, then a 2D bottleneck", ("bottleneck",),
-               True),
+        Letter("T", "TSM: 1/8 of the channels shifted each way in time, then a 2D bottleneck", ("bottleneck",), True),
     )
 }
 
@@ -76,7 +76,7 @@ STRIDE_AT = {
 HEADS = {
     "fc": "global average pool, dropout, fc",
     "x3d": "X3D head: 1x1x1 conv to the last stage's inner width, BN, ReLU, global average pool, "
-           "a 2048-wide layer, ReLU, dropout, fc",
+    "a 2048-wide layer, ReLU, dropout, fc",
 }
 X3D_HEAD_WIDTH = 2048
 DEFAULT_EX = 0.25  # inner width / output width of a bottleneck: ResNet's 1/4

@@ -298,11 +298,12 @@ class TemporalShift(nn.Module):
         if fold == 0:
             return x
         back = F.pad(x[:, :fold, 1:], (0, 0, 0, 0, 0, 1))
-        fwd = F.pad(x[:, fold:2 * fold, :-1], (0, 0, 0, 0, 1, 0))
-        return torch.cat([back, fwd, x[:, 2 * fold:]], 1)
+        fwd = F.pad(x[:, fold : 2 * fold, :-1], (0, 0, 0, 0, 1, 0))
+        return torch.cat([back, fwd, x[:, 2 * fold :]], 1)
 
 
 # ---- the basic family: the letter decides the kind of both 3x3 convs ----------------------
+
 
 def basic_convs(letter: str, cin: int, cout: int, stride: Triple) -> tuple[nn.Module, nn.Module]:
     """The two convs of a torchvision-style BasicBlock (conv1 with ReLU, conv2 without)."""
@@ -321,15 +322,24 @@ class BottleneckTransform(nn.Module):
     ``cout`` (+BN). The stride sits on the first conv (sp=first, official P3D) or on the middle
     (sp=mid)."""
 
-    def __init__(self, letter: str, cin: int, planes: int, stride: Triple, cout: int | None = None,
-                 stride_at: str = "first", rules: Rules = Rules()):
+    def __init__(
+        self,
+        letter: str,
+        cin: int,
+        planes: int,
+        stride: Triple,
+        cout: int | None = None,
+        stride_at: str = "first",
+        rules: Rules = Rules(),
+    ):
         super().__init__()
         Middle = TRANSFORMS[letter]
         cout = planes * EXPANSION["bottleneck"] if cout is None else cout
         first, mid = (stride, (1, 1, 1)) if stride_at == "first" else ((1, 1, 1), stride)
         self.shift: nn.Module = TemporalShift() if getattr(Middle, "shift", False) else nn.Identity()
-        self.a = nn.Sequential(conv(cin, planes, getattr(Middle, "first_kernel", (1, 1, 1)), first), bn(planes),
-                               nn.ReLU(inplace=True))
+        self.a = nn.Sequential(
+            conv(cin, planes, getattr(Middle, "first_kernel", (1, 1, 1)), first), bn(planes), nn.ReLU(inplace=True)
+        )
         self.b = Middle(planes, mid, rules)
         self.c = nn.Sequential(conv(planes, cout, (1, 1, 1)), bn(cout))
 
@@ -338,8 +348,16 @@ class BottleneckTransform(nn.Module):
 
 
 class BasicTransform(nn.Module):
-    def __init__(self, letter: str, cin: int, planes: int, stride: Triple, cout: int | None = None,
-                 stride_at: str = "first", rules: Rules = Rules()):
+    def __init__(
+        self,
+        letter: str,
+        cin: int,
+        planes: int,
+        stride: Triple,
+        cout: int | None = None,
+        stride_at: str = "first",
+        rules: Rules = Rules(),
+    ):
         super().__init__()
         self.a, self.b = basic_convs(letter, cin, planes, stride)
 
@@ -350,8 +368,18 @@ class BasicTransform(nn.Module):
 class ResBlock(nn.Module):
     """Residual wrapper: ReLU(transform(x) + shortcut(x)); a 1x1x1 projection where shapes change."""
 
-    def __init__(self, letter: str, family: str, cin: int, planes: int, stride: Triple, *,
-                 cout: int | None = None, stride_at: str = "first", rules: Rules = Rules()):
+    def __init__(
+        self,
+        letter: str,
+        family: str,
+        cin: int,
+        planes: int,
+        stride: Triple,
+        *,
+        cout: int | None = None,
+        stride_at: str = "first",
+        rules: Rules = Rules(),
+    ):
         super().__init__()
         self.letter = letter
         cout = planes * EXPANSION[family] if cout is None else cout
@@ -359,8 +387,11 @@ class ResBlock(nn.Module):
         self.transform = Transform(letter, cin, planes, stride, cout, stride_at, rules)
         self.shortcut: nn.Module = nn.Identity()
         if cin != cout or stride != (1, 1, 1):
-            norm = family != "bottleneck" or getattr(TRANSFORMS[letter], "shortcut_norm", "always") == "always" \
+            norm = (
+                family != "bottleneck"
+                or getattr(TRANSFORMS[letter], "shortcut_norm", "always") == "always"
                 or cin != cout
+            )
             self.shortcut = nn.Sequential(conv(cin, cout, (1, 1, 1), stride), *([bn(cout)] if norm else []))
         self.relu = nn.ReLU(inplace=True)
 

@@ -12,9 +12,9 @@ import copy
 import torch
 from torch import nn
 
-from .blocks import ResBlock, Rules, conv, bn
-from .stems import Stem, temporal_pool
+from .blocks import ResBlock, Rules, bn, conv
 from .genome import X3D_HEAD_WIDTH, Genome, stage_out
+from .stems import Stem, temporal_pool
 
 
 class VideoNet(nn.Module):
@@ -35,8 +35,11 @@ class VideoNet(nn.Module):
             for j, letter in enumerate(s.letters):
                 first = j == 0
                 stride = (2 if (first and s.temporal == "c") else 1, s.stride if first else 1, s.stride if first else 1)
-                blocks.append(ResBlock(letter, genome.family, cin, s.width, stride, cout=cout,
-                                       stride_at=genome.stride_at, rules=rules))
+                blocks.append(
+                    ResBlock(
+                        letter, genome.family, cin, s.width, stride, cout=cout, stride_at=genome.stride_at, rules=rules
+                    )
+                )
                 cin = cout
             stages.append(nn.Sequential(*blocks))
         self.stages = nn.ModuleList(stages)

@@ -30,8 +30,10 @@ _F = descriptor_pb2.FieldDescriptorProto
 _MESSAGES: dict[str, list[tuple[Any, ...]]] = {
     "BlobShape": [("dim", 1, _F.LABEL_REPEATED, _F.TYPE_INT64, None, True)],
     "BlobProto": [
-        ("num", 1, _F.LABEL_OPTIONAL, _F.TYPE_INT32), ("channels", 2, _F.LABEL_OPTIONAL, _F.TYPE_INT32),
-        ("height", 3, _F.LABEL_OPTIONAL, _F.TYPE_INT32), ("width", 4, _F.LABEL_OPTIONAL, _F.TYPE_INT32),
+        ("num", 1, _F.LABEL_OPTIONAL, _F.TYPE_INT32),
+        ("channels", 2, _F.LABEL_OPTIONAL, _F.TYPE_INT32),
+        ("height", 3, _F.LABEL_OPTIONAL, _F.TYPE_INT32),
+        ("width", 4, _F.LABEL_OPTIONAL, _F.TYPE_INT32),
         ("data", 5, _F.LABEL_REPEATED, _F.TYPE_FLOAT, None, True),
         ("diff", 6, _F.LABEL_REPEATED, _F.TYPE_FLOAT, None, True),
         ("shape", 7, _F.LABEL_OPTIONAL, _F.TYPE_MESSAGE, ".caffe.BlobShape"),
@@ -39,8 +41,10 @@ _MESSAGES: dict[str, list[tuple[Any, ...]]] = {
         ("double_diff", 9, _F.LABEL_REPEATED, _F.TYPE_DOUBLE, None, True),
     ],
     "LayerParameter": [
-        ("name", 1, _F.LABEL_OPTIONAL, _F.TYPE_STRING), ("type", 2, _F.LABEL_OPTIONAL, _F.TYPE_STRING),
-        ("bottom", 3, _F.LABEL_REPEATED, _F.TYPE_STRING), ("top", 4, _F.LABEL_REPEATED, _F.TYPE_STRING),
+        ("name", 1, _F.LABEL_OPTIONAL, _F.TYPE_STRING),
+        ("type", 2, _F.LABEL_OPTIONAL, _F.TYPE_STRING),
+        ("bottom", 3, _F.LABEL_REPEATED, _F.TYPE_STRING),
+        ("top", 4, _F.LABEL_REPEATED, _F.TYPE_STRING),
         ("blobs", 7, _F.LABEL_REPEATED, _F.TYPE_MESSAGE, ".caffe.BlobProto"),
     ],
     # V1LayerParameter (Caffe before 2015) is only recognised, to say so.
@@ -109,8 +113,16 @@ def read_caffemodel(path: str | Path) -> list[CaffeLayer]:
         raise UserError(f"{p} uses Caffe's old V1 layer format: convert it with Caffe's upgrade_net_proto_binary")
     if not len(net.layer):
         raise UserError(f"{p} is not a Caffe model: it has no layers")
-    return [CaffeLayer(l.name, l.type, list(l.bottom), list(l.top),
-                       [_blob_tensor(b, f"{p}: layer {l.name}") for b in l.blobs]) for l in net.layer]
+    return [
+        CaffeLayer(
+            layer.name,
+            layer.type,
+            list(layer.bottom),
+            list(layer.top),
+            [_blob_tensor(b, f"{p}: layer {layer.name}") for b in layer.blobs],
+        )
+        for layer in net.layer
+    ]
 
 
 def _varint(n: int) -> bytes:
@@ -125,11 +137,11 @@ def _varint(n: int) -> bytes:
 def write_caffemodel(path: str | Path, layers: list[CaffeLayer], name: str = "") -> None:
     """Write layers (with their blobs, float32) as a binary NetParameter Caffe can load."""
     net = MESSAGES["NetParameter"](name=name)
-    for l in layers:
-        lp = net.layer.add(name=l.name, type=l.type)
-        lp.bottom.extend(l.bottoms)
-        lp.top.extend(l.tops)
-        for t in l.blobs:
+    for layer in layers:
+        lp = net.layer.add(name=layer.name, type=layer.type)
+        lp.bottom.extend(layer.bottoms)
+        lp.top.extend(layer.tops)
+        for t in layer.blobs:
             bp = lp.blobs.add()
             bp.shape.dim.extend(int(d) for d in t.shape)
             # The data field (5, packed float32) as its wire bytes, merged: protobuf parses them
@@ -140,6 +152,7 @@ def write_caffemodel(path: str | Path, layers: list[CaffeLayer], name: str = "")
 
 
 # ---- the official P3D's layer names -> archlab's modules ------------------------------------
+
 
 def p3d_block_ids(n: int, depth: int) -> list[str]:
     """Caffe ResNet-101/152 block names (the official P3D-199's): res2 and res5 a, b, c...;
@@ -189,27 +202,32 @@ def _bn_tensors(layer: CaffeLayer, by_top: dict[str, CaffeLayer], where: str) ->
         if scale is None or scale.type != "Scale" or len(scale.blobs) != 2:
             raise UserError(f"{where}: BatchNorm layer {layer.name} has no Scale layer (gamma, beta) after it")
         return [scale.blobs[0].reshape(-1), scale.blobs[1].reshape(-1), mean, var]
-    raise UserError(f"{where}: layer {layer.name} is {layer.type} with {len(layer.blobs)} blobs, "
-                    f"not a BN (4 blobs) or BatchNorm (3 blobs) layer")
+    raise UserError(
+        f"{where}: layer {layer.name} is {layer.type} with {len(layer.blobs)} blobs, "
+        f"not a BN (4 blobs) or BatchNorm (3 blobs) layer"
+    )
 
 
-def p3d_state_dict(genome: Genome, layers: list[CaffeLayer], reference: dict[str, torch.Tensor],
-                   where: str = "caffemodel") -> dict[str, torch.Tensor]:
+def p3d_state_dict(
+    genome: Genome, layers: list[CaffeLayer], reference: dict[str, torch.Tensor], where: str = "caffemodel"
+) -> dict[str, torch.Tensor]:
     """archlab's state_dict for ``genome`` from Caffe layers, matched by layer name; every
     tensor checked against ``reference`` (the built network's state_dict) for shape. Missing
     layers, extra layers with weights and shape mismatches are one UserError each."""
-    named = {l.name: l for l in layers}
+    named = {layer.name: layer for layer in layers}
     # A Scale layer that follows a BatchNorm in place shares its top; look it up by bottom.
-    by_top = {l.bottoms[0]: l for l in layers if l.type == "Scale" and l.bottoms}
-    fcs = [l for l in layers if l.type == "InnerProduct"]
+    by_top = {layer.bottoms[0]: layer for layer in layers if layer.type == "Scale" and layer.bottoms}
+    fcs = [layer for layer in layers if layer.type == "InnerProduct"]
     used: set[str] = set()
     sd: dict[str, torch.Tensor] = {}
 
     def put(key: str, t: torch.Tensor, caffe: str) -> None:
         want = reference[key]
         if t.numel() != want.numel() or [d for d in t.shape if d != 1] != [d for d in want.shape if d != 1]:
-            raise UserError(f"{where}: layer {caffe} has shape {list(t.shape)}, genome '{genome}' needs "
-                            f"{list(want.shape)} for {key}")
+            raise UserError(
+                f"{where}: layer {caffe} has shape {list(t.shape)}, genome '{genome}' needs "
+                f"{list(want.shape)} for {key}"
+            )
         sd[key] = t.reshape(want.shape).to(want.dtype)
 
     for cname, (module, kind) in p3d_layer_map(genome).items():
@@ -222,13 +240,16 @@ def p3d_state_dict(genome: Genome, layers: list[CaffeLayer], reference: dict[str
             continue
         layer = named.get(cname)
         if layer is None:
-            raise UserError(f"{where}: layer {cname} is missing: not a caffemodel of genome '{genome}' "
-                            f"(or a truncated one)")
+            raise UserError(
+                f"{where}: layer {cname} is missing: not a caffemodel of genome '{genome}' (or a truncated one)"
+            )
         used.add(cname)
         if kind == "conv":
             if layer.type != "Convolution" or len(layer.blobs) != 1:
-                raise UserError(f"{where}: layer {cname} should be a bias-free Convolution, "
-                                f"is {layer.type} with {len(layer.blobs)} blobs")
+                raise UserError(
+                    f"{where}: layer {cname} should be a bias-free Convolution, "
+                    f"is {layer.type} with {len(layer.blobs)} blobs"
+                )
             put(f"{module}.weight", layer.blobs[0], cname)
         else:
             w, b, mean, var = _bn_tensors(layer, by_top, where)
@@ -238,10 +259,12 @@ def p3d_state_dict(genome: Genome, layers: list[CaffeLayer], reference: dict[str
                 put(f"{module}.{suffix}", t, cname)
             if f"{module}.num_batches_tracked" in reference:
                 sd[f"{module}.num_batches_tracked"] = torch.zeros((), dtype=torch.long)
-    extra = [l.name for l in layers if l.blobs and l.name not in used]
+    extra = [layer.name for layer in layers if layer.blobs and layer.name not in used]
     if extra:
-        raise UserError(f"{where}: {len(extra)} layers with weights do not belong to genome '{genome}' "
-                        f"(e.g. {extra[0]}): another network's caffemodel?")
+        raise UserError(
+            f"{where}: {len(extra)} layers with weights do not belong to genome '{genome}' "
+            f"(e.g. {extra[0]}): another network's caffemodel?"
+        )
     missing = [k for k in reference if k not in sd]
     if missing:
         raise UserError(f"{where}: no weights for {len(missing)} of archlab's tensors (e.g. {missing[0]})")
@@ -253,7 +276,7 @@ def import_p3d(genome: Genome, path: str | Path) -> tuple[Genome, dict[str, torc
     from .builder import VideoNet
 
     layers = read_caffemodel(path)
-    fcs = [l for l in layers if l.type == "InnerProduct" and l.blobs]
+    fcs = [layer for layer in layers if layer.type == "InnerProduct" and layer.blobs]
     if len(fcs) == 1:
         genome = genome.with_(classes=int(fcs[0].blobs[0].shape[0]))
     with torch.device("meta"):

@@ -24,10 +24,26 @@ from collections.abc import Collection
 from dataclasses import dataclass, replace
 from typing import Any
 
-# The alphabet (letters, families, stems, pools, heads, limits) is alphabet.py, re-exported here.
-from .alphabet import (DEFAULT_EX, EXPANSION, FAMILIES, HEADS, LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES,  # noqa: F401
-                       MAX_WIDTH, POOL_RULES, STEM_KINDS, STEM_POOLS, STRIDE_AT, TEMPORAL, X3D_HEAD_WIDTH, Letter)
 from ..util.errors import UserError, shorten
+
+# The alphabet (letters, families, stems, pools, heads, limits) is alphabet.py, re-exported here.
+from .alphabet import (  # noqa: F401
+    DEFAULT_EX,
+    EXPANSION,
+    FAMILIES,
+    HEADS,
+    LETTERS,
+    MAX_BLOCKS_PER_STAGE,
+    MAX_STAGES,
+    MAX_WIDTH,
+    POOL_RULES,
+    STEM_KINDS,
+    STEM_POOLS,
+    STRIDE_AT,
+    TEMPORAL,
+    X3D_HEAD_WIDTH,
+    Letter,
+)
 
 
 class GenomeError(UserError, ValueError):
@@ -93,7 +109,7 @@ class Genome:
         return sum(s.depth for s in self.stages)
 
     def letter_counts(self) -> dict[str, int]:
-        return {l: sum(s.letters.count(l) for s in self.stages) for l in LETTERS}
+        return {letter: sum(s.letters.count(letter) for s in self.stages) for letter in LETTERS}
 
     def with_(self, **changes: Any) -> "Genome":
         return replace(self, **changes)
@@ -141,6 +157,7 @@ class Genome:
 
 # ---- defaults that depend on the number of stages --------------------------------------
 
+
 def default_widths(n: int) -> tuple[int, ...]:
     return tuple(64 * 2**i for i in range(n))
 
@@ -162,6 +179,7 @@ def stage_out(g: "Genome", planes: int) -> int:
 
 
 # ---- validation --------------------------------------------------------------------------
+
 
 def _one_of(label: str, value: object, choices: Collection[str]) -> None:
     """A field that takes one of a fixed set of words: one message shape for all of them."""
@@ -204,14 +222,10 @@ def validate(g: Genome) -> None:
             raise GenomeError(f"stage {i} has {len(s.letters)} blocks: at most {MAX_BLOCKS_PER_STAGE}")
         for j, ch in enumerate(s.letters, 1):
             if ch not in LETTERS:
-                raise GenomeError(
-                    f"stage {i}, position {j}: {ch!r} is not a block letter ({' '.join(LETTERS)})"
-                )
+                raise GenomeError(f"stage {i}, position {j}: {ch!r} is not a block letter ({' '.join(LETTERS)})")
             if g.family not in LETTERS[ch].families:
                 ok = " ".join(k for k, v in LETTERS.items() if g.family in v.families)
-                raise GenomeError(
-                    f"stage {i}, position {j}: {ch!r} is not valid in the {g.family} family ({ok})"
-                )
+                raise GenomeError(f"stage {i}, position {j}: {ch!r} is not valid in the {g.family} family ({ok})")
         if not _is_int(s.width) or not 1 <= s.width <= MAX_WIDTH:
             raise GenomeError(f"stage {i}: width {shorten(s.width)} must be an integer in 1..{MAX_WIDTH}")
         if not _is_int(s.stride) or s.stride not in (1, 2):
@@ -314,9 +328,7 @@ def parse(text: str) -> Genome:
             raise GenomeError(f"stage {i} has {len(s):,} blocks: at most {MAX_BLOCKS_PER_STAGE}")
         for j, ch in enumerate(s, 1):
             if ch not in LETTERS:
-                raise GenomeError(
-                    f"stage {i}, position {j}: {ch!r} is not a block letter ({' '.join(LETTERS)})"
-                )
+                raise GenomeError(f"stage {i}, position {j}: {ch!r} is not a block letter ({' '.join(LETTERS)})")
     n = len(stage_letters)
     if n > MAX_STAGES:
         raise GenomeError(f"{n} stages: at most {MAX_STAGES} are allowed")
@@ -364,8 +376,8 @@ def parse(text: str) -> Genome:
 
     g = Genome(
         stages=tuple(
-            Stage(letters=l, width=w, stride=s, temporal=t)
-            for l, w, s, t in zip(stage_letters, widths, strides, temporal)
+            Stage(letters=letters_of_stage, width=w, stride=s, temporal=t)
+            for letters_of_stage, w, s, t in zip(stage_letters, widths, strides, temporal)
         ),
         stem=stem,
         stem_pool=stem_pool,

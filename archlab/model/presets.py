@@ -88,8 +88,13 @@ DESCRIPTIONS: dict[str, str] = {
 DEFAULT_INPUT: dict[str, tuple[int, int, int]] = {
     **{k: (16, 160, 160) for k in PRESETS if k.startswith(("p3d", "c2d"))},
     **{k: (16, 112, 112) for k in ("r3d_18", "mc3_18", "r2plus1d_18")},
-    "csn_r101": (32, 224, 224), "slow_r50": (8, 224, 224), "r2plus1d_r50": (16, 224, 224),
-    "x3d_s": (13, 160, 160), "x3d_m": (16, 224, 224), "x3d_l": (16, 312, 312), "tsm_r50": (8, 224, 224),
+    "csn_r101": (32, 224, 224),
+    "slow_r50": (8, 224, 224),
+    "r2plus1d_r50": (16, 224, 224),
+    "x3d_s": (13, 160, 160),
+    "x3d_m": (16, 224, 224),
+    "x3d_l": (16, 312, 312),
+    "tsm_r50": (8, 224, 224),
 }
 
 
@@ -105,8 +110,13 @@ def resolve(text: str, classes: int | None = None) -> Genome:
     text = text.strip()
     if text in PRESETS:
         return get(text, classes)
-    if text and text.replace("_", "").isalnum() and text.lower() == text and "|" not in text \
-            and not set(text) <= set(LETTERS):
+    if (
+        text
+        and text.replace("_", "").isalnum()
+        and text.lower() == text
+        and "|" not in text
+        and not set(text) <= set(LETTERS)
+    ):
         raise GenomeError(f"unknown preset {text!r}: presets are {', '.join(PRESETS)}")
     g = parse(text)
     return g if classes is None else g.with_(classes=classes)

@@ -24,11 +24,21 @@ class Stem(nn.Sequential):
             layers = [conv(cin, width, (3, 7, 7), (1, 2, 2)), bn(width), nn.ReLU(inplace=True)]
         elif kind == "r21":
             mid = width * 45 // 64  # torchvision's R(2+1)D stem: 3 -> 45 -> 64
-            layers = [conv(cin, mid, (1, 7, 7), (1, 2, 2)), bn(mid), nn.ReLU(inplace=True),
-                      conv(mid, width, (3, 1, 1)), bn(width), nn.ReLU(inplace=True)]
+            layers = [
+                conv(cin, mid, (1, 7, 7), (1, 2, 2)),
+                bn(mid),
+                nn.ReLU(inplace=True),
+                conv(mid, width, (3, 1, 1)),
+                bn(width),
+                nn.ReLU(inplace=True),
+            ]
         elif kind == "x3d":  # pytorchvideo's create_x3d_stem: no BN between the two convs
-            layers = [conv(cin, width, (1, 3, 3), (1, 2, 2)), dwconv(width, (5, 1, 1)), bn(width),
-                      nn.ReLU(inplace=True)]
+            layers = [
+                conv(cin, width, (1, 3, 3), (1, 2, 2)),
+                dwconv(width, (5, 1, 1)),
+                bn(width),
+                nn.ReLU(inplace=True),
+            ]
         else:
             raise ValueError(f"unknown stem {kind!r}")
         caffe = rule == "caffe"  # Caffe: no padding, ceil rounding (windows at 0, 2, 4...)
@@ -59,8 +69,13 @@ class ClampedMaxPool(nn.Module):
         st = self.stride[0] if t > 1 else 1
         if (kt, self.kernel[1], self.kernel[2]) == (1, 1, 1):
             return x
-        return F.max_pool3d(x, (kt, self.kernel[1], self.kernel[2]), (st, self.stride[1], self.stride[2]),
-                            self.padding, ceil_mode=self.ceil)
+        return F.max_pool3d(
+            x,
+            (kt, self.kernel[1], self.kernel[2]),
+            (st, self.stride[1], self.stride[2]),
+            self.padding,
+            ceil_mode=self.ceil,
+        )
 
 
 def temporal_pool(rule: str = "torch") -> ClampedMaxPool:

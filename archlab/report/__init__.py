@@ -9,12 +9,36 @@ Everything reads the study through ``archlab.results.reader``. The names below a
 API (``from archlab.report import build_report``).
 """
 
+from ..results.numbers import hypervolume_curve, hypervolume_time_curve, preset_names, short_genome, study_hypervolume
 from .dashboard import serve_dashboard
 from .document import FORMATS, TRIAL_HEADER, build_report
-from .figures import (AXIS_LABELS, chance_accuracy, hypervolume_figure, mix_figure, plot_hypervolume, plot_mix,
-                      plot_tradeoff, tradeoff_figure)
-from ..results.numbers import hypervolume_curve, hypervolume_time_curve, preset_names, short_genome, study_hypervolume
+from .figures import (
+    AXIS_LABELS,
+    chance_accuracy,
+    hypervolume_figure,
+    mix_figure,
+    plot_hypervolume,
+    plot_mix,
+    plot_tradeoff,
+    tradeoff_figure,
+)
 
-__all__ = ["AXIS_LABELS", "FORMATS", "TRIAL_HEADER", "build_report", "chance_accuracy", "hypervolume_curve",
-           "hypervolume_figure", "hypervolume_time_curve", "mix_figure", "plot_hypervolume", "plot_mix",
-           "plot_tradeoff", "preset_names", "serve_dashboard", "short_genome", "study_hypervolume", "tradeoff_figure"]
+__all__ = [
+    "AXIS_LABELS",
+    "FORMATS",
+    "TRIAL_HEADER",
+    "build_report",
+    "chance_accuracy",
+    "hypervolume_curve",
+    "hypervolume_figure",
+    "hypervolume_time_curve",
+    "mix_figure",
+    "plot_hypervolume",
+    "plot_mix",
+    "plot_tradeoff",
+    "preset_names",
+    "serve_dashboard",
+    "short_genome",
+    "study_hypervolume",
+    "tradeoff_figure",
+]

@@ -13,12 +13,13 @@ from pathlib import Path
 from typing import Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ..util.errors import UserError
 from ..results.reader import load_results, load_study_info, open_storage
+from ..util.errors import UserError
 
 
-def serve_dashboard(study_dir: str | Path, host: str = "127.0.0.1", port: int = 8080,
-                    echo: Callable[[str], None] = print) -> None:
+def serve_dashboard(
+    study_dir: str | Path, host: str = "127.0.0.1", port: int = 8080, echo: Callable[[str], None] = print
+) -> None:
     """Serve optuna-dashboard for the study's storage until Ctrl-C (KeyboardInterrupt reaches
     the caller). Port 0 picks a free port; the URL printed is the real one."""
     info = load_study_info(study_dir)

@@ -17,13 +17,13 @@ from typing import Callable
 
 import pandas as pd
 
+from ..results.numbers import hypervolume_curve, hypervolume_time_curve, num, preset_names, study_hypervolume
+from ..results.reader import load_results
+from ..results.record import FINISHED
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
-from ..results.record import FINISHED
-from ..results.reader import load_results
 from ..util.tables import text_table
 from .figures import plot_hypervolume, plot_mix, plot_tradeoff
-from ..results.numbers import hypervolume_curve, hypervolume_time_curve, num, preset_names, study_hypervolume
 
 FORMATS = ("md", "html")
 
@@ -72,20 +72,34 @@ def _html(blocks: list[Block], title: str) -> str:
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
         elif kind == "img":
             body.append(f'<p><img src="{html.escape(b[1])}" alt="{html.escape(b[2])}"></p>')
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
-             "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:2px 6px;"
-             "text-align:left}td{font-family:monospace;white-space:pre}img{max-width:100%}")
-    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
-            f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        "table{border-collapse:collapse;font-size:0.9em}td,th{border:1px solid #ccc;padding:2px 6px;"
+        "text-align:left}td{font-family:monospace;white-space:pre}img{max-width:100%}"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>'
+        f"<style>{style}</style></head><body>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
 
 
 def _trial_rows(df: pd.DataFrame) -> list[list[str]]:
     rows = []
     for _, r in df.iterrows():
-        rows.append([r["trial"], num(r["val_top1"], ".3f"), num(r["val_top5"], ".3f"),
-                     num(r["latency_ms"], ".2f"), num(r["gmacs"], ".4f"),
-                     f"{int(r['params']):,}" if pd.notna(r["params"]) else "-", str(int(r["epochs"] or 0)),
-                     r["status"], r["label"] or "", r["genome"]])
+        rows.append(
+            [
+                r["trial"],
+                num(r["val_top1"], ".3f"),
+                num(r["val_top5"], ".3f"),
+                num(r["latency_ms"], ".2f"),
+                num(r["gmacs"], ".4f"),
+                f"{int(r['params']):,}" if pd.notna(r["params"]) else "-",
+                str(int(r["epochs"] or 0)),
+                r["status"],
+                r["label"] or "",
+                r["genome"],
+            ]
+        )
     return rows
 
 
@@ -93,9 +107,9 @@ TRIAL_HEADER = ["trial", "val_top1", "val_top5", "latency ms", "GMACs", "params"
 CI_HEADER = ["trial", "seeds", "top-1 mean", "std", "95% CI", "distinguishable", "genome"]
 FRONT_KIND = {
     "confirmed": "Confirmed front: every point was retrained with {n} more seed(s) after the budget "
-                 "(--confirm-seeds) and the front is computed on the means over all its seeds.",
+    "(--confirm-seeds) and the front is computed on the means over all its seeds.",
     "provisional": "Provisional front: computed on each trial's own seeds (--seeds); the confirm step is off "
-                   "(--confirm-seeds 0), has not run or was interrupted, so a lucky seed can be on it.",
+    "(--confirm-seeds 0), has not run or was interrupted, so a lucky seed can be on it.",
 }
 
 
@@ -103,13 +117,20 @@ def _ci_rows(front: pd.DataFrame) -> list[list[str]]:
     rows = []
     for _, r in front.iterrows():
         n = int(r["n_seeds"]) if pd.notna(r.get("n_seeds")) else 0
-        ci = (f"[{r['top1_ci95_low']:.3f}, {r['top1_ci95_high']:.3f}]" if pd.notna(r.get("top1_ci95_low"))
-              else "- (one seed)")
+        ci = (
+            f"[{r['top1_ci95_low']:.3f}, {r['top1_ci95_high']:.3f}]"
+            if pd.notna(r.get("top1_ci95_low"))
+            else "- (one seed)"
+        )
         near = r.get("indistinct_from")
-        dist = "-" if near is None or (isinstance(near, float) and pd.isna(near)) else \
-            ("yes" if near == "" else "no: overlaps " + ", ".join(near.split()))
-        rows.append([r["trial"], str(n), num(r.get("top1_mean"), ".3f"), num(r.get("top1_std"), ".3f"), ci, dist,
-                     r["genome"]])
+        dist = (
+            "-"
+            if near is None or (isinstance(near, float) and pd.isna(near))
+            else ("yes" if near == "" else "no: overlaps " + ", ".join(near.split()))
+        )
+        rows.append(
+            [r["trial"], str(n), num(r.get("top1_mean"), ".3f"), num(r.get("top1_std"), ".3f"), ci, dist, r["genome"]]
+        )
     return rows
 
 
@@ -143,9 +164,20 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
 
     images: list[tuple[Path | None, str]] = []
     for x, what in (("latency_ms", "latency"), ("gmacs", "GMACs")):
-        images.append((plot_tradeoff(df, x, out / f"accuracy_vs_{what.lower()}.png",
-                                     f"{name}: accuracy vs {what}", presets, objectives=objs, directions=dirs),
-                       f"accuracy vs {what}"))
+        images.append(
+            (
+                plot_tradeoff(
+                    df,
+                    x,
+                    out / f"accuracy_vs_{what.lower()}.png",
+                    f"{name}: accuracy vs {what}",
+                    presets,
+                    objectives=objs,
+                    directions=dirs,
+                ),
+                f"accuracy vs {what}",
+            )
+        )
     curves: dict[str, pd.DataFrame] = {}
     curve = pd.DataFrame()
     if "reference_point" in hv:  # every curve from front.yaml's one reference point
@@ -155,40 +187,67 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
         if df["baseline"].astype(bool).any():
             curves["baselines"] = hypervolume_curve(df, objs, dirs, ref, baseline=True)
             curves["baselines_time"] = hypervolume_time_curve(df, objs, dirs, ref, baseline=True)
-    images.append((plot_hypervolume(curve, hv, out / "hypervolume.png",
-                                    f"{name}: hypervolume after each trial and over wall time", **curves),
-                   "hypervolume vs trials and wall time"))
-    images.append((plot_mix(df, out / "block_mix.png", f"{name}: what the mix does (accuracy vs fraction of each "
-                                                        "block type)", objectives=objs, directions=dirs),
-                   "accuracy vs block-type fractions"))
+    images.append(
+        (
+            plot_hypervolume(
+                curve, hv, out / "hypervolume.png", f"{name}: hypervolume after each trial and over wall time", **curves
+            ),
+            "hypervolume vs trials and wall time",
+        )
+    )
+    images.append(
+        (
+            plot_mix(
+                df,
+                out / "block_mix.png",
+                f"{name}: what the mix does (accuracy vs fraction of each block type)",
+                objectives=objs,
+                directions=dirs,
+            ),
+            "accuracy vs block-type fractions",
+        )
+    )
 
     st = search["status"]
     blocks: list[Block] = [("h1", f"Study {name}")]
     s = info.settings
     recipe = s["recipe"] if isinstance(s.get("recipe"), dict) else s
     clip = "x".join(map(str, info.clip)) if info.clip else "?"
-    blocks.append(("p", f"space `{s.get('space', '?')}` · data `{s.get('data', '?')}` {clip} · "
-                        f"{recipe.get('epochs', '?')} proxy epochs · sampler {s.get('sampler', '?')} · objectives "
-                        + ", ".join(f"{o} ({d})" for o, d in zip(objs, dirs))))
-    summary = [f"search trials: {len(search)} — finished {int(st.isin(FINISHED).sum())} "
-               f"(ok {int((st == 'ok').sum())}, stopped early {int((st == 'stopped').sum())}), "
-               f"failed {int((st == 'failed').sum())}, rejected {int((st == 'rejected').sum())}, "
-               f"repeats not retrained {int((st == 'repeat').sum())}, "
-               f"running {int((st == 'running').sum())}",
-               f"baselines: {int(df['baseline'].astype(bool).sum())}"]
+    blocks.append(
+        (
+            "p",
+            f"space `{s.get('space', '?')}` · data `{s.get('data', '?')}` {clip} · "
+            f"{recipe.get('epochs', '?')} proxy epochs · sampler {s.get('sampler', '?')} · objectives "
+            + ", ".join(f"{o} ({d})" for o, d in zip(objs, dirs)),
+        )
+    )
+    summary = [
+        f"search trials: {len(search)} — finished {int(st.isin(FINISHED).sum())} "
+        f"(ok {int((st == 'ok').sum())}, stopped early {int((st == 'stopped').sum())}), "
+        f"failed {int((st == 'failed').sum())}, rejected {int((st == 'rejected').sum())}, "
+        f"repeats not retrained {int((st == 'repeat').sum())}, "
+        f"running {int((st == 'running').sum())}",
+        f"baselines: {int(df['baseline'].astype(bool).sum())}",
+    ]
     if "hypervolume" in hv:
         ref = ", ".join(f"{o} = {r:.4g}" for o, r in zip(objs, hv["reference_point"]))
-        summary.append(f"hypervolume {hv['hypervolume']:.4g} (reference point {ref}); "
-                       f"{hv['front_size']} search trial(s) on the front")
+        summary.append(
+            f"hypervolume {hv['hypervolume']:.4g} (reference point {ref}); "
+            f"{hv['front_size']} search trial(s) on the front"
+        )
         timed = curves.get("time_curve", pd.DataFrame())
         if len(timed):
-            summary.append(f"search wall time {_duration(timed['elapsed_s'].max())} from the first trial's start to "
-                           "the last trial's end")
+            summary.append(
+                f"search wall time {_duration(timed['elapsed_s'].max())} from the first trial's start to "
+                "the last trial's end"
+            )
         if "baselines_hypervolume" in hv:
             bt = curves.get("baselines_time", pd.DataFrame())
             took = f", in {_duration(bt['elapsed_s'].max())}" if len(bt) else ""
-            summary.append(f"baselines' own hypervolume {hv['baselines_hypervolume']:.4g} from the same reference "
-                           f"point ({int(df['baseline'].astype(bool).sum())} baseline(s){took})")
+            summary.append(
+                f"baselines' own hypervolume {hv['baselines_hypervolume']:.4g} from the same reference "
+                f"point ({int(df['baseline'].astype(bool).sum())} baseline(s){took})"
+            )
     else:
         summary.append("hypervolume: - (no search trial finished)")
     acc = done[pd.to_numeric(done["val_top1"], errors="coerce").notna()]
@@ -209,9 +268,14 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
     blocks.append(("p", FRONT_KIND[kind].format(n=int(s.get("confirm_seeds") or 0))))
     blocks.append(("table", TRIAL_HEADER, _trial_rows(front)) if len(front) else ("p", "(empty)"))
     if len(front):
-        blocks.append(("p", "Each front point's accuracy over all its seeds (its own and its confirm runs'), with "
-                            "the 95% t-interval of the mean; points whose intervals overlap are not "
-                            "distinguishable on accuracy by these seeds."))
+        blocks.append(
+            (
+                "p",
+                "Each front point's accuracy over all its seeds (its own and its confirm runs'), with "
+                "the 95% t-interval of the mean; points whose intervals overlap are not "
+                "distinguishable on accuracy by these seeds.",
+            )
+        )
         blocks.append(("table", CI_HEADER, _ci_rows(front)))
     base = df[df["baseline"].astype(bool)]
     if len(base):
@@ -219,9 +283,13 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
     failed = df[df["status"].isin(["failed", "rejected"])]
     blocks.append(("h2", f"Failures ({len(failed)})"))
     if len(failed):
-        blocks.append(("table", ["trial", "status", "reason", "genome"],
-                       [[r["trial"], r["status"], r["reason"] or "-", r["genome"] or "-"]
-                        for _, r in failed.iterrows()]))
+        blocks.append(
+            (
+                "table",
+                ["trial", "status", "reason", "genome"],
+                [[r["trial"], r["status"], r["reason"] or "-", r["genome"] or "-"] for _, r in failed.iterrows()],
+            )
+        )
     else:
         blocks.append(("p", "none"))
     blocks.append(("h2", "Plots"))

@@ -28,8 +28,12 @@ from ..results import confirmed
 from ..results.numbers import short_genome
 from ..results.record import FINISHED, FRONT
 
-AXIS_LABELS = {"val_top1": "val top-1 accuracy", "latency_ms": "latency (ms per clip, batch 1)",
-               "gmacs": "GMACs per clip", "params": "parameters"}
+AXIS_LABELS = {
+    "val_top1": "val top-1 accuracy",
+    "latency_ms": "latency (ms per clip, batch 1)",
+    "gmacs": "GMACs per clip",
+    "params": "parameters",
+}
 AXIS_NAMES = {"val_top1": "accuracy", "latency_ms": "latency", "gmacs": "GMACs", "params": "params"}
 # Colours that stay apart for colour-blind readers (Okabe-Ito).
 C_TRIAL, C_FRONT, C_BASE, C_CHANCE, C_REFUTED = "#999999", "#0072B2", "#E69F00", "#555555", "#D55E00"
@@ -71,15 +75,22 @@ def _chance_line(ax: Any, df: pd.DataFrame, label: bool = True) -> None:
     chance = chance_accuracy(df)
     if chance is None:
         return
-    ax.axhline(chance, color=C_CHANCE, ls="--", lw=1.0, zorder=1,
-               label=f"chance (1/{round(1 / chance)} = {chance:.3f})" if label else None)
+    ax.axhline(
+        chance,
+        color=C_CHANCE,
+        ls="--",
+        lw=1.0,
+        zorder=1,
+        label=f"chance (1/{round(1 / chance)} = {chance:.3f})" if label else None,
+    )
     lo, hi = ax.get_ylim()
     if chance < lo + 0.02 * (hi - lo):  # keep the line inside, with a little room below it
         ax.set_ylim(chance - 0.05 * (hi - chance), hi)
 
 
-def _scatter(ax: Any, xs: pd.Series, ys: pd.Series, rows: pd.DataFrame, *, color: str, edgecolor: str | None = None,
-             **kw: Any) -> None:
+def _scatter(
+    ax: Any, xs: pd.Series, ys: pd.Series, rows: pd.DataFrame, *, color: str, edgecolor: str | None = None, **kw: Any
+) -> None:
     """Full-budget trials filled, trials ASHA stopped early hollow (edge in their colour): a
     stopped trial's accuracy is that of fewer epochs, not comparable as it stands."""
     stopped = (rows["status"] == "stopped").to_numpy()
@@ -96,8 +107,9 @@ def _stopped_legend(ax: Any, rows: pd.DataFrame) -> None:
     """One legend entry saying what hollow means (drawn off-axes: no point of its own)."""
     n = int((rows["status"] == "stopped").sum())
     if n:
-        ax.scatter([], [], s=40, facecolors="none", edgecolors=C_TRIAL, lw=1.2,
-                   label=f"hollow: stopped early by ASHA ({n})")
+        ax.scatter(
+            [], [], s=40, facecolors="none", edgecolors=C_TRIAL, lw=1.2, label=f"hollow: stopped early by ASHA ({n})"
+        )
 
 
 def refuted(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str]) -> pd.Series:
@@ -148,12 +160,23 @@ def _draw_front(ax: Any, xs: pd.Series, front: pd.DataFrame, *, size: float, lab
     base = front["baseline"].to_numpy(bool)
     ys = front["val_top1"]
     if (~base).any():
-        ax.scatter(xs[~base], ys[~base], s=size, color=C_FRONT, edgecolor="black", lw=0.6, label=label, zorder=4,
-                   gid="front")
+        ax.scatter(
+            xs[~base], ys[~base], s=size, color=C_FRONT, edgecolor="black", lw=0.6, label=label, zorder=4, gid="front"
+        )
         label = None
     if base.any():
-        ax.scatter(xs[base], ys[base], s=size * 1.3, marker="D", color=C_BASE, edgecolor=C_FRONT, lw=1.8,
-                   label=label, zorder=5, gid="front")
+        ax.scatter(
+            xs[base],
+            ys[base],
+            s=size * 1.3,
+            marker="D",
+            color=C_BASE,
+            edgecolor=C_FRONT,
+            lw=1.8,
+            label=label,
+            zorder=5,
+            gid="front",
+        )
     if "top1_ci95_low" not in front.columns or "top1_ci95_high" not in front.columns:
         return
     lo = pd.to_numeric(front["top1_ci95_low"], errors="coerce").to_numpy(float)
@@ -161,9 +184,17 @@ def _draw_front(ax: Any, xs: pd.Series, front: pd.DataFrame, *, size: float, lab
     has = np.isfinite(lo) & np.isfinite(hi)
     if has.any():
         y = ys.to_numpy(float)[has]
-        bars = ax.errorbar(xs.to_numpy(float)[has], y, yerr=[y - lo[has], hi[has] - y],
-                           fmt="none", ecolor=C_FRONT, elinewidth=1.2, capsize=3, zorder=3.5,
-                           label="front: 95% CI of the mean over seeds")
+        bars = ax.errorbar(
+            xs.to_numpy(float)[has],
+            y,
+            yerr=[y - lo[has], hi[has] - y],
+            fmt="none",
+            ecolor=C_FRONT,
+            elinewidth=1.2,
+            capsize=3,
+            zorder=3.5,
+            label="front: 95% CI of the mean over seeds",
+        )
         for c in bars.lines[2]:
             c.set_gid("front-ci")
 
@@ -171,17 +202,39 @@ def _draw_front(ax: Any, xs: pd.Series, front: pd.DataFrame, *, size: float, lab
 def _draw_refuted(ax: Any, xs: pd.Series, rows: pd.DataFrame, *, size: float) -> None:
     """Trials the confirm seeds pushed off the front, at their mean over all seeds (gid ``refuted``)."""
     if len(rows):
-        ax.scatter(xs, rows["val_top1"], s=size, marker="X", color=C_REFUTED, edgecolor="black", lw=0.4,
-                   label=f"{REFUTED} ({len(rows)})", zorder=3, gid="refuted")
+        ax.scatter(
+            xs,
+            rows["val_top1"],
+            s=size,
+            marker="X",
+            color=C_REFUTED,
+            edgecolor="black",
+            lw=0.4,
+            label=f"{REFUTED} ({len(rows)})",
+            zorder=3,
+            gid="refuted",
+        )
 
 
 # Where a label may go relative to its point: offset in points, horizontal and vertical alignment.
-_SPOTS = {"UL": ((-6, 5), "right", "bottom"), "UR": ((6, 5), "left", "bottom"), "LR": ((7, -5), "left", "top"),
-          "LL": ((-7, -5), "right", "top"), "U": ((0, 9), "center", "bottom"), "D": ((0, -9), "center", "top")}
+_SPOTS = {
+    "UL": ((-6, 5), "right", "bottom"),
+    "UR": ((6, 5), "left", "bottom"),
+    "LR": ((7, -5), "left", "top"),
+    "LL": ((-7, -5), "right", "top"),
+    "U": ((0, 9), "center", "bottom"),
+    "D": ((0, -9), "center", "top"),
+}
 
 
-def _place_labels(ax: Any, labels: Sequence[tuple[float, float, str, dict, Sequence[str]]], xs: np.ndarray,
-                  ys: np.ndarray, line: np.ndarray | None = None, avoid: Sequence[Any] = ()) -> None:
+def _place_labels(
+    ax: Any,
+    labels: Sequence[tuple[float, float, str, dict, Sequence[str]]],
+    xs: np.ndarray,
+    ys: np.ndarray,
+    line: np.ndarray | None = None,
+    avoid: Sequence[Any] = (),
+) -> None:
     """Greedy label placement: each label takes the first of its candidate spots that overlaps no
     other point, no stretch of ``line`` (data-space vertices), no label placed before it and
     nothing in ``avoid`` (the legend), and stays inside the axes; when every spot collides, the
@@ -208,8 +261,7 @@ def _place_labels(ax: Any, labels: Sequence[tuple[float, float, str, dict, Seque
         best: tuple[float, Any, Any] | None = None
         for k, spot in enumerate(spots):
             offset, ha, va = _SPOTS[spot]
-            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, zorder=6,
-                              **style)
+            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=offset, ha=ha, va=va, zorder=6, **style)
             box = ann.get_window_extent(renderer)
             hits = sum(box.overlaps(o) for o in obstacles)
             outside = not (inside.contains(box.x0, box.y0) and inside.contains(box.x1, box.y1))
@@ -226,8 +278,15 @@ def _place_labels(ax: Any, labels: Sequence[tuple[float, float, str, dict, Seque
         placed.append(best[2])
 
 
-def tradeoff_figure(df: pd.DataFrame, x: str, title: str, presets: dict[str, str], *,
-                    objectives: Sequence[str], directions: Sequence[str]) -> Any | None:
+def tradeoff_figure(
+    df: pd.DataFrame,
+    x: str,
+    title: str,
+    presets: dict[str, str],
+    *,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+) -> Any | None:
     """Accuracy (each trial's mean over all its seeds) against ``x`` for the finished trials.
 
     The front drawn is the report table's (``on_front``: pareto.csv's rows), whatever ``x`` is:
@@ -256,21 +315,47 @@ def tradeoff_figure(df: pd.DataFrame, x: str, title: str, presets: dict[str, str
 
     fig = _figure(8.5, 5.6)
     ax = fig.add_subplot()
-    _scatter(ax, rest[x], rest["val_top1"], rest, s=30, color=C_TRIAL, alpha=0.8, label=f"other trials ({len(rest)})",
-             zorder=2, gid="trials")
+    _scatter(
+        ax,
+        rest[x],
+        rest["val_top1"],
+        rest,
+        s=30,
+        color=C_TRIAL,
+        alpha=0.8,
+        label=f"other trials ({len(rest)})",
+        zorder=2,
+        gid="trials",
+    )
     _draw_refuted(ax, gone[x], gone, size=55)
     steps = None
     if x in objectives and len(front):
         xs, ys = list(front[x]) + [pts[x].max()], list(front["val_top1"])
         ys.append(ys[-1])
         ax.plot(xs, ys, drawstyle="steps-post", color=C_FRONT, lw=1.6, alpha=0.9, zorder=3, gid="front-line")
-        steps = np.array([(px, py) for i, (px, py) in enumerate(zip(xs, ys))
-                          for px, py in ([(px, ys[i - 1]), (px, py)] if i else [(px, py)])], dtype=float)
+        steps = np.array(
+            [
+                (px, py)
+                for i, (px, py) in enumerate(zip(xs, ys))
+                for px, py in ([(px, ys[i - 1]), (px, py)] if i else [(px, py)])
+            ],
+            dtype=float,
+        )
     _draw_front(ax, front[x], front, size=60, label=_front_label(done, objectives, len(front)))
     if len(base):
         some_on = bool((pts["baseline"] & pts["on_front"]).any())
-        ax.scatter(base[x], base["val_top1"], s=80, marker="D", color=C_BASE, edgecolor="black", lw=0.7,
-                   label=f"baselines{' off the front' if some_on else ''} ({len(base)})", zorder=5, gid="baselines")
+        ax.scatter(
+            base[x],
+            base["val_top1"],
+            s=80,
+            marker="D",
+            color=C_BASE,
+            edgecolor="black",
+            lw=0.7,
+            label=f"baselines{' off the front' if some_on else ''} ({len(base)})",
+            zorder=5,
+            gid="baselines",
+        )
     _stopped_legend(ax, pts)
     _chance_line(ax, df)
     notes = []
@@ -281,8 +366,9 @@ def tradeoff_figure(df: pd.DataFrame, x: str, title: str, presets: dict[str, str
     if hidden:
         notes.append(f"{hidden} failed/rejected/running trial(s) not shown")
     if notes:
-        ax.text(0.99, 0.01, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5,
-                color="#555555")
+        ax.text(
+            0.99, 0.01, "\n".join(notes), transform=ax.transAxes, ha="right", va="bottom", fontsize=7.5, color="#555555"
+        )
     lo, hi = pts[x].min(), pts[x].max()
     ax.margins(y=0.12)
     if lo > 0 and hi / lo > 30:
@@ -307,24 +393,54 @@ def tradeoff_figure(df: pd.DataFrame, x: str, title: str, presets: dict[str, str
         text = _trial_label(r) if len(front_search) > 12 else f"{_trial_label(r)} {short_genome(r['genome'], 24, 1)}"
         labels.append((r[x], r["val_top1"], text, front_style, ("UL", "U", "LL", "UR", "LR", "D")))
     for _, r in gone.iterrows():
-        labels.append((r[x], r["val_top1"], _trial_label(r), dict(fontsize=7.5, color=C_REFUTED),
-                       ("LR", "UR", "LL", "UL", "D", "U")))
-    base_style = dict(fontsize=7, color="#8a5a00",
-                      bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=C_BASE, lw=0.5, alpha=0.9))
+        labels.append(
+            (
+                r[x],
+                r["val_top1"],
+                _trial_label(r),
+                dict(fontsize=7.5, color=C_REFUTED),
+                ("LR", "UR", "LL", "UL", "D", "U"),
+            )
+        )
+    base_style = dict(
+        fontsize=7, color="#8a5a00", bbox=dict(boxstyle="round,pad=0.2", fc="white", ec=C_BASE, lw=0.5, alpha=0.9)
+    )
     for _, r in pts[pts["baseline"]].iterrows():
         name = r["label"] or presets.get(r["genome"], "baseline")
-        labels.append((r[x], r["val_top1"], f"{name}\n{short_genome(r['genome'], 26, 2)}", base_style,
-                       ("LR", "UR", "LL", "UL", "D", "U")))
+        labels.append(
+            (
+                r[x],
+                r["val_top1"],
+                f"{name}\n{short_genome(r['genome'], 26, 2)}",
+                base_style,
+                ("LR", "UR", "LL", "UL", "D", "U"),
+            )
+        )
     for _, r in pts[~pts["baseline"]].iterrows():
         if r["genome"] in presets:
-            labels.append((r[x], r["val_top1"], presets[r["genome"]], dict(fontsize=7.5, fontweight="bold"),
-                           ("LR", "UR", "LL", "UL", "D", "U")))
+            labels.append(
+                (
+                    r[x],
+                    r["val_top1"],
+                    presets[r["genome"]],
+                    dict(fontsize=7.5, fontweight="bold"),
+                    ("LR", "UR", "LL", "UL", "D", "U"),
+                )
+            )
     _place_labels(ax, labels, pts[x].to_numpy(float), pts["val_top1"].to_numpy(float), line=steps, avoid=[legend])
     return fig
 
 
-def plot_tradeoff(df: pd.DataFrame, x: str, path: Path, title: str, presets: dict[str, str], *,
-                  objectives: Sequence[str], directions: Sequence[str]) -> Path | None:
+def plot_tradeoff(
+    df: pd.DataFrame,
+    x: str,
+    path: Path,
+    title: str,
+    presets: dict[str, str],
+    *,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+) -> Path | None:
     fig = tradeoff_figure(df, x, title, presets, objectives=objectives, directions=directions)
     return None if fig is None else _save(fig, path)
 
@@ -344,9 +460,15 @@ def _hv_steps(ax: Any, x: np.ndarray, v: np.ndarray, color: str, label: str, mar
     ax.scatter(x[up], v[up], s=22, color=color, marker=marker, zorder=3)
 
 
-def hypervolume_figure(curve: pd.DataFrame, hv: dict[str, Any], title: str, *,
-                       time_curve: pd.DataFrame | None = None, baselines: pd.DataFrame | None = None,
-                       baselines_time: pd.DataFrame | None = None) -> Any | None:
+def hypervolume_figure(
+    curve: pd.DataFrame,
+    hv: dict[str, Any],
+    title: str,
+    *,
+    time_curve: pd.DataFrame | None = None,
+    baselines: pd.DataFrame | None = None,
+    baselines_time: pd.DataFrame | None = None,
+) -> Any | None:
     """Hypervolume after each search trial (left) and against wall-clock time (right, when the
     study has trial times: ``numbers.hypervolume_time_curve``), as step lines from the study's
     one reference point (front.yaml); the baselines' own curves (``baselines``,
@@ -366,14 +488,29 @@ def hypervolume_figure(curve: pd.DataFrame, hv: dict[str, Any], title: str, *,
     has_base = baselines is not None and not baselines.empty
 
     ax = axes[0]
-    _hv_steps(ax, curve["number"].to_numpy(), curve["hypervolume"].to_numpy(float), C_FRONT,
-              f"search ({len(curve)} trials)", "o")
+    _hv_steps(
+        ax,
+        curve["number"].to_numpy(),
+        curve["hypervolume"].to_numpy(float),
+        C_FRONT,
+        f"search ({len(curve)} trials)",
+        "o",
+    )
     if has_base:
-        _hv_steps(ax, baselines["number"].to_numpy(), baselines["hypervolume"].to_numpy(float), C_BASE,
-                  f"baselines ({len(baselines)})", "D")
+        _hv_steps(
+            ax,
+            baselines["number"].to_numpy(),
+            baselines["hypervolume"].to_numpy(float),
+            C_BASE,
+            f"baselines ({len(baselines)})",
+            "D",
+        )
     ax.scatter([], [], s=22, color="#333333", label="a trial that grew the front")
-    ax.set_xlabel("trial number (in order; baselines numbered on their own)" if has_base
-                  else "trial number (search trials, in order)")
+    ax.set_xlabel(
+        "trial number (in order; baselines numbered on their own)"
+        if has_base
+        else "trial number (search trials, in order)"
+    )
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel(f"hypervolume ({objs[0]} × {objs[1]})")
     ax.set_ylim(bottom=0)
@@ -425,11 +562,33 @@ def mix_figure(df: pd.DataFrame, title: str, *, objectives: Sequence[str], direc
         ax = axes[i // cols][i % cols]
         frac = pd.to_numeric(done[f"frac_{letter}"]).fillna(0.0)
         if rest.any():
-            _scatter(ax, frac[rest], done.loc[rest, "val_top1"], done[rest], s=22, color=C_TRIAL, lw=0.5,
-                     label="other trials", zorder=3, gid="trials")
+            _scatter(
+                ax,
+                frac[rest],
+                done.loc[rest, "val_top1"],
+                done[rest],
+                s=22,
+                color=C_TRIAL,
+                lw=0.5,
+                label="other trials",
+                zorder=3,
+                gid="trials",
+            )
         if base.any():
-            _scatter(ax, frac[base], done.loc[base, "val_top1"], done[base], s=34, color=C_BASE, marker="D",
-                     edgecolor="black", lw=0.5, label="baselines", zorder=3, gid="baselines")
+            _scatter(
+                ax,
+                frac[base],
+                done.loc[base, "val_top1"],
+                done[base],
+                s=34,
+                color=C_BASE,
+                marker="D",
+                edgecolor="black",
+                lw=0.5,
+                label="baselines",
+                zorder=3,
+                gid="baselines",
+            )
         _draw_refuted(ax, frac[gone], done[gone], size=34)
         _draw_front(ax, frac[on_front], done[on_front], size=34, label=front_label)
         if i == 0:
@@ -446,7 +605,7 @@ def mix_figure(df: pd.DataFrame, title: str, *, objectives: Sequence[str], direc
     for j in range(len(letters), rows * cols):
         axes[j // cols][j % cols].set_visible(False)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes.flat[1:len(letters)]:
+    for ax in axes.flat[1 : len(letters)]:
         for h, lab in zip(*ax.get_legend_handles_labels()):
             if lab not in labels:
                 handles.append(h)
@@ -456,7 +615,8 @@ def mix_figure(df: pd.DataFrame, title: str, *, objectives: Sequence[str], direc
     return fig
 
 
-def plot_mix(df: pd.DataFrame, path: Path, title: str, *, objectives: Sequence[str],
-             directions: Sequence[str]) -> Path | None:
+def plot_mix(
+    df: pd.DataFrame, path: Path, title: str, *, objectives: Sequence[str], directions: Sequence[str]
+) -> Path | None:
     fig = mix_figure(df, title, objectives=objectives, directions=directions)
     return None if fig is None else _save(fig, path)

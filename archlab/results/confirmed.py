@@ -33,8 +33,8 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from . import pareto
-from .stats import interval
 from .record import COUNTED, FRONT
+from .stats import interval
 
 SUFFIX = ":confirm"
 DEFAULT_SEEDS = 2  # --confirm-seeds' default (SearchConfig's), also for a study.yaml that predates it
@@ -136,8 +136,15 @@ def search_front(df: pd.DataFrame, objectives: Sequence[str], directions: Sequen
     return ok[pareto.non_dominated(ok, objectives, directions).to_numpy()]
 
 
-def plan(df: pd.DataFrame, confirm_rows: Sequence[Mapping[str, Any]], objectives: Sequence[str],
-         directions: Sequence[str], *, extra: int, base_seed: int) -> list[tuple[int, str, int]]:
+def plan(
+    df: pd.DataFrame,
+    confirm_rows: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    *,
+    extra: int,
+    base_seed: int,
+) -> list[tuple[int, str, int]]:
     """The confirm runs still to train: (trial number, genome, seed) for each search front
     point and each of its ``extra`` seeds after its own (own seeds s..s+K-1: s+K, s+K+1, ...)
     that has not been attempted."""
@@ -153,13 +160,23 @@ def plan(df: pd.DataFrame, confirm_rows: Sequence[Mapping[str, Any]], objectives
     return todo
 
 
-def front_kind(df: pd.DataFrame, confirm_rows: Sequence[Mapping[str, Any]], objectives: Sequence[str],
-               directions: Sequence[str], *, extra: int, base_seed: int) -> str:
+def front_kind(
+    df: pd.DataFrame,
+    confirm_rows: Sequence[Mapping[str, Any]],
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    *,
+    extra: int,
+    base_seed: int,
+) -> str:
     """``confirmed`` when the confirm step is on and no confirm run of a front point is missing."""
     if extra <= 0 or search_front(add_columns(df, confirm_rows), objectives, directions).empty:
         return PROVISIONAL
-    return CONFIRMED if not plan(df, confirm_rows, objectives, directions, extra=extra, base_seed=base_seed) \
+    return (
+        CONFIRMED
+        if not plan(df, confirm_rows, objectives, directions, extra=extra, base_seed=base_seed)
         else PROVISIONAL
+    )
 
 
 def overlaps(front: pd.DataFrame) -> pd.Series:
@@ -173,7 +190,10 @@ def overlaps(front: pd.DataFrame) -> pd.Series:
         if pd.isna(lo[i]):
             out.append(None)
             continue
-        hits = [str(front.at[j, "trial"]) for j in front.index
-                if j != i and not pd.isna(lo[j]) and lo[i] <= hi[j] and lo[j] <= hi[i]]
+        hits = [
+            str(front.at[j, "trial"])
+            for j in front.index
+            if j != i and not pd.isna(lo[j]) and lo[i] <= hi[j] and lo[j] <= hi[i]
+        ]
         out.append(" ".join(hits))
     return pd.Series(out, index=front.index, dtype="object")

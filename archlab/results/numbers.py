@@ -10,12 +10,12 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from . import pareto
-from .confirmed import accuracy_view
 from ..model.genome import GenomeError, parse
 from ..model.presets import PRESETS
-from .record import FRONT
+from . import pareto
+from .confirmed import accuracy_view
 from .reader import hypervolume_summary
+from .record import FRONT
 
 
 def _group(df: pd.DataFrame, objectives: Sequence[str], baseline: bool) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -31,8 +31,14 @@ def _group(df: pd.DataFrame, objectives: Sequence[str], baseline: bool) -> tuple
     return rows, pts
 
 
-def hypervolume_curve(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
-                      ref: Sequence[float], *, baseline: bool = False) -> pd.DataFrame:
+def hypervolume_curve(
+    df: pd.DataFrame,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    ref: Sequence[float],
+    *,
+    baseline: bool = False,
+) -> pd.DataFrame:
     """Hypervolume of the search trials (``baseline=True``: of the baselines, on their own)
     after each trial, in trial-number order: columns number, hypervolume. Only full-budget
     trials add to it (``_group``)."""
@@ -41,8 +47,14 @@ def hypervolume_curve(df: pd.DataFrame, objectives: Sequence[str], directions: S
     return pd.DataFrame({"number": rows["number"].astype(int).to_numpy(), "hypervolume": hv})
 
 
-def hypervolume_time_curve(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
-                           ref: Sequence[float], *, baseline: bool = False) -> pd.DataFrame:
+def hypervolume_time_curve(
+    df: pd.DataFrame,
+    objectives: Sequence[str],
+    directions: Sequence[str],
+    ref: Sequence[float],
+    *,
+    baseline: bool = False,
+) -> pd.DataFrame:
     """Hypervolume of the search trials (or of the baselines) against wall-clock time: one row
     per trial that has completed, in completion order, columns number, elapsed_s (seconds from
     the first trial's start to this one's completion) and hypervolume (of every full-budget
@@ -51,8 +63,9 @@ def hypervolume_time_curve(df: pd.DataFrame, objectives: Sequence[str], directio
     between an interrupted run and its ``--resume`` shows the pause as a flat stretch. Empty
     when the table has no times (``started`` / ``completed`` columns empty)."""
     rows, pts = _group(df, objectives, baseline)
-    empty = pd.DataFrame({"number": pd.Series(dtype=int), "elapsed_s": pd.Series(dtype=float),
-                          "hypervolume": pd.Series(dtype=float)})
+    empty = pd.DataFrame(
+        {"number": pd.Series(dtype=int), "elapsed_s": pd.Series(dtype=float), "hypervolume": pd.Series(dtype=float)}
+    )
     if rows.empty or "started" not in rows or "completed" not in rows:
         return empty
     start = pd.to_datetime(rows["started"].replace("", None), errors="coerce", format="ISO8601")
@@ -65,12 +78,18 @@ def hypervolume_time_curve(df: pd.DataFrame, objectives: Sequence[str], directio
     order = np.argsort(elapsed, kind="stable")
     pts = pts[done].iloc[order]
     hv = pareto.hypervolume_history(pts, objectives, directions, ref)
-    return pd.DataFrame({"number": rows["number"].astype(int).to_numpy()[done][order],
-                         "elapsed_s": elapsed[order].astype(float), "hypervolume": hv})
+    return pd.DataFrame(
+        {
+            "number": rows["number"].astype(int).to_numpy()[done][order],
+            "elapsed_s": elapsed[order].astype(float),
+            "hypervolume": hv,
+        }
+    )
 
 
-def study_hypervolume(df: pd.DataFrame, settings: dict[str, Any], objectives: list[str],
-                      directions: list[str]) -> dict[str, Any]:
+def study_hypervolume(
+    df: pd.DataFrame, settings: dict[str, Any], objectives: list[str], directions: list[str]
+) -> dict[str, Any]:
     """The same numbers as front.yaml (``results.hypervolume_summary``), from the table at hand."""
     return hypervolume_summary(df, objectives, directions, settings.get("reference_point"))
 

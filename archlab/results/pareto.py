@@ -61,8 +61,7 @@ def reference_point(df: pd.DataFrame, objectives: Sequence[str], directions: Seq
     return ref
 
 
-def hypervolume(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
-                ref: Sequence[float]) -> float:
+def hypervolume(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str], ref: Sequence[float]) -> float:
     """Exact 2-D hypervolume dominated by the rows, bounded by ``ref`` (a sweep over the
     front sorted by the first objective)."""
     if len(objectives) != 2:
@@ -82,8 +81,9 @@ def hypervolume(df: pd.DataFrame, objectives: Sequence[str], directions: Sequenc
     return float(hv)
 
 
-def hypervolume_history(df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str],
-                        ref: Sequence[float]) -> list[float]:
+def hypervolume_history(
+    df: pd.DataFrame, objectives: Sequence[str], directions: Sequence[str], ref: Sequence[float]
+) -> list[float]:
     """Hypervolume after each row, in row order (rows sorted by trial number by the caller)."""
     return [hypervolume(df.iloc[: i + 1], objectives, directions, ref) for i in range(len(df))]
 

@@ -35,20 +35,46 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 import yaml
 
-from . import confirmed, pareto
-from ..util.errors import UserError, shorten
 from ..model.genome import LETTERS, GenomeError, parse
+from ..util.errors import UserError, shorten
+from . import confirmed, pareto
 from .record import ATTRS, FINISHED, FRONT, STATUSES, TrialRecord
 from .remeasure import remeasured
 
-OBJECTIVES = {"acc": ("val_top1", "max"), "latency": ("latency_ms", "min"),
-              "gmacs": ("gmacs", "min"), "params": ("params", "min")}
+OBJECTIVES = {
+    "acc": ("val_top1", "max"),
+    "latency": ("latency_ms", "min"),
+    "gmacs": ("gmacs", "min"),
+    "params": ("params", "min"),
+}
 BASELINE_SUFFIX = ":baselines"
 STORAGE_FILE = "optuna.db"
 # The columns every results table has, in this order (then param_*, then genome columns).
-COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "status", "reason", "val_top1",
-           "val_top5", "latency_ms", "clips_per_s", "gmacs", "params", "epochs", "train_time_s", "trial_time_s",
-           "checkpoint", "node", "train_form", "latency_form", "latency_runtime", "baseline")
+COLUMNS = (
+    "trial",
+    "number",
+    "trial_id",
+    "genome",
+    "genome_id",
+    "label",
+    "status",
+    "reason",
+    "val_top1",
+    "val_top5",
+    "latency_ms",
+    "clips_per_s",
+    "gmacs",
+    "params",
+    "epochs",
+    "train_time_s",
+    "trial_time_s",
+    "checkpoint",
+    "node",
+    "train_form",
+    "latency_form",
+    "latency_runtime",
+    "baseline",
+)
 # When the trial started and ended (Optuna's datetime_start / datetime_complete: the search asks
 # Optuna for a trial as Ray launches it and tells it the outcome as it ends), ISO 8601, empty
 # while running: the wall-clock axis of the hypervolume history. Not part of a trial's record
@@ -56,10 +82,29 @@ COLUMNS = ("trial", "number", "trial_id", "genome", "genome_id", "label", "statu
 TIME_COLUMNS = ("started", "completed")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
-__all__ = ["BASELINE_SUFFIX", "COLUMNS", "FINISHED", "OBJECTIVES", "STATUSES", "StudyInfo", "TIME_COLUMNS",
-           "confirm_settings", "find_trial", "finished", "hypervolume_summary", "letters_summary", "load_confirm_rows",
-           "load_results", "load_study_info", "mark_front", "open_storage", "parse_objectives", "row", "table",
-           "trial_name"]
+__all__ = [
+    "BASELINE_SUFFIX",
+    "COLUMNS",
+    "FINISHED",
+    "OBJECTIVES",
+    "STATUSES",
+    "StudyInfo",
+    "TIME_COLUMNS",
+    "confirm_settings",
+    "find_trial",
+    "finished",
+    "hypervolume_summary",
+    "letters_summary",
+    "load_confirm_rows",
+    "load_results",
+    "load_study_info",
+    "mark_front",
+    "open_storage",
+    "parse_objectives",
+    "row",
+    "table",
+    "trial_name",
+]
 
 
 def parse_objectives(text: str) -> tuple[list[str], list[str]]:
@@ -77,6 +122,7 @@ def trial_name(number: int, baseline: bool) -> str:
 
 
 # ---- study.yaml ----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class StudyInfo:
@@ -131,8 +177,9 @@ class StudyInfo:
         try:
             clip = (int(t), int(h), int(w))
         except (TypeError, ValueError):
-            raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {shorten([t, h, w])} is not three "
-                            "whole numbers") from None
+            raise UserError(
+                f"{self.dir / 'study.yaml'}: the proxy clip {shorten([t, h, w])} is not three whole numbers"
+            ) from None
         if min(clip) < 1:
             raise UserError(f"{self.dir / 'study.yaml'}: the proxy clip {'x'.join(map(str, clip))} is not positive")
         return clip
@@ -154,15 +201,20 @@ def load_study_info(study_dir: str | Path) -> StudyInfo:
     info = StudyInfo(d, settings)
     unknown = [o for o in info.objectives if o not in pareto.DIRECTIONS and settings.get("directions") is None]
     if unknown:
-        raise UserError(f"{f}: objective {shorten(unknown[0])} has no known direction ({', '.join(pareto.DIRECTIONS)}); "
-                        "add `directions:`")
+        raise UserError(
+            f"{f}: objective {shorten(unknown[0])} has no known direction ({', '.join(pareto.DIRECTIONS)}); "
+            "add `directions:`"
+        )
     if len(info.directions) != len(info.objectives) or set(info.directions) - {"max", "min"}:
-        raise UserError(f"{f}: directions {shorten(settings.get('directions'))} do not match objectives "
-                        f"{shorten(info.objectives)} (one of max/min each)")
+        raise UserError(
+            f"{f}: directions {shorten(settings.get('directions'))} do not match objectives "
+            f"{shorten(info.objectives)} (one of max/min each)"
+        )
     return info
 
 
 # ---- the Optuna storage --------------------------------------------------------------------
+
 
 def _quiet_optuna() -> Any:
     import optuna
@@ -185,9 +237,11 @@ def _storage_errors(info: StudyInfo) -> Iterator[None]:
     except (StorageInternalError, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error) as e:
         cause = e.__cause__ or e.__context__ or e
         why = re.sub(r"^\([\w.]+\)\s*", "", _first_line(cause))  # sqlalchemy's "(sqlite3.DatabaseError) "
-        raise UserError(f"{where} cannot be read as an Optuna storage ({why}): it is corrupt or "
-                        f"truncated; restore it from a copy (results.csv holds the last table written from "
-                        f"it)") from None
+        raise UserError(
+            f"{where} cannot be read as an Optuna storage ({why}): it is corrupt or "
+            f"truncated; restore it from a copy (results.csv holds the last table written from "
+            f"it)"
+        ) from None
 
 
 def open_storage(info: StudyInfo) -> Any | None:
@@ -204,11 +258,15 @@ def open_storage(info: StudyInfo) -> Any | None:
         except OSError as e:
             raise UserError(f"{f} cannot be read ({e.strerror})") from None
         if not head:
-            raise UserError(f"{f} is empty (0 bytes): the Optuna storage was truncated; restore it from a copy "
-                            "(results.csv holds the last table written from it)")
+            raise UserError(
+                f"{f} is empty (0 bytes): the Optuna storage was truncated; restore it from a copy "
+                "(results.csv holds the last table written from it)"
+            )
         if head != _SQLITE_MAGIC:
-            raise UserError(f"{f} is not an SQLite database (corrupt or overwritten); restore it from a copy "
-                            "(results.csv holds the last table written from it)")
+            raise UserError(
+                f"{f} is not an SQLite database (corrupt or overwritten); restore it from a copy "
+                "(results.csv holds the last table written from it)"
+            )
     optuna = _quiet_optuna()
     with _storage_errors(info):
         try:
@@ -217,8 +275,15 @@ def open_storage(info: StudyInfo) -> Any | None:
             raise UserError(f"{f or info.storage_url}: {_first_line(e)}") from None
 
 
-def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | None = None, *,
-        started: datetime | None = None, completed: datetime | None = None) -> dict[str, Any]:
+def row(
+    number: int,
+    rec: TrialRecord,
+    baseline: bool,
+    params: dict[str, Any] | None = None,
+    *,
+    started: datetime | None = None,
+    completed: datetime | None = None,
+) -> dict[str, Any]:
     """One row of a results table: a trial's number, its record, whether it is a baseline,
     the space's choices (``param_*``) and when it started and completed (``TIME_COLUMNS``).
     A value that is not finite is missing, as the record stores it (``TrialRecord.to_attrs``),
@@ -241,14 +306,29 @@ def row(number: int, rec: TrialRecord, baseline: bool, params: dict[str, Any] | 
 
 
 def _rows(study: Any, baseline: bool) -> list[dict[str, Any]]:
-    return [row(t.number, TrialRecord.from_attrs(t.user_attrs, t.state.name), baseline, t.params,
-                started=t.datetime_start, completed=t.datetime_complete)
-            for t in study.get_trials(deepcopy=False)]
+    return [
+        row(
+            t.number,
+            TrialRecord.from_attrs(t.user_attrs, t.state.name),
+            baseline,
+            t.params,
+            started=t.datetime_start,
+            completed=t.datetime_complete,
+        )
+        for t in study.get_trials(deepcopy=False)
+    ]
 
 
-def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[str], *,
-          confirm_rows: list[dict[str, Any]] = (), confirm_seeds: int = 0, base_seed: int = 0,
-          latencies: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
+def table(
+    rows: list[dict[str, Any]],
+    objectives: list[str],
+    directions: list[str],
+    *,
+    confirm_rows: list[dict[str, Any]] = (),
+    confirm_seeds: int = 0,
+    base_seed: int = 0,
+    latencies: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+) -> pd.DataFrame:
     """The results table of ``rows`` (``row`` dicts): the columns in order, search trials then
     baselines by number, genome columns, each trial's seeds (its own and its confirm runs'
     ``confirm_rows``: ``archlab.results.confirmed.COLUMNS``), the front marked on the mean over all
@@ -268,8 +348,9 @@ def table(rows: list[dict[str, Any]], objectives: list[str], directions: list[st
         df = latencies(df)
     df = confirmed.add_columns(df, confirm_rows)
     df["on_front"] = mark_front(df, objectives, directions)
-    df["front"] = confirmed.front_kind(df, confirm_rows, objectives, directions, extra=confirm_seeds,
-                                       base_seed=base_seed)
+    df["front"] = confirmed.front_kind(
+        df, confirm_rows, objectives, directions, extra=confirm_seeds, base_seed=base_seed
+    )
     df["indistinct_from"] = pd.Series([None] * len(df), index=df.index, dtype="object")
     df["distinguishable"] = pd.Series([None] * len(df), index=df.index, dtype="object")
     front = df[df["on_front"]]
@@ -293,9 +374,9 @@ def _genome_columns(df: pd.DataFrame) -> pd.DataFrame:
         for i, st in enumerate(g.stages, 1):
             row[f"stage{i}"] = st.letters
         counts = g.letter_counts()
-        for l, n in counts.items():
-            row[f"n_{l}"] = n
-            row[f"frac_{l}"] = n / g.depth
+        for letter, n in counts.items():
+            row[f"n_{letter}"] = n
+            row[f"frac_{letter}"] = n / g.depth
         row["depth"] = g.depth
         row["width"] = g.stages[0].width
         extra.append(row)
@@ -316,8 +397,14 @@ def load_results(study_dir: str | Path) -> tuple[pd.DataFrame, StudyInfo]:
                 if name in names:
                     rows += _rows(optuna.load_study(study_name=name, storage=storage), baseline)
             confirm_rows = _confirm_rows(optuna, storage, info.name, names)
-    return table(rows, info.objectives, info.directions, confirm_rows=confirm_rows, **confirm_settings(info),
-                 latencies=lambda df: remeasured(df, info.settings, info.dir)), info
+    return table(
+        rows,
+        info.objectives,
+        info.directions,
+        confirm_rows=confirm_rows,
+        **confirm_settings(info),
+        latencies=lambda df: remeasured(df, info.settings, info.dir),
+    ), info
 
 
 def confirm_settings(info: StudyInfo) -> dict[str, int]:
@@ -329,7 +416,10 @@ def confirm_settings(info: StudyInfo) -> dict[str, int]:
     s = info.settings
     recipe = s.get("recipe") if isinstance(s.get("recipe"), dict) else s
     n = s.get("confirm_seeds")
-    return {"confirm_seeds": confirmed.DEFAULT_SEEDS if n is None else int(n), "base_seed": int(recipe.get("seed") or 0)}
+    return {
+        "confirm_seeds": confirmed.DEFAULT_SEEDS if n is None else int(n),
+        "base_seed": int(recipe.get("seed") or 0),
+    }
 
 
 def load_confirm_rows(study_dir: str | Path) -> list[dict[str, Any]]:
@@ -351,6 +441,7 @@ def _confirm_rows(optuna: Any, storage: Any, name: str, names: set[str]) -> list
 
 
 # ---- what a table says -----------------------------------------------------------------------
+
 
 def finished(df: pd.DataFrame) -> pd.DataFrame:
     """Trials whose objectives count: trained to the end or stopped early by ASHA."""
@@ -379,18 +470,25 @@ def find_trial(df: pd.DataFrame, text: str) -> Any:
     if not hits:
         names = list(df["trial"])
         shown = ", ".join(names[:8]) + (", ..." if len(names) > 8 else "")
-        raise UserError(f"--trial {shorten(key)}: no such trial in the study ({len(names)} trials: {shown or 'none'}); "
-                        "give a trial number as the report and the search print it")
+        raise UserError(
+            f"--trial {shorten(key)}: no such trial in the study ({len(names)} trials: {shown or 'none'}); "
+            "give a trial number as the report and the search print it"
+        )
     which = ", ".join(df.loc[hits, "trial"])
     if len(by_name) and len(by_ray):
-        raise UserError(f"--trial {shorten(key)} is ambiguous: trial number {key} and the Ray trial id of trial(s) "
-                        f"{which}; give the trial number of the one you mean")
-    raise UserError(f"--trial {shorten(key)} is ambiguous: the Ray trial id is shared by {len(hits)} trials ({which}: "
-                    "proposals rejected or repeated within one Ray trial); give the trial number")
+        raise UserError(
+            f"--trial {shorten(key)} is ambiguous: trial number {key} and the Ray trial id of trial(s) "
+            f"{which}; give the trial number of the one you mean"
+        )
+    raise UserError(
+        f"--trial {shorten(key)} is ambiguous: the Ray trial id is shared by {len(hits)} trials ({which}: "
+        "proposals rejected or repeated within one Ray trial); give the trial number"
+    )
 
 
-def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: list[str],
-                        reference_point: list[float] | None = None) -> dict[str, Any]:
+def hypervolume_summary(
+    df: pd.DataFrame, objectives: list[str], directions: list[str], reference_point: list[float] | None = None
+) -> dict[str, Any]:
     """What front.yaml holds: the objectives, and over the full-budget SEARCH trials (baselines
     are shown beside the front, never part of it) the reference point (study.yaml's, else
     ``pareto.reference_point``), the hypervolume and the front's size, on each point's mean
@@ -418,7 +516,7 @@ def hypervolume_summary(df: pd.DataFrame, objectives: list[str], directions: lis
 
 
 def letters_summary(df: pd.DataFrame) -> str:
-    return " ".join(f"{l}:{int(df[f'n_{l}'].sum())}" for l in LETTERS if f"n_{l}" in df)
+    return " ".join(f"{letter}:{int(df[f'n_{letter}'].sum())}" for letter in LETTERS if f"n_{letter}" in df)
 
 
 def _first_line(e: BaseException) -> str:

@@ -51,8 +51,13 @@ def _read(path: Path) -> dict[str, Any]:
         return {}
 
 
-def measure(wanted: dict[str, tuple[str, Any, tuple[Any, str, str, int]]], path: Path,
-            echo: Callable[[str], None], rounds: int, before: Callable[[], None] | None = None) -> dict[str, Any]:
+def measure(
+    wanted: dict[str, tuple[str, Any, tuple[Any, str, str, int]]],
+    path: Path,
+    echo: Callable[[str], None],
+    rounds: int,
+    before: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """The cache at ``path`` with every key of ``wanted`` (-> genome, clip, how) measured:
     the missing ones in ``rounds`` shuffled passes, one genome at a time."""
     import torch
@@ -66,8 +71,10 @@ def measure(wanted: dict[str, tuple[str, Any, tuple[Any, str, str, int]]], path:
         return cache
     if before is not None:
         before()
-    echo(f"latencies of {len(todo)} genomes measured again, {rounds} pass{'es' if rounds != 1 else ''} in shuffled "
-         f"orders, one genome at a time (the trials measured theirs beside another trial's training) -> {path}")
+    echo(
+        f"latencies of {len(todo)} genomes measured again, {rounds} pass{'es' if rounds != 1 else ''} in shuffled "
+        f"orders, one genome at a time (the trials measured theirs beside another trial's training) -> {path}"
+    )
     threads = torch.get_num_threads()
     passes: dict[str, list[float]] = {k: [] for k in todo}
     try:
@@ -77,8 +84,16 @@ def measure(wanted: dict[str, tuple[str, Any, tuple[Any, str, str, int]]], path:
             for k in order:
                 g, clip, (form, runtime, device, runs) = wanted[k]
                 torch.set_num_threads(form.threads or 1)
-                lat = profile.latency(parse(g), clip, device=device, batch=1, runs=runs,
-                                      cache=profile.ProfileCache(), form=form, runtime=runtime)  # never a hit
+                lat = profile.latency(
+                    parse(g),
+                    clip,
+                    device=device,
+                    batch=1,
+                    runs=runs,
+                    cache=profile.ProfileCache(),
+                    form=form,
+                    runtime=runtime,
+                )  # never a hit
                 passes[k].append(lat.median_ms)
     finally:
         torch.set_num_threads(threads)
@@ -87,8 +102,10 @@ def measure(wanted: dict[str, tuple[str, Any, tuple[Any, str, str, int]]], path:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(cache, indent=1, sort_keys=True) + "\n")
     spread = [max(v) / min(v) for v in passes.values()]
-    echo(f"latencies measured again: the slowest pass / the fastest, median {statistics.median(spread):.2f}x, "
-         f"worst {max(spread):.2f}x (each genome's latency is its fastest pass)")
+    echo(
+        f"latencies measured again: the slowest pass / the fastest, median {statistics.median(spread):.2f}x, "
+        f"worst {max(spread):.2f}x (each genome's latency is its fastest pass)"
+    )
     return cache
 
 
@@ -101,13 +118,20 @@ def _view(df: pd.DataFrame, cache: dict[str, Any], key_of: Callable[[str], str])
         view[AS_SEARCHED] = view["latency_ms"]
     rows = view["status"].isin((*FINISHED, Status.REPEAT.value))
     keys = [key_of(str(g)) for g in view.loc[rows, "genome"]]
-    view.loc[rows, "latency_ms"] = [cache[k]["median_ms"] if k in cache else v
-                                    for k, v in zip(keys, view.loc[rows, "latency_ms"])]
+    view.loc[rows, "latency_ms"] = [
+        cache[k]["median_ms"] if k in cache else v for k, v in zip(keys, view.loc[rows, "latency_ms"])
+    ]
     return view
 
 
-def remeasure_search(df: pd.DataFrame, settings: dict[str, Any], clip: Any, study_dir: Path,
-                     echo: Callable[[str], None] = print, rounds: int = ROUNDS) -> None:
+def remeasure_search(
+    df: pd.DataFrame,
+    settings: dict[str, Any],
+    clip: Any,
+    study_dir: Path,
+    echo: Callable[[str], None] = print,
+    rounds: int = ROUNDS,
+) -> None:
     """Measure again the latency of every finished trial of one search (``df``: its table,
     ``settings``: its study.yaml settings), into ``study_dir / CACHE_FILE``. Run by the
     driver while no trial runs; Ray stays up (its idle workers take no CPU)."""
@@ -139,8 +163,8 @@ def apply(df: pd.DataFrame, clip: Any, study_dir: Path) -> pd.DataFrame:
 def remeasured(df: pd.DataFrame, settings: dict[str, Any], study_dir: Path) -> pd.DataFrame:
     """``apply`` at the clip of the study's stored recipe (``settings``: its study.yaml); a
     study without a readable recipe keeps its trials' own latencies."""
-    from ..util.errors import UserError
     from ..training.recipe import ProxyRecipe
+    from ..util.errors import UserError
 
     recipe = settings.get("recipe")
     if not isinstance(recipe, dict):
@@ -152,9 +176,15 @@ def remeasured(df: pd.DataFrame, settings: dict[str, Any], study_dir: Path) -> p
     return apply(df, clip, study_dir)
 
 
-def remeasure(tables: dict[str, pd.DataFrame], settings: dict[str, dict[str, Any]], clips: dict[str, Any],
-              cache_dir: Path, echo: Callable[[str], None] = print, rounds: int = ROUNDS,
-              before: Callable[[], None] | None = None) -> dict[str, pd.DataFrame]:
+def remeasure(
+    tables: dict[str, pd.DataFrame],
+    settings: dict[str, dict[str, Any]],
+    clips: dict[str, Any],
+    cache_dir: Path,
+    echo: Callable[[str], None] = print,
+    rounds: int = ROUNDS,
+    before: Callable[[], None] | None = None,
+) -> dict[str, pd.DataFrame]:
     """Each table with ``latency_ms`` of its finished trials (full budget or stopped) measured
     again; the trial's own value moves to ``latency_ms_as_searched``. ``settings``: each
     search's stored settings (latency_form, latency_runtime, cpus_per_trial, latency_runs);
@@ -164,8 +194,12 @@ def remeasure(tables: dict[str, pd.DataFrame], settings: dict[str, dict[str, Any
     from ..measure.latency_rule import latency_setup
 
     how = {label: latency_setup(settings[label]) for label in tables}  # each search's own, read once
-    wanted = {key(str(g), clips[label], how[label]): (str(g), clips[label], how[label])
-              for label, df in tables.items() for g in df.loc[df["status"].isin(FINISHED), "genome"]}
+    wanted = {
+        key(str(g), clips[label], how[label]): (str(g), clips[label], how[label])
+        for label, df in tables.items()
+        for g in df.loc[df["status"].isin(FINISHED), "genome"]
+    }
     cache = measure(wanted, cache_dir / CACHE_FILE, echo, rounds, before=before)
-    return {label: _view(df, cache, lambda g, label=label: key(g, clips[label], how[label]))
-            for label, df in tables.items()}
+    return {
+        label: _view(df, cache, lambda g, label=label: key(g, clips[label], how[label])) for label, df in tables.items()
+    }

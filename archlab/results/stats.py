@@ -16,9 +16,38 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 # Two-sided 95% Student t quantiles t_{0.975, df} for df = 1..30 (standard tables).
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-         2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-         2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+_T975 = (
+    12.706,
+    4.303,
+    3.182,
+    2.776,
+    2.571,
+    2.447,
+    2.365,
+    2.306,
+    2.262,
+    2.228,
+    2.201,
+    2.179,
+    2.160,
+    2.145,
+    2.131,
+    2.120,
+    2.110,
+    2.101,
+    2.093,
+    2.086,
+    2.080,
+    2.074,
+    2.069,
+    2.064,
+    2.060,
+    2.056,
+    2.052,
+    2.048,
+    2.045,
+    2.042,
+)
 _Z975 = 1.959964
 
 
@@ -30,7 +59,7 @@ def t975(df: int) -> float:
     if df <= len(_T975):
         return _T975[df - 1]
     z = _Z975
-    return z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
 
 
 def ranks(x: Sequence[float]) -> list[float]:
@@ -98,8 +127,9 @@ def kendall_tau_b(x: Sequence[float], y: Sequence[float]) -> float:
     return (conc - disc) / denom
 
 
-def mean_over_seed_pairs(by_seed: Sequence[Sequence[float]],
-                         corr: Callable[[Sequence[float], Sequence[float]], float]) -> float:
+def mean_over_seed_pairs(
+    by_seed: Sequence[Sequence[float]], corr: Callable[[Sequence[float], Sequence[float]], float]
+) -> float:
     """Seed-to-seed agreement: ``by_seed[s][g]`` is genome g's score under seed s; the mean
     of ``corr`` over all pairs of seeds (nan pairs left out; nan with fewer than 2 seeds)."""
     values = [corr(a, b) for a, b in itertools.combinations(by_seed, 2)]
@@ -161,8 +191,9 @@ class SeparatedPairs:
         return self.agree / self.pairs if self.pairs else math.nan
 
 
-def separated_pairs(proxy_means: Sequence[float], ref_runs: Sequence[Sequence[float]], n_val: int,
-                    z: float = 2.0) -> SeparatedPairs:
+def separated_pairs(
+    proxy_means: Sequence[float], ref_runs: Sequence[Sequence[float]], n_val: int, z: float = 2.0
+) -> SeparatedPairs:
     """Concordance of ``proxy_means`` with the reference on the pairs it separates.
 
     ``ref_runs[g]`` are genome g's reference accuracies (one per seed, all scored on the same
@@ -233,11 +264,11 @@ def difference(a: Sequence[float], b: Sequence[float]) -> Interval:
     diff = ia.mean - ib.mean
     if len(a) < 2 or len(b) < 2:
         return Interval(min(len(a), len(b)), diff, math.nan, math.nan)
-    va, vb = ia.std ** 2 / len(a), ib.std ** 2 / len(b)
+    va, vb = ia.std**2 / len(a), ib.std**2 / len(b)
     se = math.sqrt(va + vb)
     if se == 0:
         return Interval(min(len(a), len(b)), diff, 0.0, math.nan)
-    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    df = (va + vb) ** 2 / (va**2 / (len(a) - 1) + vb**2 / (len(b) - 1))
     return Interval(min(len(a), len(b)), diff, se, t975(max(1, math.floor(df))) * se)
 
 

@@ -24,5 +24,14 @@ from .config import SearchConfig, SearchOutcome, check_environment
 from .driver import baseline_genomes, search, shutdown
 from .studydir import StudyLock, prepare_study, write_settings
 
-__all__ = ["SearchConfig", "SearchOutcome", "StudyLock", "baseline_genomes", "check_environment", "prepare_study",
-           "search", "shutdown", "write_settings"]
+__all__ = [
+    "SearchConfig",
+    "SearchOutcome",
+    "StudyLock",
+    "baseline_genomes",
+    "check_environment",
+    "prepare_study",
+    "search",
+    "shutdown",
+    "write_settings",
+]

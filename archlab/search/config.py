@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..training.recipe import ProxyRecipe
 from ..util.errors import UserError, shorten
 from ..util.outdir import writable_folder
-from ..training.recipe import ProxyRecipe
 
 SAMPLERS = ("nsga2", "tpe", "random")
 SCHEDULERS = ("asha", "mo-asha")
@@ -106,8 +106,9 @@ class SearchConfig:
             raise UserError(f"--data {self.data} needs --data-root PATH")
         if self.data == "synthetic" and self.data_root:
             raise UserError("--data-root: the synthetic dataset is generated in memory and takes no root")
-        if not isinstance(self.data_opts, Mapping) or not all(isinstance(k, str) and k.isidentifier()
-                                                              for k in self.data_opts):
+        if not isinstance(self.data_opts, Mapping) or not all(
+            isinstance(k, str) and k.isidentifier() for k in self.data_opts
+        ):
             raise UserError(f"--data-opt must be KEY=VALUE pairs (got {_show(self.data_opts)})")
         object.__setattr__(self, "data_opts", dict(self.data_opts))
         from ..results.reader import parse_objectives  # noqa: PLC0415 - pandas, only when a config is built

@@ -40,8 +40,9 @@ class ConfirmRuns(FixedGenomes):
         super().__init__(genomes=[], study=study, objectives=objectives)
         self.runs = list(runs)
         # a run a killed driver left RUNNING continues under its own number, from its last epoch
-        self.left = {(t.user_attrs.get("confirm_of"), tuple(t.user_attrs.get("seeds") or ())): t
-                     for t in unfinished(study)}
+        self.left = {
+            (t.user_attrs.get("confirm_of"), tuple(t.user_attrs.get("seeds") or ())): t for t in unfinished(study)
+        }
 
     def suggest(self, trial_id: str) -> dict | None:
         if trial_id in self.ot_trials:
@@ -53,32 +54,55 @@ class ConfirmRuns(FixedGenomes):
         ot = self.study.ask() if frozen is None else reattach(self.study, frozen)
         for k, v in (("confirm_of", number), ("seeds", [seed]), ("genome", genome)):
             ot.set_user_attr(k, v)
-        config = {"genome": genome, "_seed": seed, "_label": f"confirm #{number}",
-                  "_work": work_dir("confirm", ot.number)}
+        config = {
+            "genome": genome,
+            "_seed": seed,
+            "_label": f"confirm #{number}",
+            "_work": work_dir("confirm", ot.number),
+        }
         self.ot_trials[trial_id] = (ot, config)
         return config
 
 
-def run_confirm(cfg: Any, study_dir: Path, *, storage: Any, directions: list[str], objectives: list[str],
-                launch: Callable[[str, Any, int, list], None], echo: Callable[[str], None]) -> bool:
+def run_confirm(
+    cfg: Any,
+    study_dir: Path,
+    *,
+    storage: Any,
+    directions: list[str],
+    objectives: list[str],
+    launch: Callable[[str, Any, int, list], None],
+    echo: Callable[[str], None],
+) -> bool:
     """Run the confirm step to the end; True if it was interrupted (runs left to do).
     ``launch(name, searcher, num_samples, callbacks)`` runs one Ray Tune experiment without a
     scheduler (the driver's ``tune_run``: this module does not import the driver)."""
     name = study_dir.name
-    cstudy = optuna.create_study(study_name=name + SUFFIX, storage=storage, load_if_exists=True,
-                                 directions=["maximize" if d == "max" else "minimize" for d in directions])
+    cstudy = optuna.create_study(
+        study_name=name + SUFFIX,
+        storage=storage,
+        load_if_exists=True,
+        directions=["maximize" if d == "max" else "minimize" for d in directions],
+    )
     rounds = len(load_results(study_dir)[0]) + 1  # each round confirms a new point: a bound, never reached
     for round_ in range(1, rounds + 1):
         df, _ = load_results(study_dir)
-        todo = plan(df, load_confirm_rows(study_dir), objectives, directions, extra=cfg.confirm_seeds,
-                    base_seed=cfg.recipe.seed)
+        todo = plan(
+            df, load_confirm_rows(study_dir), objectives, directions, extra=cfg.confirm_seeds, base_seed=cfg.recipe.seed
+        )
         if not todo:
             return False
         points = sorted({n for n, _, _ in todo})
-        echo(f"confirm step{f' (round {round_})' if round_ > 1 else ''}: {len(points)} front point(s) "
-             f"(#{', #'.join(map(str, points))}) x {cfg.confirm_seeds} more seed(s): {len(todo)} run(s)")
-        launch(f"{name}-confirm", ConfirmRuns(runs=todo, study=cstudy, objectives=objectives),
-               len(todo), [Progress(echo=echo, total=len(todo), label="confirm", epochs=cfg.recipe.epochs)])
+        echo(
+            f"confirm step{f' (round {round_})' if round_ > 1 else ''}: {len(points)} front point(s) "
+            f"(#{', #'.join(map(str, points))}) x {cfg.confirm_seeds} more seed(s): {len(todo)} run(s)"
+        )
+        launch(
+            f"{name}-confirm",
+            ConfirmRuns(runs=todo, study=cstudy, objectives=objectives),
+            len(todo),
+            [Progress(echo=echo, total=len(todo), label="confirm", epochs=cfg.recipe.epochs)],
+        )
         ended = attempted(load_confirm_rows(study_dir))
         if any((n, s) not in ended for n, _, s in todo):
             return True

@@ -18,16 +18,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..util.errors import UserError
 from ..model.genome import Genome, parse
-from ..results.record import FINISHED, Status
 from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
+from ..results.record import Status
 from ..results.writers import write_tables
+from ..util.errors import UserError
 from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
-TRIAL_SETTINGS = ("space", "data", "data_root", "data_opts", "cpus_per_trial", "gpus_per_trial", "max_gmacs",
-                  "max_params", "latency_runs", "workers", "train_form", "latency_form", "latency_runtime", "seeds")
+TRIAL_SETTINGS = (
+    "space",
+    "data",
+    "data_root",
+    "data_opts",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_gmacs",
+    "max_params",
+    "latency_runs",
+    "workers",
+    "train_form",
+    "latency_form",
+    "latency_runtime",
+    "seeds",
+)
 
 
 def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
@@ -56,8 +70,9 @@ def init_ray(cfg: SearchConfig) -> float:
     t0 = time.perf_counter()
     if ray.is_initialized():
         return 0.0
-    kwargs: dict[str, Any] = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
-                                  configure_logging=True)
+    kwargs: dict[str, Any] = dict(
+        include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True
+    )
     try:
         if cfg.address:
             ray.init(address=cfg.address, **kwargs)
@@ -150,13 +165,22 @@ def tune_run(cfg: SearchConfig, study_dir: Path, run: TuneRun, concurrency: int,
         # reuse_actors: a new trial runs in a finished trial's worker process instead of a
         # fresh one, saving the process start and imports (~2.5 s per trial, measured on
         # the default run, 12% of a short proxy trial).
-        tune_config=tune.TuneConfig(search_alg=run.searcher, scheduler=run.scheduler, num_samples=run.num_samples,
-                                    max_concurrent_trials=concurrency, reuse_actors=True),
-        run_config=tune.RunConfig(name=_new_run_name(study_dir, run.name), storage_path=str(study_dir.resolve() / "ray"),
-                                  verbose=0, callbacks=run.callbacks,
-                                  # a worker that dies (killed, out of host memory) is started again
-                                  # up to WORKER_RETRIES times; it resumes from its trial's last epoch
-                                  failure_config=tune.FailureConfig(max_failures=WORKER_RETRIES)),
+        tune_config=tune.TuneConfig(
+            search_alg=run.searcher,
+            scheduler=run.scheduler,
+            num_samples=run.num_samples,
+            max_concurrent_trials=concurrency,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=_new_run_name(study_dir, run.name),
+            storage_path=str(study_dir.resolve() / "ray"),
+            verbose=0,
+            callbacks=run.callbacks,
+            # a worker that dies (killed, out of host memory) is started again
+            # up to WORKER_RETRIES times; it resumes from its trial's last epoch
+            failure_config=tune.FailureConfig(max_failures=WORKER_RETRIES),
+        ),
     )
     return tuner.fit()
 
@@ -183,8 +207,10 @@ def baseline_genomes(g: Genome) -> list[tuple[str, str]]:
     out = []
     for label, cycle in (("pure A", "A"), ("pure B", "B"), ("pure C", "C"), ("2D", "2"), ("A->B->C", "ABC")):
         letters = p3d_letters(depths, cycle=cycle, n_2d_stages=1 if len(depths) > 1 else 0).split("|")
-        stages = tuple(s.__class__(letters=l, width=s.width, stride=s.stride, temporal=s.temporal)
-                       for s, l in zip(g.stages, letters))
+        stages = tuple(
+            s.__class__(letters=letters_of_stage, width=s.width, stride=s.stride, temporal=s.temporal)
+            for s, letters_of_stage in zip(g.stages, letters)
+        )
         out.append((label, str(g.with_(stages=stages, family="bottleneck"))))
     return out
 
@@ -194,13 +220,13 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     anything is written; every outcome is in optuna.db before the next trial starts, and
     tables are rewritten at the end even after an interrupt."""
     import optuna
-    from ray import tune
+
+    from .optuna_search import DefineByRun, RecordingOptunaSearch
+    from .optuna_trials import unfinished
 
     # Deferred: the searchers subclass Ray's classes, and `import archlab.search` (which the
     # studies and the CLI's parser do) must not pay for importing Ray.
     from .orphans import end_orphans
-    from .optuna_search import DefineByRun, RecordingOptunaSearch
-    from .optuna_trials import unfinished
     from .progress import Progress
     from .samplers import make_sampler
 
@@ -228,32 +254,52 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         info = load_study_info(study_dir)
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = optuna.storages.RDBStorage(info.storage_url)
-        study = optuna.create_study(study_name=name, storage=storage, directions=[
-            "maximize" if d == "max" else "minimize" for d in directions], load_if_exists=True)
+        study = optuna.create_study(
+            study_name=name,
+            storage=storage,
+            directions=["maximize" if d == "max" else "minimize" for d in directions],
+            load_if_exists=True,
+        )
         done_before = count(study).counted
         requeue = unfinished(study)
         todo = cfg.trials - done_before
         r = cfg.recipe
-        echo(f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {'x'.join(map(str, r.clip))}  ·  "
-             f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}  ·  "
-             f"trains in {cfg.train_form}, latency in {cfg.latency_runtime} {cfg.latency_form}")
-        echo(f"{'resuming: ' + str(done_before) + ' trials already done, ' if resumed else ''}"
-             f"{max(todo, 0)} trials to run, {concurrency} at a time, {r.epochs} epochs each "
-             f"({'ASHA on val_top1' if cfg.scheduler == 'asha' else 'MO-ASHA on ' + ' & '.join(objectives)}, "
-             f"grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s")
+        echo(
+            f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {'x'.join(map(str, r.clip))}  ·  "
+            f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}  ·  "
+            f"trains in {cfg.train_form}, latency in {cfg.latency_runtime} {cfg.latency_form}"
+        )
+        echo(
+            f"{'resuming: ' + str(done_before) + ' trials already done, ' if resumed else ''}"
+            f"{max(todo, 0)} trials to run, {concurrency} at a time, {r.epochs} epochs each "
+            f"({'ASHA on val_top1' if cfg.scheduler == 'asha' else 'MO-ASHA on ' + ' & '.join(objectives)}, "
+            f"grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s"
+        )
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0:
             define = DefineByRun(space=cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params, clip=r.clip)
-            searcher = RecordingOptunaSearch(define=define, objectives=objectives, directions=directions,
-                                             sampler=make_sampler(cfg.sampler, r.seed, cfg.trials), storage=storage,
-                                             study_name=name, budget=cfg.trials, proposed=done_before,
-                                             requeue=requeue, echo=echo)
+            searcher = RecordingOptunaSearch(
+                define=define,
+                objectives=objectives,
+                directions=directions,
+                sampler=make_sampler(cfg.sampler, r.seed, cfg.trials),
+                storage=storage,
+                study_name=name,
+                budget=cfg.trials,
+                proposed=done_before,
+                requeue=requeue,
+                echo=echo,
+            )
             scheduler = _scheduler(cfg, objectives, directions)
             # Rejected genomes end at once and do not count: allow for many of them.
-            run = TuneRun(name=f"{name}-t{cfg.trials}", searcher=searcher, num_samples=cfg.trials * 10,
-                          scheduler=scheduler,
-                          callbacks=[Progress(echo=echo, total=todo, label="trial", epochs=r.epochs), *wandb_cb])
+            run = TuneRun(
+                name=f"{name}-t{cfg.trials}",
+                searcher=searcher,
+                num_samples=cfg.trials * 10,
+                scheduler=scheduler,
+                callbacks=[Progress(echo=echo, total=todo, label="trial", epochs=r.epochs), *wandb_cb],
+            )
             tune_run(cfg, study_dir, run, concurrency, res)
             exhausted = searcher.exhausted
         n = count(study)
@@ -264,33 +310,59 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             from .confirm import run_confirm
 
             def launch(run_name: str, searcher: Any, n: int, callbacks: list) -> None:
-                tune_run(cfg, study_dir, TuneRun(name=run_name, searcher=searcher, num_samples=n, scheduler=None,
-                                                 callbacks=callbacks), concurrency, res)
+                tune_run(
+                    cfg,
+                    study_dir,
+                    TuneRun(name=run_name, searcher=searcher, num_samples=n, scheduler=None, callbacks=callbacks),
+                    concurrency,
+                    res,
+                )
 
-            interrupted = run_confirm(cfg, study_dir, storage=storage, directions=directions, objectives=objectives,
-                                      launch=launch, echo=echo)
+            interrupted = run_confirm(
+                cfg, study_dir, storage=storage, directions=directions, objectives=objectives, launch=launch, echo=echo
+            )
 
         if cfg.baselines and not interrupted:
-            interrupted = _run_baselines(cfg, study_dir, storage=storage, directions=directions,
-                                         objectives=objectives, slots=(concurrency, res), wandb_cb=wandb_cb, echo=echo)
+            interrupted = _run_baselines(
+                cfg,
+                study_dir,
+                storage=storage,
+                directions=directions,
+                objectives=objectives,
+                slots=(concurrency, res),
+                wandb_cb=wandb_cb,
+                echo=echo,
+            )
             if not interrupted:
                 _remeasure_latencies(cfg, study_dir, objectives, echo)  # the baselines' genomes
         df, _, hv = write_tables(study_dir)
         _finish_wandb(wandb_cb, df, hv)
-    return SearchOutcome(study_dir=study_dir, interrupted=interrupted, finished=n.finished, failed=n.failed,
-                         rejected=n.not_trained, repeated=n.repeats, wall_s=time.perf_counter() - t_start,
-                         ray_start_s=ray_start, hypervolume=hv.get("hypervolume"), concurrency=concurrency)
+    return SearchOutcome(
+        study_dir=study_dir,
+        interrupted=interrupted,
+        finished=n.finished,
+        failed=n.failed,
+        rejected=n.not_trained,
+        repeated=n.repeats,
+        wall_s=time.perf_counter() - t_start,
+        ray_start_s=ray_start,
+        hypervolume=hv.get("hypervolume"),
+        concurrency=concurrency,
+    )
 
 
-def _remeasure_latencies(cfg: SearchConfig, study_dir: Path, objectives: list[str],
-                         echo: Callable[[str], None]) -> None:
+def _remeasure_latencies(
+    cfg: SearchConfig, study_dir: Path, objectives: list[str], echo: Callable[[str], None]
+) -> None:
     """Every trained genome's latency measured again while no trial runs (``archlab.results.remeasure``);
     the tables read from the study use them from here on. Only genomes not measured yet."""
     if "latency_ms" not in objectives or cfg.latency_passes <= 0:
         return
     if cfg.address:
-        echo("latencies: the trials' own (each measured on its node; on a cluster they are not measured "
-             "again on the driver's machine)")
+        echo(
+            "latencies: the trials' own (each measured on its node; on a cluster they are not measured "
+            "again on the driver's machine)"
+        )
         return
     if cfg.gpus_per_trial > 0:
         import torch
@@ -298,8 +370,8 @@ def _remeasure_latencies(cfg: SearchConfig, study_dir: Path, objectives: list[st
         if not torch.cuda.is_available():
             echo("latencies: the trials' own (measured on their GPUs; this driver sees none)")
             return
-    from ..results.remeasure import remeasure_search
     from ..results.reader import load_results
+    from ..results.remeasure import remeasure_search
 
     df, info = load_results(study_dir)
     remeasure_search(df, info.settings, cfg.recipe.clip, study_dir, echo, rounds=cfg.latency_passes)
@@ -314,14 +386,25 @@ def _scheduler(cfg: SearchConfig, objectives: list[str], directions: list[str]) 
     r = cfg.recipe
     grace = min(cfg.grace_epochs, r.epochs)
     if cfg.scheduler == "mo-asha":
-        return MOASHAScheduler(metrics=objectives, modes=directions, time_attr="epochs", max_t=r.epochs, grace=grace,
-                               eta=2)
-    return ASHAScheduler(metric="val_top1", mode="max", max_t=r.epochs, grace_period=grace, reduction_factor=2,
-                         time_attr="epochs")
+        return MOASHAScheduler(
+            metrics=objectives, modes=directions, time_attr="epochs", max_t=r.epochs, grace=grace, eta=2
+        )
+    return ASHAScheduler(
+        metric="val_top1", mode="max", max_t=r.epochs, grace_period=grace, reduction_factor=2, time_attr="epochs"
+    )
 
 
-def _run_baselines(cfg: SearchConfig, study_dir: Path, *, storage: Any, directions: list[str], objectives: list[str],
-                   slots: tuple[int, dict], wandb_cb: list, echo: Callable[[str], None]) -> bool:
+def _run_baselines(
+    cfg: SearchConfig,
+    study_dir: Path,
+    *,
+    storage: Any,
+    directions: list[str],
+    objectives: list[str],
+    slots: tuple[int, dict],
+    wandb_cb: list,
+    echo: Callable[[str], None],
+) -> bool:
     import optuna
 
     from ..results.pareto import knee_point
@@ -336,18 +419,28 @@ def _run_baselines(cfg: SearchConfig, study_dir: Path, *, storage: Any, directio
         echo("baselines: skipped (no finished search trial to take the skeleton from)")
         return False
     knee = parse(search_df.loc[knee_point(search_df, objectives, directions), "genome"])
-    bstudy = optuna.create_study(study_name=name + BASELINE_SUFFIX, storage=storage, load_if_exists=True,
-                                 directions=["maximize" if d == "max" else "minimize" for d in directions])
-    done = {t.user_attrs.get("label") for t in bstudy.get_trials(deepcopy=False)
-            if t.state != optuna.trial.TrialState.RUNNING}
-    todo = [(l, g) for l, g in baseline_genomes(knee) if l not in done]
+    bstudy = optuna.create_study(
+        study_name=name + BASELINE_SUFFIX,
+        storage=storage,
+        load_if_exists=True,
+        directions=["maximize" if d == "max" else "minimize" for d in directions],
+    )
+    done = {
+        t.user_attrs.get("label")
+        for t in bstudy.get_trials(deepcopy=False)
+        if t.state != optuna.trial.TrialState.RUNNING
+    }
+    todo = [(label, g) for label, g in baseline_genomes(knee) if label not in done]
     if not todo:
         return False
-    echo(f"baselines on the knee point's skeleton ({knee}): {', '.join(l for l, _ in todo)}")
-    run = TuneRun(name=name + "-baselines", searcher=FixedGenomes(genomes=todo, study=bstudy, objectives=objectives),
-                  num_samples=len(todo), scheduler=None,
-                  callbacks=[Progress(echo=echo, total=len(todo), label="baseline", epochs=cfg.recipe.epochs),
-                             *wandb_cb])
+    echo(f"baselines on the knee point's skeleton ({knee}): {', '.join(label for label, _ in todo)}")
+    run = TuneRun(
+        name=name + "-baselines",
+        searcher=FixedGenomes(genomes=todo, study=bstudy, objectives=objectives),
+        num_samples=len(todo),
+        scheduler=None,
+        callbacks=[Progress(echo=echo, total=len(todo), label="baseline", epochs=cfg.recipe.epochs), *wandb_cb],
+    )
     tune_run(cfg, study_dir, run, *slots)
     n = count(bstudy)
     return n.running > 0 or n.counted < len(todo) + len(done)

@@ -26,5 +26,6 @@ def bind_local_cluster_to_loopback() -> None:
 
 def restore_cluster_default() -> None:
     # PRIVATE (checked: ray 2.60): see bind_local_cluster_to_loopback.
-    ray_constants.ENABLE_RAY_CLUSTER = ray_constants.env_bool(ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR,
-                                                              not ray_constants.IS_WINDOWS_OR_OSX)
+    ray_constants.ENABLE_RAY_CLUSTER = ray_constants.env_bool(
+        ray_constants.ENABLE_RAY_CLUSTERS_ENV_VAR, not ray_constants.IS_WINDOWS_OR_OSX
+    )

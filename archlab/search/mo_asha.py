@@ -23,8 +23,9 @@ from .rungs import STOP, Rungs
 class MOASHAScheduler(FIFOScheduler):
     """Keyword-only and validated before Ray sees it (``Rungs`` raises UserError)."""
 
-    def __init__(self, *, metrics: Sequence[str], modes: Sequence[str], time_attr: str, max_t: int,
-                 grace: int, eta: float = 2.0):
+    def __init__(
+        self, *, metrics: Sequence[str], modes: Sequence[str], time_attr: str, max_t: int, grace: int, eta: float = 2.0
+    ):
         if len(metrics) != len(modes) or len(metrics) < 2:
             raise ValueError(f"MO-ASHA needs >= 2 metrics with one mode each, got {metrics} / {modes}")
         self._rungs = Rungs(grace=grace, max_t=max_t, eta=eta, directions=modes)

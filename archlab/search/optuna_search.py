@@ -23,7 +23,7 @@ from ..model.genome import parse
 from ..results.record import FINISHED, Status, TrialRecord
 from ..spaces import load_space
 from ..util.errors import UserError
-from .optuna_trials import reattach, unfinished, work_dir, write_record
+from .optuna_trials import reattach, work_dir, write_record
 
 MAX_REJECTIONS_IN_A_ROW = 1000
 MAX_REPEATS_IN_A_ROW = 100  # a space smaller than the budget: stop instead of looping
@@ -36,8 +36,7 @@ class DefineByRun:
     """The space as Optuna's define-by-run function, plus the constraint check, run in the
     driver. A class (not a closure) because Ray pickles the searcher to resume it."""
 
-    def __init__(self, *, space: str, max_gmacs: float | None, max_params: float | None,
-                 clip: tuple[int, int, int]):
+    def __init__(self, *, space: str, max_gmacs: float | None, max_params: float | None, clip: tuple[int, int, int]):
         self.args = (space, max_gmacs, max_params)
         self.clip = clip
         self.space: Any = None
@@ -57,8 +56,12 @@ class DefineByRun:
         if not trial.constraints:
             for key, value in self.space.constraints(genome, self.clip).items():
                 trial.set_constraint(key, value)
-        return {"_number": trial.number, "_rejected": reason or "", "_genome": str(genome),
-                "_work": work_dir("trials", trial.number)}
+        return {
+            "_number": trial.number,
+            "_rejected": reason or "",
+            "_genome": str(genome),
+            "_work": work_dir("trials", trial.number),
+        }
 
 
 class RecordingOptunaSearch(OptunaSearch):
@@ -82,11 +85,23 @@ class RecordingOptunaSearch(OptunaSearch):
     sampler is asked again. Before, it trained again: in ``sampler_vs_random`` NSGA-II proposed
     3 such twins in 36 trials (2 of one search's 12), a budget spent on a known answer."""
 
-    def __init__(self, *, define: DefineByRun, objectives: list[str], directions: list[str],
-                 sampler: optuna.samplers.BaseSampler, storage: Any, study_name: str, budget: int,
-                 proposed: int, requeue: list[Any], echo: Echo):
-        super().__init__(space=define, metric=objectives, mode=directions, sampler=sampler, storage=storage,
-                         study_name=study_name)
+    def __init__(
+        self,
+        *,
+        define: DefineByRun,
+        objectives: list[str],
+        directions: list[str],
+        sampler: optuna.samplers.BaseSampler,
+        storage: Any,
+        study_name: str,
+        budget: int,
+        proposed: int,
+        requeue: list[Any],
+        echo: Echo,
+    ):
+        super().__init__(
+            space=define, metric=objectives, mode=directions, sampler=sampler, storage=storage, study_name=study_name
+        )
         self.define = define
         self.directions = list(directions)
         self.budget = budget
@@ -115,8 +130,10 @@ class RecordingOptunaSearch(OptunaSearch):
             self._ot_trials[trial_id] = reattach(self._ot_study, frozen)
             self.counted.add(trial_id)
             self.proposed += 1
-            self._echo(f"[resume]   #{frozen.number} {frozen.user_attrs.get('genome', '')} -- left unfinished by "
-                       "the last run: trained again from its last epoch")
+            self._echo(
+                f"[resume]   #{frozen.number} {frozen.user_attrs.get('genome', '')} -- left unfinished by "
+                "the last run: trained again from its last epoch"
+            )
             return super().suggest(trial_id)
         if self.exhausted or (trial_id not in self._ot_trials and self.proposed >= self.budget):
             return Searcher.FINISHED
@@ -139,12 +156,16 @@ class RecordingOptunaSearch(OptunaSearch):
             repeats += 1
             if repeats >= MAX_REPEATS_IN_A_ROW:
                 self.exhausted = True
-                self._echo(f"[done]     the sampler proposed {repeats} trained (or training) genomes in a row: the space looks "
-                           "exhausted, so the search ends here")
+                self._echo(
+                    f"[done]     the sampler proposed {repeats} trained (or training) genomes in a row: the space looks "
+                    "exhausted, so the search ends here"
+                )
                 return Searcher.FINISHED
         else:
-            raise UserError(f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints or "
-                            "repeated trained genomes: loosen --max-gmacs / --max-params or the space's limits")
+            raise UserError(
+                f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints or "
+                "repeated trained genomes: loosen --max-gmacs / --max-params or the space's limits"
+            )
         if config and trial_id not in self.counted:
             self.counted.add(trial_id)
             self.proposed += 1
@@ -183,28 +204,48 @@ class RecordingOptunaSearch(OptunaSearch):
         ot = self._ot_trials.pop(trial_id)
         genome = parse(config["_genome"])
         c = cost(genome, self.define.clip, method="fast")
-        write_record(ot, TrialRecord(status=status, reason=reason, ray_trial_id=trial_id, genome=str(genome),
-                                     genome_id=genome.id, gmacs=c.gmacs, params=c.params, epochs=0))
+        write_record(
+            ot,
+            TrialRecord(
+                status=status,
+                reason=reason,
+                ray_trial_id=trial_id,
+                genome=str(genome),
+                genome_id=genome.id,
+                gmacs=c.gmacs,
+                params=c.params,
+                epochs=0,
+            ),
+        )
         return ot, genome
 
     def _twin(self, trial_id: str, config: dict, twin: Any) -> None:
-        ot, genome = self._untrained(trial_id, config, Status.REPEAT,
-                                     f"same genome as trial #{twin.number}, which was training: not "
-                                     "trained twice (its result is that trial's)")
+        ot, genome = self._untrained(
+            trial_id,
+            config,
+            Status.REPEAT,
+            f"same genome as trial #{twin.number}, which was training: not trained twice (its result is that trial's)",
+        )
         self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
-        self._echo(f"[repeat]   #{ot.number} {genome}  -- same genome as #{twin.number}, still training: "
-                   "not trained twice (not counted)")
+        self._echo(
+            f"[repeat]   #{ot.number} {genome}  -- same genome as #{twin.number}, still training: "
+            "not trained twice (not counted)"
+        )
 
     def _repeat(self, trial_id: str, earlier: Any) -> None:
         ot = self._ot_trials.pop(trial_id)
         copied = {k: v for k, v in earlier.user_attrs.items() if k not in NOT_COPIED}
         record = TrialRecord.from_attrs(copied).with_(
-            status=Status.REPEAT, ray_trial_id=trial_id,
-            reason=f"same genome as trial #{earlier.number}: its result reused, not retrained")
+            status=Status.REPEAT,
+            ray_trial_id=trial_id,
+            reason=f"same genome as trial #{earlier.number}: its result reused, not retrained",
+        )
         write_record(ot, record)
         self._ot_study.tell(ot, None, state=optuna.trial.TrialState.FAIL)
-        self._echo(f"[repeat]   #{ot.number} {earlier.user_attrs.get('genome', '?')}  -- same genome as "
-                   f"#{earlier.number}: its result reused (not trained, not counted)")
+        self._echo(
+            f"[repeat]   #{ot.number} {earlier.user_attrs.get('genome', '?')}  -- same genome as "
+            f"#{earlier.number}: its result reused (not trained, not counted)"
+        )
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None, error: bool = False) -> None:
         # PRIVATE (checked: ray 2.60): _completed_trials, the set OptunaSearch keeps of trials

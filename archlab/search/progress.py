@@ -30,8 +30,11 @@ class Progress(Callback):
         self.last[trial.trial_id] = result
         if result.get("status") == Status.RUNNING.value and result.get("epochs"):
             number = (trial.config or {}).get("_number")
-            self.echo(f"  " + (f"#{number:<3} " if number is not None else "") +
-                      f"epoch {result['epochs']}/{self.epochs}  val_top1 {result.get('val_top1', 0):.3f}")
+            self.echo(
+                "  "
+                + (f"#{number:<3} " if number is not None else "")
+                + f"epoch {result['epochs']}/{self.epochs}  val_top1 {result.get('val_top1', 0):.3f}"
+            )
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._line(trial, self.last.get(trial.trial_id, trial.last_result or {}), error=False)
@@ -41,18 +44,26 @@ class Progress(Callback):
 
     def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         number = (trial.config or {}).get("_number")
-        self.echo(f"[retry]    " + (f"#{number} " if number is not None else "") +
-                  "its worker died: started again, from its last epoch")
+        self.echo(
+            "[retry]    "
+            + (f"#{number} " if number is not None else "")
+            + "its worker died: started again, from its last epoch"
+        )
 
     def _line(self, trial: Any, r: dict, error: bool) -> None:
         status = final_status(r.get("status"), error).value
         g = r.get("genome", "?")
         self.done += 1
         number = (trial.config or {}).get("_number")
-        head = (f"[{self.label} {self.done:>3}/{self.total}] " + (f"#{number:<3} " if number is not None else "")
-                + f"{status:<8}")
+        head = (
+            f"[{self.label} {self.done:>3}/{self.total}] "
+            + (f"#{number:<3} " if number is not None else "")
+            + f"{status:<8}"
+        )
         if status in (Status.FAILED.value, Status.REJECTED.value):
             self.echo(f"{head} {g}  -- {r.get('reason', '')}")
             return
-        self.echo(f"{head} acc {r.get('val_top1', 0):.3f}  lat {r.get('latency_ms', float('nan')):6.1f} ms  "
-                  f"{r.get('gmacs', float('nan')):.3f} GMACs  ep {r.get('epochs', 0)}  {g}")
+        self.echo(
+            f"{head} acc {r.get('val_top1', 0):.3f}  lat {r.get('latency_ms', float('nan')):6.1f} ms  "
+            f"{r.get('gmacs', float('nan')):.3f} GMACs  ep {r.get('epochs', 0)}  {g}"
+        )

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..results.stats import interval
-from ..training.recipe import ProxyRecipe
 from ..training.checkpoint import read_checkpoint
+from ..training.recipe import ProxyRecipe
 from ..training.trainer import CHECKPOINT, EpochMetrics, TrainConfig, TrainResult, train
 from .config import MAX_SEEDS, _int
 
@@ -72,12 +72,21 @@ def trial_seeds(recipe: ProxyRecipe, config: dict[str, Any], k: int) -> tuple[Pr
 def combine(epoch: int, per_seed: list[EpochMetrics], seeds: list[int]) -> SeedsEpoch:
     """The K-seed view of one epoch (means of the seeds' metrics, sum of their times)."""
     n = len(per_seed)
-    mean = {f.name: sum(getattr(m, f.name) for m in per_seed) / n for f in fields(EpochMetrics)
-            if f.name not in ("epoch", "epoch_time_s")}
+    mean = {
+        f.name: sum(getattr(m, f.name) for m in per_seed) / n
+        for f in fields(EpochMetrics)
+        if f.name not in ("epoch", "epoch_time_s")
+    }
     top1 = [m.val_top1 for m in per_seed]
     std = interval(top1).std if n > 1 else None
-    return SeedsEpoch(epoch=epoch, epoch_time_s=sum(m.epoch_time_s for m in per_seed), **mean, seeds=list(seeds),
-                      seed_top1=top1, val_top1_std=None if std is None or not math.isfinite(std) else std)
+    return SeedsEpoch(
+        epoch=epoch,
+        epoch_time_s=sum(m.epoch_time_s for m in per_seed),
+        **mean,
+        seeds=list(seeds),
+        seed_top1=top1,
+        val_top1_std=None if std is None or not math.isfinite(std) else std,
+    )
 
 
 class _Pause(Exception):
@@ -97,8 +106,16 @@ def checkpoint_history(d: Path) -> list[EpochMetrics]:
     return [EpochMetrics(**m) for m in read_checkpoint(f)["history"]]  # CorruptCheckpoint if damaged
 
 
-def train_seeds(genome: Any, train_set: Any, val_set: Any, cfg: TrainConfig, *, k: int, out_dir: str | Path,
-                on_epoch: Callable[[SeedsEpoch], None]) -> TrainResult:
+def train_seeds(
+    genome: Any,
+    train_set: Any,
+    val_set: Any,
+    cfg: TrainConfig,
+    *,
+    k: int,
+    out_dir: str | Path,
+    on_epoch: Callable[[SeedsEpoch], None],
+) -> TrainResult:
     """Train ``k`` seeds of ``genome`` interleaved; ``on_epoch`` gets each epoch's K-seed
     view once every seed finished it. A seed that fails (NaN, out of memory, error) fails
     the trial: its reason names the seed; the history holds the epochs all seeds finished.
@@ -121,8 +138,10 @@ def train_seeds(genome: Any, train_set: Any, val_set: Any, cfg: TrainConfig, *, 
             # reported nothing broke the whole search: Ray's strict metric check).
             on_epoch(combine(r.history[-1].epoch, [r.history[-1]], seeds))
         return r
-    cfgs = [TrainConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)},
-                           "recipe": cfg.recipe.with_(seed=s)}) for s in seeds]
+    cfgs = [
+        TrainConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "recipe": cfg.recipe.with_(seed=s)})
+        for s in seeds
+    ]
     dirs = [seed_dir(work, seeds, i) for i in range(k)]
     done = [checkpoint_history(d) for d in dirs]
     out = TrainResult(status="ok", reason="", out_dir=str(work))

@@ -21,9 +21,9 @@ from typing import Any
 
 import yaml
 
+from ..results.reader import OBJECTIVES, load_study_info, open_storage
 from ..util.errors import UserError
 from ..util.files import FileLock, atomic_write
-from ..results.reader import OBJECTIVES, load_study_info, open_storage
 from ..util.versions import SEARCH, versions
 from .config import DEFAULT_TRIALS, SearchConfig
 
@@ -37,8 +37,11 @@ class StudyLock(FileLock):
     search never leaves a study locked."""
 
     def __init__(self, study_dir: Path):
-        super().__init__(Path(study_dir) / ".lock", busy=f"study {study_dir} is in use by another archlab search "
-                         "(pid {pid}); wait for it or use another --name")
+        super().__init__(
+            Path(study_dir) / ".lock",
+            busy=f"study {study_dir} is in use by another archlab search "
+            "(pid {pid}); wait for it or use another --name",
+        )
 
 
 def prepare_study(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:

@@ -16,11 +16,11 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from . import orphans
+from ..measure.latency_rule import latency_setup
 from ..model.genome import Genome, parse
 from ..results.record import REASON_CHARS, TSE_EPOCHS, Status
-from ..measure.latency_rule import latency_setup
 from ..training.recipe import ProxyRecipe
+from . import orphans
 
 
 def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) -> Genome:
@@ -89,8 +89,8 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     from ray import tune
 
     from ..measure import profile
-    from ..training.checkpoint import CorruptCheckpoint
     from ..spaces import load_space
+    from ..training.checkpoint import CorruptCheckpoint
     from ..training.trainer import TrainConfig
     from .seeds import seed_values, train_seeds, trial_seeds
 
@@ -102,31 +102,58 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
     clip = recipe.clip
     t_start = time.perf_counter()
     # Every report carries the objectives and ASHA's metrics, even a failure's (Ray checks).
-    base: dict[str, Any] = {"status": Status.RUNNING.value, "reason": "",
-                            "node": ray.get_runtime_context().get_node_id()[:12],
-                            "val_top1": 0.0, "val_top5": 0.0, "epochs": 0, "gmacs": math.nan,
-                            "params": 0, "latency_ms": math.inf}
+    base: dict[str, Any] = {
+        "status": Status.RUNNING.value,
+        "reason": "",
+        "node": ray.get_runtime_context().get_node_id()[:12],
+        "val_top1": 0.0,
+        "val_top5": 0.0,
+        "epochs": 0,
+        "gmacs": math.nan,
+        "params": 0,
+        "latency_ms": math.inf,
+    }
 
     def final(status: Status, reason: str, **metrics: Any) -> None:
-        tune.report({**base, **metrics, "status": status.value, "reason": reason[:REASON_CHARS],
-                     "trial_time_s": time.perf_counter() - t_start})
+        tune.report(
+            {
+                **base,
+                **metrics,
+                "status": status.value,
+                "reason": reason[:REASON_CHARS],
+                "trial_time_s": time.perf_counter() - t_start,
+            }
+        )
 
     try:
         space = load_space(s["space"])
-        opts = {split: {**recipe.dataset_opts(s["data"], split), "root": s["data_root"], **s["data_opts"]}
-                for split in ("train", "val")}
+        opts = {
+            split: {**recipe.dataset_opts(s["data"], split), "root": s["data_root"], **s["data_opts"]}
+            for split in ("train", "val")
+        }
         train_set = _dataset(s["data"], "train", json.dumps(opts["train"], sort_keys=True))
         val_set = _dataset(s["data"], "val", json.dumps(opts["val"], sort_keys=True))
         genome = proxy_genome(space, config, len(train_set.classes))
         cost = profile.cost(genome, clip)
-        base.update(genome=str(genome), genome_id=genome.id, gmacs=cost.gmacs, params=cost.params,
-                    label=config.get("_label", ""))
+        base.update(
+            genome=str(genome),
+            genome_id=genome.id,
+            gmacs=cost.gmacs,
+            params=cost.params,
+            label=config.get("_label", ""),
+        )
         lat_form, runtime, device, runs = latency_setup(s)
         cache = profile.ProfileCache(Path(study_dir) / "profiles" / f"{os.getpid()}.json")
-        lat = profile.latency(genome, clip, device=device, batch=1, runs=runs, cache=cache, form=lat_form,
-                              runtime=runtime)
-        base.update(latency_ms=lat.median_ms, clips_per_s=lat.clips_per_s, latency_form=lat.form,
-                    latency_runtime=lat.runtime, train_form=s["train_form"])
+        lat = profile.latency(
+            genome, clip, device=device, batch=1, runs=runs, cache=cache, form=lat_form, runtime=runtime
+        )
+        base.update(
+            latency_ms=lat.median_ms,
+            clips_per_s=lat.clips_per_s,
+            latency_form=lat.form,
+            latency_runtime=lat.runtime,
+            train_form=s["train_form"],
+        )
 
         # The trial's files live in the study directory: a copied or moved
         # study still exports and resumes, and a trial restarted after its worker or the
@@ -141,12 +168,21 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
             train_time[0] += m.epoch_time_s
             losses[m.epoch] = m.train_loss
             last = [losses[e] for e in sorted(losses) if e <= m.epoch][-TSE_EPOCHS:]
-            metrics = {**base, "val_top1": m.val_top1, "val_top5": m.val_top5, "train_loss": m.train_loss,
-                       "train_speed": float(sum(last)),
-                       "val_loss": m.val_loss, "epochs": m.epoch, "epoch_time_s": m.epoch_time_s,
-                       "train_time_s": train_time[0], "trial_time_s": time.perf_counter() - t_start,
-                       "status": (Status.OK if done else Status.RUNNING).value,
-                       "checkpoint": _relative(work, study_dir), **m.report()}
+            metrics = {
+                **base,
+                "val_top1": m.val_top1,
+                "val_top5": m.val_top5,
+                "train_loss": m.train_loss,
+                "train_speed": float(sum(last)),
+                "val_loss": m.val_loss,
+                "epochs": m.epoch,
+                "epoch_time_s": m.epoch_time_s,
+                "train_time_s": train_time[0],
+                "trial_time_s": time.perf_counter() - t_start,
+                "status": (Status.OK if done else Status.RUNNING).value,
+                "checkpoint": _relative(work, study_dir),
+                **m.report(),
+            }
             tune.report(metrics)
 
         try:

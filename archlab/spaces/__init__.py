@@ -33,10 +33,33 @@ anything else with ``suggest_categorical``. Parameter names: ``depth_1..``, ``wi
 and the ``choices`` field names.
 """
 
-from .load import COMMON_KEYS, DEFAULT_INPUT, KIND_KEYS, PYTHON_KEYS, SEARCHABLE_FIELDS, list_spaces, load_space, space_folders
+from .load import (
+    COMMON_KEYS,
+    DEFAULT_INPUT,
+    KIND_KEYS,
+    PYTHON_KEYS,
+    SEARCHABLE_FIELDS,
+    list_spaces,
+    load_space,
+    space_folders,
+)
 from .space import CYCLE, KINDS, PythonSpace, Space, YamlSpace
 from .trials import ENUMERATION_LIMIT, enumerate_count
 
-__all__ = ["COMMON_KEYS", "CYCLE", "DEFAULT_INPUT", "ENUMERATION_LIMIT", "KINDS", "KIND_KEYS", "PYTHON_KEYS",
-           "PythonSpace", "SEARCHABLE_FIELDS", "Space", "YamlSpace", "enumerate_count", "list_spaces",
-           "load_space", "space_folders"]
+__all__ = [
+    "COMMON_KEYS",
+    "CYCLE",
+    "DEFAULT_INPUT",
+    "ENUMERATION_LIMIT",
+    "KINDS",
+    "KIND_KEYS",
+    "PYTHON_KEYS",
+    "PythonSpace",
+    "SEARCHABLE_FIELDS",
+    "Space",
+    "YamlSpace",
+    "enumerate_count",
+    "list_spaces",
+    "load_space",
+    "space_folders",
+]

@@ -30,7 +30,7 @@ N_STAGES = 4
 
 
 def family_letters(family: str) -> list[str]:
-    return [l for l, v in LETTERS.items() if family in v.families]
+    return [letter for letter, v in LETTERS.items() if family in v.families]
 
 
 def suggest(trial: Any) -> Genome:
@@ -39,10 +39,15 @@ def suggest(trial: Any) -> Genome:
     width = trial.suggest_categorical("width", list(WIDTHS))
     letters = family_letters(family)
     prefix = "block" if family == "bottleneck" else "basic"
-    stages = ["".join(trial.suggest_categorical(f"{prefix}_{i}_{j}", letters) for j in range(1, d + 1))
-              for i, d in enumerate(depths, 1)]
-    fields = [f"stem={trial.suggest_categorical('stem', list(STEMS))}",
-              f"t={trial.suggest_categorical('t', list(TEMPORAL))}", "drop=0.0"]
+    stages = [
+        "".join(trial.suggest_categorical(f"{prefix}_{i}_{j}", letters) for j in range(1, d + 1))
+        for i, d in enumerate(depths, 1)
+    ]
+    fields = [
+        f"stem={trial.suggest_categorical('stem', list(STEMS))}",
+        f"t={trial.suggest_categorical('t', list(TEMPORAL))}",
+        "drop=0.0",
+    ]
     if family == "basic":
         fields.append("fam=basic")
     else:

@@ -7,15 +7,25 @@ import importlib
 from pathlib import Path
 from typing import Any, Callable
 
+from ..model.genome import LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse
 from ..util import named
 from ..util.errors import UserError, shorten
-from ..model.genome import LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse
 from ..util.yaml_checks import is_int, is_positive_number, mapping, positive
 from .space import CYCLE, KINDS, PythonSpace, Space, YamlSpace, merge_fields
 from .trials import ExtremeTrial
 
-COMMON_KEYS = ("name", "description", "kind", "depths", "widths", "fields", "choices",
-               "max_gmacs", "max_params", "input")
+COMMON_KEYS = (
+    "name",
+    "description",
+    "kind",
+    "depths",
+    "widths",
+    "fields",
+    "choices",
+    "max_gmacs",
+    "max_params",
+    "input",
+)
 KIND_KEYS = {
     "interleave": ("cycle", "phase", "n_2d"),
     "uniform": ("letters", "n_2d"),
@@ -33,8 +43,9 @@ def space_folders() -> list[Path]:
     return named.folders("ARCHLAB_SPACES", "search_spaces", "archlab.spaces")
 
 
-def load_space(name_or_path: str, *, classes: int | None = None, max_gmacs: float | None = None,
-               max_params: int | None = None) -> Space:
+def load_space(
+    name_or_path: str, *, classes: int | None = None, max_gmacs: float | None = None, max_params: int | None = None
+) -> Space:
     """A space by name (``NAME.yaml`` in ``space_folders()``) or by path to a ``.yaml`` file.
     ``max_gmacs`` / ``max_params`` override the file's constraints; ``classes`` sets every
     genome's class count."""
@@ -96,17 +107,31 @@ def _from_file(path: Path) -> Space:
         space.cycle = _letters_str(where, "cycle", data.get("cycle", "ABC"), family)
     if "phase" in KIND_KEYS[kind]:
         k = len(space.cycle)  # phase k+i is phase i again: a larger one only repeats genomes
-        space.phase = _choices(where, "phase", data.get("phase", 0), lambda v: is_int(v) and 0 <= v < k,
-                               f" (an integer in 0..{k - 1}: the cycle {space.cycle} has {k} letters)")
+        space.phase = _choices(
+            where,
+            "phase",
+            data.get("phase", 0),
+            lambda v: is_int(v) and 0 <= v < k,
+            f" (an integer in 0..{k - 1}: the cycle {space.cycle} has {k} letters)",
+        )
     if "n_2d" in KIND_KEYS[kind]:
-        space.n_2d = _choices(where, "n_2d", data.get("n_2d", 1), lambda v: is_int(v) and 0 <= v <= n,
-                              f" (an integer in 0..{n}: the space has {n} stages)")
+        space.n_2d = _choices(
+            where,
+            "n_2d",
+            data.get("n_2d", 1),
+            lambda v: is_int(v) and 0 <= v <= n,
+            f" (an integer in 0..{n}: the space has {n} stages)",
+        )
     if "letters" in KIND_KEYS[kind]:
         if "letters" not in data:
             raise UserError(f"{where}: key 'letters' is required for kind {kind}")
         allow_cycle = kind == "per_stage"
-        space.letters = _choices(where, "letters", data["letters"],
-                                 lambda v: (allow_cycle and v == CYCLE) or (isinstance(v, str) and v in LETTERS))
+        space.letters = _choices(
+            where,
+            "letters",
+            data["letters"],
+            lambda v: (allow_cycle and v == CYCLE) or (isinstance(v, str) and v in LETTERS),
+        )
         for ch in space.letters:
             if ch != CYCLE and family not in LETTERS[ch].families:
                 raise UserError(f"{where}: key 'letters': {shorten(ch)} is not valid in the {family} family")
@@ -147,8 +172,9 @@ def _depths(where: str, value: Any) -> tuple[tuple[int, ...], ...]:
         try:
             out.append(_choices(where, "depths", d, ok))
         except UserError:
-            raise UserError(f"{where}: key 'depths', stage {i}: {shorten(d)} must be block counts in "
-                            f"1..{MAX_BLOCKS_PER_STAGE}") from None
+            raise UserError(
+                f"{where}: key 'depths', stage {i}: {shorten(d)} must be block counts in 1..{MAX_BLOCKS_PER_STAGE}"
+            ) from None
     return tuple(out)
 
 
@@ -169,8 +195,9 @@ def _fields(where: str, value: Any, n: int) -> str:
     for tok in value.split():
         key = tok.partition("=")[0]
         if key in ("w", "sw"):
-            raise UserError(f"{where}: key 'fields': {key}= is not allowed (widths are the 'widths' multipliers "
-                            "of the P3D widths)")
+            raise UserError(
+                f"{where}: key 'fields': {key}= is not allowed (widths are the 'widths' multipliers of the P3D widths)"
+            )
     # Probe with C blocks (2 in the basic family): a field that acts only on some letters
     # (cw=) must survive the canonical round trip that drops fields a network cannot use.
     probe = "2" if "fam=basic" in value.split() else "C"
@@ -184,11 +211,15 @@ def _fields(where: str, value: Any, n: int) -> str:
 
 def _field_choices(where: str, value: Any, fields: str, n: int) -> dict[str, tuple[str, ...]]:
     if not isinstance(value, dict):
-        raise UserError(f"{where}: key 'choices': give a mapping of genome fields to values, e.g. {{stem: [2d/ts, 2d/s]}}")
+        raise UserError(
+            f"{where}: key 'choices': give a mapping of genome fields to values, e.g. {{stem: [2d/ts, 2d/s]}}"
+        )
     out: dict[str, tuple[str, ...]] = {}
     for key, vals in value.items():
         if key not in SEARCHABLE_FIELDS:
-            raise UserError(f"{where}: key 'choices': {shorten(key)} is not a searchable field ({', '.join(SEARCHABLE_FIELDS)})")
+            raise UserError(
+                f"{where}: key 'choices': {shorten(key)} is not a searchable field ({', '.join(SEARCHABLE_FIELDS)})"
+            )
         items = tuple(str(v) for v in (vals if isinstance(vals, list) else [vals]))
         for v in items:
             try:

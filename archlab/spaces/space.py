@@ -7,8 +7,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..util.errors import UserError
 from ..model.genome import FIELD_ORDER, Genome, parse, scale_widths
+from ..util.errors import UserError
 from .trials import FixedTrial, RandomTrial, ask, enumerate_count
 
 KINDS = ("interleave", "uniform", "per_stage", "free")
@@ -46,8 +46,9 @@ class Space:
             g = self.suggest(trial)
             if not constrained or self.violates(g) is None:
                 return trial.params
-        raise UserError(f"space {self.name}: no genome within its constraints in {tries} random draws "
-                        f"({self._limits()})")
+        raise UserError(
+            f"space {self.name}: no genome within its constraints in {tries} random draws ({self._limits()})"
+        )
 
     def sample(self, rng: random.Random, *, constrained: bool = True) -> Genome:
         """A uniformly random genome of the space (see ``sample_params``)."""
@@ -129,8 +130,10 @@ class YamlSpace(Space):
             phase = ask(trial, "phase", self.phase) if CYCLE in picks else 0
             stages = cycle_letters(depths, picks, self.cycle, phase)
         else:  # free
-            stages = ["".join(ask(trial, f"block_{i}_{j}", self.letters) for j in range(1, d + 1))
-                      for i, d in enumerate(depths, 1)]
+            stages = [
+                "".join(ask(trial, f"block_{i}_{j}", self.letters) for j in range(1, d + 1))
+                for i, d in enumerate(depths, 1)
+            ]
         text = "|".join(stages) + " " + merge_fields(self.fields, chosen)
         g = parse(text)
         if width != 1:
@@ -157,7 +160,7 @@ class YamlSpace(Space):
             return total * sum(len(self.letters) if k < n else 1 for k in self.n_2d)
         L = len(self.letters)
         plain = L - (1 if CYCLE in self.letters else 0)
-        return total * (plain ** n + (L ** n - plain ** n) * len(self.phase))
+        return total * (plain**n + (L**n - plain**n) * len(self.phase))
 
 
 def cycle_letters(depths: Sequence[int], picks: Sequence[str], cycle: str, phase: int) -> list[str]:

@@ -90,7 +90,7 @@ def enumerate_count(suggest: Callable[[Any], Any], limit: int = ENUMERATION_LIMI
         count += 1
         if count > limit:
             raise UserError(f"more than {limit:,} parameter assignments: too many to enumerate")
-        del path[len(trial.arity):]
+        del path[len(trial.arity) :]
         while path and path[-1] + 1 >= trial.arity[len(path) - 1]:
             path.pop()
         if not path:

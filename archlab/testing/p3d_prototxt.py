@@ -54,8 +54,9 @@ def block_ids(n: int, depth: int) -> list[str]:
     return ["a"] + [f"b{j}" for j in range(1, depth)]
 
 
-def p3d_layers(depths: tuple[int, int, int, int] = (3, 8, 36, 3), classes: int = 400,
-               fc_name: str = "fc_kinetics") -> list[Layer]:
+def p3d_layers(
+    depths: tuple[int, int, int, int] = (3, 8, 36, 3), classes: int = 400, fc_name: str = "fc_kinetics"
+) -> list[Layer]:
     """The deploy prototxt's layers for P3D with these stage depths (P3D-199 by default)."""
     L: list[Layer] = []
 
@@ -101,10 +102,11 @@ def p3d_layers(depths: tuple[int, int, int, int] = (3, 8, 36, 3), classes: int =
                     mid = relu(f"{pre}_branch2b_t_relu", t)
                 else:
                     st_name = f"{pre}_branch2b_st"
-                    L.append(Layer(st_name, "Eltwise", [sb, t], [st_name], coeff=(1.0, 1.0) if kind == "B" else (0.5, 0.5)))
+                    L.append(
+                        Layer(st_name, "Eltwise", [sb, t], [st_name], coeff=(1.0, 1.0) if kind == "B" else (0.5, 0.5))
+                    )
                     mid = relu(f"{st_name}_relu", st_name)
-            c = conv(f"{pre}_branch2c", mid, 4 * planes, (1,) if two_d else (1, 1, 1), (1,) if two_d else (1, 1, 1),
-                     p0)
+            c = conv(f"{pre}_branch2c", mid, 4 * planes, (1,) if two_d else (1, 1, 1), (1,) if two_d else (1, 1, 1), p0)
             L.append(Layer(pre, "Eltwise", [short, c], [pre]))
             x = relu(f"{pre}_relu", pre)
     L.append(Layer("pool5", "Pooling", [x], ["pool5"], extra={"pool": "AVE", "global_pooling": True}))
@@ -118,23 +120,25 @@ def blob_shapes(layers: list[Layer], cin: int = 3) -> dict[str, list[tuple[int, 
     (1,C,1,1); InnerProduct: (out, in) and (out,))."""
     channels = {"data": cin}
     shapes: dict[str, list[tuple[int, ...]]] = {}
-    for l in layers:
-        c = channels[l.bottoms[0]]
-        if l.type == "Convolution":
-            kernel = l.kernel * 2 if len(l.kernel) == 1 else l.kernel  # a 2D conv's kernel_size: k -> k x k
-            shapes[l.name] = [(l.num_output, c, *kernel)]
-            c = l.num_output
-        elif l.type == "BN":
-            shapes[l.name] = [(1, c, 1, 1)] * 4
-        elif l.type == "InnerProduct":
-            shapes[l.name] = [(l.num_output, c), (l.num_output,)]
-            c = l.num_output
-        for t in l.tops:
+    for layer in layers:
+        c = channels[layer.bottoms[0]]
+        if layer.type == "Convolution":
+            kernel = layer.kernel * 2 if len(layer.kernel) == 1 else layer.kernel  # a 2D conv's kernel_size: k -> k x k
+            shapes[layer.name] = [(layer.num_output, c, *kernel)]
+            c = layer.num_output
+        elif layer.type == "BN":
+            shapes[layer.name] = [(1, c, 1, 1)] * 4
+        elif layer.type == "InnerProduct":
+            shapes[layer.name] = [(layer.num_output, c), (layer.num_output,)]
+            c = layer.num_output
+        for t in layer.tops:
             channels[t] = c
     return shapes
 
 
-def random_blobs(layers: list[Layer], seed: int = 0, dtype: torch.dtype = torch.float32) -> dict[str, list[torch.Tensor]]:
+def random_blobs(
+    layers: list[Layer], seed: int = 0, dtype: torch.dtype = torch.float32
+) -> dict[str, list[torch.Tensor]]:
     """Weights for every layer, non-trivial BN statistics (so no mapping error hides behind
     BN's identity); conv weights scaled ~1/sqrt(fan-in) so activations stay O(1) through 199 layers."""
     g = torch.Generator().manual_seed(seed)
@@ -142,14 +146,20 @@ def random_blobs(layers: list[Layer], seed: int = 0, dtype: torch.dtype = torch.
     for name, shapes in blob_shapes(layers).items():
         if len(shapes) == 4:  # BN: scale, shift, mean, variance
             c = shapes[0]
-            out[name] = [torch.rand(c, generator=g) * 0.5 + 0.5, torch.randn(c, generator=g) * 0.1,
-                         torch.randn(c, generator=g) * 0.1, torch.rand(c, generator=g) + 0.5]
+            out[name] = [
+                torch.rand(c, generator=g) * 0.5 + 0.5,
+                torch.randn(c, generator=g) * 0.1,
+                torch.randn(c, generator=g) * 0.1,
+                torch.rand(c, generator=g) + 0.5,
+            ]
         else:
             w = shapes[0]
             fan_in = 1
             for d in w[1:]:
                 fan_in *= d
-            out[name] = [torch.randn(w, generator=g) / fan_in**0.5] + [torch.randn(s, generator=g) * 0.1 for s in shapes[1:]]
+            out[name] = [torch.randn(w, generator=g) / fan_in**0.5] + [
+                torch.randn(s, generator=g) * 0.1 for s in shapes[1:]
+            ]
     return {k: [b.to(dtype) for b in v] for k, v in out.items()}
 
 
@@ -157,37 +167,42 @@ def run(layers: list[Layer], blobs: dict[str, list[torch.Tensor]], data: torch.T
     """Forward the layer list on ``data`` (N, C, T, H, W) with Caffe's semantics; returns the
     last layer's top. Every conv goes through conv3d (a 2D blob is a 3D one with T = 1)."""
     env: dict[str, torch.Tensor] = {"data": data}
-    for l in layers:
-        x = env[l.bottoms[0]]
-        if l.type == "Convolution":
-            (w,) = blobs[l.name]
+    for layer in layers:
+        x = env[layer.bottoms[0]]
+        if layer.type == "Convolution":
+            (w,) = blobs[layer.name]
             if x.dim() == 4:  # a 2D conv after the reshape: (N,C,H,W) -> (N,C,1,H,W) and back
-                y = F.conv3d(x.unsqueeze(2), w.reshape(*w.shape[:2], 1, *w.shape[2:]), None,
-                             (1, *l.stride * 2), (0, *l.pad * 2)).squeeze(2)
+                y = F.conv3d(
+                    x.unsqueeze(2),
+                    w.reshape(*w.shape[:2], 1, *w.shape[2:]),
+                    None,
+                    (1, *layer.stride * 2),
+                    (0, *layer.pad * 2),
+                ).squeeze(2)
             else:
-                y = F.conv3d(x, w, None, l.stride, l.pad)
-        elif l.type == "BN":
-            scale, shift, mean, var = (b.reshape(-1) for b in blobs[l.name])
+                y = F.conv3d(x, w, None, layer.stride, layer.pad)
+        elif layer.type == "BN":
+            scale, shift, mean, var = (b.reshape(-1) for b in blobs[layer.name])
             y = F.batch_norm(x, mean, var, scale, shift, training=False, eps=BN_EPS)
-        elif l.type == "ReLU":
+        elif layer.type == "ReLU":
             y = torch.relu(x)
-        elif l.type == "Pooling3D":  # Caffe: ceil rounding
-            y = F.max_pool3d(x, l.kernel, l.stride, l.pad, ceil_mode=True)
-        elif l.type == "Eltwise":
-            a, b = env[l.bottoms[0]], env[l.bottoms[1]]
-            y = a + b if not l.coeff else l.coeff[0] * a + l.coeff[1] * b
-        elif l.type == "Reshape":
+        elif layer.type == "Pooling3D":  # Caffe: ceil rounding
+            y = F.max_pool3d(x, layer.kernel, layer.stride, layer.pad, ceil_mode=True)
+        elif layer.type == "Eltwise":
+            a, b = env[layer.bottoms[0]], env[layer.bottoms[1]]
+            y = a + b if not layer.coeff else layer.coeff[0] * a + layer.coeff[1] * b
+        elif layer.type == "Reshape":
             if x.shape[2] != 1:
-                raise ValueError(f"{l.name}: time must be collapsed to 1 before res5, got T={x.shape[2]}")
+                raise ValueError(f"{layer.name}: time must be collapsed to 1 before res5, got T={x.shape[2]}")
             y = x.squeeze(2)
-        elif l.type == "Pooling":  # global average
+        elif layer.type == "Pooling":  # global average
             y = F.adaptive_avg_pool2d(x, 1)
-        elif l.type == "Dropout":
+        elif layer.type == "Dropout":
             y = x
-        elif l.type == "InnerProduct":
-            w, b = blobs[l.name]
+        elif layer.type == "InnerProduct":
+            w, b = blobs[layer.name]
             y = F.linear(x.flatten(1), w, b)
         else:
-            raise ValueError(f"layer type {l.type} is not part of the P3D deploy net")
-        env[l.tops[0]] = y
+            raise ValueError(f"layer type {layer.type} is not part of the P3D deploy net")
+        env[layer.tops[0]] = y
     return env[layers[-1].tops[0]]

@@ -39,15 +39,23 @@ def randomize_bn(model: nn.Module, seed: int = 0) -> nn.Module:
     return model
 
 
-def _conv_bn(cin: int, cout: int, k: tuple[int, int, int], stride: tuple[int, int, int] = (1, 1, 1),
-             relu: bool = True) -> list[nn.Module]:
-    layers: list[nn.Module] = [nn.Conv3d(cin, cout, k, stride, tuple(i // 2 for i in k), bias=False),
-                               nn.BatchNorm3d(cout)]
+def _conv_bn(
+    cin: int, cout: int, k: tuple[int, int, int], stride: tuple[int, int, int] = (1, 1, 1), relu: bool = True
+) -> list[nn.Module]:
+    layers: list[nn.Module] = [
+        nn.Conv3d(cin, cout, k, stride, tuple(i // 2 for i in k), bias=False),
+        nn.BatchNorm3d(cout),
+    ]
     return layers + [nn.ReLU(inplace=True)] if relu else layers
 
 
-def _tpool(x: torch.Tensor, k: tuple[int, int, int], s: tuple[int, int, int],
-           pad: tuple[int, int, int] = (0, 0, 0), ceil: bool = False) -> torch.Tensor:
+def _tpool(
+    x: torch.Tensor,
+    k: tuple[int, int, int],
+    s: tuple[int, int, int],
+    pad: tuple[int, int, int] = (0, 0, 0),
+    ceil: bool = False,
+) -> torch.Tensor:
     """max_pool3d whose temporal kernel is clamped to the clip length (so 8-frame clips pass)."""
     t = x.shape[2]
     kt, st = min(k[0], t), (s[0] if t > 1 else 1)
@@ -95,8 +103,15 @@ class RefP3D(nn.Module):
     differ only in ``layers``. ``width`` scales every width (rounded). ``caffe``: the official
     Caffe pooling (pad 0, ceil rounding); ``cw``: P3D-C's sum weights (0.5 officially)."""
 
-    def __init__(self, layers: Sequence[str] = ("ABC", "ABCA", "BCABCA", "222"), num_classes: int = 400,
-                 width: float = 1.0, dropout: float = 0.5, caffe: bool = False, cw: float = 1.0):
+    def __init__(
+        self,
+        layers: Sequence[str] = ("ABC", "ABCA", "BCABCA", "222"),
+        num_classes: int = 400,
+        width: float = 1.0,
+        dropout: float = 0.5,
+        caffe: bool = False,
+        cw: float = 1.0,
+    ):
         super().__init__()
         self.LAYERS, self.caffe = tuple(layers), caffe
         w = lambda c: max(1, int(round(c * width)))  # noqa: E731
@@ -129,10 +144,10 @@ class RefR21Basic(nn.Module):
     def __init__(self, cin: int, planes: int, stride: int):
         super().__init__()
         mid = (cin * planes * 27) // (cin * 9 + 3 * planes)
-        self.conv1 = nn.Sequential(*_conv_bn(cin, mid, (1, 3, 3), (1, stride, stride)),
-                                   *_conv_bn(mid, planes, (3, 1, 1), (stride, 1, 1)))
-        self.conv2 = nn.Sequential(*_conv_bn(planes, mid, (1, 3, 3)),
-                                   *_conv_bn(mid, planes, (3, 1, 1), relu=False))
+        self.conv1 = nn.Sequential(
+            *_conv_bn(cin, mid, (1, 3, 3), (1, stride, stride)), *_conv_bn(mid, planes, (3, 1, 1), (stride, 1, 1))
+        )
+        self.conv2 = nn.Sequential(*_conv_bn(planes, mid, (1, 3, 3)), *_conv_bn(mid, planes, (3, 1, 1), relu=False))
         self.downsample = None
         if cin != planes or stride != 1:
             self.downsample = nn.Sequential(*_conv_bn(cin, planes, (1, 1, 1), (stride,) * 3, relu=False))
@@ -147,8 +162,13 @@ class RefVideoResNet18(nn.Module):
     64-512, spatial stride 2 from layer 2), global average pool, fc. ``block(cin, planes,
     stride, layer)`` builds one block, ``stem(sw)`` the stem; the subclasses below pick them."""
 
-    def __init__(self, stem: Callable[[int], nn.Module], block: Callable[[int, int, int, int], nn.Module],
-                 num_classes: int = 400, width: float = 1.0):
+    def __init__(
+        self,
+        stem: Callable[[int], nn.Module],
+        block: Callable[[int, int, int, int], nn.Module],
+        num_classes: int = 400,
+        width: float = 1.0,
+    ):
         super().__init__()
         w = lambda c: max(1, int(round(c * width)))  # noqa: E731
         self.stem = stem(w(64))
@@ -175,8 +195,12 @@ class RefR2Plus1D18(RefVideoResNet18):
     2 in layers 2-4, no dropout (archlab's preset has 0.0)."""
 
     def __init__(self, num_classes: int = 400, width: float = 1.0):
-        super().__init__(lambda sw: _stem((3, sw * 45 // 64, (1, 7, 7), (1, 2, 2)), (sw * 45 // 64, sw, (3, 1, 1), (1, 1, 1))),
-                         lambda cin, planes, s, _i: RefR21Basic(cin, planes, s), num_classes, width)
+        super().__init__(
+            lambda sw: _stem((3, sw * 45 // 64, (1, 7, 7), (1, 2, 2)), (sw * 45 // 64, sw, (3, 1, 1), (1, 1, 1))),
+            lambda cin, planes, s, _i: RefR21Basic(cin, planes, s),
+            num_classes,
+            width,
+        )
 
 
 class RefBasic3D(nn.Module):
@@ -201,10 +225,13 @@ class RefR3D18(RefVideoResNet18):
     """torchvision's r3d_18 (``temporal=(True,)*4``) and mc3_18 (3D in layer1 only, then 2D
     convs with spatial-only strides): stem 3x7x7 stride (1,2,2), no pooling."""
 
-    def __init__(self, num_classes: int = 400, width: float = 1.0,
-                 temporal: Sequence[bool] = (True, True, True, True)):
-        super().__init__(lambda sw: _stem((3, sw, (3, 7, 7), (1, 2, 2))),
-                         lambda cin, planes, s, i: RefBasic3D(cin, planes, s, temporal[i]), num_classes, width)
+    def __init__(self, num_classes: int = 400, width: float = 1.0, temporal: Sequence[bool] = (True, True, True, True)):
+        super().__init__(
+            lambda sw: _stem((3, sw, (3, 7, 7), (1, 2, 2))),
+            lambda cin, planes, s, i: RefBasic3D(cin, planes, s, temporal[i]),
+            num_classes,
+            width,
+        )
 
 
 def _ref_p3d(preset: str) -> Callable[..., nn.Module]:
@@ -244,8 +271,9 @@ def load_reference_weights(ref: nn.Module, model: nn.Module) -> nn.Module:
     return ref
 
 
-def archlab_and_reference(preset: str = "p3d63", width: float = 1.0, classes: int = 400,
-                          seed: int = 0) -> tuple[nn.Module, nn.Module]:
+def archlab_and_reference(
+    preset: str = "p3d63", width: float = 1.0, classes: int = 400, seed: int = 0
+) -> tuple[nn.Module, nn.Module]:
     """archlab's built ``preset`` (width-scaled) and the plain reference, with the same weights
     (BN statistics randomised so the comparison is not trivial), both in eval mode."""
     g = get_preset(preset, classes)

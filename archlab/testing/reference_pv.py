@@ -56,8 +56,8 @@ class RefPVBottleneck(nn.Module):
     def shift(x: torch.Tensor) -> torch.Tensor:
         f, out = x.shape[1] // 8, torch.zeros_like(x)
         out[:, :f, :-1] = x[:, :f, 1:]  # towards the past
-        out[:, f:2 * f, 1:] = x[:, f:2 * f, :-1]  # towards the future
-        out[:, 2 * f:] = x[:, 2 * f:]
+        out[:, f : 2 * f, 1:] = x[:, f : 2 * f, :-1]  # towards the future
+        out[:, 2 * f :] = x[:, 2 * f :]
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -75,12 +75,15 @@ class RefPVBottleneck(nn.Module):
 # pytorchvideo 0.1.5's hub models, as its builders configure them: block kind per stage,
 # depths, stem, stem pool, spatial and temporal stride per stage (on conv_b), widths.
 PV_MODELS: dict[str, dict[str, Any]] = {
-    "csn_r101": dict(kinds=("csn",) * 4, depths=(3, 4, 23, 3), stem="3d", pool=True, s=(1, 2, 2, 2), t=(1, 2, 2, 1),
-                     dropout=0.0),
-    "slow_r50": dict(kinds=("2d", "2d", "slow", "slow"), depths=(3, 4, 6, 3), stem="2d", pool=True, s=(1, 2, 2, 2),
-                     t=(1, 1, 1, 1)),
-    "r2plus1d_r50": dict(kinds=("r2p1d",) * 4, depths=(3, 4, 6, 3), stem="2d", pool=False, s=(2, 2, 2, 2),
-                         t=(1, 1, 2, 2)),
+    "csn_r101": dict(
+        kinds=("csn",) * 4, depths=(3, 4, 23, 3), stem="3d", pool=True, s=(1, 2, 2, 2), t=(1, 2, 2, 1), dropout=0.0
+    ),
+    "slow_r50": dict(
+        kinds=("2d", "2d", "slow", "slow"), depths=(3, 4, 6, 3), stem="2d", pool=True, s=(1, 2, 2, 2), t=(1, 1, 1, 1)
+    ),
+    "r2plus1d_r50": dict(
+        kinds=("r2p1d",) * 4, depths=(3, 4, 6, 3), stem="2d", pool=False, s=(2, 2, 2, 2), t=(1, 1, 2, 2)
+    ),
     "tsm_r50": dict(kinds=("tsm",) * 4, depths=(3, 4, 6, 3), stem="2d", pool=True, s=(1, 2, 2, 2), t=(1, 1, 1, 1)),
     "x3d_s": dict(kinds=("x3d",) * 4, depths=(3, 5, 11, 7), stem="x3d", pool=False, s=(2, 2, 2, 2), t=(1, 1, 1, 1)),
     "x3d_l": dict(kinds=("x3d",) * 4, depths=(5, 10, 25, 15), stem="x3d", pool=False, s=(2, 2, 2, 2), t=(1, 1, 1, 1)),
@@ -101,13 +104,19 @@ class RefPVNet(nn.Module):
         x3d = cfg["stem"] == "x3d"
         sw = w(24) if x3d else w(64)
         if x3d:
-            self.stem = nn.Sequential(nn.Conv3d(3, sw, (1, 3, 3), (1, 2, 2), (0, 1, 1), bias=False),
-                                      nn.Conv3d(sw, sw, (5, 1, 1), 1, (2, 0, 0), groups=sw, bias=False),
-                                      nn.BatchNorm3d(sw), nn.ReLU(inplace=True))
+            self.stem = nn.Sequential(
+                nn.Conv3d(3, sw, (1, 3, 3), (1, 2, 2), (0, 1, 1), bias=False),
+                nn.Conv3d(sw, sw, (5, 1, 1), 1, (2, 0, 0), groups=sw, bias=False),
+                nn.BatchNorm3d(sw),
+                nn.ReLU(inplace=True),
+            )
         else:
             kt = 3 if cfg["stem"] == "3d" else 1
-            self.stem = nn.Sequential(nn.Conv3d(3, sw, (kt, 7, 7), (1, 2, 2), (kt // 2, 3, 3), bias=False),
-                                      nn.BatchNorm3d(sw), nn.ReLU(inplace=True))
+            self.stem = nn.Sequential(
+                nn.Conv3d(3, sw, (kt, 7, 7), (1, 2, 2), (kt // 2, 3, 3), bias=False),
+                nn.BatchNorm3d(sw),
+                nn.ReLU(inplace=True),
+            )
         self.stem_pool = nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)) if cfg["pool"] else nn.Identity()
         cin, stages = sw, []
         for i, (kind, depth) in enumerate(zip(cfg["kinds"], cfg["depths"])):

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import optuna
 
 from ..results.confirmed import SUFFIX as CONFIRM_SUFFIX
-from ..results.record import Status, TrialRecord
 from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
+from ..results.record import Status, TrialRecord
 from ..results.writers import write_tables
 from ..search import SearchConfig
 from ..search import write_settings as search_write_settings
@@ -30,8 +30,9 @@ def write_settings(study_dir: Path, *, objectives: str = "acc,latency", **config
     """study.yaml through ``search.write_settings``: ``config`` are SearchConfig fields and
     ProxyRecipe fields (``frames=4, size=32``), routed as the search routes them."""
     study_dir = Path(study_dir)
-    cfg = SearchConfig.from_settings({"out": str(study_dir.parent), "name": study_dir.name,
-                                      "objectives": objectives, **config})
+    cfg = SearchConfig.from_settings(
+        {"out": str(study_dir.parent), "name": study_dir.name, "objectives": objectives, **config}
+    )
     objs, dirs = parse_objectives(cfg.objectives)
     study_dir.mkdir(parents=True, exist_ok=True)
     search_write_settings(cfg, objs, dirs)
@@ -42,8 +43,9 @@ Times = Sequence[tuple[datetime, datetime | None]]
 stamps each trial with the moment it was written."""
 
 
-def _add(study: Any, rec: TrialRecord, objectives: Sequence[str],
-         when: tuple[datetime, datetime | None] | None = None) -> None:
+def _add(
+    study: Any, rec: TrialRecord, objectives: Sequence[str], when: tuple[datetime, datetime | None] | None = None
+) -> None:
     attrs = rec.to_attrs()
     if rec.status is Status.RUNNING:
         state, values = optuna.trial.TrialState.RUNNING, None
@@ -62,9 +64,18 @@ def _add(study: Any, rec: TrialRecord, objectives: Sequence[str],
     study.add_trial(trial)
 
 
-def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines: Sequence[TrialRecord] = (), /,
-                *, tables: bool = True, times: Times = (), baseline_times: Times = (),
-                confirm: Sequence[TrialRecord] = (), **config: Any) -> Path:
+def write_study(
+    study_dir: str | Path,
+    trials: Sequence[TrialRecord],
+    baselines: Sequence[TrialRecord] = (),
+    /,
+    *,
+    tables: bool = True,
+    times: Times = (),
+    baseline_times: Times = (),
+    confirm: Sequence[TrialRecord] = (),
+    **config: Any,
+) -> Path:
     """A finished study at ``study_dir``: settings (see ``write_settings``), the search trials
     numbered 0, 1, ... in order, the baselines in the ``<name>:baselines`` study, the confirm
     runs (records with ``confirm_of`` and ``seeds``) in ``<name>:confirm``, and
@@ -78,8 +89,11 @@ def write_study(study_dir: str | Path, trials: Sequence[TrialRecord], baselines:
     info = load_study_info(d)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     directions = ["maximize" if x == "max" else "minimize" for x in info.directions]
-    for name, recs, when in ((info.name, trials, times), (info.name + BASELINE_SUFFIX, baselines, baseline_times),
-                             (info.name + CONFIRM_SUFFIX, confirm, ())):
+    for name, recs, when in (
+        (info.name, trials, times),
+        (info.name + BASELINE_SUFFIX, baselines, baseline_times),
+        (info.name + CONFIRM_SUFFIX, confirm, ()),
+    ):
         if name != info.name and not recs:
             continue
         study = optuna.create_study(study_name=name, storage=info.storage_url, directions=directions)

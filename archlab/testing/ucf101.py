@@ -13,9 +13,15 @@ from ..data.ucf101 import FOLDS, LISTS_DIR, VIDEO_DIR
 from ..data.video import write_video
 
 
-def write_tiny_ucf101(root: str | os.PathLike[str], classes: Sequence[str] = ("ApplyEyeMakeup", "Archery", "Basketball"),
-                      groups: int = 3, clips: int = 2, frames: int = 16, size: tuple[int, int] = (60, 80),
-                      seed: int = 0) -> Path:
+def write_tiny_ucf101(
+    root: str | os.PathLike[str],
+    classes: Sequence[str] = ("ApplyEyeMakeup", "Archery", "Basketball"),
+    groups: int = 3,
+    clips: int = 2,
+    frames: int = 16,
+    size: tuple[int, int] = (60, 80),
+    seed: int = 0,
+) -> Path:
     """Write a UCF101-shaped tree of real XVID AVIs (as in UCF101.rar) plus the split lists.
 
     Group g is the test group of split g (mod 3), as the official splits hold out groups.
@@ -39,7 +45,7 @@ def write_tiny_ucf101(root: str | os.PathLike[str], classes: Sequence[str] = ("A
                 for t in range(frames):
                     y = int(y0 + 2 * t * np.sin(angle)) % (h - 8)
                     x = int(x0 + 2 * t * np.cos(angle)) % (w - 8)
-                    video[t, y:y + 8, x:x + 8] = colour
+                    video[t, y : y + 8, x : x + 8] = colour
                 key = f"{c}/v_{c}_g{g:02d}_c{k:02d}.avi"
                 write_video(root / VIDEO_DIR / key, video)
                 keys.append((ci + 1, g, key))

@@ -33,13 +33,40 @@ from typing import Callable
 
 from ..util.errors import UserError
 from .env import MODES, PROJECT, has_credentials, resolve_mode, wandb_env
-from .runs import (HISTORY_KEYS, REGISTRY, SUMMARY_KEYS, final_summary, genome_config, registered_runs, run_prefix,
-                   study_run_id, trial_config, trial_run_id)
+from .runs import (
+    HISTORY_KEYS,
+    REGISTRY,
+    SUMMARY_KEYS,
+    final_summary,
+    genome_config,
+    registered_runs,
+    run_prefix,
+    study_run_id,
+    trial_config,
+    trial_run_id,
+)
 from .tracker import TABLE_COLUMNS, WandbTracker
 
-__all__ = ["HISTORY_KEYS", "MODES", "PROJECT", "REGISTRY", "SUMMARY_KEYS", "TABLE_COLUMNS", "WandbTracker",
-           "final_summary", "genome_config", "has_credentials", "make_tracker", "registered_runs", "resolve_mode",
-           "run_prefix", "study_run_id", "trial_config", "trial_run_id", "wandb_env"]
+__all__ = [
+    "HISTORY_KEYS",
+    "MODES",
+    "PROJECT",
+    "REGISTRY",
+    "SUMMARY_KEYS",
+    "TABLE_COLUMNS",
+    "WandbTracker",
+    "final_summary",
+    "genome_config",
+    "has_credentials",
+    "make_tracker",
+    "registered_runs",
+    "resolve_mode",
+    "run_prefix",
+    "study_run_id",
+    "trial_config",
+    "trial_run_id",
+    "wandb_env",
+]
 
 
 def make_tracker(mode: str, study_dir: Path, echo: Callable[[str], None]) -> WandbTracker | None:
@@ -51,8 +78,10 @@ def make_tracker(mode: str, study_dir: Path, echo: Callable[[str], None]) -> Wan
     if resolved == "off":
         return None
     if resolved == "online" and not has_credentials():
-        raise UserError("--wandb online: no W&B credentials (set WANDB_API_KEY or run `wandb login`); "
-                        "use --wandb offline to log locally")
+        raise UserError(
+            "--wandb online: no W&B credentials (set WANDB_API_KEY or run `wandb login`); "
+            "use --wandb offline to log locally"
+        )
     study_dir = Path(study_dir)
     try:
         with wandb_env(study_dir.resolve(), resolved):

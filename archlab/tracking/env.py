@@ -51,8 +51,12 @@ def wandb_env(study_dir: Path, mode: str) -> Iterator[None]:
     root = study_dir / "wandb"
     wanted = {"WANDB_DIR": study_dir, "TMPDIR": root / "tmp"}
     if mode == "offline":
-        wanted.update(WANDB_CACHE_DIR=root / "cache", WANDB_DATA_DIR=root / "data", WANDB_CONFIG_DIR=root / "config",
-                      WANDB_ARTIFACT_DIR=root / "artifacts")
+        wanted.update(
+            WANDB_CACHE_DIR=root / "cache",
+            WANDB_DATA_DIR=root / "data",
+            WANDB_CONFIG_DIR=root / "config",
+            WANDB_ARTIFACT_DIR=root / "artifacts",
+        )
     for p in wanted.values():
         Path(p).mkdir(parents=True, exist_ok=True)
     saved = {k: os.environ.get(k) for k in wanted}

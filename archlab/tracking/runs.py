@@ -10,15 +10,31 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..util.files import atomic_write
 from ..model.genome import LETTERS, GenomeError, parse
 from ..results.record import TrialRecord
+from ..util.files import atomic_write
 
 REGISTRY = "archlab-runs.json"
 # What a trial's results carry (search.run_trial) and where each goes.
 HISTORY_KEYS = ("val_top1", "val_top5", "train_loss", "val_loss", "epoch_time_s", "train_time_s", "trial_time_s")
-SUMMARY_KEYS = ("val_top1", "val_top5", "train_loss", "val_loss", "latency_ms", "clips_per_s", "gmacs", "params",
-                "epochs", "train_time_s", "trial_time_s", "status", "reason", "genome", "genome_id", "label")
+SUMMARY_KEYS = (
+    "val_top1",
+    "val_top5",
+    "train_loss",
+    "val_loss",
+    "latency_ms",
+    "clips_per_s",
+    "gmacs",
+    "params",
+    "epochs",
+    "train_time_s",
+    "trial_time_s",
+    "status",
+    "reason",
+    "genome",
+    "genome_id",
+    "label",
+)
 
 
 def run_prefix(study_name: str) -> str:
@@ -66,15 +82,20 @@ def genome_config(genome: str) -> dict[str, Any]:
     for letter in LETTERS:
         out[f"n_{letter}"] = counts[letter]
         out[f"frac_{letter}"] = counts[letter] / g.depth
-    out.update(depth=g.depth, width=g.stages[0].width, widths=",".join(str(s.width) for s in g.stages),
-               family=g.family)
+    out.update(depth=g.depth, width=g.stages[0].width, widths=",".join(str(s.width) for s in g.stages), family=g.family)
     return out
 
 
-def trial_config(result: dict[str, Any], study_name: str, number: int | None, trial_id: str,
-                 label: str) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"study": study_name, "trial_number": number, "trial_id": trial_id,
-                           "baseline": number is None, "label": label or result.get("label", "")}
+def trial_config(
+    result: dict[str, Any], study_name: str, number: int | None, trial_id: str, label: str
+) -> dict[str, Any]:
+    cfg: dict[str, Any] = {
+        "study": study_name,
+        "trial_number": number,
+        "trial_id": trial_id,
+        "baseline": number is None,
+        "label": label or result.get("label", ""),
+    }
     cfg.update(genome_config(result.get("genome", "")))
     for k in ("genome_id", "gmacs", "params"):
         if result.get(k) is not None:

@@ -12,17 +12,41 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from ..util.errors import UserError
-from ..results.pareto import non_dominated
-from ..results.record import FINISHED, FRONT
 from ..results.numbers import hypervolume_curve
+from ..results.pareto import non_dominated
 from ..results.reader import load_study_info
+from ..results.record import FINISHED, FRONT
+from ..util.errors import UserError
 from .env import PROJECT, wandb_env
-from .runs import HISTORY_KEYS, clean, final_summary, read_registry, registered_runs, study_run_id, trial_config, \
-    trial_run_id, write_registry
+from .runs import (
+    HISTORY_KEYS,
+    clean,
+    final_summary,
+    read_registry,
+    registered_runs,
+    study_run_id,
+    trial_config,
+    trial_run_id,
+    write_registry,
+)
 
-TABLE_COLUMNS = ("number", "baseline", "label", "status", "on_front", "val_top1", "val_top5", "latency_ms", "gmacs",
-                 "params", "epochs", "genome", "genome_id", "reason", "run_id")
+TABLE_COLUMNS = (
+    "number",
+    "baseline",
+    "label",
+    "status",
+    "on_front",
+    "val_top1",
+    "val_top5",
+    "latency_ms",
+    "gmacs",
+    "params",
+    "epochs",
+    "genome",
+    "genome_id",
+    "reason",
+    "run_id",
+)
 
 
 class WandbTracker:
@@ -62,12 +86,24 @@ class WandbTracker:
 
     def _init(self, run_id: str, name: str, job_type: str, config: dict[str, Any], tags: list[str]) -> Any:
         wandb = self._wandb()
-        settings = wandb.Settings(silent=True, console="off", x_disable_stats=True, x_save_requirements=False,
-                                  init_timeout=60)
-        run = wandb.init(project=os.environ.get("WANDB_PROJECT") or PROJECT, entity=os.environ.get("WANDB_ENTITY"),
-                         group=self.study_name, job_type=job_type, name=name, id=run_id, resume="allow",
-                         reinit="create_new", dir=str(self.study_dir), mode=self.mode, config=config, tags=tags,
-                         settings=settings)
+        settings = wandb.Settings(
+            silent=True, console="off", x_disable_stats=True, x_save_requirements=False, init_timeout=60
+        )
+        run = wandb.init(
+            project=os.environ.get("WANDB_PROJECT") or PROJECT,
+            entity=os.environ.get("WANDB_ENTITY"),
+            group=self.study_name,
+            job_type=job_type,
+            name=name,
+            id=run_id,
+            resume="allow",
+            reinit="create_new",
+            dir=str(self.study_dir),
+            mode=self.mode,
+            config=config,
+            tags=tags,
+            settings=settings,
+        )
         return run
 
     def _failed(self, what: str, e: Exception) -> None:
@@ -114,8 +150,10 @@ class WandbTracker:
         if run_id in self._runs:
             return self._runs[run_id]
         entry = reg["runs"].get(run_id, {})
-        config = {**entry.get("config", {}), **trial_config(result, self.study_name, number,
-                                                            str(getattr(trial, "trial_id", "")), label)}
+        config = {
+            **entry.get("config", {}),
+            **trial_config(result, self.study_name, number, str(getattr(trial, "trial_id", "")), label),
+        }
         gid = config.get("genome_id") or "genome?"
         name = f"{gid}-t{number}" if number is not None else f"{gid}-{config['label'] or 'baseline'}"
         job_type = "trial" if number is not None else "baseline"
@@ -123,8 +161,14 @@ class WandbTracker:
         for k in HISTORY_KEYS:
             run.define_metric(k, step_metric="epochs")
         self._runs[run_id] = run
-        entry.update(name=name, job_type=job_type, config=config, number=number,
-                     trial_id=str(getattr(trial, "trial_id", "")), finished=False)
+        entry.update(
+            name=name,
+            job_type=job_type,
+            config=config,
+            number=number,
+            trial_id=str(getattr(trial, "trial_id", "")),
+            finished=False,
+        )
         entry.setdefault("epochs", 0)
         entry.setdefault("dirs", []).append(self._run_dir_of(run))
         reg["runs"][run_id] = entry
@@ -161,9 +205,17 @@ class WandbTracker:
         summary = final_summary(result, error)
         entry = reg["runs"][run_id]
         # Keep the config complete: a trial whose first result had no genome gets it now.
-        more = {k: v for k, v in trial_config(result, self.study_name, entry.get("number"), entry.get("trial_id", ""),
-                                              entry["config"].get("label", "")).items()
-                if entry["config"].get(k) in (None, "") and v not in (None, "")}
+        more = {
+            k: v
+            for k, v in trial_config(
+                result,
+                self.study_name,
+                entry.get("number"),
+                entry.get("trial_id", ""),
+                entry["config"].get("label", ""),
+            ).items()
+            if entry["config"].get(k) in (None, "") and v not in (None, "")
+        }
         if more:
             run.config.update(more, allow_val_change=True)
             entry["config"].update(more)
@@ -186,8 +238,11 @@ class WandbTracker:
         """Is this trial on the front of the trials finished so far? Final only at the end of
         the study (finish_study corrects the runs that a later trial dominated)."""
         objs, dirs = self._objectives()
-        rows = {rid: {o: e.get("summary", {}).get(o) for o in objs} for rid, e in reg["runs"].items()
-                if e.get("finished") and e.get("status") in FRONT}  # a stopped trial is never on a front
+        rows = {
+            rid: {o: e.get("summary", {}).get(o) for o in objs}
+            for rid, e in reg["runs"].items()
+            if e.get("finished") and e.get("status") in FRONT
+        }  # a stopped trial is never on a front
         if run_id not in rows:
             return False
         df = pd.DataFrame.from_dict(rows, orient="index", columns=objs).astype(float)
@@ -212,8 +267,10 @@ class WandbTracker:
             self._failed("logging the study", e)
             return
         runs = registered_runs(self.study_dir)
-        self.echo(f"W&B ({self.mode}): {len(runs)} trial and baseline runs in group {self.study_name!r}"
-                  f"{', study run ' + ('logged' if logged else 'unchanged')}, on_front updated in {changed} run(s)")
+        self.echo(
+            f"W&B ({self.mode}): {len(runs)} trial and baseline runs in group {self.study_name!r}"
+            f"{', study run ' + ('logged' if logged else 'unchanged')}, on_front updated in {changed} run(s)"
+        )
         if self.mode == "offline":
             self.echo(f"W&B: runs saved offline; upload them with `wandb sync {self.study_dir / 'wandb'}`")
 
@@ -256,8 +313,10 @@ class WandbTracker:
         table["run_id"] = [self._row_run_id(r) or "" for _, r in df.iterrows()]
         for c in ("baseline", "on_front"):
             table[c] = table[c].fillna(False).astype(bool) if c in table else False
-        rows = [[clean(v) if not (isinstance(v, float) and math.isnan(v)) else None for v in r]
-                for r in table.itertuples(index=False)]
+        rows = [
+            [clean(v) if not (isinstance(v, float) and math.isnan(v)) else None for v in r]
+            for r in table.itertuples(index=False)
+        ]
         fingerprint = hashlib.sha1(json.dumps([rows, hv], sort_keys=True, default=str).encode()).hexdigest()
         if reg["study"].get("fingerprint") == fingerprint:
             return False
@@ -277,15 +336,21 @@ class WandbTracker:
         trials_t = wandb.Table(columns=cols, data=rows)
         front_t = wandb.Table(columns=cols, data=[rows[i] for i in front_idx])
         payload: dict[str, Any] = {
-            "trials": trials_t, "pareto": front_t,
-            "pareto_front": wandb.plot.scatter(front_t, objs[1], objs[0], title=f"Pareto front: {objs[0]} vs {objs[1]}"),
+            "trials": trials_t,
+            "pareto": front_t,
+            "pareto_front": wandb.plot.scatter(
+                front_t, objs[1], objs[0], title=f"Pareto front: {objs[0]} vs {objs[1]}"
+            ),
         }
         curve = hypervolume_curve(df, objs, dirs, hv["reference_point"]) if hv.get("reference_point") else None
         if curve is not None and len(curve):
-            curve_t = wandb.Table(columns=["trial", "hypervolume"],
-                                  data=[[int(n), float(v)] for n, v in zip(curve["number"], curve["hypervolume"])])
-            payload["hypervolume_curve"] = wandb.plot.line(curve_t, "trial", "hypervolume",
-                                                           title="hypervolume after each trial")
+            curve_t = wandb.Table(
+                columns=["trial", "hypervolume"],
+                data=[[int(n), float(v)] for n, v in zip(curve["number"], curve["hypervolume"])],
+            )
+            payload["hypervolume_curve"] = wandb.plot.line(
+                curve_t, "trial", "hypervolume", title="hypervolume after each trial"
+            )
         run.log(payload)
         if curve is not None:
             run.define_metric("hypervolume", step_metric="trial")
@@ -294,12 +359,17 @@ class WandbTracker:
         status = table["status"] if "status" in table else pd.Series(dtype=object)
         search_done = table[done & ~table["baseline"].to_numpy()] if len(table) else table
         best = pd.to_numeric(search_done["val_top1"], errors="coerce").max() if len(search_done) else None
-        run.summary.update({
-            "hypervolume": clean(hv.get("hypervolume")), "front_size": clean(hv.get("front_size")),
-            "reference_point": hv.get("reference_point"), "trials_finished": int(status.isin(FINISHED).sum()),
-            "trials_failed": int((status == "failed").sum()), "trials_rejected": int((status == "rejected").sum()),
-            "best_val_top1": clean(best),
-        })
+        run.summary.update(
+            {
+                "hypervolume": clean(hv.get("hypervolume")),
+                "front_size": clean(hv.get("front_size")),
+                "reference_point": hv.get("reference_point"),
+                "trials_finished": int(status.isin(FINISHED).sum()),
+                "trials_failed": int((status == "failed").sum()),
+                "trials_rejected": int((status == "rejected").sum()),
+                "best_val_top1": clean(best),
+            }
+        )
         reg["study"].update(run_id=run_id, fingerprint=fingerprint)
         reg["study"].setdefault("dirs", []).append(self._run_dir_of(run))
         run.finish()

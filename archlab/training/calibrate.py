@@ -68,15 +68,32 @@ from typing import Any, Callable, Iterable, Sequence
 
 import torch
 
+from ..measure.forms import CALIBRATED, FP32, Form, candidates, default_inference_form, default_training_form
 from ..util.errors import UserError
 from ..util.files import atomic_write
-from .form_checks import (  # noqa: F401 - re-exported: what a calibration measures
-    CONV_REL_TOL, COVERAGE_GENOMES, INFER_REL_TOL, NUMERICS_BATCHES, NUMERICS_LRS, NUMERICS_STEPS, PROXY_BATCH, PROXY_CLIP, PROXY_GENOME,
-    TRAIN_LOSS_TOL, check_inference, check_training, conv_checks, inference_runners, loss_curve, numerics_checks,
-    proxy_batches, tail_mean, time_forms, training_steppers,
-)
-from ..measure.forms import CALIBRATED, FP32, Form, candidates, default_inference_form, default_training_form
 from ..util.versions import cpu_name
+from .form_checks import (  # noqa: F401 - re-exported: what a calibration measures
+    CONV_REL_TOL,
+    COVERAGE_GENOMES,
+    INFER_REL_TOL,
+    NUMERICS_BATCHES,
+    NUMERICS_LRS,
+    NUMERICS_STEPS,
+    PROXY_BATCH,
+    PROXY_CLIP,
+    PROXY_GENOME,
+    TRAIN_LOSS_TOL,
+    check_inference,
+    check_training,
+    conv_checks,
+    inference_runners,
+    loss_curve,
+    numerics_checks,
+    proxy_batches,
+    tail_mean,
+    time_forms,
+    training_steppers,
+)
 
 INFER_GENOME = "p3d63"
 INFER_CLIP = (16, 160, 160)
@@ -88,6 +105,7 @@ ENV_DIR = "ARCHLAB_CACHE_DIR"
 
 
 # ---- what a calibration holds --------------------------------------------------------------
+
 
 @dataclass
 class Row:
@@ -123,12 +141,20 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Calibration":
-        return cls(key=d["key"], machine=d["machine"], created=d["created"], device=d["device"],
-                   rows=[Row(**r) for r in d["rows"]], training=dict(d["training"]),
-                   inference=dict(d["inference"]), settings=dict(d.get("settings", {})))
+        return cls(
+            key=d["key"],
+            machine=d["machine"],
+            created=d["created"],
+            device=d["device"],
+            rows=[Row(**r) for r in d["rows"]],
+            training=dict(d["training"]),
+            inference=dict(d["inference"]),
+            settings=dict(d.get("settings", {})),
+        )
 
 
 # ---- the cache -------------------------------------------------------------------------------
+
 
 def isa_flags() -> list[str]:
     """The CPU flags that decide which kernels oneDNN runs (vector widths, bf16/int8 dot
@@ -151,9 +177,14 @@ def machine_key(device: torch.device | str = "cpu") -> tuple[str, dict[str, Any]
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UserError(f"device {device}: no CUDA GPU is visible to torch on this machine")
-    info: dict[str, Any] = {"cpu": cpu_name(), "isa": isa_flags(), "torch": torch.__version__,
-                            "capability": torch.backends.cpu.get_cpu_capability(), "device": dev.type,
-                            "cuda": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}
+    info: dict[str, Any] = {
+        "cpu": cpu_name(),
+        "isa": isa_flags(),
+        "torch": torch.__version__,
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "device": dev.type,
+        "cuda": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
+    }
     digest = hashlib.sha256(json.dumps(info, sort_keys=True).encode()).hexdigest()[:16]
     return digest, info
 
@@ -207,6 +238,7 @@ def save(cal: Calibration) -> Path:
 
 # ---- the choice ------------------------------------------------------------------------------
 
+
 def choose(timings: dict[Form, float], ok: dict[Form, bool], min_gain: float = MIN_GAIN) -> Form:
     """The fastest form whose numerics passed, if it beats the fp32/ncdhw reference (same
     threads as the candidates) by ``min_gain``; else that reference. A form absent from
@@ -225,6 +257,7 @@ def choose(timings: dict[Form, float], ok: dict[Form, bool], min_gain: float = M
 
 # ---- a calibration ------------------------------------------------------------------------------
 
+
 def _parse_threads(threads: Iterable[int] | None) -> tuple[int, ...]:
     ts = tuple(threads) if threads else (1,)
     if not ts or any(int(t) < 1 for t in ts):
@@ -232,20 +265,33 @@ def _parse_threads(threads: Iterable[int] | None) -> tuple[int, ...]:
     return tuple(int(t) for t in ts)
 
 
-def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
-        infer_threads: Iterable[int] | None = None, train_genome: str = PROXY_GENOME,
-        train_clip: tuple[int, int, int] = PROXY_CLIP, train_batch: int = PROXY_BATCH,
-        infer_genome: str = INFER_GENOME, infer_clip: tuple[int, int, int] = INFER_CLIP,
-        train_runs: int = 15, infer_runs: int = 8, numerics_steps: int = NUMERICS_STEPS,
-        forms: Sequence[Form] | None = None, coverage: Sequence[str] | None = None, log: Callable[[str], None] = lambda _m: None) -> Calibration:
+def run(
+    device: str = "cpu",
+    *,
+    train_threads: Iterable[int] | None = None,
+    infer_threads: Iterable[int] | None = None,
+    train_genome: str = PROXY_GENOME,
+    train_clip: tuple[int, int, int] = PROXY_CLIP,
+    train_batch: int = PROXY_BATCH,
+    infer_genome: str = INFER_GENOME,
+    infer_clip: tuple[int, int, int] = INFER_CLIP,
+    train_runs: int = 15,
+    infer_runs: int = 8,
+    numerics_steps: int = NUMERICS_STEPS,
+    forms: Sequence[Form] | None = None,
+    coverage: Sequence[str] | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> Calibration:
     """Time and check every candidate form; the choice per thread count. Writes nothing.
     ``coverage``: the genomes whose conv geometries the training forms must compute right
     (default ``COVERAGE_GENOMES``)."""
     from ..model.presets import resolve
 
     if device != "cpu":
-        raise UserError(f"calibration on {device!r} is not implemented: it has only been run on CPU "
-                        "(the CUDA defaults stay bf16 autocast + channels_last_3d)")
+        raise UserError(
+            f"calibration on {device!r} is not implemented: it has only been run on CPU "
+            "(the CUDA defaults stay bf16 autocast + channels_last_3d)"
+        )
     if numerics_steps < 4:
         raise UserError(f"numerics steps {numerics_steps} must be at least 4")
     tg, ig = resolve(train_genome), resolve(infer_genome)
@@ -269,8 +315,10 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
         convs = conv_checks(base, cover, train_clip, train_batch)
 
         tforms = [f.with_threads(t) for t in tt for f in base]
-        log(f"timing {len(tforms)} training forms x {train_runs} round-robin steps "
-            f"({train_genome}, batch {train_batch}x{'x'.join(map(str, train_clip))}) ...")
+        log(
+            f"timing {len(tforms)} training forms x {train_runs} round-robin steps "
+            f"({train_genome}, batch {train_batch}x{'x'.join(map(str, train_clip))}) ..."
+        )
         tms = time_forms(training_steppers(tg, tforms, train_batch, train_clip), train_runs)
         for t in tt:
             here = {f: tms[f.name] for f in tforms if f.threads == t}
@@ -280,13 +328,29 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
                 diff, ok = checks[f.with_threads(None)]
                 cerr, cok, worst = convs[f.with_threads(None)]
                 passed[f] = ok and cok
-                rows.append(Row("training", f.name, ms, ref_ms / ms, train_runs, diff, TRAIN_LOSS_TOL, ok and cok,
-                                "reference" if f.with_threads(None) == FP32 else "", cerr, CONV_REL_TOL, worst))
+                rows.append(
+                    Row(
+                        "training",
+                        f.name,
+                        ms,
+                        ref_ms / ms,
+                        train_runs,
+                        diff,
+                        TRAIN_LOSS_TOL,
+                        ok and cok,
+                        "reference" if f.with_threads(None) == FP32 else "",
+                        cerr,
+                        CONV_REL_TOL,
+                        worst,
+                    )
+                )
             training[str(t)] = choose(here, passed).name
 
         iforms = [f.with_threads(t) for t in it for f in base]
-        log(f"timing {len(iforms)} inference forms x {infer_runs} round-robin forwards "
-            f"({infer_genome}, 1x{'x'.join(map(str, infer_clip))}, BN folded) ...")
+        log(
+            f"timing {len(iforms)} inference forms x {infer_runs} round-robin forwards "
+            f"({infer_genome}, 1x{'x'.join(map(str, infer_clip))}, BN folded) ..."
+        )
         runners, _ = inference_runners(ig, iforms, infer_clip)
         outs = {name: fn() for name, fn in runners.items()}
         ims = time_forms(runners, infer_runs, warmup=1)
@@ -296,22 +360,51 @@ def run(device: str = "cpu", *, train_threads: Iterable[int] | None = None,
             ichecks = {f: check_inference(outs[ref_f.name], outs[f.name]) for f in here}
             for f, ms in here.items():
                 rel, ok = ichecks[f]
-                rows.append(Row("inference", f.name, ms, here[ref_f] / ms, infer_runs, rel, INFER_REL_TOL, ok,
-                                "reference" if f == ref_f else ""))
+                rows.append(
+                    Row(
+                        "inference",
+                        f.name,
+                        ms,
+                        here[ref_f] / ms,
+                        infer_runs,
+                        rel,
+                        INFER_REL_TOL,
+                        ok,
+                        "reference" if f == ref_f else "",
+                    )
+                )
             inference[str(t)] = choose(here, {f: ichecks[f][1] for f in here}).name
     finally:
         torch.set_num_threads(before)
     key, info = machine_key(device)
-    settings = {"train_genome": train_genome, "train_clip": list(train_clip), "train_batch": train_batch,
-                "infer_genome": infer_genome, "infer_clip": list(infer_clip), "numerics_steps": numerics_steps,
-                "train_loss_tol": TRAIN_LOSS_TOL, "infer_rel_tol": INFER_REL_TOL, "min_gain": MIN_GAIN,
-                "conv_rel_tol": CONV_REL_TOL, "coverage": coverage,
-                "fp32_seed_noise_nats": seed_noise}
-    return Calibration(key=key, machine=info, created=time.strftime("%Y-%m-%dT%H:%M:%S%z"), device=device,
-                       rows=rows, training=training, inference=inference, settings=settings)
+    settings = {
+        "train_genome": train_genome,
+        "train_clip": list(train_clip),
+        "train_batch": train_batch,
+        "infer_genome": infer_genome,
+        "infer_clip": list(infer_clip),
+        "numerics_steps": numerics_steps,
+        "train_loss_tol": TRAIN_LOSS_TOL,
+        "infer_rel_tol": INFER_REL_TOL,
+        "min_gain": MIN_GAIN,
+        "conv_rel_tol": CONV_REL_TOL,
+        "coverage": coverage,
+        "fp32_seed_noise_nats": seed_noise,
+    }
+    return Calibration(
+        key=key,
+        machine=info,
+        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        device=device,
+        rows=rows,
+        training=training,
+        inference=inference,
+        settings=settings,
+    )
 
 
 # ---- the lookups the rest of archlab calls ------------------------------------------------------
+
 
 def _lookup(choices: dict[str, str], threads: int) -> Form | None:
     """The choice at ``threads``, else at the nearest thread count measured."""
@@ -328,8 +421,10 @@ def _get(device: torch.device | str, log: Callable[[str], None]) -> Calibration 
         return None
     cal = None if m == "refresh" else load(dev)
     if cal is None and dev.type == "cpu":
-        log("calibrating this machine's training and inference forms once (archlab calibrate; "
-            f"{ENV_MODE}=off to skip) ...")
+        log(
+            "calibrating this machine's training and inference forms once (archlab calibrate; "
+            f"{ENV_MODE}=off to skip) ..."
+        )
         cal = run("cpu", log=log)
         save(cal)
         if m == "refresh":
@@ -337,8 +432,11 @@ def _get(device: torch.device | str, log: Callable[[str], None]) -> Calibration 
     return cal
 
 
-def training_form(device: torch.device | str = "cpu", threads: int | None = None,
-                  log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Form:
+def training_form(
+    device: torch.device | str = "cpu",
+    threads: int | None = None,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+) -> Form:
     """The form training should use on ``device`` at ``threads`` (default: torch's current
     count): the cached calibration's choice, measured on first use (CPU only); the defaults
     of ``forms`` with ``ARCHLAB_CALIBRATION=off``, on CUDA, or when nothing fits."""
@@ -348,8 +446,11 @@ def training_form(device: torch.device | str = "cpu", threads: int | None = None
     return chosen or default_training_form(device).with_threads(threads)
 
 
-def inference_form(device: torch.device | str = "cpu", threads: int | None = None,
-                   log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True)) -> Form:
+def inference_form(
+    device: torch.device | str = "cpu",
+    threads: int | None = None,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+) -> Form:
     """The form latency is measured (and a model deployed) in; as ``training_form``."""
     threads = threads or torch.get_num_threads()
     cal = _get(device, log) if torch.device(device).type == "cpu" else load(device) if mode() != "off" else None
@@ -378,8 +479,10 @@ def failed_check(form: Form | str, kind: str = "training", device: torch.device 
     for r in cal.rows:
         if r.kind == kind and Form.parse(r.form).with_threads(None).name == name and not r.ok:
             why = _conv_failure(r) or f"numerics {r.numerics:.3g} (tolerance {r.tol:.3g})"
-            return (f"{name} failed this machine's {kind} numerics check ({why}; archlab calibrate --show): "
-                    "its results may diverge or differ from fp32")
+            return (
+                f"{name} failed this machine's {kind} numerics check ({why}; archlab calibrate --show): "
+                "its results may diverge or differ from fp32"
+            )
     return None
 
 
@@ -393,6 +496,7 @@ def warn_if_failed(form: Form | str | None, kind: str = "training", device: torc
 
 # ---- printing -----------------------------------------------------------------------------------
 
+
 def table(cal: Calibration) -> str:
     from ..util.tables import text_table
 
@@ -403,14 +507,25 @@ def table(cal: Calibration) -> str:
         num = f"{r.numerics:.3f} nats" if r.kind == "training" else f"{r.numerics:.1e} rel"
         tol = f"{r.tol:.3f} nats" if r.kind == "training" else f"{r.tol:.1e} rel"
         conv = "-" if r.kind != "training" or r.note == "reference" else f"{r.conv_error:.1e} rel"
-        body.append([r.kind, r.form, f"{r.median_ms:.1f}", f"{r.speedup:.2f}x", num if r.note != "reference" else "-",
-                     tol if r.note != "reference" else "-", conv, ("pass" if r.ok else "FAIL") if r.note != "reference"
-                     else "reference", "<-" if (r.kind, r.form) in chosen else ""])
+        body.append(
+            [
+                r.kind,
+                r.form,
+                f"{r.median_ms:.1f}",
+                f"{r.speedup:.2f}x",
+                num if r.note != "reference" else "-",
+                tol if r.note != "reference" else "-",
+                conv,
+                ("pass" if r.ok else "FAIL") if r.note != "reference" else "reference",
+                "<-" if (r.kind, r.form) in chosen else "",
+            ]
+        )
     lines = [f"{r.form}: {why}" for r in cal.rows if (why := _conv_failure(r))]
     return "\n".join([text_table(header, body), *lines])
 
 
 # ---- wiring ---------------------------------------------------------------------------------------
+
 
 def search_forms(cfg: Any) -> Any:
     """A new search's config with ``train_form`` / ``latency_form`` fixed: as given, or, for
@@ -425,8 +540,9 @@ def search_forms(cfg: Any) -> Any:
     if train == CALIBRATED:
         train = training_form(device, threads).with_threads(None).name
     if latency == CALIBRATED:
-        latency = inference_form(device, threads).with_threads(None).name if cfg.latency_runtime == "torch" \
-            else FP32.name
+        latency = (
+            inference_form(device, threads).with_threads(None).name if cfg.latency_runtime == "torch" else FP32.name
+        )
     if device == "cpu":
         warn_if_failed(train, "training")
         warn_if_failed(latency, "inference")

@@ -29,11 +29,17 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - truncated zip, foreign pickle, refused global: one kind of error
         why = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
-        raise CorruptCheckpoint(f"{path} cannot be read as a checkpoint ({type(e).__name__}: {why}): "
-                                "delete it to start over", path=path) from None
-    missing = [k for k in ("genome", "model", "optimizer", "scheduler", "history", "epoch", "rng")
-               if not isinstance(ck, dict) or k not in ck]
+        raise CorruptCheckpoint(
+            f"{path} cannot be read as a checkpoint ({type(e).__name__}: {why}): delete it to start over", path=path
+        ) from None
+    missing = [
+        k
+        for k in ("genome", "model", "optimizer", "scheduler", "history", "epoch", "rng")
+        if not isinstance(ck, dict) or k not in ck
+    ]
     if missing:
-        raise CorruptCheckpoint(f"{path} is not an archlab training checkpoint (no {', '.join(missing)}): "
-                                "delete it to start over", path=path)
+        raise CorruptCheckpoint(
+            f"{path} is not an archlab training checkpoint (no {', '.join(missing)}): delete it to start over",
+            path=path,
+        )
     return ck

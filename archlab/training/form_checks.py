@@ -36,13 +36,22 @@ INFER_REL_TOL = 2e-2  # of the fp32 output scale
 # skeleton a space can choose (no pooling, the official P3D pools, strided temporal convs),
 # so that each convolution sees each frame count it can meet at the proxy clip (8, 4, 2, 1).
 _ALL = "ABC23RFDIXYT"
-COVERAGE_GENOMES = tuple(f"{_ALL}|{_ALL}|{_ALL}|{_ALL} stem={stem} sw=8 w=8,16,32,64 t={t} cls=6" for stem, t in (
-    ("2d/none", "-,-,-,-"), ("2d/ts", "-,p,p,p"), ("3d/s", "-,c,c,c"), ("r21/none", "-,p,c,-"), ("x3d/ts", "-,c,p,p")))
+COVERAGE_GENOMES = tuple(
+    f"{_ALL}|{_ALL}|{_ALL}|{_ALL} stem={stem} sw=8 w=8,16,32,64 t={t} cls=6"
+    for stem, t in (
+        ("2d/none", "-,-,-,-"),
+        ("2d/ts", "-,p,p,p"),
+        ("3d/s", "-,c,c,c"),
+        ("r21/none", "-,p,c,-"),
+        ("x3d/ts", "-,c,p,p"),
+    )
+)
 CONV_REPS = 3  # random draws per geometry: a kernel that reads uninitialised memory fails some, not all
 CONV_REL_TOL = 0.05  # ||grad - fp32 grad|| / ||fp32 grad|| of one conv (see conv_checks)
 
 
 # ---- timing ---------------------------------------------------------------------------------
+
 
 def _threaded(fn: Callable[[], Any], threads: int | None) -> Callable[[], Any]:
     def call() -> Any:
@@ -53,8 +62,14 @@ def _threaded(fn: Callable[[], Any], threads: int | None) -> Callable[[], Any]:
     return call
 
 
-def _train_step(model: nn.Module, form: Form, x: torch.Tensor, y: torch.Tensor,
-                opt: torch.optim.Optimizer, label_smoothing: float = 0.1) -> float:
+def _train_step(
+    model: nn.Module,
+    form: Form,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    opt: torch.optim.Optimizer,
+    label_smoothing: float = 0.1,
+) -> float:
     with form.autocast(x.device):
         logits = model(x)
     loss = F.cross_entropy(logits.float(), y, label_smoothing=label_smoothing)
@@ -70,8 +85,9 @@ def _adamw(model: nn.Module, lr: float = 2e-3) -> torch.optim.Optimizer:
     return torch.optim.AdamW(param_groups(model, 5e-4), lr=lr)
 
 
-def training_steppers(genome: Any, forms: Sequence[Form], batch: int, clip: tuple[int, int, int],
-                      seed: int = 0) -> dict[str, Callable[[], Any]]:
+def training_steppers(
+    genome: Any, forms: Sequence[Form], batch: int, clip: tuple[int, int, int], seed: int = 0
+) -> dict[str, Callable[[], Any]]:
     """One proxy training step per form (same init, same batch), as the search's trials run
     it: AdamW, cross-entropy with label smoothing, threads as each form says."""
     from ..model.builder import build
@@ -88,8 +104,9 @@ def training_steppers(genome: Any, forms: Sequence[Form], batch: int, clip: tupl
     return out
 
 
-def inference_runners(genome: Any, forms: Sequence[Form], clip: tuple[int, int, int], batch: int = 1,
-                      seed: int = 0) -> tuple[dict[str, Callable[[], torch.Tensor]], torch.Tensor]:
+def inference_runners(
+    genome: Any, forms: Sequence[Form], clip: tuple[int, int, int], batch: int = 1, seed: int = 0
+) -> tuple[dict[str, Callable[[], torch.Tensor]], torch.Tensor]:
     """One forward per form of the BN-folded network (the form latency is measured in), and
     the fp32 input they all see."""
     from ..model.builder import build, fuse_bn
@@ -120,8 +137,14 @@ def time_forms(fns: dict[str, Callable[[], Any]], runs: int, warmup: int = 2) ->
 
 # ---- numerics -------------------------------------------------------------------------------
 
-def proxy_batches(n: int, batch: int = PROXY_BATCH, clip: tuple[int, int, int] = PROXY_CLIP,
-                  seed: int = 0, distinct: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+
+def proxy_batches(
+    n: int,
+    batch: int = PROXY_BATCH,
+    clip: tuple[int, int, int] = PROXY_CLIP,
+    seed: int = 0,
+    distinct: int | None = None,
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """``n`` batches of the synthetic proxy task (the data search trials train on),
     normalised as the loader feeds training: ``distinct`` fixed ones cycled (default all
     different)."""
@@ -139,8 +162,9 @@ def proxy_batches(n: int, batch: int = PROXY_BATCH, clip: tuple[int, int, int] =
     return [out[i % distinct] for i in range(n)]
 
 
-def loss_curve(genome: Any, form: Form, batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-               init_seed: int = 0, lr: float = 2e-3) -> list[float]:
+def loss_curve(
+    genome: Any, form: Form, batches: Sequence[tuple[torch.Tensor, torch.Tensor]], init_seed: int = 0, lr: float = 2e-3
+) -> list[float]:
     """Training losses over ``batches`` in ``form``, from the init of ``init_seed``, with the
     search's recipe compressed to len(batches) steps: AdamW, 20% warm-up, cosine to 0."""
     from ..model.builder import build
@@ -165,12 +189,13 @@ def loss_curve(genome: Any, form: Form, batches: Sequence[tuple[torch.Tensor, to
 
 
 def tail_mean(losses: Sequence[float]) -> float:
-    half = losses[len(losses) // 2:]
+    half = losses[len(losses) // 2 :]
     return float(sum(half) / len(half)) if half else math.nan
 
 
-def check_training(ref_losses: Sequence[float], losses: Sequence[float],
-                   tol: float = TRAIN_LOSS_TOL) -> tuple[float, bool]:
+def check_training(
+    ref_losses: Sequence[float], losses: Sequence[float], tol: float = TRAIN_LOSS_TOL
+) -> tuple[float, bool]:
     """(|tail mean difference| in nats, passed): finite, complete, within ``tol`` of fp32."""
     if len(losses) != len(ref_losses) or not all(math.isfinite(v) for v in losses):
         return math.inf, False
@@ -178,9 +203,14 @@ def check_training(ref_losses: Sequence[float], losses: Sequence[float],
     return diff, diff <= tol
 
 
-def numerics_checks(genome: Any, forms: Sequence[Form], batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-                    threads: int = 1, lrs: Sequence[float] = NUMERICS_LRS,
-                    tol: float = TRAIN_LOSS_TOL) -> tuple[dict[Form, tuple[float, bool]], dict[float, list[float]]]:
+def numerics_checks(
+    genome: Any,
+    forms: Sequence[Form],
+    batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+    threads: int = 1,
+    lrs: Sequence[float] = NUMERICS_LRS,
+    tol: float = TRAIN_LOSS_TOL,
+) -> tuple[dict[Form, tuple[float, bool]], dict[float, list[float]]]:
     """Form (threads None) -> (worst |tail mean diff| over ``lrs``, passed at every LR), and
     fp32's loss curve per LR. fp32/ncdhw is the reference: (0, True)."""
     refs = {lr: loss_curve(genome, FP32.with_threads(threads), batches, lr=lr) for lr in lrs}
@@ -189,8 +219,9 @@ def numerics_checks(genome: Any, forms: Sequence[Form], batches: Sequence[tuple[
         f0 = f.with_threads(None)
         if f0 in out:
             continue
-        per_lr = [check_training(refs[lr], loss_curve(genome, f0.with_threads(threads), batches, lr=lr), tol)
-                  for lr in lrs]
+        per_lr = [
+            check_training(refs[lr], loss_curve(genome, f0.with_threads(threads), batches, lr=lr), tol) for lr in lrs
+        ]
         out[f0] = (max(d for d, _ in per_lr), all(ok for _, ok in per_lr))
     return out, refs
 
@@ -206,6 +237,7 @@ def check_inference(ref: torch.Tensor, got: torch.Tensor, rel_tol: float = INFER
 
 
 # ---- numerics of every convolution (what a space can build) ---------------------------------
+
 
 @dataclass(frozen=True)
 class ConvCase:
@@ -226,16 +258,20 @@ class ConvCase:
         k = "x".join(map(str, self.kernel))
         s = "" if set(self.stride) == {1} else f" stride {'x'.join(map(str, self.stride))}"
         g = "" if self.groups == 1 else f" groups {self.groups}"
-        return (f"conv {k}{s}{g} {self.in_channels}->{self.out_channels} on "
-                f"{'x'.join(map(str, self.input_shape))} ({'cl3d' if self.channels_last else 'ncdhw'})")
+        return (
+            f"conv {k}{s}{g} {self.in_channels}->{self.out_channels} on "
+            f"{'x'.join(map(str, self.input_shape))} ({'cl3d' if self.channels_last else 'ncdhw'})"
+        )
 
     def module(self) -> nn.Conv3d:
-        return nn.Conv3d(self.in_channels, self.out_channels, self.kernel, self.stride, self.padding,
-                         groups=self.groups, bias=False)
+        return nn.Conv3d(
+            self.in_channels, self.out_channels, self.kernel, self.stride, self.padding, groups=self.groups, bias=False
+        )
 
 
-def conv_cases(genome: Any, form: Form, clip: tuple[int, int, int] = PROXY_CLIP,
-               batch: int = PROXY_BATCH) -> list[ConvCase]:
+def conv_cases(
+    genome: Any, form: Form, clip: tuple[int, int, int] = PROXY_CLIP, batch: int = PROXY_BATCH
+) -> list[ConvCase]:
     """Every distinct 3D convolution ``genome`` runs in ``form`` on a ``batch`` x ``clip``
     input, in the order met, with the layout its input really has there (a pool or a
     reshape can hand a channels_last_3d network a contiguous tensor)."""
@@ -247,10 +283,19 @@ def conv_cases(genome: Any, form: Form, clip: tuple[int, int, int] = PROXY_CLIP,
 
     def hook(mod: nn.Module, inputs: tuple[Any, ...], _out: Any) -> None:
         x = inputs[0]
-        seen.setdefault(ConvCase(mod.in_channels, mod.out_channels, tuple(mod.kernel_size), tuple(mod.stride),
-                                 tuple(mod.padding), mod.groups, tuple(x.shape),
-                                 x.dim() == 5 and not x.is_contiguous()
-                                 and x.is_contiguous(memory_format=torch.channels_last_3d)), None)
+        seen.setdefault(
+            ConvCase(
+                mod.in_channels,
+                mod.out_channels,
+                tuple(mod.kernel_size),
+                tuple(mod.stride),
+                tuple(mod.padding),
+                mod.groups,
+                tuple(x.shape),
+                x.dim() == 5 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last_3d),
+            ),
+            None,
+        )
 
     hooks = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, nn.Conv3d)]
     try:
@@ -295,16 +340,22 @@ def conv_error(case: ConvCase, form: Form, reps: int = CONV_REPS, seed: int = 0)
         with form.autocast("cpu"):
             y = conv(x)
         y.backward(up.to(y.dtype))
-        worst = max(worst, _rel(y.detach(), yr.detach()), _rel(conv.weight.grad, ref_conv.weight.grad),
-                    _rel(x.grad, xr.grad))
+        worst = max(
+            worst, _rel(y.detach(), yr.detach()), _rel(conv.weight.grad, ref_conv.weight.grad), _rel(x.grad, xr.grad)
+        )
         if not math.isfinite(worst):
             break
     return worst
 
 
-def conv_checks(forms: Sequence[Form], genomes: Sequence[Any], clip: tuple[int, int, int] = PROXY_CLIP,
-                batch: int = PROXY_BATCH, reps: int = CONV_REPS,
-                tol: float = CONV_REL_TOL) -> dict[Form, tuple[float, bool, str]]:
+def conv_checks(
+    forms: Sequence[Form],
+    genomes: Sequence[Any],
+    clip: tuple[int, int, int] = PROXY_CLIP,
+    batch: int = PROXY_BATCH,
+    reps: int = CONV_REPS,
+    tol: float = CONV_REL_TOL,
+) -> dict[Form, tuple[float, bool, str]]:
     """Form (threads None) -> (worst conv error, passed, the worst geometry's label) over every
     convolution geometry ``genomes`` build in that form. fp32/ncdhw is the reference.
 

@@ -56,8 +56,9 @@ class ProxyRecipe:
     # 2x the cost of 7.
     epochs: int = field(default=14, metadata=_opt("--epochs", "training epochs"))
     batch: int = field(default=8, metadata=_opt("--batch", "clips per optimizer step"))
-    optimizer: str = field(default="adamw", metadata=_opt("--optimizer", "adamw or sgd (Nesterov momentum)",
-                                                          choices=OPTIMIZERS))
+    optimizer: str = field(
+        default="adamw", metadata=_opt("--optimizer", "adamw or sgd (Nesterov momentum)", choices=OPTIMIZERS)
+    )
     lr: float = field(default=2e-3, metadata=_opt("--lr", "peak learning rate (after warm-up; cosine decay to 0)"))
     momentum: float = field(default=0.9, metadata=_opt("--momentum", "SGD momentum (unused by adamw)"))
     weight_decay: float = field(default=5e-4, metadata=_opt("--weight-decay", "on conv and linear weights only"))
@@ -75,14 +76,21 @@ class ProxyRecipe:
     # chance (the loss sits at ln 6 while the order signal, a few moving pixels, drowns in the
     # content), and neither more epochs nor any optimiser lever rescued them
     # (docs/notebook/proxy-fidelity.md).
-    object_scale: float = field(default=1.4, metadata=_opt(
-        "--object-scale", "synthetic data: size of the moving objects, x the first task's (0.5..1.5)"))
+    object_scale: float = field(
+        default=1.4,
+        metadata=_opt("--object-scale", "synthetic data: size of the moving objects, x the first task's (0.5..1.5)"),
+    )
     # 0.3: on opaque clips the reference saturates (most genomes near 1.0), so nothing can
     # tell whether the proxy ranks like it; with 30% faint clips none does
     # (docs/notebook/proxy-fidelity.md).
-    faint: float = field(default=0.3, metadata=_opt(
-        "--faint", "synthetic data: share of clips whose objects are faint (contrast 0..0.3), "
-        "a task with a Bayes error (0..1)"))
+    faint: float = field(
+        default=0.3,
+        metadata=_opt(
+            "--faint",
+            "synthetic data: share of clips whose objects are faint (contrast 0..0.3), "
+            "a task with a Bayes error (0..1)",
+        ),
+    )
     seed: int = field(default=0, metadata=_opt("--seed", "seed of the initialisation and the shuffle order"))
 
     def __post_init__(self) -> None:
@@ -119,8 +127,9 @@ class ProxyRecipe:
         _in_range("--val-clips", self.val_clips, 1, LIMITS["clips"])
         _in_range("--classes", self.classes, 2, LIMITS["classes"])
         if not OBJECT_SCALE[0] <= self.object_scale <= OBJECT_SCALE[1]:
-            raise UserError(f"--object-scale must be in [{OBJECT_SCALE[0]:g}, {OBJECT_SCALE[1]:g}] "
-                            f"(got {self.object_scale:g})")
+            raise UserError(
+                f"--object-scale must be in [{OBJECT_SCALE[0]:g}, {OBJECT_SCALE[1]:g}] (got {self.object_scale:g})"
+            )
         if not 0 <= self.faint <= 1:
             raise UserError(f"--faint must be in [0, 1] (got {self.faint:g})")
         _at_least("--seed", self.seed, 0)
@@ -190,8 +199,11 @@ class ProxyRecipe:
                 continue
             m = f.metadata
             default = f.default if f.default is not MISSING else None
-            kw: dict[str, Any] = {"dest": f"recipe_{f.name}", "default": None,
-                                  "help": f"{m['help']} (default {default})"}
+            kw: dict[str, Any] = {
+                "dest": f"recipe_{f.name}",
+                "default": None,
+                "help": f"{m['help']} (default {default})",
+            }
             if f.type in ("bool", bool):
                 kw["action"] = argparse.BooleanOptionalAction
             else:
@@ -204,8 +216,11 @@ class ProxyRecipe:
     @classmethod
     def from_args(cls, args: argparse.Namespace, base: "ProxyRecipe | None" = None) -> "ProxyRecipe":
         """The recipe ``base`` (default: the defaults) with every option the user gave."""
-        given = {f.name: getattr(args, f"recipe_{f.name}") for f in fields(cls)
-                 if getattr(args, f"recipe_{f.name}", None) is not None}
+        given = {
+            f.name: getattr(args, f"recipe_{f.name}")
+            for f in fields(cls)
+            if getattr(args, f"recipe_{f.name}", None) is not None
+        }
         return replace(base or cls(), **given)
 
 

@@ -41,13 +41,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..model.builder import build
-from .checkpoint import CorruptCheckpoint, read_checkpoint
-from ..util.device import resolve_device
 from ..data.loader import MEAN, STD, make_loader, set_loader_epoch, to_input
-from ..util.errors import UserError
 from ..measure.forms import Form
+from ..model.builder import build
 from ..model.genome import Genome
+from ..util.device import resolve_device
+from ..util.errors import UserError
+from .checkpoint import CorruptCheckpoint, read_checkpoint
 from .recipe import ProxyRecipe
 
 CHECKPOINT = "checkpoint.pt"
@@ -81,9 +81,11 @@ class TrainConfig:
             raise TypeError(f"TrainConfig.recipe must be a ProxyRecipe, not {type(self.recipe).__name__}")
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 0:
             raise UserError(f"--workers must be a whole number of at least 0 (got {self.workers!r})")
-        if self.max_steps_per_epoch is not None and (isinstance(self.max_steps_per_epoch, bool)
-                                                     or not isinstance(self.max_steps_per_epoch, int)
-                                                     or self.max_steps_per_epoch < 1):
+        if self.max_steps_per_epoch is not None and (
+            isinstance(self.max_steps_per_epoch, bool)
+            or not isinstance(self.max_steps_per_epoch, int)
+            or self.max_steps_per_epoch < 1
+        ):
             raise UserError(f"--max-steps must be at least 1 (got {self.max_steps_per_epoch!r})")
         if self.form is not None:
             if not isinstance(self.form, (str, Form)):
@@ -127,6 +129,7 @@ class _Stop(Exception):
 
 # ---- pieces ------------------------------------------------------------------------------
 
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -166,15 +169,19 @@ def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tu
         raise UserError("the train and val sets must not be empty")
     n_classes = len(train_set.classes)
     if genome.classes != n_classes:
-        raise UserError(f"the genome has {genome.classes} classes but the dataset has {n_classes}: "
-                        f"use genome.with_(classes={n_classes})")
+        raise UserError(
+            f"the genome has {genome.classes} classes but the dataset has {n_classes}: "
+            f"use genome.with_(classes={n_classes})"
+        )
     clip = train_set[0][0]
     if clip.dtype != torch.uint8 or clip.dim() != 4 or clip.shape[0] != 3:
         raise UserError(f"datasets must yield uint8 clips [3, T, H, W], got {clip.dtype} {tuple(clip.shape)}")
     t, h, w = (int(v) for v in clip.shape[1:])
     if (t, h, w) != cfg.recipe.clip:
-        raise UserError(f"the dataset's clips are {t}x{h}x{w} but the recipe's are "
-                        f"{'x'.join(map(str, cfg.recipe.clip))} (--frames, --size): build the datasets from the recipe")
+        raise UserError(
+            f"the dataset's clips are {t}x{h}x{w} but the recipe's are "
+            f"{'x'.join(map(str, cfg.recipe.clip))} (--frames, --size): build the datasets from the recipe"
+        )
     from ..measure.profile import count_fast
 
     count_fast(genome, (t, h, w))  # UserError if the clip is too small for this network
@@ -216,8 +223,12 @@ def _rng_state() -> dict[str, Any]:
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
         "python": random.getstate(),
     }
 
@@ -227,8 +238,9 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     v, internal, gauss = state["python"]
     random.setstate((v, tuple(internal), gauss))
 
@@ -242,9 +254,16 @@ def _is_oom(e: BaseException) -> bool:
 
 # ---- the loop ----------------------------------------------------------------------------
 
-def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
-          out_dir: str | Path | None = None, on_epoch: Callable[[EpochMetrics], None] | None = None,
-          progress: bool = False) -> TrainResult:
+
+def train(
+    genome: Genome,
+    train_set: Any,
+    val_set: Any,
+    cfg: TrainConfig,
+    out_dir: str | Path | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    progress: bool = False,
+) -> TrainResult:
     """Train ``genome`` on ``train_set`` for ``cfg.recipe.epochs`` epochs, validating after each.
 
     If ``out_dir`` holds a ``checkpoint.pt`` the run resumes after its epoch (the genome must
@@ -267,33 +286,50 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
         torch.backends.cudnn.benchmark = True
     net = build(genome, zero_init_last_bn=r.zero_init).to(device)
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
-    form = _as_form(cfg.form) if cfg.form is not None else \
-        Form("bf16-autocast" if cuda else "fp32", "cl3d" if channels_last else "ncdhw")
+    form = (
+        _as_form(cfg.form)
+        if cfg.form is not None
+        else Form("bf16-autocast" if cuda else "fp32", "cl3d" if channels_last else "ncdhw")
+    )
     form.apply_threads()
     net = form.apply_model(net)
     result.form = form.name
     model: nn.Module = torch.compile(net) if cfg.compile else net
     optimizer = make_optimizer(net, r)
 
-    train_loader = make_loader(train_set, r.batch, shuffle=True, workers=cfg.workers, device=device,
-                               seed=r.seed, drop_last=len(train_set) >= 2 * r.batch,
-                               persistent=not hasattr(train_set, "set_epoch"))
-    val_loader = make_loader(val_set, r.batch, shuffle=False, workers=cfg.workers, device=device,
-                             seed=r.seed, persistent=not hasattr(val_set, "set_epoch"))
+    train_loader = make_loader(
+        train_set,
+        r.batch,
+        shuffle=True,
+        workers=cfg.workers,
+        device=device,
+        seed=r.seed,
+        drop_last=len(train_set) >= 2 * r.batch,
+        persistent=not hasattr(train_set, "set_epoch"),
+    )
+    val_loader = make_loader(
+        val_set,
+        r.batch,
+        shuffle=False,
+        workers=cfg.workers,
+        device=device,
+        seed=r.seed,
+        persistent=not hasattr(val_set, "set_epoch"),
+    )
     steps = len(train_loader)
     if cfg.max_steps_per_epoch is not None:
         steps = min(steps, cfg.max_steps_per_epoch)
     total_steps = steps * r.epochs
     warmup_steps = min(total_steps, max(0, round(r.warmup * steps)))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, total_steps, warmup_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(step, total_steps, warmup_steps))
 
     start_epoch = 0
     if ckpt_path is not None and ckpt_path.exists():
         ck = read_checkpoint(ckpt_path)
         if ck["genome"] != str(genome):
-            raise UserError(f"{ckpt_path} is a checkpoint of {ck['genome']!r}, not of {str(genome)!r}: "
-                            "use another output directory")
+            raise UserError(
+                f"{ckpt_path} is a checkpoint of {ck['genome']!r}, not of {str(genome)!r}: use another output directory"
+            )
         try:
             net.load_state_dict(ck["model"])
             optimizer.load_state_dict(ck["optimizer"])
@@ -302,23 +338,41 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
             start_epoch = int(ck["epoch"]) + 1
             _set_rng_state(ck["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
-            raise CorruptCheckpoint(f"{ckpt_path} does not fit its genome ({type(e).__name__}: "
-                                    f"{str(e).splitlines()[0][:200] if str(e) else ''}): delete it to start over",
-                                    path=ckpt_path) from None
+            raise CorruptCheckpoint(
+                f"{ckpt_path} does not fit its genome ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200] if str(e) else ''}): delete it to start over",
+                path=ckpt_path,
+            ) from None
     for m in result.history:
         if m.val_top1 > result.best_top1 or result.best_epoch == 0:
             result.best_top1, result.best_epoch = m.val_top1, m.epoch
 
-    input_info = {"frames": clip[0], "size": clip[1], "height": clip[1], "width": clip[2],
-                  "mean": list(MEAN), "std": list(STD)}
+    input_info = {
+        "frames": clip[0],
+        "size": clip[1],
+        "height": clip[1],
+        "width": clip[2],
+        "mean": list(MEAN),
+        "std": list(STD),
+    }
     amp = form.autocast(device)
 
     for epoch in range(start_epoch, r.epochs):
         t0 = time.perf_counter()
         try:
             train_loss, train_time, n_train = _train_epoch(
-                model, train_loader, optimizer=optimizer, scheduler=scheduler, cfg=cfg, epoch=epoch, steps=steps,
-                device=device, form=form, amp=amp, progress=progress)
+                model,
+                train_loader,
+                optimizer=optimizer,
+                scheduler=scheduler,
+                cfg=cfg,
+                epoch=epoch,
+                steps=steps,
+                device=device,
+                form=form,
+                amp=amp,
+                progress=progress,
+            )
             val_loss, top1, top5 = _evaluate(model, val_loader, device, form, amp)
             if not math.isfinite(val_loss):
                 raise _Stop("nan", f"non-finite validation loss after epoch {epoch + 1}")
@@ -332,30 +386,55 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
             if cuda:
                 torch.cuda.empty_cache()
             break
-        m = EpochMetrics(epoch=epoch + 1, train_loss=train_loss, val_loss=val_loss, val_top1=top1, val_top5=top5,
-                         lr=optimizer.param_groups[0]["lr"], epoch_time_s=time.perf_counter() - t0,
-                         train_clips_per_s=n_train / train_time if train_time > 0 else 0.0)
+        m = EpochMetrics(
+            epoch=epoch + 1,
+            train_loss=train_loss,
+            val_loss=val_loss,
+            val_top1=top1,
+            val_top5=top5,
+            lr=optimizer.param_groups[0]["lr"],
+            epoch_time_s=time.perf_counter() - t0,
+            train_clips_per_s=n_train / train_time if train_time > 0 else 0.0,
+        )
         result.history.append(m)
         improved = result.best_epoch == 0 or m.val_top1 > result.best_top1
         if improved:
             result.best_top1, result.best_epoch = m.val_top1, m.epoch
         if progress:
-            print(f"epoch {m.epoch}/{r.epochs}  loss {m.train_loss:.3f}  val loss {m.val_loss:.3f}  "
-                  f"top1 {m.val_top1:.3f}  top5 {m.val_top5:.3f}  {m.train_clips_per_s:.1f} clips/s  "
-                  f"{m.epoch_time_s:.1f} s", file=sys.stderr, flush=True)
+            print(
+                f"epoch {m.epoch}/{r.epochs}  loss {m.train_loss:.3f}  val loss {m.val_loss:.3f}  "
+                f"top1 {m.val_top1:.3f}  top5 {m.val_top5:.3f}  {m.train_clips_per_s:.1f} clips/s  "
+                f"{m.epoch_time_s:.1f} s",
+                file=sys.stderr,
+                flush=True,
+            )
         if out is not None:
             if improved:
-                _atomic_save({
-                    "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                    "genome": str(genome), "epoch": m.epoch, "metrics": asdict(m),
-                    "classes": list(train_set.classes), "input": input_info, "form": form.name,
-                }, out / BEST)
-            _atomic_save({
-                "model": net.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "epoch": epoch, "rng": _rng_state(),
-                "history": [asdict(h) for h in result.history], "genome": str(genome),
-                "config": asdict(cfg),
-            }, ckpt_path)  # type: ignore[arg-type]
+                _atomic_save(
+                    {
+                        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
+                        "genome": str(genome),
+                        "epoch": m.epoch,
+                        "metrics": asdict(m),
+                        "classes": list(train_set.classes),
+                        "input": input_info,
+                        "form": form.name,
+                    },
+                    out / BEST,
+                )
+            _atomic_save(
+                {
+                    "model": net.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "epoch": epoch,
+                    "rng": _rng_state(),
+                    "history": [asdict(h) for h in result.history],
+                    "genome": str(genome),
+                    "config": asdict(cfg),
+                },
+                ckpt_path,
+            )  # type: ignore[arg-type]
             _write_metrics(result.history, out / METRICS)
         if on_epoch is not None:
             on_epoch(m)
@@ -364,9 +443,20 @@ def train(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig,
     return result
 
 
-def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler, cfg: TrainConfig, epoch: int, steps: int,
-                 device: torch.device, form: Form, amp: Any, progress: bool) -> tuple[float, float, int]:
+def _train_epoch(
+    model: nn.Module,
+    loader: Any,
+    *,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: TrainConfig,
+    epoch: int,
+    steps: int,
+    device: torch.device,
+    form: Form,
+    amp: Any,
+    progress: bool,
+) -> tuple[float, float, int]:
     """One epoch of at most ``steps`` optimizer steps; (mean loss, seconds, clips seen)."""
     model.train()
     set_loader_epoch(loader, epoch, cfg.recipe.seed)
@@ -375,8 +465,14 @@ def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimi
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.recipe.epochs}", file=sys.stderr, leave=False,
-                   dynamic_ncols=True, mininterval=0.5)
+        bar = tqdm(
+            total=steps,
+            desc=f"epoch {epoch + 1}/{cfg.recipe.epochs}",
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            mininterval=0.5,
+        )
     t0 = time.perf_counter()
     try:
         for step, (clips, labels) in enumerate(loader):
@@ -407,8 +503,7 @@ def _train_epoch(model: nn.Module, loader: Any, *, optimizer: torch.optim.Optimi
 
 
 @torch.no_grad()
-def _evaluate(model: nn.Module, loader: Any, device: torch.device, form: Form,
-              amp: Any) -> tuple[float, float, float]:
+def _evaluate(model: nn.Module, loader: Any, device: torch.device, form: Form, amp: Any) -> tuple[float, float, float]:
     """(mean cross-entropy, top-1, top-5) over the whole loader, in eval mode."""
     model.eval()
     set_loader_epoch(loader, 0)

@@ -34,8 +34,7 @@ PARTIAL = ".partial-"
 Writer = Callable[[IO[bytes]], object]
 
 
-def atomic_write(path: str | Path, data: str | bytes | Writer, *, fsync: bool = False,
-                 mode: int = 0o644) -> Path:
+def atomic_write(path: str | Path, data: str | bytes | Writer, *, fsync: bool = False, mode: int = 0o644) -> Path:
     """Write ``data`` to ``path`` through a temporary file and a rename.
 
     ``data`` is text (written as UTF-8), bytes, or a function that writes into the open binary

@@ -12,8 +12,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .errors import UserError, shorten
 from . import yaml_loader as loader
+from .errors import UserError, shorten
+
 
 def folders(env: str, local: str, package: str) -> list[Path]:
     """Where files of one kind are looked up, first hit wins: ``$env`` (a user's folder), the
@@ -69,6 +70,8 @@ def name_and_description(path: Path, data: dict[str, Any]) -> tuple[str, str]:
     if not isinstance(desc, str) or not desc.strip() or "\n" in desc.strip():
         raise UserError(f"{where}: key 'description': give a one-line description")
     if len(desc.strip()) > MAX_DESCRIPTION:
-        raise UserError(f"{where}: key 'description': {len(desc.strip()):,} characters; at most {MAX_DESCRIPTION} "
-                        "(one line of a table: put the rest in a comment)")
+        raise UserError(
+            f"{where}: key 'description': {len(desc.strip()):,} characters; at most {MAX_DESCRIPTION} "
+            "(one line of a table: put the rest in a comment)"
+        )
     return name, desc.strip()

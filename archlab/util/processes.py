@@ -17,6 +17,7 @@ def _die_with_parent(parent: int) -> None:
     SIGTERM or SIGKILL (not Ctrl-C, which reaches the whole process group) used to leave its
     workers training their current run for minutes: an `archlab fidelity` restarted on the
     same --out then had two processes writing the same runs."""
+
     def watch() -> None:
         while True:
             time.sleep(PARENT_POLL_S)
@@ -26,8 +27,14 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
 
 
-def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int,
-             on_result: Callable[[int, Any], None], order: Iterable[int] | None = None) -> None:
+def run_jobs(
+    fn: Callable[..., Any],
+    jobs: Sequence[tuple],
+    *,
+    workers: int,
+    on_result: Callable[[int, Any], None],
+    order: Iterable[int] | None = None,
+) -> None:
     """``fn(*jobs[i])`` for every job; ``on_result(i, result)`` as each one ends (in the caller's
     process, so it may log and record). ``workers == 1``: in this process, in job order.
     Otherwise in ``workers`` spawned processes, submitted in ``order`` (default: job order); an
@@ -41,8 +48,12 @@ def run_jobs(fn: Callable[..., Any], jobs: Sequence[tuple], *, workers: int,
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     # spawn, not fork: a forked torch with threads started can deadlock
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=_die_with_parent, initargs=(os.getpid(),)) as pool:
+    with ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_die_with_parent,
+        initargs=(os.getpid(),),
+    ) as pool:
         futures = {pool.submit(fn, *jobs[i]): i for i in (range(len(jobs)) if order is None else order)}
         try:
             for f in as_completed(futures):

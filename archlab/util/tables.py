@@ -50,7 +50,9 @@ def md_table(header: Row, rows: Sequence[Row], *, right: Iterable[int] | None = 
     ``right`` columns get ``---:`` (default: none, markdown's usual left alignment)."""
     _check(header, rows)
     rset = _right(len(header), right)
-    out = ["| " + " | ".join(md_cell(h) for h in header) + " |",
-           "|" + "|".join("---:" if i in rset else "---" for i in range(len(header))) + "|"]
+    out = [
+        "| " + " | ".join(md_cell(h) for h in header) + " |",
+        "|" + "|".join("---:" if i in rset else "---" for i in range(len(header))) + "|",
+    ]
     out += ["| " + " | ".join(md_cell(c) for c in r) + " |" for r in rows]
     return "\n".join(out)

@@ -41,6 +41,7 @@ def mapping(where: str, key: str, value: Any, allowed: Sequence[str], what: str 
 def positive(where: str, key: str, value: Any, typ: type) -> Any:
     """A positive finite number; for ``int`` keys a whole one (1e6 from a CLI float is fine)."""
     if not is_positive_number(value) or (typ is int and value != int(value)):
-        raise UserError(f"{where}: key {key!r}: {shorten(value)} must be a positive "
-                        f"{'integer' if typ is int else 'number'}")
+        raise UserError(
+            f"{where}: key {key!r}: {shorten(value)} must be a positive {'integer' if typ is int else 'number'}"
+        )
     return typ(value)

@@ -79,7 +79,9 @@ class BoundedLoader(yaml.SafeLoader):
                 anchor = self.peek_event().anchor
                 target = self.anchors.get(anchor)
                 if target is not None and id(target) not in self._size:  # still being composed
-                    raise _Refused(self._key(), f"alias *{shorten(anchor, 40, plain=True)} refers to a collection that contains it")
+                    raise _Refused(
+                        self._key(), f"alias *{shorten(anchor, 40, plain=True)} refers to a collection that contains it"
+                    )
             node = super().compose_node(parent, index)
             size = self._size.get(id(node))
             if size is None:  # composed now (an alias returns a node that already has its size)
@@ -91,13 +93,16 @@ class BoundedLoader(yaml.SafeLoader):
                 else:
                     size = 1
                     if len(node.value) > MAX_SCALAR:
-                        raise _Refused(self._key(), f"a value of {len(node.value):,} characters "
-                                                    f"(at most {MAX_SCALAR:,})")
+                        raise _Refused(
+                            self._key(), f"a value of {len(node.value):,} characters (at most {MAX_SCALAR:,})"
+                        )
                 self._size[id(node)] = size
                 self._at[id(node)] = self._key()  # for an error found while constructing it
             if size > MAX_VALUES:
-                raise _Refused(self._key(), f"expands to more than {MAX_VALUES:,} values "
-                                            "(aliases of aliases: a 'billion laughs' file?)")
+                raise _Refused(
+                    self._key(),
+                    f"expands to more than {MAX_VALUES:,} values (aliases of aliases: a 'billion laughs' file?)",
+                )
             return node
         finally:
             self._path.pop()
@@ -128,8 +133,10 @@ class BoundedLoader(yaml.SafeLoader):
         try:
             return super().construct_object(node, deep)
         except (ValueError, OverflowError) as e:  # a 13th month, a float PyYAML cannot read...
-            raise _Refused(self._key_of(node), f"cannot read {shorten(getattr(node, 'value', ''), 40)}: "
-                                               f"{shorten(str(e), 80, plain=True)}") from None
+            raise _Refused(
+                self._key_of(node),
+                f"cannot read {shorten(getattr(node, 'value', ''), 40)}: {shorten(str(e), 80, plain=True)}",
+            ) from None
 
     def _key_of(self, node: Node) -> str:
         """Where ``node`` is: its key as composed, and its line."""
@@ -169,5 +176,5 @@ def read_text(path: Path) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = raw[:e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise UserError(f"{where}: line {line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save it as UTF-8") from None
