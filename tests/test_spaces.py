@@ -8,6 +8,7 @@ import textwrap
 import optuna
 import pytest
 
+from archlab.measure.profile import cost
 from archlab.model.genome import Genome
 from archlab.model.presets import get
 from archlab.spaces import enumerate_count, list_spaces, load_space, space_folders
@@ -77,14 +78,14 @@ def test_interleave_phase_and_late_2d_stages():
     space = load_space("interleave")
     skeleton = {"stem": "2d/none", "t": "-,-,-,-"}
     g = space.from_params(
-        {"depth_1": 2, "depth_2": 2, "depth_3": 1, "depth_4": 1, "width": 0.125, "n_2d": 2, "phase": 1, **skeleton}
+        {"depth_1": 2, "depth_2": 2, "depth_3": 1, "depth_4": 1, "width": 0.5, "n_2d": 2, "phase": 1, **skeleton}
     )
     assert g.letters == "BC|AB|2|2"
-    assert [s.width for s in g.stages] == [8, 16, 32, 64] and g.stem_width == 8
-    assert str(g) == "BC|AB|2|2 stem=2d/none sw=8 w=8,16,32,64 t=-,-,-,- drop=0.0"
+    assert [s.width for s in g.stages] == [32, 64, 128, 256] and g.stem_width == 32  # the target's widths
+    assert str(g) == "BC|AB|2|2 stem=2d/none sw=32 w=32,64,128,256 t=-,-,-,- drop=0.0"
     # all stages 2D: the phase is not asked (it would change nothing)
     g = space.from_params(
-        {"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1, "width": 0.25, "n_2d": 2, "phase": 0, **skeleton}
+        {"depth_1": 1, "depth_2": 1, "depth_3": 1, "depth_4": 1, "width": 1.0, "n_2d": 2, "phase": 0, **skeleton}
     )
     assert g.letters == "A|B|2|2"
 
@@ -131,32 +132,33 @@ def test_free_and_per_stage_cardinality_formulas():
     assert load_space("free").cardinality() == skeletons * 2 * (6 + 6**2 + 6**3) ** 4
     # 4 depth choices x 4 x ... and 7 stage choices (cycle + 6 letters), 3 phases when any stage cycles
     per_stage = load_space("per_stage")
-    assert per_stage.cardinality() == skeletons * 3 * 4 * 4 * 3 * 3 * (6**4 + (7**4 - 6**4) * 3)
+    # 2 widths x depths 3 * 4 * 4 * 3
+    assert per_stage.cardinality() == skeletons * 2 * 3 * 4 * 4 * 3 * (6**4 + (7**4 - 6**4) * 3)
 
 
 def test_sample_is_seeded_and_respects_constraints():
     space = load_space("interleave")
     draw = lambda seed: [space.sample_params(rng, constrained=False) for rng in [random.Random(seed)] for _ in range(4)]  # noqa: E731
     assert draw(7) == draw(7) and draw(7) != draw(8)
-    assert {p["width"] for p in draw(7) + draw(8) + draw(9)} >= {0.125, 1.0}  # unconstrained: any width
+    assert {p["width"] for p in draw(7) + draw(8) + draw(9)} == {0.5, 1.0}  # unconstrained: any width
     rng = random.Random(3)
-    for _ in range(4):
-        g = space.sample(rng)  # constrained (the default): width 1.0 never fits 0.02 GMACs at 8x32x32
-        assert space.violates(g) is None and g.stages[0].width in (8, 16)
+    for _ in range(8):
+        g = space.sample(rng)  # constrained (the default): the target within 6.7 GMACs at 16x112x112
+        assert space.violates(g) is None and cost(g, (16, 112, 112)).gmacs <= 6.7 and g.stages[0].width in (32, 64)
     assert [str(space.sample(random.Random(5))) for _ in range(2)] == [str(space.sample(random.Random(5)))] * 2
 
 
 def test_violates_names_the_limit():
     space = load_space("interleave")
-    assert space.max_gmacs == 0.02 and space.clip == (8, 32, 32)
-    reason = space.violates(get("p3d63"))
-    assert reason is not None and "max_gmacs 0.02" in reason and "0.177 GMACs" in reason
-    assert "0.040 GMACs > max_gmacs 0.02 at 4x16x16" == space.violates(get("p3d63"), (4, 16, 16))  # the clip given
-    assert load_space("interleave", max_gmacs=0.05).violates(get("p3d63"), (4, 16, 16)) is None
-    tight = load_space("interleave", max_params=1_000_000, max_gmacs=10.0)
-    small = tight.from_params({**P3D63, "width": 0.125, "n_2d": 1, "phase": 0, "stem": "2d/ts", "t": "-,p,p,p"})
-    assert tight.violates(small) is None  # 499,592 params
-    assert "params > max_params 1,000,000" in tight.violates(get("p3d63"))
+    # the constraints are the target's, at the target clip: P3D-63 itself (4.193 GMACs) fits
+    assert space.max_gmacs == 6.7 and space.clip == space.target_clip == (16, 112, 112)
+    assert space.violates(get("p3d63")) is None
+    assert "8.442 GMACs > max_gmacs 6.7 at 16x160x160" == space.violates(get("p3d63"), (16, 160, 160))  # the clip given
+    assert load_space("interleave", max_gmacs=9).violates(get("p3d63"), (16, 160, 160)) is None
+    tight = load_space("interleave", max_params=7_000_000, max_gmacs=10.0)
+    small = tight.from_params({**P3D63, "width": 0.5, "n_2d": 1, "phase": 0, "stem": "2d/ts", "t": "-,p,p,p"})
+    assert tight.violates(small) is None  # 6,658,160 params
+    assert "params > max_params 7,000,000" in tight.violates(get("p3d63"))
     assert load_space("interleave", max_params=2e6).max_params == 2_000_000  # CLI floats are fine
 
 
@@ -172,7 +174,7 @@ def test_classes_override():
     [
         ({"depth_1": 3}, "parameter 'depth_2' is missing"),
         ({**P3D63, "depth_1": 5, "n_2d": 1, "phase": 0}, "depth_1=5 is not an integer in 1..3"),
-        ({**P3D63, "width": 0.3, "n_2d": 1, "phase": 0}, "width=0.3 is not one of [0.125, 0.25, 1.0]"),
+        ({**P3D63, "width": 0.3, "n_2d": 1, "phase": 0}, "width=0.3 is not one of [0.5, 1.0]"),
     ],
 )
 def test_from_params_rejects_points_outside_the_space(params, needle):

@@ -13,8 +13,13 @@ EXPORT_DESCRIPTION = """\
 Export one network as model.pt2 (torch.export, runs without archlab), model.onnx (onnxruntime)
 and a model card, after checking both against eager PyTorch (nothing is written if they differ).
 
-Which trial of a study (finished search trials compete: status ok or stopped; baselines
-only with --trial):
+What of a study's trial: its target, the network the study's costs are of, at the target
+clip and with the study's classes: untrained unless --weights gives the checkpoint of its
+retrain (archlab train STUDY --rank N --out DIR). --proxy: the reduced network the trial
+trained, with its best.pt. (A study from before targets: the trained network, as before.)
+Only trials trained to the full budget (status ok) compete; baselines only with --trial.
+
+Which trial:
   with --max-latency / --max-gmacs: among the trials within the limits, the non-dominated ones
     ranked by val_top1, best first: rank 1 is the most accurate trial within the budget.
   without limits: rank 1 is the knee point of the front (closest to the utopia point with each
@@ -42,6 +47,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         weights=args.weights,
         max_latency=args.max_latency,
         max_gmacs=args.max_gmacs,
+        proxy=args.proxy,
     )
     form = resolve_export_form(form)
     if src.trial is not None:
@@ -88,8 +94,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--weights",
         metavar="trial|none|PATH",
-        help="trial: the trial's best.pt (default for a study); none: fresh initialisation "
-        "(default for --genome); PATH: this checkpoint",
+        help="none: fresh initialisation (default for a study's target and for --genome); trial: the trial's "
+        "best.pt (default with --proxy); PATH: this checkpoint (a retrain's best.pt)",
+    )
+    p.add_argument(
+        "--proxy",
+        action="store_true",
+        help="export the trial's proxy (the reduced network it trained, with its best.pt) instead of the study's "
+        "target",
     )
     p.add_argument("--format", choices=["pt2", "onnx", "all"], default="all", help="what to write (default all)")
     p.add_argument(

@@ -66,6 +66,8 @@ def cmd_search(args: argparse.Namespace) -> int:
         baselines=args.baselines,
         max_gmacs=args.max_gmacs,
         max_params=args.max_params,
+        target_input=args.target_input,
+        proxy_width=args.proxy_width,
         storage=args.storage,
         wandb=args.wandb,
         train_form=args.train_form,
@@ -86,6 +88,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         f"\nPareto front, {kind} ({len(front)} of {len(finished(df))} finished trials; "
         f"{info.objectives[0]} up, {info.objectives[1]} down):"
     )
+    print(info.units())
     print(_front_table(front, info.objectives) if len(front) else "  (empty)")
     base = df[df["baseline"] & df["status"].isin(FINISHED)]
     if len(base):
@@ -177,8 +180,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="also train pure A/B/C, 2D and the A->B->C interleave on the knee point's skeleton",
     )
-    p.add_argument("--max-gmacs", type=float, help="reject genomes above this many GMACs before training")
-    p.add_argument("--max-params", type=float, help="reject genomes above this many parameters")
+    p.add_argument(
+        "--max-gmacs", type=float, help="reject genomes whose target is above this many GMACs, before training"
+    )
+    p.add_argument("--max-params", type=float, help="reject genomes whose target has more parameters than this")
+    p.add_argument(
+        "--target-input",
+        metavar="FxHxW",
+        help="the clip the shipped network sees: every cost and constraint is taken there (default: the space's "
+        "target, e.g. 16x112x112)",
+    )
+    p.add_argument(
+        "--proxy-width",
+        type=float,
+        metavar="W",
+        help="the proxy trains at W times the target's widths, in (0, 1] (default: the space's proxy width; 1: "
+        "train the target itself)",
+    )
     p.add_argument("--storage", help="Optuna RDB URL for a shared database (default: optuna.db in the study)")
     p.add_argument(
         "--wandb",

@@ -26,10 +26,11 @@ def cmd_spaces(args: argparse.Namespace) -> int:
                 s.name,
                 fmt_int(s.cardinality()),
                 f"{limits} at {'x'.join(map(str, s.clip))}" if limits else "-",
+                f"{'x'.join(map(str, s.target_clip))}, proxy x{s.proxy_width:g}" if s.target_clip else "-",
                 s.description,
             ]
         )
-    print(table(rows, ["space", "assignments", "constraints", "description"], right={1}))
+    print(table(rows, ["space", "assignments", "constraints", "target", "description"], right={1}))
     return 0
 
 
@@ -58,6 +59,11 @@ def cmd_sample(args: argparse.Namespace) -> int:
         ["parameters"] if args.show_params else []
     )
     print(table(rows, header, right={0, 1, 2}))
+    if space.target_clip is not None:
+        print(
+            f"genomes are targets (the networks shipped, costs at {'x'.join(map(str, space.target_clip))}); "
+            f"a search trains each as its proxy at x{space.proxy_width:g} width (archlab.model.reduction)"
+        )
     return 0
 
 

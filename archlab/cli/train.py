@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..training.recipe import ProxyRecipe
 from ..util.errors import UserError, shorten
@@ -24,12 +25,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     # the form, the device, the genome, the data root; then the calibrated form (which may
     # measure this machine, ~3 min), then the datasets
     writable_folder("--out", args.out)
-    recipe = ProxyRecipe.from_args(args)
+    point = _study_point(args)  # (genome, recipe, data) of a study's front point, or None
+    base, data = (point[1], point[2]) if point else (None, {})
+    recipe = ProxyRecipe.from_args(args, base=base)
     form = checked_train_form(args)  # a bad name fails before the device is looked at
     device = resolve_device(args.device)
-    g = genome_arg(args.genome, None)
+    g = point[0] if point else genome_arg(args.genome, None)
     if args.width != 1.0:
         g = scale_widths(g, args.width)
+    args.data = args.data or data.get("data") or "synthetic"
+    args.data_root = args.data_root or data.get("data_root")
     _check_data_root(args.data, args.data_root)
     cfg = TrainConfig(
         recipe=recipe,
@@ -42,8 +47,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if form is not None:
         cfg = replace(cfg, form=resolve_train_form(form, device))
-    train_set = get_dataset(args.data, "train", root=args.data_root, **recipe.dataset_opts(args.data, "train"))
-    val_set = get_dataset(args.data, "val", root=args.data_root, **recipe.dataset_opts(args.data, "val"))
+    opts = dict(data.get("data_opts") or {})
+    train_set = get_dataset(args.data, "train", root=args.data_root, **recipe.dataset_opts(args.data, "train"), **opts)
+    val_set = get_dataset(args.data, "val", root=args.data_root, **recipe.dataset_opts(args.data, "val"), **opts)
     g = g.with_(classes=len(train_set.classes))
     print(
         f"genome  {g}\nid      {g.id}\ndata    {args.data}: {len(train_set)} train / {len(val_set)} val clips, "
@@ -62,6 +68,38 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"weights {args.out}/best.pt"
     )
     return 0
+
+
+def _study_point(args: argparse.Namespace) -> tuple[Any, ProxyRecipe, dict[str, Any]] | None:
+    """A study's point to retrain, when GENOME is a study directory: the target genome of its
+    rank-k point (the rule of `archlab export`) or of --trial, the study's recipe at the target's
+    clip, and the study's data. None for a genome or a preset."""
+    from dataclasses import replace
+    from pathlib import Path
+
+    d = Path(args.genome)
+    if not (d / "study.yaml").is_file():
+        if args.rank is not None or args.trial is not None:
+            raise UserError("--rank and --trial choose a point of a study: give a STUDY_DIR (it holds study.yaml)")
+        return None
+    from ..export.select import select_trial
+    from ..model.genome import parse
+    from ..results.reader import find_trial, load_results
+
+    df, info = load_results(d)
+    if args.trial is not None:
+        label, how = find_trial(df, args.trial), "given with --trial"
+    else:
+        label, how = select_trial(df, info.objectives, info.directions, args.rank or 1, None, None)
+    row = df.loc[label]
+    recipe = ProxyRecipe.from_dict(info.settings.get("recipe") or {})
+    frames, height, width = info.cost_clip or recipe.clip
+    if height != width:
+        raise UserError(f"the study's target clip {frames}x{height}x{width} is not square: give --size and --frames")
+    what = "target" if info.target_clip else "network (a study from before targets)"
+    print(f"study   {d}: trial {row['trial']} ({how}), its {what} at {frames}x{height}x{width}", flush=True)
+    data = {k: info.settings.get(k) for k in ("data", "data_root", "data_opts")}
+    return parse(str(row["genome"])), replace(recipe, frames=frames, size=height), data
 
 
 def _check_data_root(data: str, root: str | None) -> None:
@@ -87,12 +125,20 @@ def _recipe_line(r: ProxyRecipe) -> str:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train one genome on a dataset (progress bar, checkpoints, metrics.csv)")
-    p.add_argument("genome", metavar="GENOME|PRESET", help="a preset name or a genome string")
+    p.add_argument(
+        "genome",
+        metavar="GENOME|PRESET|STUDY_DIR",
+        help="a preset name, a genome string, or a study directory: its front point's target (--rank, --trial), "
+        "trained at the target clip with the study's recipe and data unless options say otherwise",
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--rank", type=int, help="with a STUDY_DIR: the k-th point by export's rule (default 1)")
+    which.add_argument("--trial", metavar="N", help="with a STUDY_DIR: this trial (bN: baseline N)")
     p.add_argument(
         "--data",
-        default="synthetic",
+        default=None,
         choices=["synthetic", "ucf101", "folder"],
-        help="dataset (default synthetic: built in, no download)",
+        help="dataset (default synthetic: built in, no download; with a STUDY_DIR the study's)",
     )
     p.add_argument("--data-root", help="dataset root for ucf101/folder")
     p.add_argument(

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..model.genome import Genome, parse
+from ..model.reduction import Reduction
 from ..util.errors import UserError, shorten
 
 #: variant label -> the letter cycle its 3D blocks follow (presets.p3d_letters)
@@ -176,7 +177,9 @@ def run_cycle(
         raise UserError(f"cycle: search {shorten(spec.search)} has no finished front point to take skeletons from")
     n_seeds = search_cfg.seeds + search_cfg.confirm_seeds
     seeds = list(range(search_cfg.recipe.seed, search_cfg.recipe.seed + n_seeds))
-    genomes: dict[str, Genome] = {}
+    reduction = Reduction(width=info.proxy_width)  # the search's: each variant trains as its proxy
+    targets: dict[str, Genome] = {}  # variant run label -> the variant of the front point's target
+    genomes: dict[str, Genome] = {}  # variant run label -> the proxy that trains
     of: dict[str, tuple[str, str]] = {}  # variant run label -> (front label, variant)
     front_rows = []
     for _, r in front.iterrows():
@@ -185,7 +188,8 @@ def run_cycle(
         front_rows.append({"label": point, "genome": g, "row": r})
         for name in spec.variants:
             label = f"{point}-{name.replace('->', '').replace('pure-', '')}"
-            genomes[label] = variant(g, name)
+            targets[label] = variant(g, name)
+            genomes[label] = reduction.proxy_of(targets[label])
             of[label] = (point, name)
     echo(
         f"[cycle] {len(front_rows)} front point(s) of search {spec.search} x {len(spec.variants)} variant(s) x "
@@ -203,10 +207,10 @@ def run_cycle(
 
     # Every point's latency, the front's and the variants', measured again here in the same
     # minutes: shuffled passes, one genome at a time, the fastest pass (archlab.results.remeasure), at
-    # the search's clip, fp32 on 1 thread as the variants trained.
-    clip = search_cfg.recipe.clip
+    # the search's cost clip (its target's), fp32 on 1 thread as the variants trained.
+    clip = info.cost_clip
     how = (FP32.with_threads(1), "torch", "cpu", int(search_cfg.latency_runs))
-    every = [str(p["genome"]) for p in front_rows] + [str(r["genome"]) for r in rows]
+    every = [str(p["genome"]) for p in front_rows] + [str(targets[r["label"]]) for r in rows]
     lat = measure(
         {key(g, clip, how): (g, clip, how) for g in every},
         out_dir / "cycle" / CACHE_FILE,
@@ -226,10 +230,10 @@ def run_cycle(
         {
             "label": r["label"],
             "seeds_top1": list(r["val_top1_values"]),
-            "latency_ms": ms(r["genome"]),
+            "latency_ms": ms(targets[r["label"]]),
             "of": of[r["label"]][0],
             "variant": of[r["label"]][1],
-            "genome": r["genome"],
+            "genome": str(targets[r["label"]]),
         }
         for r in rows
         if r["val_top1_values"]

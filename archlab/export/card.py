@@ -73,6 +73,8 @@ def model_card(
         }
     return {
         "card_version": 1,
+        "what": what_it_is(src, clip),
+        "role": src.role,
         "genome": str(src.genome),
         "genome_id": src.genome.id,
         "input": {
@@ -161,10 +163,31 @@ def form_card(form: Any, formats: Sequence[str]) -> dict[str, Any]:
     return out
 
 
+def what_it_is(src: Any, clip: Any) -> str:
+    """The card's first line: whether these weights were trained, and whether this network is
+    the one a study's costs are of (its target) or the proxy a trial trained."""
+    trained = src.weights.get("kind") != "none"
+    if src.role == "target":
+        if not trained:
+            return (
+                f"UNTRAINED: the study's target network at {clip_str(clip)}, freshly initialised. Train it "
+                "(archlab train STUDY --rank N --out DIR) and export again with --weights DIR/best.pt"
+            )
+        return f"The study's target network at {clip_str(clip)}, with the weights of {src.weights.get('path')}"
+    if src.role == "proxy":
+        return (
+            f"PROXY: the reduced network a search trial trained to estimate its target's accuracy, at "
+            f"{clip_str(clip)}; not the network the study's costs are of"
+        )
+    return "UNTRAINED: freshly initialised weights" if not trained else f"Weights: {src.weights.get('path', 'given')}"
+
+
 def render_card(card: dict[str, Any]) -> str:
-    """MODEL_CARD.md: the JSON card for people."""
+    """MODEL_CARD.md: the JSON card for people; its first line says what the network is."""
     inp = card["input"]
     lines = [
+        f"**{card['what']}**",
+        "",
         f"# Model card: `{card['genome']}`",
         "",
         f"- genome id: `{card['genome_id']}`",

@@ -43,6 +43,7 @@ class Source:
     selection: str | None = None  # how that trial was chosen, in words
     study_dir: Path | None = None
     study_name: str | None = None
+    role: str = "network"  # "target" (what a study's front is of) | "proxy" (what its trial trained) | "network"
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -122,11 +123,17 @@ def resolve_source(
     weights: str | None = None,
     max_latency: float | None = None,
     max_gmacs: float | None = None,
+    proxy: bool = False,
 ) -> Source:
     """What ``archlab export`` was asked for, checked, with the weights loaded.
 
-    Exactly one of ``study_dir`` and ``genome``. ``weights``: "trial" (default for a study:
-    the trial's ``best.pt``), "none" (fresh initialisation, default for a genome) or a path.
+    Exactly one of ``study_dir`` and ``genome``. A study's trial exports its target, the
+    network its costs are of, at the target clip: untrained ("none", the default) or with the
+    weights of a retrain (a path: ``archlab train STUDY --rank 1`` writes them). ``proxy``
+    exports what the trial trained instead, with its ``best.pt`` ("trial", the default then).
+    A study from before targets trained its networks at their own costs: a trial is its own
+    target, and its weights are the trial's by default. ``weights`` for a genome: "none"
+    (default) or a path.
     """
     if (study_dir is None) == (genome is None):
         raise UserError("give either a STUDY_DIR or --genome GENOME|PRESET (exactly one)")
@@ -141,9 +148,11 @@ def resolve_source(
                 "--rank, --trial, --max-latency and --max-gmacs choose a trial of a study; "
                 "they do not apply to --genome"
             )
+        if proxy:
+            raise UserError("--proxy exports a study trial's proxy; it does not apply to --genome")
         return _genome_source(genome, weights or "none")
     assert study_dir is not None
-    return _study_source(Path(study_dir), rank, trial, weights or "trial", max_latency, max_gmacs)
+    return _study_source(Path(study_dir), rank, trial, weights, max_latency, max_gmacs, proxy)
 
 
 def _genome_source(text: str, weights: str) -> Source:
@@ -158,9 +167,25 @@ def _genome_source(text: str, weights: str) -> Source:
 
 
 def _study_source(
-    d: Path, rank: int | None, trial: str | None, weights: str, max_latency: float | None, max_gmacs: float | None
+    d: Path,
+    rank: int | None,
+    trial: str | None,
+    weights: str | None,
+    max_latency: float | None,
+    max_gmacs: float | None,
+    proxy: bool,
 ) -> Source:
     df, info = load_results(d)
+    targeted = info.target_clip is not None
+    role = "proxy" if proxy or not targeted else "target"
+    if weights is None:
+        weights = "none" if role == "target" else "trial"
+    if weights == "trial" and role == "target":
+        raise UserError(
+            "--weights trial: a trial trained the target's proxy, not the target; export the target with the "
+            "weights of its retrain (archlab train STUDY --rank N --out DIR, then --weights DIR/best.pt), or "
+            "the proxy with --proxy"
+        )
     if trial is not None:
         if max_latency is not None or max_gmacs is not None:
             raise UserError("--max-latency/--max-gmacs choose among trials; they do not apply to --trial")
@@ -173,21 +198,22 @@ def _study_source(
     row = {k: json_value(v) for k, v in df.loc[label, [*RECORD_COLUMNS, "on_front"]].to_dict().items()}
     name = row["trial"]
     try:
-        g = parse(str(row["genome"]))
+        g = parse(str(row["proxy_genome"] if role == "proxy" else row["genome"]))
     except GenomeError as e:
         raise UserError(f"trial {name}: its genome in the study is invalid: {e}") from None
 
-    # The clip the study trained and measured at (study.yaml); a checkpoint's own input spec,
-    # read below, is the same clip and wins if it says more (mean/std).
+    # The target's clip, or the clip the proxy trained at (study.yaml); a checkpoint's own
+    # input spec, read below, is the same clip and wins if it says more (mean/std).
     src = Source(
         genome=g,
         state_dict=None,
         weights={"kind": weights if weights in ("trial", "none") else "path"},
-        clip=info.clip,
+        clip=info.target_clip if role == "target" else info.clip,
         trial=row,
         selection=selection,
         study_dir=d,
         study_name=info.name,
+        role=role if targeted else "network",
     )
     if weights == "none":
         return src

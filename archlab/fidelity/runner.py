@@ -154,19 +154,22 @@ def reference_of(
 def sample_stratified(
     space_name: str, n: int, clip: tuple[int, int, int], seed: int, max_gmacs: float | None = None, pool: int = 20
 ) -> list[Genome]:
-    """``n`` distinct genomes of the space, one from each of ``n`` equal-count GMAC strata of
-    a pool of ``pool * n`` constrained random draws: the sample spans cheap to costly
-    instead of clustering where the space is densest."""
+    """``n`` distinct proxies of the space's genomes (a space of targets is reduced by its
+    ``proxy:`` width: fidelity measures what a search trains), one from each of ``n``
+    equal-count GMAC strata of a pool of ``pool * n`` constrained random draws: the sample
+    spans cheap to costly instead of clustering where the space is densest."""
     from ..measure.profile import cost
+    from ..model.reduction import Reduction
     from ..spaces import load_space
 
     if n == 0:
         return []
     space = load_space(space_name, max_gmacs=max_gmacs, classes=None)
+    reduction = Reduction(width=space.proxy_width)
     rng = random.Random(seed)
     seen: dict[str, Genome] = {}
     for _ in range(pool * n):
-        g = space.sample(rng)
+        g = reduction.proxy_of(space.sample(rng))
         seen.setdefault(g.id, g)
     if len(seen) < n:
         raise UserError(

@@ -25,12 +25,11 @@ from torch import nn
 
 from ..model.builder import VideoNet, build, count_params, fuse_bn
 from ..model.genome import Genome
+from ..util.clips import Clip, parse_clip  # noqa: F401 - parse_clip re-exported: its old home
 from ..util.device import device_label, resolve_device
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
 from .forms import FP32, Form
-
-Clip = tuple[int, int, int]  # frames, height, width
 
 
 @dataclass
@@ -66,17 +65,6 @@ class Latency:
     # points of one front (forms.Form.name; "torch" | "onnxruntime" | "openvino").
     form: str = FP32.name
     runtime: str = "torch"
-
-
-def parse_clip(text: str) -> Clip:
-    """'16x160x160' -> (16, 160, 160), with a one-line error for anything else."""
-    parts = text.lower().split("x")
-    if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UserError(f"input {shorten(text)} must be FRAMESxHEIGHTxWIDTH, e.g. 16x160x160")
-    t, h, w = (int(p) for p in parts)
-    if h < 16 or w < 16:
-        raise UserError(f"input {shorten(text)}: height and width must be at least 16 pixels")
-    return t, h, w
 
 
 def _stage_names(model: VideoNet) -> list[tuple[str, nn.Module, str]]:

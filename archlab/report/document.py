@@ -170,7 +170,12 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
                     df,
                     x,
                     out / f"accuracy_vs_{what.lower()}.png",
-                    f"{name}: accuracy vs {what}",
+                    f"{name}: accuracy vs {what}"
+                    + (
+                        f" of the target at {'x'.join(map(str, info.target_clip))}"
+                        if info.target_clip
+                        else " (proxies)"
+                    ),
                     presets,
                     objectives=objs,
                     directions=dirs,
@@ -221,6 +226,7 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
             + ", ".join(f"{o} ({d})" for o, d in zip(objs, dirs)),
         )
     )
+    blocks.append(("p", info.units()))
     summary = [
         f"search trials: {len(search)} — finished {int(st.isin(FINISHED).sum())} "
         f"(ok {int((st == 'ok').sum())}, stopped early {int((st == 'stopped').sum())}), "

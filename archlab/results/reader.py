@@ -36,6 +36,7 @@ import pandas as pd
 import yaml
 
 from ..model.genome import LETTERS, GenomeError, parse
+from ..util.clips import parse_clip
 from ..util.errors import UserError, shorten
 from . import confirmed, pareto
 from .record import ATTRS, FINISHED, FRONT, STATUSES, TrialRecord
@@ -56,6 +57,8 @@ COLUMNS = (
     "trial_id",
     "genome",
     "genome_id",
+    "proxy_genome",
+    "proxy_genome_id",
     "label",
     "status",
     "reason",
@@ -65,6 +68,9 @@ COLUMNS = (
     "clips_per_s",
     "gmacs",
     "params",
+    "proxy_latency_ms",
+    "proxy_gmacs",
+    "proxy_params",
     "epochs",
     "train_time_s",
     "trial_time_s",
@@ -160,6 +166,45 @@ class StudyInfo:
         if stored is None:
             return [pareto.DIRECTIONS[o] for o in self.objectives]
         return [{"maximize": "max", "minimize": "min"}.get(str(d), str(d)) for d in stored]
+
+    @property
+    def target_clip(self) -> tuple[int, int, int] | None:
+        """The clip of the network the study's costs are of (its target), or None for a study
+        from before targets, whose costs are its proxies' at the proxy clip."""
+        text = self.settings.get("target_input")
+        return parse_clip(text) if text else None
+
+    @property
+    def cost_clip(self) -> tuple[int, int, int] | None:
+        """The clip the study's latency, GMACs and params are taken at: the target's, else the
+        proxy's (a study from before targets)."""
+        return self.target_clip or self.clip
+
+    @property
+    def proxy_width(self) -> float:
+        """The width multiplier of the study's proxies (1.0: a study from before targets)."""
+        return float(self.settings.get("proxy_width") or 1.0)
+
+    def units(self) -> str:
+        """What the study's costs are of, in one line for a table's header: the target at its
+        clip (latency on which device, runtime and form), or, for a study from before targets,
+        the trained proxies themselves."""
+        s = self.settings
+        where = (
+            f"{'cuda' if float(s.get('gpus_per_trial') or 0) > 0 else 'cpu'}, "
+            f"{s.get('latency_runtime') or 'torch'} {s.get('latency_form') or 'fp32/ncdhw'}, batch 1"
+        )
+        clip = "x".join(map(str, self.clip)) if self.clip else "?"
+        if self.target_clip is None:
+            return (
+                f"costs are the proxies' own at {clip} ({where}): this study is from before targets; "
+                "they are not the costs of a network you would ship"
+            )
+        width = f"width x{self.proxy_width:g}, " if self.proxy_width != 1 else ""
+        return (
+            f"costs of the target, the network shipped: latency ms at {'x'.join(map(str, self.target_clip))} "
+            f"({where}), GMACs and params at that clip; accuracy of its proxy ({width}{clip} clips)"
+        )
 
     @property
     def clip(self) -> tuple[int, int, int] | None:
@@ -297,6 +342,9 @@ def row(
     # the forms' words are empty for studies from before forms were recorded (fp32 eager torch)
     for k in ("genome", "genome_id", "label", "checkpoint", "node", "train_form", "latency_form", "latency_runtime"):
         out[k] = out[k] or ""
+    # a study from before targets trained the network its costs are of: it is its own proxy
+    out["proxy_genome"] = out["proxy_genome"] or out["genome"]
+    out["proxy_genome_id"] = out["proxy_genome_id"] or out["genome_id"]
     out["epochs"] = out["epochs"] or 0
     out["baseline"] = baseline
     out["started"] = started.isoformat() if started is not None else ""

@@ -110,15 +110,26 @@ class TrialRecord:
     status: Status
     reason: str = ""
     ray_trial_id: str | None = None
+    # The network the costs are of: the target (what a user ships) of a study with a target;
+    # the trained network itself in a study from before targets. ``proxy_genome``: the network
+    # trained to estimate its accuracy (``model.reduction.Reduction.proxy_of`` of the target).
     genome: str | None = None
     genome_id: str | None = None
+    proxy_genome: str | None = None
+    proxy_genome_id: str | None = None
     label: str | None = None  # a baseline's name ("pure A"), else empty
     val_top1: float | None = None  # fractions in [0, 1]; with --seeds K the mean of the K seeds
     val_top5: float | None = None
-    latency_ms: float | None = None  # batch 1, the trial's own device, at the proxy clip
+    # The target's costs at the target clip (a study from before targets: the trained
+    # network's at the proxy clip); latency at batch 1 on the trial's own device.
+    latency_ms: float | None = None
     clips_per_s: float | None = None
-    gmacs: float | None = None  # at the proxy clip
+    gmacs: float | None = None
     params: int | None = None
+    # The proxy's own costs, at the proxy clip: what a trial trained, never a front's units.
+    proxy_latency_ms: float | None = None
+    proxy_gmacs: float | None = None
+    proxy_params: int | None = None
     epochs: int | None = None  # epochs trained (ASHA may stop a trial before the last)
     checkpoint: str | None = None  # directory of best.pt, relative to the study directory
     train_time_s: float | None = None

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import pandas as pd
 
 from ..util.files import atomic_write
-from .record import FINISHED, Status
+from .record import FINISHED, FRONT, Status
 
 CACHE_FILE = "latencies_remeasured.json"
 AS_SEARCHED = "latency_ms_as_searched"
@@ -132,13 +132,16 @@ def remeasure_search(
     echo: Callable[[str], None] = print,
     rounds: int = ROUNDS,
 ) -> None:
-    """Measure again the latency of every finished trial of one search (``df``: its table,
-    ``settings``: its study.yaml settings), into ``study_dir / CACHE_FILE``. Run by the
+    """Measure again the latency of the finished trials of one search (``df``: its table,
+    ``settings``: its study.yaml settings; ``clip``: its cost clip), into ``study_dir / CACHE_FILE``. Run by the
     driver while no trial runs; Ray stays up (its idle workers take no CPU)."""
     from ..measure.latency_rule import latency_setup
 
     how = latency_setup(settings)
-    wanted = {key(str(g), clip, how): (str(g), clip, how) for g in df.loc[df["status"].isin(FINISHED), "genome"]}
+    # A target is measured at its own clip, where one forward takes far longer than a proxy's:
+    # only the full-budget trials (the ones a front is made of) are measured again.
+    done = df["status"].isin(FRONT if settings.get("target_input") else FINISHED)
+    wanted = {key(str(g), clip, how): (str(g), clip, how) for g in df.loc[done, "genome"]}
     measure(wanted, Path(study_dir) / CACHE_FILE, echo, rounds)
 
 
@@ -160,20 +163,30 @@ def apply(df: pd.DataFrame, clip: Any, study_dir: Path) -> pd.DataFrame:
     return _view(df, cache, lambda g: by_prefix.get(f"{g} @ {clip_text}", ""))
 
 
-def remeasured(df: pd.DataFrame, settings: dict[str, Any], study_dir: Path) -> pd.DataFrame:
-    """``apply`` at the clip of the study's stored recipe (``settings``: its study.yaml); a
-    study without a readable recipe keeps its trials' own latencies."""
+def cost_clip(settings: dict[str, Any]) -> Any:
+    """The clip a study's costs are taken at (``settings``: its study.yaml): its target's
+    (``target_input``), else its stored recipe's (a study from before targets); None if
+    neither is readable."""
     from ..training.recipe import ProxyRecipe
+    from ..util.clips import parse_clip
     from ..util.errors import UserError
 
+    if settings.get("target_input"):
+        return parse_clip(settings["target_input"])
     recipe = settings.get("recipe")
     if not isinstance(recipe, dict):
-        return df
+        return None
     try:
-        clip = ProxyRecipe.from_dict(recipe).clip
+        return ProxyRecipe.from_dict(recipe).clip
     except (TypeError, ValueError, UserError):
-        return df
-    return apply(df, clip, study_dir)
+        return None
+
+
+def remeasured(df: pd.DataFrame, settings: dict[str, Any], study_dir: Path) -> pd.DataFrame:
+    """``apply`` at the study's cost clip (``cost_clip``); a study without a readable one keeps
+    its trials' own latencies."""
+    clip = cost_clip(settings)
+    return df if clip is None else apply(df, clip, study_dir)
 
 
 def remeasure(

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..model.reduction import Reduction
 from ..training.recipe import ProxyRecipe
+from ..util.clips import clip_text, parse_clip
 from ..util.errors import UserError, shorten
 from ..util.outdir import writable_folder
 
@@ -52,8 +54,14 @@ class SearchConfig:
     gpus_per_trial: float = 0.0
     address: str | None = None  # an existing Ray cluster; None: a local one on 127.0.0.1
     baselines: bool = False
-    max_gmacs: float | None = None
+    max_gmacs: float | None = None  # of the target, at the target clip (overrides the space's)
     max_params: float | None = None
+    # The network a user ships and its proxy (archlab.model.reduction): the clip the target
+    # sees ("16x112x112"; None: the space's ``target:`` input) and the proxy's width multiplier
+    # (None: the space's ``proxy:`` width). A new study stores both resolved; a study from
+    # before targets stores neither, and its costs are its proxies' at the recipe's clip.
+    target_input: str | None = None
+    proxy_width: float | None = None
     storage: str | None = None  # an RDB URL for a shared database; default optuna.db in the study
     # ASHA: the fewest epochs a trial gets before it can be stopped. Under the 14-epoch faint
     # recipe a proxy's ranking only agrees with its final one from about epoch 8 on: a rung
@@ -132,6 +140,14 @@ class SearchConfig:
             _number("--max-params", self.max_params, positive=True)
         if self.storage is not None:
             _text("--storage", self.storage)
+        if self.target_input is not None:
+            _text("--target-input", self.target_input)
+            try:
+                parse_clip(self.target_input)
+            except UserError as e:
+                raise UserError(f"--target-input: {e}") from None
+        if self.proxy_width is not None:
+            Reduction(width=self.proxy_width)
         _int("--grace-epochs", self.grace_epochs, 1, 10_000)
         _int("--latency-runs", self.latency_runs, 1, 10_000)
         _int("--latency-passes", self.latency_passes, 0, 100)
@@ -153,6 +169,28 @@ class SearchConfig:
 
     def study_dir(self) -> Path:
         return Path(self.out) / (self.name or f"{Path(self.space).stem}-{self.data}")
+
+    def with_target(self, space: Any) -> "SearchConfig":
+        """This config with the target clip and the proxy width the space declares filled in
+        where the options left them unset: what a new study stores, so that a later change of
+        the space file never changes what an existing study measured."""
+        target = self.target_input or (clip_text(space.target_clip) if space.target_clip else None)
+        width = float(self.proxy_width if self.proxy_width is not None else space.proxy_width)
+        if target is None and width != 1.0:
+            raise UserError(f"--proxy-width {width:g}: the space declares no target to reduce; give --target-input")
+        return replace(self, target_input=target, proxy_width=width)
+
+    @property
+    def reduction(self) -> Reduction:
+        """How this search's proxies are reduced from its targets (none: a study from before
+        targets trained the networks its costs are of)."""
+        return Reduction(width=self.proxy_width if self.proxy_width is not None else 1.0)
+
+    @property
+    def cost_clip(self) -> tuple[int, int, int]:
+        """The clip the search's costs and constraints are taken at: the target's, else the
+        proxy's (a study without a target)."""
+        return parse_clip(self.target_input) if self.target_input else self.recipe.clip
 
     def with_(self, **changes: Any) -> "SearchConfig":
         return SearchConfig.from_settings({**self.settings(), **changes})

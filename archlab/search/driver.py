@@ -22,6 +22,7 @@ from ..model.genome import Genome, parse
 from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
 from ..results.record import Status
 from ..results.writers import write_tables
+from ..util.clips import clip_text
 from ..util.errors import UserError
 from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
@@ -41,6 +42,8 @@ TRIAL_SETTINGS = (
     "latency_form",
     "latency_runtime",
     "seeds",
+    "target_input",
+    "proxy_width",
 )
 
 
@@ -55,6 +58,18 @@ def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
         if s.get(k) and Path(s[k]).exists():
             s[k] = str(Path(s[k]).resolve())
     return s
+
+
+def _target_line(cfg: SearchConfig) -> str:
+    """What the search's costs and accuracies are of, in one line."""
+    proxy = f"{clip_text(cfg.recipe.clip)} clips, {cfg.recipe.epochs} epochs"
+    if not cfg.target_input:
+        return f"costs of the trained networks themselves at {proxy.split(' clips')[0]} (this study has no target)"
+    width = f"width x{cfg.reduction.width:g}, " if cfg.reduction.width != 1 else ""
+    return (
+        f"target: the space's networks at {cfg.target_input} (latency, GMACs and params are the target's)  ·  "
+        f"proxy: {width}{proxy} (trained to estimate accuracy)"
+    )
 
 
 def init_ray(cfg: SearchConfig) -> float:
@@ -236,9 +251,10 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     check_environment(cfg)
     cfg, resumed = prepare_study(cfg, resume)
     if not resumed:  # "calibrated" becomes this machine's forms, fixed in study.yaml
+        from ..spaces import load_space
         from ..training.calibrate import search_forms
 
-        cfg = search_forms(cfg)
+        cfg = search_forms(cfg).with_target(load_space(cfg.space))
     study_dir = cfg.study_dir()
     name = study_dir.name
     ray_start = init_ray(cfg)
@@ -265,10 +281,11 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         todo = cfg.trials - done_before
         r = cfg.recipe
         echo(
-            f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data} {'x'.join(map(str, r.clip))}  ·  "
+            f"study {study_dir}  ·  space {cfg.space}  ·  data {cfg.data}  ·  "
             f"objectives {', '.join(f'{o} ({d})' for o, d in zip(objectives, directions))}  ·  "
             f"trains in {cfg.train_form}, latency in {cfg.latency_runtime} {cfg.latency_form}"
         )
+        echo(_target_line(cfg))
         echo(
             f"{'resuming: ' + str(done_before) + ' trials already done, ' if resumed else ''}"
             f"{max(todo, 0)} trials to run, {concurrency} at a time, {r.epochs} epochs each "
@@ -278,7 +295,9 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0:
-            define = DefineByRun(space=cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params, clip=r.clip)
+            define = DefineByRun(
+                space=cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params, clip=cfg.cost_clip
+            )
             searcher = RecordingOptunaSearch(
                 define=define,
                 objectives=objectives,
@@ -374,7 +393,7 @@ def _remeasure_latencies(
     from ..results.remeasure import remeasure_search
 
     df, info = load_results(study_dir)
-    remeasure_search(df, info.settings, cfg.recipe.clip, study_dir, echo, rounds=cfg.latency_passes)
+    remeasure_search(df, info.settings, info.cost_clip, study_dir, echo, rounds=cfg.latency_passes)
 
 
 def _scheduler(cfg: SearchConfig, objectives: list[str], directions: list[str]) -> Any:

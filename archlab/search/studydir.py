@@ -59,10 +59,27 @@ def prepare_study(cfg: SearchConfig, resume: bool) -> tuple[SearchConfig, bool]:
         stored = int(old.get("trials") or DEFAULT_TRIALS)
         kept["trials"] = stored if cfg.trials is None else max(stored, cfg.trials)
         kept["objectives"] = _objectives_text(old.get("objectives", cfg.objectives))
+        if "target_input" not in old:
+            _check_untargeted_resume(d, kept["space"])
         return SearchConfig.from_settings(kept), True
     if resume:
         raise UserError(f"--resume: there is no study at {d} (no study.yaml)")
     return (cfg if cfg.trials is not None else cfg.with_(trials=DEFAULT_TRIALS)), False
+
+
+def _check_untargeted_resume(d: Path, space_name: str) -> None:
+    """A study from before targets trained its space's genomes as they were written. If the
+    space now describes targets (its widths are the shipped network's), its proposals would
+    be trained at the target's width: refused, in one line. Reports and exports still read
+    the study."""
+    from ..spaces import load_space
+
+    if load_space(space_name).target_clip is not None:
+        raise UserError(
+            f"{d} was searched before search spaces described target networks, and space "
+            f"{Path(space_name).stem} now does: its new proposals would not be the networks this study trained. "
+            "`archlab report` and `archlab export` still read it; search again under another --name"
+        )
 
 
 def _objectives_text(stored: Any) -> str:

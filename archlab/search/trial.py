@@ -18,13 +18,17 @@ from typing import Any
 
 from ..measure.latency_rule import latency_setup
 from ..model.genome import Genome, parse
+from ..model.reduction import Reduction
 from ..results.record import REASON_CHARS, TSE_EPOCHS, Status
 from ..training.recipe import ProxyRecipe
+from ..util.clips import parse_clip
 from . import orphans
 
 
-def proxy_genome(space: Any, config: dict[str, Any], num_classes: int | None) -> Genome:
-    if "genome" in config:  # a baseline: the genome is given, not proposed
+def trial_genome(space: Any, config: dict[str, Any], num_classes: int | None) -> Genome:
+    """The genome a trial is about, as the space writes it: the target (the network a user
+    ships) of a study with a target. A baseline's and a confirm run's are given, not proposed."""
+    if "genome" in config:
         g = parse(config["genome"])
     else:
         g = space.from_params({k: v for k, v in config.items() if not k.startswith("_")})
@@ -133,23 +137,35 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         }
         train_set = _dataset(s["data"], "train", json.dumps(opts["train"], sort_keys=True))
         val_set = _dataset(s["data"], "val", json.dumps(opts["val"], sort_keys=True))
-        genome = proxy_genome(space, config, len(train_set.classes))
-        cost = profile.cost(genome, clip)
+        target = trial_genome(space, config, len(train_set.classes))
+        genome = Reduction(width=s.get("proxy_width") or 1.0).proxy_of(target)  # what trains
+        target_clip = parse_clip(s["target_input"]) if s.get("target_input") else clip
+        cost, proxy_cost = profile.cost(target, target_clip), profile.cost(genome, clip)
         base.update(
-            genome=str(genome),
-            genome_id=genome.id,
+            genome=str(target),
+            genome_id=target.id,
+            proxy_genome=str(genome),
+            proxy_genome_id=genome.id,
             gmacs=cost.gmacs,
             params=cost.params,
+            proxy_gmacs=proxy_cost.gmacs,
+            proxy_params=proxy_cost.params,
             label=config.get("_label", ""),
         )
         lat_form, runtime, device, runs = latency_setup(s)
         cache = profile.ProfileCache(Path(study_dir) / "profiles" / f"{os.getpid()}.json")
-        lat = profile.latency(
-            genome, clip, device=device, batch=1, runs=runs, cache=cache, form=lat_form, runtime=runtime
-        )
+
+        def measured(g: Genome, at: tuple[int, int, int]) -> Any:
+            return profile.latency(
+                g, at, device=device, batch=1, runs=runs, cache=cache, form=lat_form, runtime=runtime
+            )
+
+        lat = measured(target, target_clip)
+        proxy_lat = lat if (target, target_clip) == (genome, clip) else measured(genome, clip)
         base.update(
             latency_ms=lat.median_ms,
             clips_per_s=lat.clips_per_s,
+            proxy_latency_ms=proxy_lat.median_ms,
             latency_form=lat.form,
             latency_runtime=lat.runtime,
             train_form=s["train_form"],

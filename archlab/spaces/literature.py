@@ -6,7 +6,7 @@ Decisions, in order (Optuna define-by-run; parameter names are stable per family
 categorical's choices never change between trials):
     fam          bottleneck (12 letters) or basic (3 letters: 2, 3, R; torchvision BasicBlock)
     depth_1..4   1 or 2 blocks per stage
-    width        0.125 or 0.25 of the P3D widths (proxy-sized, as interleave.yaml)
+    width        0.5 or 1.0 of the P3D widths: the target's, as interleave.yaml (its proxy: x0.25)
     block_i_j    the letter of stage i, block j (bottleneck) / basic_i_j (basic family)
     sp           bottleneck only: the stride on the first 1x1x1 conv (P3D) or the middle
                  (torchvision / pytorchvideo)
@@ -22,7 +22,7 @@ from typing import Any
 from ..model.genome import LETTERS, Genome, parse, scale_widths
 
 DEPTHS = (1, 2)
-WIDTHS = (0.125, 0.25)
+WIDTHS = (0.5, 1.0)
 STEMS = ("2d/none", "2d/ts")
 TEMPORAL = ("-,-,-,-", "-,p,p,p")
 STRIDE_AT = ("first", "mid")

@@ -9,6 +9,7 @@ from typing import Any, Callable
 
 from ..model.genome import LETTERS, MAX_BLOCKS_PER_STAGE, MAX_STAGES, Genome, GenomeError, parse
 from ..util import named
+from ..util.clips import parse_clip
 from ..util.errors import UserError, shorten
 from ..util.yaml_checks import is_int, is_positive_number, mapping, positive
 from .space import CYCLE, KINDS, PythonSpace, Space, YamlSpace, merge_fields
@@ -25,6 +26,8 @@ COMMON_KEYS = (
     "max_gmacs",
     "max_params",
     "input",
+    "target",
+    "proxy",
 )
 KIND_KEYS = {
     "interleave": ("cycle", "phase", "n_2d"),
@@ -32,7 +35,7 @@ KIND_KEYS = {
     "per_stage": ("letters", "cycle", "phase"),
     "free": ("letters",),
 }
-PYTHON_KEYS = ("name", "description", "python", "max_gmacs", "max_params", "input")
+PYTHON_KEYS = ("name", "description", "python", "max_gmacs", "max_params", "input", "target", "proxy")
 SEARCHABLE_FIELDS = ("stem", "fam", "s", "t", "drop")  # widths: ``widths``; classes: the dataset
 DEFAULT_INPUT = "8x64x64"
 
@@ -73,12 +76,15 @@ def _from_file(path: Path) -> Space:
         if not isinstance(key, str):
             raise UserError(f"{where}: key {shorten(key)} is not a name")
     name, desc = named.name_and_description(path, data)
+    target_clip, proxy_width = _target_and_proxy(where, data)
     common = dict(
         name=name,
         description=desc,
         max_gmacs=positive(where, "max_gmacs", data["max_gmacs"], float) if "max_gmacs" in data else None,
         max_params=positive(where, "max_params", data["max_params"], int) if "max_params" in data else None,
-        clip=_clip(where, data.get("input", DEFAULT_INPUT)),
+        clip=target_clip or _clip(where, data.get("input", DEFAULT_INPUT)),
+        target_clip=target_clip,
+        proxy_width=proxy_width,
         source=str(path),
     )
     if "python" in data:
@@ -232,13 +238,37 @@ def _field_choices(where: str, value: Any, fields: str, n: int) -> dict[str, tup
     return out
 
 
-def _clip(where: str, value: Any) -> tuple[int, int, int]:
-    from ..measure.profile import parse_clip
+def _target_and_proxy(where: str, data: dict[str, Any]) -> tuple[tuple[int, int, int] | None, float]:
+    """The ``target:`` section (``input``: the clip the shipped network sees; the constraints
+    are counted there) and the ``proxy:`` section (``width``: the multiplier that reduces a
+    target to the proxy a search trains). A space without a target trains its genomes as
+    written and counts its constraints at ``input``."""
+    from ..model.reduction import Reduction
 
+    target = mapping(where, "target", data.get("target") or {}, ("input",))
+    proxy = mapping(where, "proxy", data.get("proxy") or {}, ("width",))
+    if "target" not in data:
+        if "proxy" in data:
+            raise UserError(f"{where}: key 'proxy': a proxy reduces a target: give the 'target' section too")
+        return None, 1.0
+    if "input" in data:
+        raise UserError(f"{where}: key 'input': with a 'target' section the constraints are counted at its input")
+    if "input" not in target:
+        raise UserError(f"{where}: key 'target.input' is required: the clip the shipped network sees, e.g. 16x112x112")
+    clip = _clip(where, target["input"], "target.input")
+    width = proxy.get("width", 1.0)
+    try:
+        Reduction(width=width)
+    except UserError:
+        raise UserError(f"{where}: key 'proxy.width': {shorten(width)} must be a number in (0, 1]") from None
+    return clip, float(width)
+
+
+def _clip(where: str, value: Any, key: str = "input") -> tuple[int, int, int]:
     try:
         return parse_clip(str(value))
     except UserError as e:
-        raise UserError(f"{where}: key 'input': {e}") from None
+        raise UserError(f"{where}: key '{key}': {e}") from None
 
 
 def _import(where: str, value: Any) -> Callable[[Any], Genome]:

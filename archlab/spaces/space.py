@@ -23,8 +23,12 @@ class Space:
     description: str
     max_gmacs: float | None = None
     max_params: int | None = None
-    clip: tuple[int, int, int] = (8, 64, 64)
+    clip: tuple[int, int, int] = (8, 64, 64)  # where the constraints are counted: the target's clip
     classes: int | None = None  # set every genome's class count (None: the space's own)
+    # The space's genomes are targets seen at ``target_clip`` (None: a space without a target,
+    # whose genomes train as written), reduced to proxies at ``proxy_width`` to train.
+    target_clip: tuple[int, int, int] | None = None
+    proxy_width: float = 1.0
     source: str | None = None
 
     def suggest(self, trial: Any) -> Genome:
