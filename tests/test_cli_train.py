@@ -86,7 +86,8 @@ def test_spaces_lists_names_sizes_and_constraints(capsys):
     assert code == 0
     rows = {line.split()[0]: line for line in out.splitlines()[2:]}
     assert set(rows) == {"free", "interleave", "literature", "per_stage", "uniform"}
-    assert "15,552" in rows["interleave"] and "<= 0.02 GMACs at 8x32x32" in rows["interleave"]
+    assert "10,368" in rows["interleave"] and "<= 6.7 GMACs at 16x112x112" in rows["interleave"]
+    assert "16x112x112, proxy x0.25" in rows["interleave"]  # its genomes are targets, trained as proxies
     assert "35,446,128,768" in rows["free"]
 
 
@@ -96,10 +97,11 @@ def test_sample_is_seeded_and_prints_costs(capsys):
     _, c, _ = run(capsys, "sample", "interleave", "-n", "3", "--seed", "6")
     assert code == 0 and a == b and a != c
     lines = a.splitlines()
-    assert "GMACs@8x32x32" in lines[0] and len(lines) == 5
-    for line in lines[2:]:
+    assert "GMACs@16x112x112" in lines[0] and len(lines) == 6
+    for line in lines[2:5]:  # targets, within the space's budget at the target clip
         n, params, gmacs, genome = line.split(None, 3)
-        assert int(params.replace(",", "")) > 0 and 0 < float(gmacs) <= 0.02 and "|" in genome
+        assert int(params.replace(",", "")) > 0 and 0 < float(gmacs) <= 6.7 and "|" in genome
+    assert lines[5].startswith("genomes are targets (the networks shipped, costs at 16x112x112)")
     code, out, _ = run(capsys, "sample", "uniform", "-n", "1", "--input", "16x112x112", "--show-params")
     assert code == 0 and "GMACs@16x112x112" in out and '"letter": ' in out
 

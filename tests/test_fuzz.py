@@ -276,7 +276,9 @@ def _fuzz_files(
             text = _drop_python_keys(_mutate_yaml(rng.choice(bases), rng, edits))
             path = tmp_path / f"{name}.yaml"
             if k % 10 == 9:  # raw bytes: not UTF-8, NULs
-                path.write_bytes(bytes(rng.randrange(256) for _ in range(rng.randint(0, 64))) + text.encode())
+                path.write_bytes(
+                    bytes(rng.randrange(256) for _ in range(rng.randint(0, 64))) + text.encode("utf-8", "surrogatepass")
+                )
             else:
                 path.write_bytes(text.encode("utf-8", "surrogatepass"))  # a lone surrogate: bad UTF-8
             try:

@@ -377,6 +377,8 @@ def _check_stored_search(label: str, cfg: Any) -> None:
     for k, v in now.items():
         if k in SEARCH_FREE or k not in stored:
             continue
+        if k in ("target_input", "proxy_width") and v is None:  # the space's, resolved when the search began
+            continue
         if stored[k] != v:
             raise UserError(
                 f"search {shorten(label)} in {d} was run with {k}={shorten(stored[k])}, the experiment now says {shorten(v)}: "
