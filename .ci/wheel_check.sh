@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A normal (non-editable) install works: build the wheel, install it into a fresh venv with no
 # source tree beside it, and from another directory list the spaces, sample the default space
-# and build a preset. The package's own search spaces and studies must come with the wheel.
+# and build a preset. The package's own search spaces and experiments must come with the wheel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 py=${PYTHON:-python3}
@@ -23,4 +23,4 @@ set -x
 "$work/venv/bin/archlab" spaces | grep -q interleave
 "$work/venv/bin/archlab" sample interleave -n 1
 "$work/venv/bin/archlab" build p3d63 | tail -n 3
-"$work/venv/bin/archlab" study list | grep -q p3d_table1
+"$work/venv/bin/archlab" experiment list | grep -q p3d_table1
