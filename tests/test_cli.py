@@ -86,7 +86,8 @@ def test_the_command_registry_builds_every_command_without_importing_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.splitlines()
     assert out == [
         "['blocks', 'build', 'calibrate', 'dashboard', 'data', 'experiment', 'export', 'fidelity', "
-        "'import-weights', 'presets', 'profile', 'report', 'sample', 'search', 'spaces', 'study', 'train']",
+        "'import-weights', 'latency-table', 'presets', 'profile', 'report', 'sample', 'search', 'spaces', "
+        "'study', 'train']",
         "True",
         "[]",
     ]

@@ -32,6 +32,7 @@ MINIMAL = {
     ("spaces",): [],
     ("sample",): ["interleave"],
     ("calibrate",): [],
+    ("latency-table",): [],
 }
 
 
@@ -84,12 +85,15 @@ def test_an_abbreviated_option_is_unrecognized_in_every_command(path, capsys):
 
 def test_profile_latency_is_not_latency_runtime(capsys):
     """`--latency predicted` was taken as `--latency-runtime predicted` (argparse's prefix
-    matching): now an unknown option, one line, nothing printed or measured."""
+    matching): `--latency` is now its own option (measured or predicted latency), and a
+    prefix of `--latency-runtime` is an unknown option, one line, nothing printed or measured."""
+    args = build_parser().parse_args(["profile", "p3d63", "--latency", "predicted"])
+    assert args.latency == "predicted" and args.latency_runtime == "torch"
     with pytest.raises(SystemExit) as e:
-        main(["profile", "p3d63", "--latency", "predicted"])
+        main(["profile", "p3d63", "--latency-run", "onnxruntime"])
     out = capsys.readouterr()
     assert e.value.code == 2 and out.out == ""
-    assert out.err == "archlab: error: unrecognized arguments: --latency predicted (see --help)\n"
+    assert out.err == "archlab: error: unrecognized arguments: --latency-run onnxruntime (see --help)\n"
     # the full spelling, and its --option=value form, still parse
     args = build_parser().parse_args(["profile", "p3d63", "--latency-runtime=onnxruntime"])
     assert args.latency_runtime == "onnxruntime"

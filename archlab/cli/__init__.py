@@ -16,7 +16,7 @@ from types import ModuleType
 from typing import Sequence
 
 from ..util.errors import UserError
-from . import calibrate, data, experiment, export, fidelity, model, report, search, spaces, train, weights
+from . import calibrate, data, experiment, export, fidelity, latency, model, report, search, spaces, train, weights
 from .common import Parser, deprecation_notes
 
 # The order of `archlab --help`: model commands, then the search and what reads its results.
@@ -32,6 +32,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     train,
     spaces,
     calibrate,
+    latency,
 )
 
 

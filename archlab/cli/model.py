@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from ..util.errors import UserError
 from .common import DEVICES, add_genome_args, at_least, clip_arg, cost_table, fmt_int, genome_arg, table
@@ -27,9 +28,13 @@ def cmd_profile(args: argparse.Namespace) -> int:
     form = checked_latency_form(args, device)
     g = genome_arg(args.genome, args.classes)
     clip = clip_arg(args, args.genome)
+    if args.latency == "predicted" and args.batch != 1:
+        raise UserError("--latency predicted is for batch 1 (the latency table's parts are timed at batch 1)")
     form = resolve_latency_form(form, device)  # calibrated: may measure this machine first (~3 min)
     print(f"genome  {g}\nid      {g.id}\ninput   {args.batch}x3x{'x'.join(map(str, clip))}")
     print(cost_table(g, clip, args.counter))
+    if args.latency == "predicted":
+        return _print_predicted(g, clip, str(device), form, args.latency_runtime)
     print(f"measuring latency on {device} ({args.runs} runs after warm-up)...", file=sys.stderr)
     lat = latency(
         g, clip, device=str(device), batch=args.batch, runs=args.runs, form=form, runtime=args.latency_runtime
@@ -38,6 +43,24 @@ def cmd_profile(args: argparse.Namespace) -> int:
         f"latency {lat.median_ms:.1f} ms (median of {lat.runs})  ·  {lat.clips_per_s:.2f} clips/s  ·  "
         f"peak memory {lat.peak_mem_mb:.0f} MiB  ·  {lat.device}  ·  {lat.runtime} {lat.form}"
     )
+    return 0
+
+
+def _print_predicted(g: Any, clip: tuple[int, int, int], device: str, form: Any, runtime: str) -> int:
+    """The latency table's prediction (``archlab latency-table``), measuring missing parts."""
+    from ..measure.latency_table import LatencyTable
+
+    tab = LatencyTable.load(device=device, runtime=runtime, form=form)
+    missing = tab.missing([g], clip)
+    if missing:
+        print(f"measuring {len(missing)} part(s) the latency table lacks...", file=sys.stderr)
+    p = tab.predict(g, clip)
+    overhead = f" + {p.overhead_ms:.1f} ms overhead" if p.overhead_ms else ""
+    print(
+        f"latency {p.total_ms:.1f} ms predicted (sum of {len(p.parts)} parts{overhead}; {len(missing)} measured now)"
+        f"  ·  {tab.identity['device_name']}, {tab.threads} thread(s)  ·  {runtime} {tab.form.name}"
+    )
+    print(f"latency table: {tab.path}")
     return 0
 
 
@@ -79,12 +102,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_genome_args(p)
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("profile", help="build + measured latency, clips/s and memory")
+    p = sub.add_parser("profile", help="build + measured (or predicted) latency, clips/s and memory")
     add_genome_args(p)
     p.add_argument("--device", default="cpu", help=f"{DEVICES} (default cpu)")
     p.add_argument("--batch", type=at_least(1), default=1, help="clips per forward (default 1)")
     p.add_argument("--runs", type=at_least(1), default=10, help="timed runs after warm-up (default 10)")
     add_latency_args(p)
+    p.add_argument(
+        "--latency",
+        choices=["measured", "predicted"],
+        default="measured",
+        help="measured (end to end, default) or predicted: the sum of the latency table's parts "
+        "(archlab latency-table; batch 1; parts it lacks are measured first)",
+    )
     p.set_defaults(func=cmd_profile)
 
     p = sub.add_parser("presets", help="list the named models with params and GMACs")
