@@ -111,6 +111,10 @@ def test_two_workers_train_the_same_runs_as_one(tmp_path, capsys):
         (["--epochs", "0"], "--epochs must be at least 1"),  # the recipe's own check
         (["--classes", "9"], "--classes must be at most 8"),  # the synthetic clips', before any file
         (["--val-clips", "60000"], "reference budget"),  # 2x val clips past the recipe's limit
+        (["--reference-width", "0"], "--reference-width must be a number in (0, 1]"),
+        (["--reference-width", "1.5"], "--reference-width must be a number in (0, 1]"),
+        (["--reference-input", "8x64"], "--reference-input"),
+        (["--reference-input", "8x64x48"], "square"),
     ],
 )
 def test_bad_fidelity_inputs_are_one_line(tmp_path, capsys, args, words):
@@ -282,3 +286,30 @@ def test_summary_ranks_the_reference_seeds_against_each_other():
     )
     assert one["separated_pairs"] == {"pairs": 3, "of": 3, "agree": 3.0, "concordance": 1.0, "seed_noise": False}
     assert "binomial noise alone (a lower bound" in render_markdown(one)
+
+
+def test_a_less_reduced_reference_trains_the_targets_at_its_width_and_clip(tmp_path, capsys):
+    # --reference-width W: the reference trains each genome's target at W times its widths
+    # (the proxy's widths x W / proxy width); --reference-input: on those clips. The proxy runs
+    # are those of the plain measurement.
+    from archlab.model.genome import parse
+    from archlab.spaces import load_space
+
+    out = tmp_path / "fid"
+    args = ["fidelity", "--quick", "--out", str(out), "--reference-width", "0.5", "--reference-input", "4x48x48"]
+    assert main(args) == 0
+    assert "reference: the targets at width x0.5 on 4x48x48 clips" in capsys.readouterr().out
+    runs = _read_runs(out)
+    genomes = {r["label"]: r["genome"] for r in runs if r["budget"] == "proxy"}
+    ratio = 0.5 / load_space("interleave").proxy_width
+    for r in runs:
+        if r["budget"] == "reference":
+            proxy, ref = parse(genomes[r["label"]]), parse(r["genome"])
+            assert [s.width for s in ref.stages] == [round(s.width * ratio) for s in proxy.stages]
+            assert ref.with_(stages=proxy.stages, stem_width=proxy.stem_width) == proxy
+    manifest = json.loads((out / "fidelity.json").read_text())
+    assert (manifest["reference_width"], manifest["reference_input"]) == (0.5, "4x48x48")
+    assert (manifest["reference"]["frames"], manifest["reference"]["size"]) == (4, 48)
+    assert "the targets at width x0.5 on 4x48x48 clips" in (out / "summary.md").read_text()
+    # the same directory with the plain reference is another measurement: refused
+    assert main(["fidelity", "--quick", "--out", str(out)]) == 2

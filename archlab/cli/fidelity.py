@@ -89,6 +89,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--max-gmacs", type=float, default=None, help="override the space's GMAC limit")
     p.add_argument(
+        "--reference-width",
+        type=float,
+        default=None,
+        metavar="W",
+        help="a less-reduced reference: it trains each target at W times its widths, in (0, 1] (default: the "
+        "proxy's own width); with --reference-input, the question whether the search's reduction keeps the ranking",
+    )
+    p.add_argument(
+        "--reference-input",
+        default=None,
+        metavar="FxHxW",
+        help="the reference's clip, e.g. 8x64x64 (default: the proxy recipe's --frames and --size)",
+    )
+    p.add_argument(
         "--sample-seed",
         type=int,
         default=DEFAULTS["sample_seed"],
@@ -182,6 +196,8 @@ def config_from_args(args: argparse.Namespace):
         threads=args.threads,
         workers=workers,
         form=None if form in (None, CALIBRATED) else args.form,
+        reference_width=args.reference_width,
+        reference_input=args.reference_input,
     )
 
 

@@ -17,7 +17,6 @@ from .common import DEVICES, at_least, table
 from .forms import CALIBRATED_HELP, RUNTIMES, add_form_option, checked_form
 
 DEFAULT_CLIP = (16, 112, 112)  # the clip users deploy, where a space names no target clip
-ENUMERATION_LIMIT = 100_000  # --genomes all enumerates a space up to this many genomes
 GOAL_WITHIN, GOAL_TAU = 0.90, 0.90  # the predictor's goal: 90% within +-10%, Kendall tau 0.9
 
 
@@ -48,45 +47,13 @@ class _Progress:
             _log(f"  {self.label} {done}/{total} ({done / max(total, 1):.0%}), {(now - self.start) / 60:.1f} min")
 
 
-def space_genomes(space: Any, count: int | None, rng: random.Random, constrained: bool) -> list[Any]:
-    """Every genome of ``space`` (``count`` None; at most ENUMERATION_LIMIT) or ``count``
-    distinct random ones (fewer if the space has fewer), within its constraints if asked."""
-    if count is None:
-        from ..spaces.trials import Enumerator
-
-        out, path = [], []  # type: ignore[var-annotated]
-        while True:
-            trial = Enumerator(path)
-            g = space.suggest(trial)
-            if not constrained or space.violates(g) is None:
-                out.append(g)
-            if len(out) > ENUMERATION_LIMIT:
-                raise UserError(
-                    f"space {space.name} has more than {ENUMERATION_LIMIT:,} genomes: give --genomes N to fill "
-                    "the table from N random ones"
-                )
-            del path[len(trial.arity) :]
-            while path and path[-1] + 1 >= trial.arity[len(path) - 1]:
-                path.pop()
-            if not path:
-                return list({g.id: g for g in out}.values())
-            path[-1] += 1
-    seen: dict[str, Any] = {}
-    for _ in range(count * 20):
-        g = space.sample(rng, constrained=constrained)
-        seen.setdefault(g.id, g)
-        if len(seen) == count:
-            break
-    return list(seen.values())
-
-
 def cmd_latency_table(args: argparse.Namespace) -> int:
     from ..measure.forms import FP32
     from ..measure.latency_parts import distinct_parts
     from ..measure.latency_table import LatencyTable, prediction_errors
     from ..measure.profile import parse_clip, resolve_device
     from ..results.stats import kendall_tau_b
-    from ..spaces import load_space
+    from ..spaces import load_space, space_genomes
     from .forms import resolve_latency_form
 
     # every option first: a mistake is one line before anything is measured
@@ -120,8 +87,12 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
     print(f"latency table: {tab.describe()}")
     print(f"machine load (1-min average) at the start: {_load():.2f} on {_cores()} cores")
     rng = random.Random(args.seed)
-    fill = space_genomes(space, count, rng, constrained=False)
-    check = space_genomes(space, args.check, random.Random(args.seed + 1), args.constrained) if args.check else []
+    fill = space_genomes(space, count, rng)
+    check = (
+        space_genomes(space, args.check, random.Random(args.seed + 1), constrained=args.constrained)
+        if args.check
+        else []
+    )
     reached = distinct_parts(fill, clip)
     todo = tab.missing([*fill, *check], clip)
     what = f"all {len(fill):,} genomes" if count is None else f"{len(fill):,} random genomes"

@@ -66,6 +66,9 @@ def cmd_search(args: argparse.Namespace) -> int:
         baselines=args.baselines,
         max_gmacs=args.max_gmacs,
         max_params=args.max_params,
+        max_latency_ms=args.max_latency_ms,
+        latency=args.latency,
+        proposal_tries=args.proposal_tries,
         target_input=args.target_input,
         proxy_width=args.proxy_width,
         storage=args.storage,
@@ -184,6 +187,28 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-gmacs", type=float, help="reject genomes whose target is above this many GMACs, before training"
     )
     p.add_argument("--max-params", type=float, help="reject genomes whose target has more parameters than this")
+    p.add_argument(
+        "--max-latency-ms",
+        type=float,
+        metavar="MS",
+        help="a limit on the target's latency at the target clip, judged before training by the latency table's "
+        "prediction (archlab latency-table; the parts it lacks are measured first, once per machine)",
+    )
+    p.add_argument(
+        "--latency",
+        choices=["measured", "predicted"],
+        default="measured",
+        help="the trials' latency: measured end to end by each trial (default) or predicted by the latency table; "
+        "the full-budget trials are measured end to end after the search either way",
+    )
+    p.add_argument(
+        "--proposal-tries",
+        type=int,
+        default=100,
+        metavar="N",
+        help="proposals drawn for a trial until one meets the limits known before training (default 100; "
+        "1: the sampler's proposals as they come, the ones over a limit recorded as rejected)",
+    )
     p.add_argument(
         "--target-input",
         metavar="FxHxW",

@@ -79,6 +79,11 @@ class FidelityConfig:
     # None = the trainer's CPU default (fp32). The question it answers: do bf16 proxies rank
     # like fp32 ones?
     form: str | None = None
+    # A less-reduced reference (EcoNAS's question: does the reduction keep the ranking?): the
+    # reference trains each genome's target at ``reference_width`` times its widths (None: the
+    # proxy's own width) on ``reference_input`` clips ("FxHxW", None: the proxy's clip).
+    reference_width: float | None = None
+    reference_input: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("proxy",) + (("reference",) if self.reference is not None else ()):
@@ -107,6 +112,19 @@ class FidelityConfig:
             raise UserError(f"anchor {shorten(unknown[0])} is not one of {', '.join(ANCHORS)}")
         if self.genomes + len(self.anchors) < 2:
             raise UserError("a ranking needs at least 2 genomes (sampled + anchors)")
+        if self.reference_width is not None:
+            w = self.reference_width
+            if isinstance(w, bool) or not isinstance(w, (int, float)) or not math.isfinite(w) or not 0 < w <= 1:
+                raise UserError(f"--reference-width must be a number in (0, 1] (got {shorten(w)})")
+        if self.reference_input is not None:
+            from ..util.clips import parse_clip
+
+            try:
+                _, h, w_ = parse_clip(self.reference_input)
+            except UserError as e:
+                raise UserError(f"--reference-input: {e}") from None
+            if h != w_:
+                raise UserError(f"--reference-input {self.reference_input}: clips are square (height = width)")
         if self.ref().classes != self.proxy.classes:
             raise UserError("the proxy and reference recipes must have the same classes")
         from ..data.synthetic import MAX_CLASSES  # the clips are built later, after files are written
@@ -117,7 +135,24 @@ class FidelityConfig:
             )
 
     def ref(self) -> ProxyRecipe:
-        return self.reference if self.reference is not None else reference_of(self.proxy)
+        """The reference budget's recipe, on ``reference_input`` clips where given."""
+        recipe = self.reference if self.reference is not None else reference_of(self.proxy)
+        if self.reference_input is None:
+            return recipe
+        from ..util.clips import parse_clip
+
+        frames, size, _ = parse_clip(self.reference_input)
+        return recipe.with_(frames=frames, size=size)
+
+    def reference_genome(self, proxy: Genome, proxy_width: float) -> Genome:
+        """The network the reference trains for ``proxy`` (a proxy of a target reduced by
+        ``proxy_width``): the target at ``reference_width``, i.e. the proxy's widths times
+        ``reference_width / proxy_width``; the proxy itself without a reference width."""
+        if self.reference_width is None or self.reference_width == proxy_width:
+            return proxy
+        from ..model.genome import scale_widths
+
+        return scale_widths(proxy, self.reference_width / proxy_width)
 
     def datasets(self, recipe: ProxyRecipe) -> tuple[Any, Any]:
         """The synthetic train and val sets of one budget's recipe."""
@@ -310,6 +345,8 @@ def _manifest(cfg: FidelityConfig, genomes: list[tuple[str, Genome]]) -> dict[st
         "genomes": [[label, str(g)] for label, g in genomes],
         # only when set: a measurement from before forms were a setting stays comparable
         **({"form": cfg.form} if cfg.form is not None else {}),
+        **({"reference_width": cfg.reference_width} if cfg.reference_width is not None else {}),
+        **({"reference_input": cfg.reference_input} if cfg.reference_input is not None else {}),
     }
 
 
@@ -378,7 +415,21 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
         for budget, recipe, n in (("proxy", cfg.proxy, cfg.seeds), ("reference", cfg.ref(), cfg.ref_seeds))
         for seed in range(n)
     ]
-    jobs = [(label, g, budget, recipe, seed) for budget, recipe, seed in plan for label, g in genomes]
+    from ..spaces import load_space
+
+    proxy_width = load_space(cfg.space).proxy_width
+    as_trained = {"proxy": dict(genomes), "reference": {lb: cfg.reference_genome(g, proxy_width) for lb, g in genomes}}
+    if cfg.reference_width is not None or cfg.reference_input is not None:
+        log(
+            f"reference: the targets at width x{cfg.reference_width or proxy_width:g} on "
+            f"{'x'.join(map(str, cfg.ref().clip))} clips (the proxies: width x{proxy_width:g} on "
+            f"{'x'.join(map(str, clip))})"
+        )
+    jobs = [
+        (label, as_trained[budget][label], budget, recipe, seed)
+        for budget, recipe, seed in plan
+        for label, _ in genomes
+    ]
     total = len(jobs)
     results: dict[int, Run] = {}
     t_all = time.perf_counter()
@@ -407,6 +458,11 @@ def run_fidelity(cfg: FidelityConfig, log: Callable[[str], None] = print) -> dic
     summary = summarize(
         genomes, rows, runs, seeds=cfg.seeds, ref_seeds=cfg.ref_seeds, proxy=cfg.proxy, reference=cfg.ref()
     )
+    if cfg.reference_width is not None or cfg.reference_input is not None:
+        summary["reference_network"] = (
+            f"the targets at width x{cfg.reference_width or proxy_width:g} on {'x'.join(map(str, cfg.ref().clip))} "
+            f"clips, against proxies at width x{proxy_width:g} on {'x'.join(map(str, clip))} clips"
+        )
     summary["wall_s"] = time.perf_counter() - t_all  # this call's
     # every call's, added up: a re-run that reuses every run takes seconds, and a measurement
     # killed and resumed took its calls' sum (pauses between calls not counted)

@@ -192,6 +192,7 @@ def render_markdown(s: dict[str, Any]) -> str:
         f"# Proxy fidelity ({s['n_genomes']} genomes, {s['seeds']} proxy seeds, "
         f"{s['ref_seeds']} reference seeds; chance {s['chance']:.3f})",
         "",
+        *([f"Reference: {s['reference_network']}", ""] if s.get("reference_network") else []),
         "| genome | proxy per seed | mean | std | 95% CI | bimodal | reference |",
         "|---|---|---|---|---|---|---|",
     ]

@@ -235,6 +235,12 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
         f"running {int((st == 'running').sum())}",
         f"baselines: {int(df['baseline'].astype(bool).sum())}",
     ]
+    if "drafts" in search.columns and search["drafts"].notna().any():
+        drafts = search["drafts"].dropna()
+        summary.append(
+            f"proposals redrawn until they met the limits known before training: {int((drafts > 1).sum())} of "
+            f"{len(drafts)}, {int((drafts - 1).sum())} over-limit drafts discarded (never trials)"
+        )
     if "hypervolume" in hv:
         ref = ", ".join(f"{o} = {r:.4g}" for o, r in zip(objs, hv["reference_point"]))
         summary.append(

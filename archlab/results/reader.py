@@ -201,9 +201,14 @@ class StudyInfo:
                 "they are not the costs of a network you would ship"
             )
         width = f"width x{self.proxy_width:g}, " if self.proxy_width != 1 else ""
+        how = (
+            "predicted by the latency table, the full-budget trials' measured end to end"
+            if s.get("latency") == "predicted"
+            else "measured end to end"
+        )
         return (
             f"costs of the target, the network shipped: latency ms at {'x'.join(map(str, self.target_clip))} "
-            f"({where}), GMACs and params at that clip; accuracy of its proxy ({width}{clip} clips)"
+            f"({where}; {how}), GMACs and params at that clip; accuracy of its proxy ({width}{clip} clips)"
         )
 
     @property

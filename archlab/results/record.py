@@ -130,6 +130,13 @@ class TrialRecord:
     proxy_latency_ms: float | None = None
     proxy_gmacs: float | None = None
     proxy_params: int | None = None
+    # The latency table's prediction for the target (a search with --max-latency-ms or
+    # --latency predicted); with --latency predicted it is also the trial's latency_ms until
+    # the full-budget trials are measured end to end after the search.
+    predicted_latency_ms: float | None = None
+    # How many proposals the sampler drew for this trial before one met the limits known
+    # before training (1: its first); missing where proposals are not redrawn.
+    drafts: int | None = None
     epochs: int | None = None  # epochs trained (ASHA may stop a trial before the last)
     checkpoint: str | None = None  # directory of best.pt, relative to the study directory
     train_time_s: float | None = None

@@ -26,6 +26,7 @@ from ..util.outdir import writable_folder
 SAMPLERS = ("nsga2", "tpe", "random")
 SCHEDULERS = ("asha", "mo-asha")
 WANDB = ("auto", "online", "offline", "off")
+LATENCY_SOURCES = ("measured", "predicted")
 DATASETS = ("synthetic", "ucf101", "folder")  # archlab.data.DATASETS (checked by a test); no torch here
 MAX_TRIALS = 100_000
 DEFAULT_TRIALS = 12
@@ -56,6 +57,16 @@ class SearchConfig:
     baselines: bool = False
     max_gmacs: float | None = None  # of the target, at the target clip (overrides the space's)
     max_params: float | None = None
+    # A limit on the target's latency in ms, judged by the latency table's prediction before
+    # training (archlab.measure.latency_table), at the trials' device, runtime, form and threads.
+    max_latency_ms: float | None = None
+    # The trials' latency objective: "measured" end to end by each trial, or "predicted" by the
+    # latency table (the full-budget trials are measured end to end after the search either way).
+    latency: str = "measured"
+    # Proposals the sampler draws for a trial until one meets the limits known before training
+    # (archlab.search.feasible); after that many the last is recorded as rejected. 1: the
+    # sampler's proposals as they come (the over-budget ones rejected).
+    proposal_tries: int = 100
     # The network a user ships and its proxy (archlab.model.reduction): the clip the target
     # sees ("16x112x112"; None: the space's ``target:`` input) and the proxy's width multiplier
     # (None: the space's ``proxy:`` width). A new study stores both resolved; a study from
@@ -138,6 +149,10 @@ class SearchConfig:
             _number("--max-gmacs", self.max_gmacs, positive=True)
         if self.max_params is not None:
             _number("--max-params", self.max_params, positive=True)
+        if self.max_latency_ms is not None:
+            _number("--max-latency-ms", self.max_latency_ms, positive=True)
+        _choice("--latency", self.latency, LATENCY_SOURCES)
+        _int("--proposal-tries", self.proposal_tries, 1, 100_000)
         if self.storage is not None:
             _text("--storage", self.storage)
         if self.target_input is not None:

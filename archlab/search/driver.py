@@ -36,6 +36,7 @@ TRIAL_SETTINGS = (
     "gpus_per_trial",
     "max_gmacs",
     "max_params",
+    "latency",
     "latency_runs",
     "workers",
     "train_form",
@@ -236,7 +237,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     tables are rewritten at the end even after an interrupt."""
     import optuna
 
-    from .optuna_search import DefineByRun, RecordingOptunaSearch
+    from .feasible import FeasibleSampler
+    from .optuna_search import RecordingOptunaSearch
     from .optuna_trials import unfinished
 
     # Deferred: the searchers subclass Ray's classes, and `import archlab.search` (which the
@@ -295,14 +297,15 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0:
-            define = DefineByRun(
-                space=cfg.space, max_gmacs=cfg.max_gmacs, max_params=cfg.max_params, clip=cfg.cost_clip
-            )
+            define = _define_by_run(cfg, echo)
+            sampler = make_sampler(cfg.sampler, r.seed, cfg.trials)
+            if cfg.proposal_tries > 1:
+                sampler = FeasibleSampler(base=sampler, check=define.check, tries=cfg.proposal_tries)
             searcher = RecordingOptunaSearch(
                 define=define,
                 objectives=objectives,
                 directions=directions,
-                sampler=make_sampler(cfg.sampler, r.seed, cfg.trials),
+                sampler=sampler,
                 storage=storage,
                 study_name=name,
                 budget=cfg.trials,
@@ -370,6 +373,66 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
     )
 
 
+def latency_table_setting(cfg: SearchConfig) -> dict[str, Any]:
+    """The latency table (``LatencyTable.load`` keywords) whose predictions stand for a trial's
+    own measurement: the trials' device, runtime, form and threads (``latency_setup``)."""
+    from ..measure.latency_rule import latency_setup
+
+    form, runtime, device, _ = latency_setup({k: getattr(cfg, k) for k in TRIAL_SETTINGS})
+    return {"device": device, "runtime": runtime, "form": form, "threads": form.threads}
+
+
+def _define_by_run(cfg: SearchConfig, echo: Callable[[str], None]) -> Any:
+    """The space as the sampler's define-by-run function, with the search's limits; where a
+    limit or the objective is the predicted latency, the latency table is filled first with
+    the parts of every genome of the space (once per machine: cached), so that judging a
+    proposal never waits for a measurement."""
+    from .optuna_search import DefineByRun
+
+    predicts = cfg.max_latency_ms is not None or cfg.latency == "predicted"
+    define = DefineByRun(
+        space=cfg.space,
+        max_gmacs=cfg.max_gmacs,
+        max_params=cfg.max_params,
+        clip=cfg.cost_clip,
+        max_latency_ms=cfg.max_latency_ms,
+        latency=latency_table_setting(cfg) if predicts else None,
+        predict=cfg.latency == "predicted",
+    )
+    if predicts:
+        fill_latency_table(define.latency_table(), define.loaded(), cfg.cost_clip, echo)
+    return define
+
+
+def fill_latency_table(table: Any, space: Any, clip: tuple[int, int, int], echo: Callable[[str], None]) -> None:
+    """Measure the parts of ``space``'s genomes at ``clip`` that ``table`` lacks (every genome
+    where the space can be enumerated, else none: parts are then measured as proposals need them)."""
+    from ..spaces import space_genomes
+
+    try:
+        genomes = space_genomes(space, None)
+    except UserError:
+        echo(f"latency table: space {space.name} is too large to list; parts are measured as proposals reach them")
+        return
+    missing = table.missing(genomes, clip)
+    if not missing:
+        echo(f"latency table: every part of {space.name} at {clip_text(clip)} is measured ({table.path})")
+        return
+    echo(
+        f"latency table: measuring {len(missing)} parts of {space.name} at {clip_text(clip)} "
+        f"({table.describe()}; once per machine, then cached in {table.path})"
+    )
+    t0 = time.perf_counter()
+    last = [t0]
+
+    def progress(done: int, total: int, _what: str) -> None:
+        if done == total or time.perf_counter() - last[0] > 30:
+            last[0] = time.perf_counter()
+            echo(f"  parts {done}/{total}, {(last[0] - t0) / 60:.1f} min")
+
+    table.fill(genomes, clip, progress=progress)
+
+
 def _remeasure_latencies(
     cfg: SearchConfig, study_dir: Path, objectives: list[str], echo: Callable[[str], None]
 ) -> None:
@@ -394,6 +457,24 @@ def _remeasure_latencies(
 
     df, info = load_results(study_dir)
     remeasure_search(df, info.settings, info.cost_clip, study_dir, echo, rounds=cfg.latency_passes)
+    if "predicted_latency_ms" in df.columns:
+        df, _ = load_results(study_dir)
+        echo(prediction_line(df))
+
+
+def prediction_line(df: Any) -> str:
+    """How the latency table's predictions compare with the end-to-end measurements of the
+    trials that have both (the full-budget ones), in one line."""
+    from ..results.record import FRONT
+
+    rows = df[df["status"].isin(FRONT)].dropna(subset=["predicted_latency_ms", "latency_ms"])
+    if rows.empty:
+        return "latency table: no full-budget trial to compare its predictions with"
+    err = (rows["predicted_latency_ms"] / rows["latency_ms"] - 1.0).abs()
+    return (
+        f"latency table: predicted against measured end to end on {len(rows)} full-budget trials: "
+        f"{(err <= 0.10).mean():.0%} within ±10%, median |error| {err.median():.1%}, worst {err.max():.1%}"
+    )
 
 
 def _scheduler(cfg: SearchConfig, objectives: list[str], directions: list[str]) -> Any:

@@ -34,34 +34,97 @@ Echo = Callable[[str], None]
 
 class DefineByRun:
     """The space as Optuna's define-by-run function, plus the constraint check, run in the
-    driver. A class (not a closure) because Ray pickles the searcher to resume it."""
+    driver. A class (not a closure) because Ray pickles the searcher to resume it.
 
-    def __init__(self, *, space: str, max_gmacs: float | None, max_params: float | None, clip: tuple[int, int, int]):
+    ``max_latency_ms``: a limit on the target's predicted latency (``latency``: the latency
+    table's setting, ``LatencyTable.load`` keywords), known before training like GMACs and
+    params. ``predict``: every proposal carries its predicted latency (``_predicted_ms``), for
+    a search whose latency objective is the prediction."""
+
+    def __init__(
+        self,
+        *,
+        space: str,
+        max_gmacs: float | None,
+        max_params: float | None,
+        clip: tuple[int, int, int],
+        max_latency_ms: float | None = None,
+        latency: dict[str, Any] | None = None,
+        predict: bool = False,
+    ):
+        if (max_latency_ms is not None or predict) and latency is None:
+            raise ValueError("a latency limit or prediction needs the latency table's setting")
         self.args = (space, max_gmacs, max_params)
         self.clip = clip
+        self.max_latency_ms, self.latency, self.predict = max_latency_ms, latency, predict
         self.space: Any = None
+        self.table: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"args": self.args, "clip": self.clip, "space": None}
+        return {**self.__dict__, "space": None, "table": None}
 
-    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+    def loaded(self) -> Any:
         if self.space is None:
             name, max_gmacs, max_params = self.args
             self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
-        genome = self.space.suggest(trial)
-        reason = self.space.violates(genome, self.clip)
+        return self.space
+
+    def latency_table(self) -> Any:
+        """The latency table the limit and the predictions read (``archlab latency-table``);
+        parts it lacks are measured when first needed, and saved."""
+        if self.table is None:
+            from ..measure.latency_table import LatencyTable
+
+            self.table = LatencyTable.load(**(self.latency or {}))
+        return self.table
+
+    def predicted_ms(self, genome: Any) -> float:
+        return self.latency_table().predict(genome, self.clip).total_ms
+
+    def violates(self, genome: Any) -> str | None:
+        """None if ``genome`` meets every limit known before training, else the reason: the
+        space's GMACs and params first (counted, free), then the predicted latency."""
+        reason = self.loaded().violates(genome, self.clip)
+        if reason is None and self.max_latency_ms is not None:
+            ms = self.predicted_ms(genome)
+            if ms > self.max_latency_ms:
+                clip = "x".join(map(str, self.clip))
+                reason = f"{ms:.1f} ms predicted > max_latency_ms {self.max_latency_ms:g} at {clip}"
+        return reason
+
+    def constraints(self, genome: Any) -> dict[str, float]:
+        """Each limit as Optuna's constraint value (relative excess, <= 0 when met)."""
+        out = self.loaded().constraints(genome, self.clip)
+        if self.max_latency_ms is not None:
+            out["max_latency_ms"] = self.predicted_ms(genome) / self.max_latency_ms - 1.0
+        return out
+
+    def check(self, trial: Any) -> str | None:
+        """The space's genome for ``trial`` (a draft: ``feasible.DraftTrial``) checked against
+        the limits: None when it meets them, else the reason."""
+        return self.violates(self.loaded().suggest(trial))
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
+        genome = self.loaded().suggest(trial)
+        reason = self.violates(genome)
         # Told, not failed: every proposal carries its constraint values, so
         # Optuna 5's samplers rank an infeasible genome by how far it overshoots (constrained
         # domination) instead of never hearing of it. Set once: a reattached trial has them.
         if not trial.constraints:
-            for key, value in self.space.constraints(genome, self.clip).items():
+            for key, value in self.constraints(genome).items():
                 trial.set_constraint(key, value)
-        return {
+        drafts = getattr(trial.study.sampler, "drafts_taken", {}).pop(trial.number, None)
+        config = {
             "_number": trial.number,
             "_rejected": reason or "",
             "_genome": str(genome),
             "_work": work_dir("trials", trial.number),
         }
+        if drafts is not None:
+            config["_drafts"] = drafts
+        if self.predict or self.max_latency_ms is not None:
+            config["_predicted_ms"] = self.predicted_ms(genome)
+        return config
 
 
 class RecordingOptunaSearch(OptunaSearch):
@@ -214,6 +277,8 @@ class RecordingOptunaSearch(OptunaSearch):
                 genome_id=genome.id,
                 gmacs=c.gmacs,
                 params=c.params,
+                predicted_latency_ms=config.get("_predicted_ms"),
+                drafts=config.get("_drafts"),
                 epochs=0,
             ),
         )

@@ -43,7 +43,7 @@ from .load import (
     load_space,
     space_folders,
 )
-from .space import CYCLE, KINDS, PythonSpace, Space, YamlSpace
+from .space import CYCLE, KINDS, PythonSpace, Space, YamlSpace, space_genomes
 from .trials import ENUMERATION_LIMIT, enumerate_count
 
 __all__ = [
@@ -62,4 +62,5 @@ __all__ = [
     "list_spaces",
     "load_space",
     "space_folders",
+    "space_genomes",
 ]

@@ -9,7 +9,7 @@ from typing import Any, Callable, Sequence
 
 from ..model.genome import FIELD_ORDER, Genome, parse, scale_widths
 from ..util.errors import UserError
-from .trials import FixedTrial, RandomTrial, ask, enumerate_count
+from .trials import Enumerator, FixedTrial, RandomTrial, ask, enumerate_count
 
 KINDS = ("interleave", "uniform", "per_stage", "free")
 CYCLE = "cycle"
@@ -210,3 +210,40 @@ class PythonSpace(Space):
             return enumerate_count(self.suggest)
         except UserError as e:
             raise UserError(f"space {self.name}: {e}; give the function a `cardinality` attribute") from None
+
+
+LISTING_LIMIT = 100_000  # space_genomes lists a whole space up to this many genomes
+
+
+def space_genomes(
+    space: Space, count: int | None = None, rng: random.Random | None = None, constrained: bool = False
+) -> list[Genome]:
+    """Every distinct genome of ``space`` (``count`` None; a UserError past LISTING_LIMIT) or
+    ``count`` distinct random ones drawn with ``rng`` (fewer if the space has fewer), within
+    its constraints if asked."""
+    if count is None:
+        out: list[Genome] = []
+        path: list[int] = []
+        while True:
+            trial = Enumerator(path)
+            g = space.suggest(trial)
+            if not constrained or space.violates(g) is None:
+                out.append(g)
+            if len(out) > LISTING_LIMIT:
+                raise UserError(
+                    f"space {space.name} has more than {LISTING_LIMIT:,} genomes: give a number of random ones instead"
+                )
+            del path[len(trial.arity) :]
+            while path and path[-1] + 1 >= trial.arity[len(path) - 1]:
+                path.pop()
+            if not path:
+                return list({g.id: g for g in out}.values())
+            path[-1] += 1
+    rng = rng or random.Random(0)
+    seen: dict[str, Genome] = {}
+    for _ in range(count * 20):
+        g = space.sample(rng, constrained=constrained)
+        seen.setdefault(g.id, g)
+        if len(seen) == count:
+            break
+    return list(seen.values())
