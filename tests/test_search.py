@@ -170,8 +170,9 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
     space = tmp_path / "wide.yaml"
     space.write_text(TINY_SPACE.replace("widths: [0.0625]", "widths: [0.0625, 1.0]"))
     lines = []
-    out = search(
-        tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random"), echo=lines.append
+    out = search(  # proposals as they come (--proposal-tries 1): the over-limit ones are rejected
+        tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random", proposal_tries=1),
+        echo=lines.append,
     )
     df = pd.read_csv(out.study_dir / "results.csv")
     assert len(df[df.status.isin(["ok", "stopped"])]) == 3  # rejections did not eat the budget
@@ -207,6 +208,52 @@ def test_constraint_rejects_without_training_or_spending_budget(tmp_path):
         df[df.status.isin(["ok", "stopped"])].number.map("{:04d}".format)
     )  # in the study, by number
     assert len(ray_trials) == 3
+
+
+def test_redrawn_proposals_meet_the_limits_and_a_latency_limit_is_the_tables_prediction(tmp_path, monkeypatch):
+    # The same limit with proposals redrawn (the default): nothing is rejected, every trial
+    # fits, and the drafts it took are recorded. A latency limit is judged by the latency
+    # table, filled first with the parts of every genome of the space (in a fresh cache).
+    from archlab.measure.latency_table import LatencyTable
+    from archlab.measure.profile import cost
+    from archlab.model.genome import parse
+    from archlab.search.driver import latency_table_setting
+
+    monkeypatch.setenv("ARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    space = tmp_path / "wide.yaml"
+    space.write_text(TINY_SPACE.replace("widths: [0.0625]", "widths: [0.0625, 1.0]"))
+    cfg = tiny(tmp_path, space=str(space), trials=3, epochs=1, max_gmacs=0.005, sampler="random", latency="predicted")
+    table = LatencyTable.load(**latency_table_setting(cfg))
+    assert len(table) == 0
+    lines = []
+    out = search(cfg.with_(max_latency_ms=1e6), echo=lines.append)
+    df = pd.read_csv(out.study_dir / "results.csv")
+    assert out.rejected == 0 and (df.status != "rejected").all()
+    assert (df.gmacs <= 0.005).all() and df.status.isin(["ok", "stopped"]).sum() == 3  # (and maybe a repeat)
+    assert df.drafts.min() >= 1
+    table = LatencyTable.load(**latency_table_setting(cfg))
+    assert len(table) > 0 and not table.missing([parse(g) for g in df.genome], (4, 32, 32))
+    assert any(line.startswith("latency table: measuring") for line in lines)
+    # --latency predicted: the trials' latency is the prediction (no trial timed its target),
+    # and the full-budget trials were measured end to end after the search
+    assert df.predicted_latency_ms.notna().all()
+    trained = df[df.status.isin(["ok", "stopped"])]
+    assert trained.latency_ms_as_searched.tolist() == pytest.approx(trained.predicted_latency_ms.tolist(), rel=1e-9)
+    assert any(line.startswith("latency table: predicted against measured end to end") for line in lines)
+    for _, row in df.iterrows():
+        assert row.predicted_latency_ms == pytest.approx(table.predict(parse(row.genome), (4, 32, 32)).total_ms)
+        assert cost(parse(row.genome), (4, 32, 32)).gmacs <= 0.005 + 1e-9
+
+
+def test_a_latency_limit_below_every_genome_rejects_after_the_tries(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
+    lines = []
+    with pytest.raises(UserError, match="proposals in a row broke the space's constraints"):
+        search(
+            tiny(tmp_path, trials=1, epochs=1, max_latency_ms=1e-6, sampler="random", proposal_tries=3),
+            echo=lines.append,
+        )
+    assert any("ms predicted > max_latency_ms 1e-06" in line for line in lines if line.startswith("[rejected]"))
 
 
 def test_second_run_on_a_locked_study_refuses(tmp_path):

@@ -398,10 +398,20 @@ def _define_by_run(cfg: SearchConfig, echo: Callable[[str], None]) -> Any:
         max_latency_ms=cfg.max_latency_ms,
         latency=latency_table_setting(cfg) if predicts else None,
         predict=cfg.latency == "predicted",
+        classes=data_classes(cfg) if predicts else None,
     )
     if predicts:
         fill_latency_table(define.latency_table(), define.loaded(), cfg.cost_clip, echo)
     return define
+
+
+def data_classes(cfg: SearchConfig) -> int:
+    """The class count of the search's training data, as a trial opens it (the head of every
+    target it trains and times)."""
+    from ..data import get_dataset
+
+    opts = {**cfg.recipe.dataset_opts(cfg.data, "train"), "root": cfg.data_root, **cfg.data_opts}
+    return len(get_dataset(cfg.data, "train", **opts).classes)
 
 
 def fill_latency_table(table: Any, space: Any, clip: tuple[int, int, int], echo: Callable[[str], None]) -> None:

@@ -39,7 +39,8 @@ class DefineByRun:
     ``max_latency_ms``: a limit on the target's predicted latency (``latency``: the latency
     table's setting, ``LatencyTable.load`` keywords), known before training like GMACs and
     params. ``predict``: every proposal carries its predicted latency (``_predicted_ms``), for
-    a search whose latency objective is the prediction."""
+    a search whose latency objective is the prediction. ``classes``: the data's class count,
+    so that the genome judged and predicted has the head the trial builds."""
 
     def __init__(
         self,
@@ -51,12 +52,14 @@ class DefineByRun:
         max_latency_ms: float | None = None,
         latency: dict[str, Any] | None = None,
         predict: bool = False,
+        classes: int | None = None,
     ):
         if (max_latency_ms is not None or predict) and latency is None:
             raise ValueError("a latency limit or prediction needs the latency table's setting")
         self.args = (space, max_gmacs, max_params)
         self.clip = clip
         self.max_latency_ms, self.latency, self.predict = max_latency_ms, latency, predict
+        self.classes = classes  # the data's class count: the head the trials build (None: the space's)
         self.space: Any = None
         self.table: Any = None
 
@@ -66,7 +69,7 @@ class DefineByRun:
     def loaded(self) -> Any:
         if self.space is None:
             name, max_gmacs, max_params = self.args
-            self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params)
+            self.space = load_space(name, max_gmacs=max_gmacs, max_params=max_params, classes=self.classes)
         return self.space
 
     def latency_table(self) -> Any:
@@ -200,13 +203,19 @@ class RecordingOptunaSearch(OptunaSearch):
             return super().suggest(trial_id)
         if self.exhausted or (trial_id not in self._ot_trials and self.proposed >= self.budget):
             return Searcher.FINISHED
-        repeats = 0
+        repeats = drafts = 0
         for _ in range(MAX_REJECTIONS_IN_A_ROW):
             config = super().suggest(trial_id)
             if not config:
                 break
             if config.get("_rejected"):
                 self._reject(trial_id, config)
+                drafts += int(config.get("_drafts") or 1)
+                if drafts >= MAX_REJECTIONS_IN_A_ROW:  # redrawn proposals: as many drafts, in fewer trials
+                    raise UserError(
+                        f"{drafts} proposals in a row broke the space's constraints: loosen --max-gmacs / "
+                        "--max-params / --max-latency-ms or the space's limits"
+                    )
                 continue
             earlier = self._trained_before(self._ot_trials[trial_id])
             if earlier is not None:
@@ -227,7 +236,7 @@ class RecordingOptunaSearch(OptunaSearch):
         else:
             raise UserError(
                 f"{MAX_REJECTIONS_IN_A_ROW} proposals in a row broke the space's constraints or "
-                "repeated trained genomes: loosen --max-gmacs / --max-params or the space's limits"
+                "repeated trained genomes: loosen --max-gmacs / --max-params / --max-latency-ms or the space's limits"
             )
         if config and trial_id not in self.counted:
             self.counted.add(trial_id)
