@@ -9,11 +9,12 @@ The package, in the order data flows:
     optuna_search.py   Optuna behind Ray's searcher API: proposals, constraints, records
     optuna_trials.py   a trial's record in Optuna; the trials a stopped driver left running
     samplers.py        nsga2 / tpe / random, each picklable
+    feasible.py        proposals redrawn until they meet the limits known before training
     baselines.py       the paper's reference genomes, a fixed searcher
     rungs.py, mo_asha.py   MO-ASHA's rung decisions, and the Ray scheduler that feeds them
     seeds.py, confirm.py   K seeds per trial; the confirm step's retraining of the front
     progress.py        the console lines;  wandb_callback.py  Ray's hooks to the W&B tracker
-    loopback.py        a local Ray cluster on 127.0.0.1 (with optuna_search.py the only
+    loopback.py        a local Ray cluster on 127.0.0.1 (with optuna_search.py and feasible.py the only
                        files using private Ray/Optuna attributes)
     driver.py     search(): validate, open the study, start Ray (127.0.0.1), run, write the tables
 
