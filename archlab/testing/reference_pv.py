@@ -76,7 +76,7 @@ class RefPVBottleneck(nn.Module):
 # depths, stem, stem pool, spatial and temporal stride per stage (on conv_b), widths.
 PV_MODELS: dict[str, dict[str, Any]] = {
     "csn_r101": dict(
-        kinds=("csn",) * 4, depths=(3, 4, 23, 3), stem="3d", pool=True, s=(1, 2, 2, 2), t=(1, 2, 2, 1), dropout=0.0
+        kinds=("csn",) * 4, depths=(3, 4, 23, 3), stem="3d", pool=True, s=(1, 2, 2, 2), t=(1, 2, 2, 2), dropout=0.0
     ),
     "slow_r50": dict(
         kinds=("2d", "2d", "slow", "slow"), depths=(3, 4, 6, 3), stem="2d", pool=True, s=(1, 2, 2, 2), t=(1, 1, 1, 1)
