@@ -35,13 +35,10 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
         genome, sd, source, note = _imagenet(args)
     else:
         genome, sd, source, note = _zoo(args)
-    frames, h, w = DEFAULT_INPUT.get(args.genome.strip(), (16, 112, 112))
-    ckpt = {
-        "model": sd,
-        "genome": str(genome),
-        "input": {"frames": frames, "size": h, "height": h, "width": w},
-        "source": source,
-    }
+    ckpt: dict = {"model": sd, "genome": str(genome), "source": source}
+    if args.genome.strip() in DEFAULT_INPUT:  # a preset's clip; a genome's is the user's to say at export
+        frames, h, w = DEFAULT_INPUT[args.genome.strip()]
+        ckpt["input"] = {"frames": frames, "size": h, "height": h, "width": w}
     atomic_write(out, lambda f: torch.save(ckpt, f))  # written whole or not at all
     n = sum(t.numel() for k, t in sd.items() if not k.endswith("num_batches_tracked"))
     print(f"{n:,} parameters from {source['file']} -> {out} (genome '{genome}'){note}")
