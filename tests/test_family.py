@@ -25,13 +25,16 @@ LAST_STAGE = {
     "x3d_s": (192, 13, 5, 5),
     "x3d_m": (192, 16, 7, 7),
     "x3d_l": (192, 16, 10, 10),
-    "csn_r101": (2048, 8, 7, 7),
+    "csn_r101": (2048, 4, 7, 7),
     "slow_r50": (2048, 8, 7, 7),
     "r2plus1d_r50": (2048, 4, 7, 7),
     "tsm_r50": (2048, 8, 7, 7),
 }
 # PySlowFast MODEL_ZOO (docs/anchors.md): X3D-S/M/L GMACs at 13x160, 16x224, 16x312 (one view).
 X3D_GMACS = {"x3d_s": 1.96, "x3d_m": 4.73, "x3d_l": 18.37}
+# pytorchvideo 0.1.5's hub.csn_r101 (create_csn: stage_temporal_stride=(1, 2, 2, 2),
+# head_pool_kernel_size=(4, 7, 7)): torch's FlopCounterMode / 2 on the real model at 32x224x224.
+CSN_R101_GMACS = 56.468
 
 
 @pytest.mark.parametrize("name", list(ANCHORS))
@@ -43,6 +46,13 @@ def test_parameter_counts_are_exact(name):
 @pytest.mark.parametrize("name", list(X3D_GMACS))
 def test_x3d_macs_match_the_published_figures(name):
     assert profile.count_fast(get(name), DEFAULT_INPUT[name]).gmacs == pytest.approx(X3D_GMACS[name], abs=0.005)
+
+
+def test_csn_r101_strides_time_in_its_last_stage():
+    """ir-CSN-101 halves time in res3, res4 and res5 (32 -> 4 frames), as pytorchvideo's."""
+    c = profile.count_fast(get("csn_r101"), DEFAULT_INPUT["csn_r101"])
+    assert [s.out_shape[1] for s in c.stages[1:5]] == [32, 16, 8, 4]
+    assert c.gmacs == pytest.approx(CSN_R101_GMACS, abs=0.0005)
 
 
 @pytest.mark.parametrize("name", list(ANCHORS))

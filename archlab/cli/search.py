@@ -71,6 +71,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         proposal_tries=args.proposal_tries,
         target_input=args.target_input,
         proxy_width=args.proxy_width,
+        init=args.init,
         storage=args.storage,
         wandb=args.wandb,
         train_form=args.train_form,
@@ -221,6 +222,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         metavar="W",
         help="the proxy trains at W times the target's widths, in (0, 1] (default: the space's proxy width; 1: "
         "train the target itself)",
+    )
+    p.add_argument(
+        "--init",
+        metavar="FILE",
+        help="a 2D ResNet state dict (torchvision/timm names) every proxy is inflated from; needs --proxy-width 1",
     )
     p.add_argument("--storage", help="Optuna RDB URL for a shared database (default: optuna.db in the study)")
     p.add_argument(

@@ -32,7 +32,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     g = point[0] if point else genome_arg(args.genome, None)
     if args.width != 1.0:
+        if args.init:
+            raise UserError(
+                f"--width {args.width:g} with --init: the checkpoint holds full-width weights; drop --width"
+            )
         g = scale_widths(g, args.width)
+    init = _init_weights(args.init, g) if args.init else None
     args.data = args.data or data.get("data") or "synthetic"
     args.data_root = args.data_root or data.get("data_root")
     _check_data_root(args.data, args.data_root)
@@ -57,7 +62,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"out     {args.out}",
         flush=True,
     )
-    result = train(g, train_set, val_set, cfg, out_dir=args.out, progress=True)
+    if init is not None:
+        print(f"init    {args.init}", flush=True)
+    result = train(g, train_set, val_set, cfg, out_dir=args.out, progress=True, init=init)
     if result.status != "ok":
         print(f"archlab train: training stopped ({result.status}): {result.reason}", file=sys.stderr)
         return 1
@@ -68,6 +75,21 @@ def cmd_train(args: argparse.Namespace) -> int:
         f"weights {args.out}/best.pt"
     )
     return 0
+
+
+def _init_weights(path: str, genome: Any) -> dict[str, Any]:
+    """The state dict of an --init checkpoint made for ``genome`` (its class count aside)."""
+    from ..model.genome import GenomeError, parse
+    from ..model.state_files import read_archlab_checkpoint
+
+    ck = read_archlab_checkpoint(path)
+    try:
+        theirs = parse(ck["genome"])
+    except GenomeError as e:
+        raise UserError(f"--init {path} names an invalid genome: {e}") from None
+    if theirs.with_(classes=genome.classes) != genome:
+        raise UserError(f"--init {path} holds genome '{theirs}', not '{genome}'")
+    return ck["model"]
 
 
 def _study_point(args: argparse.Namespace) -> tuple[Any, ProxyRecipe, dict[str, Any]] | None:
@@ -146,6 +168,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--device", default="auto", help=f"{DEVICES} (default auto: a CUDA GPU if torch sees one, else the CPU)"
+    )
+    p.add_argument(
+        "--init",
+        metavar="PATH",
+        help="start from this archlab checkpoint (archlab import-weights; its genome, any class count)",
     )
     p.add_argument("--compile", action="store_true", help="torch.compile the model (first epoch pays 15-30 s)")
     p.add_argument(

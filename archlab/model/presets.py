@@ -55,7 +55,7 @@ PRESETS: dict[str, str] = {
     "mc3_18": _torchvision("33|22|22|22", "3d/none", "-,-,-,-"),
     "r2plus1d_18": _torchvision("RR|RR|RR|RR", "r21/none", "-,c,c,c"),
     # pytorchvideo 0.1.5's models (hub, random init): structure and parameter counts exact.
-    "csn_r101": _stages(*("D" * d for d in P3D_DEPTHS["p3d131"])) + " stem=3d/s sp=mid t=-,c,c,- drop=0.0",
+    "csn_r101": _stages(*("D" * d for d in P3D_DEPTHS["p3d131"])) + " stem=3d/s sp=mid t=-,c,c,c drop=0.0",
     "slow_r50": "222|2222|IIIIII|III stem=2d/s sp=mid t=-,-,-,-",
     "r2plus1d_r50": _stages(*("F" * d for d in R50)) + " stem=2d/none s=2,2,2,2 sp=mid t=-,-,c,c",
     "x3d_s": f"{x3d_letters((3, 5, 11, 7))} {_X3D}",

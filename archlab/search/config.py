@@ -73,6 +73,9 @@ class SearchConfig:
     # before targets stores neither, and its costs are its proxies' at the recipe's clip.
     target_input: str | None = None
     proxy_width: float | None = None
+    # A 2D ImageNet ResNet state dict every proxy is inflated from (archlab.model.inflate): the
+    # proxy must then keep the target's widths (proxy_width 1).
+    init: str | None = None
     storage: str | None = None  # an RDB URL for a shared database; default optuna.db in the study
     # ASHA: the fewest epochs a trial gets before it can be stopped. Under the 14-epoch faint
     # recipe a proxy's ranking only agrees with its final one from about epoch 8 on: a rung
@@ -163,6 +166,10 @@ class SearchConfig:
                 raise UserError(f"--target-input: {e}") from None
         if self.proxy_width is not None:
             Reduction(width=self.proxy_width)
+        if self.init is not None:
+            _text("--init", self.init)
+            if not Path(self.init).is_file():
+                raise UserError(f"--init {_show(self.init)}: no such file (a 2D ResNet state dict)")
         _int("--grace-epochs", self.grace_epochs, 1, 10_000)
         _int("--latency-runs", self.latency_runs, 1, 10_000)
         _int("--latency-passes", self.latency_passes, 0, 100)
@@ -193,6 +200,11 @@ class SearchConfig:
         width = float(self.proxy_width if self.proxy_width is not None else space.proxy_width)
         if target is None and width != 1.0:
             raise UserError(f"--proxy-width {width:g}: the space declares no target to reduce; give --target-input")
+        if self.init is not None and width != 1.0:
+            raise UserError(
+                f"--init with proxy width {width:g}: inflated 2D weights fit full widths only; give --proxy-width 1 "
+                "(the proxy then reduces the clip and the epochs)"
+            )
         return replace(self, target_input=target, proxy_width=width)
 
     @property

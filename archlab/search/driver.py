@@ -45,6 +45,7 @@ TRIAL_SETTINGS = (
     "seeds",
     "target_input",
     "proxy_width",
+    "init",
 )
 
 
@@ -55,7 +56,7 @@ def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
     s["study_dir"] = str(study_dir.resolve())
     # Ray workers do not start in the driver's working directory: a relative space file or
     # data root failed every trial ("search space file tiny.yaml not found").
-    for k in ("space", "data_root"):
+    for k in ("space", "data_root", "init"):
         if s.get(k) and Path(s[k]).exists():
             s[k] = str(Path(s[k]).resolve())
     return s

@@ -115,13 +115,14 @@ def train_seeds(
     k: int,
     out_dir: str | Path,
     on_epoch: Callable[[SeedsEpoch], None],
+    init: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``k`` seeds of ``genome`` interleaved; ``on_epoch`` gets each epoch's K-seed
     view once every seed finished it. A seed that fails (NaN, out of memory, error) fails
     the trial: its reason names the seed; the history holds the epochs all seeds finished.
     Resumes: a seed directory with a checkpoint continues after its epoch; an epoch every
     seed had already finished is reported again only if it is the last (the final result
-    must reach the searcher)."""
+    must reach the searcher). ``init``: every seed starts from these weights (train's ``init``)."""
     seeds = seed_values(cfg.recipe, k)
     work = Path(out_dir)
     if k == 1:
@@ -131,7 +132,7 @@ def train_seeds(
             reported.append(m.epoch)
             on_epoch(combine(m.epoch, [m], seeds))
 
-        r = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=one)
+        r = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=one, init=init)
         if r.status == "ok" and r.history and not reported:
             # Killed after its last epoch's checkpoint, before that epoch was recorded: train()
             # had nothing left to train. Report the checkpoint's last epoch (a trial that
@@ -158,7 +159,7 @@ def train_seeds(
                 raise _Pause  # the recipe's epochs stay the trial's: they set the LR schedule
 
             try:
-                r = train(genome, train_set, val_set, cfgs[i], out_dir=dirs[i], on_epoch=pause)
+                r = train(genome, train_set, val_set, cfgs[i], out_dir=dirs[i], on_epoch=pause, init=init)
             except _Pause:
                 r = None
             if len(done[i]) < e:  # it returned without the epoch: NaN, out of memory, an error

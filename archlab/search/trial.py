@@ -64,6 +64,23 @@ def _synflow(genome: Genome, clip: tuple[int, int, int]) -> float | None:
         return None
 
 
+@functools.lru_cache(maxsize=1)
+def _state_2d(path: str) -> dict[str, Any]:
+    """The 2D ResNet file of ``--init``, read once per worker process."""
+    from ..model.state_files import read_state_dict
+
+    return read_state_dict(path, "a 2D ResNet state dict")
+
+
+def _inflated(genome: Genome, path: str) -> dict[str, Any]:
+    """The proxy's initial weights: the 2D network of ``path`` inflated into ``genome``
+    (a genome of another skeleton, or a letter without a rule, fails the trial in one line)."""
+    from ..model.inflate import inflate_imagenet
+
+    net, _ = inflate_imagenet(genome, _state_2d(path), path)
+    return net.state_dict()
+
+
 def _relative(path: str | Path, root: str) -> str:
     try:
         return os.path.relpath(path, root)
@@ -210,8 +227,9 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
             }
             tune.report(metrics)
 
+        init = _inflated(genome, s["init"]) if s.get("init") else None
         try:
-            result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch)
+            result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch, init=init)
         except CorruptCheckpoint as e:
             # A checkpoint cut short by a kill: that seed starts again from scratch (the trial
             # still counts once) and the record says so, instead of the trial ending as failed.
@@ -219,7 +237,7 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
             e.path.replace(aside)
             base["restarted"] = f"{e}"[:REASON_CHARS]
             print(f"[restart] {e}; moved to {aside.name}, training again from scratch", flush=True)
-            result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch)
+            result = train_seeds(genome, train_set, val_set, cfg, k=k, out_dir=work, on_epoch=on_epoch, init=init)
         if result.status != "ok":
             best = max((h.val_top1 for h in result.history), default=0.0)
             final(Status.FAILED, f"{result.status}: {result.reason}", val_top1=best, epochs=len(result.history))

@@ -138,16 +138,25 @@ class RefP3D(nn.Module):
         return self.fc(self.dropout(x.mean(dim=(2, 3, 4))))
 
 
+def _conv2plus1d(cin: int, cout: int, mid: int, stride: int) -> nn.Sequential:
+    """torchvision's Conv2Plus1D: (1x3x3 conv, BN, ReLU, 3x1x1 conv), one Sequential."""
+    return nn.Sequential(
+        *_conv_bn(cin, mid, (1, 3, 3), (1, stride, stride)),
+        nn.Conv3d(mid, cout, (3, 1, 1), (stride, 1, 1), (1, 0, 0), bias=False),
+    )
+
+
 class RefR21Basic(nn.Module):
-    """torchvision's BasicBlock with Conv2Plus1D convs."""
+    """torchvision's BasicBlock with Conv2Plus1D convs: conv1 = (Conv2Plus1D, BN, ReLU),
+    conv2 = (Conv2Plus1D, BN), torchvision's key names (``conv1.0.3.weight``...)."""
 
     def __init__(self, cin: int, planes: int, stride: int):
         super().__init__()
         mid = (cin * planes * 27) // (cin * 9 + 3 * planes)
         self.conv1 = nn.Sequential(
-            *_conv_bn(cin, mid, (1, 3, 3), (1, stride, stride)), *_conv_bn(mid, planes, (3, 1, 1), (stride, 1, 1))
+            _conv2plus1d(cin, planes, mid, stride), nn.BatchNorm3d(planes), nn.ReLU(inplace=True)
         )
-        self.conv2 = nn.Sequential(*_conv_bn(planes, mid, (1, 3, 3)), *_conv_bn(mid, planes, (3, 1, 1), relu=False))
+        self.conv2 = nn.Sequential(_conv2plus1d(planes, planes, mid, 1), nn.BatchNorm3d(planes))
         self.downsample = None
         if cin != planes or stride != 1:
             self.downsample = nn.Sequential(*_conv_bn(cin, planes, (1, 1, 1), (stride,) * 3, relu=False))
@@ -264,9 +273,10 @@ def load_reference_weights(ref: nn.Module, model: nn.Module) -> nn.Module:
         raise ValueError(f"state dicts differ in length: archlab {len(src)}, reference {len(dst)}")
     mapped = {}
     for (dk, dv), (sk, sv) in zip(dst.items(), src.items()):
-        if dv.shape != sv.shape:
+        linear_as_conv = dv.dim() == 5 and sv.dim() == 2 and dv.shape[:2] == sv.shape  # X3D's post_conv
+        if dv.shape != sv.shape and not linear_as_conv:
             raise ValueError(f"reference {dk} {tuple(dv.shape)} != archlab {sk} {tuple(sv.shape)}")
-        mapped[dk] = sv
+        mapped[dk] = sv.reshape(dv.shape)
     ref.load_state_dict(mapped)
     return ref
 

@@ -45,6 +45,7 @@ from ..data.loader import MEAN, STD, make_loader, set_loader_epoch, to_input
 from ..measure.forms import Form
 from ..model.builder import build
 from ..model.genome import Genome
+from ..model.state_files import apply_init
 from ..util.device import resolve_device
 from ..util.errors import UserError
 from .checkpoint import CorruptCheckpoint, read_checkpoint
@@ -263,13 +264,17 @@ def train(
     out_dir: str | Path | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     progress: bool = False,
+    init: dict[str, torch.Tensor] | None = None,
 ) -> TrainResult:
     """Train ``genome`` on ``train_set`` for ``cfg.recipe.epochs`` epochs, validating after each.
 
     If ``out_dir`` holds a ``checkpoint.pt`` the run resumes after its epoch (the genome must
     match). ``on_epoch(metrics)`` runs after each epoch's checkpoint is written; whatever it
     raises propagates (that is how Ray Tune stops a trial). Non-finite loss, out-of-memory and
-    runtime errors of the model end the run with a status instead of raising.
+    runtime errors of the model end the run with a status instead of raising. ``init``: start
+    from these weights (an archlab state dict of ``genome``, e.g. ``import-weights --imagenet``;
+    the fc stays freshly initialised where its class count differs) instead of a fresh
+    initialisation; a resumed checkpoint still wins.
     """
     clip = _check(genome, train_set, val_set, cfg)
     device = resolve_device(cfg.device)
@@ -284,7 +289,10 @@ def train(
     cuda = device.type == "cuda"
     if cuda:
         torch.backends.cudnn.benchmark = True
-    net = build(genome, zero_init_last_bn=r.zero_init).to(device)
+    net = build(genome, zero_init_last_bn=r.zero_init)
+    if init is not None:
+        apply_init(net, init, "the --init checkpoint")
+    net = net.to(device)
     channels_last = cuda if cfg.channels_last is None else cfg.channels_last
     form = (
         _as_form(cfg.form)
