@@ -155,6 +155,12 @@ class TrialRecord:
     seeds: list[int] | None = None
     seed_top1: list[float] | None = None
     val_top1_std: float | None = None
+    # The plateau rule (archlab.training.plateau): how many of the trial's seeds restarted
+    # because their training loss was still at ln(classes) after the rule's epochs, and the
+    # seeds set aside (never reported to a scheduler or the sampler). Missing in a study from
+    # before the rule.
+    restarted_plateau: int | None = None
+    plateau_seeds: list[int] | None = None
     # A confirm run (study ``<name>:confirm``): the number of the search trial it retrains.
     confirm_of: int | None = None
 
