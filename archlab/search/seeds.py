@@ -82,7 +82,9 @@ def combine(
     epoch: int, per_seed: list[EpochMetrics], seeds: list[int], set_aside: list[int] | None = None
 ) -> SeedsEpoch:
     """The K-seed view of one epoch (means of the seeds' metrics, sum of their times);
-    ``seeds`` the seeds trained, ``set_aside`` those the plateau rule restarted."""
+    ``seeds`` the trial's seeds, ``set_aside`` those of them the plateau rule restarted (seed
+    s then trained ``plateau.restart_seed(s, 1)``, ...: ``archlab train --seed s`` takes the
+    same path, so the record's seeds stay the ones to retrain it with)."""
     n = len(per_seed)
     mean = {
         f.name: sum(getattr(m, f.name) for m in per_seed) / n
@@ -138,8 +140,8 @@ def train_seeds(
 
     The plateau rule (``archlab.training.plateau``) settles each seed first, one after the
     other: a seed still on the plateau after the rule's epochs is replaced before any epoch is
-    reported, and the reports name the seeds trained and those set aside. A seed's directory
-    keeps the name of the seed it was meant to train."""
+    reported; the reports keep the trial's seeds and name those set aside. A seed's directory
+    keeps the name of the trial's seed."""
     seeds = seed_values(cfg.recipe, k)
     work = Path(out_dir)
     dirs = [seed_dir(work, seeds, i) for i in range(k)]
@@ -162,14 +164,14 @@ def train_seeds(
 
         def one(m: EpochMetrics) -> None:
             reported.append(m.epoch)
-            on_epoch(combine(m.epoch, [m], trained, set_aside))
+            on_epoch(combine(m.epoch, [m], seeds, set_aside))
 
         r = train(genome, train_set, val_set, cfgs[0], out_dir=work, on_epoch=one)
         if r.status == "ok" and r.history and not reported:
             # Killed after its last epoch's checkpoint, before that epoch was recorded: train()
             # had nothing left to train. Report the checkpoint's last epoch (a trial that
             # reported nothing broke the whole search: Ray's strict metric check).
-            on_epoch(combine(r.history[-1].epoch, [r.history[-1]], trained, set_aside))
+            on_epoch(combine(r.history[-1].epoch, [r.history[-1]], seeds, set_aside))
         r.seeds_tried = list(settled[0].tried)
         r.train_time_s += discarded_s
         return r
@@ -194,13 +196,13 @@ def train_seeds(
             if len(done[i]) < e:  # it returned without the epoch: NaN, out of memory, an error
                 out.status = r.status if r is not None and r.status != "ok" else "error"
                 out.reason = f"seed {trained[i]}: {r.reason if r is not None and r.reason else 'no epoch ' + str(e)}"
-                return _close(out, done, e - 1, trained, set_aside, discarded_s)
+                return _close(out, done, e - 1, seeds, set_aside, discarded_s, trained)
             trained_now = True
-        view = combine(e, [d[e - 1] for d in done], trained, set_aside)
+        view = combine(e, [d[e - 1] for d in done], seeds, set_aside)
         out.history.append(view)
         if trained_now or e == epochs:
             on_epoch(view)
-    return _close(out, done, epochs, trained, set_aside, discarded_s)
+    return _close(out, done, epochs, seeds, set_aside, discarded_s, trained)
 
 
 def _close(
@@ -210,11 +212,12 @@ def _close(
     seeds: list[int],
     set_aside: list[int],
     discarded_s: float,
+    trained: list[int],
 ) -> TrainResult:
     out.history = [combine(e, [d[e - 1] for d in done], seeds, set_aside) for e in range(1, epochs + 1)]
     if out.history:
         best = max(out.history, key=lambda m: m.val_top1)
         out.best_top1, out.best_epoch = best.val_top1, best.epoch
     out.train_time_s = sum(m.epoch_time_s for d in done for m in d) + discarded_s
-    out.seeds_tried = [*set_aside, *seeds]
+    out.seeds_tried = [*set_aside, *trained]
     return out
