@@ -94,11 +94,12 @@ class ProxyRecipe:
     seed: int = field(default=0, metadata=_opt("--seed", "seed of the initialisation and the shuffle order"))
     # The plateau rule (archlab.training.plateau): a seed whose training loss is still within
     # plateau_margin of ln(classes) after plateau_epochs epochs trains again on another seed,
-    # at most plateau_restarts times, before any scheduler or sampler sees its numbers. Healthy
-    # seeds of the P3D anchors are far below that loss by then, stuck ones sit on it
-    # (docs/notebook/seed-tail.md). plateau_epochs 0 switches it off.
+    # at most plateau_restarts times, before any scheduler or sampler sees its numbers. 6: the
+    # latest healthy take-off measured on the P3D anchors was in epoch 6, and at epoch 4 a
+    # seed that took off in epoch 6 still sat at 0.998 x ln 6; the stuck seeds sat at 0.99+
+    # until epoch 8, ASHA's rung (docs/notebook/seed-tail.md). plateau_epochs 0: off.
     plateau_epochs: int = field(
-        default=4,
+        default=6,
         metadata=_opt(
             "--plateau-epochs",
             "epochs after which a seed still on the ln(classes) loss plateau restarts on another seed (0: off)",
