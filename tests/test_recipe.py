@@ -87,6 +87,12 @@ def test_every_field_is_a_cli_option_of_train_and_search():
             "0.5",
             "--seed",
             "7",
+            "--plateau-epochs",
+            "2",
+            "--plateau-margin",
+            "0.05",
+            "--plateau-restarts",
+            "1",
         ]
         r = _recipe_of(argv)
         assert dataclasses.asdict(r) == dict(
@@ -107,6 +113,9 @@ def test_every_field_is_a_cli_option_of_train_and_search():
             object_scale=1.2,
             faint=0.5,
             seed=7,
+            plateau_epochs=2,
+            plateau_margin=0.05,
+            plateau_restarts=1,
         )
 
 

@@ -70,7 +70,13 @@ def test_combine_takes_means_sum_of_times_and_the_sample_std():
         (2.0, 3.0, 0.6, 8.0, 15.0)
     )
     assert v.seed_top1 == [0.5, 0.7] and v.val_top1_std == pytest.approx(statistics.stdev([0.5, 0.7]))
-    assert v.report() == {"seeds": [0, 1], "seed_top1": [0.5, 0.7], "val_top1_std": v.val_top1_std}
+    assert v.report() == {
+        "seeds": [0, 1],
+        "seed_top1": [0.5, 0.7],
+        "val_top1_std": v.val_top1_std,
+        "restarted_plateau": 0,
+        "plateau_seeds": [],
+    }
     assert combine(1, [a], [0]).val_top1_std is None
 
 

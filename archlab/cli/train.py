@@ -18,7 +18,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from ..data import get_dataset
     from ..model.genome import scale_widths
-    from ..training.trainer import TrainConfig, train
+    from ..training.plateau import train_settled
+    from ..training.trainer import TrainConfig
     from ..util.device import resolve_device
 
     # every option first, in one place: --out (before 10 s of building a dataset), the recipe,
@@ -64,7 +65,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     if init is not None:
         print(f"init    {args.init}", flush=True)
-    result = train(g, train_set, val_set, cfg, out_dir=args.out, progress=True, init=init)
+    result = train_settled(g, train_set, val_set, cfg, out_dir=args.out, progress=True, init=init)
+    if len(result.seeds_tried) > 1:
+        print(
+            f"plateau rule: seeds tried {', '.join(map(str, result.seeds_tried))}; "
+            f"seed {result.seeds_tried[-1]} trained to the end"
+        )
     if result.status != "ok":
         print(f"archlab train: training stopped ({result.status}): {result.reason}", file=sys.stderr)
         return 1

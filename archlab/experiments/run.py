@@ -174,7 +174,9 @@ def _check_out_dir(experiment: Experiment, out_dir: Path) -> None:
 
 def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: _Data) -> tuple[dict, bool]:
     """One (genome, seed): its result, and whether it was reused (not trained now)."""
-    from ..training.trainer import TrainConfig, train
+    from ..results.tail import takeoff_epoch
+    from ..training.plateau import train_settled
+    from ..training.trainer import TrainConfig
 
     result_file = run_dir / RESULT_FILE
     if result_file.exists():
@@ -182,7 +184,7 @@ def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: 
     atomic_write(run_dir / RUN_SETTINGS_FILE, yaml.safe_dump(_run_settings(spec, genome, seed), sort_keys=False))
     train_set, val_set = data.get()
     cfg = TrainConfig(recipe=spec.run_recipe(seed), device="cpu")
-    r = train(genome, train_set, val_set, cfg, out_dir=run_dir)
+    r = train_settled(genome, train_set, val_set, cfg, out_dir=run_dir)
     res = {
         "status": r.status,
         "reason": r.reason,
@@ -191,6 +193,8 @@ def _train_one(spec: TrainSpec, genome: Genome, seed: int, run_dir: Path, data: 
         "best_epoch": r.best_epoch,
         "epochs": len(r.history),
         "train_time_s": r.train_time_s,
+        "seeds_tried": r.seeds_tried,
+        "takeoff_epoch": takeoff_epoch([m.train_loss for m in r.history], spec.recipe.classes),
     }
     atomic_write(result_file, yaml.safe_dump(res, sort_keys=False))
     return res, False
@@ -281,6 +285,12 @@ def _add_differences(rows: list[dict[str, Any]], compare: str) -> None:
         r["verdict"] = verdict(d, undecided="undecided (one seed)")
 
 
+def _takeoff_text(result: dict[str, Any]) -> str:
+    if "takeoff_epoch" not in result:
+        return "?"
+    return "-" if result["takeoff_epoch"] is None else str(result["takeoff_epoch"])
+
+
 def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict], cache: Any) -> dict[str, Any]:
     from ..measure import profile
 
@@ -289,6 +299,7 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
     ok = [r for r in results if r["status"] == "ok" and r["val_top1"] is not None]
     top1 = [r["val_top1"] for r in ok]
     from ..results.stats import interval
+    from ..results.tail import below_median
 
     ci = interval(top1).half if top1 else math.nan
     failed = [r for r in results if r["status"] != "ok"]
@@ -305,6 +316,11 @@ def _train_row(spec: TrainSpec, label: str, genome: Genome, results: list[dict],
         "val_top1_ci95": ci if math.isfinite(ci) else None,  # t-interval half-width over the seeds
         "val_top1_values": top1,  # unrounded, for the differences (not a CSV column)
         "val_top1_per_seed": " ".join(f"{r['val_top1']:.4f}" if r["val_top1"] is not None else "-" for r in results),
+        # the tail (results.tail): the worst seed's distance below the median, the runs the
+        # plateau rule restarted, each run's take-off epoch (- never; ? a run from before)
+        "below_median": max(below_median(top1)) if top1 else None,
+        "restarted_plateau": sum(len(r.get("seeds_tried") or []) > 1 for r in results),
+        "takeoff_epochs": " ".join(_takeoff_text(r) for r in results),
         "params": c.params,
         "gmacs": c.gmacs,
         "latency_ms": lat.median_ms,

@@ -10,6 +10,7 @@ import re
 import statistics
 from typing import Any
 
+from ..results.tail import TAIL_GAP, TAKEOFF, seed_tail
 from ..util.tables import md_table
 from .spec import Experiment
 
@@ -22,6 +23,9 @@ TRAIN_COLUMNS = [
     "val_top1_std",
     "val_top1_ci95",
     "val_top1_per_seed",
+    "below_median",
+    "restarted_plateau",
+    "takeoff_epochs",
     "vs",
     "diff",
     "diff_ci95",
@@ -164,6 +168,28 @@ def hv_difference(mine: list[dict[str, Any]], base: list[dict[str, Any]], key: s
     return f"{d.mean:+.4g} ± {d.half:.2g}: {verdict(d)}"
 
 
+def train_tail_line(train: list[dict[str, Any]]) -> str:
+    """The tail of a train section's seeds (``results.tail``): runs more than ``TAIL_GAP``
+    below their genome's median, take-off epochs, runs the plateau rule restarted."""
+    groups = {r["label"]: list(r.get("val_top1_values") or _per_seed(r)) for r in train}
+    takeoffs = [
+        None if e == "-" else int(e) for r in train for e in str(r.get("takeoff_epochs", "")).split() if e != "?"
+    ]
+    t = seed_tail(groups, takeoffs)
+    takeoff = ", ".join(f"{e}: {n}" for e, n in t["takeoff"].items()) or "not recorded"
+    share = "-" if t["tail_share"] is None else f"{t['tail_share']:.3f}"
+    return (
+        f"Tail: {t['tail_runs']} of {t['runs']} runs ({share}) more than {TAIL_GAP:g} below their genome's median; "
+        f"take-off epoch (training loss < {TAKEOFF:g} x ln(classes)) {takeoff}; "
+        f"{sum(int(r.get('restarted_plateau') or 0) for r in train)} run(s) restarted by the plateau rule."
+    )
+
+
+def _per_seed(row: dict[str, Any]) -> list[float]:
+    """A CSV row's per-seed values (the text column; "-" for a failed seed)."""
+    return [float(v) for v in str(row.get("val_top1_per_seed", "")).split() if v != "-"]
+
+
 def summary_markdown(experiment: Experiment, rows: list[dict[str, Any]], hv_note: str = "") -> str:
     parts = [f"# Experiment {experiment.name}{' (quick)' if experiment.quick else ''}", "", experiment.description, ""]
     train = [r for r in rows if r["kind"] == "train"]
@@ -186,6 +212,7 @@ def summary_markdown(experiment: Experiment, rows: list[dict[str, Any]], hv_note
                 if r.get("val_top1_ci95") is None
                 else f"[{r['val_top1_mean'] - r['val_top1_ci95']:.3f}, {r['val_top1_mean'] + r['val_top1_ci95']:.3f}]",
                 r["val_top1_per_seed"],
+                _f(r.get("below_median"), ".3f"),
             ]
             + ([_diff(r) if r["label"] != vs else "(reference)"] if vs else [])
             + [
@@ -200,7 +227,7 @@ def summary_markdown(experiment: Experiment, rows: list[dict[str, Any]], hv_note
         ]
         parts += [
             md_table(
-                ["genome", "val top-1 (mean ± std)", "95% CI", "per seed"]
+                ["genome", "val top-1 (mean ± std)", "95% CI", "per seed", "worst below median"]
                 + ([f"minus {vs} (Welch 95%)"] if vs else [])
                 + ["params", "GMACs", "latency ms", "epochs", "status", "genome string"],
                 body,
@@ -208,6 +235,8 @@ def summary_markdown(experiment: Experiment, rows: list[dict[str, Any]], hv_note
             "",
             "MACs = multiply-adds of conv and linear layers; latency = median on CPU, batch 1, "
             f"BatchNorm folded, {t.threads or 'default'} torch thread(s).",
+            "",
+            train_tail_line(train),
             "",
         ]
     search = [r for r in rows if r["kind"] == "search"]

@@ -39,3 +39,15 @@ QUICK: dict[str, Any] = {
     "workers": 1,
 }
 QUICK_RECIPE: dict[str, Any] = {"epochs": 1, "train_clips": 32, "val_clips": 24}
+# The targets a measurement is judged by (docs/guide/fidelity.md), each a bound on one figure
+# of the summary: at most (std, gaps, shares) or at least (rank agreements, the gain of the
+# anchors that see motion). ``tail_share``: the share of proxy runs more than 0.2
+# (archlab.results.tail.TAIL_GAP) below their genome's median val top-1.
+TARGETS: dict[str, float] = {
+    "median_seed_std": 0.03,
+    "seed_tau": 0.7,
+    "proxy_vs_ref_rho": 0.8,
+    "blind_anchor_max_gap": 0.05,
+    "seeing_anchor_min_gain": 0.3,
+    "tail_share": 0.01,
+}

@@ -238,7 +238,8 @@ def train_one(
 ) -> tuple[Run, bool]:
     """Train (or reuse) one (genome, seed, budget) run under ``recipe.with_(seed=seed)``;
     returns (run, reused)."""
-    from ..training.trainer import TrainConfig, train
+    from ..training.plateau import train_settled
+    from ..training.trainer import TrainConfig
 
     d = _run_dir(out, budget, genome, seed)
     done = d / "result.json"
@@ -249,7 +250,7 @@ def train_one(
             raise UserError(f"{done} is corrupt ({e}): delete it to train that run again") from e
     train_set, val_set = data()
     g = genome.with_(classes=len(train_set.classes))
-    result = train(
+    result = train_settled(
         g, train_set, val_set, TrainConfig(recipe=recipe.with_(seed=seed), device="cpu", form=form), out_dir=d
     )
     h = result.history
@@ -266,6 +267,7 @@ def train_one(
         train_losses=losses,
         val_top1s=[m.val_top1 for m in h],
         train_time_s=result.train_time_s,
+        seeds_tried=result.seeds_tried,
     )
     if result.status != "ok":
         # a failed run is a measurement too (it counts at its last accuracy), but say so

@@ -20,6 +20,7 @@ import pandas as pd
 from ..results.numbers import hypervolume_curve, hypervolume_time_curve, num, preset_names, study_hypervolume
 from ..results.reader import load_results
 from ..results.record import FINISHED
+from ..results.tail import plateau_line
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
 from ..util.tables import text_table
@@ -235,6 +236,7 @@ def build_report(study_dir: str | Path, fmt: str = "md", echo: Callable[[str], N
         f"running {int((st == 'running').sum())}",
         f"baselines: {int(df['baseline'].astype(bool).sum())}",
     ]
+    summary.append(plateau_line(search))
     if "drafts" in search.columns and search["drafts"].notna().any():
         drafts = search["drafts"].dropna()
         summary.append(

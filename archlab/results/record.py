@@ -162,6 +162,13 @@ class TrialRecord:
     seeds: list[int] | None = None
     seed_top1: list[float] | None = None
     val_top1_std: float | None = None
+    # The plateau rule (archlab.training.plateau): how many of the trial's seeds restarted
+    # because their training loss was still at ln(classes) after the rule's epochs, and which
+    # (never reported to a scheduler or the sampler; seed s went on as s + 1000, then s + 2000:
+    # ``seeds`` stays the trial's own, what ``archlab train --seed`` retrains it with). Missing
+    # in a study from before the rule.
+    restarted_plateau: int | None = None
+    plateau_seeds: list[int] | None = None
     # A confirm run (study ``<name>:confirm``): the number of the search trial it retrains.
     confirm_of: int | None = None
 

@@ -34,6 +34,7 @@ from typing import Any, Callable
 
 from ..results.stats import interval
 from ..training.checkpoint import read_checkpoint
+from ..training.plateau import settle
 from ..training.recipe import ProxyRecipe
 from ..training.trainer import CHECKPOINT, EpochMetrics, TrainConfig, TrainResult, train
 from .config import MAX_SEEDS, _int
@@ -48,10 +49,18 @@ class SeedsEpoch(EpochMetrics):
     seeds: list[int] = field(default_factory=list)
     seed_top1: list[float] = field(default_factory=list)
     val_top1_std: float | None = None
+    # The plateau rule (archlab.training.plateau): the seeds it set aside, and how many.
+    plateau_seeds: list[int] = field(default_factory=list)
 
     def report(self) -> dict[str, Any]:
         """What a trial adds to its Ray report (and so to its record)."""
-        return {"seeds": list(self.seeds), "seed_top1": list(self.seed_top1), "val_top1_std": self.val_top1_std}
+        return {
+            "seeds": list(self.seeds),
+            "seed_top1": list(self.seed_top1),
+            "val_top1_std": self.val_top1_std,
+            "restarted_plateau": len(self.plateau_seeds),
+            "plateau_seeds": list(self.plateau_seeds),
+        }
 
 
 def seed_values(recipe: ProxyRecipe, k: int) -> list[int]:
@@ -69,8 +78,13 @@ def trial_seeds(recipe: ProxyRecipe, config: dict[str, Any], k: int) -> tuple[Pr
     return recipe, int(k)
 
 
-def combine(epoch: int, per_seed: list[EpochMetrics], seeds: list[int]) -> SeedsEpoch:
-    """The K-seed view of one epoch (means of the seeds' metrics, sum of their times)."""
+def combine(
+    epoch: int, per_seed: list[EpochMetrics], seeds: list[int], set_aside: list[int] | None = None
+) -> SeedsEpoch:
+    """The K-seed view of one epoch (means of the seeds' metrics, sum of their times);
+    ``seeds`` the trial's seeds, ``set_aside`` those of them the plateau rule restarted (seed
+    s then trained ``plateau.restart_seed(s, 1)``, ...: ``archlab train --seed s`` takes the
+    same path, so the record's seeds stay the ones to retrain it with)."""
     n = len(per_seed)
     mean = {
         f.name: sum(getattr(m, f.name) for m in per_seed) / n
@@ -86,6 +100,7 @@ def combine(epoch: int, per_seed: list[EpochMetrics], seeds: list[int]) -> Seeds
         seeds=list(seeds),
         seed_top1=top1,
         val_top1_std=None if std is None or not math.isfinite(std) else std,
+        plateau_seeds=list(set_aside or []),
     )
 
 
@@ -122,28 +137,46 @@ def train_seeds(
     the trial: its reason names the seed; the history holds the epochs all seeds finished.
     Resumes: a seed directory with a checkpoint continues after its epoch; an epoch every
     seed had already finished is reported again only if it is the last (the final result
-    must reach the searcher). ``init``: every seed starts from these weights (train's ``init``)."""
+    must reach the searcher). ``init``: every seed starts from these weights (train's ``init``).
+
+    The plateau rule (``archlab.training.plateau``) settles each seed first, one after the
+    other: a seed still on the plateau after the rule's epochs is replaced before any epoch is
+    reported; the reports keep the trial's seeds and name those set aside. A seed's directory
+    keeps the name of the trial's seed."""
     seeds = seed_values(cfg.recipe, k)
     work = Path(out_dir)
+    dirs = [seed_dir(work, seeds, i) for i in range(k)]
+    settled = [
+        settle(
+            genome,
+            train_set,
+            val_set,
+            TrainConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "recipe": cfg.recipe.with_(seed=s)}),
+            d,
+            init=init,
+        )
+        for s, d in zip(seeds, dirs)
+    ]
+    cfgs = [s.cfg for s in settled]
+    trained = [c.recipe.seed for c in cfgs]
+    set_aside = [seed for s in settled for seed in s.tried[:-1]]
+    discarded_s = sum(s.discarded_s for s in settled)
     if k == 1:
         reported = []
 
         def one(m: EpochMetrics) -> None:
             reported.append(m.epoch)
-            on_epoch(combine(m.epoch, [m], seeds))
+            on_epoch(combine(m.epoch, [m], seeds, set_aside))
 
-        r = train(genome, train_set, val_set, cfg, out_dir=work, on_epoch=one, init=init)
+        r = train(genome, train_set, val_set, cfgs[0], out_dir=work, on_epoch=one, init=init)
         if r.status == "ok" and r.history and not reported:
             # Killed after its last epoch's checkpoint, before that epoch was recorded: train()
             # had nothing left to train. Report the checkpoint's last epoch (a trial that
             # reported nothing broke the whole search: Ray's strict metric check).
-            on_epoch(combine(r.history[-1].epoch, [r.history[-1]], seeds))
+            on_epoch(combine(r.history[-1].epoch, [r.history[-1]], seeds, set_aside))
+        r.seeds_tried = list(settled[0].tried)
+        r.train_time_s += discarded_s
         return r
-    cfgs = [
-        TrainConfig(**{**{f.name: getattr(cfg, f.name) for f in fields(cfg)}, "recipe": cfg.recipe.with_(seed=s)})
-        for s in seeds
-    ]
-    dirs = [seed_dir(work, seeds, i) for i in range(k)]
     done = [checkpoint_history(d) for d in dirs]
     out = TrainResult(status="ok", reason="", out_dir=str(work))
     epochs = cfg.recipe.epochs
@@ -164,20 +197,29 @@ def train_seeds(
                 r = None
             if len(done[i]) < e:  # it returned without the epoch: NaN, out of memory, an error
                 out.status = r.status if r is not None and r.status != "ok" else "error"
-                out.reason = f"seed {seeds[i]}: {r.reason if r is not None and r.reason else 'no epoch ' + str(e)}"
-                return _close(out, done, e - 1, seeds)
+                out.reason = f"seed {trained[i]}: {r.reason if r is not None and r.reason else 'no epoch ' + str(e)}"
+                return _close(out, done, e - 1, seeds, set_aside, discarded_s, trained)
             trained_now = True
-        view = combine(e, [d[e - 1] for d in done], seeds)
+        view = combine(e, [d[e - 1] for d in done], seeds, set_aside)
         out.history.append(view)
         if trained_now or e == epochs:
             on_epoch(view)
-    return _close(out, done, epochs, seeds)
+    return _close(out, done, epochs, seeds, set_aside, discarded_s, trained)
 
 
-def _close(out: TrainResult, done: list[list[EpochMetrics]], epochs: int, seeds: list[int]) -> TrainResult:
-    out.history = [combine(e, [d[e - 1] for d in done], seeds) for e in range(1, epochs + 1)]
+def _close(
+    out: TrainResult,
+    done: list[list[EpochMetrics]],
+    epochs: int,
+    seeds: list[int],
+    set_aside: list[int],
+    discarded_s: float,
+    trained: list[int],
+) -> TrainResult:
+    out.history = [combine(e, [d[e - 1] for d in done], seeds, set_aside) for e in range(1, epochs + 1)]
     if out.history:
         best = max(out.history, key=lambda m: m.val_top1)
         out.best_top1, out.best_epoch = best.val_top1, best.epoch
-    out.train_time_s = sum(m.epoch_time_s for d in done for m in d)
+    out.train_time_s = sum(m.epoch_time_s for d in done for m in d) + discarded_s
+    out.seeds_tried = [*set_aside, *trained]
     return out

@@ -35,6 +35,25 @@ def trial_genome(space: Any, config: dict[str, Any], num_classes: int | None) ->
     return g if num_classes is None else g.with_(classes=num_classes)
 
 
+def _earlier_seconds(work: Path, seeds: list[int], before: int) -> float:
+    """The training seconds a trial spent before its first report of epoch ``before``: the
+    epochs its seeds' checkpoints hold below it (a resumed trial, the plateau rule's first
+    epochs) and the seeds the plateau rule set aside."""
+    from ..training.checkpoint import CorruptCheckpoint
+    from ..training.plateau import discarded_seconds
+    from .seeds import checkpoint_history, seed_dir
+
+    total = 0.0
+    for i in range(len(seeds)):
+        d = seed_dir(work, seeds, i)
+        total += discarded_seconds(d)
+        try:
+            total += sum(m.epoch_time_s for m in checkpoint_history(d) if m.epoch < before)
+        except (CorruptCheckpoint, KeyError, TypeError, ValueError):
+            pass
+    return total
+
+
 def _earlier_losses(work: Path, seeds: list[int]) -> dict[int, float]:
     """The training losses of the epochs a resumed trial already trained: per epoch the mean
     over its seeds (what ``on_epoch`` reports for the later epochs, so the training-speed
@@ -202,11 +221,16 @@ def run_trial(config: dict[str, Any], s: dict[str, Any]) -> None:
         # driver died continues from its last epoch's checkpoint.pt (train() resumes from it).
         cfg = TrainConfig(recipe=recipe, workers=s["workers"], device=device, form=s["train_form"])
         train_time = [0.0]
-        losses = _earlier_losses(work, seed_values(recipe, k))  # epoch -> seeds' mean training loss, done before
+        # epoch -> the seeds' mean training loss; the epochs trained before the first report
+        # (a resumed trial, the plateau rule's first epochs) are read from the checkpoints then
+        losses: dict[int, float] = {}
         base["synflow"] = _synflow(genome, clip)
 
         def on_epoch(m: Any) -> None:
             done = m.epoch >= recipe.epochs
+            if not losses:  # the first report
+                losses.update(_earlier_losses(work, seed_values(recipe, k)))
+                train_time[0] = _earlier_seconds(work, seed_values(recipe, k), m.epoch)
             train_time[0] += m.epoch_time_s
             losses[m.epoch] = m.train_loss
             last = [losses[e] for e in sorted(losses) if e <= m.epoch][-TSE_EPOCHS:]

@@ -39,7 +39,7 @@ LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 10
 OBJECT_SCALE = (0.5, 1.5)
 # Fields added after recipes were first stored (study.yaml, run.yaml, fidelity.json), with the
 # value a stored recipe WITHOUT them was trained with; their defaults today differ.
-ADDED = {"object_scale": 1.0, "faint": 0.0}
+ADDED = {"object_scale": 1.0, "faint": 0.0, "plateau_epochs": 0, "plateau_margin": 0.03, "plateau_restarts": 1}
 
 
 def _opt(option: str, help: str, **extra: Any) -> dict[str, Any]:
@@ -92,6 +92,28 @@ class ProxyRecipe:
         ),
     )
     seed: int = field(default=0, metadata=_opt("--seed", "seed of the initialisation and the shuffle order"))
+    # The plateau rule (archlab.training.plateau): a seed whose training loss is still within
+    # plateau_margin of ln(classes) after plateau_epochs epochs trains again on another seed,
+    # at most plateau_restarts times, before any scheduler or sampler sees its numbers. 7: the
+    # latest healthy take-offs measured on the P3D anchors came in epochs 6 and 7 (one sat at
+    # 0.956 x ln 6 at epoch 6, far below the bound by epoch 7), the stuck seeds sat at 0.99+ x
+    # ln 6 until epoch 8, ASHA's rung. 1 restart: a genome that learns slowly is on the
+    # plateau whatever its seed, and each restart costs it 7 epochs (docs/notebook/seed-tail.md).
+    # plateau_epochs 0: off.
+    plateau_epochs: int = field(
+        default=7,
+        metadata=_opt(
+            "--plateau-epochs",
+            "epochs after which a seed still on the ln(classes) loss plateau restarts on another seed (0: off)",
+        ),
+    )
+    plateau_margin: float = field(
+        default=0.03,
+        metadata=_opt("--plateau-margin", "the plateau: a training loss of at least (1 - this) x ln(classes)"),
+    )
+    plateau_restarts: int = field(
+        default=1, metadata=_opt("--plateau-restarts", "at most this many restarts of a stuck run (0: off)")
+    )
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -133,6 +155,10 @@ class ProxyRecipe:
         if not 0 <= self.faint <= 1:
             raise UserError(f"--faint must be in [0, 1] (got {self.faint:g})")
         _at_least("--seed", self.seed, 0)
+        _in_range("--plateau-epochs", self.plateau_epochs, 0, LIMITS["epochs"])
+        if not 0 < self.plateau_margin < 1:
+            raise UserError(f"--plateau-margin must be in (0, 1) (got {self.plateau_margin:g})")
+        _in_range("--plateau-restarts", self.plateau_restarts, 0, 100)
 
     # ---- uses ----------------------------------------------------------------------------
 

@@ -118,6 +118,9 @@ class TrainResult:
     train_time_s: float = 0.0  # sum of epoch times, resumed epochs included
     out_dir: str | None = None
     form: str = ""  # forms.Form.name it trained in
+    # The seeds the plateau rule tried (archlab.training.plateau), the kept one last; empty
+    # when the run did not go through the rule.
+    seeds_tried: list[int] = field(default_factory=list)
 
 
 class _Stop(Exception):

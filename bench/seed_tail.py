@@ -1,0 +1,135 @@
+"""The seed tail's loss curves: where healthy seeds take off and stuck ones sit, per epoch.
+
+What the plateau rule's epoch and margin are read from (docs/notebook/seed-tail.md). Trains,
+under the default recipe with the rule off (the raw curves), either
+
+* ``anchors``: the P3D anchors (P3D-C, A->B->C, P3D-A, P3D-B; ``archlab.fidelity.anchors``)
+  over seeds FIRST..LAST, seed-major, every ``--shards``-th job from ``--shard``; or
+* ``space``: the fidelity sample of ``interleave`` (``sample_stratified``, 10 genomes, sample
+  seed 0), one seed (FIRST): how often the rule fires on the genomes a search proposes,
+
+each run to epoch ``--stop`` of the 14-epoch schedule (the schedule is the full run's: a run
+stopped at epoch e has exactly the first e epochs of the full run). One thread per run; each
+epoch's training loss and val top-1 is appended to ``OUT/epochs.csv`` as it finishes (a killed
+measurement keeps what it had, and resumes from each run's checkpoint). Before each run it
+waits while ``/tmp/archlab_quiet`` exists (a shared machine's timing window).
+
+Run: ``nice -n 19 .venv/bin/python bench/seed_tail.py anchors 402 440 --stop 7 --shard 0 --shards 2``,
+then ``.venv/bin/python bench/seed_tail.py report`` for the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+
+OUT = Path("runs/seed_tail")
+ANCHORS = ("P3D-C", "A->B->C", "P3D-A", "P3D-B")
+COLUMNS = ["what", "label", "genome", "seed", "epoch", "train_loss", "val_top1", "epoch_time_s"]
+
+
+class _Stop(Exception):
+    pass
+
+
+def _jobs(args: argparse.Namespace) -> list[tuple[str, object, int]]:
+    from archlab.fidelity.anchors import anchor_genomes
+    from archlab.fidelity.runner import sample_stratified
+    from archlab.training.recipe import ProxyRecipe
+
+    if args.what == "anchors":
+        genomes = dict(anchor_genomes(ANCHORS))
+        jobs = [(n, genomes[n], s) for s in range(args.first, args.last + 1) for n in ANCHORS]
+        return jobs[args.shard :: args.shards]
+    sample = sample_stratified("interleave", 10, ProxyRecipe().clip, 0)
+    return [(f"s{i + 1}", g, args.first) for i, g in enumerate(sample)]
+
+
+def measure(args: argparse.Namespace) -> None:
+    import torch
+
+    from archlab.data import get_dataset
+    from archlab.training.recipe import ProxyRecipe
+    from archlab.training.trainer import TrainConfig, train
+
+    torch.set_num_threads(1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    recipe = ProxyRecipe(plateau_epochs=0)
+    train_set = get_dataset("synthetic", "train", **recipe.dataset_opts("synthetic", "train"))
+    val_set = get_dataset("synthetic", "val", **recipe.dataset_opts("synthetic", "val"))
+    table = out / "epochs.csv"
+    done: dict[tuple[str, int], int] = defaultdict(int)
+    if table.exists():
+        for r in csv.DictReader(table.open()):
+            done[(r["label"], int(r["seed"]))] = max(done[(r["label"], int(r["seed"]))], int(r["epoch"]))
+    for label, genome, seed in _jobs(args):
+        if done[(label, seed)] >= args.stop:
+            continue
+        while os.path.exists("/tmp/archlab_quiet"):
+            time.sleep(20)
+        g = genome.with_(classes=len(train_set.classes))
+
+        def on_epoch(m, label=label, g=g, seed=seed) -> None:
+            if m.epoch > done[(label, seed)]:
+                new = not table.exists()
+                with table.open("a", newline="") as f:
+                    w = csv.writer(f)
+                    if new:
+                        w.writerow(COLUMNS)
+                    w.writerow([args.what, label, str(g), seed, m.epoch, f"{m.train_loss:.5f}", f"{m.val_top1:.5f}",
+                                f"{m.epoch_time_s:.2f}"])  # fmt: skip
+            if m.epoch >= args.stop:
+                raise _Stop
+
+        try:
+            cfg = TrainConfig(recipe=recipe.with_(seed=seed), device="cpu")
+            train(g, train_set, val_set, cfg, out_dir=out / "ck" / f"{g.id}_{seed}", on_epoch=on_epoch)
+        except _Stop:
+            pass
+        print(label, seed, flush=True)
+
+
+def report(args: argparse.Namespace) -> None:
+    """Per run: training loss / ln 6 per epoch, the take-off epoch; per candidate epoch E: the
+    highest healthy loss there (a run that took off by the rung, epoch 8, or whose curve ended
+    before it already below the take-off bound) and the runs the rule would restart."""
+    from archlab.results.tail import takeoff_epoch
+
+    runs: dict[tuple[str, str, int], dict[int, float]] = defaultdict(dict)
+    for r in csv.DictReader((Path(args.out) / "epochs.csv").open()):
+        runs[(r["what"], r["label"], int(r["seed"]))][int(r["epoch"])] = float(r["train_loss"])
+    ln = math.log(6)
+    for (what, label, seed), curve in sorted(runs.items()):
+        losses = [curve[e] for e in sorted(curve)]
+        print(f"{what:7s} {label:8s} {seed:4d}  take-off {str(takeoff_epoch(losses, 6)):>4s}  "
+              + " ".join(f"{v / ln:.3f}" for v in losses))  # fmt: skip
+    for e in range(3, 9):
+        at = [(k, c[e] / ln) for k, c in runs.items() if e in c]
+        if not at:
+            continue
+        flagged = [k for k, v in at if v >= 1 - args.margin]
+        print(f"E={e}: {len(at)} runs reached it; {len(flagged)} at >= {1 - args.margin:.2f} x ln 6: {flagged}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("what", choices=("anchors", "space", "report"))
+    p.add_argument("first", type=int, nargs="?", default=402)
+    p.add_argument("last", type=int, nargs="?", default=440)
+    p.add_argument("--stop", type=int, default=7)
+    p.add_argument("--shard", type=int, default=0)
+    p.add_argument("--shards", type=int, default=1)
+    p.add_argument("--margin", type=float, default=0.03)
+    p.add_argument("--out", default=str(OUT))
+    args = p.parse_args()
+    report(args) if args.what == "report" else measure(args)
+
+
+if __name__ == "__main__":
+    main()
