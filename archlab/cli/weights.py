@@ -70,9 +70,9 @@ def _imagenet(args: argparse.Namespace) -> tuple:
 
 
 def _zoo(args: argparse.Namespace) -> tuple:
-    from ..model.presets import get
+    from ..model.presets import ZOO, get
     from ..model.state_files import read_state_dict
-    from ..model.zoo import ZOO, import_zoo
+    from ..model.zoo import import_zoo
 
     source = "torchvision" if args.torchvision else "pytorchvideo"
     path = args.torchvision or args.pytorchvideo
@@ -84,7 +84,7 @@ def _zoo(args: argparse.Namespace) -> tuple:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..model.zoo import ZOO
+    from ..model.presets import ZOO  # no torch: the parser is built before any command runs
 
     p = sub.add_parser(
         "import-weights",
