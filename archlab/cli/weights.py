@@ -29,6 +29,8 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a directory: give a file name, e.g. {out / 'model.pt'}")
+    if args.classes is not None and not args.imagenet:
+        raise UserError("--classes goes with --imagenet: a released file's class count is the file's")
     if args.caffemodel:
         genome, sd, source, note = _caffe(args)
     elif args.imagenet:
