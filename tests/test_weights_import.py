@@ -18,8 +18,8 @@ from torch import nn
 from archlab.cli import main
 from archlab.model.genome import parse, scale_widths
 from archlab.model.inflate import inflate_imagenet
-from archlab.model.presets import get
-from archlab.model.zoo import ZOO, import_zoo
+from archlab.model.presets import ZOO, get
+from archlab.model.zoo import import_zoo
 from archlab.testing.reference import REFERENCES, load_reference_weights, max_rel_diff, randomize_bn
 from archlab.testing.resnet2d import ResNet2D, per_frame, randomize_bn2d
 from archlab.util.errors import UserError

@@ -29,6 +29,8 @@ def cmd_import_weights(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise UserError(f"--out {out} is a directory: give a file name, e.g. {out / 'model.pt'}")
+    if args.classes is not None and not args.imagenet:
+        raise UserError("--classes goes with --imagenet: a released file's class count is the file's")
     if args.caffemodel:
         genome, sd, source, note = _caffe(args)
     elif args.imagenet:
@@ -70,9 +72,9 @@ def _imagenet(args: argparse.Namespace) -> tuple:
 
 
 def _zoo(args: argparse.Namespace) -> tuple:
-    from ..model.presets import get
+    from ..model.presets import ZOO, get
     from ..model.state_files import read_state_dict
-    from ..model.zoo import ZOO, import_zoo
+    from ..model.zoo import import_zoo
 
     source = "torchvision" if args.torchvision else "pytorchvideo"
     path = args.torchvision or args.pytorchvideo
@@ -84,7 +86,7 @@ def _zoo(args: argparse.Namespace) -> tuple:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..model.zoo import ZOO
+    from ..model.presets import ZOO  # no torch: the parser is built before any command runs
 
     p = sub.add_parser(
         "import-weights",

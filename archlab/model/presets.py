@@ -84,6 +84,13 @@ DESCRIPTIONS: dict[str, str] = {
     "tsm_r50": "TSM ResNet-50 (temporal shift in every bottleneck; 2D ResNet-50 parameters)",
 }
 
+# The presets whose released weights ``archlab import-weights`` reads, per library (model/zoo.py
+# maps the key names). Here, not in zoo.py: the CLI lists them without importing torch.
+ZOO: dict[str, tuple[str, ...]] = {
+    "torchvision": ("r3d_18", "mc3_18", "r2plus1d_18"),
+    "pytorchvideo": ("x3d_s", "x3d_m", "x3d_l", "slow_r50", "csn_r101", "r2plus1d_r50"),
+}
+
 # The clip each model was defined for.
 DEFAULT_INPUT: dict[str, tuple[int, int, int]] = {
     **{k: (16, 160, 160) for k in PRESETS if k.startswith(("p3d", "c2d"))},

@@ -1,5 +1,5 @@
 """Released video weights of torchvision and pytorchvideo, read into the presets that reproduce
-those networks (tests/test_weights_import.py: outputs identical to the reference networks'
+those networks (``presets.ZOO`` lists them; tests/test_weights_import.py: outputs identical to the reference networks'
 on the same weights; tests/test_zoo_libraries.py: the same key names as the real libraries).
 
 Each archlab parameter is named in the library's words by ``library_key``: a rename, module
@@ -16,10 +16,6 @@ from ..util.errors import UserError
 from .builder import build
 from .genome import Genome
 
-ZOO: dict[str, tuple[str, ...]] = {
-    "torchvision": ("r3d_18", "mc3_18", "r2plus1d_18"),
-    "pytorchvideo": ("x3d_s", "x3d_m", "x3d_l", "slow_r50", "csn_r101", "r2plus1d_r50"),
-}
 # Buffers an older checkpoint may lack (torch < 0.4.1 BN): archlab keeps its own.
 OPTIONAL = ("num_batches_tracked",)
 
