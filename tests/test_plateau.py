@@ -90,13 +90,14 @@ def test_a_search_trial_reports_the_seeds_set_aside_and_never_a_stuck_seeds_epoc
 # Real training losses of the default recipe (faint 0.3, 6 classes, 14-epoch schedule), epochs
 # 1-7 (ln 6 = 1.792; the rule's bound at the default margin: 0.97 x ln 6 = 1.738). STUCK: the
 # P3D-C seed of the issue that asked for the rule, on the plateau until epoch 9. HEALTHY: P3D
-# anchors' seeds 402-403 (docs/notebook/seed-tail.md, 2026-12-07). P3D-A's seed 403 took off
+# anchors' seeds 402-404 (docs/notebook/seed-tail.md, 2026-12-07). P3D-A's seed 403 took off
 # in epoch 7 (1.713 = 0.956 x ln 6 at epoch 6, 0.025 below the bound) and P3D-C's seed 402 in
 # epoch 6 (0.998 x ln 6 at epoch 4): why the rule looks at epoch 7, where the highest healthy
 # loss measured is 1.437 (0.80 x ln 6), 0.30 below the bound, and the stuck seed's 1.79 is
 # 0.05 above it.
 STUCK = [
     [1.82, 1.82, 1.80, 1.79, 1.79, 1.79, 1.79, 1.77],
+    [1.851, 1.892, 1.869, 1.843, 1.828, 1.814, 1.806],  # a slow genome of interleave (s2), val at chance
 ]
 HEALTHY = [
     [1.810, 1.821, 1.797, 1.793, 1.782, 1.713, 1.437],  # P3D-A 403
@@ -105,6 +106,8 @@ HEALTHY = [
     [1.822, 1.820, 1.775, 1.647, 1.517, 1.366, 1.206],  # P3D-B 402
     [1.811, 1.816, 1.732, 1.584, 1.504, 1.381, 1.214],  # P3D-C 403
     [1.820, 1.819, 1.708, 1.410, 1.145, 0.965, 0.845],  # A->B->C 402
+    [1.816, 1.816, 1.798, 1.784, 1.687, 1.515, 1.244],  # P3D-C 404
+    [1.846, 1.877, 1.832, 1.733, 1.612, 1.486, 1.243],  # interleave s4 `B|CABC|ABC|222`
 ]
 
 

@@ -726,3 +726,28 @@ def test_every_sampler_survives_a_pickle_round_trip():
         if lock is not None:
             assert lock.acquire(blocking=False)
             lock.release()
+
+
+def test_a_seed_on_the_plateau_restarts_and_the_search_counts_it(tmp_path):
+    """The plateau rule in a search: a learning rate of 1e-9 holds every seed at ln(classes)
+    (tests/test_plateau.py), so with the rule after epoch 1 each trial sets its seed aside and
+    trains seed + 1000; results.csv and the report count the proposals restarted."""
+    from archlab.report.document import build_report
+
+    cfg = tiny(
+        tmp_path,
+        trials=2,
+        epochs=3,
+        lr=1e-9,
+        sampler="random",
+        plateau_epochs=1,
+        plateau_margin=0.3,
+        plateau_restarts=1,
+    )
+    out = search(cfg, echo=lambda line: None)
+    assert not out.interrupted and out.finished == 2
+    df = pd.read_csv(out.study_dir / "results.csv")
+    assert df.restarted_plateau.tolist() == [1, 1] and df.plateau_seeds.tolist() == ["[1]", "[1]"]
+    assert df.seeds.tolist() == ["[1]", "[1]"] and df.epochs.tolist() == [3, 3]
+    report = build_report(out.study_dir).read_text()
+    assert "restarted on the loss plateau (plateau rule): 2 proposal(s), 2 seed(s) set aside" in report
