@@ -90,7 +90,7 @@ def test_a_search_trial_reports_the_seeds_set_aside_and_never_a_stuck_seeds_epoc
 # Real training losses of the default recipe (faint 0.3, 6 classes, 14-epoch schedule), epochs
 # 1-7 (ln 6 = 1.792; the rule's bound at the default margin: 0.97 x ln 6 = 1.738). STUCK: the
 # P3D-C seed of the issue that asked for the rule, on the plateau until epoch 9. HEALTHY: P3D
-# anchors' seeds 402-404 (docs/notebook/seed-tail.md, 2026-12-07). P3D-A's seed 403 took off
+# anchors' seeds 402-405 (docs/notebook/seed-tail.md, 2026-12-07). P3D-A's seed 403 took off
 # in epoch 7 (1.713 = 0.956 x ln 6 at epoch 6, 0.025 below the bound) and P3D-C's seed 402 in
 # epoch 6 (0.998 x ln 6 at epoch 4): why the rule looks at epoch 7, where the highest healthy
 # loss measured is 1.437 (0.80 x ln 6), 0.30 below the bound, and the stuck seed's 1.79 is
@@ -98,6 +98,7 @@ def test_a_search_trial_reports_the_seeds_set_aside_and_never_a_stuck_seeds_epoc
 STUCK = [
     [1.82, 1.82, 1.80, 1.79, 1.79, 1.79, 1.79, 1.77],
     [1.851, 1.892, 1.869, 1.843, 1.828, 1.814, 1.806],  # a slow genome of interleave (s2), val at chance
+    [1.809, 1.821, 1.796, 1.794, 1.791, 1.784, 1.763],  # A->B->C 403, val 0.26 at epoch 7
 ]
 HEALTHY = [
     [1.810, 1.821, 1.797, 1.793, 1.782, 1.713, 1.437],  # P3D-A 403
@@ -108,6 +109,10 @@ HEALTHY = [
     [1.820, 1.819, 1.708, 1.410, 1.145, 0.965, 0.845],  # A->B->C 402
     [1.816, 1.816, 1.798, 1.784, 1.687, 1.515, 1.244],  # P3D-C 404
     [1.846, 1.877, 1.832, 1.733, 1.612, 1.486, 1.243],  # interleave s4 `B|CABC|ABC|222`
+    [1.814, 1.813, 1.745, 1.491, 1.160, 0.989, 0.800],  # P3D-A 404
+    [1.809, 1.818, 1.684, 1.551, 1.450, 1.316, 1.182],  # P3D-B 403
+    [1.813, 1.822, 1.800, 1.720, 1.544, 1.474, 1.334],  # A->B->C 404
+    [1.815, 1.809, 1.709, 1.479, 1.192, 0.946, 0.808],  # P3D-C 405
 ]
 
 
