@@ -168,7 +168,10 @@ def test_the_report_and_the_search_say_what_the_costs_are_of(targeted, capsys):
     out, _ = targeted
     assert main(["report", str(out.study_dir)]) == 0
     text = (out.study_dir / "report" / "report.md").read_text()
-    assert "costs of the target, the network shipped: latency ms at 4x32x32 (cpu, torch fp32/ncdhw, batch 1)" in text
+    assert (
+        "costs of the target, the network shipped: latency ms at 4x32x32 (cpu, torch fp32/ncdhw, batch 1; "
+        "measured end to end)" in text
+    )
     assert "accuracy of its proxy (width x0.25, 4x16x16 clips)" in text
 
 

@@ -28,14 +28,25 @@ def mapping(where: str, key: str, value: Any, allowed: Sequence[str], what: str 
     ("" for the file itself); ``what`` names it in the unknown-key message ("kind free")."""
     at = f"key '{key}'" if key else "the file"
     if not isinstance(value, dict):
-        raise UserError(f"{where}: {at}: expected a mapping ({', '.join(allowed)})")
+        raise UserError(f"{where}: {at}: expected a mapping ({_names(allowed)})")
     for k in value:
         if not isinstance(k, str):
             raise UserError(f"{where}: {at}: key {shorten(k)} is not a name")
         if k not in allowed:
             inside = f" for {what}" if what else f" in '{key}'" if key else ""
-            raise UserError(f"{where}: unknown key {shorten(k)}{inside} (keys: {', '.join(allowed)})")
+            raise UserError(f"{where}: unknown key {shorten(k)}{inside} (keys: {_names(allowed)})")
     return value
+
+
+def _names(allowed: Sequence[str], budget: int = 320) -> str:
+    """The allowed keys as a list for a one-line message: as many as fit in ``budget``
+    characters, then how many more (a search's settings run to over 50 names)."""
+    shown: list[str] = []
+    for name in allowed:
+        if len(", ".join([*shown, name])) > budget:
+            return f"{', '.join(shown)}, ... and {len(allowed) - len(shown)} more"
+        shown.append(name)
+    return ", ".join(shown)
 
 
 def positive(where: str, key: str, value: Any, typ: type) -> Any:
