@@ -468,7 +468,7 @@ def _remeasure_latencies(
 
     df, info = load_results(study_dir)
     remeasure_search(df, info.settings, info.cost_clip, study_dir, echo, rounds=cfg.latency_passes)
-    if "predicted_latency_ms" in df.columns:
+    if cfg.latency == "predicted" or cfg.max_latency_ms is not None:
         df, _ = load_results(study_dir)
         echo(prediction_line(df))
 
