@@ -180,3 +180,18 @@ def test_resolve_device():
         with pytest.raises(UserError, match="torch sees"):
             resolve_device(f"cuda:{torch.cuda.device_count()}")
     assert device_label(torch.device("cpu")) == f"cpu x{torch.get_num_threads()} threads"
+
+
+def test_count_progress_prints_at_most_every_interval_and_always_at_the_end(monkeypatch):
+    from archlab.util import progress as progress_mod
+
+    clock = [100.0]
+    monkeypatch.setattr(progress_mod.time, "monotonic", lambda: clock[0])
+    lines: list[str] = []
+    p = progress_mod.CountProgress(label="parts", echo=lines.append, every=10.0)
+    for done, t in ((1, 101.0), (2, 109.9), (3, 110.0), (4, 115.0), (5, 116.0)):
+        clock[0] = t
+        p(done, 5, "x")
+    assert lines == ["  parts 3/5 (60%), 0.2 min", "  parts 5/5 (100%), 0.3 min"]
+    with pytest.raises(ValueError, match="every"):
+        progress_mod.CountProgress(label="x", echo=print, every=-1)

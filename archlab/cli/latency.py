@@ -13,6 +13,7 @@ import time
 from typing import Any
 
 from ..util.errors import UserError, shorten
+from ..util.progress import CountProgress
 from .common import DEVICES, at_least, table
 from .forms import CALIBRATED_HELP, RUNTIMES, add_form_option, checked_form
 
@@ -31,20 +32,6 @@ def _genomes_option(text: str) -> int | None:
 
 def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class _Progress:
-    """A progress line on stderr at most every ``every`` seconds, and at the end."""
-
-    def __init__(self, label: str, every: float = 10.0):
-        self.label, self.every = label, every
-        self.start = self.last = time.monotonic()
-
-    def __call__(self, done: int, total: int, _what: str) -> None:
-        now = time.monotonic()
-        if done == total or now - self.last >= self.every:
-            self.last = now
-            _log(f"  {self.label} {done}/{total} ({done / max(total, 1):.0%}), {(now - self.start) / 60:.1f} min")
 
 
 def cmd_latency_table(args: argparse.Namespace) -> int:
@@ -98,7 +85,7 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
     what = f"all {len(fill):,} genomes" if count is None else f"{len(fill):,} random genomes"
     print(f"space {space.name}: {what} reach {len(reached)} parts at {clip_text}; {len(todo)} to measure")
     t0 = time.monotonic()
-    measured = tab.fill([*fill, *check], clip, progress=_Progress("parts"))
+    measured = tab.fill([*fill, *check], clip, progress=CountProgress(label="parts", echo=_log))
     minutes = (time.monotonic() - t0) / 60
     print(
         f"table: {len(tab)} parts in all, {measured} measured now in {minutes:.1f} min "
@@ -114,7 +101,11 @@ def cmd_latency_table(args: argparse.Namespace) -> int:
     )
     t0 = time.monotonic()
     per_pass = tab.network_passes(
-        check, clip, runs=args.check_runs, passes=args.check_passes, progress=_Progress("networks", 30.0)
+        check,
+        clip,
+        runs=args.check_runs,
+        passes=args.check_passes,
+        progress=CountProgress(label="networks", echo=_log, every=30.0),
     )
     measured_ms = [min(row) for row in per_pass]
     minutes = (time.monotonic() - t0) / 60

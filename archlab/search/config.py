@@ -219,6 +219,12 @@ class SearchConfig:
         proxy's (a study without a target)."""
         return parse_clip(self.target_input) if self.target_input else self.recipe.clip
 
+    @property
+    def predicts_latency(self) -> bool:
+        """True when the latency table judges proposals: a latency limit, or predicted latency
+        as the trials' objective."""
+        return self.max_latency_ms is not None or self.latency == "predicted"
+
     def with_(self, **changes: Any) -> "SearchConfig":
         return SearchConfig.from_settings({**self.settings(), **changes})
 

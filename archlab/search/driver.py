@@ -24,6 +24,7 @@ from ..results.record import Status
 from ..results.writers import write_tables
 from ..util.clips import clip_text
 from ..util.errors import UserError
+from ..util.progress import CountProgress
 from .config import SearchConfig, SearchOutcome, check_environment
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
 
@@ -390,7 +391,7 @@ def _define_by_run(cfg: SearchConfig, echo: Callable[[str], None]) -> Any:
     proposal never waits for a measurement."""
     from .optuna_search import DefineByRun
 
-    predicts = cfg.max_latency_ms is not None or cfg.latency == "predicted"
+    predicts = cfg.predicts_latency
     define = DefineByRun(
         space=cfg.space,
         max_gmacs=cfg.max_gmacs,
@@ -433,15 +434,7 @@ def fill_latency_table(table: Any, space: Any, clip: tuple[int, int, int], echo:
         f"latency table: measuring {len(missing)} parts of {space.name} at {clip_text(clip)} "
         f"({table.describe()}; once per machine, then cached in {table.path})"
     )
-    t0 = time.perf_counter()
-    last = [t0]
-
-    def progress(done: int, total: int, _what: str) -> None:
-        if done == total or time.perf_counter() - last[0] > 30:
-            last[0] = time.perf_counter()
-            echo(f"  parts {done}/{total}, {(last[0] - t0) / 60:.1f} min")
-
-    table.fill(genomes, clip, progress=progress)
+    table.fill(genomes, clip, progress=CountProgress(label="parts", echo=echo, every=30.0))
 
 
 def _remeasure_latencies(
@@ -468,7 +461,7 @@ def _remeasure_latencies(
 
     df, info = load_results(study_dir)
     remeasure_search(df, info.settings, info.cost_clip, study_dir, echo, rounds=cfg.latency_passes)
-    if cfg.latency == "predicted" or cfg.max_latency_ms is not None:
+    if cfg.predicts_latency:
         df, _ = load_results(study_dir)
         echo(prediction_line(df))
 

@@ -80,9 +80,9 @@ def _train_step(
 
 
 def _adamw(model: nn.Module, lr: float = 2e-3) -> torch.optim.Optimizer:
-    from .trainer import param_groups
+    from .trainer import adamw
 
-    return torch.optim.AdamW(param_groups(model, 5e-4), lr=lr)
+    return adamw(model, lr=lr, weight_decay=5e-4)
 
 
 def training_steppers(

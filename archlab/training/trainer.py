@@ -159,11 +159,20 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def adamw(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW over ``param_groups``, fused where torch has a fused kernel for the model's
+    device (CPU and CUDA): the per-parameter loop of the default implementation is a sizeable
+    share of a small proxy's training step on a CPU (docs/notebook/demo-timing.md)."""
+    devices = {p.device.type for p in model.parameters()}
+    fused = bool(devices) and devices <= {"cpu", "cuda"}
+    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, fused=fused or None)
+
+
 def make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.Optimizer:
-    groups = param_groups(model, recipe.weight_decay)
     if recipe.optimizer == "sgd":
+        groups = param_groups(model, recipe.weight_decay)
         return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0)
-    return torch.optim.AdamW(groups, lr=recipe.lr)
+    return adamw(model, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
 def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tuple[int, int, int]:
