@@ -12,8 +12,9 @@ import torch
 from archlab.cli import main
 from archlab.measure import latency_table as lt
 from archlab.measure.forms import FP32, Form
+from archlab.measure.latency_errors import prediction_errors
 from archlab.measure.latency_parts import HeadPart, distinct_parts, genome_parts, part_module
-from archlab.measure.latency_table import LatencyTable, MissingParts, predict_latency_ms, prediction_errors
+from archlab.measure.latency_table import LatencyTable, MissingParts, predict_latency_ms
 from archlab.model.blocks import ResBlock
 from archlab.model.builder import VideoNet, build, fuse_bn
 from archlab.model.genome import parse
@@ -314,6 +315,28 @@ def test_the_error_figures():
     assert e.mean == pytest.approx(0.31)
     with pytest.raises(UserError):
         prediction_errors([1.0], [1.0, 2.0])
+
+
+def test_the_search_line_reads_the_full_budget_trials_figures():
+    """The search's predicted-against-measured line: only the trials with both figures that
+    trained their full budget (not stopped, not rejected), the same figures as the table's check."""
+    import pandas as pd
+
+    from archlab.search.driver import prediction_line
+
+    df = pd.DataFrame(
+        {
+            "status": ["ok", "stopped", "ok", "rejected", "ok"],
+            "predicted_latency_ms": [110.0, 95.0, 150.0, 500.0, None],
+            "latency_ms": [100.0, 100.0, 100.0, 100.0, 100.0],
+        }
+    )
+    line = prediction_line(df)
+    assert line == (
+        "latency table: predicted against measured end to end on 2 full-budget trials: "
+        "50% within ±10%, median |error| 30.0%, worst 50.0%"
+    )
+    assert prediction_line(df.iloc[3:]) == "latency table: no full-budget trial to compare its predictions with"
 
 
 # ---- real timings: the order of networks of very different cost ------------------------------------

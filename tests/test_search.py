@@ -744,8 +744,11 @@ def test_a_seed_on_the_plateau_restarts_and_the_search_counts_it(tmp_path):
         plateau_margin=0.3,
         plateau_restarts=1,
     )
-    out = search(cfg, echo=lambda line: None)
+    lines: list[str] = []
+    out = search(cfg, echo=lines.append)
     assert not out.interrupted and out.finished == 2
+    # the console says why a trial's first epochs are not reported
+    assert sum(line.startswith("plateau rule: each trial reports from epoch 2 on") for line in lines) == 1
     df = pd.read_csv(out.study_dir / "results.csv")
     assert df.restarted_plateau.tolist() == [1, 1] and df.plateau_seeds.tolist() == ["[1]", "[1]"]
     assert df.seeds.tolist() == ["[1]", "[1]"] and df.epochs.tolist() == [3, 3]

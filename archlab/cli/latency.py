@@ -36,8 +36,9 @@ def _log(message: str) -> None:
 
 def cmd_latency_table(args: argparse.Namespace) -> int:
     from ..measure.forms import FP32
+    from ..measure.latency_errors import prediction_errors
     from ..measure.latency_parts import distinct_parts
-    from ..measure.latency_table import LatencyTable, prediction_errors
+    from ..measure.latency_table import LatencyTable
     from ..measure.profile import parse_clip, resolve_device
     from ..results.stats import kendall_tau_b
     from ..spaces import load_space, space_genomes
@@ -160,7 +161,7 @@ def _cores() -> int:
 def report(genomes: list[Any], predicted: list[float], measured: list[float], tau: float, worst: int = 5) -> str:
     """The error report: share within +-10%, median / 90th-percentile error, Kendall tau, the
     goal, and the ``worst`` genomes."""
-    from ..measure.latency_table import prediction_errors
+    from ..measure.latency_errors import prediction_errors
 
     e = prediction_errors(predicted, measured)
     met = e.within >= GOAL_WITHIN and tau >= GOAL_TAU

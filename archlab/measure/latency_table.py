@@ -53,12 +53,12 @@ from ..util.errors import UserError
 from ..util.files import atomic_write
 from ..util.versions import cpu_name
 from .forms import FP32, Form
+from .latency_errors import prediction_errors
 from .latency_parts import Clip, Part, distinct_parts, genome_parts, part_module
 
 TABLE_VERSION = 1  # bump when what a part's time means changes (how it is timed, its key)
 ENV_DIR = "ARCHLAB_CACHE_DIR"  # = archlab.training.calibrate.ENV_DIR (a test checks they agree)
 RUNTIMES = ("torch", "onnxruntime", "openvino")  # = runtimes.RUNTIMES (without importing onnx here)
-TOLERANCE = 0.10  # the error report's "within": |predicted / measured - 1| <= 10%
 # How a call is timed: "wall" (perf_counter: the latency a user waits) or "cpu" (the calling
 # thread's CPU time: at 1 thread on a CPU it is the wall time of a quiet machine, and time
 # spent waiting for a core other processes hold does not count, so a table can be measured
@@ -515,43 +515,6 @@ def predict_latency_ms(genome: Genome, clip: Clip, *, table: LatencyTable, measu
     its parts' measured times plus the table's overhead at that clip. Missing parts are
     measured (and saved), or with ``measure_missing`` False raise ``MissingParts``."""
     return table.predict(genome, clip, measure_missing=measure_missing).total_ms
-
-
-# ---- the error report -------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Errors:
-    """How predictions compare with measurements: relative errors ``predicted / measured - 1``,
-    the share within ``tolerance``, and the median and 90th percentile of the absolute error."""
-
-    n: int
-    within: float  # share of genomes with |error| <= tolerance
-    median_abs: float
-    p90_abs: float
-    mean: float  # signed: > 0 means the prediction overestimates on average
-    tolerance: float
-    errors: tuple[float, ...]
-
-
-def prediction_errors(predicted: Sequence[float], measured: Sequence[float], tolerance: float = TOLERANCE) -> Errors:
-    """The error figures of predictions against measurements (same order, same length)."""
-    if len(predicted) != len(measured) or not predicted:
-        raise UserError("prediction_errors needs as many predictions as measurements, at least one")
-    if any(not (m > 0) for m in measured):
-        raise UserError("prediction_errors needs positive measured latencies")
-    errs = [p / m - 1 for p, m in zip(predicted, measured)]
-    abs_errs = sorted(abs(e) for e in errs)
-    p90 = abs_errs[min(len(abs_errs) - 1, math.ceil(0.9 * len(abs_errs)) - 1)]
-    return Errors(
-        n=len(errs),
-        within=sum(a <= tolerance + 1e-12 for a in abs_errs) / len(errs),
-        median_abs=float(statistics.median(abs_errs)),
-        p90_abs=float(p90),
-        mean=float(statistics.fmean(errs)),
-        tolerance=tolerance,
-        errors=tuple(errs),
-    )
 
 
 # ---- helpers ----------------------------------------------------------------------------------

@@ -296,6 +296,14 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             f"({'ASHA on val_top1' if cfg.scheduler == 'asha' else 'MO-ASHA on ' + ' & '.join(objectives)}, "
             f"grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s"
         )
+        from ..training.plateau import rule_active  # torch: only when a search runs
+
+        if rule_active(r):
+            echo(
+                f"plateau rule: each trial reports from epoch {r.plateau_epochs + 1} on; a seed whose training loss "
+                f"is still within {r.plateau_margin:.0%} of ln(classes) after epoch {r.plateau_epochs} trains again "
+                f"on another seed first (at most {r.plateau_restarts}x)"
+            )
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0:
@@ -469,15 +477,17 @@ def _remeasure_latencies(
 def prediction_line(df: Any) -> str:
     """How the latency table's predictions compare with the end-to-end measurements of the
     trials that have both (the full-budget ones), in one line."""
+    from ..measure.latency_errors import prediction_errors
     from ..results.record import FRONT
 
     rows = df[df["status"].isin(FRONT)].dropna(subset=["predicted_latency_ms", "latency_ms"])
     if rows.empty:
         return "latency table: no full-budget trial to compare its predictions with"
-    err = (rows["predicted_latency_ms"] / rows["latency_ms"] - 1.0).abs()
+    e = prediction_errors(rows["predicted_latency_ms"].tolist(), rows["latency_ms"].tolist())
     return (
         f"latency table: predicted against measured end to end on {len(rows)} full-budget trials: "
-        f"{(err <= 0.10).mean():.0%} within ±10%, median |error| {err.median():.1%}, worst {err.max():.1%}"
+        f"{e.within:.0%} within ±{e.tolerance:.0%}, median |error| {e.median_abs:.1%}, "
+        f"worst {max(abs(x) for x in e.errors):.1%}"
     )
 
 
