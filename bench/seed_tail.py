@@ -15,7 +15,9 @@ measurement keeps what it had, and resumes from each run's checkpoint). Before e
 waits while ``/tmp/archlab_quiet`` exists (a shared machine's timing window).
 
 Run: ``nice -n 19 .venv/bin/python bench/seed_tail.py anchors 402 440 --stop 7 --shard 0 --shards 2``,
-then ``.venv/bin/python bench/seed_tail.py report`` for the table.
+then ``.venv/bin/python bench/seed_tail.py report`` for the table. Runs trained to the end
+(``--stop 14``) also get the tail: each genome's median final val top-1, the runs more than 0.2
+below it, and which of those the plateau rule would have set aside after epoch 7.
 """
 
 from __future__ import annotations
@@ -102,8 +104,12 @@ def report(args: argparse.Namespace) -> None:
     from archlab.results.tail import takeoff_epoch
 
     runs: dict[tuple[str, str, int], dict[int, float]] = defaultdict(dict)
+    finals: dict[tuple[str, str, int], tuple[int, float]] = {}  # run -> (last epoch, its val top-1)
     for r in csv.DictReader((Path(args.out) / "epochs.csv").open()):
-        runs[(r["what"], r["label"], int(r["seed"]))][int(r["epoch"])] = float(r["train_loss"])
+        key, epoch = (r["what"], r["label"], int(r["seed"])), int(r["epoch"])
+        runs[key][epoch] = float(r["train_loss"])
+        if epoch >= finals.get(key, (0, 0.0))[0]:
+            finals[key] = (epoch, float(r["val_top1"]))
     ln = math.log(6)
     for (what, label, seed), curve in sorted(runs.items()):
         losses = [curve[e] for e in sorted(curve)]
@@ -115,6 +121,47 @@ def report(args: argparse.Namespace) -> None:
             continue
         flagged = [k for k, v in at if v >= 1 - args.margin]
         print(f"E={e}: {len(at)} runs reached it; {len(flagged)} at >= {1 - args.margin:.2f} x ln 6: {flagged}")
+    _tail(args, runs, finals)
+
+
+def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
+    """The runs trained to the end: per genome the median of the last epoch's val top-1, each
+    run's distance below it, and which runs the plateau rule (after epoch ``--rule-epoch``,
+    ``--margin``) would have set aside; the tail (more than 0.2 below the median) with and
+    without the rule."""
+    import statistics
+
+    from archlab.results.tail import TAIL_GAP
+
+    ln = math.log(6)
+    done = {k: v for k, v in finals.items() if v[0] == args.final}
+    if not done:
+        return
+    by_label: dict[str, list] = defaultdict(list)
+    for (what, label, seed), (_, top1) in sorted(done.items()):
+        stuck = runs[(what, label, seed)].get(args.rule_epoch, 0.0) / ln >= 1 - args.margin
+        by_label[label].append((seed, top1, stuck))
+    n_all = n_kept = tail_all = tail_kept = 0
+    print(f"\nruns trained to epoch {args.final}: the last epoch's val top-1, distance below the genome's median")
+    for label, rows in by_label.items():
+        median = statistics.median(t for _, t, _ in rows)
+        below = [(seed, t, median - t, stuck) for seed, t, stuck in rows]
+        worst = max(b for _, _, b, _ in below)
+        tails = [(seed, round(t, 3)) for seed, t, b, _ in below if b > TAIL_GAP]
+        kept_tails = [(seed, round(t, 3)) for seed, t, b, stuck in below if b > TAIL_GAP and not stuck]
+        n_all += len(below)
+        n_kept += sum(not stuck for *_, stuck in below)
+        tail_all += len(tails)
+        tail_kept += len(kept_tails)
+        set_aside = [seed for seed, *_, stuck in below if stuck]
+        print(
+            f"  {label:8s} {len(rows):3d} runs, median {median:.3f}, worst {worst:.3f} below; tail {tails}; "
+            f"set aside by the rule {set_aside}; tail the rule keeps {kept_tails}"
+        )
+    print(
+        f"tail (> {TAIL_GAP} below the genome's median): {tail_all} of {n_all} runs without the rule; "
+        f"{tail_kept} of {n_kept} runs the rule keeps ({n_all - n_kept} set aside after epoch {args.rule_epoch})"
+    )
 
 
 def main() -> None:
@@ -126,6 +173,8 @@ def main() -> None:
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
     p.add_argument("--margin", type=float, default=0.03)
+    p.add_argument("--rule-epoch", type=int, default=7, help="report: the plateau rule's epoch E")
+    p.add_argument("--final", type=int, default=14, help="report: the epoch a run trained to the end reaches")
     p.add_argument("--out", default=str(OUT))
     args = p.parse_args()
     report(args) if args.what == "report" else measure(args)
