@@ -322,7 +322,7 @@ def test_the_search_line_reads_the_full_budget_trials_figures():
     trained their full budget (not stopped, not rejected), the same figures as the table's check."""
     import pandas as pd
 
-    from archlab.search.driver import prediction_line
+    from archlab.search.latency import prediction_line
 
     df = pd.DataFrame(
         {

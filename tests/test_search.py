@@ -217,7 +217,7 @@ def test_redrawn_proposals_meet_the_limits_and_a_latency_limit_is_the_tables_pre
     from archlab.measure.latency_table import LatencyTable
     from archlab.measure.profile import cost
     from archlab.model.genome import parse
-    from archlab.search.driver import latency_table_setting
+    from archlab.search.latency import latency_table_setting
 
     monkeypatch.setenv("ARCHLAB_CACHE_DIR", str(tmp_path / "cache"))
     space = tmp_path / "wide.yaml"

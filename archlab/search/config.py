@@ -33,6 +33,29 @@ DEFAULT_TRIALS = 12
 MAX_SEEDS = 100  # --seeds and --confirm-seeds
 
 
+# The SearchConfig fields a trial reads (driver.trial_settings passes them to each worker).
+TRIAL_SETTINGS = (
+    "space",
+    "data",
+    "data_root",
+    "data_opts",
+    "cpus_per_trial",
+    "gpus_per_trial",
+    "max_gmacs",
+    "max_params",
+    "latency",
+    "latency_runs",
+    "workers",
+    "train_form",
+    "latency_form",
+    "latency_runtime",
+    "seeds",
+    "target_input",
+    "proxy_width",
+    "init",
+)
+
+
 @dataclass(frozen=True, kw_only=True)
 class SearchConfig:
     """Everything that defines a study. Stored as study.yaml; a resumed study reuses it."""

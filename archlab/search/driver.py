@@ -24,30 +24,9 @@ from ..results.record import Status
 from ..results.writers import write_tables
 from ..util.clips import clip_text
 from ..util.errors import UserError
-from ..util.progress import CountProgress
-from .config import SearchConfig, SearchOutcome, check_environment
+from .config import TRIAL_SETTINGS, SearchConfig, SearchOutcome, check_environment
+from .latency import define_by_run, remeasure_latencies
 from .studydir import StudyLock, prepare_study, update_trials, write_settings
-
-TRIAL_SETTINGS = (
-    "space",
-    "data",
-    "data_root",
-    "data_opts",
-    "cpus_per_trial",
-    "gpus_per_trial",
-    "max_gmacs",
-    "max_params",
-    "latency",
-    "latency_runs",
-    "workers",
-    "train_form",
-    "latency_form",
-    "latency_runtime",
-    "seeds",
-    "target_input",
-    "proxy_width",
-    "init",
-)
 
 
 def trial_settings(cfg: SearchConfig, study_dir: Path) -> dict[str, Any]:
@@ -307,7 +286,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials
         if todo > 0:
-            define = _define_by_run(cfg, echo)
+            define = define_by_run(cfg, echo)
             sampler = make_sampler(cfg.sampler, r.seed, cfg.trials)
             if cfg.proposal_tries > 1:
                 sampler = FeasibleSampler(base=sampler, check=define.check, tries=cfg.proposal_tries)
@@ -337,7 +316,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         n = count(study)
         interrupted = n.running > 0 or (n.counted < cfg.trials and not exhausted)
         if not interrupted:  # before the confirm step: the front it confirms is the one on these
-            _remeasure_latencies(cfg, study_dir, objectives, echo)
+            remeasure_latencies(cfg, study_dir, objectives, echo)
         if cfg.confirm_seeds and not interrupted:  # retrain the front's points with more seeds (search/confirm.py)
             from .confirm import run_confirm
 
@@ -366,7 +345,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
                 echo=echo,
             )
             if not interrupted:
-                _remeasure_latencies(cfg, study_dir, objectives, echo)  # the baselines' genomes
+                remeasure_latencies(cfg, study_dir, objectives, echo)  # the baselines' genomes
         df, _, hv = write_tables(study_dir)
         _finish_wandb(wandb_cb, df, hv)
     return SearchOutcome(
@@ -380,114 +359,6 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         ray_start_s=ray_start,
         hypervolume=hv.get("hypervolume"),
         concurrency=concurrency,
-    )
-
-
-def latency_table_setting(cfg: SearchConfig) -> dict[str, Any]:
-    """The latency table (``LatencyTable.load`` keywords) whose predictions stand for a trial's
-    own measurement: the trials' device, runtime, form and threads (``latency_setup``)."""
-    from ..measure.latency_rule import latency_setup
-
-    form, runtime, device, _ = latency_setup({k: getattr(cfg, k) for k in TRIAL_SETTINGS})
-    return {"device": device, "runtime": runtime, "form": form, "threads": form.threads}
-
-
-def _define_by_run(cfg: SearchConfig, echo: Callable[[str], None]) -> Any:
-    """The space as the sampler's define-by-run function, with the search's limits; where a
-    limit or the objective is the predicted latency, the latency table is filled first with
-    the parts of every genome of the space (once per machine: cached), so that judging a
-    proposal never waits for a measurement."""
-    from .optuna_search import DefineByRun
-
-    predicts = cfg.predicts_latency
-    define = DefineByRun(
-        space=cfg.space,
-        max_gmacs=cfg.max_gmacs,
-        max_params=cfg.max_params,
-        clip=cfg.cost_clip,
-        max_latency_ms=cfg.max_latency_ms,
-        latency=latency_table_setting(cfg) if predicts else None,
-        predict=cfg.latency == "predicted",
-        classes=data_classes(cfg) if predicts else None,
-    )
-    if predicts:
-        fill_latency_table(define.latency_table(), define.loaded(), cfg.cost_clip, echo)
-    return define
-
-
-def data_classes(cfg: SearchConfig) -> int:
-    """The class count of the search's training data, as a trial opens it (the head of every
-    target it trains and times)."""
-    from ..data import get_dataset
-
-    opts = {**cfg.recipe.dataset_opts(cfg.data, "train"), "root": cfg.data_root, **cfg.data_opts}
-    return len(get_dataset(cfg.data, "train", **opts).classes)
-
-
-def fill_latency_table(table: Any, space: Any, clip: tuple[int, int, int], echo: Callable[[str], None]) -> None:
-    """Measure the parts of ``space``'s genomes at ``clip`` that ``table`` lacks (every genome
-    where the space can be enumerated, else none: parts are then measured as proposals need them)."""
-    from ..spaces import space_genomes
-
-    try:
-        genomes = space_genomes(space, None)
-    except UserError:
-        echo(f"latency table: space {space.name} is too large to list; parts are measured as proposals reach them")
-        return
-    missing = table.missing(genomes, clip)
-    if not missing:
-        echo(f"latency table: every part of {space.name} at {clip_text(clip)} is measured ({table.path})")
-        return
-    echo(
-        f"latency table: measuring {len(missing)} parts of {space.name} at {clip_text(clip)} "
-        f"({table.describe()}; once per machine, then cached in {table.path})"
-    )
-    table.fill(genomes, clip, progress=CountProgress(label="parts", echo=echo, every=30.0))
-
-
-def _remeasure_latencies(
-    cfg: SearchConfig, study_dir: Path, objectives: list[str], echo: Callable[[str], None]
-) -> None:
-    """Every trained genome's latency measured again while no trial runs (``archlab.results.remeasure``);
-    the tables read from the study use them from here on. Only genomes not measured yet."""
-    if "latency_ms" not in objectives or cfg.latency_passes <= 0:
-        return
-    if cfg.address:
-        echo(
-            "latencies: the trials' own (each measured on its node; on a cluster they are not measured "
-            "again on the driver's machine)"
-        )
-        return
-    if cfg.gpus_per_trial > 0:
-        import torch
-
-        if not torch.cuda.is_available():
-            echo("latencies: the trials' own (measured on their GPUs; this driver sees none)")
-            return
-    from ..results.reader import load_results
-    from ..results.remeasure import remeasure_search
-
-    df, info = load_results(study_dir)
-    remeasure_search(df, info.settings, info.cost_clip, study_dir, echo, rounds=cfg.latency_passes)
-    if cfg.predicts_latency:
-        df, _ = load_results(study_dir)
-        echo(prediction_line(df))
-
-
-def prediction_line(df: Any) -> str:
-    """How the latency table's predictions compare with the end-to-end measurements of the
-    trials that have both (the full-budget ones), in one line."""
-    from ..measure.latency_errors import prediction_errors
-    from ..results.record import FRONT
-
-    rows = df[df["status"].isin(FRONT)].dropna(subset=["predicted_latency_ms", "latency_ms"])
-    if rows.empty:
-        return "latency table: no full-budget trial to compare its predictions with"
-    e = prediction_errors(rows["predicted_latency_ms"].tolist(), rows["latency_ms"].tolist())
-    return (
-        f"latency table: predicted against measured end to end on {len(rows)} full-budget trials: "
-        f"{e.within:.0%} within ±{e.tolerance:.0%}, median |error| {e.median_abs:.1%}, "
-        f"worst {max(abs(x) for x in e.errors):.1%}"
     )
 
 
