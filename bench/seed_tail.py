@@ -131,32 +131,30 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
     without the rule."""
     import statistics
 
-    from archlab.results.tail import TAIL_GAP
+    from archlab.results.tail import TAIL_GAP, below_median
+    from archlab.training.plateau import is_stuck
 
-    ln = math.log(6)
     done = {k: v for k, v in finals.items() if v[0] == args.final}
     if not done:
         return
     by_label: dict[str, list] = defaultdict(list)
-    for (what, label, seed), (_, top1) in sorted(done.items()):
-        stuck = runs[(what, label, seed)].get(args.rule_epoch, 0.0) / ln >= 1 - args.margin
-        by_label[label].append((seed, top1, stuck))
+    for key, (_, top1) in sorted(done.items()):
+        losses = [runs[key][e] for e in sorted(runs[key])]
+        by_label[key[1]].append((key[2], top1, is_stuck(losses, 6, args.rule_epoch, args.margin)))
     n_all = n_kept = tail_all = tail_kept = 0
     print(f"\nruns trained to epoch {args.final}: the last epoch's val top-1, distance below the genome's median")
     for label, rows in by_label.items():
-        median = statistics.median(t for _, t, _ in rows)
-        below = [(seed, t, median - t, stuck) for seed, t, stuck in rows]
-        worst = max(b for _, _, b, _ in below)
-        tails = [(seed, round(t, 3)) for seed, t, b, _ in below if b > TAIL_GAP]
-        kept_tails = [(seed, round(t, 3)) for seed, t, b, stuck in below if b > TAIL_GAP and not stuck]
-        n_all += len(below)
-        n_kept += sum(not stuck for *_, stuck in below)
+        gaps = below_median([t for _, t, _ in rows])
+        tails = [(seed, round(t, 3)) for (seed, t, _), gap in zip(rows, gaps) if gap > TAIL_GAP]
+        kept_tails = [(seed, round(t, 3)) for (seed, t, stuck), gap in zip(rows, gaps) if gap > TAIL_GAP and not stuck]
+        n_all += len(rows)
+        n_kept += sum(not stuck for *_, stuck in rows)
         tail_all += len(tails)
         tail_kept += len(kept_tails)
-        set_aside = [seed for seed, *_, stuck in below if stuck]
+        set_aside = [seed for seed, *_, stuck in rows if stuck]
         print(
-            f"  {label:8s} {len(rows):3d} runs, median {median:.3f}, worst {worst:.3f} below; tail {tails}; "
-            f"set aside by the rule {set_aside}; tail the rule keeps {kept_tails}"
+            f"  {label:8s} {len(rows):3d} runs, median {statistics.median(t for _, t, _ in rows):.3f}, "
+            f"worst {max(gaps):.3f} below; tail {tails}; set aside by the rule {set_aside}; tail the rule keeps {kept_tails}"
         )
     print(
         f"tail (> {TAIL_GAP} below the genome's median): {tail_all} of {n_all} runs without the rule; "

@@ -162,7 +162,7 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 def adamw(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over ``param_groups``, fused where torch has a fused kernel for the model's
     device (CPU and CUDA): the per-parameter loop of the default implementation is a sizeable
-    share of a small proxy's training step on a CPU (docs/notebook/demo-timing.md)."""
+    share of a small proxy's training step on a CPU (docs/notebook/benchmarks.md)."""
     devices = {p.device.type for p in model.parameters()}
     fused = bool(devices) and devices <= {"cpu", "cuda"}
     return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, fused=fused or None)
