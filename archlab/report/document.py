@@ -24,7 +24,9 @@ from ..results.tail import plateau_line
 from ..util.errors import UserError, shorten
 from ..util.files import atomic_write
 from ..util.tables import text_table
-from .figures import plot_hypervolume, plot_mix, plot_tradeoff
+from .figures import plot_tradeoff
+from .hypervolume_plot import plot_hypervolume
+from .mix_plot import plot_mix
 
 FORMATS = ("md", "html")
 

@@ -1,6 +1,9 @@
-"""The report's plots, drawn with matplotlib's object API on the Agg canvas (no pyplot
-state, no display needed). Each ``*_figure`` function returns the Figure (tests inspect what
-is drawn); ``plot_*`` saves it as a PNG.
+"""The report's trade-off plots and what every plot of the report shares (the canvas, the
+colours, how the front, refuted points, stopped trials and chance are drawn); the hypervolume
+plot is in ``hypervolume_plot.py``, the block-mix plot in ``mix_plot.py``. Plots are drawn with
+matplotlib's object API on the Agg canvas (no pyplot state, no display needed). Each
+``*_figure`` function returns the Figure (tests inspect what is drawn); ``plot_*`` saves it as
+a PNG.
 
 Every plot draws the report table's front (the ``on_front`` marking of the results reader,
 pareto.csv's rows: confirmed when the study is, else provisional) and nothing else as a front;
@@ -16,14 +19,13 @@ accuracy (1 / classes) a dashed line. The artists of the front carry gid ``front
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..model.genome import LETTERS, GenomeError, parse
+from ..model.genome import GenomeError, parse
 from ..results import confirmed
 from ..results.numbers import short_genome
 from ..results.record import FINISHED, FRONT
@@ -442,181 +444,4 @@ def plot_tradeoff(
     directions: Sequence[str],
 ) -> Path | None:
     fig = tradeoff_figure(df, x, title, presets, objectives=objectives, directions=directions)
-    return None if fig is None else _save(fig, path)
-
-
-def _time_unit(seconds: float) -> tuple[float, str]:
-    """Seconds per unit and its name for a wall-time axis: seconds up to 5 minutes, then minutes,
-    then hours past 5 hours."""
-    if seconds <= 300:
-        return 1.0, "s"
-    return (60.0, "min") if seconds <= 5 * 3600 else (3600.0, "h")
-
-
-def _hv_steps(ax: Any, x: np.ndarray, v: np.ndarray, color: str, label: str, marker: str) -> None:
-    """A hypervolume history as a step line, a dot where a trial grew the front."""
-    ax.plot(x, v, drawstyle="steps-post", color=color, lw=1.8, label=label)
-    up = np.flatnonzero(np.diff(np.concatenate([[0.0], v])) > 0)
-    ax.scatter(x[up], v[up], s=22, color=color, marker=marker, zorder=3)
-
-
-def hypervolume_figure(
-    curve: pd.DataFrame,
-    hv: dict[str, Any],
-    title: str,
-    *,
-    time_curve: pd.DataFrame | None = None,
-    baselines: pd.DataFrame | None = None,
-    baselines_time: pd.DataFrame | None = None,
-) -> Any | None:
-    """Hypervolume after each search trial (left) and against wall-clock time (right, when the
-    study has trial times: ``numbers.hypervolume_time_curve``), as step lines from the study's
-    one reference point (front.yaml); the baselines' own curves (``baselines``,
-    ``baselines_time``) in orange beside the search's, so a reader sees what the hand-made
-    points reach for the same number of trials and the same time. The trial axis counts
-    trials, so its ticks are whole trial numbers (never 0.5); the time curve starts at (0, 0),
-    the first trial's start. None without a curve or a reference point."""
-    from matplotlib.ticker import MaxNLocator
-
-    if curve.empty or "reference_point" not in hv:
-        return None
-    timed = time_curve is not None and not time_curve.empty
-    fig = _figure(12.5 if timed else 7.5, 4.2, layout="constrained")
-    axes = fig.subplots(1, 2 if timed else 1, squeeze=False, sharey=True)[0]
-    objs = hv["objectives"]
-    ref = ", ".join(f"{o}={r:.4g}" for o, r in zip(objs, hv["reference_point"]))
-    has_base = baselines is not None and not baselines.empty
-
-    ax = axes[0]
-    _hv_steps(
-        ax,
-        curve["number"].to_numpy(),
-        curve["hypervolume"].to_numpy(float),
-        C_FRONT,
-        f"search ({len(curve)} trials)",
-        "o",
-    )
-    if has_base:
-        _hv_steps(
-            ax,
-            baselines["number"].to_numpy(),
-            baselines["hypervolume"].to_numpy(float),
-            C_BASE,
-            f"baselines ({len(baselines)})",
-            "D",
-        )
-    ax.scatter([], [], s=22, color="#333333", label="a trial that grew the front")
-    ax.set_xlabel(
-        "trial number (in order; baselines numbered on their own)"
-        if has_base
-        else "trial number (search trials, in order)"
-    )
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel(f"hypervolume ({objs[0]} × {objs[1]})")
-    ax.set_ylim(bottom=0)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-
-    if timed:
-        ax = axes[1]
-        curves = [(time_curve, C_FRONT, "search", "o")]
-        if baselines_time is not None and not baselines_time.empty:
-            curves.append((baselines_time, C_BASE, "baselines", "D"))
-        scale, unit = _time_unit(max(float(c["elapsed_s"].max()) for c, *_ in curves))
-        for c, color, label, marker in curves:
-            x = np.concatenate([[0.0], c["elapsed_s"].to_numpy(float) / scale])
-            v = np.concatenate([[0.0], c["hypervolume"].to_numpy(float)])
-            _hv_steps(ax, x, v, color, f"{label} ({c['elapsed_s'].max() / scale:.3g} {unit})", marker)
-        ax.set_xlabel(f"wall time since the first trial started ({unit}; trials complete out of order)")
-        ax.set_xlim(left=0)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="lower right")
-    base_text = f", baselines {hv['baselines_hypervolume']:.4g}" if "baselines_hypervolume" in hv else ""
-    fig.suptitle(f"{title}\nfinal {hv.get('hypervolume', 0):.4g}{base_text}, reference point {ref}", fontsize=10)
-    return fig
-
-
-def plot_hypervolume(curve: pd.DataFrame, hv: dict[str, Any], path: Path, title: str, **curves: Any) -> Path | None:
-    fig = hypervolume_figure(curve, hv, title, **curves)
-    return None if fig is None else _save(fig, path)
-
-
-def mix_figure(df: pd.DataFrame, title: str, *, objectives: Sequence[str], directions: Sequence[str]) -> Any | None:
-    """'What the mix does': accuracy (each trial's mean over all its seeds) against the
-    fraction of each block type that occurs, one small panel per type; the table's front (with
-    its 95% intervals), refuted trials, baselines, stopped trials and chance marked as in the
-    trade-off plots. No front is computed on these axes: a fraction is not an objective."""
-    done = plotted(df, objectives, directions)
-    done = done[np.isfinite(done["val_top1"])]
-    letters = [k for k in LETTERS if f"frac_{k}" in done and pd.to_numeric(done[f"frac_{k}"]).fillna(0).gt(0).any()]
-    if done.empty or not letters:
-        return None
-    cols = min(3, len(letters))
-    rows = math.ceil(len(letters) / cols)
-    fig = _figure(3.4 * cols, 2.9 * rows + 0.5, layout="constrained")
-    axes = fig.subplots(rows, cols, squeeze=False, sharey=True)
-    on_front, is_base, gone = done["on_front"], done["baseline"], done["refuted"]
-    rest, base = ~on_front & ~is_base & ~gone, is_base & ~on_front
-    front_label = _front_label(done, objectives, int(on_front.sum()))
-    for i, letter in enumerate(letters):
-        ax = axes[i // cols][i % cols]
-        frac = pd.to_numeric(done[f"frac_{letter}"]).fillna(0.0)
-        if rest.any():
-            _scatter(
-                ax,
-                frac[rest],
-                done.loc[rest, "val_top1"],
-                done[rest],
-                s=22,
-                color=C_TRIAL,
-                lw=0.5,
-                label="other trials",
-                zorder=3,
-                gid="trials",
-            )
-        if base.any():
-            _scatter(
-                ax,
-                frac[base],
-                done.loc[base, "val_top1"],
-                done[base],
-                s=34,
-                color=C_BASE,
-                marker="D",
-                edgecolor="black",
-                lw=0.5,
-                label="baselines",
-                zorder=3,
-                gid="baselines",
-            )
-        _draw_refuted(ax, frac[gone], done[gone], size=34)
-        _draw_front(ax, frac[on_front], done[on_front], size=34, label=front_label)
-        if i == 0:
-            _stopped_legend(ax, done)
-        _chance_line(ax, df, label=i == 0)
-        desc = LETTERS[letter].description.split(":")[0]
-        ax.set_title(f"{letter}  ({desc})", fontsize=9)
-        ax.set_xlim(-0.05, 1.05)
-        ax.set_xlabel(f"fraction of {letter} blocks", fontsize=8)
-        ax.tick_params(labelsize=7.5)
-        ax.grid(alpha=0.3)
-        if i % cols == 0:
-            ax.set_ylabel("val top-1 (mean over seeds)", fontsize=8)
-    for j in range(len(letters), rows * cols):
-        axes[j // cols][j % cols].set_visible(False)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    for ax in axes.flat[1 : len(letters)]:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    fig.suptitle(title, fontsize=10.5)
-    fig.legend(handles, labels, loc="outside lower center", fontsize=8, ncol=min(4, len(labels)))
-    return fig
-
-
-def plot_mix(
-    df: pd.DataFrame, path: Path, title: str, *, objectives: Sequence[str], directions: Sequence[str]
-) -> Path | None:
-    fig = mix_figure(df, title, objectives=objectives, directions=directions)
     return None if fig is None else _save(fig, path)
