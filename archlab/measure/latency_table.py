@@ -34,7 +34,6 @@ import math
 import os
 import random
 import statistics
-import tempfile
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -55,17 +54,12 @@ from ..util.versions import cpu_name
 from .forms import FP32, Form
 from .latency_errors import prediction_errors
 from .latency_parts import Clip, Part, distinct_parts, genome_parts, part_module
+from .runtimes import module_runner
+from .timing import CLOCKS, clock_fn, interleaved, sync, timing_input, torch_threads
 
 TABLE_VERSION = 1  # bump when what a part's time means changes (how it is timed, its key)
 ENV_DIR = "ARCHLAB_CACHE_DIR"  # = archlab.training.calibrate.ENV_DIR (a test checks they agree)
 RUNTIMES = ("torch", "onnxruntime", "openvino")  # = runtimes.RUNTIMES (without importing onnx here)
-# How a call is timed: "wall" (perf_counter: the latency a user waits) or "cpu" (the calling
-# thread's CPU time: at 1 thread on a CPU it is the wall time of a quiet machine, and time
-# spent waiting for a core other processes hold does not count, so a table can be measured
-# on a busy machine; a neighbour that slows the core's work, sharing caches or memory
-# bandwidth, still shows).
-CLOCKS = ("wall", "cpu")
-
 Progress = Callable[[int, int, str], None]  # (done, total, what): long work tells how far it is
 
 
@@ -304,7 +298,7 @@ class LatencyTable:
         fastest: dict[int, tuple[float, dict[str, float]]] = {}
         rng = random.Random(0)
         last_save = time.monotonic()
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             for pass_ in range(self.passes):
                 groups = list(assigned.items())
                 if pass_:
@@ -353,9 +347,9 @@ class LatencyTable:
         on a noisy machine the sum of each part's luckiest call undercuts any whole run, as
         the end-to-end measurement (the fastest forward) cannot."""
         fns = [self._part_fn(part_module(model, p), p.shape) for p in parts]
-        x = _input(parts[0].shape)
+        x = timing_input(parts[0].shape)
         x = x.numpy() if self.runtime != "torch" else self.form.apply_input(x.to(self.device))
-        now = time.thread_time if self.clock == "cpu" else time.perf_counter
+        now = clock_fn(self.clock)
         out: list[tuple[float, dict[str, float]]] = []
         with torch.inference_mode(), self.form.autocast(self.device):
             for run in range(self.warmup + self.runs):
@@ -364,7 +358,7 @@ class LatencyTable:
                 for p, fn in zip(parts, fns):
                     t0 = now()
                     y = fn(y)
-                    _sync(self.device)
+                    sync(self.device)
                     ms = (now() - t0) * 1000
                     total += ms
                     if p.key in calls:
@@ -378,12 +372,12 @@ class LatencyTable:
         numpy array in, one out; exported on an input of ``shape``)."""
         if self.runtime == "torch":
             return module
-        return _onnx_fn(module, _input(shape), self.runtime, self.threads)
+        return module_runner(module, timing_input(shape), self.runtime, self.threads)
 
     def _caller(self, module: nn.Module, x: torch.Tensor) -> Callable[[], Any]:
         """One call of ``module`` on ``x`` as the table's runtime, form and device run it."""
         if self.runtime != "torch":
-            run = _onnx_fn(module, x, self.runtime, self.threads)
+            run = module_runner(module, x, self.runtime, self.threads)
             arr = x.numpy()
             return lambda: run(arr)
         x = self.form.apply_input(x.to(self.device))
@@ -466,14 +460,14 @@ class LatencyTable:
         out: list[list[float]] = [[] for _ in genomes]
         rng = random.Random(seed)
         done, total = 0, len(genomes) * passes
-        with _threads(self.threads):
+        with torch_threads(self.threads):
             for _ in range(passes):
                 order = list(range(len(genomes)))
                 rng.shuffle(order)
                 for i in order:
                     net = self._network(genomes[i])
-                    call = self._caller(net, _input((3, *clip)))
-                    out[i].append(min(_round_robin({"net": call}, runs, self.warmup, self.device, self.clock)["net"]))
+                    call = self._caller(net, timing_input((3, *clip)))
+                    out[i].append(min(interleaved({"net": call}, runs, self.warmup, self.device, self.clock)["net"]))
                     del net, call
                     done += 1
                     if progress:
@@ -541,20 +535,6 @@ def _read(path: Path) -> dict[str, Any]:
 
 
 @contextmanager
-def _threads(n: int) -> Iterator[None]:
-    """torch's intra-op threads set to ``n`` while measuring, and given back after: a search
-    process that predicts with a 1-thread table keeps its own setting."""
-    old = torch.get_num_threads()
-    if old != n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        if torch.get_num_threads() != old:
-            torch.set_num_threads(old)
-
-
-@contextmanager
 def _locked(path: Path) -> Iterator[None]:
     """An exclusive lock that waits (two processes filling one table take turns to write)."""
     with open(path, "w") as f:
@@ -563,48 +543,3 @@ def _locked(path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _input(shape: tuple[int, ...]) -> torch.Tensor:
-    """The deterministic batch-1 input a part (or a network) is timed on."""
-    return torch.randn(1, *shape, generator=torch.Generator().manual_seed(0))
-
-
-def _round_robin(
-    calls: dict[str, Callable[[], Any]], runs: int, warmup: int, device: torch.device, clock: str
-) -> dict[str, list[float]]:
-    """Milliseconds of ``runs`` calls of each callable after ``warmup`` untimed ones, round-robin
-    (the first one rotating every round, as ``timing.interleaved``), on ``clock``."""
-    now = time.thread_time if clock == "cpu" else time.perf_counter
-    names = list(calls)
-    for _ in range(warmup):
-        for n in names:
-            calls[n]()
-    _sync(device)
-    times: dict[str, list[float]] = {n: [] for n in names}
-    for r in range(runs):
-        k = r % len(names)
-        for n in names[k:] + names[:k]:
-            t0 = now()
-            calls[n]()
-            _sync(device)
-            times[n].append((now() - t0) * 1000)
-    return times
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _onnx_fn(module: nn.Module, example: torch.Tensor, runtime: str, threads: int) -> Callable[[Any], Any]:
-    """``module`` exported to ONNX (as ``archlab export`` writes it, batch dynamic) on
-    ``example`` and loaded in ``runtime``: a function of a numpy array, built before any timing."""
-    from .graph_files import export_onnx
-    from .runtimes import runner
-
-    with tempfile.TemporaryDirectory(prefix="archlab-part-") as d:
-        path = Path(d) / "part.onnx"
-        export_onnx(module.eval(), example, path)
-        run, _ = runner(path, runtime, threads)
-    return run

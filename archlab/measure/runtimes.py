@@ -87,3 +87,18 @@ def export_onnx_tmp(model: nn.Module, clip: tuple[int, int, int], folder: Path) 
     path = folder / "model.onnx"
     export_onnx(model.eval(), random_clips(clip, 2, seed=0), path)
     return path
+
+
+def module_runner(module: nn.Module, example: torch.Tensor, runtime: str, threads: int | None = None) -> Runner:
+    """``module`` exported to ONNX (as ``archlab export`` writes it, batch dynamic) on
+    ``example`` and loaded in ``runtime``: a function of a numpy array, built before any
+    timing (the file is gone once the runtime has loaded it)."""
+    import tempfile
+
+    from .graph_files import export_onnx
+
+    with tempfile.TemporaryDirectory(prefix="archlab-part-") as d:
+        path = Path(d) / "part.onnx"
+        export_onnx(module.eval(), example, path)
+        run, _ = runner(path, runtime, threads)
+    return run
