@@ -6,7 +6,10 @@ under the default recipe with the rule off (the raw curves), either
 * ``anchors``: the P3D anchors (P3D-C, A->B->C, P3D-A, P3D-B; ``archlab.fidelity.anchors``)
   over seeds FIRST..LAST, seed-major, every ``--shards``-th job from ``--shard``; or
 * ``space``: the fidelity sample of ``interleave`` (``sample_stratified``, 10 genomes, sample
-  seed 0), one seed (FIRST): how often the rule fires on the genomes a search proposes,
+  seed 0), one seed (FIRST): how often the rule fires on the genomes a search proposes; or
+* ``seeds``: given anchor seeds (``--runs P3D-A:511,P3D-C:502``), typically under a changed
+  recipe (``--set warmup=3``, repeatable): whether a recipe change lifts the seeds the default
+  recipe leaves on the plateau, on the same initial weights,
 
 each run to epoch ``--stop`` of the 14-epoch schedule (the schedule is the full run's: a run
 stopped at epoch e has exactly the first e epochs of the full run). One thread per run; each
@@ -27,7 +30,7 @@ import csv
 import math
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 OUT = Path("runs/seed_tail")
@@ -48,6 +51,10 @@ def _jobs(args: argparse.Namespace) -> list[tuple[str, object, int]]:
         genomes = dict(anchor_genomes(ANCHORS))
         jobs = [(n, genomes[n], s) for s in range(args.first, args.last + 1) for n in ANCHORS]
         return jobs[args.shard :: args.shards]
+    if args.what == "seeds":
+        genomes = dict(anchor_genomes(ANCHORS))
+        runs = [r.rsplit(":", 1) for r in args.runs.split(",") if r]
+        return [(n, genomes[n], int(s)) for n, s in runs][args.shard :: args.shards]
     sample = sample_stratified("interleave", 10, ProxyRecipe().clip, 0)
     return [(f"s{i + 1}", g, args.first) for i, g in enumerate(sample)]
 
@@ -63,35 +70,50 @@ def measure(args: argparse.Namespace) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     recipe = ProxyRecipe(plateau_epochs=0)
+    changes = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        kind = type(getattr(recipe, name))
+        changes[name] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    recipe = recipe.with_(**changes)
+    what = " ".join([args.what, *(f"{k}={v}" for k, v in changes.items())])
     train_set = get_dataset("synthetic", "train", **recipe.dataset_opts("synthetic", "train"))
     val_set = get_dataset("synthetic", "val", **recipe.dataset_opts("synthetic", "val"))
     table = out / "epochs.csv"
-    done: dict[tuple[str, int], int] = defaultdict(int)
+    done: dict[tuple[str, str, int], int] = defaultdict(int)
     if table.exists():
         for r in csv.DictReader(table.open()):
-            done[(r["label"], int(r["seed"]))] = max(done[(r["label"], int(r["seed"]))], int(r["epoch"]))
+            key = (r["what"], r["label"], int(r["seed"]))
+            done[key] = max(done[key], int(r["epoch"]))
     for label, genome, seed in _jobs(args):
-        if done[(label, seed)] >= args.stop:
+        if done[(what, label, seed)] >= args.stop:
             continue
         while os.path.exists("/tmp/archlab_quiet"):
             time.sleep(20)
         g = genome.with_(classes=len(train_set.classes))
 
         def on_epoch(m, label=label, g=g, seed=seed) -> None:
-            if m.epoch > done[(label, seed)]:
+            if m.epoch > done[(what, label, seed)]:
                 new = not table.exists()
                 with table.open("a", newline="") as f:
                     w = csv.writer(f)
                     if new:
                         w.writerow(COLUMNS)
-                    w.writerow([args.what, label, str(g), seed, m.epoch, f"{m.train_loss:.5f}", f"{m.val_top1:.5f}",
+                    w.writerow([what, label, str(g), seed, m.epoch, f"{m.train_loss:.5f}", f"{m.val_top1:.5f}",
                                 f"{m.epoch_time_s:.2f}"])  # fmt: skip
             if m.epoch >= args.stop:
                 raise _Stop
 
         try:
             cfg = TrainConfig(recipe=recipe.with_(seed=seed), device="cpu")
-            train(g, train_set, val_set, cfg, out_dir=out / "ck" / f"{g.id}_{seed}", on_epoch=on_epoch)
+            train(
+                g,
+                train_set,
+                val_set,
+                cfg,
+                out_dir=out / "ck" / "_".join([*what.split()[1:], g.id, str(seed)]),
+                on_epoch=on_epoch,
+            )
         except _Stop:
             pass
         print(label, seed, flush=True)
@@ -131,16 +153,19 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
     without the rule."""
     import statistics
 
-    from archlab.results.tail import TAIL_GAP, below_median
+    from archlab.results import stats
+    from archlab.results.tail import TAIL_GAP, below_median, takeoff_epoch
     from archlab.training.plateau import is_stuck
 
     done = {k: v for k, v in finals.items() if v[0] == args.final}
     if not done:
         return
-    by_label: dict[str, list] = defaultdict(list)
+    by_label: dict[str, list] = defaultdict(list)  # per genome (and recipe, where not the default)
     for key, (_, top1) in sorted(done.items()):
         losses = [runs[key][e] for e in sorted(runs[key])]
-        by_label[key[1]].append((key[2], top1, is_stuck(losses, 6, args.rule_epoch, args.margin)))
+        by_label[key[1] if key[0] in ("anchors", "space") else f"{key[1]} [{key[0]}]"].append(
+            (key[2], top1, is_stuck(losses, 6, args.rule_epoch, args.margin))
+        )
     n_all = n_kept = tail_all = tail_kept = 0
     print(f"\nruns trained to epoch {args.final}: the last epoch's val top-1, distance below the genome's median")
     for label, rows in by_label.items():
@@ -160,11 +185,23 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
         f"tail (> {TAIL_GAP} below the genome's median): {tail_all} of {n_all} runs without the rule; "
         f"{tail_kept} of {n_kept} runs the rule keeps ({n_all - n_kept} set aside after epoch {args.rule_epoch})"
     )
+    # The seed std per genome over all its runs, and over the runs the rule keeps (a set-aside
+    # seed's restart is another draw of the same distribution, so the kept runs stand for it).
+    std_all = {label: stats.interval([t for _, t, _ in rows]).std for label, rows in by_label.items()}
+    std_kept = {label: stats.interval([t for _, t, stuck in rows if not stuck]).std for label, rows in by_label.items()}
+    print(
+        "seed std per genome, all runs / the runs the rule keeps: "
+        + "; ".join(f"{label} {std_all[label]:.3f} / {std_kept[label]:.3f}" for label in by_label)
+        + f"; median {statistics.median(std_all.values()):.3f} / {statistics.median(std_kept.values()):.3f}"
+    )
+    takeoffs = Counter(str(takeoff_epoch([runs[k][e] for e in sorted(runs[k])], 6)) for k in done)
+    print("take-off epochs of these runs (first below 0.95 x ln 6): "
+          + ", ".join(f"{e}: {n}" for e, n in sorted(takeoffs.items(), key=lambda x: (len(x[0]), x[0]))))  # fmt: skip
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("what", choices=("anchors", "space", "report"))
+    p.add_argument("what", choices=("anchors", "space", "seeds", "report"))
     p.add_argument("first", type=int, nargs="?", default=402)
     p.add_argument("last", type=int, nargs="?", default=440)
     p.add_argument("--stop", type=int, default=7)
@@ -174,6 +211,8 @@ def main() -> None:
     p.add_argument("--rule-epoch", type=int, default=7, help="report: the plateau rule's epoch E")
     p.add_argument("--final", type=int, default=14, help="report: the epoch a run trained to the end reaches")
     p.add_argument("--out", default=str(OUT))
+    p.add_argument("--runs", default="", help="seeds: LABEL:SEED,... (anchor labels)")
+    p.add_argument("--set", action="append", default=[], help="seeds: a recipe field NAME=VALUE (repeatable)")
     args = p.parse_args()
     report(args) if args.what == "report" else measure(args)
 
