@@ -194,6 +194,18 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
         + "; ".join(f"{label} {std_all[label]:.3f} / {std_kept[label]:.3f}" for label in by_label)
         + f"; median {statistics.median(std_all.values()):.3f} / {statistics.median(std_kept.values()):.3f}"
     )
+
+    # The fidelity's statistic: a genome's std over 3 seeds (here consecutive triples of its
+    # runs, in seed order), the median over every genome and triple.
+    def triples(kept_only: bool) -> float:
+        stds = []
+        for rows in by_label.values():
+            tops = [t for _, t, stuck in rows if not (kept_only and stuck)]
+            stds += [stats.interval(tops[i : i + 3]).std for i in range(0, len(tops) - 2, 3)]
+        return statistics.median(stds)
+
+    print(f"median 3-seed std (consecutive triples), all runs / the runs the rule keeps: "
+          f"{triples(False):.3f} / {triples(True):.3f}")  # fmt: skip
     takeoffs = Counter(str(takeoff_epoch([runs[k][e] for e in sorted(runs[k])], 6)) for k in done)
     print("take-off epochs of these runs (first below 0.95 x ln 6): "
           + ", ".join(f"{e}: {n}" for e, n in sorted(takeoffs.items(), key=lambda x: (len(x[0]), x[0]))))  # fmt: skip

@@ -95,11 +95,12 @@ class ProxyRecipe:
     # The plateau rule (archlab.training.plateau): a seed whose training loss is still within
     # plateau_margin of ln(classes) after plateau_epochs epochs trains again on another seed,
     # at most plateau_restarts times, before any scheduler or sampler sees its numbers. 7: the
-    # latest healthy take-offs measured on the P3D anchors came in epochs 6 and 7 (one sat at
-    # 0.956 x ln 6 at epoch 6, far below the bound by epoch 7), the stuck seeds sat at 0.99+ x
-    # ln 6 until epoch 8, ASHA's rung. 1 restart: a genome that learns slowly is on the
-    # plateau whatever its seed, and each restart costs it 7 epochs (docs/notebook/seed-tail.md).
-    # plateau_epochs 0: off.
+    # last epoch before ASHA's rung at 8; the healthy take-offs measured on the P3D anchors
+    # came by then. 10%: a seed that only starts to leave the plateau in epoch 7 has lost half
+    # its schedule, and such seeds ended far below their genome's other seeds; one that took
+    # off earlier is well below the bound by then. 1 restart: a genome that learns slowly is on
+    # the plateau whatever its seed, and each restart costs it 7 epochs
+    # (docs/notebook/seed-tail.md). plateau_epochs 0: off.
     plateau_epochs: int = field(
         default=7,
         metadata=_opt(
@@ -108,7 +109,7 @@ class ProxyRecipe:
         ),
     )
     plateau_margin: float = field(
-        default=0.03,
+        default=0.10,
         metadata=_opt("--plateau-margin", "the plateau: a training loss of at least (1 - this) x ln(classes)"),
     )
     plateau_restarts: int = field(
