@@ -9,7 +9,8 @@ under the default recipe with the rule off (the raw curves), either
   seed 0), one seed (FIRST): how often the rule fires on the genomes a search proposes; or
 * ``seeds``: given anchor seeds (``--runs P3D-A:511,P3D-C:502``), typically under a changed
   recipe (``--set warmup=3``, repeatable): whether a recipe change lifts the seeds the default
-  recipe leaves on the plateau, on the same initial weights,
+  recipe leaves on the plateau, on the same initial weights (``--set`` applies to the other
+  modes too: ``anchors 501 510 --set warmup=3 --out runs/seed_tail_warmup``),
 
 each run to epoch ``--stop`` of the 14-epoch schedule (the schedule is the full run's: a run
 stopped at epoch e has exactly the first e epochs of the full run). One thread per run; each
@@ -20,7 +21,9 @@ waits while ``/tmp/archlab_quiet`` exists (a shared machine's timing window).
 Run: ``nice -n 19 .venv/bin/python bench/seed_tail.py anchors 402 440 --stop 7 --shard 0 --shards 2``,
 then ``.venv/bin/python bench/seed_tail.py report`` for the table. Runs trained to the end
 (``--stop 14``) also get the tail: each genome's median final val top-1, the runs more than 0.2
-below it, and which of those the plateau rule would have set aside after epoch 7.
+below it, and which of those the plateau rule would have set aside after epoch 7;
+``report --out A --against B`` pairs A's runs with B's by anchor and seed (one recipe against
+another on the same initial weights).
 """
 
 from __future__ import annotations
@@ -125,13 +128,7 @@ def report(args: argparse.Namespace) -> None:
     before it already below the take-off bound) and the runs the rule would restart."""
     from archlab.results.tail import takeoff_epoch
 
-    runs: dict[tuple[str, str, int], dict[int, float]] = defaultdict(dict)
-    finals: dict[tuple[str, str, int], tuple[int, float]] = {}  # run -> (last epoch, its val top-1)
-    for r in csv.DictReader((Path(args.out) / "epochs.csv").open()):
-        key, epoch = (r["what"], r["label"], int(r["seed"])), int(r["epoch"])
-        runs[key][epoch] = float(r["train_loss"])
-        if epoch >= finals.get(key, (0, 0.0))[0]:
-            finals[key] = (epoch, float(r["val_top1"]))
+    runs, finals = _load(Path(args.out))
     ln = math.log(6)
     for (what, label, seed), curve in sorted(runs.items()):
         losses = [curve[e] for e in sorted(curve)]
@@ -144,6 +141,57 @@ def report(args: argparse.Namespace) -> None:
         flagged = [k for k, v in at if v >= 1 - args.margin]
         print(f"E={e}: {len(at)} runs reached it; {len(flagged)} at >= {1 - args.margin:.2f} x ln 6: {flagged}")
     _tail(args, runs, finals)
+    if args.against:
+        _paired(args, runs, finals)
+
+
+def _load(out: Path) -> tuple[dict, dict]:
+    """``OUT/epochs.csv`` as run -> {epoch: training loss} and run -> (last epoch, its val top-1);
+    a run is (what, label, seed)."""
+    runs: dict[tuple[str, str, int], dict[int, float]] = defaultdict(dict)
+    finals: dict[tuple[str, str, int], tuple[int, float]] = {}
+    for r in csv.DictReader((out / "epochs.csv").open()):
+        key, epoch = (r["what"], r["label"], int(r["seed"])), int(r["epoch"])
+        runs[key][epoch] = float(r["train_loss"])
+        if epoch >= finals.get(key, (0, 0.0))[0]:
+            finals[key] = (epoch, float(r["val_top1"]))
+    return runs, finals
+
+
+def _paired(args: argparse.Namespace, runs: dict, finals: dict) -> None:
+    """The runs trained to the end here against the same anchor and seed (the same initial
+    weights and batch order) trained to the end in ``--against`` (another recipe): per anchor the
+    median final val top-1 of each and of the paired difference, how many runs are still within
+    ``--margin`` of ln 6 at the rule's epoch, and the take-off epochs; a recipe that removes the
+    plateau lowers the epoch-E losses of all seeds, not only of the few it was screened on."""
+    import statistics
+
+    from archlab.results.tail import takeoff_counts, takeoff_epoch
+    from archlab.training.plateau import is_stuck
+
+    other_runs, other_finals = _load(Path(args.against))
+
+    def ended(rs: dict, fs: dict) -> dict[tuple[str, int], tuple[list[float], float]]:
+        return {(k[1], k[2]): ([rs[k][e] for e in sorted(rs[k])], fs[k][1]) for k in fs if fs[k][0] == args.final}
+
+    here, there = ended(runs, finals), ended(other_runs, other_finals)
+    pairs = sorted(set(here) & set(there))
+    print(f"\npaired with {args.against} (the same anchor and seed, both to epoch {args.final}): {len(pairs)} runs")
+    ln = math.log(6)
+    for label in [*dict.fromkeys(lb for lb, _ in pairs), None]:
+        ps = [p for p in pairs if label in (None, p[0])]
+        e = args.rule_epoch
+        diffs = [here[p][1] - there[p][1] for p in ps]
+        print(
+            f"  {label or 'all':8s} {len(ps):3d} pairs: final top-1 median {statistics.median(here[p][1] for p in ps):.3f} "
+            f"here, {statistics.median(there[p][1] for p in ps):.3f} there, paired difference median {statistics.median(diffs):+.3f} "
+            f"(here better in {sum(d > 0 for d in diffs)}); loss / ln 6 at epoch {e}: median "
+            f"{statistics.median(here[p][0][e - 1] / ln for p in ps):.3f} here, {statistics.median(there[p][0][e - 1] / ln for p in ps):.3f} there; "
+            f"within {args.margin:g} of ln 6 at epoch {e}: {sum(is_stuck(here[p][0], 6, e, args.margin) for p in ps)} here, "
+            f"{sum(is_stuck(there[p][0], 6, e, args.margin) for p in ps)} there; take-off epochs here "
+            f"{takeoff_counts([takeoff_epoch(here[p][0], 6) for p in ps])}, there "
+            f"{takeoff_counts([takeoff_epoch(there[p][0], 6) for p in ps])}"
+        )
 
 
 def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
@@ -212,6 +260,8 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
 
 
 def main() -> None:
+    from archlab.training.recipe import ProxyRecipe
+
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("what", choices=("anchors", "space", "seeds", "report"))
     p.add_argument("first", type=int, nargs="?", default=402)
@@ -219,12 +269,17 @@ def main() -> None:
     p.add_argument("--stop", type=int, default=7)
     p.add_argument("--shard", type=int, default=0)
     p.add_argument("--shards", type=int, default=1)
-    p.add_argument("--margin", type=float, default=0.03)
-    p.add_argument("--rule-epoch", type=int, default=7, help="report: the plateau rule's epoch E")
+    p.add_argument(
+        "--margin", type=float, default=ProxyRecipe().plateau_margin, help="report: the plateau rule's margin"
+    )
+    p.add_argument(
+        "--rule-epoch", type=int, default=ProxyRecipe().plateau_epochs, help="report: the plateau rule's epoch E"
+    )
     p.add_argument("--final", type=int, default=14, help="report: the epoch a run trained to the end reaches")
     p.add_argument("--out", default=str(OUT))
     p.add_argument("--runs", default="", help="seeds: LABEL:SEED,... (anchor labels)")
-    p.add_argument("--set", action="append", default=[], help="seeds: a recipe field NAME=VALUE (repeatable)")
+    p.add_argument("--set", action="append", default=[], help="a recipe field NAME=VALUE (repeatable)")
+    p.add_argument("--against", default="", help="report: another OUT whose runs pair with these by anchor and seed")
     args = p.parse_args()
     report(args) if args.what == "report" else measure(args)
 
