@@ -731,7 +731,8 @@ def test_every_sampler_survives_a_pickle_round_trip():
 def test_a_seed_on_the_plateau_restarts_and_the_search_counts_it(tmp_path):
     """The plateau rule in a search: a learning rate of 1e-9 holds every seed at ln(classes)
     (tests/test_plateau.py), so with the rule after epoch 1 each trial sets its seed aside and
-    trains seed + 1000; results.csv and the report count the proposals restarted."""
+    trains seed + 1000; the search's last line, results.csv and the report count the proposals
+    restarted."""
     from archlab.report.document import build_report
 
     cfg = tiny(
@@ -749,6 +750,8 @@ def test_a_seed_on_the_plateau_restarts_and_the_search_counts_it(tmp_path):
     assert not out.interrupted and out.finished == 2
     # the console says why a trial's first epochs are not reported
     assert sum(line.startswith("plateau rule: each trial reports from epoch 2 on") for line in lines) == 1
+    # and at its end how many proposals it restarted
+    assert "restarted on the loss plateau (plateau rule): 2 proposal(s), 2 seed(s) set aside" in lines[-1]
     df = pd.read_csv(out.study_dir / "results.csv")
     assert df.restarted_plateau.tolist() == [1, 1] and df.plateau_seeds.tolist() == ["[1]", "[1]"]
     assert df.seeds.tolist() == ["[1]", "[1]"] and df.epochs.tolist() == [3, 3]

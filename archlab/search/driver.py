@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..model.genome import Genome, parse
 from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
 from ..results.record import Status
+from ..results.tail import plateau_counts, plateau_line
 from ..results.writers import write_tables
 from ..util.clips import clip_text
 from ..util.errors import UserError
@@ -347,6 +348,8 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             if not interrupted:
                 remeasure_latencies(cfg, study_dir, objectives, echo)  # the baselines' genomes
         df, _, hv = write_tables(study_dir)
+        if plateau_counts(df)[0]:  # the search's own tail, beside its other counts
+            echo(plateau_line(df))
         _finish_wandb(wandb_cb, df, hv)
     return SearchOutcome(
         study_dir=study_dir,
