@@ -38,6 +38,7 @@ from pathlib import Path
 
 OUT = Path("runs/seed_tail")
 ANCHORS = ("P3D-C", "A->B->C", "P3D-A", "P3D-B")
+CLASSES = 6  # the synthetic data's: the plateau is at ln CLASSES
 COLUMNS = ["what", "label", "genome", "seed", "epoch", "train_loss", "val_top1", "epoch_time_s"]
 
 
@@ -129,10 +130,10 @@ def report(args: argparse.Namespace) -> None:
     from archlab.results.tail import takeoff_epoch
 
     runs, finals = _load(Path(args.out))
-    ln = math.log(6)
+    ln = math.log(CLASSES)
     for (what, label, seed), curve in sorted(runs.items()):
         losses = [curve[e] for e in sorted(curve)]
-        print(f"{what:7s} {label:8s} {seed:4d}  take-off {str(takeoff_epoch(losses, 6)):>4s}  "
+        print(f"{what:7s} {label:8s} {seed:4d}  take-off {str(takeoff_epoch(losses, CLASSES)):>4s}  "
               + " ".join(f"{v / ln:.3f}" for v in losses))  # fmt: skip
     for e in range(3, 9):
         at = [(k, c[e] / ln) for k, c in runs.items() if e in c]
@@ -177,20 +178,27 @@ def _paired(args: argparse.Namespace, runs: dict, finals: dict) -> None:
     here, there = ended(runs, finals), ended(other_runs, other_finals)
     pairs = sorted(set(here) & set(there))
     print(f"\npaired with {args.against} (the same anchor and seed, both to epoch {args.final}): {len(pairs)} runs")
-    ln = math.log(6)
+    e = args.rule_epoch
+
+    def side(ended_runs: dict, ps: list) -> tuple[float, float, int, dict[str, int]]:
+        """Median final top-1, median loss / ln classes at epoch E, runs the rule calls stuck, take-off counts."""
+        curves = [ended_runs[p][0] for p in ps]
+        return (
+            statistics.median(ended_runs[p][1] for p in ps),
+            statistics.median(c[e - 1] / math.log(CLASSES) for c in curves),
+            sum(is_stuck(c, CLASSES, e, args.margin) for c in curves),
+            takeoff_counts([takeoff_epoch(c, CLASSES) for c in curves]),
+        )
+
     for label in [*dict.fromkeys(lb for lb, _ in pairs), None]:
         ps = [p for p in pairs if label in (None, p[0])]
-        e = args.rule_epoch
         diffs = [here[p][1] - there[p][1] for p in ps]
+        h, t = side(here, ps), side(there, ps)
         print(
-            f"  {label or 'all':8s} {len(ps):3d} pairs: final top-1 median {statistics.median(here[p][1] for p in ps):.3f} "
-            f"here, {statistics.median(there[p][1] for p in ps):.3f} there, paired difference median {statistics.median(diffs):+.3f} "
-            f"(here better in {sum(d > 0 for d in diffs)}); loss / ln 6 at epoch {e}: median "
-            f"{statistics.median(here[p][0][e - 1] / ln for p in ps):.3f} here, {statistics.median(there[p][0][e - 1] / ln for p in ps):.3f} there; "
-            f"within {args.margin:g} of ln 6 at epoch {e}: {sum(is_stuck(here[p][0], 6, e, args.margin) for p in ps)} here, "
-            f"{sum(is_stuck(there[p][0], 6, e, args.margin) for p in ps)} there; take-off epochs here "
-            f"{takeoff_counts([takeoff_epoch(here[p][0], 6) for p in ps])}, there "
-            f"{takeoff_counts([takeoff_epoch(there[p][0], 6) for p in ps])}"
+            f"  {label or 'all':8s} {len(ps):3d} pairs: final top-1 median {h[0]:.3f} here, {t[0]:.3f} there, "
+            f"paired difference median {statistics.median(diffs):+.3f} (here better in {sum(d > 0 for d in diffs)}); "
+            f"loss / ln 6 at epoch {e}: median {h[1]:.3f} here, {t[1]:.3f} there; within {args.margin:g} of ln 6 at "
+            f"epoch {e}: {h[2]} here, {t[2]} there; take-off epochs here {h[3]}, there {t[3]}"
         )
 
 
@@ -212,7 +220,7 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
     for key, (_, top1) in sorted(done.items()):
         losses = [runs[key][e] for e in sorted(runs[key])]
         by_label[key[1] if key[0] in ("anchors", "space") else f"{key[1]} [{key[0]}]"].append(
-            (key[2], top1, is_stuck(losses, 6, args.rule_epoch, args.margin))
+            (key[2], top1, is_stuck(losses, CLASSES, args.rule_epoch, args.margin))
         )
     n_all = n_kept = tail_all = tail_kept = 0
     print(f"\nruns trained to epoch {args.final}: the last epoch's val top-1, distance below the genome's median")
@@ -254,7 +262,7 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
 
     print(f"median 3-seed std (consecutive triples), all runs / the runs the rule keeps: "
           f"{triples(False):.3f} / {triples(True):.3f}")  # fmt: skip
-    takeoffs = Counter(str(takeoff_epoch([runs[k][e] for e in sorted(runs[k])], 6)) for k in done)
+    takeoffs = Counter(str(takeoff_epoch([runs[k][e] for e in sorted(runs[k])], CLASSES)) for k in done)
     print("take-off epochs of these runs (first below 0.95 x ln 6): "
           + ", ".join(f"{e}: {n}" for e, n in sorted(takeoffs.items(), key=lambda x: (len(x[0]), x[0]))))  # fmt: skip
 

@@ -348,7 +348,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             if not interrupted:
                 remeasure_latencies(cfg, study_dir, objectives, echo)  # the baselines' genomes
         df, _, hv = write_tables(study_dir)
-        if plateau_counts(df)[0]:  # the search's own tail, beside its other counts
+        if plateau_counts(df)[0]:  # the search's own tail: the proposals the plateau rule restarted
             echo(plateau_line(df))
         _finish_wandb(wandb_cb, df, hv)
     return SearchOutcome(
