@@ -1,6 +1,6 @@
 """The seed tail's loss curves: where healthy seeds take off and stuck ones sit, per epoch.
 
-What the plateau rule's epoch and margin are read from (docs/notebook/seed-tail.md). Trains,
+What the plateau rule's epoch, margin and dwell are read from (docs/notebook/seed-tail.md). Trains,
 under the default recipe with the rule off (the raw curves), either
 
 * ``anchors``: the P3D anchors (P3D-C, A->B->C, P3D-A, P3D-B; ``archlab.fidelity.anchors``)
@@ -186,7 +186,7 @@ def _paired(args: argparse.Namespace, runs: dict, finals: dict) -> None:
         return (
             statistics.median(ended_runs[p][1] for p in ps),
             statistics.median(c[e - 1] / math.log(CLASSES) for c in curves),
-            sum(is_stuck(c, CLASSES, e, args.margin) for c in curves),
+            sum(is_stuck(c, CLASSES, e, args.margin, args.dwell) for c in curves),
             takeoff_counts([takeoff_epoch(c, CLASSES) for c in curves]),
         )
 
@@ -220,7 +220,7 @@ def _tail(args: argparse.Namespace, runs: dict, finals: dict) -> None:
     for key, (_, top1) in sorted(done.items()):
         losses = [runs[key][e] for e in sorted(runs[key])]
         by_label[key[1] if key[0] in ("anchors", "space") else f"{key[1]} [{key[0]}]"].append(
-            (key[2], top1, is_stuck(losses, CLASSES, args.rule_epoch, args.margin))
+            (key[2], top1, is_stuck(losses, CLASSES, args.rule_epoch, args.margin, args.dwell))
         )
     n_all = n_kept = tail_all = tail_kept = 0
     print(f"\nruns trained to epoch {args.final}: the last epoch's val top-1, distance below the genome's median")
@@ -282,6 +282,9 @@ def main() -> None:
     )
     p.add_argument(
         "--rule-epoch", type=int, default=ProxyRecipe().plateau_epochs, help="report: the plateau rule's epoch E"
+    )
+    p.add_argument(
+        "--dwell", type=int, default=ProxyRecipe().plateau_dwell, help="report: the plateau rule's dwell (0: none)"
     )
     p.add_argument("--final", type=int, default=14, help="report: the epoch a run trained to the end reaches")
     p.add_argument("--out", default=str(OUT))

@@ -93,6 +93,8 @@ def test_every_field_is_a_cli_option_of_train_and_search():
             "0.05",
             "--plateau-restarts",
             "1",
+            "--plateau-dwell",
+            "2",
         ]
         r = _recipe_of(argv)
         assert dataclasses.asdict(r) == dict(
@@ -116,6 +118,7 @@ def test_every_field_is_a_cli_option_of_train_and_search():
             plateau_epochs=2,
             plateau_margin=0.05,
             plateau_restarts=1,
+            plateau_dwell=2,
         )
 
 

@@ -276,13 +276,12 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
             f"({'ASHA on val_top1' if cfg.scheduler == 'asha' else 'MO-ASHA on ' + ' & '.join(objectives)}, "
             f"grace {cfg.grace_epochs})  ·  Ray started in {ray_start:.1f} s"
         )
-        from ..training.plateau import rule_active  # torch: only when a search runs
+        from ..training.plateau import rule_active, stuck_phrase  # torch: only when a search runs
 
         if rule_active(r):
             echo(
                 f"plateau rule: each trial reports from epoch {r.plateau_epochs + 1} on; a seed whose training loss "
-                f"is still within {r.plateau_margin:.0%} of ln(classes) after epoch {r.plateau_epochs} trains again "
-                f"on another seed first (at most {r.plateau_restarts}x)"
+                f"is {stuck_phrase(r)} trains again on another seed first (at most {r.plateau_restarts}x)"
             )
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials

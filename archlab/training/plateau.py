@@ -10,7 +10,12 @@ rule on the seed, not on the genome (the measurements: docs/notebook/seed-tail.m
 
 The rule, exactly: with ``recipe.plateau_epochs = E > 0`` (and ``E < recipe.epochs``), a
 seed is *stuck* if its mean training loss of epoch ``E`` is at least
-``(1 - recipe.plateau_margin) * ln(classes)``. A stuck seed is set aside and the run starts
+``(1 - recipe.plateau_margin) * ln(classes)`` and its loss of each epoch from
+``E - recipe.plateau_dwell`` to ``E - 1`` was at most ``(1 + ABOVE) * ln(classes)``: it reached
+the plateau early and stayed on it. A genome that learns slowly starts far above ln(classes)
+(a random network's confident wrong guesses) and comes down through it only around epoch E; it
+is as slow on every seed, so the rule leaves it alone rather than pay E epochs for another
+seed as slow. A stuck seed is set aside and the run starts
 again from scratch on the next seed of its sequence (``restart_seed``), at most
 ``recipe.plateau_restarts`` times; the last seed tried is kept whatever its loss. The first
 ``E`` epochs of every try are trained without ``on_epoch`` (no report reaches a scheduler or
@@ -35,6 +40,10 @@ from .recipe import ProxyRecipe
 from .trainer import BEST, CHECKPOINT, METRICS, EpochMetrics, TrainConfig, TrainResult, train
 
 STATE = "plateau.json"
+# The plateau's upper edge, a fraction above ln(classes): the epoch means of a seed that sits on
+# the plateau stay within a few tenths of a percent of it, while a slow genome's loss comes down
+# from 3-15% above it.
+ABOVE = 0.01
 # A restart's seed: far from the seeds a study or a confirm step trains (seed + 1, + 2, ...),
 # so a restarted seed never trains the same network as another seed of the same genome.
 SEED_STEP = 1000
@@ -55,13 +64,19 @@ def rule_active(recipe: ProxyRecipe) -> bool:
     return 0 < recipe.plateau_epochs < recipe.epochs and recipe.plateau_restarts > 0
 
 
-def is_stuck(train_losses: Sequence[float], classes: int, epochs: int, margin: float) -> bool:
+def is_stuck(train_losses: Sequence[float], classes: int, epochs: int, margin: float, dwell: int = 0) -> bool:
     """Whether a run with these per-epoch training losses (epoch 1 first) is still on the
     plateau after ``epochs`` epochs: its loss of that epoch is within ``margin`` (a fraction)
-    of ln(classes) or above it. False while it has not trained that many epochs."""
+    of ln(classes) or above it, and its loss of each of the ``dwell`` epochs before (those
+    there are) was at most ``ABOVE`` above ln(classes). False while it has not trained that
+    many epochs."""
     if epochs < 1 or len(train_losses) < epochs:
         return False
-    return float(train_losses[epochs - 1]) >= (1.0 - margin) * plateau_loss(classes)
+    ln = plateau_loss(classes)
+    before = train_losses[max(0, epochs - 1 - dwell) : epochs - 1]
+    return float(train_losses[epochs - 1]) >= (1.0 - margin) * ln and all(
+        float(v) <= (1.0 + ABOVE) * ln for v in before
+    )
 
 
 @dataclass(frozen=True)
@@ -153,20 +168,30 @@ def settle(
             break  # a failure (NaN, out of memory): train() reports it again when the run goes on
         losses = [m.train_loss for m in history]
         if len(tried) > r.plateau_restarts or not is_stuck(
-            losses, len(train_set.classes), r.plateau_epochs, r.plateau_margin
+            losses, len(train_set.classes), r.plateau_epochs, r.plateau_margin, r.plateau_dwell
         ):
             break
         nxt = restart_seed(r.seed, len(tried))
         say(
             f"[plateau] seed {seed}: training loss {losses[r.plateau_epochs - 1]:.3f} after epoch "
-            f"{r.plateau_epochs}, still within {r.plateau_margin:.0%} of ln({len(train_set.classes)}) = "
-            f"{plateau_loss(len(train_set.classes)):.3f}: restarting on seed {nxt}"
+            f"{r.plateau_epochs} (ln({len(train_set.classes)}) = {plateau_loss(len(train_set.classes)):.3f}), "
+            f"{stuck_phrase(r)}: restarting on seed {nxt}"
         )
         discarded += sum(m.epoch_time_s for m in history)
         _clear(out)
         tried.append(nxt)
     _write_state(out, tried, True, discarded)
     return Settled(replace(cfg, recipe=r.with_(seed=tried[-1])), tried, discarded)
+
+
+def stuck_phrase(recipe: ProxyRecipe) -> str:
+    """What makes a seed stuck under ``recipe``, for a log line: "still within 10% of
+    ln(classes) after epoch 7, and at most 1% above it since epoch 4"."""
+    text = f"still within {recipe.plateau_margin:.0%} of ln(classes) after epoch {recipe.plateau_epochs}"
+    first = max(1, recipe.plateau_epochs - recipe.plateau_dwell)
+    if first < recipe.plateau_epochs:
+        text += f", and at most {ABOVE:.0%} above it since epoch {first}"
+    return text
 
 
 def discarded_seconds(out_dir: str | Path) -> float:

@@ -39,7 +39,14 @@ LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 10
 OBJECT_SCALE = (0.5, 1.5)
 # Fields added after recipes were first stored (study.yaml, run.yaml, fidelity.json), with the
 # value a stored recipe WITHOUT them was trained with; their defaults today differ.
-ADDED = {"object_scale": 1.0, "faint": 0.0, "plateau_epochs": 0, "plateau_margin": 0.03, "plateau_restarts": 1}
+ADDED = {
+    "object_scale": 1.0,
+    "faint": 0.0,
+    "plateau_epochs": 0,
+    "plateau_margin": 0.03,
+    "plateau_restarts": 1,
+    "plateau_dwell": 0,
+}
 
 
 def _opt(option: str, help: str, **extra: Any) -> dict[str, Any]:
@@ -100,7 +107,12 @@ class ProxyRecipe:
     # its schedule, and such seeds ended far below their genome's other seeds; one that took
     # off earlier is well below the bound by then. 1 restart: a genome that learns slowly is on
     # the plateau whatever its seed, and each restart costs it 7 epochs
-    # (docs/notebook/seed-tail.md). plateau_epochs 0: off.
+    # (docs/notebook/seed-tail.md). plateau_epochs 0: off. plateau_dwell: the seed must also
+    # have sat on the plateau (at most 1% above ln(classes)) in each of the epochs before E
+    # from E - dwell on: a stuck seed reaches ln(classes) in its first epochs and stays there,
+    # while a genome that learns slowly comes down to it from far above only around epoch E and
+    # is no faster on another seed, so restarting it costs E epochs and buys nothing. 3: the
+    # stuck seeds measured sat there from epoch 3 on, the slow genomes came down at epoch 5-6.
     plateau_epochs: int = field(
         default=7,
         metadata=_opt(
@@ -114,6 +126,14 @@ class ProxyRecipe:
     )
     plateau_restarts: int = field(
         default=1, metadata=_opt("--plateau-restarts", "at most this many restarts of a stuck run (0: off)")
+    )
+    plateau_dwell: int = field(
+        default=3,
+        metadata=_opt(
+            "--plateau-dwell",
+            "a stuck seed also sat on the plateau (at most 1%% above ln(classes)) in the epochs before the "
+            "check from this many epochs before it on (0: only the check's epoch counts)",
+        ),
     )
 
     def __post_init__(self) -> None:
@@ -160,6 +180,7 @@ class ProxyRecipe:
         if not 0 < self.plateau_margin < 1:
             raise UserError(f"--plateau-margin must be in (0, 1) (got {self.plateau_margin:g})")
         _in_range("--plateau-restarts", self.plateau_restarts, 0, 100)
+        _in_range("--plateau-dwell", self.plateau_dwell, 0, LIMITS["epochs"])
 
     # ---- uses ----------------------------------------------------------------------------
 
