@@ -13,7 +13,15 @@ import pytest
 from archlab.data.synthetic import SyntheticMotion
 from archlab.model.genome import parse
 from archlab.search.seeds import train_seeds
-from archlab.training.plateau import ABOVE, STATE, is_stuck, restart_seed, rule_active, train_settled
+from archlab.training.plateau import (
+    ABOVE,
+    STATE,
+    is_stuck,
+    restart_seed,
+    rule_active,
+    stuck_phrase,
+    train_settled,
+)
 from archlab.training.recipe import ProxyRecipe
 from archlab.training.trainer import TrainConfig, train
 from archlab.util.errors import UserError
@@ -154,6 +162,11 @@ def test_the_default_rule_restarts_stuck_curves_and_never_a_healthy_one_or_a_slo
     # first margin, 3%, kept the seed that only began to leave the plateau in epoch 7
     assert stuck(HEALTHY[1], epochs=4, dwell=0) and stuck(HEALTHY[0], epochs=6, margin=0.05, dwell=0)
     assert not stuck(STUCK[-1], margin=0.03, dwell=0)
+    # what the search's header and a restart's log line say the rule is
+    assert stuck_phrase(r) == (
+        "has been at most 1% above ln(classes) since epoch 4 and is still within 10% of it after epoch 7"
+    )
+    assert stuck_phrase(r.with_(plateau_dwell=0)) == "is still within 10% of ln(classes) after epoch 7"
 
 
 def test_is_stuck_reads_the_loss_of_the_rules_epoch_and_of_the_dwell_before_it():

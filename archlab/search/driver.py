@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..model.genome import Genome, parse
-from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
 from ..results.record import Status
+from ..results.study import BASELINE_SUFFIX, load_study_info, parse_objectives
 from ..results.tail import plateau_counts, plateau_line
 from ..results.writers import write_tables
 from ..util.clips import clip_text
@@ -281,7 +281,7 @@ def search(cfg: SearchConfig, resume: bool = False, echo: Callable[[str], None] 
         if rule_active(r):
             echo(
                 f"plateau rule: each trial reports from epoch {r.plateau_epochs + 1} on; a seed whose training loss "
-                f"is {stuck_phrase(r)} trains again on another seed first (at most {r.plateau_restarts}x)"
+                f"{stuck_phrase(r)} trains again on another seed first (at most {r.plateau_restarts}x)"
             )
         wandb_cb = _wandb_callbacks(cfg, study_dir, echo)
         exhausted = False  # the sampler only proposed genomes already trained: a space smaller than --trials

@@ -173,9 +173,9 @@ def settle(
             break
         nxt = restart_seed(r.seed, len(tried))
         say(
-            f"[plateau] seed {seed}: training loss {losses[r.plateau_epochs - 1]:.3f} after epoch "
-            f"{r.plateau_epochs} (ln({len(train_set.classes)}) = {plateau_loss(len(train_set.classes)):.3f}), "
-            f"{stuck_phrase(r)}: restarting on seed {nxt}"
+            f"[plateau] seed {seed}: its training loss {stuck_phrase(r)} ({losses[r.plateau_epochs - 1]:.3f} "
+            f"there, ln({len(train_set.classes)}) = {plateau_loss(len(train_set.classes)):.3f}): "
+            f"restarting on seed {nxt}"
         )
         discarded += sum(m.epoch_time_s for m in history)
         _clear(out)
@@ -185,13 +185,14 @@ def settle(
 
 
 def stuck_phrase(recipe: ProxyRecipe) -> str:
-    """What makes a seed stuck under ``recipe``, for a log line: "still within 10% of
-    ln(classes) after epoch 7, and at most 1% above it since epoch 4"."""
-    text = f"still within {recipe.plateau_margin:.0%} of ln(classes) after epoch {recipe.plateau_epochs}"
+    """What makes a seed stuck under ``recipe``, to follow "a seed whose training loss": "has
+    been at most 1% above ln(classes) since epoch 4 and is still within 10% of it after epoch 7"."""
+    still = f"within {recipe.plateau_margin:.0%} of"
+    after = f"after epoch {recipe.plateau_epochs}"
     first = max(1, recipe.plateau_epochs - recipe.plateau_dwell)
     if first < recipe.plateau_epochs:
-        text += f", and at most {ABOVE:.0%} above it since epoch {first}"
-    return text
+        return f"has been at most {ABOVE:.0%} above ln(classes) since epoch {first} and is still {still} it {after}"
+    return f"is still {still} ln(classes) {after}"
 
 
 def discarded_seconds(out_dir: str | Path) -> float:
