@@ -214,7 +214,8 @@ def test_export_ranks_on_the_confirmed_means(tmp_path):
 def test_a_study_yaml_from_before_the_confirm_step_reads_with_the_search_default(tmp_path):
     """A resumed old study runs the confirm step with SearchConfig's default, so the reader
     must take the same one: its front is confirmed once those runs exist, not 'provisional' forever."""
-    from archlab.results.reader import confirm_settings, load_study_info
+    from archlab.results.reader import confirm_settings
+    from archlab.results.study import load_study_info
     from archlab.search import SearchConfig
 
     d = write_study(tmp_path / "old", [trial(0)], frames=4, size=32)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from archlab.results.reader import load_results, load_study_info, open_storage, row, table
+from archlab.results.reader import load_results, row, table
 from archlab.results.record import TrialRecord
+from archlab.results.study import load_study_info, open_storage
 from archlab.testing.study import write_settings, write_study
 from archlab.util.errors import UserError
 

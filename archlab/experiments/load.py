@@ -269,7 +269,7 @@ def _check_data_opts(where: str, key: str, data: str, opts: dict[str, Any]) -> N
 
 def _searches(where: str, base: Path, value: Any, quick: dict[str, Any] | None) -> dict[str, Any]:
     """label -> SearchConfig: SearchConfig defaults < common < the search's own < quick."""
-    from ..results.reader import parse_objectives
+    from ..results.study import parse_objectives
     from ..spaces import load_space
 
     SearchConfig = _search_config()

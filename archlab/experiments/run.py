@@ -374,7 +374,7 @@ def _search_configs(searches: dict[str, Any], out_dir: Path) -> dict[str, Any]:
 def _check_stored_search(label: str, cfg: Any) -> None:
     """A search directory that already holds a study must have been run with the settings
     the file gives now (search.prepare_study would silently keep the stored ones)."""
-    from ..results.reader import load_study_info, parse_objectives
+    from ..results.study import load_study_info, parse_objectives
 
     d = cfg.study_dir()
     if not (d / "study.yaml").exists():

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any, Callable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from ..results.reader import load_results, load_study_info, open_storage
+from ..results.reader import load_results
+from ..results.study import load_study_info, open_storage
 from ..util.errors import UserError
 
 

@@ -156,7 +156,7 @@ class SearchConfig:
         ):
             raise UserError(f"--data-opt must be KEY=VALUE pairs (got {_show(self.data_opts)})")
         object.__setattr__(self, "data_opts", dict(self.data_opts))
-        from ..results.reader import parse_objectives  # noqa: PLC0415 - pandas, only when a config is built
+        from ..results.study import parse_objectives  # noqa: PLC0415 - only when a config is built
 
         parse_objectives(self.objectives)
         if self.trials is not None:

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from ..results.reader import OBJECTIVES, load_study_info, open_storage
+from ..results.study import OBJECTIVES, load_study_info, open_storage
 from ..util.errors import UserError
 from ..util.files import FileLock, atomic_write
 from ..util.versions import SEARCH, versions

@@ -19,8 +19,8 @@ from typing import Any, Sequence
 import optuna
 
 from ..results.confirmed import SUFFIX as CONFIRM_SUFFIX
-from ..results.reader import BASELINE_SUFFIX, load_study_info, parse_objectives
 from ..results.record import Status, TrialRecord
+from ..results.study import BASELINE_SUFFIX, load_study_info, parse_objectives
 from ..results.writers import write_tables
 from ..search import SearchConfig
 from ..search import write_settings as search_write_settings

@@ -14,8 +14,8 @@ import pandas as pd
 
 from ..results.numbers import hypervolume_curve
 from ..results.pareto import non_dominated
-from ..results.reader import load_study_info
 from ..results.record import FINISHED, FRONT
+from ..results.study import load_study_info
 from ..util.errors import UserError
 from .env import PROJECT, wandb_env
 from .runs import (
