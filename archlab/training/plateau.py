@@ -15,9 +15,8 @@ seed is *stuck* if its mean training loss of epoch ``E`` is at least
 the plateau early and stayed on it. A genome that learns slowly starts far above ln(classes)
 (a random network's confident wrong guesses) and comes down through it only around epoch E; it
 is as slow on every seed, so the rule leaves it alone rather than pay E epochs for another
-seed as slow. A stuck seed is set aside and the run starts
-again from scratch on the next seed of its sequence (``restart_seed``), at most
-``recipe.plateau_restarts`` times; the last seed tried is kept whatever its loss. The first
+seed as slow. A stuck seed is set aside and the run starts again from scratch on the next
+seed of its sequence (``restart_seed``), at most ``recipe.plateau_restarts`` times; the last seed tried is kept whatever its loss. The first
 ``E`` epochs of every try are trained without ``on_epoch`` (no report reaches a scheduler or
 a sampler); the kept seed then continues from its epoch-``E`` checkpoint, so its numbers are
 exactly those an uninterrupted run of that seed gives.
@@ -36,14 +35,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .recipe import PLATEAU_ABOVE as ABOVE
 from .recipe import ProxyRecipe
 from .trainer import BEST, CHECKPOINT, METRICS, EpochMetrics, TrainConfig, TrainResult, train
 
 STATE = "plateau.json"
-# The plateau's upper edge, a fraction above ln(classes): the epoch means of a seed that sits on
-# the plateau stay within a few tenths of a percent of it, while a slow genome's loss comes down
-# from 3-15% above it.
-ABOVE = 0.01
 # A restart's seed: far from the seeds a study or a confirm step trains (seed + 1, + 2, ...),
 # so a restarted seed never trains the same network as another seed of the same genome.
 SEED_STEP = 1000

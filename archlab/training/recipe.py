@@ -37,6 +37,10 @@ LIMITS = {"epochs": 1000, "batch": 4096, "frames": 256, "size": 512, "clips": 10
 # The synthetic objects' size bounds (archlab.data.synthetic.OBJECT_SCALE; a test keeps them equal:
 # this module imports no torch).
 OBJECT_SCALE = (0.5, 1.5)
+# The plateau's upper edge for the plateau rule's dwell, a fraction above ln(classes): the epoch
+# means of a seed that sits on the plateau stay within a few tenths of a percent of it, while a
+# slow genome's loss comes down from 3-15% above it (archlab.training.plateau).
+PLATEAU_ABOVE = 0.01
 # Fields added after recipes were first stored (study.yaml, run.yaml, fidelity.json), with the
 # value a stored recipe WITHOUT them was trained with; their defaults today differ.
 ADDED = {
@@ -108,7 +112,7 @@ class ProxyRecipe:
     # off earlier is well below the bound by then. 1 restart: a genome that learns slowly is on
     # the plateau whatever its seed, and each restart costs it 7 epochs
     # (docs/notebook/seed-tail.md). plateau_epochs 0: off. plateau_dwell: the seed must also
-    # have sat on the plateau (at most 1% above ln(classes)) in each of the epochs before E
+    # have sat on the plateau (at most PLATEAU_ABOVE above ln(classes)) in each epoch before E
     # from E - dwell on: a stuck seed reaches ln(classes) in its first epochs and stays there,
     # while a genome that learns slowly comes down to it from far above only around epoch E and
     # is no faster on another seed, so restarting it costs E epochs and buys nothing. 3: the
@@ -131,8 +135,8 @@ class ProxyRecipe:
         default=3,
         metadata=_opt(
             "--plateau-dwell",
-            "a stuck seed also sat on the plateau (at most 1%% above ln(classes)) in the epochs before the "
-            "check from this many epochs before it on (0: only the check's epoch counts)",
+            f"a stuck seed also sat on the plateau (at most {PLATEAU_ABOVE * 100:g}%% above ln(classes)) in the "
+            "epochs before the check from this many epochs before it on (0: only the check's epoch counts)",
         ),
     )
 
