@@ -22,14 +22,14 @@ import torch
 import torch.nn.functional as F
 
 from archlab.model.builder import build
-from archlab.training.trainer import adamw, param_groups
+from archlab.training.optim import adamw, param_groups
 
 PROXIES = (
     "AB|CAB|222222|22 sw=16 w=16,32,64,128 drop=0.0 cls=6",
     "AB|C|A|BC sw=16 w=16,32,64,128 drop=0.0 cls=6",
     "A|B|2|2 stem=2d/none sw=8 w=8,16,32,64 drop=0.0 cls=6",
 )
-FORMS = ("loop", "foreach", "fused")  # "fused": the trainer's own AdamW (training.trainer.adamw)
+FORMS = ("loop", "foreach", "fused")  # "fused": the trainer's own AdamW (training.optim.adamw)
 
 
 def _round(model: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, steps: int):

@@ -14,8 +14,9 @@ from archlab.data.synthetic import SyntheticMotion
 from archlab.model.builder import build
 from archlab.model.genome import parse
 from archlab.training import trainer as train_mod
+from archlab.training.optim import lr_factor, param_groups
 from archlab.training.recipe import ProxyRecipe
-from archlab.training.trainer import EpochMetrics, TrainConfig, lr_factor, param_groups, train
+from archlab.training.trainer import EpochMetrics, TrainConfig, train
 from archlab.util.errors import UserError
 
 TINY = "A|2 w=4,8 sw=4 stem=2d/none t=-,- drop=0.0 cls=2"
@@ -283,7 +284,7 @@ def test_adamw_is_fused_on_the_cpu_and_takes_the_same_steps_as_the_loop(tiny_dat
     """The trainer's AdamW uses torch's fused kernel on the CPU (one kernel for all parameters
     instead of a Python loop over them); its update is AdamW's: after 5 steps on one batch the
     weights equal the per-parameter implementation's to float rounding."""
-    from archlab.training.trainer import adamw, make_optimizer
+    from archlab.training.optim import adamw, make_optimizer
 
     torch.manual_seed(0)
     net = build(parse(TINY))

@@ -1,13 +1,19 @@
-"""The trainer's resume checkpoint (``checkpoint.pt``), read safely: a file cut short by a
-kill, overwritten, or not archlab's is one ``CorruptCheckpoint``, never a traceback from
-torch.load. Its own module because the trainer, a search trial's seeds and its scores all read
-it (``train``, ``search.seeds``, ``search.trial``)."""
+"""The trainer's resume checkpoint (``checkpoint.pt``): written atomically (``atomic_save``), with
+the RNG states that make a resumed run repeat the uninterrupted one (``rng_state``,
+``set_rng_state``), and read safely: a file cut short by a kill, overwritten, or not archlab's
+is one ``CorruptCheckpoint``, never a traceback from torch.load. Its own module because the
+trainer, a search trial's seeds and its scores all read it (``train``, ``search.seeds``,
+``search.trial``)."""
 
 from __future__ import annotations
 
+import os
+import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..util.errors import UserError
@@ -43,3 +49,45 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             path=path,
         )
     return ck
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then renamed: a kill leaves the old file."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def rng_state() -> dict[str, Any]:
+    """RNG states as tensors and plain python values (loadable with weights_only=True)."""
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "cached_gaussian": float(np_state[4]),
+        },
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what ``rng_state`` saved."""
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    n = state["numpy"]
+    np.random.set_state(
+        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    v, internal, gauss = state["python"]
+    random.setstate((v, tuple(internal), gauss))

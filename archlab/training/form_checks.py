@@ -80,7 +80,7 @@ def _train_step(
 
 
 def _adamw(model: nn.Module, lr: float = 2e-3) -> torch.optim.Optimizer:
-    from .trainer import adamw
+    from .optim import adamw
 
     return adamw(model, lr=lr, weight_decay=5e-4)
 
@@ -168,7 +168,7 @@ def loss_curve(
     """Training losses over ``batches`` in ``form``, from the init of ``init_seed``, with the
     search's recipe compressed to len(batches) steps: AdamW, 20% warm-up, cosine to 0."""
     from ..model.builder import build
-    from .trainer import lr_factor
+    from .optim import lr_factor
 
     torch.manual_seed(init_seed)
     m = build(genome).train()

@@ -48,7 +48,8 @@ from ..model.genome import Genome
 from ..model.state_files import apply_init
 from ..util.device import resolve_device
 from ..util.errors import UserError
-from .checkpoint import CorruptCheckpoint, read_checkpoint
+from .checkpoint import CorruptCheckpoint, atomic_save, read_checkpoint, rng_state, set_rng_state
+from .optim import lr_factor, make_optimizer
 from .recipe import ProxyRecipe
 
 CHECKPOINT = "checkpoint.pt"
@@ -140,41 +141,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
-    """Multiplier of the base LR at optimizer step ``step`` (0-based): linear warm-up from
-    1/warmup to 1 over ``warmup_steps``, then a cosine from 1 to 0 at ``total_steps``."""
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    decay = max(1, total_steps - warmup_steps)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, (step - warmup_steps) / decay)))
-
-
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    """Weight decay on conv and linear weights only: decaying BN scales and biases just
-    fights the normalisation (and hurts small proxies most)."""
-    decay, no_decay = [], []
-    for p in model.parameters():
-        if p.requires_grad:
-            (decay if p.ndim > 1 else no_decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def adamw(model: nn.Module, *, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over ``param_groups``, fused where torch has a fused kernel for the model's
-    device (CPU and CUDA): the per-parameter loop of the default implementation is a sizeable
-    share of a small proxy's training step on a CPU (docs/notebook/benchmarks.md)."""
-    devices = {p.device.type for p in model.parameters()}
-    fused = bool(devices) and devices <= {"cpu", "cuda"}
-    return torch.optim.AdamW(param_groups(model, weight_decay), lr=lr, fused=fused or None)
-
-
-def make_optimizer(model: nn.Module, recipe: ProxyRecipe) -> torch.optim.Optimizer:
-    if recipe.optimizer == "sgd":
-        groups = param_groups(model, recipe.weight_decay)
-        return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.momentum > 0)
-    return adamw(model, lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-
 def _check(genome: Genome, train_set: Any, val_set: Any, cfg: TrainConfig) -> tuple[int, int, int]:
     """Reject what cannot work before building anything; returns the clip (T, H, W). The
     recipe and config validated themselves when they were built."""
@@ -205,18 +171,6 @@ def _as_form(form: "Form | str") -> Form:
     return form if isinstance(form, Form) else Form.parse(form)  # UserError for a bad name
 
 
-def _atomic_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def _write_metrics(history: list[EpochMetrics], path: Path) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -228,34 +182,6 @@ def _write_metrics(history: list[EpochMetrics], path: Path) -> None:
     with os.fdopen(fd, "w") as f:
         f.write(buf.getvalue())
     os.replace(tmp, path)
-
-
-def _rng_state() -> dict[str, Any]:
-    """RNG states as tensors and plain python values (loadable with weights_only=True)."""
-    np_state = np.random.get_state()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
-            "pos": int(np_state[2]),
-            "has_gauss": int(np_state[3]),
-            "cached_gaussian": float(np_state[4]),
-        },
-        "python": random.getstate(),
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state(
-        ("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
-    )
-    v, internal, gauss = state["python"]
-    random.setstate((v, tuple(internal), gauss))
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -356,7 +282,7 @@ def train(
             scheduler.load_state_dict(ck["scheduler"])
             result.history = [EpochMetrics(**m) for m in ck["history"]]
             start_epoch = int(ck["epoch"]) + 1
-            _set_rng_state(ck["rng"])
+            set_rng_state(ck["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as e:
             raise CorruptCheckpoint(
                 f"{ckpt_path} does not fit its genome ({type(e).__name__}: "
@@ -430,7 +356,7 @@ def train(
             )
         if out is not None:
             if improved:
-                _atomic_save(
+                atomic_save(
                     {
                         "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                         "genome": str(genome),
@@ -442,13 +368,13 @@ def train(
                     },
                     out / BEST,
                 )
-            _atomic_save(
+            atomic_save(
                 {
                     "model": net.state_dict(),
                     "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
                     "epoch": epoch,
-                    "rng": _rng_state(),
+                    "rng": rng_state(),
                     "history": [asdict(h) for h in result.history],
                     "genome": str(genome),
                     "config": asdict(cfg),
