@@ -16,10 +16,11 @@ the plateau early and stayed on it. A genome that learns slowly starts far above
 (a random network's confident wrong guesses) and comes down through it only around epoch E; it
 is as slow on every seed, so the rule leaves it alone rather than pay E epochs for another
 seed as slow. A stuck seed is set aside and the run starts again from scratch on the next
-seed of its sequence (``restart_seed``), at most ``recipe.plateau_restarts`` times; the last seed tried is kept whatever its loss. The first
-``E`` epochs of every try are trained without ``on_epoch`` (no report reaches a scheduler or
-a sampler); the kept seed then continues from its epoch-``E`` checkpoint, so its numbers are
-exactly those an uninterrupted run of that seed gives.
+seed of its sequence (``restart_seed``), at most ``recipe.plateau_restarts`` times; the last
+seed tried is kept whatever its loss. The first ``E`` epochs of every try are trained without
+``on_epoch`` (no report reaches a scheduler or a sampler); the kept seed then continues from
+its epoch-``E`` checkpoint, so its numbers are exactly those an uninterrupted run of that seed
+gives.
 
 A run directory remembers its tries in ``plateau.json`` (``{"tried": [...], "settled": bool}``),
 so a killed run resumes on the seed it was training and a finished one never tries again.
