@@ -1,15 +1,12 @@
-"""The trainer's resume checkpoint (``checkpoint.pt``): written atomically (``atomic_save``), with
-the RNG states that make a resumed run repeat the uninterrupted one (``rng_state``,
-``set_rng_state``), and read safely: a file cut short by a kill, overwritten, or not archlab's
-is one ``CorruptCheckpoint``, never a traceback from torch.load. Its own module because the
-trainer, a search trial's seeds and its scores all read it (``train``, ``search.seeds``,
-``search.trial``)."""
+"""The trainer's resume checkpoint (``checkpoint.pt``): the RNG states that make a resumed run
+repeat the uninterrupted one (``rng_state``, ``set_rng_state``), and the file read safely: a
+file cut short by a kill, overwritten, or not archlab's is one ``CorruptCheckpoint``, never a
+traceback from torch.load. Its own module because the trainer, a search trial's seeds and its
+scores all read it (``train``, ``search.seeds``, ``search.trial``)."""
 
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -49,19 +46,6 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             path=path,
         )
     return ck
-
-
-def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` to a temporary file beside ``path``, then renamed: a kill leaves the old file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def rng_state() -> dict[str, Any]:

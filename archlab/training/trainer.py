@@ -27,12 +27,11 @@ from __future__ import annotations
 import csv
 import io
 import math
-import os
 import random
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, fields
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,7 +47,8 @@ from ..model.genome import Genome
 from ..model.state_files import apply_init
 from ..util.device import resolve_device
 from ..util.errors import UserError
-from .checkpoint import CorruptCheckpoint, atomic_save, read_checkpoint, rng_state, set_rng_state
+from ..util.files import atomic_write
+from .checkpoint import CorruptCheckpoint, read_checkpoint, rng_state, set_rng_state
 from .optim import lr_factor, make_optimizer
 from .recipe import ProxyRecipe
 
@@ -178,10 +178,7 @@ def _write_metrics(history: list[EpochMetrics], path: Path) -> None:
     writer.writerow(names)
     for m in history:
         writer.writerow([getattr(m, n) for n in names])
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(buf.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, buf.getvalue())
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -356,31 +353,27 @@ def train(
             )
         if out is not None:
             if improved:
-                atomic_save(
-                    {
-                        "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
-                        "genome": str(genome),
-                        "epoch": m.epoch,
-                        "metrics": asdict(m),
-                        "classes": list(train_set.classes),
-                        "input": input_info,
-                        "form": form.name,
-                    },
-                    out / BEST,
-                )
-            atomic_save(
-                {
-                    "model": net.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "epoch": epoch,
-                    "rng": rng_state(),
-                    "history": [asdict(h) for h in result.history],
+                best = {
+                    "model": {k: v.detach().cpu() for k, v in net.state_dict().items()},
                     "genome": str(genome),
-                    "config": asdict(cfg),
-                },
-                ckpt_path,
-            )  # type: ignore[arg-type]
+                    "epoch": m.epoch,
+                    "metrics": asdict(m),
+                    "classes": list(train_set.classes),
+                    "input": input_info,
+                    "form": form.name,
+                }
+                atomic_write(out / BEST, partial(torch.save, best))
+            resume = {
+                "model": net.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "rng": rng_state(),
+                "history": [asdict(h) for h in result.history],
+                "genome": str(genome),
+                "config": asdict(cfg),
+            }
+            atomic_write(ckpt_path, partial(torch.save, resume))  # type: ignore[arg-type]
             _write_metrics(result.history, out / METRICS)
         if on_epoch is not None:
             on_epoch(m)
