@@ -162,9 +162,10 @@ def _load(out: Path) -> tuple[dict, dict]:
 def _paired(args: argparse.Namespace, runs: dict, finals: dict) -> None:
     """The runs trained to the end here against the same anchor and seed (the same initial
     weights and batch order) trained to the end in ``--against`` (another recipe): per anchor the
-    median final val top-1 of each and of the paired difference, how many runs are still within
-    ``--margin`` of ln 6 at the rule's epoch, and the take-off epochs; a recipe that removes the
-    plateau lowers the epoch-E losses of all seeds, not only of the few it was screened on."""
+    median final val top-1 of each and of the paired difference, how many runs the rule calls
+    stuck (``--margin``, ``--dwell``) at its epoch, and the take-off epochs; a recipe that
+    removes the plateau lowers the epoch-E losses of all seeds, not only of the few it was
+    screened on."""
     import statistics
 
     from archlab.results.tail import takeoff_counts, takeoff_epoch
@@ -197,8 +198,9 @@ def _paired(args: argparse.Namespace, runs: dict, finals: dict) -> None:
         print(
             f"  {label or 'all':8s} {len(ps):3d} pairs: final top-1 median {h[0]:.3f} here, {t[0]:.3f} there, "
             f"paired difference median {statistics.median(diffs):+.3f} (here better in {sum(d > 0 for d in diffs)}); "
-            f"loss / ln 6 at epoch {e}: median {h[1]:.3f} here, {t[1]:.3f} there; within {args.margin:g} of ln 6 at "
-            f"epoch {e}: {h[2]} here, {t[2]} there; take-off epochs here {h[3]}, there {t[3]}"
+            f"loss / ln 6 at epoch {e}: median {h[1]:.3f} here, {t[1]:.3f} there; stuck by the rule (margin "
+            f"{args.margin:g}, dwell {args.dwell}) at epoch {e}: {h[2]} here, {t[2]} there; take-off epochs here {h[3]}, "
+            f"there {t[3]}"
         )
 
 
